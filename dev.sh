@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# lvstop's one entry point for people and CI, run as root on Debian 12 from a clone:
+#   ./dev.sh lab    install what is missing, then boot the UML lab and show the dashboard on it
+#   ./dev.sh test   install what is missing (plus test tools), then run every check and test
+# Anything after the verb is passed on (`./dev.sh lab run -- ipvsadm -Ln`, `./dev.sh test -k vrrp`).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+APT_PACKAGES=(python3 python3-venv user-mode-linux keepalived ipvsadm kmod iproute2 tcpdump tmux procps)
+
+need_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if ((${#need_apt[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dev.sh: missing Debian packages (${need_apt[*]}); run as root or install them" >&2
+        exit 1
+    fi
+    echo "dev.sh: installing ${need_apt[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Debian's python3: the same interpreter is visible inside the UML lab through hostfs.
+if [ ! -x .venv/bin/python ]; then
+    /usr/bin/python3 -m venv .venv
+fi
+stamp=.venv/.lvstop-installed
+extras=""
+[ "${1:-}" = test ] && extras="[test]"
+hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+want="$hash$extras"
+# An install with the test extras also serves `lab`.
+if [ ! -f "$stamp" ] || { ! grep -qxF "$want" "$stamp" && ! grep -qxF "$hash[test]" "$stamp"; }; then
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e ".$extras"
+    echo "$want" > "$stamp"
+fi
+
+verb="${1:-}"
+shift || true
+case "$verb" in
+    lab)
+        exec .venv/bin/lvstop lab "$@"
+        ;;
+    test)
+        .venv/bin/ruff check lvstop tests bench
+        .venv/bin/mypy
+        .venv/bin/lint-imports
+        exec .venv/bin/python -m pytest "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh lab [ARGS...] | ./dev.sh test [PYTEST ARGS...]" >&2
+        exit 2
+        ;;
+esac

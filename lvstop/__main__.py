@@ -1,0 +1,5 @@
+import sys
+
+from lvstop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+"""Command line entry point: argument parsing and dispatch to ``lvstop.commands.*``.
+
+Each module in ``lvstop/commands`` is a subcommand. It defines ``NAME``, ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int`` and keeps heavy imports (scapy, textual,
+pyroute2) inside ``run`` so that ``lvstop --help`` stays instant and needs no privilege.
+The module named ``top`` is the dashboard, run when no subcommand is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from lvstop import __version__
+from lvstop.errors import LvstopError
+
+DEFAULT_COMMAND = "top"
+
+
+def _command_modules() -> list[ModuleType]:
+    import lvstop.commands as pkg
+
+    modules = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"lvstop.commands.{info.name}")
+        if hasattr(module, "NAME") and hasattr(module, "run"):
+            modules.append(module)
+    return modules
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+    parser = argparse.ArgumentParser(
+        prog="lvstop",
+        description="htop for Linux Virtual Server directors: IPVS services and real servers, "
+        "VRRP masters and failovers, keepalived, live. Without a subcommand it starts the "
+        "dashboard.",
+    )
+    parser.add_argument("--version", action="version", version=f"lvstop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands: dict[str, ModuleType] = {}
+    for module in _command_modules():
+        sub_parser = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub_parser)
+        commands[module.NAME] = module
+    return parser, commands
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, commands = build_parser()
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # `lvstop --interval 2` means the dashboard with that option: no subcommand given.
+    starts_with_option = not args_list or (
+        args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")
+    )
+    if starts_with_option and DEFAULT_COMMAND in commands:
+        args_list.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(args_list)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(commands[args.command].run(args) or 0)
+    except LvstopError as exc:
+        print(f"lvstop: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `lvstop dump | head`: the reader left; that is not an error worth a traceback.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
