@@ -1,0 +1,192 @@
+"""Host figures for the dashboard's host strip: CPU, load, memory, per-interface rates, keepalived.
+
+Plain Python on psutil (no Textual). ``HostReader.read()`` is synchronous and cheap (a few
+/proc reads); the dashboard calls it off the event loop. Interface rates come from the
+difference between two reads, so the first read reports no rates.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceRate:
+    """Bytes per second received and sent on one interface since the previous read."""
+
+    name: str
+    rx_bps: float
+    tx_bps: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "rx_bps": self.rx_bps, "tx_bps": self.tx_bps}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InterfaceRate:
+        return cls(str(data["name"]), float(data["rx_bps"]), float(data["tx_bps"]))
+
+
+@dataclass(frozen=True, slots=True)
+class KeepalivedProcess:
+    """keepalived as the process table shows it: pids of all its processes, oldest start."""
+
+    pids: tuple[int, ...]
+    started: float | None  # epoch seconds of the oldest process
+
+    @property
+    def running(self) -> bool:
+        return bool(self.pids)
+
+    def uptime(self, now: float) -> float | None:
+        return None if self.started is None else max(0.0, now - self.started)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pids": list(self.pids), "started": self.started}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KeepalivedProcess:
+        started = data.get("started")
+        return cls(tuple(int(p) for p in data.get("pids") or ()), None if started is None
+                   else float(started))
+
+
+@dataclass(frozen=True, slots=True)
+class HostStats:
+    """One reading of the host: what the host strip and the header show."""
+
+    time: float
+    hostname: str
+    cpu_percent: float
+    load: tuple[float, float, float]
+    mem_percent: float
+    mem_used: int
+    mem_total: int
+    interfaces: tuple[InterfaceRate, ...] = ()
+    keepalived: KeepalivedProcess = field(default_factory=lambda: KeepalivedProcess((), None))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "hostname": self.hostname,
+            "cpu_percent": self.cpu_percent,
+            "load": list(self.load),
+            "mem_percent": self.mem_percent,
+            "mem_used": self.mem_used,
+            "mem_total": self.mem_total,
+            "interfaces": [i.to_dict() for i in self.interfaces],
+            "keepalived": self.keepalived.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostStats:
+        load = tuple(float(x) for x in data.get("load") or (0.0, 0.0, 0.0))
+        return cls(
+            time=float(data["time"]),
+            hostname=str(data.get("hostname", "")),
+            cpu_percent=float(data.get("cpu_percent", 0.0)),
+            load=(load[0], load[1], load[2]),
+            mem_percent=float(data.get("mem_percent", 0.0)),
+            mem_used=int(data.get("mem_used", 0)),
+            mem_total=int(data.get("mem_total", 0)),
+            interfaces=tuple(InterfaceRate.from_dict(i) for i in data.get("interfaces") or ()),
+            keepalived=KeepalivedProcess.from_dict(data.get("keepalived") or {}),
+        )
+
+
+def interface_rates(
+    before: dict[str, tuple[int, int]],
+    after: dict[str, tuple[int, int]],
+    seconds: float,
+) -> tuple[InterfaceRate, ...]:
+    """Rates from two counter readings ``{name: (rx_bytes, tx_bytes)}``.
+
+    Interfaces present in only one reading are skipped; a counter that went backwards
+    (interface recreated, 32-bit wrap) reads as 0 rather than a negative rate.
+    """
+    if seconds <= 0:
+        return ()
+    rates = []
+    for name in sorted(after):
+        if name not in before:
+            continue
+        rx0, tx0 = before[name]
+        rx1, tx1 = after[name]
+        rates.append(
+            InterfaceRate(name, max(0, rx1 - rx0) / seconds, max(0, tx1 - tx0) / seconds)
+        )
+    return tuple(rates)
+
+
+def find_keepalived(processes: Iterable[Any] | None = None) -> KeepalivedProcess:
+    """keepalived's processes (parent and its VRRP/checker children) from the process table."""
+    pids: list[int] = []
+    started: float | None = None
+    procs = psutil.process_iter(["name", "create_time"]) if processes is None else processes
+    for proc in procs:
+        try:
+            info = proc.info
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # pragma: no cover - raced exit
+            continue
+        if info.get("name") != "keepalived":
+            continue
+        pids.append(int(proc.pid))
+        created = info.get("create_time")
+        if created is not None and (started is None or created < started):
+            started = float(created)
+    return KeepalivedProcess(tuple(sorted(pids)), started)
+
+
+class HostReader:
+    """Stateful reader: keeps the previous interface counters to turn them into rates."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        skip_interfaces: tuple[str, ...] = ("lo",),
+    ) -> None:
+        self._clock = clock
+        self._skip = skip_interfaces
+        self._last_counters: dict[str, tuple[int, int]] = {}
+        self._last_time: float | None = None
+        self._hostname = socket.gethostname()
+        # The first cpu_percent(None) call only primes psutil's counters.
+        psutil.cpu_percent(interval=None)
+
+    def _counters(self) -> dict[str, tuple[int, int]]:
+        counters = psutil.net_io_counters(pernic=True)
+        return {
+            name: (c.bytes_recv, c.bytes_sent)
+            for name, c in counters.items()
+            if name not in self._skip
+        }
+
+    def read(self) -> HostStats:
+        now = self._clock()
+        counters = self._counters()
+        rates: tuple[InterfaceRate, ...] = ()
+        if self._last_time is not None:
+            rates = interface_rates(self._last_counters, counters, now - self._last_time)
+        self._last_counters, self._last_time = counters, now
+        mem = psutil.virtual_memory()
+        try:
+            load = os.getloadavg()
+        except OSError:  # pragma: no cover - no /proc/loadavg
+            load = (0.0, 0.0, 0.0)
+        return HostStats(
+            time=now,
+            hostname=self._hostname,
+            cpu_percent=psutil.cpu_percent(interval=None),
+            load=(load[0], load[1], load[2]),
+            mem_percent=float(mem.percent),
+            mem_used=int(mem.total - mem.available),
+            mem_total=int(mem.total),
+            interfaces=rates,
+            keepalived=find_keepalived(),
+        )
