@@ -1,0 +1,408 @@
+"""Frozen snapshots of the kernel's IPVS state, and their ``lvstop.dump/1`` JSON form.
+
+Everything here is plain data: sources (``lvstop.sources.ipvs``) build it, trackers and front
+ends read it. ``IpvsSnapshot.to_dict()`` *is* the ``lvstop dump --json`` schema; ``from_dict()``
+reads it back so recorded dumps can be replayed by fake sources (tests, screenshots).
+
+Stable keys (used as table row keys by the dashboard and by the rate tracker):
+
+- service: ``tcp:10.0.5.96:8888``, ``udp:[2001:db8::1]:53``, ``sctp:…``, ``fwm:4`` (IPv4
+  firewall-mark service) and ``fwm6:4`` (IPv6 firewall-mark service: the kernel keeps the two
+  apart, so must we);
+- real server: ``<service key>-><endpoint>``, e.g. ``tcp:10.0.5.96:8888->10.0.5.91:8888``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "lvstop.dump/1"
+
+PROTOCOLS = ("tcp", "udp", "sctp", "fwmark")
+FAMILIES = ("inet", "inet6")
+FORWARDS = ("masq", "local", "tunnel", "route", "bypass")
+#: every flag name lvstop prints; "flag-1..3" are scheduler flags of a scheduler that
+#: gives them no name (ipvsadm prints the same words).
+SERVICE_FLAGS = (
+    "persistent",
+    "one-packet",
+    "sh-fallback",
+    "sh-port",
+    "mh-fallback",
+    "mh-port",
+    "flag-1",
+    "flag-2",
+    "flag-3",
+)
+STATS_FIELDS = (
+    "conns",
+    "inpkts",
+    "outpkts",
+    "inbytes",
+    "outbytes",
+    "cps",
+    "inpps",
+    "outpps",
+    "inbps",
+    "outbps",
+)
+
+
+def endpoint(address: str, port: int) -> str:
+    """``10.0.5.91:8888`` or ``[2001:db8::1]:80``: the address as ``ipaddress`` prints it."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def _norm_address(text: str) -> str:
+    return str(ipaddress.ip_address(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """One object's counters (64-bit, since the counters were zeroed) and the kernel's rates.
+
+    ``cps``/``inpps``/``outpps``/``inbps``/``outbps`` are the *kernel's* estimates: a 2-second
+    EWMA, in connections, packets and **bytes** per second. lvstop's own per-poll rates come
+    from ``lvstop.track.rates`` (counter deltas), never from these fields.
+    """
+
+    conns: int = 0
+    inpkts: int = 0
+    outpkts: int = 0
+    inbytes: int = 0
+    outbytes: int = 0
+    cps: int = 0
+    inpps: int = 0
+    outpps: int = 0
+    inbps: int = 0
+    outbps: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in STATS_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Stats:
+        return cls(**{name: int(data.get(name, 0)) for name in STATS_FIELDS})
+
+
+ZERO_STATS = Stats()
+
+
+@dataclass(frozen=True, slots=True)
+class RealServer:
+    """A destination of one virtual service, as the kernel reports it."""
+
+    address: str
+    port: int
+    family: str = "inet"
+    forward: str = "masq"
+    weight: int = 1
+    upper_threshold: int = 0
+    lower_threshold: int = 0
+    active_conns: int = 0
+    inactive_conns: int = 0
+    persistent_conns: int = 0
+    stats: Stats = ZERO_STATS
+    #: the key of the service it belongs to (so a real server row knows its parent)
+    service_key: str = ""
+    #: "ipip" | "gue" | "gre" for tunnel forwarding when the kernel reports it, else None
+    tunnel_type: str | None = None
+    tunnel_port: int = 0
+    #: names of the tunnel flags set ("nocsum", "csum", "remcsum")
+    tunnel_flags: tuple[str, ...] = ()
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint(self.address, self.port)
+
+    @property
+    def key(self) -> str:
+        return f"{self.service_key}->{self.endpoint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "address": self.address,
+            "port": self.port,
+            "family": self.family,
+            "forward": self.forward,
+            "weight": self.weight,
+            "upper_threshold": self.upper_threshold,
+            "lower_threshold": self.lower_threshold,
+            "active_conns": self.active_conns,
+            "inactive_conns": self.inactive_conns,
+            "persistent_conns": self.persistent_conns,
+            "stats": self.stats.to_dict(),
+        }
+        if self.tunnel_type is not None:
+            out["tunnel_type"] = self.tunnel_type
+            out["tunnel_port"] = self.tunnel_port
+            out["tunnel_flags"] = list(self.tunnel_flags)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], service_key: str = "") -> RealServer:
+        return cls(
+            address=_norm_address(data["address"]),
+            port=int(data["port"]),
+            family=str(data.get("family", "inet")),
+            forward=str(data.get("forward", "masq")),
+            weight=int(data.get("weight", 1)),
+            upper_threshold=int(data.get("upper_threshold", 0)),
+            lower_threshold=int(data.get("lower_threshold", 0)),
+            active_conns=int(data.get("active_conns", 0)),
+            inactive_conns=int(data.get("inactive_conns", 0)),
+            persistent_conns=int(data.get("persistent_conns", 0)),
+            stats=Stats.from_dict(data.get("stats") or {}),
+            service_key=service_key,
+            tunnel_type=data.get("tunnel_type"),
+            tunnel_port=int(data.get("tunnel_port", 0)),
+            tunnel_flags=tuple(data.get("tunnel_flags", ())),
+        )
+
+
+def service_key(
+    protocol: str, family: str, address: str | None, port: int | None, fwmark: int | None
+) -> str:
+    if protocol == "fwmark":
+        return f"fwm6:{fwmark}" if family == "inet6" else f"fwm:{fwmark}"
+    assert address is not None and port is not None
+    return f"{protocol}:{endpoint(address, port)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A virtual service: (protocol, address, port) or a firewall mark, with its real servers."""
+
+    protocol: str
+    family: str
+    address: str | None
+    port: int | None
+    fwmark: int | None = None
+    scheduler: str = "wlc"
+    #: flag names in SERVICE_FLAGS order (scheduler flags named after the scheduler)
+    flags: tuple[str, ...] = ()
+    #: persistence timeout in seconds (0 = not persistent)
+    persistence_timeout: int = 0
+    #: persistence granularity as a prefix length, for both families (32 / 128 = one client)
+    persistence_mask: int = 32
+    #: persistence engine name ("sip") or None
+    persistence_engine: str | None = None
+    stats: Stats = ZERO_STATS
+    real_servers: tuple[RealServer, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return service_key(self.protocol, self.family, self.address, self.port, self.fwmark)
+
+    @property
+    def is_fwmark(self) -> bool:
+        return self.protocol == "fwmark"
+
+    @property
+    def label(self) -> str:
+        """How ipvsadm -Ln names it: ``TCP  10.0.5.96:8888`` / ``FWM  4 IPv6``."""
+        if self.protocol == "fwmark":
+            return f"FWM  {self.fwmark}" + (" IPv6" if self.family == "inet6" else "")
+        assert self.address is not None and self.port is not None
+        return f"{self.protocol.upper():<4} {endpoint(self.address, self.port)}"
+
+    def real_server(self, rs_endpoint: str) -> RealServer | None:
+        for rs in self.real_servers:
+            if rs.endpoint == rs_endpoint:
+                return rs
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "key": self.key,
+            "protocol": self.protocol,
+            "family": self.family,
+            "address": self.address,
+            "port": self.port,
+            "fwmark": self.fwmark,
+            "scheduler": self.scheduler,
+            "flags": list(self.flags),
+            "persistence_timeout": self.persistence_timeout,
+            "persistence_mask": self.persistence_mask,
+            "stats": self.stats.to_dict(),
+            "real_servers": [rs.to_dict() for rs in self.real_servers],
+        }
+        if self.persistence_engine is not None:
+            out["persistence_engine"] = self.persistence_engine
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Service:
+        protocol = str(data["protocol"])
+        family = str(data.get("family", "inet"))
+        address = data.get("address")
+        address = None if address is None else _norm_address(address)
+        port = data.get("port")
+        fwmark = data.get("fwmark")
+        key = service_key(
+            protocol,
+            family,
+            address,
+            None if port is None else int(port),
+            None if fwmark is None else int(fwmark),
+        )
+        return cls(
+            protocol=protocol,
+            family=family,
+            address=address,
+            port=None if port is None else int(port),
+            fwmark=None if fwmark is None else int(fwmark),
+            scheduler=str(data.get("scheduler", "wlc")),
+            flags=tuple(data.get("flags", ())),
+            persistence_timeout=int(data.get("persistence_timeout", 0)),
+            persistence_mask=int(
+                data.get("persistence_mask", 128 if family == "inet6" else 32)
+            ),
+            persistence_engine=data.get("persistence_engine"),
+            stats=Stats.from_dict(data.get("stats") or {}),
+            real_servers=tuple(
+                RealServer.from_dict(rs, key) for rs in data.get("real_servers", ())
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """``ipvsadm --set`` values in seconds (IPVS_CMD_GET_CONFIG)."""
+
+    tcp: int = 900
+    tcpfin: int = 120
+    udp: int = 300
+
+    def to_dict(self) -> dict[str, int]:
+        return {"tcp": self.tcp, "tcpfin": self.tcpfin, "udp": self.udp}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Timeouts:
+        return cls(tcp=int(data["tcp"]), tcpfin=int(data["tcpfin"]), udp=int(data["udp"]))
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDaemon:
+    """A connection-synchronisation daemon (IPVS_CMD_GET_DAEMON): master or backup."""
+
+    state: str  # "master" | "backup"
+    interface: str
+    syncid: int
+    sync_maxlen: int = 0
+    mcast_group: str | None = None
+    mcast_port: int = 0
+    mcast_ttl: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "interface": self.interface,
+            "syncid": self.syncid,
+            "sync_maxlen": self.sync_maxlen,
+            "mcast_group": self.mcast_group,
+            "mcast_port": self.mcast_port,
+            "mcast_ttl": self.mcast_ttl,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SyncDaemon:
+        return cls(
+            state=str(data["state"]),
+            interface=str(data["interface"]),
+            syncid=int(data["syncid"]),
+            sync_maxlen=int(data.get("sync_maxlen", 0)),
+            mcast_group=data.get("mcast_group"),
+            mcast_port=int(data.get("mcast_port", 0)),
+            mcast_ttl=int(data.get("mcast_ttl", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IpvsSnapshot:
+    """Everything one poll read, consistent as a whole (see ``lvstop.sources.ipvs``)."""
+
+    services: tuple[Service, ...] = ()
+    timeouts: Timeouts | None = None
+    daemons: tuple[SyncDaemon, ...] = ()
+    #: ``time.monotonic()`` when the dump started (rates use this)
+    taken_at: float = 0.0
+    #: ``time.time()`` when the dump started (for people and logs)
+    wall_time: float = 0.0
+    #: lookup caches, built once (not part of equality or the JSON)
+    _by_key: dict[str, Service] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        self._by_key.update((svc.key, svc) for svc in self.services)
+
+    def service(self, key: str) -> Service | None:
+        return self._by_key.get(key)
+
+    def real_server(self, key: str) -> RealServer | None:
+        svc_key, sep, rs_endpoint = key.rpartition("->")
+        svc = self._by_key.get(svc_key) if sep else None
+        return None if svc is None else svc.real_server(rs_endpoint)
+
+    def real_servers(self) -> Iterator[tuple[Service, RealServer]]:
+        for svc in self.services:
+            for rs in svc.real_servers:
+                yield svc, rs
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``lvstop.dump/1`` document (``lvstop dump --json``)."""
+        return {
+            "schema": SCHEMA,
+            "taken_at": self.taken_at,
+            "time": self.wall_time,
+            "timeouts": None if self.timeouts is None else self.timeouts.to_dict(),
+            "daemons": [d.to_dict() for d in self.daemons],
+            "services": [svc.to_dict() for svc in self.services],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> IpvsSnapshot:
+        schema = data.get("schema")
+        if schema != SCHEMA:
+            raise ValueError(f"not an {SCHEMA} document (schema: {schema!r})")
+        timeouts = data.get("timeouts")
+        return cls(
+            services=tuple(Service.from_dict(s) for s in data.get("services", ())),
+            timeouts=None if timeouts is None else Timeouts.from_dict(timeouts),
+            daemons=tuple(SyncDaemon.from_dict(d) for d in data.get("daemons", ())),
+            taken_at=float(data.get("taken_at", 0.0)),
+            wall_time=float(data.get("time", 0.0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnEntry:
+    """One line of /proc/net/ip_vs_conn (addresses as ``ipaddress`` prints them)."""
+
+    protocol: str  # "tcp" | "udp" | "sctp" | other lower-case name the kernel prints
+    client_address: str
+    client_port: int
+    virtual_address: str
+    virtual_port: int
+    real_address: str
+    real_port: int
+    state: str  # as the kernel prints it: ESTABLISHED, TIME_WAIT, SYN_RECV, UDP, NONE, …
+    expires: int  # seconds
+    pe_name: str | None = None
+    pe_data: str | None = None
+
+    @property
+    def virtual_endpoint(self) -> str:
+        return endpoint(self.virtual_address, self.virtual_port)
+
+    @property
+    def real_endpoint(self) -> str:
+        return endpoint(self.real_address, self.real_port)
+
+    @property
+    def client_endpoint(self) -> str:
+        return endpoint(self.client_address, self.client_port)
