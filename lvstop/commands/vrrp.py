@@ -1,0 +1,278 @@
+"""`lvstop vrrp`: watch VRRP adverts live (or read a capture) and say who is master, with events.
+
+One line per advert (like tcpdump's, with the VRID's current master), one line per event, and
+at the end (Ctrl-C, ``--duration``, end of the pcap) a summary per VRID. ``--json`` prints JSON
+lines instead (``type`` = ``advert`` | ``event`` | ``summary`` | ``capture``). It only listens.
+The live path never imports scapy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, TextIO
+
+from lvstop.errors import LvstopError
+
+if TYPE_CHECKING:
+    from lvstop.model.vrrp import Advert, CaptureStats, VrrpEvent, VrrpSnapshot
+    from lvstop.track.vrrp import VrrpTracker
+
+NAME = "vrrp"
+HELP = "show VRRP adverts, masters, failovers and split brain, live or from a pcap"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--iface", "-i", action="append", metavar="IF", default=None,
+        help="capture on this interface (repeatable; default: all)",
+    )
+    parser.add_argument("--pcap", "-r", metavar="FILE", help="read a pcap/pcapng file instead")
+    parser.add_argument(
+        "--duration", type=float, metavar="S",
+        help="stop after S seconds (of capture time with --pcap)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument(
+        "--show-auth", action="store_true", help="show simple-auth passwords (masked otherwise)"
+    )
+
+
+class _Printer:
+    """Formats adverts, events and the summary as text or JSON lines."""
+
+    def __init__(self, out: TextIO, *, as_json: bool, show_auth: bool) -> None:
+        self.out = out
+        self.write = out.write
+        self.as_json = as_json
+        self.show_auth = show_auth
+        self._sec = -1
+        self._clock = ""
+        self.gaps: dict[tuple[str, int | None, str | None], list[float]] = defaultdict(list)
+        self.preempts: dict[tuple[str, int | None, str | None], int] = defaultdict(int)
+
+    def _stamp(self, t: float) -> str:
+        sec = int(t)
+        if sec != self._sec:
+            self._sec = sec
+            self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
+        return f"{self._clock}.{int((t - sec) * 1e6):06d}"
+
+    def advert(self, a: Advert, master: str | None) -> None:
+        if self.as_json:
+            d = a.to_dict(self.show_auth)
+            d["master"] = master
+            self.write(json.dumps(d) + "\n")
+            return
+        head = f"{self._stamp(a.time)} {a.interface or '-'} {a.src} > {a.dst}:"
+        if not a.valid:
+            extra = f" vrid {a.vrid}" if a.vrid is not None else ""
+            self.write(f"{head} VRRP bogus ({a.error}){extra} ttl {a.ttl}\n")
+            return
+        if a.auth_type == "simple":
+            auth = f' auth simple "{a.auth_text if self.show_auth else "***"}"'
+        elif a.auth_type is not None:
+            auth = f" auth {a.auth_type}"
+        else:
+            auth = ""
+        self.write(
+            f"{head} VRRPv{a.version} vrid {a.vrid} prio {a.priority} intvl {a.interval_ms}ms"
+            f"{auth} addrs {','.join(a.addresses)} master {master or '-'}\n"
+        )
+
+    def event(self, e: VrrpEvent) -> None:
+        key = (e.family, e.vrid, e.interface)
+        if e.kind == "failover" and e.gap_ms is not None:
+            self.gaps[key].append(e.gap_ms)
+        elif e.kind == "preempt":
+            self.preempts[key] += 1
+        if self.as_json:
+            self.write(json.dumps(e.to_dict()) + "\n")
+            return
+        where = f" {e.interface}" if e.interface else ""
+        self.write(f"{self._stamp(e.time)}{where} *** {e.kind.upper()}: {e.detail}\n")
+
+    def summary(self, snap: VrrpSnapshot, capture: CaptureStats | None) -> None:
+        for v in snap.vrids:
+            key = (v.family, v.vrid, v.interface)
+            gaps = self.gaps.get(key, [])
+            if self.as_json:
+                d: dict[str, Any] = {"type": "summary", **v.to_dict()}
+                d["failover_gaps_ms"] = gaps
+                d["preempts"] = self.preempts.get(key, 0)
+                self.write(json.dumps(d) + "\n")
+                continue
+            where = f"{v.family}" + (f" on {v.interface}" if v.interface else "")
+            master = v.master_router
+            if master is not None:
+                head = f"master {master.src} (priority {master.priority})"
+            elif v.routers:
+                head = "no master (silent)" if v.silent else "no master"
+            else:
+                head = "no valid adverts"
+            routers = ", ".join(
+                f"{r.src} prio {r.priority} {r.adverts} adverts {r.rate:.2f}/s"
+                for r in v.routers
+            )
+            gap_text = (
+                " (gaps " + ", ".join(f"{g:.0f}" for g in gaps) + " ms)" if gaps else ""
+            )
+            lines = [
+                f"VRID {v.vrid} ({where}): {head}",
+                f"  routers: {routers or '-'}",
+                f"  failovers: {len(gaps)}{gap_text}; preempts: {self.preempts.get(key, 0)}; "
+                f"split brain: {v.split_brain_seconds:.1f} s"
+                + (" (ongoing)" if v.split_brain else "")
+                + f"; bogus: {v.bogus}",
+            ]
+            if v.conflict_fields:
+                lines.append(f"  conflict: {', '.join(v.conflict_fields)}")
+            if v.host_mismatch:
+                lines.append(f"  host: {v.host_mismatch}")
+            if v.local_vips:
+                lines.append(f"  VIPs held here: {', '.join(v.local_vips)}")
+            self.write("\n".join(lines) + "\n")
+        if not snap.vrids:
+            if not self.as_json:
+                self.write("no VRRP adverts seen\n")
+        elif not self.as_json and snap.bogus_total:
+            self.write(f"bogus packets: {snap.bogus_total}\n")
+        if capture is not None:
+            if self.as_json:
+                self.write(json.dumps({"type": "capture", **capture.to_dict()}) + "\n")
+            else:
+                self.write(
+                    f"capture: kernel passed {capture.kernel_packets}, kernel dropped "
+                    f"{capture.kernel_drops}, read {capture.received}, "
+                    f"decoded {capture.decoded}\n"
+                )
+
+
+def run(args: argparse.Namespace) -> int:
+    from lvstop.track.vrrp import VrrpTracker
+
+    if args.duration is not None and args.duration <= 0:
+        raise LvstopError("--duration must be a positive number of seconds")
+    printer = _Printer(sys.stdout, as_json=args.json, show_auth=args.show_auth)
+    tracker = VrrpTracker(per_interface=True)
+    if args.pcap:
+        if args.iface:
+            raise LvstopError("--iface and --pcap exclude each other")
+        return _run_pcap(args, tracker, printer)
+    return _run_live(args, tracker, printer)
+
+
+def _warn(text: str) -> None:
+    print(f"lvstop: warning: {text}", file=sys.stderr)
+
+
+def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer) -> int:
+    from lvstop.sources.pcap import PcapReader
+    from lvstop.sources.vrrp_decode import SUPPORTED_LINKTYPES, decode_frame
+
+    reader = PcapReader(args.pcap)
+    feed = tracker.feed
+    master_of = tracker.master_of
+    print_advert = printer.advert
+    print_event = printer.event
+    first: float | None = None
+    last = 0.0
+    bad_links: set[int] = set()
+    limit = args.duration
+    for packet in reader:
+        advert = decode_frame(packet.linktype, packet.data, packet.time, packet.interface)
+        if advert is None:
+            if packet.linktype not in SUPPORTED_LINKTYPES:
+                bad_links.add(packet.linktype)
+            continue
+        if first is None:
+            first = advert.time
+        if limit is not None and advert.time - first > limit:
+            break
+        last = advert.time
+        events = feed(advert)
+        print_advert(advert, master_of(advert))
+        for event in events:
+            print_event(event)
+    for event in tracker.tick(last):
+        print_event(event)
+    for warning in reader.warnings:
+        _warn(warning)
+    if bad_links:
+        _warn(f"{args.pcap}: unsupported link type(s) {sorted(bad_links)}; those packets skipped")
+    printer.summary(tracker.snapshot(last, source=f"pcap: {args.pcap}"), None)
+    sys.stdout.flush()
+    return 0
+
+
+def _run_live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer) -> int:
+    import asyncio
+
+    return asyncio.run(_live(args, tracker, printer))
+
+
+async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer) -> int:
+    import asyncio
+    import signal
+
+    from lvstop.sources.addresses import LocalAddresses
+    from lvstop.sources.vrrp_capture import VrrpCapture
+
+    out = printer.out
+    master_of = tracker.master_of
+
+    def on_advert(advert: Advert) -> None:
+        events = tracker.feed(advert)
+        printer.advert(advert, master_of(advert))
+        for event in events:
+            printer.event(event)
+
+    capture = VrrpCapture(args.iface, on_advert)
+    capture.open()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_addresses(addresses: frozenset[str]) -> None:
+        for event in tracker.set_local_addresses(addresses, time.time()):
+            printer.event(event)
+
+    watcher = LocalAddresses(on_change=on_addresses)
+    try:
+        await watcher.start()
+    except LvstopError as exc:
+        _warn(f"{exc}; not comparing the wire with this host's addresses")
+    capture.start(loop)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    try:
+        while not stop.is_set():
+            timeout = 0.25
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout)
+            for event in tracker.tick(time.time()):
+                printer.event(event)
+            out.flush()
+    finally:
+        capture.drain()
+        stats = capture.stats()
+        capture.close()
+        await watcher.close()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    for event in tracker.tick(time.time()):
+        printer.event(event)
+    printer.summary(tracker.snapshot(time.time(), capture=stats,
+                                     source="live: " + ", ".join(args.iface or ["all"])), stats)
+    out.flush()
+    if watcher.error:
+        _warn(watcher.error)
+    return 0
