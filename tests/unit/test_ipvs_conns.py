@@ -1,0 +1,96 @@
+"""/proc/net/ip_vs_conn parsing and aggregation (lines recorded in the lab)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lvstop.errors import LvstopError
+from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
+from lvstop.sources.conns import (
+    aggregate_text,
+    counts_by_key,
+    decode_counts,
+    parse_conn_line,
+    parse_conn_table,
+    read_conn_counts,
+    read_conns,
+)
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ipvs"
+
+# recorded in the lab (UML 6.1): three SYNs through a persistent rr service, masq
+TABLE = """\
+Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+TCP 0A000564 0000 0A000560 22B8 0A00055B 22B8 NONE             28
+TCP 0A000564 AA18 0A000560 22B8 0A00055B 22B8 SYN_RECV         58
+TCP 0A000564 AA1E 0A000560 22B8 0A00055B 22B8 SYN_RECV         58
+TCP 0A000564 AA12 0A000560 22B8 0A00055B 22B8 SYN_RECV         58
+"""
+
+
+def test_parse_line():
+    e = parse_conn_line("TCP 0A000564 AA18 0A000560 22B8 0A00055B 22B8 SYN_RECV         58")
+    assert e.protocol == "tcp"
+    assert e.client_endpoint == "10.0.5.100:43544"
+    assert e.virtual_endpoint == "10.0.5.96:8888"
+    assert e.real_endpoint == "10.0.5.91:8888"
+    assert e.state == "SYN_RECV" and e.expires == 58 and e.pe_name is None
+
+
+def test_parse_ipv6_line_and_pe_data():
+    e = parse_conn_line(
+        "UDP 2001:0db8:0000:0000:0000:0000:0000:0100 D3A5 2001:0db8:0000:0000:0000:0000:"
+        "0000:0001 13C4 0A00055C 13C4 UDP             119 sip 1234@host"
+    )
+    assert e.client_address == "2001:db8::100"
+    assert e.virtual_endpoint == "[2001:db8::1]:5060"
+    assert e.real_endpoint == "10.0.5.92:5060"
+    assert (e.pe_name, e.pe_data) == ("sip", "1234@host")
+
+
+def test_bad_lines_are_warnings():
+    entries, warnings = parse_conn_table(TABLE + "TCP garbage\nTCP ZZZZZZZZ 0 0 0 0 0 X 1\n")
+    assert len(entries) == 4
+    assert len(warnings) == 2 and "line 6" in warnings[0]
+
+
+def test_aggregate_matches_entries():
+    entries, _ = parse_conn_table(TABLE)
+    counts = decode_counts(aggregate_text(TABLE))
+    assert [(c.state, c.count) for c in counts] == [("NONE", 1), ("SYN_RECV", 3)]
+    assert sum(c.count for c in counts) == len(entries)
+    assert counts[0].virtual_endpoint == "10.0.5.96:8888"
+
+
+def test_counts_by_snapshot_keys_including_fwmark():
+    svc = Service("tcp", "inet", "10.0.5.96", 8888, real_servers=(
+        RealServer("10.0.5.91", 8888, service_key="tcp:10.0.5.96:8888"),))
+    fwm = Service("fwmark", "inet", None, None, fwmark=4, real_servers=(
+        RealServer("10.0.5.92", 0, service_key="fwm:4"),))
+    snap = IpvsSnapshot((svc, fwm))
+    text = TABLE + "TCP 0A000564 AA20 0A000561 0050 0A00055C 0050 ESTABLISHED     899\n"
+    keyed = counts_by_key(decode_counts(aggregate_text(text)), snap)
+    assert keyed[("tcp:10.0.5.96:8888", "tcp:10.0.5.96:8888->10.0.5.91:8888", "SYN_RECV")] == 3
+    assert keyed[("fwm:4", "fwm:4->10.0.5.92:0", "ESTABLISHED")] == 1
+
+
+def test_read_from_file_with_progress(tmp_path):
+    big = TABLE + "".join(
+        f"TCP 0A000564 {p:04X} 0A000560 22B8 0A00055B 22B8 ESTABLISHED     899\n"
+        for p in range(20000)
+    )
+    path = tmp_path / "ip_vs_conn"
+    path.write_text(big)
+    seen: list[int] = []
+    counts = read_conn_counts(str(path), seen.append)
+    assert sum(c.count for c in counts) == 20004
+    assert seen and seen[-1] == 20004 and seen == sorted(seen)
+    entries, warnings = read_conns(str(path))
+    assert len(entries) == 20004 and not warnings
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    with pytest.raises(LvstopError, match="no IPVS"):
+        read_conns(str(tmp_path / "nope"))
