@@ -1,0 +1,441 @@
+"""The dashboard App: wiring of sources → snapshots → widgets, key bindings, workers, screens.
+
+Sources come in from outside (``lvstop.tui.sources.Sources``): the real ones from
+``lvstop top``, replay fakes from tests and screenshots. One long-running worker per source
+polls, sleeps, polls again, so a slow dump never overlaps the next; a failure ends the worker
+and ``on_worker_state_changed`` (the one place for failures) shows it, marks the source stale
+and restarts the poller after an interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import var
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Timeouts
+from lvstop.model.vrrp import VrrpSnapshot
+from lvstop.sources.host import HostStats
+from lvstop.track.rates import RateTracker
+from lvstop.tui import view
+from lvstop.tui.commands import LvstopCommands
+from lvstop.tui.events import IpvsDiffer, LogEvent, vrrp_log_event
+from lvstop.tui.messages import HostPolled, IpvsPolled, VrrpPolled
+from lvstop.tui.sources import Sources
+from lvstop.tui.widgets.event_log import EventLog
+from lvstop.tui.widgets.filter_bar import FilterBar
+from lvstop.tui.widgets.header import HeaderBar
+from lvstop.tui.widgets.host_strip import HostStrip
+from lvstop.tui.widgets.line_table import LineTable
+from lvstop.tui.widgets.real_servers import RealServersTable
+from lvstop.tui.widgets.services import ServicesTable
+from lvstop.tui.widgets.timeouts import TimeoutsBar
+from lvstop.tui.widgets.vrrp import VrrpPanel
+from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight
+
+
+def styles_dir() -> Path:
+    """``lvstop/styles`` inside an installed wheel, else ``styles/`` of the checkout."""
+    package = Path(__file__).resolve().parent.parent
+    return package / "styles" if (package / "styles").is_dir() else package.parent / "styles"
+
+
+WRITE_ACTIONS = frozenset({"drain", "restore", "weight", "timeouts"})
+LAB_FAULTS = {"1": ("keepalived-stop", "d1"), "2": ("keepalived-start", "d1"),
+              "3": ("keepalived-stop", "d2"), "4": ("keepalived-start", "d2")}
+
+
+def _b(key: str, action: str, text: str, tip: str, show: bool = True) -> Binding:
+    return Binding(key, action, text, show=show, id=action.split("(")[0], tooltip=tip)
+
+
+class LvstopApp(App[int]):
+    CSS_PATH = str(styles_dir() / "lvstop.tcss")
+    TITLE = "lvstop"
+    COMMANDS = App.COMMANDS | {LvstopCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
+    PALETTE_BINDINGS: ClassVar[list[Binding]] = [
+        _b("d", "drain", "Drain", "Drain the selected real server (weight 0)"),
+        _b("r", "restore", "Restore", "Give a drained real server its weight back"),
+        _b("w", "weight", "Weight", "Set the selected real server's weight"),
+        _b("t", "timeouts", "Timeouts", "Set the tcp / tcpfin / udp timeouts"),
+        _b("T", "explain_timeouts", "Why 900s", "Why 900 s hides round-robin", show=False),
+        _b("c", "connections", "Conns", "The IPVS connection table"),
+        _b("slash", "filter", "Filter", "Filter the focused table"),
+        _b("p", "pause", "Pause", "Pause / resume updates"),
+        _b("S", "incident", "Snapshot", "Save an incident snapshot (JSON)"),
+        _b("question_mark", "help", "Help", "All keys"),
+        _b("q", "quit", "Quit", "Quit (waits for a write in progress)"),
+    ]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *PALETTE_BINDINGS,
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
+        *(Binding(k, f"lab_fault('{f}', '{n}')", f"lab {f} {n}", show=False, id=f"lab{k}")
+          for k, (f, n) in LAB_FAULTS.items()),
+    ]
+
+    ipvs: var[IpvsSnapshot | None] = var(None, always_update=True, init=False)
+    vrrp: var[VrrpSnapshot | None] = var(None, always_update=True, init=False)
+    host: var[HostStats | None] = var(None, always_update=True, init=False)
+    paused: var[bool] = var(False, init=False)
+
+    def __init__(self, sources: Sources, interval: float = 1.0, read_only: bool = False,
+                 lab: bool = False, incident_dir: Path | None = None,
+                 theme: str | None = None) -> None:
+        super().__init__()
+        self.sources = sources
+        self.interval = interval
+        self.read_only = read_only
+        self.lab = lab
+        self.incident_dir = incident_dir or Path.cwd()
+        if theme:
+            self.theme = theme
+        self.rates = RateTracker(history=60)
+        self.differ = IpvsDiffer()
+        self.last_ok: dict[str, float | None] = {"ipvs": None, "host": None}
+        if sources.vrrp is not None:
+            self.last_ok["vrrp"] = None
+        self.stale: set[str] = set()
+        self.selected_service: str | None = None
+        self._errors: dict[str, str] = {}
+        self._filter_target: LineTable | None = None
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar()
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield ServicesTable()
+                yield RealServersTable()
+            with Vertical(id="right"):
+                yield VrrpPanel()
+                yield TimeoutsBar()
+                yield EventLog()
+        yield HostStrip()
+        yield FilterBar()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ServicesTable).focus()
+        self.set_interval(1.0, self._tick)
+        # Pollers (and scapy, pyroute2) start after the first frame is on the screen.
+        self.call_after_refresh(self._start)
+        # SSH gone: leave like `q` (never in the middle of a write). Not the main thread: skip.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
+
+    def _start(self) -> None:
+        for name in self.last_ok:
+            self._start_poller(name)
+
+    def _start_poller(self, name: str) -> None:
+        self.run_worker(self._poll(name), name=name, group=name, exclusive=True,
+                        exit_on_error=False, description=f"poll {name}")
+
+    async def _poll(self, name: str) -> None:
+        if name == "vrrp" and self.sources.vrrp is not None:
+            await self.sources.vrrp.start()
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            if not self.paused:
+                if name == "ipvs":
+                    self.post_message(IpvsPolled(await self.sources.ipvs.snapshot()))
+                elif name == "vrrp" and self.sources.vrrp is not None:
+                    self.post_message(VrrpPolled(await self.sources.vrrp.snapshot()))
+                elif name == "host":
+                    self.post_message(HostPolled(await asyncio.to_thread(
+                        self.sources.host.read)))
+            await asyncio.sleep(max(0.05, self.interval - (loop.time() - started)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state != WorkerState.ERROR:
+            return
+        error = f"{type(worker.error).__name__}: {worker.error}" if not isinstance(
+            worker.error, OSError | PermissionError) else str(worker.error)
+        name = worker.name or "task"
+        if name.startswith("write:"):
+            self.notify(f"refused: {error}", title=name[6:], severity="error", timeout=8)
+            self.log_events([LogEvent(self.sources.clock(), "write_failed",
+                                      f"{name[6:]} failed: {error}", "error", "lvstop")])
+        elif name in self.last_ok:
+            if self._errors.get(name) != error:  # say it once, not every retry
+                self._errors[name] = error
+                self.notify(error, title=f"{name} source", severity="error", timeout=8)
+                self.log_events([LogEvent(self.sources.clock(), "source_error",
+                                          f"{name}: {error}", "error", name)])
+            self._tick()
+            self.set_timer(self.interval, lambda: self._start_poller(name))
+        else:
+            self.notify(error, title=worker.description or name, severity="error")
+
+    # ---- snapshots → widgets -------------------------------------------------------------
+
+    def on_ipvs_polled(self, message: IpvsPolled) -> None:
+        self._fresh("ipvs")
+        self.ipvs = message.snapshot
+
+    def on_vrrp_polled(self, message: VrrpPolled) -> None:
+        self._fresh("vrrp")
+        self.vrrp = message.snapshot
+
+    def on_host_polled(self, message: HostPolled) -> None:
+        self._fresh("host")
+        self.host = message.stats
+
+    def _fresh(self, name: str) -> None:
+        self.last_ok[name] = self.sources.clock()
+        self._errors.pop(name, None)
+        if name in self.stale:
+            self._tick()
+
+    def watch_ipvs(self, snapshot: IpvsSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        self.rates.update(snapshot)
+        self.log_events(self.differ.update(snapshot, self.sources.clock()))
+        self.query_one(ServicesTable).set_rows(view.service_rows(snapshot, self.rates))
+        self._show_real_servers()
+        self.query_one(TimeoutsBar).show(snapshot.timeouts)
+
+    def _show_real_servers(self) -> None:
+        svc = self.ipvs.service(self.selected_service) if (
+            self.ipvs and self.selected_service) else None
+        self.query_one(RealServersTable).set_rows(view.real_server_rows(
+            svc, self.rates, self.sources.actions.return_weights(),
+            self.sources.keepalived.states()))
+
+    def watch_vrrp(self, snapshot: VrrpSnapshot | None) -> None:
+        if snapshot is not None:
+            self.query_one(VrrpPanel).set_rows(view.vrrp_rows(snapshot, self.sources.clock()))
+            self.log_events([vrrp_log_event(e) for e in snapshot.events])
+
+    def watch_host(self, stats: HostStats | None) -> None:
+        if stats is not None:
+            self.query_one(HostStrip).show(stats)
+            self._tick()
+
+    def watch_paused(self) -> None:
+        self._tick()
+
+    def log_events(self, events: list[LogEvent]) -> None:
+        if events:
+            self.query_one(EventLog).add(events)
+
+    def _tick(self) -> None:
+        """Once a second: staleness and the header (repainted only when its text changes)."""
+        now = self.sources.clock()
+        stale_after = max(2.5 * self.interval, self.interval + 2.0)
+        ages = {n: (None if t is None else now - t) for n, t in self.last_ok.items()}
+        self.stale = set() if self.paused else {
+            n for n, age in ages.items()
+            if n in self._errors or (age is not None and age > stale_after)
+        }
+        panels: dict[str, list[Any]] = {"ipvs": [ServicesTable, RealServersTable],
+                                         "vrrp": [VrrpPanel], "host": []}
+        for name, classes in panels.items():
+            for cls in classes:
+                widget = self.query_one(cls)
+                widget.stale = name in self.stale
+                widget.set_class(name in self.stale, "-stale")
+                widget.border_subtitle = "STALE: no answer" if name in self.stale else ""
+        self.query_one(HostStrip).set_class("host" in self.stale, "-stale")
+        self.query_one(HeaderBar).show(self.host, now, self.interval, self.read_only,
+                                       self.paused, ages, self.stale)
+
+    @on(LineTable.Highlighted, "ServicesTable")
+    def _service_highlighted(self, event: LineTable.Highlighted) -> None:
+        self.selected_service = event.key
+        self._show_real_servers()
+
+    @on(LineTable.Selected, "ServicesTable")
+    def _service_selected(self) -> None:
+        self.query_one(RealServersTable).focus()
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WRITE_ACTIONS and self.read_only:
+            return False
+        if action == "lab_fault":
+            return self.lab
+        on_main = len(self.screen_stack) == 1
+        if action in {b.action for b in self.PALETTE_BINDINGS} - {"quit", "help"}:
+            return on_main
+        return True
+
+    def _selected_rs(self) -> tuple[Service, RealServer] | None:
+        table = self.query_one(RealServersTable)
+        if self.ipvs is None or table.cursor_key is None:
+            self.notify("select a real server first (Enter on a service, then ↑/↓)",
+                        severity="warning")
+            return None
+        rs = self.ipvs.real_server(table.cursor_key)
+        svc = self.ipvs.service(rs.service_key) if rs else None
+        if rs is None or svc is None:
+            self.notify("that real server is gone from the table", severity="warning")
+            return None
+        return svc, rs
+
+    def _may_write(self) -> bool:
+        reason = self.sources.actions.refusal()
+        if reason:
+            self.notify(reason, title="write refused", severity="error")
+        return reason is None
+
+    def _confirm_then(self, plan: PlannedWrite, coro_factory: Any) -> None:
+        from lvstop.tui.screens.confirm import ConfirmScreen
+
+        def done(apply: bool | None) -> None:
+            if apply:
+                self.run_worker(coro_factory(), name=f"write:{plan.title}", group="write",
+                                exit_on_error=False, description=plan.command)
+            else:
+                self.notify("cancelled: nothing changed", timeout=2)
+
+        self.push_screen(ConfirmScreen(plan.title, plan.before, plan.after, plan.command), done)
+
+    async def _apply(self, plan: PlannedWrite, key: str, value: Any, call: Any) -> None:
+        self.differ.expect_write(key, value)
+        result = await call
+        self.notify(result, title="done")
+        self.log_events([LogEvent(self.sources.clock(), plan.kind, f"{result} (lvstop)",
+                                  "ok", "lvstop")])
+
+    def action_drain(self) -> None:
+        picked = self._may_write() and self._selected_rs()
+        if not picked:
+            return
+        svc, rs = picked
+        if rs.weight == 0:
+            self.notify(f"{rs.endpoint} is already drained", severity="warning")
+            return
+        plan = plan_weight(svc, rs, 0, "drain")
+
+        async def go() -> None:
+            await self._apply(plan, rs.key, 0, self.sources.actions.drain(rs))
+            from lvstop.tui.screens.drain import DrainScreen
+
+            self.push_screen(DrainScreen(rs.key, rs.endpoint))
+
+        self._confirm_then(plan, go)
+
+    def action_restore(self) -> None:
+        picked = self._may_write() and self._selected_rs()
+        if not picked:
+            return
+        svc, rs = picked
+        weight = self.sources.actions.return_weights().get(rs.key, 1)
+        plan = plan_weight(svc, rs, weight, "restore")
+        self._confirm_then(plan, lambda: self._apply(
+            plan, rs.key, weight, self.sources.actions.restore(rs)))
+
+    def action_weight(self) -> None:
+        picked = self._may_write() and self._selected_rs()
+        if not picked:
+            return
+        svc, rs = picked
+        from lvstop.tui.screens.weight import WeightScreen
+
+        def chosen(weight: int | None) -> None:
+            if weight is not None:
+                plan = plan_weight(svc, rs, weight)
+                self._confirm_then(plan, lambda: self._apply(
+                    plan, rs.key, weight, self.sources.actions.set_weight(rs, weight)))
+
+        self.push_screen(WeightScreen(rs.endpoint, rs.weight), chosen)
+
+    def action_timeouts(self) -> None:
+        if not self._may_write():
+            return
+        from lvstop.tui.screens.timeouts import TimeoutsScreen
+
+        current = (self.ipvs.timeouts if self.ipvs else None) or Timeouts()
+
+        def chosen(new: Timeouts | None) -> None:
+            if new is not None:
+                plan = plan_timeouts(current, new)
+                self._confirm_then(plan, lambda: self._apply(
+                    plan, "timeouts", (new.tcp, new.tcpfin, new.udp),
+                    self.sources.actions.set_timeouts(new)))
+
+        self.push_screen(TimeoutsScreen(current), chosen)
+
+    def action_explain_timeouts(self) -> None:
+        from lvstop.tui.screens.timeouts import TimeoutsHelpScreen
+
+        self.push_screen(TimeoutsHelpScreen())
+
+    def action_connections(self) -> None:
+        if self.sources.conns is None:
+            self.notify("no connection-table reader in this build", severity="warning")
+            return
+        from lvstop.tui.screens.connections import ConnectionsScreen
+
+        self.push_screen(ConnectionsScreen(self.sources.conns))
+
+    def action_filter(self) -> None:
+        focused = self.focused
+        self._filter_target = focused if isinstance(focused, LineTable) else self.query_one(
+            ServicesTable)
+        self.query_one(FilterBar).open(self._filter_target.filter_text)
+
+    @on(FilterBar.Changed)
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
+        if self._filter_target is not None:
+            self._filter_target.set_filter(event.value)
+
+    @on(FilterBar.Closed)
+    def _filter_closed(self) -> None:
+        if self._filter_target is not None:
+            self._filter_target.focus()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+
+    def action_help(self) -> None:
+        from lvstop.tui.screens.help import HelpScreen
+
+        rows = [(self.get_key_display(b.binding), b.binding.description,
+                 b.binding.tooltip or "") for b in self.screen.active_bindings.values()
+                if b.enabled and b.binding.description]
+        self.push_screen(HelpScreen(rows))
+
+    @work(thread=True, exit_on_error=False, name="incident", description="incident snapshot")
+    def action_incident(self) -> None:
+        from lvstop.tui.incident import incident_document, write_incident
+
+        now = self.sources.clock()
+        doc = incident_document(self.ipvs, self.vrrp, self.host, self.query_one(EventLog).events,
+                                now)
+        path = write_incident(doc, self.incident_dir, now)
+        self.call_from_thread(self.notify, str(path), title="incident snapshot saved",
+                              timeout=10)
+
+    @work(thread=True, exit_on_error=False, name="lab", description="lab fault")
+    def action_lab_fault(self, name: str, node: str) -> None:
+        from lvstop.lab import faults  # type: ignore[attr-defined]
+
+        faults.apply(name, node=node)
+        self.call_from_thread(self.notify, f"{name} on {node}", title="lab fault")
+
+    async def action_quit(self) -> None:
+        # Never leave a write half-done: wait for one in flight, then leave.
+        writes = [w for w in self.workers if w.group == "write" and not w.is_finished]
+        if writes:
+            self.notify("waiting for the write in progress…")
+            await self.workers.wait_for_complete(writes)
+        self.exit(0)
+
+    def _hangup(self) -> None:
+        self.call_later(self.action_quit)

@@ -1,0 +1,97 @@
+"""The incident snapshot (`S`): one JSON file with everything the screen knew at that moment.
+
+Pure code (no Textual). Includes an ``ipvsadm -Sn``-style rule dump so the table can be
+restored or diffed with the usual tools.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from lvstop import __version__
+from lvstop.model.ipvs import IpvsSnapshot, Service
+from lvstop.model.vrrp import VrrpSnapshot
+from lvstop.sources.host import HostStats
+from lvstop.tui.events import LogEvent
+
+_FORWARD_FLAG = {"route": "-g", "masq": "-m", "tunnel": "-i", "local": "-g", "bypass": "-g"}
+
+
+def _service_spec(svc: Service) -> str:
+    if svc.protocol == "fwmark":
+        return f"-f {svc.fwmark}" + (" -6" if svc.family == "inet6" else "")
+    flag = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}[svc.protocol]
+    address = svc.address or ""
+    host = f"[{address}]" if ":" in address else address
+    return f"{flag} {host}:{svc.port}"
+
+
+def rules_dump(snapshot: IpvsSnapshot) -> str:
+    """The table as ``ipvsadm -Sn`` would save it (restorable with ``ipvsadm -R``)."""
+    lines = []
+    for svc in snapshot.services:
+        spec = _service_spec(svc)
+        line = f"-A {spec} -s {svc.scheduler}"
+        sched_flags = [f for f in svc.flags if f not in ("persistent", "one-packet")]
+        if sched_flags:
+            line += " -b " + ",".join(sched_flags)
+        if "one-packet" in svc.flags:
+            line += " -o"
+        if svc.persistence_timeout:
+            line += f" -p {svc.persistence_timeout}"
+            full = 128 if svc.family == "inet6" else 32
+            if svc.persistence_mask != full:
+                if svc.family == "inet6":
+                    line += f" -M {svc.persistence_mask}"
+                else:
+                    bits = (0xFFFFFFFF << (32 - svc.persistence_mask)) & 0xFFFFFFFF
+                    line += " -M " + ".".join(str(bits >> s & 255) for s in (24, 16, 8, 0))
+            if svc.persistence_engine:
+                line += f" --pe {svc.persistence_engine}"
+        lines.append(line)
+        for rs in svc.real_servers:
+            rs_line = (f"-a {spec} -r {rs.endpoint} {_FORWARD_FLAG.get(rs.forward, '-g')} "
+                       f"-w {rs.weight}")
+            if rs.upper_threshold:
+                rs_line += f" -x {rs.upper_threshold}"
+            if rs.lower_threshold:
+                rs_line += f" -y {rs.lower_threshold}"
+            lines.append(rs_line)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def incident_document(
+    ipvs: IpvsSnapshot | None,
+    vrrp: VrrpSnapshot | None,
+    host: HostStats | None,
+    events: list[LogEvent],
+    now: float,
+) -> dict[str, Any]:
+    return {
+        "schema": "lvstop.incident/1",
+        "lvstop": __version__,
+        "time": now,
+        "time_text": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)),
+        "ipvs": None if ipvs is None else ipvs.to_dict(),
+        "ipvsadm_rules": None if ipvs is None else rules_dump(ipvs),
+        "vrrp": None if vrrp is None else vrrp.to_dict(),
+        "host": None if host is None else host.to_dict(),
+        "events": [e.to_dict() for e in events],
+    }
+
+
+def write_incident(document: dict[str, Any], directory: Path, now: float) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path = directory / f"lvstop-incident-{stamp}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = directory / f"lvstop-incident-{stamp}-{n}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

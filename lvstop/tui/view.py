@@ -1,0 +1,242 @@
+"""Snapshots → table rows (no Textual): what each dashboard table shows, cell by cell.
+
+Rates shown are lvstop's own (counter deltas over the poll interval, ``lvstop.track.rates``),
+not the kernel's 2-second EWMA; a dash means "no rate yet" (first poll, counter reset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
+from lvstop.model.vrrp import VridState, VrrpSnapshot
+from lvstop.track.rates import RateTracker
+from lvstop.tui.events import SEVERITY_MARK, LogEvent
+from lvstop.tui.format import duration, human, percent, rate, sparkline
+from lvstop.tui.rows import Column, Row
+
+EMPTY_SERVICES = "no IPVS services in this namespace — is keepalived running?"
+
+#: percentage points between a real server's share of new connections and its share of the
+#: weight above which the row is highlighted ("rr doesn't balance")
+IMBALANCE_POINTS = 15.0
+#: below this many new connections per second a share means nothing
+IMBALANCE_MIN_CPS = 1.0
+#: schedulers that ignore weights other than 0 (rr sends to every non-zero weight in turn)
+UNWEIGHTED = frozenset({"rr", "lc", "sh", "dh", "mh", "fo", "ovf"})
+
+SERVICE_COLUMNS = (
+    Column("service", "Service", 22),
+    Column("sched", "Sched", 5),
+    Column("rs", "RS up", 5, numeric=True),
+    Column("active", "Active", 7, numeric=True),
+    Column("inactive", "Inact", 6, numeric=True, priority=1),
+    Column("cps", "CPS", 6, numeric=True),
+    Column("inbps", "In B/s", 7, numeric=True, priority=1),
+    Column("trend", "Trend", 10, priority=2),
+    Column("persist", "Persist", 7, priority=3),
+    Column("outbps", "Out B/s", 7, numeric=True, priority=4),
+    Column("inpps", "In p/s", 7, numeric=True, priority=4),
+    Column("outpps", "Out p/s", 7, numeric=True, priority=4),
+)
+
+RS_COLUMNS = (
+    Column("rs", "Real server", 21),
+    Column("weight", "Weight", 9, numeric=True),
+    Column("active", "Active", 7, numeric=True),
+    Column("inactive", "Inact", 6, numeric=True),
+    Column("cps", "CPS", 6, numeric=True),
+    Column("new", "New%", 5, numeric=True, priority=1),
+    Column("wshare", "Wt%", 4, numeric=True, priority=1),
+    Column("state", "State", 9, priority=2),
+    Column("fwd", "Fwd", 6, priority=3),
+    Column("persist", "Persist", 7, numeric=True, priority=3),
+    Column("bps", "In B/s", 7, numeric=True, priority=3),
+)
+
+VRRP_COLUMNS = (
+    Column("vrid", "VRID", 5, numeric=True),
+    Column("master", "Master", 15),
+    Column("here", "Here", 4),
+    Column("prio", "Prio", 4, numeric=True),
+    Column("vips", "VIPs", 15, priority=1, flex=True),
+    Column("last", "Last", 5, numeric=True),
+    Column("badges", "State", 14),
+    Column("int", "Int", 4, numeric=True, priority=2),
+)
+
+EVENT_COLUMNS = (
+    Column("time", "Time", 8),
+    Column("text", "Event", 20, flex=True),
+)
+
+_FORWARD = {"masq": "masq", "route": "dr", "tunnel": "tun", "local": "local",
+            "bypass": "bypass"}
+
+
+def service_rows(snapshot: IpvsSnapshot, rates: RateTracker) -> list[Row]:
+    rows = []
+    for svc in snapshot.services:
+        r = rates.rates(svc.key)
+        up = sum(1 for rs in svc.real_servers if rs.weight > 0)
+        total = len(svc.real_servers)
+        active = sum(rs.active_conns for rs in svc.real_servers)
+        inactive = sum(rs.inactive_conns for rs in svc.real_servers)
+        persist = f"{svc.persistence_timeout}s" if svc.persistence_timeout else "-"
+        label = svc.label.replace("  ", " ")
+        cells = (
+            label, svc.scheduler, f"{up}/{total}", human(active), human(inactive),
+            rate(r.cps if r else None), rate(r.inbps if r else None),
+            sparkline(rates.history(svc.key, "cps"), 10), persist,
+            rate(r.outbps if r else None), rate(r.inpps if r else None),
+            rate(r.outpps if r else None),
+        )
+        values = (
+            svc.key, svc.scheduler, up, active, inactive, r.cps if r else None,
+            r.inbps if r else None, r.cps if r else None, svc.persistence_timeout,
+            r.outbps if r else None, r.inpps if r else None, r.outpps if r else None,
+        )
+        rs_mark = "error" if total and up == 0 else ("warn" if up < total else "")
+        marks = ("", "", rs_mark) + ("",) * 9
+        rows.append(Row(svc.key, cells, values, marks,
+                        search_text=f"{label} {svc.scheduler} "
+                        + " ".join(rs.endpoint for rs in svc.real_servers)))
+    return rows
+
+
+def weight_shares(svc: Service) -> dict[str, float | None]:
+    """Each real server's share (%) of the traffic its weight entitles it to."""
+    if svc.scheduler in UNWEIGHTED:
+        live = [rs for rs in svc.real_servers if rs.weight > 0]
+        return {rs.key: (100.0 / len(live) if rs.weight > 0 else 0.0) if live else None
+                for rs in svc.real_servers}
+    total = sum(max(0, rs.weight) for rs in svc.real_servers)
+    return {rs.key: percent(max(0, rs.weight), total) for rs in svc.real_servers}
+
+
+def weight_cell(rs: RealServer, return_weight: int | None) -> str:
+    if rs.weight == 0:
+        return f"0 ⇢{return_weight}" if return_weight else "0 drain"
+    return str(rs.weight)
+
+
+def real_server_rows(
+    svc: Service | None,
+    rates: RateTracker,
+    return_weights: Mapping[str, int],
+    states: Mapping[str, str] | None = None,
+) -> list[Row]:
+    if svc is None:
+        return []
+    svc_rate = rates.rates(svc.key)
+    svc_cps = sum((rates.rates(rs.key) or _ZERO).cps for rs in svc.real_servers)
+    shares = weight_shares(svc)
+    rows = []
+    for rs in svc.real_servers:
+        r = rates.rates(rs.key)
+        new_share = percent(r.cps, svc_cps) if r and svc_rate and svc_cps > 0 else None
+        w_share = shares.get(rs.key)
+        state = (states or {}).get(rs.key, "")
+        drained = rs.weight == 0
+        imbalanced = (
+            new_share is not None and w_share is not None and svc_cps >= IMBALANCE_MIN_CPS
+            and abs(new_share - w_share) > IMBALANCE_POINTS
+        )
+        cells = (
+            rs.endpoint, weight_cell(rs, return_weights.get(rs.key)), human(rs.active_conns),
+            human(rs.inactive_conns), rate(r.cps if r else None),
+            "-" if new_share is None else f"{new_share:.0f}",
+            "-" if w_share is None else f"{w_share:.0f}",
+            state or "-", _FORWARD.get(rs.forward, rs.forward), human(rs.persistent_conns),
+            rate(r.inbps if r else None),
+        )
+        values = (
+            rs.endpoint, rs.weight, rs.active_conns, rs.inactive_conns,
+            r.cps if r else None, new_share, w_share, state, rs.forward,
+            rs.persistent_conns, r.inbps if r else None,
+        )
+        state_mark = "ok" if state == "up" else ("error" if state in ("failed", "removed")
+                                                 else ("warn" if state else ""))
+        marks = ("", "warn" if drained else "", "", "", "",
+                 "warn" if imbalanced else "", "warn" if imbalanced else "",
+                 state_mark, "", "", "")
+        rows.append(Row(rs.key, cells, values, marks, row_mark="dim" if drained else "",
+                        search_text=f"{rs.endpoint} {state}"))
+    return rows
+
+
+def _age(age: float | None, interval_ms: int) -> str:
+    if age is None:
+        return "-"
+    # Under two intervals the advert is simply current: don't repaint the row every second.
+    if age < 2 * interval_ms / 1000.0:
+        return "<2s" if interval_ms <= 1000 else f"<{2 * interval_ms // 1000}s"
+    return duration(age)
+
+
+def vrid_badges(state: VridState) -> tuple[str, str]:
+    badges = []
+    if state.split_brain:
+        badges.append("SPLIT-BRAIN")
+    if state.conflict_fields:
+        badges.append("CONFLICT")
+    if state.silent:
+        badges.append("SILENT")
+    if state.bogus:
+        badges.append(f"BOGUS {state.bogus}")
+    if state.host_mismatch:
+        badges.append("MISMATCH")
+    mark = "error" if (state.split_brain or state.conflict_fields or state.silent) else (
+        "warn" if badges else "ok")
+    return (" ".join(badges) if badges else "ok"), mark
+
+
+def vrrp_rows(snapshot: VrrpSnapshot | None, now: float) -> list[Row]:
+    if snapshot is None:
+        return []
+    local = set(snapshot.local_addresses)
+    rows = []
+    for state in snapshot.vrids:
+        master = state.master_router
+        interval = master.interval_ms if master else (
+            state.routers[0].interval_ms if state.routers else 1000)
+        vips = master.addresses if master else (
+            state.routers[0].addresses if state.routers else ())
+        here = bool(state.master and (state.master in local or state.local_vips))
+        badges, mark = vrid_badges(state)
+        vrid = str(state.vrid) if not state.interface else f"{state.vrid}@{state.interface}"
+        if state.family == "inet6":
+            vrid += "⁶"
+        cells = (
+            vrid, state.master or "none", "yes" if here else "", str(master.priority)
+            if master else "-", ",".join(vips), _age(state.last_advert_age(now), interval),
+            badges, f"{interval / 1000:g}s",
+        )
+        values = (
+            state.vrid, state.master or "", here, master.priority if master else None,
+            ",".join(vips), state.last_advert_age(now), badges, interval,
+        )
+        marks = ("", "error" if not state.master else "", "accent" if here else "",
+                 "", "", "", mark, "")
+        rows.append(Row(state.key, cells, values, marks,
+                        search_text=" ".join((vrid, state.master or "", *vips, badges))))
+    return rows
+
+
+def event_rows(events: Iterable[LogEvent], clock_format: str = "%H:%M:%S") -> list[Row]:
+    import time as _time
+
+    rows = []
+    for event in events:
+        stamp = _time.strftime(clock_format, _time.localtime(event.time))
+        mark = SEVERITY_MARK.get(event.severity, "")
+        rows.append(Row(event.key, (stamp, event.text), (event.time, event.text),
+                        ("", mark)))
+    return rows
+
+
+class _Zero:
+    cps = 0.0
+
+
+_ZERO = _Zero()

@@ -1,0 +1,33 @@
+"""The host strip: CPU, load, memory and per-interface rx/tx rates."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from lvstop.sources.host import HostStats
+from lvstop.tui.format import human
+
+
+class HostStrip(Static):
+    DEFAULT_CSS = """
+    HostStrip { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    HostStrip.-stale { color: $text-disabled; text-style: strike; }
+    """
+
+    def __init__(self, *, id: str | None = "host") -> None:
+        super().__init__("host: waiting for the first reading", id=id)
+        self._last: str | None = None
+
+    def show(self, stats: HostStats) -> None:
+        parts = [
+            f"CPU {stats.cpu_percent:3.0f}%",
+            "load " + " ".join(f"{x:.2f}" for x in stats.load),
+            f"mem {stats.mem_percent:.0f}% of {human(stats.mem_total, 0)}B",
+        ]
+        for iface in stats.interfaces:
+            parts.append(f"{iface.name} ↓{human(iface.rx_bps)} ↑{human(iface.tx_bps)}")
+        line = "  ".join(parts)
+        if line != self._last:
+            self._last = line
+            self.update(Text(line, no_wrap=True, overflow="ellipsis"))
