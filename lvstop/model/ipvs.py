@@ -406,3 +406,56 @@ class ConnEntry:
     @property
     def client_endpoint(self) -> str:
         return endpoint(self.client_address, self.client_port)
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``10.0.5.91:8888`` / ``[2001:db8::1]:80`` -> (normalised address, port); ValueError."""
+    if text.startswith("["):
+        addr, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"bad endpoint {text!r}: expected [IPv6]:port")
+    else:
+        addr, sep, port = text.rpartition(":")
+        if not sep or ":" in addr:
+            raise ValueError(f"bad endpoint {text!r}: expected address:port ([IPv6]:port)")
+    try:
+        address = _norm_address(addr)
+    except ValueError:
+        raise ValueError(f"bad address {addr!r} in {text!r}") from None
+    if not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"bad port {port!r} in {text!r}")
+    return address, int(port)
+
+
+def parse_service_key(key: str) -> tuple[str, str, str | None, int | None, int | None]:
+    """A service key -> (protocol, family, address, port, fwmark); ValueError with the reason.
+
+    Accepts the keys lvstop prints (``tcp:10.0.5.96:8888``, ``fwm:4``, ``fwm6:4``) and
+    normalises addresses (``tcp:[2001:DB8:0::1]:80`` is ``tcp:[2001:db8::1]:80``).
+    """
+    kind, sep, rest = key.partition(":")
+    kind = kind.lower()
+    if not sep or not rest:
+        raise ValueError(f"bad service {key!r}: expected e.g. tcp:10.0.5.96:8888 or fwm:4")
+    if kind in ("fwm", "fwm6", "fwmark"):
+        if not rest.isdigit() or not 0 < int(rest) < 2**32:
+            raise ValueError(f"bad firewall mark {rest!r} in {key!r}")
+        return "fwmark", "inet6" if kind == "fwm6" else "inet", None, None, int(rest)
+    if kind not in ("tcp", "udp", "sctp"):
+        raise ValueError(f"bad service {key!r}: protocol must be tcp, udp, sctp or fwm")
+    address, port = parse_endpoint(rest)
+    family = "inet6" if ":" in address else "inet"
+    return kind, family, address, port, None
+
+
+def parse_real_server_key(key: str) -> tuple[str, str, int]:
+    """``<service key>-><endpoint>`` -> (normalised service key, address, port)."""
+    svc, sep, rs = key.rpartition("->")
+    if not sep:
+        raise ValueError(
+            f"bad real server {key!r}: expected SERVICE->ADDRESS:PORT, "
+            "e.g. tcp:10.0.5.96:8888->10.0.5.91:8888"
+        )
+    proto, family, address, port, fwmark = parse_service_key(svc)
+    rs_address, rs_port = parse_endpoint(rs)
+    return service_key(proto, family, address, port, fwmark), rs_address, rs_port

@@ -780,6 +780,34 @@ class IpvsReader:
             raise
         return True
 
+    def read_service(self, ident: bytes) -> Service | None:
+        """One service (by its identifying attributes, see ``svc_ident``) with its real
+        servers, or None when the kernel has no such service."""
+        with self._lock:
+            try:
+                replies = self.transport.request(CMD_GET_SERVICE, ident, "IPVS service lookup")
+            except IpvsError as exc:
+                if exc.errno in (errno.ESRCH, errno.ENOENT):
+                    return None
+                raise
+            head = None
+            for msg in replies:
+                head = self._services.parse(msg, 0, len(msg))
+                if head is not None:
+                    break
+            if head is None:
+                return None
+            args, ident, af = head
+            key = service_key(args[0], args[1], args[2], args[3], args[4])
+            parse_dest = self._dests.parse
+
+            def one(buf: bytearray, off: int, length: int) -> Any:
+                return parse_dest(buf, off, length, key, af)
+
+            dests = self.transport.dump(CMD_GET_DEST, ident, one,
+                                        f"IPVS real-server dump of {key}")
+            return Service(*args, real_servers=tuple(dests))  # type: ignore[misc]
+
     def read_timeouts(self) -> Timeouts:
         replies = self.transport.request(CMD_GET_CONFIG, b"", "IPVS timeouts")
         if not replies:
