@@ -69,6 +69,7 @@ from lvstop.sources.ipvs import (
     IpvsError,
     IpvsPermissionError,
     IpvsReader,
+    IpvsUnavailableError,
     svc_ident,
 )
 
@@ -303,7 +304,7 @@ class IpvsWriter:
     def _read_service(self, ident: bytes) -> Service | None:
         try:
             return self.reader.read_service(ident)
-        except IpvsPermissionError:
+        except (IpvsPermissionError, IpvsUnavailableError):
             raise
         except IpvsError as exc:
             raise ActionError(f"cannot read the service: {exc}") from None
@@ -450,7 +451,7 @@ class IpvsWriter:
     def _timeouts(self) -> Timeouts:
         try:
             return self.reader.read_timeouts()
-        except IpvsPermissionError:
+        except (IpvsPermissionError, IpvsUnavailableError):
             raise
         except IpvsError as exc:
             raise ActionError(f"cannot read the timeouts: {exc}") from None
@@ -472,3 +473,67 @@ class IpvsWriter:
 
 def _timeouts_text(t: Timeouts) -> str:
     return f"{t.tcp} {t.tcpfin} {t.udp}"
+
+
+# -- module-level convenience for front ends (the dashboard's KernelActions) ---------------------
+
+_default_writer: IpvsWriter | None = None
+_default_lock = threading.Lock()
+
+
+def default_audit_log() -> str:
+    return os.environ.get("LVSTOP_AUDIT_LOG", DEFAULT_AUDIT_LOG)
+
+
+def default_state_file() -> str:
+    return os.environ.get("LVSTOP_STATE_FILE", DEFAULT_STATE_FILE)
+
+
+def configure(audit_log: str | None = None, state_file: str | None = None,
+              use_syslog: bool = True) -> IpvsWriter:
+    """(Re)build the shared writer; None paths mean $LVSTOP_AUDIT_LOG / $LVSTOP_STATE_FILE
+    or the defaults."""
+    global _default_writer
+    with _default_lock:
+        if _default_writer is not None:
+            _default_writer.reader.close()
+        _default_writer = IpvsWriter(
+            audit=AuditLog(audit_log or default_audit_log(), use_syslog=use_syslog),
+            state=DrainState(state_file or default_state_file()),
+        )
+        return _default_writer
+
+
+def default_writer() -> IpvsWriter:
+    with _default_lock:
+        writer = _default_writer
+    return writer if writer is not None else configure()
+
+
+def _key(rs: RealServer | str) -> str:
+    return rs if isinstance(rs, str) else rs.key
+
+
+def remembered_weights() -> dict[str, int]:
+    """Real-server key -> weight remembered by a drain (empty when unreadable)."""
+    try:
+        return DrainState(default_state_file()).all() if _default_writer is None else \
+            _default_writer.state.all()
+    except ActionError:
+        return {}
+
+
+async def set_weight_async(rs: RealServer | str, weight: int) -> Change:
+    return await default_writer().aset_weight(_key(rs), weight)
+
+
+async def drain_async(rs: RealServer | str) -> Change:
+    return await default_writer().adrain(_key(rs))
+
+
+async def restore_async(rs: RealServer | str, weight: int | None = None) -> Change:
+    return await default_writer().arestore(_key(rs), weight)
+
+
+async def set_timeouts_async(timeouts: Timeouts) -> Change:
+    return await default_writer().aset_timeouts(timeouts.tcp, timeouts.tcpfin, timeouts.udp)

@@ -784,8 +784,9 @@ class IpvsReader:
         """One service (by its identifying attributes, see ``svc_ident``) with its real
         servers, or None when the kernel has no such service."""
         with self._lock:
+            transport = self.transport  # no IPVS / no privilege: raised here, not "no service"
             try:
-                replies = self.transport.request(CMD_GET_SERVICE, ident, "IPVS service lookup")
+                replies = transport.request(CMD_GET_SERVICE, ident, "IPVS service lookup")
             except IpvsError as exc:
                 if exc.errno in (errno.ESRCH, errno.ENOENT):
                     return None
