@@ -1,0 +1,332 @@
+"""`lvstop vrrp` against real keepalived in the UML lab (VRID 51: d1 10.0.5.90 prio 100 MASTER,
+d2 10.0.5.93 prio 10; VRID 52: d2 101 MASTER, d1 11; advert_int 1; PASS auth).
+
+Each test runs `lvstop vrrp --json --iface eth0` as a process in a node's netns (the client, a
+pure observer on the LAN, or d1 for the host-side checks), next to `tcpdump -w` of the same
+adverts, injects a fault, and checks lvstop's events against what keepalived did (which node
+holds the VIP, keepalived's own JSON state dump) and the pcap's replay through `--pcap`.
+
+Create `.lab/vrrp-record/` in the checkout to keep each test's JSON lines and pcap there
+(recordings for replay fakes and tests/data/vrrp/; the VM sees the checkout through hostfs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lvstop.lab import runtime
+
+pytestmark = pytest.mark.lab
+
+D1, D2, ROGUE = "10.0.5.90", "10.0.5.93", "10.0.5.99"
+VIP1, VIP2 = "10.0.5.96", "10.0.5.97"
+ADVERT_INT = 1.0
+RECORD_DIR = Path(__file__).resolve().parents[2] / ".lab" / "vrrp-record"
+
+
+def skew(priority: int) -> float:
+    return (256 - priority) / 256
+
+
+class Watch:
+    """`lvstop vrrp --json` (and tcpdump) running in a node's netns."""
+
+    def __init__(self, node: str, folder: Path, name: str, pcap: bool = True) -> None:
+        self.node = node
+        self.name = name
+        self.folder = folder
+        self.jsonl = folder / f"{name}.jsonl"
+        self.pcap = folder / f"{name}.pcap" if pcap else None
+        self.tcpdump: subprocess.Popen[bytes] | None = None
+        if self.pcap is not None:
+            self._tcpdump_err = (folder / f"{name}.tcpdump.err").open("wb")
+            self.tcpdump = subprocess.Popen(
+                runtime.ns_argv(node, ["tcpdump", "-i", "eth0", "-U", "-n", "-w",
+                                       str(self.pcap), "ip proto 112 or ip6 proto 112"]),
+                stdout=subprocess.DEVNULL, stderr=self._tcpdump_err,
+            )
+            deadline = time.monotonic() + 10
+            while b"listening" not in (folder / f"{name}.tcpdump.err").read_bytes():
+                assert time.monotonic() < deadline, "tcpdump did not start"
+                time.sleep(0.05)
+        self._out = self.jsonl.open("wb")
+        self._err = (folder / f"{name}.err").open("wb")
+        self.proc = subprocess.Popen(
+            runtime.ns_argv(node, [sys.executable, "-m", "lvstop", "vrrp", "--json",
+                                   "--iface", "eth0"]),
+            stdout=self._out, stderr=self._err,
+        )
+
+    def records(self) -> list[dict[str, Any]]:
+        lines = self.jsonl.read_text().split("\n")
+        return [json.loads(line) for line in lines[:-1] if line]  # the last may be partial
+
+    def events(self, kind: str | None = None, vrid: int | None = None) -> list[dict[str, Any]]:
+        return [
+            r for r in self.records()
+            if r["type"] == "event" and (kind is None or r["kind"] == kind)
+            and (vrid is None or r["vrid"] == vrid)
+        ]
+
+    def wait_event(self, lab: Any, kind: str, vrid: int, timeout: float = 15.0,
+                   after: float = 0.0, **match: Any) -> dict[str, Any]:
+        def found() -> dict[str, Any] | None:
+            assert self.proc.poll() is None, f"lvstop vrrp exited: {self.stderr()}"
+            for e in self.events(kind, vrid):
+                if e["time"] >= after and all(e.get(k) == v for k, v in match.items()):
+                    return e
+            return None
+
+        return lab.wait_until(found, timeout=timeout,
+                              what=f"{kind} event for VRID {vrid} {match or ''} "
+                              f"(events so far: {self.brief()})")
+
+    def brief(self) -> list[tuple[Any, ...]]:
+        return [(e["kind"], e["vrid"], e["master"], e["previous"], e["gap_ms"])
+                for e in self.events()]
+
+    def stderr(self) -> str:
+        return (self.folder / f"{self.name}.err").read_text()
+
+    def stop(self) -> list[dict[str, Any]]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        rc = self.proc.wait(timeout=20)
+        if self.tcpdump is not None and self.tcpdump.poll() is None:
+            self.tcpdump.send_signal(signal.SIGINT)
+            self.tcpdump.wait(timeout=20)
+        self._out.close()
+        self._err.close()
+        if RECORD_DIR.is_dir():
+            for path in (self.jsonl, self.pcap):
+                if path is not None and path.exists():
+                    shutil.copy(path, RECORD_DIR / path.name)
+        assert rc == 0, f"lvstop vrrp exited {rc}: {self.stderr()}"
+        assert "Traceback" not in self.stderr()
+        return [json.loads(line) for line in self.jsonl.read_text().splitlines() if line]
+
+    def summary(self, records: list[dict[str, Any]], vrid: int) -> dict[str, Any]:
+        return next(r for r in records if r["type"] == "summary" and r["vrid"] == vrid)
+
+
+@pytest.fixture
+def watch(tmp_path: Path, request: pytest.FixtureRequest):
+    started: list[Watch] = []
+
+    def start(node: str = "client", pcap: bool = True) -> Watch:
+        w = Watch(node, tmp_path, request.node.name.replace("[", "-").rstrip("]"), pcap)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+        if w.tcpdump is not None and w.tcpdump.poll() is None:
+            w.tcpdump.kill()
+
+
+def keepalived_state(lab: Any, node: str) -> dict[int, str]:
+    """VRID -> state name from keepalived's own JSON dump (signal asked of keepalived)."""
+    signum = int(subprocess.run(["keepalived", "--signum=JSON"], capture_output=True,
+                                text=True, check=True).stdout.strip())
+    pid = runtime.keepalived_main_pid(node)
+    assert pid is not None, f"keepalived not running on {node}"
+    path = Path(lab.node_dir(node)) / "keepalived.json"
+    path.unlink(missing_ok=True)
+    os.kill(pid, signum)
+    text = lab.wait_until(lambda: path.exists() and path.read_text().rstrip().endswith("]")
+                          and path.read_text(), timeout=10, what=f"{path}")
+    names = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT"}
+    return {
+        int(inst["data"]["vrid"]): names.get(int(inst["data"]["state"]), str(inst["data"]["state"]))
+        for inst in json.loads(text)
+    }
+
+
+def wait_vip(lab: Any, node: str, vip: str) -> None:
+    lab.wait_until(lambda: vip in lab.addresses(node), timeout=15, what=f"{vip} on {node}")
+
+
+def wait_master(w: Watch, lab: Any, vrid: int, src: str) -> dict[str, Any]:
+    """The observer has seen `src` as master of `vrid` (the start of each test)."""
+    def seen() -> bool:
+        return any(r["type"] == "advert" and r["vrid"] == vrid and r["master"] == src
+                   for r in w.records())
+
+    lab.wait_until(seen, timeout=15, what=f"lvstop to see {src} master of VRID {vrid}")
+    return w.events("master", vrid)[0]
+
+
+def replay(pcap: Path) -> list[dict[str, Any]]:
+    out = subprocess.run([sys.executable, "-m", "lvstop", "vrrp", "--json", "--pcap", str(pcap)],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def comparable(records: list[dict[str, Any]], start: float, end: float) -> list[tuple[Any, ...]]:
+    return [
+        (r["kind"], r["vrid"], r["master"], r["previous"], tuple(r["sources"]),
+         tuple(r["fields"]), None if r["gap_ms"] is None else round(r["gap_ms"]))
+        for r in records
+        if r["type"] == "event" and start <= r["time"] <= end and r["kind"] != "host_mismatch"
+    ]
+
+
+def assert_round_trip(w: Watch, live: list[dict[str, Any]]) -> None:
+    """The pcap of the same run replays through --pcap to the same events."""
+    assert w.pcap is not None
+    offline = replay(w.pcap)
+    live_adverts = [r for r in live if r["type"] == "advert"]
+    off_adverts = [r for r in offline if r["type"] == "advert"]
+    assert live_adverts and off_adverts
+    # Both saw the same packets with the same kernel timestamps (tcpdump started first), but
+    # tcpdump keeps microseconds, the ring nanoseconds: compare within a few microseconds.
+    start = max(live_adverts[0]["time"], off_adverts[0]["time"]) - 1e-5
+    end = min(live_adverts[-1]["time"], off_adverts[-1]["time"]) + 1e-5
+    live_in = [(r["time"], r["src"], r["vrid"], r["priority"]) for r in live_adverts
+               if start <= r["time"] <= end]
+    off_in = [(r["time"], r["src"], r["vrid"], r["priority"]) for r in off_adverts
+              if start <= r["time"] <= end]
+    assert [x[1:] for x in live_in] == [x[1:] for x in off_in]
+    assert all(abs(a[0] - b[0]) < 1e-5 for a, b in zip(live_in, off_in, strict=True))
+    # The first advert of each VRID makes a `master` event in both: skip the warm-up second.
+    window_start = start + 1.5
+    live_events = comparable(live, window_start, end)
+    off_events = comparable(offline, window_start, end)
+    assert live_events == off_events
+
+
+def test_stop_keepalived_resign_then_failover(lab, watch):
+    w = watch()
+    wait_master(w, lab, 51, D1)
+    t0 = time.time()
+    lab.fault("keepalived-stop", node="d1")
+    failover = w.wait_event(lab, "failover", 51, after=t0)
+    resign = w.wait_event(lab, "resign", 51, after=t0)
+    assert resign["previous"] == D1 and resign["time"] <= failover["time"]
+    assert failover["master"] == D2 and failover["previous"] == D1
+    # d2 takes over after its skew time once d1 says priority 0: well under an interval + skew
+    assert 0 < failover["gap_ms"] < (ADVERT_INT + skew(10)) * 1000 + 300, failover
+    assert failover["gap_ms"] == pytest.approx((failover["time"] - resign["time"]) * 1000, abs=1)
+    wait_vip(lab, "d2", VIP1)
+    assert keepalived_state(lab, "d2")[51] == "MASTER"
+    time.sleep(2 * ADVERT_INT)
+    live = w.stop()
+    summary = w.summary(live, 51)
+    assert summary["master"] == D2
+    assert summary["failover_gaps_ms"] == [failover["gap_ms"]]
+    assert w.summary(live, 52)["master"] == D2  # VRID 52 untouched
+    assert not [e for e in w.events() if e["kind"] in ("split_brain", "bogus", "silent")]
+    assert_round_trip(w, live)
+
+
+def test_kill9_failover_gap_then_preempt(lab, watch):
+    w = watch()
+    wait_master(w, lab, 51, D1)
+    t0 = time.time()
+    lab.fault("keepalived-kill", node="d1")
+    failover = w.wait_event(lab, "failover", 51, after=t0)
+    assert failover["master"] == D2 and failover["previous"] == D1
+    expected_ms = (3 * ADVERT_INT + skew(10)) * 1000  # RFC master-down interval of d2
+    # between the last advert seen and the kill up to one interval passes unseen: the gap is
+    # measured from the last advert, so it is the master-down interval (plus scheduling)
+    assert expected_ms - 100 < failover["gap_ms"] < expected_ms + 500, failover
+    assert not w.events("resign", 51)
+    wait_vip(lab, "d2", VIP1)
+    assert keepalived_state(lab, "d2")[51] == "MASTER"
+
+    t1 = time.time()
+    lab.fault("keepalived-start", node="d1")
+    preempt = w.wait_event(lab, "preempt", 51, after=t1, timeout=20)
+    assert preempt["master"] == D1 and preempt["previous"] == D2
+    wait_vip(lab, "d1", VIP1)
+    lab.wait_until(lambda: keepalived_state(lab, "d1").get(51) == "MASTER", timeout=10,
+                   what="keepalived on d1 MASTER of VRID 51")
+    time.sleep(2 * ADVERT_INT)
+    live = w.stop()
+    assert w.summary(live, 51)["master"] == D1
+    assert not w.events("split_brain", 51)
+    assert_round_trip(w, live)
+
+
+def test_vrrp_cut_split_brain_and_cleared(lab, watch):
+    w = watch()
+    wait_master(w, lab, 51, D1)
+    t0 = time.time()
+    lab.fault("vrrp-cut", src="d1", dst="d2")
+    split = w.wait_event(lab, "split_brain", 51, after=t0, timeout=20)
+    assert set(split["sources"]) == {D1, D2}
+    # d2 no longer hears d1: after its master-down interval it is master too
+    wait_vip(lab, "d2", VIP1)
+    assert VIP1 in lab.addresses("d1")
+    assert keepalived_state(lab, "d2")[51] == "MASTER"
+    assert keepalived_state(lab, "d1")[51] == "MASTER"
+    t1 = time.time()
+    lab.fault("vrrp-restore")
+    cleared = w.wait_event(lab, "split_brain_cleared", 51, after=t1, timeout=20)
+    assert cleared["master"] == D1
+    lab.wait_until(lambda: VIP1 not in lab.addresses("d2"), timeout=10, what="VIP1 off d2")
+    time.sleep(ADVERT_INT)
+    live = w.stop()
+    summary = w.summary(live, 51)
+    assert not summary["split_brain"]
+    assert summary["split_brain_seconds"] == pytest.approx(cleared["time"] - split["time"],
+                                                           abs=0.01)
+    assert not w.events("split_brain", 52)
+    assert_round_trip(w, live)
+
+
+def test_rogue_router_conflict(lab, watch):
+    w = watch()
+    wait_master(w, lab, 51, D1)
+    t0 = time.time()
+    lab.fault("rogue-start")
+    conflict = w.wait_event(lab, "conflict", 51, after=t0, timeout=20)
+    assert "addresses" in conflict["fields"]
+    assert {D1, ROGUE} <= set(conflict["sources"])
+    assert not w.events("conflict", 52)
+    time.sleep(2 * ADVERT_INT)
+    live = w.stop()
+    summary = w.summary(live, 51)
+    assert "addresses" in summary["conflict_fields"]
+    assert ROGUE in {r["src"] for r in summary["routers"]}
+    assert_round_trip(w, live)
+
+
+def test_host_view_on_d1(lab, watch):
+    """Run on d1: the VIPs d1 holds (netlink), and a disagreement when it holds VRID 52's VIP
+    while d2 is master of it."""
+    w = watch("d1", pcap=False)
+    wait_master(w, lab, 51, D1)
+    wait_master(w, lab, 52, D2)
+    t0 = time.time()
+    lab.run("d1", ["ip", "addr", "add", f"{VIP2}/32", "dev", "lo"])
+    try:
+        mismatch = w.wait_event(lab, "host_mismatch", 52, after=t0, timeout=10)
+        assert VIP2 in mismatch["detail"] and D2 in mismatch["detail"]
+    finally:
+        lab.run("d1", ["ip", "addr", "del", f"{VIP2}/32", "dev", "lo"], check=False)
+    time.sleep(ADVERT_INT)
+    live = w.stop()
+    # d1 holds VIP1 (master of 51) and, after the removal, not VIP2
+    assert w.summary(live, 51)["local_vips"] == [VIP1]
+    assert w.summary(live, 51)["host_mismatch"] is None
+    assert w.summary(live, 52)["local_vips"] == []
+    assert not w.events("host_mismatch", 51)
+    # its own adverts are seen leaving (outgoing) as well as d2's arriving
+    srcs = {r["src"] for r in live if r["type"] == "advert"}
+    assert {D1, D2} <= srcs
+    capture = next(r for r in live if r["type"] == "capture")
+    assert capture["kernel_drops"] == 0
+    assert capture["decoded"] == len([r for r in live if r["type"] == "advert"])
