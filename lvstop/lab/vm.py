@@ -1,0 +1,299 @@
+"""Boot the lab: a User-Mode Linux kernel (``linux.uml``) with the host's root as hostfs.
+
+The host writes a run folder under ``<repo>/.lab/`` (a fresh ``mkdtemp`` per boot, since
+several VMs may run at once): ``init.sh`` (the VM's init), ``payload.json`` (what to run once
+the cluster is up). Inside, ``lvstop.lab.inside`` builds the topology, waits until it is healthy
+and runs the payload; it writes ``status`` (the payload's exit status: the VM's own does not
+come back), ``progress`` (one line per boot step) and the payload's output files there.
+The VM is always run under ``timeout`` and ends with ``poweroff -f``. Nothing is ever attached
+to the host's network (no ``ethN=`` option).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lvstop.errors import LvstopError
+
+#: Kernel modules loaded at boot: IPVS with every scheduler, the lab's plumbing (veth, bridge),
+#: traffic control for the faults (netem, ingress + u32 + gact drop), nf_tables/iptables bits.
+MODULES: tuple[str, ...] = (
+    "ip_vs",
+    *(f"ip_vs_{s}" for s in
+      ("rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq")),
+    "veth",
+    "bridge",
+    "sch_netem",
+    "sch_ingress",
+    "sch_prio",
+    "cls_u32",
+    "cls_matchall",
+    "act_gact",
+    "nf_tables",
+    "nft_compat",
+    "x_tables",
+    "ip_tables",
+    "iptable_filter",
+)
+
+#: host program -> the Debian package that provides it.
+REQUIRED_PROGRAMS: tuple[tuple[str, str], ...] = (
+    ("linux.uml", "user-mode-linux"),
+    ("keepalived", "keepalived"),
+    ("ipvsadm", "ipvsadm"),
+    ("modprobe", "kmod"),
+    ("ip", "iproute2"),
+    ("tc", "iproute2"),
+    ("timeout", "coreutils"),
+)
+
+UML_MODULES_DIR = Path("/usr/lib/uml/modules")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_MEM = "1G"
+
+
+def _which(program: str) -> str | None:
+    return shutil.which(program, path=os.environ.get("PATH", "") + ":" + SYSTEM_PATH)
+
+
+def missing_programs() -> list[tuple[str, str]]:
+    """(program, debian package) for every program the lab needs that this host lacks."""
+    missing = [(prog, pkg) for prog, pkg in REQUIRED_PROGRAMS if _which(prog) is None]
+    if not missing and not UML_MODULES_DIR.is_dir():
+        missing.append((str(UML_MODULES_DIR), "user-mode-linux"))
+    return missing
+
+
+def check_host() -> str:
+    """Raise a one-line error naming the Debian packages to install; return linux.uml's path."""
+    missing = missing_programs()
+    if missing:
+        progs = ", ".join(prog for prog, _ in missing)
+        pkgs = " ".join(dict.fromkeys(pkg for _, pkg in missing))
+        raise LvstopError(f"the lab needs {progs}: install it with `apt-get install -y {pkgs}`")
+    uml = _which("linux.uml")
+    assert uml is not None
+    return uml
+
+
+def repo_root() -> Path:
+    """The checkout lvstop runs from (its ``.lab/`` holds run folders); else the cwd."""
+    here = Path(__file__).resolve().parents[2]
+    if (here / "pyproject.toml").is_file() and (here / "lvstop").is_dir():
+        return here
+    return Path.cwd()
+
+
+def lab_dir() -> Path:
+    """Where run folders go: ``$LVSTOP_LAB_DIR`` or ``<repo>/.lab`` (never /tmp: the VM
+    mounts a fresh tmpfs there)."""
+    path = Path(os.environ.get("LVSTOP_LAB_DIR") or repo_root() / ".lab").resolve()
+    if str(path).startswith("/tmp/") or str(path) in ("/tmp", "/run") or str(path).startswith(
+        "/run/"
+    ):
+        raise LvstopError(f"lab folder {path} is hidden inside the VM (tmpfs): choose another")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LvstopError(f"cannot create lab folder {path}: {exc.strerror}") from None
+    return path
+
+
+def make_run_dir(prefix: str = "run-") -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=lab_dir()))
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What ``lvstop.lab.inside`` runs once the cluster is healthy.
+
+    mode: ``pytest`` (argv are pytest arguments), ``command`` (argv run in ``node``'s netns,
+    output to files in the run folder), ``console`` (argv run in ``node``'s netns on the VM
+    console, i.e. the user's terminal).
+    """
+
+    mode: str
+    argv: tuple[str, ...]
+    node: str = "d1"
+    env: tuple[tuple[str, str], ...] = ()
+    #: skip the health wait (e.g. to debug a lab that does not come up)
+    wait_healthy: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"mode": self.mode, "argv": list(self.argv), "node": self.node,
+             "env": dict(self.env), "wait_healthy": self.wait_healthy}
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Payload:
+        data = json.loads(text)
+        return cls(data["mode"], tuple(data["argv"]), data.get("node", "d1"),
+                   tuple(sorted(data.get("env", {}).items())),
+                   bool(data.get("wait_healthy", True)))
+
+
+def init_script(run_dir: Path, env: Mapping[str, str]) -> str:
+    """The VM's init: mount the basics, load modules, hand over to ``lvstop.lab.inside``."""
+    exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    q_run = shlex.quote(str(run_dir))
+    q_python = shlex.quote(sys.executable)
+    q_repo = shlex.quote(str(repo_root()))
+    modules = " ".join(MODULES)
+    return f"""#!/bin/sh
+# Generated by lvstop.lab.vm: the init of one lab VM.
+export PATH={SYSTEM_PATH}
+export HOME=/root
+{exports}
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t tmpfs tmp /tmp
+mount -t tmpfs run /run
+mkdir -p /run/netns /dev/pts
+mountpoint -q /dev || mount -t devtmpfs dev /dev
+mountpoint -q /dev/pts || mount -t devpts -o gid=5,mode=620 devpts /dev/pts 2>/dev/null
+mkdir -p /tmp/mr/lib/modules
+ln -s /usr/lib/uml/modules/$(uname -r) /tmp/mr/lib/modules/$(uname -r)
+echo "modules" >> {q_run}/progress
+for m in {modules}; do
+    modprobe -d /tmp/mr "$m" 2>>{q_run}/modprobe.err \
+        || echo "modprobe $m failed" >> {q_run}/modprobe.err
+done
+ip link set lo up
+cd {q_repo}
+{q_python} -m lvstop.lab.inside {q_run}
+rc=$?
+[ -f {q_run}/status ] || echo "$rc" > {q_run}/status
+sync
+poweroff -f
+"""
+
+
+def prepare(payload: Payload, env: Mapping[str, str] | None = None,
+            run_dir: Path | None = None) -> Path:
+    """Create a run folder with init.sh and payload.json; return it."""
+    run_dir = run_dir or make_run_dir()
+    full_env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LVSTOP_IN_LAB": "1",
+                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+    full_env["TERM"] = os.environ.get("TERM") or "xterm-256color"
+    if os.environ.get("COLORTERM"):
+        full_env["COLORTERM"] = os.environ["COLORTERM"]
+    full_env.update(env or {})
+    init = run_dir / "init.sh"
+    init.write_text(init_script(run_dir, full_env))
+    init.chmod(0o755)
+    (run_dir / "payload.json").write_text(payload.to_json())
+    return run_dir
+
+
+def uml_argv(uml: str, run_dir: Path, timeout: float, *, interactive: bool,
+             mem: str = DEFAULT_MEM) -> list[str]:
+    argv = ["timeout"]
+    if interactive:
+        # Let linux.uml read the terminal (timeout otherwise starts it in its own group).
+        argv.append("--foreground")
+    argv += ["-k", "10", f"{int(timeout)}s", uml, f"mem={mem}", "root=/dev/root",
+             "rootfstype=hostfs", "rootflags=/", "rw", f"init={run_dir / 'init.sh'}",
+             "con=null", "con0=fd:0,fd:1", "quiet"]
+    return argv
+
+
+@dataclass(frozen=True)
+class VmResult:
+    run_dir: Path
+    #: the payload's exit status, None when the VM died before writing it
+    status: int | None
+    timed_out: bool
+    vm_returncode: int
+
+    def progress(self) -> list[str]:
+        return read_lines(self.run_dir / "progress")
+
+    def failure(self) -> str | None:
+        """One line saying why the lab did not run the payload, or None."""
+        failed = self.run_dir / "failed"
+        if failed.is_file():
+            return failed.read_text().strip().splitlines()[0] if failed.read_text().strip() \
+                else "lab setup failed"
+        if self.timed_out:
+            steps = self.progress()
+            last = steps[-1] if steps else "boot"
+            return f"the lab VM timed out (last step: {last})"
+        if self.status is None:
+            steps = self.progress()
+            last = steps[-1] if steps else "boot"
+            tail = console_tail(self.run_dir)
+            return f"the lab VM died without an exit status (last step: {last}){tail}"
+        return None
+
+
+def read_lines(path: Path) -> list[str]:
+    try:
+        return [line for line in path.read_text().splitlines() if line.strip()]
+    except OSError:
+        return []
+
+
+def console_tail(run_dir: Path, lines: int = 3) -> str:
+    text = read_lines(run_dir / "console.log")
+    return (": " + " | ".join(text[-lines:])) if text else ""
+
+
+def read_status(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / "status").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def start(run_dir: Path, timeout: float, *, interactive: bool = False,
+          mem: str = DEFAULT_MEM) -> subprocess.Popen[bytes]:
+    """Start the VM; non-interactive VMs write their console to ``console.log``."""
+    uml = check_host()
+    argv = uml_argv(uml, run_dir, timeout, interactive=interactive, mem=mem)
+    if interactive:
+        return subprocess.Popen(argv)
+    console = (run_dir / "console.log").open("wb")
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        console.close()
+
+
+def result(run_dir: Path, returncode: int) -> VmResult:
+    # timeout(1) exits 124 when it had to stop the command (137 after -k's SIGKILL).
+    return VmResult(run_dir, read_status(run_dir), returncode in (124, 137), returncode)
+
+
+def run(payload: Payload, *, timeout: float, interactive: bool = False,
+        env: Mapping[str, str] | None = None) -> VmResult:
+    """Boot, run the payload, wait for the VM to power off."""
+    run_dir = prepare(payload, env)
+    proc = start(run_dir, timeout, interactive=interactive)
+    return result(run_dir, proc.wait())
+
+
+def boot_timeout_default(kind: str) -> float:
+    """Seconds before a VM is killed: ``$LVSTOP_LAB_TIMEOUT`` overrides."""
+    value = os.environ.get("LVSTOP_LAB_TIMEOUT")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            raise LvstopError(f"LVSTOP_LAB_TIMEOUT={value!r} is not a number of seconds") \
+                from None
+    return {"pytest": 1500.0, "command": 600.0}.get(kind, 86400.0)
+
+
+def quote_argv(argv: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
