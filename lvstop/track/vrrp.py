@@ -204,7 +204,7 @@ class VrrpTracker:
         t = advert.time
         out: list[VrrpEvent] = []
         if self._heap and self._heap[0][0] <= t:
-            out = self.tick(t)
+            out = self._advance(t)
         elif t > self.now:
             self.now = t
         self.adverts_total += 1
@@ -218,12 +218,18 @@ class VrrpTracker:
 
     def tick(self, now: float) -> list[VrrpEvent]:
         """Emit the events that are due by ``now`` (silence, split brain ending, mismatches)."""
+        out = self._advance(now)
+        if out:
+            self._events.extend(out)
+        return out
+
+    def _advance(self, now: float) -> list[VrrpEvent]:
         if now > self.now:
             self.now = now
         out: list[VrrpEvent] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            _due, _seq, key, what = heapq.heappop(heap)
+            due, _seq, key, what = heapq.heappop(heap)
             v = self._vrids.get(key)
             if v is None:
                 continue
@@ -233,9 +239,7 @@ class VrrpTracker:
                 if v.split:
                     self._check_split(v, now, out, None)
             elif what == "mismatch":
-                self._check_mismatch(v, now, out)
-        if out:
-            self._events.extend(out)
+                self._check_mismatch(v, due, out)
         return out
 
     def set_local_addresses(self, addresses: Iterable[str], now: float) -> list[VrrpEvent]:
