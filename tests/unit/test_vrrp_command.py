@@ -1,0 +1,238 @@
+"""`lvstop vrrp` as a process: pcaps recorded in the lab replay to the events the live run
+printed, the exact --json schema, auth masking, summaries, one-line errors, and the live path
+on loopback in a private network namespace (no packet leaves it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "vrrp"
+LAB_RUNS = sorted(p.stem for p in DATA.glob("lab_*.pcap") if p.with_suffix(".jsonl").exists())
+
+ADVERT_KEYS = ["type", "time", "interface", "family", "src", "ttl", "version", "vrid",
+               "priority", "interval_ms", "auth_type", "addresses", "valid", "error"]
+EVENT_KEYS = ["type", "time", "kind", "family", "vrid", "interface", "master", "previous",
+              "gap_ms", "sources", "fields", "error", "detail"]
+
+
+def lvstop(*args: str, check: bool = True, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lvstop", *args], capture_output=True,
+                          text=True, timeout=120, check=check, env=env)
+
+
+def jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line]
+
+
+def comparable(records, start, end):
+    return [
+        (r["kind"], r["vrid"], r["master"], r["previous"], tuple(r["sources"]),
+         tuple(r["fields"]), None if r["gap_ms"] is None else round(r["gap_ms"]))
+        for r in records
+        if r["type"] == "event" and start <= r["time"] <= end and r["kind"] != "host_mismatch"
+        # a capture started earlier sees each VRID's first master earlier: skip those
+        and not (r["kind"] == "master" and r["previous"] is None)
+    ]
+
+
+@pytest.mark.parametrize("run", LAB_RUNS)
+def test_lab_pcap_replays_to_the_live_events(run):
+    """tcpdump's capture of a lab run, read with --pcap, gives the events `lvstop vrrp` printed
+    live in the same run (recorded by tests/lab/test_vrrp_lab.py)."""
+    live = jsonl((DATA / f"{run}.jsonl").read_text())
+    offline = jsonl(lvstop("vrrp", "--json", "--pcap", str(DATA / f"{run}.pcap")).stdout)
+    la = [r for r in live if r["type"] == "advert"]
+    oa = [r for r in offline if r["type"] == "advert"]
+    start = max(la[0]["time"], oa[0]["time"]) - 1e-5
+    end = min(la[-1]["time"], oa[-1]["time"]) + 1e-5
+    assert [(r["src"], r["vrid"], r["priority"]) for r in la if start <= r["time"] <= end] == [
+        (r["src"], r["vrid"], r["priority"]) for r in oa if start <= r["time"] <= end]
+    live_events = comparable(live, start, end)
+    assert live_events == comparable(offline, start, end)
+    assert live_events, "the recording has events besides the first masters"
+
+
+def test_kill9_recording_says_failover_with_master_down_gap():
+    out = jsonl(lvstop("vrrp", "--json", "--pcap",
+                       str(DATA / "lab_kill9_failover_gap_then_preempt.pcap")).stdout)
+    events = [(e["kind"], e["vrid"], e["master"], e["previous"]) for e in out
+              if e["type"] == "event"]
+    assert sorted(events[:2]) == [("master", 51, "10.0.5.90", None),
+                                  ("master", 52, "10.0.5.93", None)]
+    assert events[2:] == [("failover", 51, "10.0.5.93", "10.0.5.90"),
+                          ("preempt", 51, "10.0.5.90", "10.0.5.93")]
+    failover = next(e for e in out if e["type"] == "event" and e["kind"] == "failover")
+    assert 3900 < failover["gap_ms"] < 4300  # 3 × 1 s + (256 - 10)/256 s
+
+
+def test_json_schema_is_exact_and_auth_masked():
+    out = jsonl(lvstop("vrrp", "--json", "--pcap",
+                       str(DATA / "lab_stop_keepalived_resign_then_failover.pcap")).stdout)
+    advert = next(r for r in out if r["type"] == "advert")
+    event = next(r for r in out if r["type"] == "event")
+    assert list(advert)[: len(ADVERT_KEYS)] == ADVERT_KEYS
+    assert list(event) == EVENT_KEYS
+    assert advert["family"] == "inet" and advert["auth_type"] == "simple"
+    assert advert["interface"] is None and advert["valid"] is True and advert["error"] is None
+    assert isinstance(advert["time"], float) and advert["ttl"] == 255
+    assert advert["auth"] == "***"
+    text = "\n".join(json.dumps(r) for r in out)
+    assert "1111" not in text  # the lab's auth_pass
+
+
+def test_show_auth_reveals_the_password():
+    out = lvstop("vrrp", "--show-auth", "--pcap",
+                 str(DATA / "lab_stop_keepalived_resign_then_failover.pcap")).stdout
+    assert 'auth simple "1111"' in out
+    out = lvstop("vrrp", "--pcap", str(DATA / "lab_stop_keepalived_resign_then_failover.pcap")
+                 ).stdout
+    assert 'auth simple "***"' in out and "1111" not in out
+
+
+def test_text_lines_events_and_summary():
+    out = lvstop("vrrp", "--pcap", str(DATA / "lab_vrrp_cut_split_brain_and_cleared.pcap")
+                 ).stdout.splitlines()
+    adverts = [line for line in out if " VRRPv2 vrid " in line]
+    assert adverts and all(line.endswith(("master 10.0.5.90", "master 10.0.5.93"))
+                           for line in adverts)
+    assert any("*** SPLIT_BRAIN: VRID 51" in line for line in out)
+    assert any("*** SPLIT_BRAIN_CLEARED: VRID 51" in line for line in out)
+    summary = out[out.index(next(line for line in out if line.startswith("VRID 51 "))):]
+    assert summary[0] == "VRID 51 (inet): master 10.0.5.90 (priority 100)"
+    assert "split brain: " in summary[2] and "bogus: 0" in summary[2]
+
+
+def test_duration_limits_a_pcap_to_its_first_seconds():
+    full = jsonl(lvstop("vrrp", "--json", "--pcap",
+                        str(DATA / "lab_kill9_failover_gap_then_preempt.pcap")).stdout)
+    short = jsonl(lvstop("vrrp", "--json", "--duration", "2", "--pcap",
+                         str(DATA / "lab_kill9_failover_gap_then_preempt.pcap")).stdout)
+    fa = [r for r in full if r["type"] == "advert"]
+    sa = [r for r in short if r["type"] == "advert"]
+    assert 0 < len(sa) < len(fa)
+    assert sa[-1]["time"] - sa[0]["time"] <= 2
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--pcap", "/nonexistent.pcap"], "lvstop: /nonexistent.pcap: no such file"),
+    (["--pcap", __file__], "not a pcap or pcapng file"),
+    (["--pcap", "x.pcap", "--iface", "eth0"], "lvstop: --iface and --pcap exclude each other"),
+    (["--duration", "-1"], "lvstop: --duration must be a positive number of seconds"),
+    (["--iface", "nosuch0", "--duration", "0.1"], "lvstop: no such interface: nosuch0"),
+])
+def test_one_line_errors(args, message):
+    proc = lvstop("vrrp", *args, check=False)
+    assert proc.returncode == 2
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+
+
+def test_damaged_pcap_warns_and_still_summarises(tmp_path):
+    data = (DATA / "lab_rogue_router_conflict.pcap").read_bytes()
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data[:-7])
+    proc = lvstop("vrrp", "--pcap", str(path))
+    assert "lvstop: warning:" in proc.stderr and "truncated packet" in proc.stderr
+    assert "VRID 51 (inet)" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop the capability")
+def test_without_cap_net_raw_one_line():
+    proc = subprocess.run(
+        ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw", sys.executable,
+         "-m", "lvstop", "vrrp", "--duration", "0.1"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "lvstop: capturing VRRP needs root or CAP_NET_RAW (or read a capture with --pcap FILE)")
+
+
+NO_SCAPY = textwrap.dedent("""
+    import sys
+    from lvstop.cli import main
+    rc = main(sys.argv[1:])
+    loaded = sorted(m for m in sys.modules if m == "scapy" or m.startswith("scapy."))
+    print("SCAPY", loaded, rc, file=sys.stderr)
+""")
+
+
+@pytest.mark.parametrize("args", [
+    ["vrrp", "--pcap", str(DATA / "lab_rogue_router_conflict.pcap")],
+    ["vrrp", "--iface", "lo", "--duration", "0.2"],
+])
+def test_scapy_is_never_imported(args):
+    if "--iface" in args and os.geteuid() != 0:
+        pytest.skip("live capture needs root")
+    proc = subprocess.run([sys.executable, "-c", NO_SCAPY, *args], capture_output=True,
+                          text=True, timeout=60, check=True)
+    assert "SCAPY [] 0" in proc.stderr
+
+
+SENDER = textwrap.dedent("""
+    import socket, struct, sys, time
+    from lvstop.model.vrrp import Advert
+    from lvstop.sources.pcap import encode_advert
+    raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    def send(src, prio, vrid=51, ttl=255, bad=False):
+        pkt = bytearray(encode_advert(Advert(time=0, interface=None, family="inet", src=src,
+            dst="127.0.0.1", ttl=ttl, version=2, vrid=vrid, priority=prio, interval_ms=1000,
+            auth_type="simple", auth_data=b"pw", addresses=("10.0.5.96",))))
+        if bad:
+            pkt[-1] ^= 1
+        raw.sendto(bytes(pkt), ("127.0.0.1", 0))
+    for i in range(3):
+        send("127.0.0.2", 100)
+        time.sleep(0.05)
+    send("127.0.0.2", 0)           # resign
+    time.sleep(0.3)
+    send("127.0.0.3", 10)          # failover after ~0.3 s
+    send("127.0.0.3", 10, ttl=64)  # bogus: ttl
+    send("127.0.0.3", 10, bad=True)  # bogus: checksum
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))  # not VRRP
+""")
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                    reason="needs root and unshare for a private network namespace")
+def test_live_capture_on_loopback_in_private_netns(tmp_path):
+    sender = tmp_path / "sender.py"
+    sender.write_text(SENDER)
+    script = (
+        "ip link set lo up; "
+        f"{sys.executable} -m lvstop vrrp --json --iface lo --duration 2.5 & pid=$!; "
+        f"sleep 1; {sys.executable} {sender}; wait $pid"
+    )
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=60, check=True)
+    out = jsonl(proc.stdout)
+    adverts = [r for r in out if r["type"] == "advert"]
+    assert [(a["src"], a["priority"], a["valid"], a["error"]) for a in adverts] == [
+        ("127.0.0.2", 100, True, None)] * 3 + [
+        ("127.0.0.2", 0, True, None), ("127.0.0.3", 10, True, None),
+        ("127.0.0.3", 10, False, "ttl"), ("127.0.0.3", 10, False, "checksum")]
+    assert all(a["interface"] == "lo" for a in adverts)
+    events = [(e["kind"], e["master"], e["previous"], e["error"]) for e in out
+              if e["type"] == "event"]
+    assert events[:3] == [("master", "127.0.0.2", None, None),
+                          ("resign", None, "127.0.0.2", None),
+                          ("failover", "127.0.0.3", "127.0.0.2", None)]
+    assert events[3:] == [("bogus", None, None, "ttl"), ("bogus", None, None, "checksum")]
+    failover = next(e for e in out if e["type"] == "event" and e["kind"] == "failover")
+    assert 250 < failover["gap_ms"] < 1000
+    capture = next(r for r in out if r["type"] == "capture")
+    # loopback: each packet passes the filter leaving and arriving; one copy is decoded
+    assert capture["kernel_packets"] == 14 and capture["kernel_drops"] == 0
+    assert capture["decoded"] == 7
+    summary = next(r for r in out if r["type"] == "summary")
+    assert summary["master"] == "127.0.0.3" and summary["bogus"] == 2
