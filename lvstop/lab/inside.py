@@ -106,6 +106,13 @@ def _console_child() -> None:
         fcntl.ioctl(0, termios.TIOCSCTTY, 1)
 
 
+def in_node(node: str, argv: tuple[str, ...]) -> list[str]:
+    """argv in ``node``'s netns with the node's name as hostname (own UTS namespace)."""
+    return runtime.ns_argv(node, ["unshare", "--uts", "--", "sh", "-c",
+                                  'hostname "$1" && shift && exec "$@"', "lvstop-lab", node,
+                                  *argv])
+
+
 def run_payload(payload: Payload, run_dir: Path) -> int:
     env = dict(os.environ)
     env.update(dict(payload.env))
@@ -115,7 +122,7 @@ def run_payload(payload: Payload, run_dir: Path) -> int:
     if payload.mode == "command":
         with (run_dir / "stdout").open("wb") as out, (run_dir / "stderr").open("wb") as err:
             try:
-                return subprocess.run(runtime.ns_argv(payload.node, payload.argv), env=env,
+                return subprocess.run(in_node(payload.node, payload.argv), env=env,
                                       stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                       check=False).returncode
             except OSError as exc:
@@ -124,7 +131,7 @@ def run_payload(payload: Payload, run_dir: Path) -> int:
     if payload.mode == "console":
         with open("/dev/console", "r+b", buffering=0) as console:
             try:
-                return subprocess.run(runtime.ns_argv(payload.node, payload.argv), env=env,
+                return subprocess.run(in_node(payload.node, payload.argv), env=env,
                                       stdin=console, stdout=console, stderr=console,
                                       preexec_fn=_console_child, check=False).returncode
             except OSError as exc:

@@ -233,10 +233,14 @@ def test_keepalived_data_dump_lands_in_the_node_folder(lab):
     with open(f"{node_dir}/keepalived.pid") as f:
         pid = int(f.read())
     os.kill(pid, signum)
-    lab.wait_until(lambda: os.path.exists(f"{node_dir}/keepalived.data"), timeout=5,
-                   what=f"{node_dir}/keepalived.data")
-    with open(f"{node_dir}/keepalived.data") as f:
-        text = f.read()
+
+    def dumped() -> str:
+        with open(f"{node_dir}/keepalived.data") as f:
+            return f.read()
+
+    # keepalived writes it in pieces: wait for the VRRP part naming both instances.
+    text = lab.wait_until(lambda: "VI_2" in (t := dumped()) and t, timeout=5,
+                          what=f"{node_dir}/keepalived.data")
     assert "VI_1" in text
 
 
