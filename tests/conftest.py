@@ -13,4 +13,5 @@ from lvstop.lab.pytest_plugin import (  # noqa: F401
     pytest_runtest_logreport,
     pytest_runtest_protocol,
     pytest_sessionfinish,
+    pytest_unconfigure,
 )

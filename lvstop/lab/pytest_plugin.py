@@ -84,9 +84,9 @@ def _append(record: dict[str, Any]) -> None:
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not in_vm() or not os.environ.get(ENV_RESULTS):
         return
-    config = _config
-    if config is None:
+    if not _configs:
         return
+    config = _configs[-1]
     data = config.hook.pytest_report_to_serializable(config=config, report=report)
     _append({"report": data})
 
@@ -96,12 +96,17 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
         _append({"collect_error": report.nodeid, "text": str(report.longrepr)[-4000:]})
 
 
-_config: pytest.Config | None = None
+# The active configs (a stack: pytester runs sessions inside a session).
+_configs: list[pytest.Config] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _config
-    _config = config
+    _configs.append(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _configs:
+        _configs.remove(config)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -291,6 +296,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     datas = host.reports.get(item.nodeid, [])
     reports = [config.hook.pytest_report_from_serializable(config=config, data=d)
                for d in datas]
+    for rep in reports:
+        # JSON made the skip location tuple a list; the terminal summary asserts a tuple.
+        if isinstance(rep.longrepr, list):
+            rep.longrepr = tuple(rep.longrepr)
     if item.nodeid not in host.done:
         host.any_failed = True
         if not any(r.when == "setup" for r in reports):

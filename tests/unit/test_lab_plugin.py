@@ -1,0 +1,124 @@
+"""Host tests of the lab's pytest integration, with the VM replaced by stand-ins.
+
+The real thing (one UML boot per session) is exercised by every run of ``tests/lab``; here
+the hooks are checked for the cases that must never turn into a silent pass or skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from lvstop.lab import vm
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = """
+from lvstop.lab.pytest_plugin import (
+    pytest_addoption, pytest_collection_finish, pytest_collection_modifyitems,
+    pytest_collectreport, pytest_configure, pytest_runtest_logreport,
+    pytest_runtest_protocol, pytest_sessionfinish, pytest_unconfigure,
+)
+"""
+
+INI = """
+[pytest]
+asyncio_default_fixture_loop_scope = function
+markers =
+    lab: in the lab
+"""
+
+TESTS = """
+import pytest
+
+@pytest.mark.lab
+def test_inner_fails():
+    assert 1 == 2, "inner failure text"
+
+@pytest.mark.lab
+def test_inner_passes():
+    pass
+
+@pytest.mark.lab
+def test_inner_skips():
+    pytest.skip("inner skip reason")
+
+def test_on_host():
+    pass
+"""
+
+
+@pytest.fixture
+def project(pytester, monkeypatch):
+    monkeypatch.delenv("LVSTOP_IN_LAB", raising=False)
+    monkeypatch.delenv("LVSTOP_LAB_REQUIRED", raising=False)
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini(INI)
+    pytester.makepyfile(test_things=TESTS)
+    return pytester
+
+
+def test_lab_tests_skip_with_the_package_name_without_uml(project, monkeypatch):
+    monkeypatch.setattr(vm, "REQUIRED_PROGRAMS", (("no-such-linux.uml", "user-mode-linux"),))
+    result = project.runpytest("-rs", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=1, skipped=3)
+    result.stdout.fnmatch_lines(["*apt-get install -y user-mode-linux*"])
+
+
+def test_required_lab_fails_instead_of_skipping(project, monkeypatch):
+    monkeypatch.setattr(vm, "REQUIRED_PROGRAMS", (("no-such-linux.uml", "user-mode-linux"),))
+    monkeypatch.setenv("LVSTOP_LAB_REQUIRED", "1")
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=1, errors=3)
+
+
+def test_a_vm_that_dies_fails_every_lab_test(project, monkeypatch):
+    monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
+    monkeypatch.setattr(vm, "start", lambda run_dir, timeout, **kw: subprocess.Popen(
+        ["true"], start_new_session=True))
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(["*died without an exit status*"])
+
+
+def _exports(init: str) -> dict[str, str]:
+    env = {}
+    for line in init.splitlines():
+        if line.startswith("export "):
+            key, _, val = line[len("export "):].partition("=")
+            env[key] = shlex.split(val)[0] if val else ""
+    return env
+
+
+def test_inner_results_come_back_as_real_outcomes(project, monkeypatch):
+    """The 'VM' runs the inner pytest on the host: same hooks, same report stream."""
+
+    def fake_start(run_dir, timeout, **kw):
+        payload = vm.Payload.from_json((run_dir / "payload.json").read_text())
+        env = dict(os.environ)
+        env.update(_exports((run_dir / "init.sh").read_text()))
+        env.pop("PATH", None)
+        env["PATH"] = os.environ["PATH"]
+        cmd = shlex.join([sys.executable, "-m", "pytest", *payload.argv])
+        return subprocess.Popen(["sh", "-c", f"{cmd} >/dev/null; echo $? > {run_dir}/status"],
+                                env=env, cwd=project.path, start_new_session=True)
+
+    monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
+    monkeypatch.setattr(vm, "start", fake_start)
+    result = project.runpytest("-rs", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*AssertionError: inner failure text*", "*inner skip reason*"])
+
+
+def test_unselected_lab_tests_boot_nothing(project, monkeypatch):
+    def boom(*a, **kw):
+        raise AssertionError("booted a VM")
+
+    monkeypatch.setattr(vm, "start", boom)
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot",
+                               "-m", "not lab")
+    result.assert_outcomes(passed=1, deselected=3)
