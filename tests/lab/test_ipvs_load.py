@@ -107,7 +107,8 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     with lab.netns("d1"):
         entries, warnings = read_conns()
         text = Path("/proc/net/ip_vs_conn").read_text()
-    lnc = ipvs_oracle.parse_lnc(lab.run("d1", ["ipvsadm", "-Lnc"]).stdout)
+    lnc_text = lab.run("d1", ["ipvsadm", "-Lnc"]).stdout
+    lnc = ipvs_oracle.parse_lnc(lnc_text)
     assert not warnings
     assert len(entries) >= 30
     ours = Counter((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint,
@@ -119,6 +120,23 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
         by_state[(c.virtual_endpoint, c.real_endpoint, c.state)] += c.count
     assert by_state == Counter((e[3], e[4], e[1]) for e in lnc)
     reader.close()
+    # record d1's netlink replies with non-zero counters, and ipvsadm's views of the same
+    # moment (no traffic now: counters and gauges hold still; the kernel's rates decay, so
+    # the rate view is left out), for the host replay tests
+    from lvstop.sources.ipvs import IpvsNetlink, IpvsReader, Recorder
+
+    with lab.netns("d1"):
+        recorder = Recorder(IpvsNetlink())
+    snap = IpvsReader(recorder).read()
+    outputs = {name: lab.run("d1", ["ipvsadm", *argv]).stdout
+               for name, argv in ipvs_oracle.IPVSADM_VIEWS.items() if name != "rate"}
+    assert not ipvs_oracle.compare(snap, outputs)
+    RECORD_DIR.mkdir(parents=True, exist_ok=True)
+    (RECORD_DIR / "lab-d1-after-load.json").write_text(json.dumps({
+        "about": "d1 of the lvstop lab after client load (tests/lab/test_ipvs_load.py)",
+        "exchanges": recorder.exchanges, "ipvsadm": outputs, "ip_vs_conn": text,
+        "ipvsadm_lnc": lnc_text, "snapshot": snap.to_dict()}, indent=0) + "\n")
+    recorder.close()
 
 
 def test_record_dump_json_under_steady_load(lab, load):
