@@ -43,17 +43,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Printer:
-    """Formats adverts, events and the summary as text or JSON lines."""
+    """Formats adverts, events and the summary as text or JSON lines.
+
+    Lines are collected and written in chunks (``flush``). The text of an advert is cached per
+    decoded ``Advert`` object (a capture repeats the same advert every interval; see
+    ``CachedDecoder``): only the time stamp and the current master change from line to line.
+    """
 
     def __init__(self, out: TextIO, *, as_json: bool, show_auth: bool) -> None:
         self.out = out
-        self.write = out.write
+        self._lines: list[str] = []
+        self.write = self._lines.append
         self.as_json = as_json
         self.show_auth = show_auth
         self._sec = -1
         self._clock = ""
+        self._bodies: dict[int, tuple[Advert, str]] = {}
         self.gaps: dict[tuple[str, int | None, str | None], list[float]] = defaultdict(list)
         self.preempts: dict[tuple[str, int | None, str | None], int] = defaultdict(int)
+
+    def flush(self) -> None:
+        if self._lines:
+            self.out.write("".join(self._lines))
+            self._lines.clear()
+        self.out.flush()
+
+    def maybe_flush(self) -> None:
+        if len(self._lines) >= 4096:
+            self.out.write("".join(self._lines))
+            self._lines.clear()
 
     def _stamp(self, t: float) -> str:
         sec = int(t)
@@ -62,27 +80,52 @@ class _Printer:
             self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
         return f"{self._clock}.{int((t - sec) * 1e6):06d}"
 
-    def advert(self, a: Advert, master: str | None) -> None:
+    def _body(self, a: Advert) -> str:
+        """The part of an advert's line that only depends on the packet's content."""
         if self.as_json:
             d = a.to_dict(self.show_auth)
-            d["master"] = master
-            self.write(json.dumps(d) + "\n")
-            return
-        head = f"{self._stamp(a.time)} {a.interface or '-'} {a.src} > {a.dst}:"
+            del d["type"], d["time"]
+            return json.dumps(d)[1:-1]
+        head = f"{a.interface or '-'} {a.src} > {a.dst}:"
         if not a.valid:
             extra = f" vrid {a.vrid}" if a.vrid is not None else ""
-            self.write(f"{head} VRRP bogus ({a.error}){extra} ttl {a.ttl}\n")
-            return
+            return f"{head} VRRP bogus ({a.error}){extra} ttl {a.ttl}"
         if a.auth_type == "simple":
             auth = f' auth simple "{a.auth_text if self.show_auth else "***"}"'
         elif a.auth_type is not None:
             auth = f" auth {a.auth_type}"
         else:
             auth = ""
-        self.write(
+        return (
             f"{head} VRRPv{a.version} vrid {a.vrid} prio {a.priority} intvl {a.interval_ms}ms"
-            f"{auth} addrs {','.join(a.addresses)} master {master or '-'}\n"
+            f"{auth} addrs {','.join(a.addresses)}"
         )
+
+    def advert(self, a: Advert, master: str | None, t: float | None = None) -> None:
+        if t is None:
+            t = a.time
+        cached = self._bodies.get(id(a))
+        if cached is None or cached[0] is not a:
+            if len(self._bodies) > 65536:
+                self._bodies.clear()
+            cached = (a, self._body(a))
+            self._bodies[id(a)] = cached
+        if self.as_json:
+            m = "null" if master is None else f'"{master}"'
+            self.write(
+                f'{{"type": "advert", "time": {t!r}, {cached[1]}, "master": {m}}}\n'
+            )
+            return
+        sec = int(t)
+        if sec != self._sec:
+            self._sec = sec
+            self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
+        if a.valid:
+            self.write(
+                f"{self._clock}.{int((t - sec) * 1e6):06d} {cached[1]} master {master or '-'}\n"
+            )
+        else:
+            self.write(f"{self._clock}.{int((t - sec) * 1e6):06d} {cached[1]}\n")
 
     def event(self, e: VrrpEvent) -> None:
         key = (e.family, e.vrid, e.interface)
@@ -172,40 +215,46 @@ def _warn(text: str) -> None:
 
 def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer) -> int:
     from lvstop.sources.pcap import PcapReader
-    from lvstop.sources.vrrp_decode import SUPPORTED_LINKTYPES, decode_frame
+    from lvstop.sources.vrrp_decode import SUPPORTED_LINKTYPES, CachedDecoder
 
     reader = PcapReader(args.pcap)
+    decode = CachedDecoder().decode
     feed = tracker.feed
-    master_of = tracker.master_of
     print_advert = printer.advert
     print_event = printer.event
+    maybe_flush = printer.maybe_flush
     first: float | None = None
     last = 0.0
     bad_links: set[int] = set()
     limit = args.duration
-    for packet in reader:
-        advert = decode_frame(packet.linktype, packet.data, packet.time, packet.interface)
+    n = 0
+    for t, linktype, data, interface in reader.records():
+        advert = decode(linktype, data, t, interface)
         if advert is None:
-            if packet.linktype not in SUPPORTED_LINKTYPES:
-                bad_links.add(packet.linktype)
+            if linktype not in SUPPORTED_LINKTYPES:
+                bad_links.add(linktype)
             continue
         if first is None:
-            first = advert.time
-        if limit is not None and advert.time - first > limit:
+            first = t
+        if limit is not None and t - first > limit:
             break
-        last = advert.time
-        events = feed(advert)
-        print_advert(advert, master_of(advert))
-        for event in events:
-            print_event(event)
+        last = t
+        events = feed(advert, t)
+        print_advert(advert, tracker.last_master, t)
+        if events:
+            for event in events:
+                print_event(event)
+        n += 1
+        if n & 1023 == 0:
+            maybe_flush()
     for event in tracker.tick(last):
         print_event(event)
+    printer.summary(tracker.snapshot(last, source=f"pcap: {args.pcap}"), None)
+    printer.flush()
     for warning in reader.warnings:
         _warn(warning)
     if bad_links:
         _warn(f"{args.pcap}: unsupported link type(s) {sorted(bad_links)}; those packets skipped")
-    printer.summary(tracker.snapshot(last, source=f"pcap: {args.pcap}"), None)
-    sys.stdout.flush()
     return 0
 
 
@@ -222,12 +271,9 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
     from lvstop.sources.addresses import LocalAddresses
     from lvstop.sources.vrrp_capture import VrrpCapture
 
-    out = printer.out
-    master_of = tracker.master_of
-
     def on_advert(advert: Advert) -> None:
         events = tracker.feed(advert)
-        printer.advert(advert, master_of(advert))
+        printer.advert(advert, tracker.last_master)
         for event in events:
             printer.event(event)
 
@@ -260,7 +306,7 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
                 await asyncio.wait_for(stop.wait(), timeout)
             for event in tracker.tick(time.time()):
                 printer.event(event)
-            out.flush()
+            printer.flush()
     finally:
         capture.drain()
         stats = capture.stats()
@@ -272,7 +318,7 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
         printer.event(event)
     printer.summary(tracker.snapshot(time.time(), capture=stats,
                                      source="live: " + ", ".join(args.iface or ["all"])), stats)
-    out.flush()
+    printer.flush()
     if watcher.error:
         _warn(watcher.error)
     return 0

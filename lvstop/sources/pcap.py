@@ -77,6 +77,12 @@ class PcapReader:
             raise PcapError(f"{self.path}: truncated pcap header")
 
     def __iter__(self) -> Iterator[Packet]:
+        for time, linktype, data, interface in self.records():
+            yield Packet(time, linktype, data, interface)
+
+    def records(self) -> Iterator[tuple[float, int, bytes, str | None]]:
+        """The packets as plain tuples ``(time, linktype, data, interface)`` (the fast path:
+        no object per packet)."""
         if self.format == "pcap":
             return self._pcap()
         return self._pcapng()
@@ -84,7 +90,7 @@ class PcapReader:
     def _warn(self, text: str) -> None:
         self.warnings.append(f"{self.path}: {text}")
 
-    def _pcap(self) -> Iterator[Packet]:
+    def _pcap(self) -> Iterator[tuple[float, int, bytes, str | None]]:
         buf = self._buf
         magic_le = struct.unpack_from("<I", buf)[0]
         endian = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
@@ -103,14 +109,14 @@ class PcapReader:
                 self._warn(f"truncated packet #{count + 1} at byte {offset - 16}; stopped there")
                 break
             count += 1
-            yield Packet(sec + frac * scale, linktype, buf[offset : offset + incl])
+            yield (sec + frac * scale, linktype, buf[offset : offset + incl], None)
             offset += incl
         else:
             if offset != end:
                 self._warn(f"{end - offset} trailing bytes after packet #{count}; ignored")
         self.packets = count
 
-    def _pcapng(self) -> Iterator[Packet]:
+    def _pcapng(self) -> Iterator[tuple[float, int, bytes, str | None]]:
         buf = self._buf
         end = len(buf)
         offset = 0
@@ -146,7 +152,7 @@ class PcapReader:
                 else:
                     linktype, tick, name = ifaces[if_id]
                     count += 1
-                    yield Packet(
+                    yield (
                         ((hi << 32) | lo) * tick, linktype,
                         buf[body + 20 : body + 20 + caplen], name,
                     )
@@ -157,7 +163,7 @@ class PcapReader:
                 if if_id < len(ifaces) and body + 20 + caplen <= body_end:
                     linktype, tick, name = ifaces[if_id]
                     count += 1
-                    yield Packet(
+                    yield (
                         ((hi << 32) | lo) * tick, linktype,
                         buf[body + 20 : body + 20 + caplen], name,
                     )
@@ -166,7 +172,7 @@ class PcapReader:
                 orig = struct.unpack_from(endian + "I", buf, body)[0]
                 caplen = min(orig, body_end - body - 4)
                 count += 1
-                yield Packet(0.0, ifaces[0][0], buf[body + 4 : body + 4 + caplen], ifaces[0][2])
+                yield (0.0, ifaces[0][0], buf[body + 4 : body + 4 + caplen], ifaces[0][2])
             offset += blen
         else:
             if offset != end:

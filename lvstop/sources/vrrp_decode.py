@@ -284,3 +284,48 @@ def _decode_frame(
     if linktype == LINKTYPE_NULL:
         return _decode_ip(frame[4:], time, interface, None)
     return None
+
+
+class CachedDecoder:
+    """``decode_frame`` for captures, decoding each distinct advert once.
+
+    A router repeats the same advert every interval; between two of them only the IPv4 id and
+    header checksum change (keepalived counts the id up). Frames equal but for those are
+    decoded once and the same ``Advert`` object is returned again: its ``time`` is the first
+    packet's, so callers take the packet's own time alongside (``VrrpTracker.feed(advert,
+    time)``). Only valid adverts are cached; the cache is cleared when it reaches
+    ``max_entries`` (a capture of ever-different packets costs no more than plain decoding).
+    """
+
+    def __init__(self, max_entries: int = 65536) -> None:
+        self.max_entries = max_entries
+        self._caches: dict[tuple[int, str | None], dict[bytes, Advert]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def decode(
+        self, linktype: int, frame: bytes, time: float, interface: str | None = None
+    ) -> Advert | None:
+        cache = self._caches.get((linktype, interface))
+        if cache is None:
+            cache = self._caches[(linktype, interface)] = {}
+        # IPv4 header offset for the common link types; other frames are keyed whole
+        if linktype == LINKTYPE_ETHERNET and frame[12:14] == b"\x08\x00":
+            key = frame[:18] + frame[22:24] + frame[26:]
+        elif linktype == LINKTYPE_LINUX_SLL and frame[14:16] == b"\x08\x00":
+            key = frame[:20] + frame[24:26] + frame[28:]
+        elif linktype in (LINKTYPE_RAW, LINKTYPE_IPV4) and frame[:1] and frame[0] >> 4 == 4:
+            key = frame[:4] + frame[8:10] + frame[12:]
+        else:
+            key = frame
+        advert = cache.get(key)
+        if advert is not None:
+            self.hits += 1
+            return advert
+        self.misses += 1
+        advert = decode_frame(linktype, frame, time, interface)
+        if advert is not None and advert.valid:
+            if len(cache) >= self.max_entries:
+                cache.clear()
+            cache[key] = advert
+        return advert

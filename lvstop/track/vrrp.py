@@ -83,15 +83,16 @@ class _Router:
         "priority",
         "run_start",
         "src",
+        "template",
         "times",
         "version",
     )
 
-    def __init__(self, advert: Advert) -> None:
+    def __init__(self, advert: Advert, t: float) -> None:
         self.src = advert.src
         self.mac = advert.src_mac
-        self.first = advert.time
-        self.last = advert.time
+        self.first = t
+        self.last = t
         self.count = 0
         self.run_start: float | None = None
         self.times: deque[float] = deque(maxlen=8)
@@ -102,6 +103,7 @@ class _Router:
         self.addresses: tuple[str, ...] = ()
         self.addr_set: frozenset[str] = frozenset()
         self.mdi = 0.0  # seconds
+        self.template: Advert | None = None  # the advert object fed last (fast path)
 
     def state(self) -> RouterState:
         times = self.times
@@ -143,6 +145,8 @@ class _Vrid:
         "prev_master",
         "routers",
         "silence_at",
+        "silence_mdi",
+        "silence_queued",
         "silent",
         "split",
         "split_members",
@@ -163,6 +167,8 @@ class _Vrid:
         self.prev_master: str | None = None
         self.prev_last = 0.0
         self.silence_at: float | None = None  # master-down time being watched
+        self.silence_mdi: float | None = None  # cached _silence_mdi (reset on router changes)
+        self.silence_queued = False  # a "silence" heap entry is pending (lazy timer)
         self.silent = False
         self.split = False
         self.split_since: float | None = None
@@ -197,21 +203,53 @@ class VrrpTracker:
         self._bogus_no_vrid = 0
         self._local: frozenset[str] | None = None
         self.now = 0.0
+        #: the current master of the VRID of the advert fed last (for the per-advert line)
+        self.last_master: str | None = None
+        # id(advert) -> (advert, its VRID, its router): the fast path for a master repeating
+        # the same decoded advert (CachedDecoder hands the same object for identical packets)
+        self._fast: dict[int, tuple[Advert, _Vrid, _Router]] = {}
 
     # -- public API -------------------------------------------------------------------------
 
-    def feed(self, advert: Advert) -> list[VrrpEvent]:
-        t = advert.time
+    def feed(self, advert: Advert, time: float | None = None) -> list[VrrpEvent]:
+        """One advert (valid or bogus); ``time`` overrides ``advert.time`` (the pcap fast path
+        reuses one decoded advert for identical packets)."""
+        t = advert.time if time is None else time
         out: list[VrrpEvent] = []
         if self._heap and self._heap[0][0] <= t:
             out = self._advance(t)
         elif t > self.now:
             self.now = t
         self.adverts_total += 1
+        fast = self._fast.get(id(advert))
+        if fast is not None and fast[0] is advert:
+            v, r = fast[1], fast[2]
+            if (r.template is advert and v.master == r.src and not v.split
+                    and self._local is None and v.silence_mdi is not None):
+                prev = r.last
+                r.count += 1
+                r.last = t
+                r.times.append(t)
+                v.last_advert = t
+                if t - prev > r.mdi:
+                    r.run_start = t
+                v.silence_at = t + v.silence_mdi
+                if not v.silence_queued:
+                    self._queue_silence(v, r.interval_ms)
+                self.last_master = v.master
+                if len(v.routers) > 1:
+                    for x in v.routers.values():
+                        if x is not r and x.priority > 0 and x.run_start is not None \
+                                and t - x.last <= x.mdi:
+                            self._check_split(v, t, out, None)
+                            break
+                if out:
+                    self._events.extend(out)
+                return out
         if not advert.valid or advert.vrid is None or advert.priority is None:
-            self._on_bogus(advert, out)
+            self._on_bogus(advert, t, out)
         else:
-            self._on_advert(advert, out)
+            self._on_advert(advert, t, out)
         if out:
             self._events.extend(out)
         return out
@@ -293,7 +331,8 @@ class VrrpTracker:
             **kw,  # type: ignore[arg-type]
         )
 
-    def _on_bogus(self, a: Advert, out: list[VrrpEvent]) -> None:
+    def _on_bogus(self, a: Advert, t: float, out: list[VrrpEvent]) -> None:
+        self.last_master = None
         self.bogus_total += 1
         vrid = a.vrid if a.vrid is not None and a.error not in ("truncated", "version") else None
         if vrid is not None:
@@ -306,7 +345,7 @@ class VrrpTracker:
             self._bogus_no_vrid += 1
         out.append(
             VrrpEvent(
-                time=a.time,
+                time=t,
                 kind="bogus",
                 family=a.family,
                 vrid=vrid,
@@ -319,8 +358,7 @@ class VrrpTracker:
             )
         )
 
-    def _on_advert(self, a: Advert, out: list[VrrpEvent]) -> None:
-        t = a.time
+    def _on_advert(self, a: Advert, t: float, out: list[VrrpEvent]) -> None:
         key = self._key(a)
         v = self._vrids.get(key)
         if v is None:
@@ -329,7 +367,7 @@ class VrrpTracker:
         r = v.routers.get(src)
         new = r is None
         if r is None:
-            r = v.routers[src] = _Router(a)
+            r = v.routers[src] = _Router(a, t)
         prio = a.priority or 0
         interval = a.interval_ms or 0
         version = a.version or 2
@@ -342,6 +380,7 @@ class VrrpTracker:
         )
         if changed or r.priority != prio:
             r.mdi = master_down_ms(version, interval, max(prio, 1)) / 1000.0
+            v.silence_mdi = None
         prev_last = r.last
         r.priority = prio
         r.interval_ms = interval
@@ -374,13 +413,18 @@ class VrrpTracker:
                     )
                 )
                 v.silence_at = t + self._silence_mdi(v, r)
-                self._push(v.silence_at + SILENT_GRACE * interval / 1000.0, key, "silence")
+                self._queue_silence(v, interval)
             if v.split:
                 self._check_split(v, t, out, t)
+            self.last_master = v.master
             return
 
         if r.run_start is None or t - prev_last > r.mdi:
             r.run_start = t
+        r.template = a
+        if len(self._fast) >= 65536:
+            self._fast.clear()
+        self._fast[id(a)] = (a, v, r)
         master = v.master
         if master is None:
             previous = v.prev_master
@@ -417,13 +461,32 @@ class VrrpTracker:
                 self._change(v, t, "preempt", src, master, m.last, out)
                 v.master = src
                 v.master_since = t
+        self.last_master = v.master
         if v.master == src:
-            v.silence_at = t + self._silence_mdi(v, r)
-            self._push(v.silence_at + SILENT_GRACE * interval / 1000.0, key, "silence")
+            mdi = v.silence_mdi
+            if mdi is None:
+                mdi = v.silence_mdi = self._silence_mdi(v, r)
+            v.silence_at = t + mdi
+            if not v.silence_queued:
+                self._queue_silence(v, interval)
             if self._local is not None:
                 self._update_mismatch(v, t, out)
-        if len(v.routers) > 1:
+        if v.split:
             self._check_split(v, t, out, None)
+        elif len(v.routers) > 1:
+            # only worth a look when another router is advertising too
+            for x in v.routers.values():
+                if x is not r and x.priority > 0 and x.run_start is not None \
+                        and t - x.last <= x.mdi:
+                    self._check_split(v, t, out, None)
+                    break
+
+    def _queue_silence(self, v: _Vrid, interval_ms: int) -> None:
+        """Lazy timer: one heap entry per VRID; when it pops early (newer adverts moved
+        ``silence_at``) it is pushed again for the new time."""
+        assert v.silence_at is not None
+        v.silence_queued = True
+        self._push(v.silence_at + SILENT_GRACE * interval_ms / 1000.0, v.key, "silence")
 
     def _change(
         self, v: _Vrid, t: float, kind: str, src: str, previous: str, prev_last: float,
@@ -457,6 +520,7 @@ class VrrpTracker:
         return master_down_ms(master.version, master.interval_ms, prio) / 1000.0
 
     def _check_silence(self, v: _Vrid, now: float, out: list[VrrpEvent]) -> None:
+        v.silence_queued = False
         at = v.silence_at
         if at is None or v.silent:
             return
@@ -464,9 +528,10 @@ class VrrpTracker:
         if watched is None:
             return
         r = v.routers.get(watched)
-        grace = SILENT_GRACE * (r.interval_ms if r else 1000) / 1000.0
-        if now < at + grace:
-            return  # a newer advert moved the deadline; a later heap entry covers it
+        interval = r.interval_ms if r else 1000
+        if now < at + SILENT_GRACE * interval / 1000.0:
+            self._queue_silence(v, interval)  # newer adverts moved the deadline
+            return
         if v.master is not None:
             v.prev_master = v.master
             v.prev_last = v.routers[v.master].last
