@@ -260,7 +260,10 @@ def discover_layout(buf: bytes | bytearray, off: int, length: int) -> Layout:
     st = struct.Struct("".join(fmt))
     if st.size != length:  # cannot happen for a well-formed message; be safe anyway
         raise NetlinkError("malformed IPVS reply (layout size mismatch)")
-    getter = itemgetter(*hdr_idx) if len(hdr_idx) > 1 else (lambda v, i=hdr_idx[0]: (v[i],))
+    if len(hdr_idx) > 1:
+        getter: Callable[[tuple[Any, ...]], tuple[int, ...]] = itemgetter(*hdr_idx)
+    else:  # a message without attributes (only seen in corrupted input)
+        getter = lambda v: ()  # noqa: E731
     exp = tuple(expected)
     return Layout(st, getter, exp, index, (st.format, exp))
 
