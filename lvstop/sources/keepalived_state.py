@@ -1,0 +1,649 @@
+"""keepalived at run time: its processes (psutil) and its own view (the data / JSON dumps).
+
+- Processes: every process whose executable is keepalived; the parent is the one whose parent
+  is not keepalived; its children are told apart by the pid files named on the parent's
+  command line (``-r``/``--vrrp_pid``, ``-c``/``--checkers_pid``, ``-b``/``--bfd_pid``,
+  defaults ``/run/vrrp.pid`` …), read through ``/proc/<pid>/root``. The config path comes from
+  ``-f``/``--use-file`` (default ``/etc/keepalived/keepalived.conf``), the network namespace
+  from ``/proc/<pid>/ns/net``.
+- Dumps (keepalived 2.2.7, found in its sources and checked in the lab): the signal
+  ``keepalived --signum=DATA`` (10 on Debian's build, never hard-coded here) sent to the
+  parent makes the VRRP child write ``keepalived.data`` and the checker child
+  ``keepalived_check.data``; ``--signum=JSON`` (36) makes the VRRP child write
+  ``keepalived.json`` (only in builds with JSON support). They go to ``$TMPDIR`` of the
+  keepalived process, else ``/tmp``; with ``data_use_instance`` the namespace / instance name
+  is inserted before the extension. A systemd ``PrivateTmp`` keeps them out of the host's
+  /tmp, so they are read as ``/proc/<pid>/root/tmp/...``. A dump older than the signal is
+  shown as stale, an absent one as missing.
+
+The text parsers (``parse_vrrp_data``, ``parse_check_data``, ``parse_vrrp_json``) are pure and
+unit-tested on dumps recorded in the lab (tests/data/keepalived/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lvstop.model.keepalived import (
+    VRRP_STATES,
+    CheckerState,
+    DumpFile,
+    GlobalDefs,
+    InstanceState,
+    KeepalivedProcess,
+    KeepalivedRuntime,
+    RealServerState,
+    VirtualServerState,
+)
+from lvstop.sources.keepalived_conf import find_config_path
+
+DEFAULT_PID_FILES = {
+    "parent": "/run/keepalived.pid",
+    "vrrp": "/run/vrrp.pid",
+    "checker": "/run/checkers.pid",
+    "bfd": "/run/bfd.pid",
+}
+_PID_OPTIONS = {
+    "-p": "parent",
+    "--pid": "parent",
+    "-r": "vrrp",
+    "--vrrp_pid": "vrrp",
+    "-c": "checker",
+    "--checkers_pid": "checker",
+    "-b": "bfd",
+    "--bfd_pid": "bfd",
+}
+
+# ---------------------------------------------------------------------------------------------
+# Dump parsers (pure)
+
+_SECTION = re.compile(r"^\s*-+<\s*(.*?)\s*>-+\s*$")
+_KV = re.compile(r"^(\s*)([^=]+?)\s*=\s*(.*)$")
+
+
+def _vip_with_prefix(text: str) -> str:
+    addr, _, prefix = text.partition("/")
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return text
+    return f"{ip}/{prefix or ip.max_prefixlen}"
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    match = re.match(r"-?\d+", text.strip())
+    return int(match.group(0)) if match else None
+
+
+def parse_vrrp_data(text: str) -> tuple[InstanceState, ...]:
+    """The VRRP instances of a ``keepalived.data`` dump (its "VRRP Topology" section)."""
+    instances: list[InstanceState] = []
+    section = ""
+    current: dict[str, Any] | None = None
+    in_vips = False
+
+    def flush() -> None:
+        if current is not None:
+            instances.append(InstanceState(**current))
+
+    for line in text.splitlines():
+        sec = _SECTION.match(line)
+        if sec:
+            section = sec.group(1)
+            in_vips = False
+            continue
+        if section != "VRRP Topology":
+            continue
+        if line.startswith(" VRRP Instance = "):
+            flush()
+            current = {"name": line.split("=", 1)[1].strip(), "state": "INIT"}
+            in_vips = False
+            continue
+        if current is None:
+            continue
+        stripped = line.strip()
+        if line.startswith("   Virtual IP"):
+            in_vips = True
+            continue
+        if in_vips and line.startswith("     "):
+            current.setdefault("vips", ())
+            current["vips"] = (*current["vips"], _vip_with_prefix(stripped.split()[0]))
+            continue
+        in_vips = False
+        if not line.startswith("   ") or line.startswith("    "):
+            continue
+        kv = _KV.match(line)
+        if not kv:
+            continue
+        key, value = kv.group(2), kv.group(3).strip()
+        if key == "State":
+            current["state"] = value
+        elif key == "Wantstate":
+            current["wantstate"] = value
+        elif key == "Virtual Router ID":
+            current["virtual_router_id"] = _int(value)
+        elif key == "Interface":
+            current["interface"] = value
+        elif key == "Priority":
+            current["priority"] = _int(value)
+        elif key == "Effective priority":
+            current["effective_priority"] = _int(value)
+        elif key == "VRRP Version":
+            current["version"] = _int(value)
+        elif key == "Last transition":
+            with contextlib.suppress(ValueError, IndexError):
+                current["last_transition"] = float(value.split()[0])
+    flush()
+    return tuple(instances)
+
+
+def parse_vrrp_json(text: str) -> tuple[InstanceState, ...]:
+    """The VRRP instances of a ``keepalived.json`` dump."""
+    data = json.loads(text)
+    out: list[InstanceState] = []
+    for entry in data if isinstance(data, list) else ():
+        info = entry.get("data") or {}
+        vips = tuple(_vip_with_prefix(str(v).split()[0]) for v in info.get("vips") or ())
+        out.append(
+            InstanceState(
+                name=str(info.get("iname")),
+                state=VRRP_STATES.get(int(info.get("state", 0)), str(info.get("state"))),
+                wantstate=VRRP_STATES.get(int(info.get("wantstate", 0))),
+                virtual_router_id=info.get("vrid"),
+                interface=info.get("ifp_ifname") or None,
+                priority=info.get("base_priority"),
+                effective_priority=info.get("effective_priority"),
+                vips=vips,
+                last_transition=info.get("last_transition"),
+                version=info.get("version"),
+            )
+        )
+    return tuple(out)
+
+
+_VS_VIP = re.compile(r"^ VS VIP = (\S+), VPORT = (\d+)")
+_VS_FWMARK = re.compile(r"^ VS FWMARK = (\d+)")
+_VS_GROUP = re.compile(r"^ VS GROUP = \[?([^\]\s]+)\]?")
+_RS = re.compile(r"^\s+RIP = (\S+), RPORT = (\d+), WEIGHT = (-?\d+)(?: EFF WEIGHT = (-?\d+))?")
+_CHECKER_HEAD = re.compile(r"^ (\S.*?) -> \[([^\]]+)\]:(\w+):(\d+)\s*$")
+
+
+@dataclass
+class _RsBuild:
+    address: str
+    port: int
+    weight: int
+    effective_weight: int | None
+    values: dict[str, str]
+
+
+def _bool(text: str | None, default: bool = False) -> bool:
+    if text is None:
+        return default
+    return text.strip().lower() in ("1", "yes", "true", "on", "enabled")
+
+
+def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:
+    """Virtual and real servers (with their checkers) of a ``keepalived_check.data`` dump."""
+    servers: list[tuple[dict[str, Any], list[_RsBuild]]] = []
+    checkers: dict[tuple[str, str, int], list[CheckerState]] = {}
+    section = ""
+    sub = ""
+    vs: dict[str, Any] | None = None
+    rs: _RsBuild | None = None
+    chk: dict[str, Any] | None = None
+    chk_key: tuple[str, str, int] | None = None
+
+    def flush_checker() -> None:
+        if chk is not None and chk_key is not None:
+            checkers.setdefault(chk_key, []).append(
+                CheckerState(
+                    type=chk.get("type", "?"),
+                    enabled=_bool(chk.get("Enabled"), True),
+                    up=_bool(chk.get("Up"), True),
+                    has_run=_bool(chk.get("Has run")),
+                    target=chk.get("Dest"),
+                )
+            )
+
+    for line in text.splitlines():
+        sec = _SECTION.match(line)
+        if sec:
+            name = sec.group(1)
+            if name in ("Virtual server", "Real server", "Virtual server group"):
+                sub = name
+            else:
+                section = name
+                sub = ""
+            if name == "Virtual server":
+                vs = {}
+                servers.append((vs, []))
+                rs = None
+            elif name == "Real server":
+                rs = None
+            continue
+        if section == "LVS Topology" and sub == "Virtual server" and vs is not None:
+            m = _VS_VIP.match(line)
+            if m:
+                vs["address"] = str(ipaddress.ip_address(m.group(1)))
+                vs["port"] = int(m.group(2))
+                continue
+            m = _VS_FWMARK.match(line)
+            if m:
+                vs["fwmark"] = int(m.group(1))
+                continue
+            m = _VS_GROUP.match(line)
+            if m:
+                vs["group"] = m.group(1)
+                continue
+            if line.strip().startswith("quorum = "):
+                for key, val in re.findall(r"(\w+) = (\d+)", line):
+                    vs[key] = val
+                continue
+            kv = _KV.match(line)
+            if kv:
+                vs[kv.group(2).strip()] = kv.group(3).strip()
+            elif line.strip().startswith(("alpha is", "omega is", "Inhibit on failure is")):
+                key, _, val = line.strip().rpartition(" is ")
+                vs[key] = val
+        elif section == "LVS Topology" and sub == "Real server" and vs is not None:
+            m = _RS.match(line)
+            if m:
+                rs = _RsBuild(
+                    str(ipaddress.ip_address(m.group(1))),
+                    int(m.group(2)),
+                    int(m.group(3)),
+                    _int(m.group(4)),
+                    {},
+                )
+                servers[-1][1].append(rs)
+                continue
+            if rs is None:
+                continue
+            kv = _KV.match(line)
+            if kv:
+                rs.values[kv.group(2).strip()] = kv.group(3).strip()
+            elif line.strip().startswith("Inhibit on failure is"):
+                rs.values["Inhibit on failure"] = line.strip().rsplit(" ", 1)[1]
+        elif section == "Health checkers":
+            m = _CHECKER_HEAD.match(line)
+            if m:
+                flush_checker()
+                chk = {}
+                chk_key = (m.group(1), str(ipaddress.ip_address(m.group(2))), int(m.group(4)))
+                continue
+            if chk is None:
+                continue
+            kv = _KV.match(line)
+            if kv:
+                key, value = kv.group(2).strip(), kv.group(3).strip()
+                if key == "Keepalive method":
+                    chk["type"] = value.split(",")[0].strip()
+                elif key not in chk:
+                    chk[key] = value
+    flush_checker()
+
+    out: list[VirtualServerState] = []
+    for vs_values, rs_list in servers:
+        label = _checker_vs_label(vs_values)
+        real_servers = []
+        for item in rs_list:
+            real_servers.append(
+                RealServerState(
+                    address=item.address,
+                    port=item.port,
+                    weight=item.weight,
+                    effective_weight=item.effective_weight,
+                    alive=_bool(item.values.get("alive"), True),
+                    failed_checkers=_int(item.values.get("num failed checkers")) or 0,
+                    inhibit_on_failure=_bool(item.values.get("Inhibit on failure")),
+                    in_ipvs=_bool(item.values.get("RS set"), True),
+                    checkers=tuple(checkers.get((label, item.address, item.port), ())),
+                )
+            )
+        sorry = vs_values.get("sorry server")
+        out.append(
+            VirtualServerState(
+                address=vs_values.get("address"),
+                port=vs_values.get("port"),
+                fwmark=vs_values.get("fwmark"),
+                group=vs_values.get("group"),
+                protocol=vs_values.get("protocol"),
+                lb_algo=vs_values.get("lvs_sched"),
+                lb_kind=vs_values.get("default forwarding method"),
+                alive=_bool(vs_values.get("alive"), True),
+                quorum=_int(vs_values.get("quorum")) or 1,
+                hysteresis=_int(vs_values.get("hysteresis")) or 0,
+                quorum_up=_bool(vs_values.get("quorum_state_up"), True),
+                sorry_server=sorry,
+                real_servers=tuple(real_servers),
+            )
+        )
+    return tuple(out)
+
+
+def _checker_vs_label(vs: dict[str, Any]) -> str:
+    """How the "Health checkers" section names a virtual server."""
+    if vs.get("group") is not None:
+        return f"[{vs['group']}]:0"
+    if vs.get("fwmark") is not None:
+        return f"FWM {vs['fwmark']}"
+    proto = str(vs.get("protocol", "TCP")).lower()
+    return f"[{vs.get('address')}]:{proto}:{vs.get('port')}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+def _is_keepalived(proc: Any) -> bool:
+    try:
+        name = proc.info.get("name") if hasattr(proc, "info") else proc.name()
+        if name == "keepalived":
+            return True
+        cmdline = proc.info.get("cmdline") if hasattr(proc, "info") else proc.cmdline()
+        return bool(cmdline) and os.path.basename(cmdline[0]) == "keepalived"
+    except Exception:
+        return False
+
+
+def _read_pid(path: str) -> int | None:
+    try:
+        with open(path) as handle:
+            return int(handle.read().strip() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_files(cmdline: list[str]) -> dict[str, str]:
+    files = dict(DEFAULT_PID_FILES)
+    for i, arg in enumerate(cmdline):
+        opt, eq, value = arg.partition("=")
+        if eq and opt in _PID_OPTIONS:
+            files[_PID_OPTIONS[opt]] = value
+        elif arg in _PID_OPTIONS and i + 1 < len(cmdline):
+            files[_PID_OPTIONS[arg]] = cmdline[i + 1]
+    return files
+
+
+def _netns(pid: int) -> tuple[str | None, str | None]:
+    try:
+        link = os.readlink(f"/proc/{pid}/ns/net")
+        inode = os.stat(f"/proc/{pid}/ns/net").st_ino
+    except OSError:
+        return None, None
+    name = None
+    try:
+        for entry in sorted(os.listdir("/run/netns")):
+            try:
+                if os.stat(f"/run/netns/{entry}").st_ino == inode:
+                    name = entry
+                    break
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return link, name
+
+
+def find_processes(processes: Iterable[Any] | None = None) -> tuple[KeepalivedProcess, ...]:
+    """keepalived's processes: parents first, each followed by its children."""
+    import psutil
+
+    procs = (
+        list(psutil.process_iter(["pid", "ppid", "name", "cmdline", "create_time"]))
+        if processes is None
+        else list(processes)
+    )
+    found = [p for p in procs if _is_keepalived(p)]
+    pids = {p.info["pid"] for p in found}
+    out: list[KeepalivedProcess] = []
+    for parent in found:
+        if parent.info["ppid"] in pids:
+            continue
+        cmdline = list(parent.info.get("cmdline") or [])
+        pid = parent.info["pid"]
+        roles: dict[int, str] = {}
+        for role, path in _pid_files(cmdline).items():
+            child = _read_pid(f"/proc/{pid}/root{path}")
+            if child:
+                roles[child] = role
+        netns, netns_name = _netns(pid)
+        out.append(
+            KeepalivedProcess(
+                pid=pid,
+                ppid=parent.info["ppid"],
+                role="parent",
+                started=float(parent.info.get("create_time") or 0.0),
+                cmdline=tuple(cmdline),
+                config_path=find_config_path(cmdline),
+                netns=netns,
+                netns_name=netns_name,
+            )
+        )
+        for child in found:
+            if child.info["ppid"] != pid:
+                continue
+            cpid = child.info["pid"]
+            c_netns, c_name = _netns(cpid)
+            out.append(
+                KeepalivedProcess(
+                    pid=cpid,
+                    ppid=pid,
+                    role=roles.get(cpid, "unknown"),
+                    started=float(child.info.get("create_time") or 0.0),
+                    cmdline=tuple(child.info.get("cmdline") or ()),
+                    config_path=find_config_path(cmdline),
+                    netns=c_netns,
+                    netns_name=c_name,
+                )
+            )
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Signals and dumps
+
+_signum_cache: dict[tuple[str, str], int] = {}
+
+
+def signal_number(name: str, keepalived: str | None = None) -> int:
+    """``keepalived --signum=NAME`` (DATA, JSON, STATS, RELOAD...): asked, never assumed."""
+    binary = keepalived or shutil.which("keepalived") or "/usr/sbin/keepalived"
+    key = (binary, name)
+    if key not in _signum_cache:
+        try:
+            result = subprocess.run(
+                [binary, f"--signum={name}"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise OSError(f"cannot ask {binary} for the {name} signal: {exc}") from None
+        text = result.stdout.strip()
+        if result.returncode != 0 or not text.lstrip("-").isdigit() or int(text) <= 0:
+            raise OSError(f"{binary} --signum={name}: no such signal in this build")
+        _signum_cache[key] = int(text)
+    return _signum_cache[key]
+
+
+def _tmp_dir(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            for item in handle.read().split(b"\0"):
+                if item.startswith(b"TMPDIR="):
+                    value = item[7:].decode(errors="replace")
+                    if value.startswith("/"):
+                        return value.rstrip("/") or "/"
+    except OSError:
+        pass
+    return "/tmp"
+
+
+def dump_paths(pid: int, global_defs: GlobalDefs | None) -> dict[str, str]:
+    """Where keepalived (parent ``pid``) writes each dump, as seen from this process."""
+    defs = global_defs or GlobalDefs()
+    tmp = _tmp_dir(pid)
+    root = f"/proc/{pid}/root"
+    return {
+        kind: root + defs.dump_file(name, tmp)
+        for kind, name in (
+            ("data", "keepalived.data"),
+            ("check_data", "keepalived_check.data"),
+            ("json", "keepalived.json"),
+        )
+    }
+
+
+def _wait_for(path: str, since: float, timeout: float) -> tuple[str, float | None]:
+    deadline = time.monotonic() + timeout
+    mtime: float | None = None
+    while True:
+        try:
+            mtime = os.stat(path).st_mtime
+            # keepalived writes then closes; give a just-created file a moment to be complete
+            if mtime >= since:
+                return "fresh", mtime
+        except FileNotFoundError:
+            mtime = None
+        except OSError:
+            return "unreadable", None
+        if time.monotonic() >= deadline:
+            return ("stale" if mtime is not None else "missing"), mtime
+        time.sleep(0.05)
+
+
+def read_runtime(
+    *,
+    global_defs: GlobalDefs | None = None,
+    request_dumps: bool = True,
+    wait: float = 2.0,
+    processes: tuple[KeepalivedProcess, ...] | None = None,
+    want_vrrp: bool = True,
+    want_check: bool = True,
+) -> KeepalivedRuntime:
+    """keepalived's processes and (``request_dumps``: signal it) its data / JSON dumps."""
+    now = time.time()
+    procs = find_processes() if processes is None else processes
+    parents = [p for p in procs if p.role == "parent"]
+    problems: list[str] = []
+    if not parents:
+        return KeepalivedRuntime(processes=procs, taken_at=now, problems=("not running",))
+    parent = parents[0]
+    if len(parents) > 1:
+        problems.append(f"{len(parents)} keepalived instances running; showing pid {parent.pid}")
+    paths = dump_paths(parent.pid, global_defs)
+    dumps: list[DumpFile] = []
+    signals: list[tuple[str, int]] = []
+    instances = None
+    servers = None
+    if not request_dumps:
+        for kind, path in paths.items():
+            dumps.append(DumpFile(kind, path, "not-requested"))
+        return KeepalivedRuntime(
+            processes=procs,
+            taken_at=now,
+            config_path=parent.config_path,
+            dumps=tuple(dumps),
+            problems=tuple(problems),
+        )
+    exe = None
+    try:
+        exe = os.readlink(f"/proc/{parent.pid}/exe")
+        if not os.path.exists(exe):
+            exe = None
+    except OSError:
+        exe = None
+    try:
+        data_sig = signal_number("DATA", exe)
+        signals.append(("DATA", data_sig))
+    except OSError as exc:
+        problems.append(str(exc))
+        data_sig = None
+    json_sig = None
+    try:
+        json_sig = signal_number("JSON", exe)
+        signals.append(("JSON", json_sig))
+    except OSError:
+        pass  # a build without JSON support: the data dump is enough
+    sent = time.time() - 0.01
+    if data_sig is not None:
+        try:
+            os.kill(parent.pid, data_sig)
+        except OSError as exc:
+            problems.append(f"cannot signal keepalived pid {parent.pid}: {exc.strerror}")
+            data_sig = None
+    if json_sig is not None and want_vrrp:
+        try:
+            os.kill(parent.pid, json_sig)
+        except OSError:
+            json_sig = None
+    for kind, path in paths.items():
+        requested = data_sig is not None if kind != "json" else json_sig is not None
+        if (kind == "check_data" and not want_check) or (
+            kind in ("data", "json") and not want_vrrp
+        ):
+            dumps.append(DumpFile(kind, path, "not-requested"))
+            continue
+        if not requested:
+            dumps.append(DumpFile(kind, path, "not-requested"))
+            continue
+        status, mtime = _wait_for(path, sent, wait)
+        detail = ""
+        if status == "fresh":
+            time.sleep(0.05)
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+                if kind == "data":
+                    instances = parse_vrrp_data(text)
+                elif kind == "check_data":
+                    servers = parse_check_data(text)
+                elif kind == "json" and instances is None:
+                    instances = parse_vrrp_json(text)
+            except (OSError, ValueError) as exc:
+                status, detail = "unreadable", str(exc)
+        elif status == "stale":
+            detail = f"written {now - (mtime or now):.0f}s ago, not rewritten after the signal"
+        dumps.append(DumpFile(kind, path, status, mtime, detail))
+    return KeepalivedRuntime(
+        processes=procs,
+        taken_at=now,
+        config_path=parent.config_path,
+        instances=instances,
+        virtual_servers=servers,
+        dumps=tuple(dumps),
+        signal_numbers=tuple(signals),
+        problems=tuple(problems),
+    )
+
+
+def can_signal() -> bool:
+    """Whether dumps are requested by default: only root may signal a root keepalived."""
+    return os.geteuid() == 0
+
+
+__all__ = [
+    "can_signal",
+    "dump_paths",
+    "find_processes",
+    "parse_check_data",
+    "parse_vrrp_data",
+    "parse_vrrp_json",
+    "read_runtime",
+    "signal_number",
+]
