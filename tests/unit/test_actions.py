@@ -1,0 +1,115 @@
+"""lvstop.actions, the parts that need no kernel: state file, audit log, validation, the
+SET_DEST message (the kernel side is tested in tests/lab/test_ipvs_writes.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lvstop.actions import (
+    ActionError,
+    AuditLog,
+    DrainState,
+    IpvsWriter,
+    current_user,
+    dest_attrs,
+)
+from lvstop.model.ipvs import RealServer
+from lvstop.sources import genl
+from lvstop.sources.ipvs import _DEST_KINDS, _walk_value
+
+
+class NoKernel:
+    """A transport that must never be reached (validation fails first)."""
+
+    def request(self, *a, **k):
+        raise AssertionError("the kernel was asked")
+
+    dump = request
+
+    def close(self):
+        pass
+
+
+def writer(tmp_path):
+    from lvstop.sources.ipvs import IpvsReader
+
+    return IpvsWriter(IpvsReader(NoKernel()), audit=AuditLog(tmp_path / "a.log", use_syslog=False),
+                      state=DrainState(tmp_path / "s.json"))
+
+
+def test_drain_state_round_trip_and_atomic_file(tmp_path):
+    st = DrainState(tmp_path / "sub" / "drained.json")
+    assert st.remembered("k") is None and st.all() == {}
+    st.remember("tcp:10.0.5.96:8888->10.0.5.91:8888", 7)
+    again = DrainState(tmp_path / "sub" / "drained.json")  # a new process
+    assert again.remembered("tcp:10.0.5.96:8888->10.0.5.91:8888") == 7
+    again.forget("tcp:10.0.5.96:8888->10.0.5.91:8888")
+    assert st.all() == {}
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["drained.json"]
+
+
+def test_drain_state_bad_file_is_one_line(tmp_path):
+    path = tmp_path / "drained.json"
+    path.write_text("{not json")
+    with pytest.raises(ActionError, match="cannot read the drain state"):
+        DrainState(path).load()
+    path.write_text('["a list"]')
+    with pytest.raises(ActionError, match="not lvstop's format"):
+        DrainState(path).load()
+
+
+def test_audit_log_records_sudo_user(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUDO_USER", "alice")
+    assert current_user() == "alice"
+    log = AuditLog(tmp_path / "log" / "audit.log", use_syslog=False)
+    log.check()
+    log.record("weight", "tcp:1.2.3.4:80->5.6.7.8:80", "5", "7", "ok")
+    entry = json.loads((tmp_path / "log" / "audit.log").read_text())
+    assert entry["user"] == "alice" and entry["before"] == "5" and entry["after"] == "7"
+    assert entry["object"] == "tcp:1.2.3.4:80->5.6.7.8:80" and entry["time"]
+
+
+def test_unwritable_audit_log_refuses_before_writing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    w = writer(tmp_path)
+    w.audit = AuditLog(blocker / "audit.log", use_syslog=False)
+    with pytest.raises(ActionError, match="cannot write the audit log"):
+        w.set_weight("tcp:10.0.5.96:8888->10.0.5.91:8888", 3)
+
+
+@pytest.mark.parametrize("weight", [-1, 65536, 1.5, True, "3"])
+def test_weight_validation(tmp_path, weight):
+    with pytest.raises(ActionError, match="weight must be an integer"):
+        writer(tmp_path).set_weight("tcp:10.0.5.96:8888->10.0.5.91:8888", weight)
+
+
+@pytest.mark.parametrize("key", ["nonsense", "tcp:10.0.5.96->10.0.5.91:80",
+                                 "icmp:1.2.3.4:5->1.2.3.4:5", "tcp:1.2.3.4:5->1.2.3.4:99999",
+                                 "fwm:0->1.2.3.4:0"])
+def test_bad_keys(tmp_path, key):
+    with pytest.raises(ActionError):
+        writer(tmp_path).set_weight(key, 1)
+
+
+@pytest.mark.parametrize("values", [(-1, 0, 0), (0, 0, 0), (0, 2**31, 0), (0, 0, "x")])
+def test_timeout_validation(tmp_path, values):
+    with pytest.raises(ActionError):
+        writer(tmp_path).set_timeouts(*values)
+
+
+def test_set_dest_echoes_every_attribute_including_the_tunnel():
+    rs = RealServer("2001:db8::7", 80, family="inet6", forward="tunnel", weight=4,
+                    upper_threshold=100, lower_threshold=10, tunnel_type="gue",
+                    tunnel_port=6080, tunnel_flags=("csum",))
+    msg = dest_attrs(rs, 9)
+    (t, off, length), = genl.iter_attrs(msg, 0, len(msg))
+    assert t == 2
+    attrs = _walk_value(msg, off, length, _DEST_KINDS)
+    assert attrs[1][:16] == bytes.fromhex("20010db8000000000000000000000007")
+    assert attrs[2] == 80 << 8  # be16 read as little-endian u16
+    assert attrs[11] == 10 and attrs[3] == 2 and attrs[4] == 9
+    assert (attrs[5], attrs[6]) == (100, 10)
+    assert (attrs[13], attrs[14], attrs[15]) == (1, 6080 >> 8 | (6080 & 255) << 8, 1)
