@@ -1280,7 +1280,7 @@ class _Model:
                 if len(sub.words) == 1:
                     values["persistence_timeout"] = 360
                 else:
-                    pto = self.int_arg(sub, 1)
+                    pto = self.int_arg(sub, 0)
                     if pto is not None:
                         values["persistence_timeout"] = pto
             elif kw == "persistence_granularity":

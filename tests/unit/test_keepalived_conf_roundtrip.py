@@ -1,0 +1,159 @@
+"""Hypothesis: generated configurations survive render -> parse unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lvstop.model.keepalived import Statement
+from lvstop.sources.keepalived_conf import parse_file, render, statements
+
+# words keepalived can carry: plain, and ones that must be quoted (spaces, comment chars,
+# braces); a double quote cannot appear inside a word in keepalived's syntax at all.
+plain = st.text("abcdefghijklmnopqrstuvwxyz0123456789_./:-", min_size=1, max_size=12)
+quoted = st.text("abc xyz#!{}$@~/-", min_size=1, max_size=12).filter(lambda w: w.strip())
+word = st.one_of(plain, plain, quoted)
+keyword = st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=10).filter(
+    lambda w: not w.startswith("include")
+)
+
+
+def statements_strategy(depth: int) -> st.SearchStrategy[list[Statement]]:
+    leaf = st.builds(lambda k, ws: Statement((k, *ws)), keyword, st.lists(word, max_size=4))
+    if depth == 0:
+        return st.lists(leaf, max_size=4)
+    block = st.builds(
+        lambda k, ws, b: Statement((k, *ws), block=tuple(b)),
+        keyword,
+        st.lists(word, max_size=2),
+        statements_strategy(depth - 1),
+    )
+    return st.lists(st.one_of(leaf, block), max_size=4)
+
+
+def strip_where(items) -> list[tuple]:
+    out = []
+    for s in items:
+        out.append((s.words, None if s.block is None else strip_where(s.block)))
+    return out
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(statements_strategy(3))
+def test_statement_trees_round_trip(tmp_path: Path, tree: list[Statement]):
+    path = tmp_path / "k.conf"
+    path.write_text(render(tree) + "\n")
+    assert strip_where(statements(str(path), config_id="x")) == strip_where(tree)
+
+
+octet = st.integers(1, 254)
+ipv4 = st.builds(lambda a, b, c: f"10.{a}.{b}.{c}", octet, octet, octet)
+real_server = st.fixed_dictionaries(
+    {
+        "address": ipv4,
+        "port": st.integers(1, 65535),
+        "weight": st.integers(0, 100),
+        "inhibit": st.booleans(),
+        "check": st.sampled_from(["TCP_CHECK", "HTTP_GET", "MISC_CHECK", None]),
+        "connect_port": st.integers(1, 65535),
+    }
+)
+virtual_server = st.fixed_dictionaries(
+    {
+        "address": ipv4,
+        "port": st.integers(1, 65535),
+        "lb_algo": st.sampled_from(["rr", "wrr", "lc", "wlc", "sh"]),
+        "lb_kind": st.sampled_from(["NAT", "DR", "TUN"]),
+        "protocol": st.sampled_from(["TCP", "UDP"]),
+        "persistence_timeout": st.integers(0, 3600),
+        "real_servers": st.lists(
+            real_server, max_size=5, unique_by=lambda r: (r["address"], r["port"])
+        ),
+    }
+)
+instance = st.fixed_dictionaries(
+    {
+        "state": st.sampled_from(["MASTER", "BACKUP"]),
+        "vrid": st.integers(1, 255),
+        "priority": st.integers(1, 255),
+        "advert_int": st.sampled_from([1.0, 0.5, 2.0, 3.0]),
+        "vips": st.lists(st.tuples(ipv4, st.integers(8, 32)), min_size=1, max_size=3),
+        "nopreempt": st.booleans(),
+    }
+)
+
+
+def config_text(instances: list[dict], servers: list[dict]) -> str:
+    out = ["global_defs {", "  router_id GEN", "}"]
+    for n, inst in enumerate(instances):
+        out += [
+            f"vrrp_instance VI_{n} {{",
+            f"  state {inst['state']}",
+            "  interface eth0",
+            f"  virtual_router_id {inst['vrid']}",
+            f"  priority {inst['priority']}",
+            f"  advert_int {inst['advert_int']}",
+            "  nopreempt" if inst["nopreempt"] else "! preempt",
+            "  virtual_ipaddress {",
+            *[f"    {a}/{p}" for a, p in inst["vips"]],
+            "  }",
+            "}",
+        ]
+    for vs in servers:
+        out += [
+            f"virtual_server {vs['address']} {vs['port']} {{",
+            f"  lb_algo {vs['lb_algo']}",
+            f"  lb_kind {vs['lb_kind']}",
+            f"  protocol {vs['protocol']}",
+            f"  persistence_timeout {vs['persistence_timeout']}",
+        ]
+        for rs in vs["real_servers"]:
+            out += [f"  real_server {rs['address']} {rs['port']} {{", f"    weight {rs['weight']}"]
+            if rs["inhibit"]:
+                out.append("    inhibit_on_failure")
+            if rs["check"]:
+                out += [
+                    f"    {rs['check']} {{",
+                    f"      connect_port {rs['connect_port']}",
+                    "    }",
+                ]
+            out.append("  }")
+        out.append("}")
+    return "\n".join(out) + "\n"
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(instance, max_size=3), st.lists(virtual_server, max_size=3))
+def test_generated_configs_give_the_model_back(tmp_path: Path, instances, servers):
+    path = tmp_path / "k.conf"
+    path.write_text(config_text(instances, servers))
+    cfg = parse_file(str(path), config_id="x")
+    assert not cfg.warnings
+    assert cfg.router_id == "GEN"
+    for inst, got in zip(instances, cfg.vrrp_instances, strict=True):
+        assert (got.state, got.virtual_router_id, got.priority, got.advert_int) == (
+            inst["state"],
+            inst["vrid"],
+            inst["priority"],
+            inst["advert_int"],
+        )
+        assert got.nopreempt == inst["nopreempt"]
+        assert [v.address for v in got.virtual_ipaddress] == [f"{a}/{p}" for a, p in inst["vips"]]
+    for vs, got in zip(servers, cfg.virtual_servers, strict=True):
+        d = got.to_dict()
+        for key in ("address", "port", "lb_algo", "lb_kind", "protocol", "persistence_timeout"):
+            assert d[key] == vs[key]
+        for rs, got_rs in zip(vs["real_servers"], got.real_servers, strict=True):
+            assert (got_rs.address, got_rs.port, got_rs.weight) == (
+                rs["address"],
+                rs["port"],
+                rs["weight"],
+            )
+            assert got_rs.inhibit_on_failure == rs["inhibit"]
+            if rs["check"]:
+                assert got_rs.checks[0].type == rs["check"]
+                assert got_rs.checks[0].connect_port == rs["connect_port"]
+            else:
+                assert got_rs.checks == ()
