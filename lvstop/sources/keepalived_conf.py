@@ -191,7 +191,7 @@ class KeepalivedConfigError(LvstopError):
     """A configuration keepalived would refuse or misread; ``str()`` is ``FILE:LINE: what``."""
 
     def __init__(self, file: str, line: int, message: str) -> None:
-        super().__init__(f"{file}:{line}: {message}")
+        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
         self.file = file
         self.line = line
         self.message = message

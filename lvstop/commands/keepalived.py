@@ -1,0 +1,227 @@
+"""``lvstop keepalived``: keepalived's config as lvstop reads it, its processes and own view,
+and how the kernel table differs from both.
+
+Without ``--config`` the running keepalived's ``-f`` file is used (read through its
+``/proc/<pid>/root``), else /etc/keepalived/keepalived.conf. ``--json`` prints the
+``lvstop.keepalived/1`` document (``runtime`` and ``drift`` keys added when there is something
+to say). keepalived is signalled for its dumps only with ``--keepalived-state`` (on by default
+for root); nothing from the config is ever executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from lvstop.errors import LvstopError
+
+NAME = "keepalived"
+HELP = "keepalived's config, processes and own state, lined up with the kernel's IPVS table"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="keepalived.conf to read (default: the running keepalived's -f file, else "
+        "/etc/keepalived/keepalived.conf)",
+    )
+    parser.add_argument(
+        "--config-id",
+        metavar="ID",
+        help="keepalived's -i/--config-id for @ID lines (default: the running keepalived's, "
+        "else the host name)",
+    )
+    parser.add_argument("--json", action="store_true", help="print lvstop.keepalived/1 JSON")
+    parser.add_argument(
+        "--keepalived-state",
+        dest="keepalived_state",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="signal keepalived for its data/JSON dumps (default: on for root)",
+    )
+    parser.add_argument(
+        "--no-kernel",
+        action="store_true",
+        help="do not read the IPVS table (config and keepalived only)",
+    )
+
+
+def _config_id_from(cmdline: tuple[str, ...]) -> str | None:
+    for i, arg in enumerate(cmdline):
+        if arg in ("-i", "--config-id") and i + 1 < len(cmdline):
+            return cmdline[i + 1]
+        if arg.startswith("--config-id="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def gather(args: argparse.Namespace) -> dict[str, Any]:
+    """Read everything; returns the pieces (config, runtime, ipvs, drift) for printing."""
+    from lvstop.sources import keepalived_conf, keepalived_state
+    from lvstop.track.drift import compute_drift
+
+    procs = keepalived_state.find_processes()
+    parent = _own_netns_parent(procs)
+    config_path = args.config
+    config_id = args.config_id
+    if config_path is None:
+        if parent is not None and parent.config_path:
+            path = parent.config_path
+            if not os.path.isabs(path):
+                path = os.path.join("/", path)
+            rooted = f"/proc/{parent.pid}/root{path}"
+            config_path = rooted if os.path.exists(rooted) else path
+        else:
+            config_path = keepalived_conf.DEFAULT_CONFIG
+    if config_id is None and parent is not None:
+        config_id = _config_id_from(parent.cmdline)
+    config = keepalived_conf.parse_file(config_path, config_id=config_id)
+
+    want_state = args.keepalived_state
+    if want_state is None:
+        want_state = keepalived_state.can_signal()
+    runtime = None
+    if parent is not None:
+        chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
+        runtime = keepalived_state.read_runtime(
+            global_defs=config.global_defs, request_dumps=want_state, processes=chosen
+        )
+    ipvs = None
+    ipvs_error = None
+    if not args.no_kernel and config.virtual_servers:
+        try:
+            from lvstop.sources.ipvs import read_snapshot
+
+            ipvs = read_snapshot()
+        except LvstopError as exc:
+            ipvs_error = str(exc)
+        except OSError as exc:
+            ipvs_error = f"cannot read the IPVS table: {exc}"
+    drift = compute_drift(config, ipvs, runtime)
+    return {
+        "config": config,
+        "runtime": runtime,
+        "ipvs": ipvs,
+        "ipvs_error": ipvs_error,
+        "drift": drift,
+        "all_processes": procs,
+    }
+
+
+def _own_netns_parent(procs: Any) -> Any:
+    """The keepalived parent in this thread's network namespace, else the first one."""
+    parents = [p for p in procs if p.role == "parent"]
+    try:
+        mine = os.readlink("/proc/thread-self/ns/net")
+    except OSError:
+        mine = None
+    for proc in parents:
+        if mine is not None and proc.netns == mine:
+            return proc
+    return parents[0] if parents else None
+
+
+def to_document(pieces: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = pieces["config"].to_dict()
+    runtime = pieces["runtime"]
+    doc["runtime"] = None if runtime is None else runtime.to_dict()
+    doc["drift"] = pieces["drift"].to_dict() if pieces["ipvs"] is not None else None
+    doc["kernel_error"] = pieces["ipvs_error"]
+    return doc
+
+
+def _fmt_age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def render_text(pieces: dict[str, Any]) -> str:
+    config = pieces["config"]
+    runtime = pieces["runtime"]
+    drift = pieces["drift"]
+    lines: list[str] = []
+    lines.append(
+        f"config  {config.files[0]}"
+        + (f" (+{len(config.files) - 1} included)" if len(config.files) > 1 else "")
+    )
+    lines.append(
+        f"        router_id {config.router_id or '-'}   config-id {config.config_id}"
+        + ("   vrrp_strict" if config.global_defs.vrrp_strict else "")
+    )
+    if runtime is None or not runtime.running:
+        lines.append("keepalived  not running")
+    else:
+        parent = runtime.parent
+        assert parent is not None
+        kids = ", ".join(f"{p.role} {p.pid}" for p in runtime.processes if p.role != "parent")
+        ns = parent.netns_name or parent.netns or "?"
+        lines.append(
+            f"keepalived  pid {parent.pid} up {_fmt_age(parent.uptime(runtime.taken_at))}"
+            f"  ({kids or 'no children'})  netns {ns}"
+        )
+        for dump in runtime.dumps:
+            if dump.status != "fresh":
+                extra = f": {dump.detail}" if dump.detail else ""
+                lines.append(f"            {dump.kind} dump {dump.status} ({dump.path}){extra}")
+        for problem in runtime.problems:
+            lines.append(f"            {problem}")
+    lines.append("")
+    lines.append("VRRP instances")
+    by_name = {i.name: i for i in drift.instances}
+    for inst in config.vrrp_instances:
+        d = by_name.get(inst.name)
+        now = d.keepalived_state if d is not None and d.keepalived_state else "-"
+        vips = " ".join(v.address for v in inst.virtual_ipaddress)
+        lines.append(
+            f"  {inst.name:<12} vrid {inst.virtual_router_id!s:<4} {inst.state or 'BACKUP':<7} "
+            f"prio {inst.priority:<4} now {now:<7} {inst.interface or '-':<8} {vips}"
+        )
+    if not config.vrrp_instances:
+        lines.append("  (none)")
+    lines.append("")
+    lines.append("Virtual servers")
+    if pieces["ipvs"] is None:
+        for cvs in config.virtual_servers:
+            lines.append(f"  {cvs.label}  {cvs.protocol} {cvs.lb_algo} {cvs.lb_kind}")
+            for crs in cvs.real_servers:
+                checks = ", ".join(c.describe() for c in crs.checks) or "no checker"
+                lines.append(f"    -> {crs.address}:{crs.port or 0:<6} w {crs.weight:<4} {checks}")
+    for vs in drift.virtual_servers if pieces["ipvs"] is not None else ():
+        mark = "" if vs.verdict == "ok" else f"  [{vs.verdict}: {vs.detail}]"
+        lines.append(f"  {vs.label}{mark}")
+        for rs in vs.real_servers:
+            weight = f"w {rs.configured_weight}" if rs.configured_weight is not None else "w -"
+            kernel = "" if rs.kernel_weight is None else f" kernel {rs.kernel_weight}"
+            lines.append(
+                f"    -> {rs.address}:{rs.port:<6} {weight}{kernel:<10} {rs.verdict:<9} {rs.detail}"
+            )
+    if not drift.virtual_servers:
+        lines.append("  (none)")
+    if pieces["ipvs_error"]:
+        lines.append(f"  kernel table not read: {pieces['ipvs_error']}")
+    if config.warnings:
+        lines.append("")
+        lines.append(f"Warnings ({len(config.warnings)})")
+        for warning in config.warnings:
+            lines.append(f"  {warning}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    pieces = gather(args)
+    if args.json:
+        json.dump(to_document(pieces), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_text(pieces))
+    return 0
