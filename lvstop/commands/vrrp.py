@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from lvstop.track.vrrp import VrrpTracker
 
 NAME = "vrrp"
+TICK_SECONDS = 0.5
 HELP = "show VRRP adverts, masters, failovers and split brain, live or from a pcap"
 
 
@@ -277,7 +278,7 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
         for event in events:
             printer.event(event)
 
-    capture = VrrpCapture(args.iface, on_advert)
+    capture = VrrpCapture(args.iface, on_advert, on_batch=printer.flush)
     capture.open()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -287,6 +288,7 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
     def on_addresses(addresses: frozenset[str]) -> None:
         for event in tracker.set_local_addresses(addresses, time.time()):
             printer.event(event)
+        printer.flush()
 
     watcher = LocalAddresses(on_change=on_addresses)
     try:
@@ -294,20 +296,26 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
     except LvstopError as exc:
         _warn(f"{exc}; not comparing the wire with this host's addresses")
     capture.start(loop)
-    deadline = None if args.duration is None else time.monotonic() + args.duration
-    try:
-        while not stop.is_set():
-            timeout = 0.25
-            if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-                if timeout <= 0:
-                    break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout)
-            for event in tracker.tick(time.time()):
-                printer.event(event)
+    # Time moves on without adverts too (silence): tick twice a second, behind the clock by
+    # the capture's batching latency so that no advert still in the ring is overtaken.
+    ticker: asyncio.TimerHandle | None = None
+
+    def tick() -> None:
+        nonlocal ticker
+        events = tracker.tick(time.time() - capture.latency)
+        for event in events:
+            printer.event(event)
+        if events:
             printer.flush()
+        ticker = loop.call_later(TICK_SECONDS, tick)
+
+    ticker = loop.call_later(TICK_SECONDS, tick)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.duration)
     finally:
+        if ticker is not None:
+            ticker.cancel()
         capture.drain()
         stats = capture.stats()
         capture.close()
