@@ -94,3 +94,31 @@ def test_read_from_file_with_progress(tmp_path):
 def test_missing_file_is_one_line_error(tmp_path):
     with pytest.raises(LvstopError, match="no IPVS"):
         read_conns(str(tmp_path / "nope"))
+
+
+def _line(draw_proto, v6_client, v6_dest, port, state):
+    if v6_client:
+        c = "2001:0db8:0000:0000:0000:0000:0000:0100"
+        v = "2001:0db8:0000:0000:0000:0000:0000:0001"
+    else:
+        c, v = "0A000564", "0A000560"
+    d = "2001:0db8:0000:0000:0000:0000:0000:0007" if v6_dest else "0A00055B"
+    return f"{draw_proto:<3} {c} {port:04X} {v} 0050 {d} 0050 {state:<11} {port % 900:7d}"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lvstop.sources.conns import _AGG  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.sampled_from(["TCP", "UDP", "SCTP"]), st.booleans(),
+                          st.booleans(), st.integers(0, 65535),
+                          st.sampled_from(["ESTABLISHED", "SYN_RECV", "FIN_WAIT", "UDP",
+                                           "NONE", "COOKIE_ECHOED", "CLOSE_WAIT"])),
+                max_size=60))
+def test_fast_aggregate_equals_the_plain_regex(rows):
+    text = TABLE.splitlines()[0] + "\n" + "".join(_line(*r) + "\n" for r in rows)
+    from collections import Counter
+
+    assert aggregate_text(text) == Counter(t for t in _AGG.findall(text) if t[0] != "Pro")
