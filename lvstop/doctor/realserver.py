@@ -4,7 +4,7 @@ VIP's traffic."""
 
 from __future__ import annotations
 
-from lvstop.doctor import CheckResult, fail, ok, skip, warn
+from lvstop.doctor import CheckResult, fail, ok, skip
 from lvstop.doctor.facts import Facts
 
 
