@@ -203,7 +203,7 @@ def gather(
     if peer_config_path is not None:
         peer = keepalived_conf.parse_file(peer_config_path, config_id=config_id)
 
-    ipvs_present = os.path.exists("/proc/net/ip_vs")
+    ipvs_present = os.path.exists("/proc/thread-self/net/ip_vs")
     ipvs = None
     ipvs_error = None
     if ipvs_present:

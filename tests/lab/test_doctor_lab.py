@@ -1,0 +1,141 @@
+"""`lvstop doctor` in the UML lab: the healthy lab passes; each broken thing fails its check
+with the right fix. Runs the real CLI in a node's netns (`lab.run`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lvstop.lab import runtime
+from lvstop.lab.topology import default_topology, keepalived_config
+
+pytestmark = pytest.mark.lab
+
+PY = ".venv/bin/python"
+
+
+def doctor(lab: Any, node: str, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
+    proc = lab.run(node, [PY, "-m", "lvstop", "doctor", "--json", *args], check=False, timeout=60)
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "lvstop.doctor/1"
+    return proc.returncode, {c["id"]: c for c in doc["checks"]}
+
+
+def config_file(tmp_name: str, text: str) -> str:
+    path = Path(runtime.node_dir("client")) / tmp_name
+    path.write_text(text)
+    return str(path)
+
+
+def d1_config() -> str:
+    return str(Path(runtime.node_dir("d1")) / "keepalived.conf")
+
+
+def test_healthy_director_passes(lab):
+    d2 = config_file("d2.conf", keepalived_config(default_topology(), "d2"))
+    code, checks = doctor(lab, "d1", "--peer-config", d2)
+    failed = {k: v for k, v in checks.items() if v["status"] == "fail"}
+    assert code == 0, failed
+    for check_id in (
+        "ipvs.present",
+        "keepalived.running",
+        "keepalived.config",
+        "vrrp.foreign_vrid",
+        "peer.vrrp_equal",
+        "peer.state_priority",
+        "peer.virtual_servers",
+        "peer.instances",
+        "peer.router_id",
+    ):
+        assert checks[check_id]["status"] == "ok", checks[check_id]
+    assert checks["ip.forward"]["status"] == "skip"  # DR only
+    assert checks["ipvs.timeouts"]["status"] == "warn"  # the 900/120/300 defaults
+
+
+def test_healthy_real_server_passes(lab):
+    code, checks = doctor(lab, "rs1", "--config", d1_config())
+    assert code == 0, checks
+    assert {k: v["status"] for k, v in checks.items()} == {
+        "rs.vip_on_lo": "ok",
+        "rs.arp_ignore": "ok",
+        "rs.arp_announce": "ok",
+        "rs.rp_filter": "ok",
+    }
+    # without a config it finds the VIPs on lo by itself
+    code, checks = doctor(lab, "rs1")
+    assert code == 0 and "10.0.5.96" in checks["rs.vip_on_lo"]["summary"]
+
+
+def _sysctl(lab: Any, node: str, path: str, value: str) -> None:
+    lab.run(node, ["sh", "-c", f"echo {value} > /proc/sys/{path}"])
+
+
+def test_arp_sysctls_on_rs1(lab):
+    try:
+        _sysctl(lab, "rs1", "net/ipv4/conf/all/arp_ignore", "0")
+        _sysctl(lab, "rs1", "net/ipv4/conf/lo/arp_announce", "0")
+        code, checks = doctor(lab, "rs1", "--config", d1_config())
+        assert code == 1
+        assert checks["rs.arp_ignore"]["status"] == "fail"
+        assert "sysctl -w net.ipv4.conf.all.arp_ignore=1" in checks["rs.arp_ignore"]["fix"]
+        assert checks["rs.arp_announce"]["status"] == "fail"
+        assert "net.ipv4.conf.lo.arp_announce=2" in checks["rs.arp_announce"]["fix"]
+        assert checks["rs.vip_on_lo"]["status"] == "ok"
+    finally:
+        _sysctl(lab, "rs1", "net/ipv4/conf/all/arp_ignore", "1")
+        _sysctl(lab, "rs1", "net/ipv4/conf/lo/arp_announce", "2")
+
+
+def test_vip_off_lo(lab):
+    lab.run("rs1", ["ip", "addr", "del", "10.0.5.96/32", "dev", "lo"])
+    try:
+        code, checks = doctor(lab, "rs1", "--config", d1_config())
+        assert code == 1
+        check = checks["rs.vip_on_lo"]
+        assert check["status"] == "fail" and "10.0.5.96 is not on this host" in check["summary"]
+        assert check["fix"] == "ip addr add 10.0.5.96/32 dev lo"
+        # the notes' mistake: the VIP on lo with the network's prefix
+        lab.run("rs1", ["ip", "addr", "add", "10.0.5.96/20", "dev", "lo"])
+        code, checks = doctor(lab, "rs1", "--config", d1_config())
+        assert code == 1 and "10.0.5.96/20 on lo" in checks["rs.vip_on_lo"]["summary"]
+        assert "ip addr add 10.0.5.96/32 dev lo" in checks["rs.vip_on_lo"]["fix"]
+    finally:
+        lab.run("rs1", ["ip", "addr", "del", "10.0.5.96/20", "dev", "lo"], check=False)
+        lab.run("rs1", ["ip", "addr", "add", "10.0.5.96/32", "dev", "lo"], check=False)
+
+
+def test_mismatched_peer_config(lab):
+    good = keepalived_config(default_topology(), "d2")
+    bad = good.replace("virtual_router_id 51", "virtual_router_id 61").replace(
+        "priority 10\n", "priority 100\n"
+    )
+    assert bad != good
+    code, checks = doctor(
+        lab, "d1", "--peer-config", config_file("d2-bad.conf", bad), "--listen", "0"
+    )
+    assert code == 1
+    assert checks["peer.vrrp_equal"]["status"] == "fail"
+    assert "virtual_router_id 51 vs 61" in checks["peer.vrrp_equal"]["summary"]
+    assert "identical on both directors" in checks["peer.vrrp_equal"]["fix"]
+    assert checks["peer.state_priority"]["status"] == "fail"
+    assert "both priority 100" in checks["peer.state_priority"]["summary"]
+    weights = good.replace("        weight 1\n", "        weight 3\n", 1)
+    code, checks = doctor(
+        lab, "d1", "--peer-config", config_file("d2-w.conf", weights), "--listen", "0"
+    )
+    assert checks["peer.virtual_servers"]["status"] == "fail"
+    assert "TCP 10.0.5.96:8888 differs" in checks["peer.virtual_servers"]["summary"]
+
+
+def test_foreign_vrid(lab):
+    lab.fault("rogue-start")
+    code, checks = doctor(lab, "d1", "--listen", "3.5")
+    assert code == 1
+    check = checks["vrrp.foreign_vrid"]
+    assert check["status"] == "fail"
+    assert "VRID 51 from 10.0.5.99 announces 10.0.5.98" in check["summary"]
+    assert "VRID unused on this LAN" in check["fix"]
