@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from lvstop.track.vrrp import VrrpTracker
 
 NAME = "vrrp"
-TICK_SECONDS = 0.5
+TICK_SECONDS = 1.0
 HELP = "show VRRP adverts, masters, failovers and split brain, live or from a pcap"
 
 
@@ -296,7 +296,7 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
     except LvstopError as exc:
         _warn(f"{exc}; not comparing the wire with this host's addresses")
     capture.start(loop)
-    # Time moves on without adverts too (silence): tick twice a second, behind the clock by
+    # Time moves on without adverts too (silence): tick once a second, behind the clock by
     # the capture's batching latency so that no advert still in the ring is overtaken.
     ticker: asyncio.TimerHandle | None = None
 

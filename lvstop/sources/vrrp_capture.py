@@ -154,7 +154,7 @@ class VrrpCapture:
         *,
         on_raw: Callable[[float, str, str | None, bytes, bool], None] | None = None,
         on_batch: Callable[[], None] | None = None,
-        latency: float = 0.1,
+        latency: float = 0.25,
         block_size: int = 1 << 16,
         blocks: int = 32,
     ) -> None:
