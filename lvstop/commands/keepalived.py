@@ -64,8 +64,8 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     from lvstop.sources import keepalived_conf, keepalived_state
     from lvstop.track.drift import compute_drift
 
-    procs = keepalived_state.find_processes()
-    parent = _own_netns_parent(procs)
+    procs = keepalived_state.own_netns_processes(keepalived_state.find_processes())
+    parent = next((p for p in procs if p.role == "parent"), None)
     config_path = args.config
     config_id = args.config_id
     if config_path is None:
@@ -79,6 +79,10 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
             config_path = keepalived_conf.DEFAULT_CONFIG
     if config_id is None and parent is not None:
         config_id = _config_id_from(parent.cmdline)
+    if args.config is None and parent is None and not os.path.exists(config_path):
+        raise LvstopError(
+            f"keepalived is not running here and {config_path} does not exist; give --config"
+        )
     config = keepalived_conf.parse_file(config_path, config_id=config_id)
 
     want_state = args.keepalived_state
@@ -110,19 +114,6 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
         "drift": drift,
         "all_processes": procs,
     }
-
-
-def _own_netns_parent(procs: Any) -> Any:
-    """The keepalived parent in this thread's network namespace, else the first one."""
-    parents = [p for p in procs if p.role == "parent"]
-    try:
-        mine = os.readlink("/proc/thread-self/ns/net")
-    except OSError:
-        mine = None
-    for proc in parents:
-        if mine is not None and proc.netns == mine:
-            return proc
-    return parents[0] if parents else None
 
 
 def to_document(pieces: dict[str, Any]) -> dict[str, Any]:

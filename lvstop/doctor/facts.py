@@ -184,7 +184,7 @@ def gather(
 ) -> Facts:
     from lvstop.sources import keepalived_conf, keepalived_state
 
-    processes = keepalived_state.find_processes()
+    processes = keepalived_state.own_netns_processes(keepalived_state.find_processes())
     parent = next((p for p in processes if p.role == "parent"), None)
     path = config_path
     if path is None:

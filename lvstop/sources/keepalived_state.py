@@ -527,6 +527,38 @@ def _wait_for(path: str, since: float, timeout: float) -> tuple[str, float | Non
         time.sleep(0.05)
 
 
+def _settle(path: str, timeout: float) -> None:
+    """Wait until keepalived has finished writing ``path`` (size and mtime stop changing)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        now = (st.st_size, st.st_mtime_ns)
+        if now == last and st.st_size > 0:
+            return
+        last = now
+        time.sleep(0.15)
+
+
+def own_netns_processes(
+    processes: tuple[KeepalivedProcess, ...],
+) -> tuple[KeepalivedProcess, ...]:
+    """The keepalived processes of this thread's network namespace.
+
+    When the namespaces cannot be read (not root) every process is kept."""
+    try:
+        mine = os.readlink("/proc/thread-self/ns/net")
+    except OSError:
+        return processes
+    if any(p.netns is None for p in processes if p.role == "parent"):
+        return processes
+    parents = {p.pid for p in processes if p.role == "parent" and p.netns == mine}
+    return tuple(p for p in processes if p.pid in parents or p.ppid in parents)
+
+
 def read_runtime(
     *,
     global_defs: GlobalDefs | None = None,
@@ -605,7 +637,7 @@ def read_runtime(
         status, mtime = _wait_for(path, sent, wait)
         detail = ""
         if status == "fresh":
-            time.sleep(0.05)
+            _settle(path, wait)
             try:
                 with open(path, encoding="utf-8", errors="replace") as handle:
                     text = handle.read()
@@ -641,6 +673,7 @@ __all__ = [
     "can_signal",
     "dump_paths",
     "find_processes",
+    "own_netns_processes",
     "parse_check_data",
     "parse_vrrp_data",
     "parse_vrrp_json",

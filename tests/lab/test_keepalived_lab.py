@@ -104,7 +104,7 @@ def test_stopped_real_server_is_removed_with_its_checker(lab):
     )
     record("rs1-stopped", pieces)
     rs1 = rs_verdict(pieces, VIP1, RS1)
-    assert rs1.failing_checks == ("TCP_CHECK :8888",)
+    assert rs1.failing_checks == ("TCP_CHECK :8888",), pieces["runtime"].dumps
     assert "TCP_CHECK :8888 failing" in rs1.detail
     assert rs1.kernel_weight is None
     assert rs_verdict(pieces, VIP1, RS2).verdict == "ok"
@@ -240,8 +240,11 @@ def test_keepalived_state_matches_the_wire_after_failover(lab):
     assert by_name["VI_1"].agree is True and by_name["VI_2"].agree is True
     assert by_name["VI_1"].configured_state == "BACKUP"  # d2 is VI_1's configured backup
     # d1's keepalived is gone: no runtime there, and the CLI says so
-    proc = lab.run("d1", [".venv/bin/python", "-m", "lvstop", "keepalived"])
+    conf = os.path.join(lab.node_dir("d1"), "keepalived.conf")
+    proc = lab.run("d1", [".venv/bin/python", "-m", "lvstop", "keepalived", "--config", conf])
     assert "keepalived  not running" in proc.stdout
+    proc = lab.run("d1", [".venv/bin/python", "-m", "lvstop", "keepalived"], check=False)
+    assert proc.returncode == 2 and "keepalived is not running here" in proc.stderr
 
 
 def test_stale_and_missing_dumps_are_reported(lab):
