@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from lvstop.errors import LvstopError
@@ -198,33 +197,42 @@ _TOP_KINDS: dict[int, Any] = {
 _SCALAR = {"u8": ("B", 1), "u16": ("H", 2), "u32": ("I", 4), "u64": ("Q", 8),
            "addr": ("16s", 16), "addr4": ("4s", 4), "flags": ("II", 8)}
 
-_HDR_U32 = struct.Struct("=I")
-
-#: the nlmsghdr + genlmsghdr at the start of every message: 8 values
-_MSG_PREFIX = "=IHHIIBBH"
-_PREFIX_VALUES = 8
+#: the nlmsghdr + genlmsghdr at the start of every message: skipped by the Struct
+_MSG_PREFIX = f"={genl.HDRLEN}x"
 
 
 @dataclass(slots=True)
 class Layout:
-    """One message layout: the Struct, where its headers are, and where each value is."""
+    """One message layout: a Struct for its values, and its attribute headers as a bit mask.
+
+    The headers are not unpacked (that would allocate an int per header): the message body
+    (after the netlink + genl headers) is read as one integer, and ``body & mask ==
+    expected`` checks every header byte of the layout at once, in C.
+    """
 
     struct: struct.Struct
-    headers: Callable[[tuple[Any, ...]], tuple[int, ...]]
-    expected: tuple[int, ...]
+    mask: int
+    expected: int
     #: attribute path (e.g. (2, 12, 1) = dest / stats64 / conns) -> index in the unpacked tuple
+    #: (for "flags" attributes the second value, the mask, follows at index + 1)
     index: dict[tuple[int, ...], int]
-    #: for "flags" attributes the second value (the mask) follows at index + 1
     signature: tuple[Any, ...]
+
+
+def message_body(buf: bytes | bytearray, off: int, length: int) -> int:
+    """A message's attributes (everything after the netlink and genl headers) as one int:
+    what the layout check masks, and a key that is equal exactly when the bodies are."""
+    return int.from_bytes(buf[off + genl.HDRLEN : off + length], "little")
 
 
 def discover_layout(buf: bytes | bytearray, off: int, length: int) -> Layout:
     """Walk one message attribute by attribute and compile the Struct for its layout."""
     fmt: list[str] = [_MSG_PREFIX]
-    hdr_idx: list[int] = []
-    expected: list[int] = []
+    mask = bytearray(max(length - genl.HDRLEN, 0))
+    expected = bytearray(len(mask))
     index: dict[tuple[int, ...], int] = {}
-    counter = [_PREFIX_VALUES]
+    counter = [0]
+    body = off + genl.HDRLEN
 
     def walk(start: int, end: int, kinds: dict[int, Any], path: tuple[int, ...]) -> None:
         pos = start
@@ -236,11 +244,10 @@ def discover_layout(buf: bytes | bytearray, off: int, length: int) -> Layout:
             payload = nla_len - 4
             padded = genl.align4(nla_len)
             pad = min(padded, end - pos) - nla_len
-            # the header as ONE u32 (len | type << 16 in native order): half the items to check
-            fmt.append("I")
-            hdr_idx.append(counter[0])
-            expected.append(_HDR_U32.unpack(genl.NLATTR.pack(nla_len, raw_type))[0])
-            counter[0] += 1
+            rel = pos - body
+            mask[rel : rel + 4] = b"\xff\xff\xff\xff"
+            expected[rel : rel + 4] = buf[pos : pos + 4]
+            fmt.append("4x")
             kind = kinds.get(attr_type)
             here = (*path, attr_type)
             if isinstance(kind, dict):
@@ -260,19 +267,13 @@ def discover_layout(buf: bytes | bytearray, off: int, length: int) -> Layout:
                 fmt.append(f"{pad}x")
             pos += padded
 
-    walk(off + genl.HDRLEN, off + length, _TOP_KINDS, ())
+    walk(body, off + length, _TOP_KINDS, ())
     st = struct.Struct("".join(fmt))
-    if st.size != length:  # cannot happen for a well-formed message; be safe anyway
+    if st.size != length:  # trailing bytes that are no attribute: not a message we know
         raise NetlinkError("malformed IPVS reply (layout size mismatch)")
-    if len(hdr_idx) > 1:
-        getter: Callable[[tuple[Any, ...]], tuple[int, ...]] = itemgetter(*hdr_idx)
-    elif hdr_idx:
-        only = hdr_idx[0]
-        getter = lambda v: (v[only],)  # noqa: E731
-    else:  # a message without attributes (only seen in corrupted input)
-        getter = lambda v: ()  # noqa: E731
-    exp = tuple(expected)
-    return Layout(st, getter, exp, index, (st.format, exp))
+    m = int.from_bytes(mask, "little")
+    e = int.from_bytes(expected, "little")
+    return Layout(st, m, e, index, (st.format, m, e))
 
 
 class LayoutCache:
@@ -281,25 +282,28 @@ class LayoutCache:
     __slots__ = ("_builders", "_by_len", "_make_builder", "discovered")
 
     def __init__(self, make_builder: Callable[[Layout], Callable[..., Any]]) -> None:
-        #: length -> [(unpack_from, headers getter, expected headers, builder), ...]
-        self._by_len: dict[int, list[tuple[Any, Any, tuple[int, ...], Any]]] = {}
+        #: length -> [(mask, expected, unpack_from, builder), ...]
+        self._by_len: dict[int, list[tuple[int, int, Any, Any]]] = {}
         self._builders: dict[tuple[Any, ...], tuple[Layout, Callable[..., Any]]] = {}
         self._make_builder = make_builder
         self.discovered = 0
 
     def parse(self, buf: bytes | bytearray, off: int, length: int, *extra: Any) -> Any:
-        for unpack, headers, expected, build in self._by_len.get(length, ()):
-            values = unpack(buf, off)
-            if headers(values) == expected:
-                return build(values, *extra)
+        return self.parse_body(message_body(buf, off, length), buf, off, length, *extra)
+
+    def parse_body(self, body: int, buf: bytes | bytearray, off: int, length: int,
+                   *extra: Any) -> Any:
+        for mask, expected, unpack, build in self._by_len.get(length, ()):
+            if body & mask == expected:
+                return build(unpack(buf, off), *extra)
         return self._discover(buf, off, length)(*extra)
 
-    def parse2(self, buf: bytes | bytearray, off: int, length: int, a: Any, b: Any) -> Any:
-        """``parse`` with exactly two extra arguments (the real-server hot path)."""
-        for unpack, headers, expected, build in self._by_len.get(length, ()):
-            values = unpack(buf, off)
-            if headers(values) == expected:
-                return build(values, a, b)
+    def parse2(self, body: int, buf: bytes | bytearray, off: int, length: int, a: Any,
+               b: Any) -> Any:
+        """``parse_body`` with exactly two extra arguments (the real-server hot path)."""
+        for mask, expected, unpack, build in self._by_len.get(length, ()):
+            if body & mask == expected:
+                return build(unpack(buf, off), a, b)
         return self._discover(buf, off, length)(a, b)
 
     def _discover(self, buf: bytes | bytearray, off: int, length: int) -> Callable[..., Any]:
@@ -312,7 +316,7 @@ class LayoutCache:
                 self._by_len.clear()
             entry = self._builders[layout.signature] = (layout, self._make_builder(layout))
         candidates = self._by_len.setdefault(length, [])
-        candidates.insert(0, (layout.struct.unpack_from, layout.headers, layout.expected,
+        candidates.insert(0, (layout.mask, layout.expected, layout.struct.unpack_from,
                               entry[1]))
         del candidates[4:]
         values = layout.struct.unpack_from(buf, off)
@@ -694,10 +698,11 @@ class Replayer:
 
     def __init__(self, exchanges: Iterable[dict[str, Any]]) -> None:
         self._answers: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
-        for ex in exchanges:
+        self._keep = list(exchanges)  # keeps the ids in _bin valid
+        for ex in self._keep:
             key = (ex["kind"], int(ex["cmd"]), ex["attrs"])
             self._answers.setdefault(key, []).append(ex)
-        self._messages: dict[int, list[bytearray]] = {}
+        self._bin: dict[int, list[bytearray]] = {}  # decoded replies, by id of the exchange
         self.calls = 0
 
     def _take(self, kind: str, cmd: int, attrs: bytes, what: str) -> dict[str, Any]:
@@ -712,9 +717,9 @@ class Replayer:
         self, cmd: int, attrs: bytes, parse: Callable[[bytearray, int, int], Any], what: str
     ) -> list[Any]:
         ex = self._take("dump", cmd, attrs, what)
-        msgs = ex.get("_bin")
+        msgs = self._bin.get(id(ex))
         if msgs is None:
-            msgs = ex["_bin"] = [bytearray.fromhex(m) for m in ex["replies"]]
+            msgs = self._bin[id(ex)] = [bytearray.fromhex(m) for m in ex["replies"]]
         out = []
         for m in msgs:
             item = parse(m, 0, len(m))
@@ -750,6 +755,7 @@ class IpvsReader:
         *,
         with_timeouts: bool = True,
         with_daemons: bool = True,
+        memo: bool = True,
     ) -> None:
         self._transport = transport
         self._lock = threading.Lock()
@@ -757,6 +763,10 @@ class IpvsReader:
         self.with_daemons = with_daemons
         self._services = LayoutCache(make_service_builder)
         self._dests = LayoutCache(make_dest_builder)
+        #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
+        self.memo = memo
+        self._svc_memo: dict[int, Any] = {}
+        self._rs_memo: dict[str, dict[int, RealServer]] = {}
 
     @property
     def transport(self) -> Any:
@@ -792,30 +802,67 @@ class IpvsReader:
                 if gc_was_enabled:
                     gc.enable()
 
-    def _parse_service(self, buf: bytearray, off: int, length: int) -> Any:
-        if genl.GENLMSGHDR.unpack_from(buf, off + 16)[0] != CMD_NEW_SERVICE:
-            return None
-        return self._services.parse(buf, off, length)
-
     def _read(self) -> IpvsSnapshot:
+        """One consistent snapshot.
+
+        Memo: a reply message whose body is byte-for-byte the one of the previous poll (an
+        idle real server: same counters, same rates) gives back the previous poll's frozen
+        object instead of being parsed again. Only objects seen in this poll are kept.
+        """
         t = self.transport
         taken_at = time.monotonic()
         wall = time.time()
-        heads = t.dump(CMD_GET_SERVICE, b"", self._parse_service, "IPVS service dump")
+        memo = self.memo
+        svc_old = self._svc_memo
+        svc_new: dict[int, Any] = {}
+        parse_svc = self._services.parse_body
+        hdrlen = genl.HDRLEN
+        from_bytes = int.from_bytes
+
+        def parse_service(buf: bytearray, off: int, length: int) -> Any:
+            if buf[off + 16] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
+                return None
+            body = from_bytes(buf[off + hdrlen : off + length], "little")
+            head = svc_old.get(body)
+            if head is None:
+                head = parse_svc(body, buf, off, length)
+                if head is None:
+                    return None
+            if memo:
+                svc_new[body] = head
+            return head
+
+        heads = t.dump(CMD_GET_SERVICE, b"", parse_service, "IPVS service dump")
         parse_dest = self._dests.parse2
+        rs_old = self._rs_memo
+        rs_new: dict[str, dict[int, RealServer]] = {}
         services: list[Service] = []
+        empty: dict[int, RealServer] = {}
         for args, ident, af in heads:
             key = service_key(args[0], args[1], args[2], args[3], args[4])
+            old = rs_old.get(key, empty)
+            new: dict[int, RealServer] = {}
 
-            def one(buf: bytearray, off: int, length: int, key: str = key, af: int = af) -> Any:
-                return parse_dest(buf, off, length, key, af)
+            def one(buf: bytearray, off: int, length: int, key: str = key, af: int = af,
+                    old: dict[int, RealServer] = old, new: dict[int, RealServer] = new) -> Any:
+                body = from_bytes(buf[off + hdrlen : off + length], "little")
+                rs = old.get(body)
+                if rs is None:
+                    rs = parse_dest(body, buf, off, length, key, af)
+                    if rs is None:
+                        return None
+                if memo:
+                    new[body] = rs
+                return rs
 
             dests = t.dump(CMD_GET_DEST, ident, one, f"IPVS real-server dump of {key}")
             if not dests and not self._service_exists(ident):
                 continue  # deleted between the two dumps: not part of this snapshot
+            rs_new[key] = new
             services.append(Service(*args, real_servers=tuple(dests)))  # type: ignore[misc]
         timeouts = self.read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
+        self._svc_memo, self._rs_memo = svc_new, rs_new
         return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall)
 
     def _service_exists(self, ident: bytes) -> bool:
@@ -840,6 +887,8 @@ class IpvsReader:
                 raise
             head = None
             for msg in replies:
+                if msg[16] != CMD_NEW_SERVICE:
+                    continue
                 head = self._services.parse(msg, 0, len(msg))
                 if head is not None:
                     break
@@ -850,7 +899,7 @@ class IpvsReader:
             parse_dest = self._dests.parse
 
             def one(buf: bytearray, off: int, length: int) -> Any:
-                return parse_dest(buf, off, length, key, af)
+                return parse_dest(buf, off, length, key, af)  # no memo: writes want fresh
 
             dests = self.transport.dump(CMD_GET_DEST, ident, one,
                                         f"IPVS real-server dump of {key}")

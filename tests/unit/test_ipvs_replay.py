@@ -186,3 +186,35 @@ def test_steady_load_recording_replays_through_the_model():
     assert [s.taken_at for s in snaps] == sorted(s.taken_at for s in snaps)
     for line, snap in zip(lines, snaps, strict=True):
         assert snap.to_dict() == json.loads(line)
+
+
+def test_memo_reuses_unchanged_objects_and_only_those():
+    doc = load("lab-d1-after-load.json")
+    reader = IpvsReader(Replayer(doc["exchanges"]))
+    first = reader.read()
+    second = reader.read()
+    assert replace(first, taken_at=0, wall_time=0) == replace(second, taken_at=0, wall_time=0)
+    for (_, a), (_, b) in zip(first.real_servers(), second.real_servers(), strict=True):
+        assert a is b  # the same bytes: the same frozen object
+    # one real server's counters change: only that one is parsed again
+    exchanges = json.loads(json.dumps(doc["exchanges"]))
+    dest_ex = next(ex for ex in exchanges if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST
+                   and ex["replies"])
+    msg = bytearray.fromhex(dest_ex["replies"][0])
+    old = IpvsReader(Replayer([dest_ex]), memo=False)._dests.parse(msg, 0, len(msg), "k", 2)
+    pos = msg.rfind(struct.pack("=Q", old.stats.inbytes))  # in STATS64, after STATS
+    assert pos > 0
+    struct.pack_into("=Q", msg, pos, old.stats.inbytes + 1000)
+    dest_ex["replies"][0] = msg.hex()
+    reader2 = IpvsReader(Replayer(exchanges))
+    reader2._rs_memo, reader2._svc_memo = reader._rs_memo, reader._svc_memo
+    reader2._dests = reader._dests
+    third = reader2.read()
+    changed = [(a, b) for (_, a), (_, b) in zip(second.real_servers(), third.real_servers(),
+                                                strict=True) if a is not b]
+    assert len(changed) == 1
+    a, b = changed[0]
+    assert b.stats.inbytes == a.stats.inbytes + 1000 and b.endpoint == a.endpoint
+    # and without the memo the result is the same
+    cold = IpvsReader(Replayer(exchanges), memo=False).read()
+    assert replace(cold, taken_at=0, wall_time=0) == replace(third, taken_at=0, wall_time=0)
