@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.widgets import Footer
@@ -26,7 +27,6 @@ from textual.worker import Worker, WorkerState
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Timeouts
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.host import HostStats
-from lvstop.track.rates import RateTracker
 from lvstop.tui import view
 from lvstop.tui.commands import LvstopCommands
 from lvstop.tui.events import IpvsDiffer, LogEvent, vrrp_log_event
@@ -41,6 +41,7 @@ from lvstop.tui.widgets.real_servers import RealServersTable
 from lvstop.tui.widgets.services import ServicesTable
 from lvstop.tui.widgets.timeouts import TimeoutsBar
 from lvstop.tui.widgets.vrrp import VrrpPanel
+from lvstop.tui.window_rates import WindowRates
 from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight
 
 
@@ -100,7 +101,7 @@ class LvstopApp(App[int]):
         self.incident_dir = incident_dir or Path.cwd()
         if theme:
             self.theme = theme
-        self.rates = RateTracker(history=60)
+        self.rates = WindowRates()
         self.differ = IpvsDiffer()
         self.last_ok: dict[str, float | None] = {"ipvs": None, "host": None}
         if sources.vrrp is not None:
@@ -125,7 +126,16 @@ class LvstopApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ServicesTable).focus()
+        # Widgets looked up once: updates never query (and a message arriving while the app
+        # shuts down updates a detached widget harmlessly instead of raising NoMatches).
+        self.services_table = self.query_one(ServicesTable)
+        self.rs_table = self.query_one(RealServersTable)
+        self.vrrp_panel = self.query_one(VrrpPanel)
+        self.event_log = self.query_one(EventLog)
+        self.host_strip = self.query_one(HostStrip)
+        self.header_bar = self.query_one(HeaderBar)
+        self.timeouts_bar = self.query_one(TimeoutsBar)
+        self.services_table.focus()
         self.set_interval(1.0, self._tick)
         # Pollers (and scapy, pyroute2) start after the first frame is on the screen.
         self.call_after_refresh(self._start)
@@ -204,25 +214,25 @@ class LvstopApp(App[int]):
             return
         self.rates.update(snapshot)
         self.log_events(self.differ.update(snapshot, self.sources.clock()))
-        self.query_one(ServicesTable).set_rows(view.service_rows(snapshot, self.rates))
+        self.services_table.set_rows(view.service_rows(snapshot, self.rates))
         self._show_real_servers()
-        self.query_one(TimeoutsBar).show(snapshot.timeouts)
+        self.timeouts_bar.show(snapshot.timeouts)
 
     def _show_real_servers(self) -> None:
         svc = self.ipvs.service(self.selected_service) if (
             self.ipvs and self.selected_service) else None
-        self.query_one(RealServersTable).set_rows(view.real_server_rows(
+        self.rs_table.set_rows(view.real_server_rows(
             svc, self.rates, self.sources.actions.return_weights(),
             self.sources.keepalived.states()))
 
     def watch_vrrp(self, snapshot: VrrpSnapshot | None) -> None:
         if snapshot is not None:
-            self.query_one(VrrpPanel).set_rows(view.vrrp_rows(snapshot, self.sources.clock()))
+            self.vrrp_panel.set_rows(view.vrrp_rows(snapshot, self.sources.clock()))
             self.log_events([vrrp_log_event(e) for e in snapshot.events])
 
     def watch_host(self, stats: HostStats | None) -> None:
         if stats is not None:
-            self.query_one(HostStrip).show(stats)
+            self.host_strip.show(stats)
             self._tick()
 
     def watch_paused(self) -> None:
@@ -230,7 +240,7 @@ class LvstopApp(App[int]):
 
     def log_events(self, events: list[LogEvent]) -> None:
         if events:
-            self.query_one(EventLog).add(events)
+            self.event_log.add(events)
 
     def _tick(self) -> None:
         """Once a second: staleness and the header (repainted only when its text changes)."""
@@ -241,16 +251,15 @@ class LvstopApp(App[int]):
             n for n, age in ages.items()
             if n in self._errors or (age is not None and age > stale_after)
         }
-        panels: dict[str, list[Any]] = {"ipvs": [ServicesTable, RealServersTable],
-                                         "vrrp": [VrrpPanel], "host": []}
-        for name, classes in panels.items():
-            for cls in classes:
-                widget = self.query_one(cls)
+        panels: dict[str, list[LineTable]] = {"ipvs": [self.services_table, self.rs_table],
+                                              "vrrp": [self.vrrp_panel], "host": []}
+        for name, widgets in panels.items():
+            for widget in widgets:
                 widget.stale = name in self.stale
                 widget.set_class(name in self.stale, "-stale")
                 widget.border_subtitle = "STALE: no answer" if name in self.stale else ""
-        self.query_one(HostStrip).set_class("host" in self.stale, "-stale")
-        self.query_one(HeaderBar).show(self.host, now, self.interval, self.read_only,
+        self.host_strip.set_class("host" in self.stale, "-stale")
+        self.header_bar.show(self.host, now, self.interval, self.read_only,
                                        self.paused, ages, self.stale)
 
     @on(LineTable.Highlighted, "ServicesTable")
@@ -260,7 +269,7 @@ class LvstopApp(App[int]):
 
     @on(LineTable.Selected, "ServicesTable")
     def _service_selected(self) -> None:
-        self.query_one(RealServersTable).focus()
+        self.rs_table.focus()
 
     # ---- actions -------------------------------------------------------------------------
 
@@ -269,13 +278,14 @@ class LvstopApp(App[int]):
             return False
         if action == "lab_fault":
             return self.lab
-        on_main = len(self.screen_stack) == 1
+        # The command palette sits on top while its commands are listed: look beneath it.
+        on_main = len([s for s in self.screen_stack if not isinstance(s, CommandPalette)]) == 1
         if action in {b.action for b in self.PALETTE_BINDINGS} - {"quit", "help"}:
             return on_main
         return True
 
     def _selected_rs(self) -> tuple[Service, RealServer] | None:
-        table = self.query_one(RealServersTable)
+        table = self.rs_table
         if self.ipvs is None or table.cursor_key is None:
             self.notify("select a real server first (Enter on a service, then ↑/↓)",
                         severity="warning")
@@ -416,7 +426,7 @@ class LvstopApp(App[int]):
         from lvstop.tui.incident import incident_document, write_incident
 
         now = self.sources.clock()
-        doc = incident_document(self.ipvs, self.vrrp, self.host, self.query_one(EventLog).events,
+        doc = incident_document(self.ipvs, self.vrrp, self.host, self.event_log.events,
                                 now)
         path = write_incident(doc, self.incident_dir, now)
         self.call_from_thread(self.notify, str(path), title="incident snapshot saved",

@@ -112,7 +112,31 @@ class FakeActions:
         )
 
 
-class ReplayIpvsSource:
+class _AfterEnd:
+    """What a replay does once its frames are used up; "stall" waits until it changes."""
+
+    def __init__(self, after_end: str) -> None:
+        self._resume = asyncio.Event()
+        self._after_end = ""
+        self.after_end = after_end
+
+    @property
+    def after_end(self) -> str:
+        return self._after_end
+
+    @after_end.setter
+    def after_end(self, value: str) -> None:
+        self._after_end = value
+        if value == "stall":
+            self._resume.clear()
+        else:
+            self._resume.set()
+
+    async def _wait_unless_stalled(self) -> None:
+        await self._resume.wait()
+
+
+class ReplayIpvsSource(_AfterEnd):
     """Returns the recorded frames one per poll, then holds the last (or stalls/fails).
 
     ``after_end``: "hold" repeats the last frame with time advancing (nothing changes),
@@ -123,9 +147,9 @@ class ReplayIpvsSource:
                  after_end: str = "hold", interval: float = 1.0) -> None:
         if not frames:
             frames = [IpvsSnapshot()]
+        super().__init__(after_end)
         self.frames = list(frames)
         self.actions = actions
-        self.after_end = after_end
         self.interval = interval
         self.index = 0
         self.polls = 0
@@ -135,12 +159,11 @@ class ReplayIpvsSource:
         if self.index < len(self.frames):
             frame = self.frames[self.index]
             self.index += 1
-        elif self.after_end == "stall":
-            await asyncio.Event().wait()
-            raise AssertionError("unreachable")
-        elif self.after_end == "fail":
-            raise OSError("IPVS dump failed: replay ended (simulated)")
         else:
+            await self._wait_unless_stalled()  # "stall": no answer until told otherwise
+            if self.after_end == "fail":
+                raise OSError("IPVS dump failed: replay ended (simulated)")
+            # "hold": the last frame again, time moving on, nothing changing
             last = self.frames[-1]
             extra = (self.index - len(self.frames) + 1) * self.interval
             self.index += 1
@@ -152,10 +175,10 @@ class ReplayIpvsSource:
         return None
 
 
-class ReplayVrrpSource:
+class ReplayVrrpSource(_AfterEnd):
     def __init__(self, frames: Sequence[VrrpSnapshot], after_end: str = "hold") -> None:
+        super().__init__(after_end)
         self.frames = list(frames) or [VrrpSnapshot(time=0.0, vrids=())]
-        self.after_end = after_end
         self.index = 0
         self.started = False
 
@@ -167,8 +190,7 @@ class ReplayVrrpSource:
             frame = self.frames[self.index]
             self.index += 1
             return frame
-        if self.after_end == "stall":
-            await asyncio.Event().wait()
+        await self._wait_unless_stalled()
         if self.after_end == "fail":
             raise OSError("VRRP capture stopped (simulated)")
         return self.frames[-1]

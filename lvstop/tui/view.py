@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
 from lvstop.model.vrrp import VridState, VrrpSnapshot
-from lvstop.track.rates import RateTracker
 from lvstop.tui.events import SEVERITY_MARK, LogEvent
 from lvstop.tui.format import duration, human, percent, rate, sparkline
 from lvstop.tui.rows import Column, Row
+from lvstop.tui.window_rates import WindowRates
 
 EMPTY_SERVICES = "no IPVS services in this namespace — is keepalived running?"
 
@@ -74,7 +74,7 @@ _FORWARD = {"masq": "masq", "route": "dr", "tunnel": "tun", "local": "local",
             "bypass": "bypass"}
 
 
-def service_rows(snapshot: IpvsSnapshot, rates: RateTracker) -> list[Row]:
+def service_rows(snapshot: IpvsSnapshot, rates: WindowRates) -> list[Row]:
     rows = []
     for svc in snapshot.services:
         r = rates.rates(svc.key)
@@ -122,18 +122,19 @@ def weight_cell(rs: RealServer, return_weight: int | None) -> str:
 
 def real_server_rows(
     svc: Service | None,
-    rates: RateTracker,
+    rates: WindowRates,
     return_weights: Mapping[str, int],
     states: Mapping[str, str] | None = None,
 ) -> list[Row]:
     if svc is None:
         return []
     svc_rate = rates.rates(svc.key)
-    svc_cps = sum((rates.rates(rs.key) or _ZERO).cps for rs in svc.real_servers)
+    rs_rates = {rs.key: rates.rates(rs.key) for rs in svc.real_servers}
+    svc_cps = sum((r or _ZERO).cps for r in rs_rates.values())
     shares = weight_shares(svc)
     rows = []
     for rs in svc.real_servers:
-        r = rates.rates(rs.key)
+        r = rs_rates[rs.key]
         new_share = percent(r.cps, svc_cps) if r and svc_rate and svc_cps > 0 else None
         w_share = shares.get(rs.key)
         state = (states or {}).get(rs.key, "")

@@ -23,8 +23,11 @@ class WeightScreen(ModalScreen[int | None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("plus,equals_sign", "step(1)", "+1", id="weight.up", tooltip="Weight + 1"),
-        Binding("minus", "step(-1)", "-1", id="weight.down", tooltip="Weight - 1"),
+        # priority: the keys step the value instead of reaching the (digits-only) input
+        Binding(
+            "plus,equals_sign", "step(1)", "+1", id="weight.up", tooltip="Weight + 1", priority=True
+        ),
+        Binding("minus", "step(-1)", "-1", id="weight.down", tooltip="Weight - 1", priority=True),
         Binding("escape", "cancel", "Cancel", id="weight.cancel", tooltip="Leave it as it is"),
     ]
 

@@ -1,0 +1,449 @@
+"""Pilot tests of every key flow, on replayed lab recordings (see conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from lvstop.tui.replay import FakeActions
+from lvstop.tui.screens.confirm import ConfirmScreen
+from lvstop.tui.screens.connections import ConnectionsScreen
+from lvstop.tui.screens.drain import DrainScreen
+from lvstop.tui.screens.help import HelpScreen
+from lvstop.tui.screens.timeouts import TimeoutsHelpScreen, TimeoutsScreen
+from lvstop.tui.screens.weight import WeightScreen
+from lvstop.tui.widgets.event_log import EventLog
+from lvstop.tui.widgets.header import HeaderBar
+from lvstop.tui.widgets.line_table import LineTable
+from lvstop.tui.widgets.real_servers import RealServersTable
+from lvstop.tui.widgets.services import ServicesTable
+from lvstop.tui.widgets.vrrp import VrrpPanel
+from tests.ui.conftest import make_app, settle
+
+VIP1_SVC = "tcp:10.0.5.96:8888"
+RS1 = f"{VIP1_SVC}->10.0.5.91:8888"
+SIZE = (120, 36)
+
+
+def texts(table: LineTable) -> list[str]:
+    return [" ".join(table.get_row(k).cells) for k in table.ordered_keys]  # type: ignore[union-attr]
+
+
+async def wait_workers(app) -> None:
+    """Wait for the writes / snapshot / table reads started by a key (not the pollers)."""
+    for _ in range(200):
+        pending = [w for w in app.workers
+                   if w.group not in ("ipvs", "vrrp", "host") and not w.is_finished]
+        if not pending:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+
+
+def notifications(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def select_rs1(pilot) -> None:
+    app = pilot.app
+    assert app.query_one(ServicesTable).move_cursor_to(VIP1_SVC)
+    await pilot.press("enter")
+    await pilot.pause()
+    rs_table = app.query_one(RealServersTable)
+    assert rs_table.has_focus
+    assert rs_table.move_cursor_to(RS1)
+    await pilot.pause()
+
+
+async def test_main_screen_shows_both_vips_rs_and_masters(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        services = app.query_one(ServicesTable)
+        assert services.ordered_keys == [VIP1_SVC, "tcp:10.0.5.97:8888"]
+        assert set(app.query_one(RealServersTable).ordered_keys) == {
+            RS1, f"{VIP1_SVC}->10.0.5.92:8888"}
+        vrrp = {app.query_one(VrrpPanel).get_row(k).cells[0]: app.query_one(VrrpPanel)
+                .get_row(k).cells[1] for k in app.query_one(VrrpPanel).ordered_keys}
+        assert vrrp == {"51@eth0": "10.0.5.90", "52@eth0": "10.0.5.93"}
+        # lab load flowed: the services' own rates are non-zero
+        row = services.get_row(VIP1_SVC)
+        assert row is not None and (row.values[5] or 0) > 0
+
+
+async def test_drain_confirm_applies_and_logs(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.command == "ipvsadm -e -t 10.0.5.96:8888 -r 10.0.5.91:8888 -g -w 0"
+        assert (app.screen.before, app.screen.after) == ("weight 1", "weight 0")
+        await pilot.press("y")
+        await wait_workers(app)
+        await pilot.pause()
+        assert rep.actions.calls == [("drain", RS1)]
+        assert isinstance(app.screen, DrainScreen)
+        assert any("drained" in e.text and "lvstop" in e.text
+                   for e in app.query_one(EventLog).events)
+        # the next poll shows the drained weight with the weight it returns to
+        rep.ipvs.after_end = "hold"  # type: ignore[union-attr]
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        row = app.query_one(RealServersTable).get_row(RS1)
+        assert row is not None and row.cells[1] == "0 ⇢1"
+
+
+async def test_drain_cancel_with_n_and_escape_changes_nothing(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        for key in ("n", "escape"):
+            await pilot.press("d")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press(key)
+            await pilot.pause()
+            assert not isinstance(app.screen, ConfirmScreen)
+        assert rep.actions.calls == []
+        assert "cancelled: nothing changed" in notifications(app)
+
+
+async def test_kernel_refusal_is_shown_and_logged(replay):
+    rep = replay("steady")
+    rep.actions = FakeActions(fail="IPVS: set weight of 10.0.5.91:8888: ENOENT (no such "
+                              "destination)")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("d", "enter")
+        await wait_workers(app)
+        await pilot.pause()
+        assert rep.actions.calls == [("drain", RS1)]
+        assert not isinstance(app.screen, DrainScreen)
+        assert any("refused: IPVS: set weight" in m for m in notifications(app))
+        assert any(e.kind == "write_failed" and "ENOENT" in e.text
+                   for e in app.query_one(EventLog).events)
+
+
+async def test_no_cap_net_admin_refuses_before_any_dialog(replay):
+    rep = replay("steady")
+    rep.actions = FakeActions(refuse="writes need root or CAP_NET_ADMIN")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        for key in ("d", "r", "w", "t"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.screen_stack[0], key
+        assert rep.actions.calls == []
+        assert "writes need root or CAP_NET_ADMIN" in notifications(app)
+
+
+async def test_read_only_removes_writes(replay):
+    rep = replay("steady")
+    app = make_app(rep, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        for key in ("d", "r", "w", "t"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen is app.screen_stack[0], key
+        assert rep.actions.calls == []
+        assert "READ-ONLY" in str(app.query_one(HeaderBar).render())
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.enabled}
+        assert not shown & {"drain", "restore", "weight", "timeouts"}
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert not [row for row in app.screen.bindings if row[1] == "Drain"]
+
+
+async def test_restore_gives_back_the_remembered_weight(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        rep.ipvs.after_end = "hold"  # type: ignore[union-attr]
+        await select_rs1(pilot)
+        await pilot.press("d", "y")
+        await wait_workers(app)
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert (app.screen.before, app.screen.after) == ("weight 0", "weight 1")
+        await pilot.press("enter")
+        await wait_workers(app)
+        assert rep.actions.calls == [("drain", RS1), ("restore", RS1)]
+
+
+async def test_weight_steps_then_confirm(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("w")
+        await pilot.pause()
+        assert isinstance(app.screen, WeightScreen)
+        await pilot.press("plus", "plus", "plus", "minus")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.after == "weight 3"
+        assert app.screen.command.endswith("-r 10.0.5.91:8888 -g -w 3")
+        await pilot.press("y")
+        await wait_workers(app)
+        assert rep.actions.calls == [("weight", (RS1, 3))]
+
+
+async def test_weight_escape_cancels(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("w", "escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+        assert rep.actions.calls == []
+
+
+async def test_timeouts_edit_confirm_and_explanation(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("t")
+        await pilot.pause()
+        assert isinstance(app.screen, TimeoutsScreen)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, TimeoutsHelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        tcp = app.screen.query_one("#tcp")
+        tcp.value = "60"
+        tcp.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.command == "ipvsadm --set 60 120 300"
+        await pilot.press("y")
+        await wait_workers(app)
+        assert [c[0] for c in rep.actions.calls] == ["timeouts"]
+        assert rep.actions.calls[0][1].tcp == 60
+        await pilot.press("T")
+        await pilot.pause()
+        assert isinstance(app.screen, TimeoutsHelpScreen)
+
+
+async def test_filter_and_sort(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        services = app.query_one(ServicesTable)
+        await pilot.press("slash", "9", "7")
+        await pilot.pause()
+        assert services.ordered_keys == ["tcp:10.0.5.97:8888"]
+        await pilot.press("enter")
+        assert services.has_focus and services.filter_text == "97"
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert len(services.ordered_keys) == 2 and services.filter_text == ""
+        await pilot.press("s")
+        assert services.sort_column == "service"
+        await pilot.press("s", "s", "s")  # Sched, RS up, Active: numeric, largest first
+        assert services.sort_column == "active" and services.sort_reverse
+
+
+async def test_pause_stops_polling(replay):
+    rep = replay("steady")
+    app = make_app(rep, after_end="hold")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        polls = rep.ipvs.polls  # type: ignore[union-attr]
+        await pilot.pause(0.4)
+        assert rep.ipvs.polls == polls  # type: ignore[union-attr]
+        assert "PAUSED" in str(app.query_one(HeaderBar).render())
+        await pilot.press("p")
+        await pilot.pause(0.4)
+        assert rep.ipvs.polls > polls  # type: ignore[union-attr]
+
+
+async def test_incident_snapshot_file(replay, tmp_path):
+    rep = replay("failover")
+    app = make_app(rep, incident_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("S")
+        await wait_workers(app)
+        await pilot.pause()
+        files = list(tmp_path.glob("lvstop-incident-*.json"))
+        assert len(files) == 1
+        assert any(str(files[0]) in m for m in notifications(app))
+        doc = json.loads(files[0].read_text())
+        assert doc["ipvs"]["schema"] == "lvstop.dump/1"
+        assert "-A -t 10.0.5.96:8888 -s rr" in doc["ipvsadm_rules"]
+        assert "-a -t 10.0.5.96:8888 -r 10.0.5.91:8888 -g -w 1" in doc["ipvsadm_rules"]
+        assert {v["vrid"] for v in doc["vrrp"]["vrids"]} == {51, 52}
+        assert doc["host"]["hostname"] == rep.host.hostname
+        assert any("VRID 52" in e["text"] for e in doc["events"])
+
+
+async def test_connections_view_filters_and_counts(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("c")
+        await wait_workers(app)
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionsScreen)
+        total = len(app.screen.entries)
+        assert total > 0
+        table = app.screen.query_one(LineTable)
+        assert len(table.ordered_keys) == total
+        await pilot.press("slash")
+        for ch in "rs=10.0.5.91":
+            await pilot.press(ch)
+        await pilot.pause()
+        keys = table.ordered_keys
+        assert 0 < len(keys) < total
+        assert all("10.0.5.91" in table.get_row(k).cells[2] for k in keys)  # type: ignore[union-attr]
+        summary = str(app.screen.query_one("#summary").render())
+        assert "per real server: 10.0.5.91:8888" in summary
+        await pilot.press("enter", "escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_help_lists_live_bindings(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {what: key for key, what, _ in app.screen.bindings}
+        assert rows["Drain"] == "d" and rows["Snapshot"] == "S" and rows["Quit"] == "q"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_command_palette_runs_drain(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        for ch in "Drain":
+            await pilot.press(ch)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen)
+
+
+async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
+    for state, vrid, kind, badge in (("failover", 52, "failover", None),
+                                     ("split", 51, "split_brain", "SPLIT-BRAIN")):
+        rep = replay(state)
+        app = make_app(rep)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, rep)
+            events = app.query_one(EventLog).events
+            assert any(e.kind == kind and f"VRID {vrid}" in e.text for e in events), state
+            panel = app.query_one(VrrpPanel)
+            row = panel.get_row(f"inet:{vrid}@eth0")
+            assert row is not None
+            if badge:
+                assert badge in row.cells[6]
+            else:
+                assert row.cells[1] == "10.0.5.90" and row.cells[2] == "yes"
+
+
+async def test_source_failure_is_visible_and_stale(replay):
+    rep = replay("steady")
+    app = make_app(rep, after_end="fail")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.pause(0.3)
+        assert any("replay ended" in m for m in notifications(app))
+        assert app.query_one(ServicesTable).stale
+        assert app.query_one(ServicesTable).border_subtitle == "STALE: no answer"
+        assert any(e.kind == "source_error" for e in app.query_one(EventLog).events)
+        assert "ipvs STALE" in str(app.query_one(HeaderBar).render())
+        # one notice, not one per retry
+        assert sum("replay ended" in m for m in notifications(app)) == 1
+
+
+async def test_empty_namespace_says_so(replay):
+    rep = replay("empty")
+    app = make_app(rep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, rep)
+        table = app.query_one(ServicesTable)
+        assert table.row_count == 0
+        line = "".join(s.text for s in table.render_line(1))
+        assert "no IPVS services in this namespace — is keepalived running?" in line
+
+
+async def test_quit_keys(replay):
+    for key in ("q", "ctrl+c"):
+        rep = replay("steady")
+        app = make_app(rep)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, rep)
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.return_code == 0, key
+
+
+async def test_quit_waits_for_a_write_in_flight(replay):
+    rep = replay("steady")
+    rep.actions = FakeActions(delay=0.3)
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("d", "y")
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause(0.6)
+    assert rep.actions.weights == {RS1: 0}
+    assert app.return_code == 0
+
+
+async def test_resize_to_80x24_and_back_keeps_rows_and_cursor(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert app.screen.has_class("-narrow")
+        rs = app.query_one(RealServersTable)
+        assert rs.cursor_key == RS1
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert app.screen.has_class("-wide") and rs.cursor_key == RS1
