@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -229,7 +230,7 @@ def _cpu_seconds(pid: int) -> tuple[float, str]:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), "ticks"
 
 
-def _measure(tool: str, rate: float, duration: float, work: Path) -> dict[str, float | str]:
+def _measure(tool: str, rate: float, duration: float, work: Path) -> dict[str, Any]:
     """Run `tool` (lvstop or tcpdump) in the receiver netns while the sender sends at `rate`
     for `duration` s; return sent, kernel counters, decoded and steady-state CPU %."""
     out = work / f"{tool}-{rate:g}.out"
@@ -257,7 +258,7 @@ def _measure(tool: str, rate: float, duration: float, work: Path) -> dict[str, f
         proc.wait(timeout=60)
     sent = int(sent_file.read_text())
     cpu = (c1 - c0) / (t1 - t0) * 100
-    result: dict[str, float | str] = {"rate": rate, "sent": sent, "cpu_percent": cpu,
+    result: dict[str, Any] = {"rate": rate, "sent": sent, "cpu_percent": cpu,
                                       "achieved_rate": sent / duration, "cpu_clock": how}
     text = out.read_text()
     if tool == "lvstop":

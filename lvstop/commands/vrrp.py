@@ -278,7 +278,30 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
         for event in events:
             printer.event(event)
 
-    capture = VrrpCapture(args.iface, on_advert, on_batch=printer.flush)
+    ticker: asyncio.TimerHandle | None = None
+
+    def on_batch() -> None:
+        # Adverts advance the tracker's time themselves: while they arrive the ticker only
+        # needs to fire a second after the last batch (so an idle loop sleeps, and a busy one
+        # is not woken for nothing).
+        nonlocal ticker
+        printer.flush()
+        if ticker is not None:
+            ticker.cancel()
+        ticker = loop.call_later(TICK_SECONDS, tick)
+
+    def tick() -> None:
+        # Behind the clock by the capture's batching latency: no advert still in the ring
+        # is overtaken (silence is judged on kernel timestamps).
+        nonlocal ticker
+        events = tracker.tick(time.time() - capture.latency)
+        for event in events:
+            printer.event(event)
+        if events:
+            printer.flush()
+        ticker = loop.call_later(TICK_SECONDS, tick)
+
+    capture = VrrpCapture(args.iface, on_advert, on_batch=on_batch)
     capture.open()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -296,19 +319,6 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
     except LvstopError as exc:
         _warn(f"{exc}; not comparing the wire with this host's addresses")
     capture.start(loop)
-    # Time moves on without adverts too (silence): tick once a second, behind the clock by
-    # the capture's batching latency so that no advert still in the ring is overtaken.
-    ticker: asyncio.TimerHandle | None = None
-
-    def tick() -> None:
-        nonlocal ticker
-        events = tracker.tick(time.time() - capture.latency)
-        for event in events:
-            printer.event(event)
-        if events:
-            printer.flush()
-        ticker = loop.call_later(TICK_SECONDS, tick)
-
     ticker = loop.call_later(TICK_SECONDS, tick)
     try:
         with contextlib.suppress(TimeoutError):
