@@ -17,7 +17,9 @@ SCHEDULERS = ("rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh"
               "nq")
 V4_MASKS = ("255.255.255.0", "255.255.0.0", "255.0.0.0", "255.255.255.255", "255.255.255.128")
 FORWARD_SWITCH = {"-g": "route", "-i": "tunnel", "-m": "masq"}
-FORWARD_LABEL = {"Route": "route", "Tunnel": "tunnel", "Masq": "masq", "Local": "local"}
+#: ipvsadm -Ln's Forward column (it has no word for bypass and prints a NULL pointer)
+FORWARD_LABEL = {"Route": "route", "Tunnel": "tunnel", "Masq": "masq", "Local": "local",
+                 "(null)": "bypass"}
 
 
 # -- generator ------------------------------------------------------------------------------------

@@ -143,3 +143,57 @@ def test_snapshot_stays_consistent_while_services_churn(lab):
                 assert len(svc.real_servers) == 3
             for rs in svc.real_servers:
                 assert rs.service_key == svc.key
+
+
+def test_local_and_bypass_forwarding_as_ipvsadm_lists_them(lab):
+    """ipvsadm cannot set Local or Bypass forwarding; the kernel takes them over netlink.
+    ipvsadm -Ln then prints "Local" and "(null)" (no word for bypass)."""
+    from lvstop.actions import dest_attrs
+    from lvstop.model.ipvs import RealServer, Service
+    from lvstop.sources.ipvs import CMD_NEW_DEST, IpvsNetlink, IpvsReader, service_ident_for
+
+    with lab.scratch_netns() as ns:
+        ns_run(ns, ["ipvsadm", "-A", "-t", "10.0.5.96:80", "-s", "rr"])
+        with lab.netns(ns):
+            transport = IpvsNetlink()
+        svc = Service("tcp", "inet", "10.0.5.96", 80)
+        for i, fwd in enumerate(("local", "bypass", "masq", "route", "tunnel")):
+            rs = RealServer(f"10.0.5.{10 + i}", 80, forward=fwd, weight=i + 1)
+            transport.request(CMD_NEW_DEST, service_ident_for(svc) + dest_attrs(rs, i + 1),
+                              "add a real server")
+        snap = IpvsReader(transport).read()
+        listing = ns_run(ns, ["ipvsadm", "-Ln"])
+        transport.close()
+    diffs = ipvs_oracle.compare(snap, {"list": listing})
+    assert not diffs, diffs
+    assert {rs.forward for _s, rs in snap.real_servers()} == {
+        "local", "bypass", "masq", "route", "tunnel"}
+
+
+def test_lvstop_dump_cli_matches_ipvsadm(lab):
+    """The one-shot command end to end: --json, --stats --exact, --timeouts, the table."""
+    from lvstop.model.ipvs import IpvsSnapshot
+
+    rules = ipvs_oracle.generate_rules(7, services=15)
+    with lab.scratch_netns() as ns:
+        ns_run(ns, ["ipvsadm", "-R"], stdin=rules)
+        ns_run(ns, ["ipvsadm", "--set", "111", "22", "333"])
+        lv = [sys.executable, "-m", "lvstop", "dump"]
+        doc = json.loads(ns_run(ns, [*lv, "--json"]))
+        stats_text = ns_run(ns, [*lv, "--stats", "--exact"])
+        table = ns_run(ns, lv)
+        timeouts = ns_run(ns, [*lv, "--timeouts"])
+        outputs = ipvsadm_outputs(ns)
+    assert doc["schema"] == "lvstop.dump/1"
+    snap = IpvsSnapshot.from_dict(doc)
+    assert not ipvs_oracle.compare(snap, outputs)
+    # --stats prints the same columns as ipvsadm -Ln --exact --stats
+    assert ipvs_oracle.parse_list(stats_text).keys() == ipvs_oracle.parse_list(
+        outputs["stats"]).keys()
+    for key, svc in ipvs_oracle.parse_list(outputs["stats"]).items():
+        mine = ipvs_oracle.parse_list(stats_text)[key]
+        assert mine.head == svc.head and mine.real_servers == svc.real_servers
+    # the default table: every service and real server, with its weight
+    listed = ipvs_oracle.parse_list(table)
+    assert listed.keys() == ipvs_oracle.parse_list(outputs["list"]).keys()
+    assert timeouts.splitlines()[0] == outputs["timeout"].strip()
