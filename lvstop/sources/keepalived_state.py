@@ -407,7 +407,8 @@ def find_processes(processes: Iterable[Any] | None = None) -> tuple[KeepalivedPr
         if processes is None
         else list(processes)
     )
-    found = [p for p in procs if _is_keepalived(p)]
+    found = [p for p in procs if _is_keepalived(p) and isinstance(getattr(p, "info", None), dict)]
+    found = [p for p in found if p.info.get("pid") is not None and p.info.get("ppid") is not None]
     pids = {p.info["pid"] for p in found}
     out: list[KeepalivedProcess] = []
     for parent in found:
@@ -509,14 +510,27 @@ def dump_paths(pid: int, global_defs: GlobalDefs | None) -> dict[str, str]:
     }
 
 
-def _wait_for(path: str, since: float, timeout: float) -> tuple[str, float | None]:
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _wait_for(
+    path: str, since: float, timeout: float, before: int | None = None
+) -> tuple[str, float | None]:
+    """Wait for keepalived to (re)write ``path``: its mtime changed from ``before`` or is
+    newer than ``since`` (file times can lag the clock by a tick, so both are used)."""
     deadline = time.monotonic() + timeout
     mtime: float | None = None
     while True:
         try:
-            mtime = os.stat(path).st_mtime
-            # keepalived writes then closes; give a just-created file a moment to be complete
-            if mtime >= since:
+            st = os.stat(path)
+            mtime = st.st_mtime
+            if (before is not None and st.st_mtime_ns != before) or (
+                before is None and mtime >= since
+            ):
                 return "fresh", mtime
         except FileNotFoundError:
             mtime = None
@@ -553,9 +567,10 @@ def own_netns_processes(
         mine = os.readlink("/proc/thread-self/ns/net")
     except OSError:
         return processes
-    if any(p.netns is None for p in processes if p.role == "parent"):
-        return processes
-    parents = {p.pid for p in processes if p.role == "parent" and p.netns == mine}
+    all_parents = [p for p in processes if p.role == "parent"]
+    if all_parents and all(p.netns is None for p in all_parents):
+        return processes  # namespaces unreadable (not root): cannot tell them apart
+    parents = {p.pid for p in all_parents if p.netns == mine}
     return tuple(p for p in processes if p.pid in parents or p.ppid in parents)
 
 
@@ -612,6 +627,7 @@ def read_runtime(
         signals.append(("JSON", json_sig))
     except OSError:
         pass  # a build without JSON support: the data dump is enough
+    before = {kind: _mtime_ns(path) for kind, path in paths.items()}
     sent = time.time() - 0.01
     if data_sig is not None:
         try:
@@ -634,7 +650,7 @@ def read_runtime(
         if not requested:
             dumps.append(DumpFile(kind, path, "not-requested"))
             continue
-        status, mtime = _wait_for(path, sent, wait)
+        status, mtime = _wait_for(path, sent, wait, before[kind])
         detail = ""
         if status == "fresh":
             _settle(path, wait)

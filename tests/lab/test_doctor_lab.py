@@ -20,6 +20,7 @@ PY = ".venv/bin/python"
 def doctor(lab: Any, node: str, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
     proc = lab.run(node, [PY, "-m", "lvstop", "doctor", "--json", *args], check=False, timeout=60)
     assert proc.returncode in (0, 1), proc.stderr
+    assert proc.stdout.startswith("{"), proc.stderr[-2000:]
     doc = json.loads(proc.stdout)
     assert doc["schema"] == "lvstop.doctor/1"
     return proc.returncode, {c["id"]: c for c in doc["checks"]}

@@ -67,6 +67,17 @@ def rs_verdict(pieces: dict[str, Any], vip: str, rs: str) -> Any:
     return pieces["drift"].real_server(f"tcp:{vip}:8888->{rs}:8888")
 
 
+def test_processes_of_this_netns(lab):
+    from lvstop.sources.keepalived_state import find_processes, own_netns_processes
+
+    everything = find_processes()
+    with lab.netns("d1"):
+        mine = os.readlink("/proc/thread-self/ns/net")
+        here = own_netns_processes(everything)
+    assert [p.role for p in everything].count("parent") == 2, (everything, mine)
+    assert sorted(p.role for p in here) == ["checker", "parent", "vrrp"], (everything, mine)
+
+
 def test_healthy_lab_has_no_drift(lab):
     pieces = lab.wait_until(
         view_when(lab, lambda p: not p["drift"].problems()),
