@@ -136,7 +136,7 @@ class LvstopApp(App[int]):
         self.header_bar = self.query_one(HeaderBar)
         self.timeouts_bar = self.query_one(TimeoutsBar)
         self.services_table.focus()
-        self.set_interval(1.0, self._tick)
+        self.set_interval(1.0, self.refresh_status)
         # Pollers (and scapy, pyroute2) start after the first frame is on the screen.
         self.call_after_refresh(self._start)
         # SSH gone: leave like `q` (never in the middle of a write). Not the main thread: skip.
@@ -184,7 +184,7 @@ class LvstopApp(App[int]):
                 self.notify(error, title=f"{name} source", severity="error", timeout=8)
                 self.log_events([LogEvent(self.sources.clock(), "source_error",
                                           f"{name}: {error}", "error", name)])
-            self._tick()
+            self.refresh_status()
             self.set_timer(self.interval, lambda: self._start_poller(name))
         else:
             self.notify(error, title=worker.description or name, severity="error")
@@ -207,7 +207,7 @@ class LvstopApp(App[int]):
         self.last_ok[name] = self.sources.clock()
         self._errors.pop(name, None)
         if name in self.stale:
-            self._tick()
+            self.refresh_status()
 
     def watch_ipvs(self, snapshot: IpvsSnapshot | None) -> None:
         if snapshot is None:
@@ -233,16 +233,16 @@ class LvstopApp(App[int]):
     def watch_host(self, stats: HostStats | None) -> None:
         if stats is not None:
             self.host_strip.show(stats)
-            self._tick()
+            self.refresh_status()
 
     def watch_paused(self) -> None:
-        self._tick()
+        self.refresh_status()
 
     def log_events(self, events: list[LogEvent]) -> None:
         if events:
             self.event_log.add(events)
 
-    def _tick(self) -> None:
+    def refresh_status(self) -> None:
         """Once a second: staleness and the header (repainted only when its text changes)."""
         now = self.sources.clock()
         stale_after = max(2.5 * self.interval, self.interval + 2.0)
@@ -257,7 +257,11 @@ class LvstopApp(App[int]):
             for widget in widgets:
                 widget.stale = name in self.stale
                 widget.set_class(name in self.stale, "-stale")
-                widget.border_subtitle = "STALE: no answer" if name in self.stale else ""
+                title = widget.border_title.split(" — ")[0] if widget.border_title else ""
+                if name in self.stale:
+                    age = ages.get(name)
+                    title += " — STALE: no answer" + (f" for {age:.0f}s" if age else "")
+                widget.border_title = title
         self.host_strip.set_class("host" in self.stale, "-stale")
         self.header_bar.show(self.host, now, self.interval, self.read_only,
                                        self.paused, ages, self.stale)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service, Timeouts
 from lvstop.model.vrrp import VrrpSnapshot
+from lvstop.sources.conns import parse_conn_table
 from lvstop.sources.host import HostStats
+from lvstop.tui.sources import Actions, Sources
 
 
 def load_json_documents(path: str | Path) -> list[dict[str, Any]]:
@@ -176,8 +178,13 @@ class ReplayIpvsSource(_AfterEnd):
 
 
 class ReplayVrrpSource(_AfterEnd):
-    def __init__(self, frames: Sequence[VrrpSnapshot], after_end: str = "hold") -> None:
+    """Recorded VRRP snapshots, one per poll. "hold" with a ``clock`` keeps the last one
+    current (adverts still arriving: its times move with the clock)."""
+
+    def __init__(self, frames: Sequence[VrrpSnapshot], after_end: str = "hold",
+                 clock: Callable[[], float] | None = None) -> None:
         super().__init__(after_end)
+        self.clock = clock
         self.frames = list(frames) or [VrrpSnapshot(time=0.0, vrids=())]
         self.index = 0
         self.started = False
@@ -193,7 +200,13 @@ class ReplayVrrpSource(_AfterEnd):
         await self._wait_unless_stalled()
         if self.after_end == "fail":
             raise OSError("VRRP capture stopped (simulated)")
-        return self.frames[-1]
+        last = self.frames[-1]
+        if self.clock is None:
+            return last
+        shift = self.clock() - last.time
+        return replace(last, time=last.time + shift, vrids=tuple(
+            replace(v, last_advert=None if v.last_advert is None else v.last_advert + shift)
+            for v in last.vrids))
 
     async def close(self) -> None:
         return None
@@ -224,3 +237,55 @@ class FixedStates:
 
     def states(self) -> dict[str, str]:
         return dict(self._states)
+
+
+@dataclass
+class Clock:
+    now: float
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Replay:
+    """One state's recorded data and the fakes built from it."""
+
+    ipvs_frames: list[IpvsSnapshot]
+    vrrp_frames: list[VrrpSnapshot]
+    host: HostStats
+    clock: Clock
+    directory: Path
+    actions: FakeActions = field(default_factory=FakeActions)
+    ipvs: ReplayIpvsSource | None = None
+    vrrp: ReplayVrrpSource | None = None
+
+    def sources(self, actions: Actions | None = None, after_end: str = "stall",
+                with_vrrp: bool = True, vrrp_after_end: str = "stall") -> Sources:
+        self.ipvs = ReplayIpvsSource(self.ipvs_frames, self.actions, after_end=after_end)
+        self.vrrp = ReplayVrrpSource(self.vrrp_frames, after_end=vrrp_after_end,
+                                     clock=self.clock)
+        text = (self.directory / "ip_vs_conn.txt").read_text(encoding="ascii")
+        return Sources(ipvs=self.ipvs, host=FixedHostSource(self.host),
+                       actions=actions or self.actions,
+                       vrrp=self.vrrp if with_vrrp and self.vrrp_frames else None,
+                       conns=ReplayConns(parse_conn_table(text)[0]), clock=self.clock)
+
+
+    def done(self) -> bool:
+        """Every recorded frame was handed out."""
+        ipvs = self.ipvs is None or self.ipvs.index >= len(self.ipvs.frames)
+        vrrp = self.vrrp is None or not self.vrrp_frames or self.vrrp.index >= len(
+            self.vrrp.frames)
+        return ipvs and vrrp
+
+
+def load_state(state: str, directory: Path) -> Replay:
+    """A recorded state (``<state>.ipvs.jsonl``, ``<state>.vrrp.jsonl``, ``host.jsonl``,
+    ``ip_vs_conn.txt`` in ``directory``), with the clock frozen just after its last frame."""
+    ipvs = load_ipvs_frames(directory / f"{state}.ipvs.jsonl")
+    vrrp_path = directory / f"{state}.vrrp.jsonl"
+    vrrp = load_vrrp_frames(vrrp_path) if vrrp_path.exists() else []
+    host = HostStats.from_dict(load_json_documents(directory / "host.jsonl")[0])
+    times = [f.wall_time for f in ipvs] + [f.time for f in vrrp]
+    return Replay(ipvs, vrrp, host, Clock(max(times) + 0.5), directory)

@@ -59,10 +59,11 @@ VRRP_COLUMNS = (
     Column("master", "Master", 15),
     Column("here", "Here", 4),
     Column("prio", "Prio", 4, numeric=True),
-    Column("vips", "VIPs", 15, priority=1, flex=True),
-    Column("last", "Last", 5, numeric=True),
-    Column("badges", "State", 14),
+    Column("vips", "VIPs", 11, flex=True),
+    Column("last", "Last", 4, numeric=True),
+    Column("badges", "State", 12),
     Column("int", "Int", 4, numeric=True, priority=2),
+    Column("iface", "If", 6, priority=3),
 )
 
 EVENT_COLUMNS = (
@@ -205,20 +206,18 @@ def vrrp_rows(snapshot: VrrpSnapshot | None, now: float) -> list[Row]:
             state.routers[0].addresses if state.routers else ())
         here = bool(state.master and (state.master in local or state.local_vips))
         badges, mark = vrid_badges(state)
-        vrid = str(state.vrid) if not state.interface else f"{state.vrid}@{state.interface}"
-        if state.family == "inet6":
-            vrid += "⁶"
+        vrid = str(state.vrid) + ("⁶" if state.family == "inet6" else "")
         cells = (
             vrid, state.master or "none", "yes" if here else "", str(master.priority)
             if master else "-", ",".join(vips), _age(state.last_advert_age(now), interval),
-            badges, f"{interval / 1000:g}s",
+            badges, f"{interval / 1000:g}s", state.interface or "",
         )
         values = (
             state.vrid, state.master or "", here, master.priority if master else None,
-            ",".join(vips), state.last_advert_age(now), badges, interval,
+            ",".join(vips), state.last_advert_age(now), badges, interval, state.interface or "",
         )
         marks = ("", "error" if not state.master else "", "accent" if here else "",
-                 "", "", "", mark, "")
+                 "", "", "", mark, "", "")
         rows.append(Row(state.key, cells, values, marks,
                         search_text=" ".join((vrid, state.master or "", *vips, badges))))
     return rows

@@ -9,9 +9,6 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class EventLog(LineTable):
-    DEFAULT_CSS = """
-    EventLog { height: 1fr; min-height: 3; }
-    """
 
     def __init__(self, *, id: str | None = "events") -> None:
         super().__init__(EVENT_COLUMNS, empty_text="no events yet", sort_column="time",

@@ -64,7 +64,7 @@ class LineTable(ScrollView, can_focus=True):
     LineTable:focus > .line-table--cursor { background: $block-cursor-background;
         color: $block-cursor-foreground; text-style: bold; }
     LineTable > .line-table--empty { color: $text-muted; text-style: italic; }
-    LineTable > .line-table--stale { color: $text-disabled; }
+    LineTable > .line-table--stale { text-style: dim italic; }
     LineTable > .line-table--warn { color: $text-warning; text-style: bold; }
     LineTable > .line-table--error { color: $text-error; text-style: bold; }
     LineTable > .line-table--ok { color: $text-success; }
@@ -309,12 +309,12 @@ class LineTable(ScrollView, can_focus=True):
         if cached is not None and cached[:3] == (width, selected, self.stale):
             return cached[3]
         base = self.rich_style
-        if self.stale:
-            base = base + self.get_component_rich_style("line-table--stale")
-        elif row.row_mark:
+        if row.row_mark and not self.stale:
             base = base + self.get_component_rich_style(f"line-table--{row.row_mark}")
         if selected:
             base = base + self.get_component_rich_style("line-table--cursor")
+        if self.stale:  # old numbers must not look live, not even under the cursor
+            base = base + self.get_component_rich_style("line-table--stale", partial=True)
         texts = []
         for index in self._visible:
             text = row.cells[index] if index < len(row.cells) else ""

@@ -12,9 +12,6 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class RealServersTable(LineTable):
-    DEFAULT_CSS = """
-    RealServersTable { height: 1fr; min-height: 3; }
-    """
 
     def __init__(self, *, id: str | None = "real-servers") -> None:
         super().__init__(RS_COLUMNS, empty_text="select a service (Enter) to see its real "

@@ -7,9 +7,6 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class ServicesTable(LineTable):
-    DEFAULT_CSS = """
-    ServicesTable { height: 1fr; min-height: 3; }
-    """
 
     def __init__(self, *, id: str | None = "services") -> None:
         super().__init__(SERVICE_COLUMNS, empty_text=EMPTY_SERVICES, id=id)

@@ -7,9 +7,6 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class VrrpPanel(LineTable):
-    DEFAULT_CSS = """
-    VrrpPanel { height: auto; min-height: 3; max-height: 12; }
-    """
 
     def __init__(self, *, id: str | None = "vrrp") -> None:
         super().__init__(VRRP_COLUMNS, empty_text="no VRRP adverts seen yet", sort_column="vrid",

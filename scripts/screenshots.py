@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Make the dashboard save SVG screenshots of itself (``App.save_screenshot``).
+
+Feeds the App with the data recorded in the lab (``tests/data/ui``, made by
+``tests/lab/test_dashboard_record.py``; pass ``--data DIR`` for a fresh recording such as
+``.lab/ui-record``) with the clock frozen at the recording's end, for each state at 80×24
+and 160×48, into ``screenshots/``.
+
+    .venv/bin/python scripts/screenshots.py [--data DIR] [--out DIR] [--states a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lvstop.tui.app import LvstopApp  # noqa: E402
+from lvstop.tui.replay import Replay, load_state  # noqa: E402
+
+STATES = ("empty", "steady", "drained", "failover", "split", "stale")
+SIZES = ((80, 24), (160, 48))
+
+
+def build(state: str, data: Path) -> tuple[LvstopApp, Replay]:
+    """The App for one state. "stale": IPVS stops answering while VRRP and host go on."""
+    rep = load_state("steady" if state == "stale" else state, data)
+    sources = rep.sources(after_end="stall",
+                          vrrp_after_end="hold" if state == "stale" else "stall")
+    return LvstopApp(sources, interval=0.05), rep
+
+
+async def prepare(app: LvstopApp, rep: Replay, state: str) -> None:
+    """Let every recorded frame through; for "stale", let 10 s pass without an IPVS answer."""
+    for _ in range(500):
+        if rep.done():
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    if state == "stale":
+        rep.clock.now += 10.0
+        await asyncio.sleep(0.2)
+        app.refresh_status()
+    if state == "drained":
+        # show the drained server of VIP 1
+        app.services_table.move_cursor_to("tcp:10.0.5.96:8888")
+    await asyncio.sleep(0.1)
+
+
+async def shoot(state: str, size: tuple[int, int], data: Path, out: Path) -> Path:
+    app, rep = build(state, data)
+    name = f"{state}-{size[0]}x{size[1]}.svg"
+    async with app.run_test(size=size) as pilot:
+        await prepare(app, rep, state)
+        await pilot.pause()
+        app.save_screenshot(name, path=str(out))
+    return out / name
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "ui")
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    parser.add_argument("--states", default=",".join(STATES))
+    args = parser.parse_args()
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for state in args.states.split(","):
+        for size in SIZES:
+            print(asyncio.run(shoot(state, size, args.data, args.out)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
