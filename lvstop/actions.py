@@ -318,7 +318,7 @@ class IpvsWriter:
             raise ActionError(f"weight must be an integer from 0 to {MAX_WEIGHT}, not {weight!r}")
         _svc_key, ident, _svc, rs = self._locate(rs_key)
         try:
-            self.reader.transport.request(
+            self.reader.request(
                 CMD_SET_DEST, ident + dest_attrs(rs, weight), f"set weight of {rs.key}"
             )
         except IpvsPermissionError:
@@ -425,7 +425,7 @@ class IpvsWriter:
             wanted = Timeouts(tcp or before.tcp, tcpfin or before.tcpfin, udp or before.udp)
             b_text = _timeouts_text(before)
             try:
-                self.reader.transport.request(CMD_SET_CONFIG, attrs, "set timeouts")
+                self.reader.request(CMD_SET_CONFIG, attrs, "set timeouts")
             except IpvsPermissionError:
                 raise
             except IpvsError as exc:

@@ -765,8 +765,8 @@ class IpvsReader:
         self._dests = LayoutCache(make_dest_builder)
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
-        self._svc_memo: dict[int, Any] = {}
-        self._rs_memo: dict[str, dict[int, RealServer]] = {}
+        self._svc_memo: dict[int, tuple[int, Any]] = {}
+        self._rs_memo: dict[str, dict[int, tuple[int, RealServer]]] = {}
 
     @property
     def transport(self) -> Any:
@@ -814,7 +814,7 @@ class IpvsReader:
         wall = time.time()
         memo = self.memo
         svc_old = self._svc_memo
-        svc_new: dict[int, Any] = {}
+        svc_new: dict[int, tuple[int, Any]] = {}
         parse_svc = self._services.parse_body
         hdrlen = genl.HDRLEN
         from_bytes = int.from_bytes
@@ -823,44 +823,50 @@ class IpvsReader:
             if buf[off + 16] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
             body = from_bytes(buf[off + hdrlen : off + length], "little")
-            head = svc_old.get(body)
-            if head is None:
+            entry = svc_old.get(body)
+            if entry is None:
                 head = parse_svc(body, buf, off, length)
                 if head is None:
                     return None
+                entry = (body, head)
             if memo:
-                svc_new[body] = head
-            return head
+                # keyed by the previous poll's int: this poll's copy is freed at once
+                svc_new[entry[0]] = entry
+            return entry[1]
 
         heads = t.dump(CMD_GET_SERVICE, b"", parse_service, "IPVS service dump")
         parse_dest = self._dests.parse2
         rs_old = self._rs_memo
-        rs_new: dict[str, dict[int, RealServer]] = {}
+        rs_new: dict[str, dict[int, tuple[int, RealServer]]] = {}
         services: list[Service] = []
-        empty: dict[int, RealServer] = {}
+        empty: dict[int, tuple[int, RealServer]] = {}
         for args, ident, af in heads:
             key = service_key(args[0], args[1], args[2], args[3], args[4])
             old = rs_old.get(key, empty)
-            new: dict[int, RealServer] = {}
+            new: dict[int, tuple[int, RealServer]] = {}
 
             def one(buf: bytearray, off: int, length: int, key: str = key, af: int = af,
-                    old: dict[int, RealServer] = old, new: dict[int, RealServer] = new) -> Any:
+                    old: dict[int, tuple[int, RealServer]] = old,
+                    new: dict[int, tuple[int, RealServer]] = new) -> Any:
                 body = from_bytes(buf[off + hdrlen : off + length], "little")
-                rs = old.get(body)
-                if rs is None:
+                entry = old.get(body)
+                if entry is None:
                     rs = parse_dest(body, buf, off, length, key, af)
                     if rs is None:
                         return None
+                    entry = (body, rs)
                 if memo:
-                    new[body] = rs
-                return rs
+                    # keyed by the previous poll's int: an unchanged server allocates nothing
+                    # that outlives this call (new memory is slow to touch, in UML above all)
+                    new[entry[0]] = entry
+                return entry[1]
 
             dests = t.dump(CMD_GET_DEST, ident, one, f"IPVS real-server dump of {key}")
             if not dests and not self._service_exists(ident):
                 continue  # deleted between the two dumps: not part of this snapshot
             rs_new[key] = new
             services.append(Service(*args, real_servers=tuple(dests)))  # type: ignore[misc]
-        timeouts = self.read_timeouts() if self.with_timeouts else None
+        timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         self._svc_memo, self._rs_memo = svc_new, rs_new
         return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall)
@@ -905,7 +911,16 @@ class IpvsReader:
                                         f"IPVS real-server dump of {key}")
             return Service(*args, real_servers=tuple(dests))  # type: ignore[misc]
 
+    def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
+        """One IPVS request (a write) on this reader's socket, never during a snapshot."""
+        with self._lock:
+            return self.transport.request(cmd, attrs, what)  # type: ignore[no-any-return]
+
     def read_timeouts(self) -> Timeouts:
+        with self._lock:
+            return self._read_timeouts()
+
+    def _read_timeouts(self) -> Timeouts:
         replies = self.transport.request(CMD_GET_CONFIG, b"", "IPVS timeouts")
         if not replies:
             raise IpvsError("IPVS timeouts: empty reply")

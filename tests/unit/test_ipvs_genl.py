@@ -56,7 +56,7 @@ def scripted(script) -> GenlSocket:
     g._sock = ScriptedSocket(script)
     g._seq = 0
     g._buf = bytearray(1 << 16)
-    g._lock = threading.Lock()
+    g.lock = threading.Lock()
     g._families = {}
     return g
 
