@@ -44,6 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="signal keepalived for its data/JSON dumps (default: on for root)",
     )
     parser.add_argument(
+        "--listen",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="listen this long to VRRP adverts to put the wire's verdict next to keepalived's "
+        "state (needs root; default 0: do not)",
+    )
+    parser.add_argument(
         "--no-kernel",
         action="store_true",
         help="do not read the IPVS table (config and keepalived only)",
@@ -105,7 +113,18 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
             ipvs_error = str(exc)
         except OSError as exc:
             ipvs_error = f"cannot read the IPVS table: {exc}"
-    drift = compute_drift(config, ipvs, runtime)
+    wire = None
+    local: set[str] = set()
+    wire_error = None
+    if getattr(args, "listen", 0) and config.vrrp_instances:
+        from lvstop.doctor.facts import listen, read_addresses
+
+        try:
+            local = {a.address for a in read_addresses()}
+            wire = wire_masters(listen(args.listen, None))
+        except LvstopError as exc:
+            wire_error = str(exc)
+    drift = compute_drift(config, ipvs, runtime, wire, local)
     return {
         "config": config,
         "runtime": runtime,
@@ -113,7 +132,19 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
         "ipvs_error": ipvs_error,
         "drift": drift,
         "all_processes": procs,
+        "wire_error": wire_error,
     }
+
+
+def wire_masters(adverts: Any) -> dict[tuple[str, int], str]:
+    """(family, VRID) -> the source of the highest-priority advert heard (the master)."""
+    best: dict[tuple[str, int], tuple[int, str]] = {}
+    for adv in adverts:
+        key = (adv.family, adv.vrid)
+        prio = adv.priority or 0
+        if key not in best or prio > best[key][0]:
+            best[key] = (prio, adv.src)
+    return {key: src for key, (_prio, src) in best.items()}
 
 
 def to_document(pieces: dict[str, Any]) -> dict[str, Any]:
@@ -172,6 +203,8 @@ def render_text(pieces: dict[str, Any]) -> str:
     for inst in config.vrrp_instances:
         d = by_name.get(inst.name)
         now = d.keepalived_state if d is not None and d.keepalived_state else "-"
+        if d is not None and d.wire_state is not None:
+            now += f"/wire {d.wire_state}" + ("" if d.agree is not False else " (!)")
         vips = " ".join(v.address for v in inst.virtual_ipaddress)
         lines.append(
             f"  {inst.name:<12} vrid {inst.virtual_router_id!s:<4} {inst.state or 'BACKUP':<7} "

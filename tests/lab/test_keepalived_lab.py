@@ -250,6 +250,13 @@ def test_keepalived_state_matches_the_wire_after_failover(lab):
     assert by_name["VI_1"].keepalived_state == "MASTER" and by_name["VI_1"].wire_state == "MASTER"
     assert by_name["VI_1"].agree is True and by_name["VI_2"].agree is True
     assert by_name["VI_1"].configured_state == "BACKUP"  # d2 is VI_1's configured backup
+    # the CLI does the same with --listen
+    proc = lab.run(
+        "d2", [".venv/bin/python", "-m", "lvstop", "keepalived", "--json", "--listen", "2.5"]
+    )
+    doc_instances = {i["name"]: i for i in json.loads(proc.stdout)["drift"]["instances"]}
+    assert doc_instances["VI_1"]["wire_state"] == "MASTER"
+    assert doc_instances["VI_1"]["agree"] is True
     # d1's keepalived is gone: no runtime there, and the CLI says so
     conf = os.path.join(lab.node_dir("d1"), "keepalived.conf")
     proc = lab.run("d1", [".venv/bin/python", "-m", "lvstop", "keepalived", "--config", conf])
