@@ -206,6 +206,12 @@ def default_config_id() -> str:
 # Stage 1: lines
 
 
+_SPECIAL = re.compile(r'[!#"\\]')
+_BRACES = re.compile(r'[{}"]')
+_BRACE_SPLIT = re.compile(r"([{}])")
+_CONTROL = re.compile(r"[\x00-\x08\x0a\x0e-\x1f\x7f]")
+
+
 def decomment(text: str) -> tuple[str, bool, bool]:
     """keepalived's ``decomment()``: (text, continued with a trailing backslash, bad quote).
 
@@ -213,6 +219,8 @@ def decomment(text: str) -> tuple[str, bool, bool]:
     backslash of ``\\#`` / ``\\!`` outside quotes and trailing blanks.
     """
     text = text.lstrip(" \t")
+    if not _SPECIAL.search(text):
+        return text.rstrip(" \t"), False, False
     out: list[str] = []
     quote = False
     cont = False
@@ -249,6 +257,11 @@ def decomment(text: str) -> tuple[str, bool, bool]:
 
 def split_braces(text: str) -> list[str]:
     """Split a line at every ``{`` / ``}`` outside double quotes; each brace is its own piece."""
+    if not _BRACES.search(text):
+        stripped = text.strip(" \t")
+        return [stripped] if stripped else []
+    if '"' not in text:
+        return [piece for part in _BRACE_SPLIT.split(text) if (piece := part.strip(" \t"))]
     pieces: list[str] = []
     start = 0
     quote = False
@@ -272,6 +285,8 @@ def split_words(text: str) -> tuple[list[str], bool]:
 
     Returns the words and whether a quote was left open (keepalived drops the rest).
     """
+    if '"' not in text:
+        return text.split(), False
     words: list[str] = []
     i = 0
     n = len(text)
@@ -416,7 +431,7 @@ class _Reader:
                     path, lineno, "binary data (not UTF-8 text): not a config"
                 ) from None
             raw = raw.rstrip("\r\n")
-            if any(ch < " " and ch not in "\t\f\v\r" for ch in raw):
+            if _CONTROL.search(raw):
                 raise KeepalivedConfigError(
                     path, lineno, "binary data (control characters): not a config"
                 )
