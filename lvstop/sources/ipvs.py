@@ -745,8 +745,10 @@ class Replayer:
 class IpvsReader:
     """Reads full IPVS snapshots. Blocking ``read()``; ``await snapshot()`` runs it off-loop.
 
-    One reader keeps one netlink socket open (created lazily, on first use). Calls are
-    serialised: a second ``snapshot()`` while one runs waits for it rather than overlapping.
+    One reader keeps one netlink socket open, created lazily on first use: in the network
+    namespace of the thread that first uses it (pass ``IpvsNetlink()`` made inside a netns to
+    pin one). Calls are serialised: a second ``snapshot()`` while one runs waits for it
+    rather than overlapping.
     """
 
     def __init__(

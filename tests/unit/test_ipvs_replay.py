@@ -218,3 +218,27 @@ def test_memo_reuses_unchanged_objects_and_only_those():
     # and without the memo the result is the same
     cold = IpvsReader(Replayer(exchanges), memo=False).read()
     assert replace(cold, taken_at=0, wall_time=0) == replace(third, taken_at=0, wall_time=0)
+
+
+def test_service_deleted_between_the_dumps_is_dropped_not_an_error():
+    import errno
+
+    doc = load("lab-d1-after-load.json")
+    exchanges = json.loads(json.dumps(doc["exchanges"]))
+    dest_dumps = [ex for ex in exchanges if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST]
+    assert len(dest_dumps) >= 2
+    gone, empty = dest_dumps[0], dest_dumps[1]
+    gone["replies"] = []
+    empty["replies"] = []
+    # the kernel's answer to GET_SERVICE: the first one is gone, the second exists (no dests)
+    exchanges.append({"kind": "request", "cmd": 4, "attrs": gone["attrs"],
+                      "errno": errno.ESRCH, "replies": []})
+    svc_reply = next(r for ex in doc["exchanges"] if ex["kind"] == "dump" and ex["cmd"] == 4
+                     for r in ex["replies"])
+    exchanges.append({"kind": "request", "cmd": 4, "attrs": empty["attrs"],
+                      "replies": [svc_reply]})
+    full, _ = replay(doc)
+    snap = IpvsReader(Replayer(exchanges)).read()
+    assert len(snap.services) == len(full.services) - 1
+    kept_empty = [s for s in snap.services if not s.real_servers]
+    assert len(kept_empty) == 1
