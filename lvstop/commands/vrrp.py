@@ -59,7 +59,8 @@ class _Printer:
         self.show_auth = show_auth
         self._sec = -1
         self._clock = ""
-        self._bodies: dict[int, tuple[Advert, str]] = {}
+        #: id(advert) -> (advert, the text of its line that depends only on the packet)
+        self.bodies: dict[int, tuple[Advert, str]] = {}
         self.gaps: dict[tuple[str, int | None, str | None], list[float]] = defaultdict(list)
         self.preempts: dict[tuple[str, int | None, str | None], int] = defaultdict(int)
 
@@ -105,12 +106,12 @@ class _Printer:
     def advert(self, a: Advert, master: str | None, t: float | None = None) -> None:
         if t is None:
             t = a.time
-        cached = self._bodies.get(id(a))
+        cached = self.bodies.get(id(a))
         if cached is None or cached[0] is not a:
-            if len(self._bodies) > 65536:
-                self._bodies.clear()
+            if len(self.bodies) > 65536:
+                self.bodies.clear()
             cached = (a, self._body(a))
-            self._bodies[id(a)] = cached
+            self.bodies[id(a)] = cached
         if self.as_json:
             m = "null" if master is None else f'"{master}"'
             self.write(
@@ -219,7 +220,7 @@ def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer)
     from lvstop.sources.vrrp_decode import SUPPORTED_LINKTYPES, CachedDecoder
 
     reader = PcapReader(args.pcap)
-    decode = CachedDecoder().decode
+    decode = CachedDecoder().decode  # other link types, and first sight of each advert
     feed = tracker.feed
     print_advert = printer.advert
     print_event = printer.event
@@ -229,19 +230,49 @@ def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer)
     bad_links: set[int] = set()
     limit = args.duration
     n = 0
+    # The hot loop (a capture is mostly the same adverts again): a decoded advert is looked up
+    # by its bytes (less the IPv4 id and checksum, see CachedDecoder), its line body is
+    # formatted once, and the tracker takes the repeated object through its fast path.
+    cache: dict[bytes, Advert] = {}
+    bodies = printer.bodies
+    write = printer.write
+    text = not printer.as_json
+    clock_sec = -1
+    clock = ""
     for t, linktype, data, interface in reader.records():
-        advert = decode(linktype, data, t, interface)
+        if linktype == 1 and interface is None and data[12:14] == b"\x08\x00":
+            key = data[:18] + data[22:24] + data[26:]
+            advert = cache.get(key)
+            if advert is None:
+                advert = decode(linktype, data, t, interface)
+                if advert is not None and advert.valid:
+                    if len(cache) >= 65536:
+                        cache.clear()
+                    cache[key] = advert
+        else:
+            advert = decode(linktype, data, t, interface)
         if advert is None:
             if linktype not in SUPPORTED_LINKTYPES:
                 bad_links.add(linktype)
             continue
         if first is None:
             first = t
-        if limit is not None and t - first > limit:
+            if limit is not None:
+                limit += t
+        if limit is not None and t > limit:
             break
         last = t
         events = feed(advert, t)
-        print_advert(advert, tracker.last_master, t)
+        body = bodies.get(id(advert))
+        if text and body is not None and body[0] is advert and advert.valid:
+            sec = int(t)
+            if sec != clock_sec:
+                clock_sec = sec
+                clock = time.strftime("%H:%M:%S", time.localtime(sec))
+            write(f"{clock}.{int((t - sec) * 1e6):06d} {body[1]} master "
+                  f"{tracker.last_master or '-'}\n")
+        else:
+            print_advert(advert, tracker.last_master, t)
         if events:
             for event in events:
                 print_event(event)

@@ -200,6 +200,13 @@ SENDER = textwrap.dedent("""
     send("127.0.0.3", 10, ttl=64)  # bogus: ttl
     send("127.0.0.3", 10, bad=True)  # bogus: checksum
     socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))  # not VRRP
+    # VRRPv3 over IPv6 (the filter's other branch): the kernel fills in the checksum
+    raw6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)
+    raw6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, 255)
+    raw6.setsockopt(socket.IPPROTO_IPV6, 7, 6)  # IPV6_CHECKSUM at offset 6
+    v3 = struct.pack("!BBBBHH", 0x31, 52, 101, 1, 100, 0) + socket.inet_pton(
+        socket.AF_INET6, "2001:db8::97")
+    raw6.sendto(v3, ("::1", 0))
 """)
 
 
@@ -220,19 +227,28 @@ def test_live_capture_on_loopback_in_private_netns(tmp_path):
     assert [(a["src"], a["priority"], a["valid"], a["error"]) for a in adverts] == [
         ("127.0.0.2", 100, True, None)] * 3 + [
         ("127.0.0.2", 0, True, None), ("127.0.0.3", 10, True, None),
-        ("127.0.0.3", 10, False, "ttl"), ("127.0.0.3", 10, False, "checksum")]
+        ("127.0.0.3", 10, False, "ttl"), ("127.0.0.3", 10, False, "checksum"),
+        ("::1", 101, True, None)]
+    v6 = adverts[-1]
+    assert (v6["family"], v6["version"], v6["vrid"], v6["interval_ms"], v6["addresses"]) == (
+        "inet6", 3, 52, 1000, ["2001:db8::97"])
     assert all(a["interface"] == "lo" for a in adverts)
     events = [(e["kind"], e["master"], e["previous"], e["error"]) for e in out
               if e["type"] == "event"]
     assert events[:3] == [("master", "127.0.0.2", None, None),
                           ("resign", None, "127.0.0.2", None),
                           ("failover", "127.0.0.3", "127.0.0.2", None)]
-    assert events[3:] == [("bogus", None, None, "ttl"), ("bogus", None, None, "checksum")]
+    # ::1 is this host's own address: it is master of VRID 52 without holding the VIP
+    assert events[3:] == [("bogus", None, None, "ttl"), ("bogus", None, None, "checksum"),
+                          ("master", "::1", None, None), ("host_mismatch", "::1", None, None)]
+    mismatch = next(e for e in out if e["type"] == "event" and e["kind"] == "host_mismatch")
+    assert mismatch["detail"] == (
+        "VRID 52: this host is master but does not hold 2001:db8::97")
     failover = next(e for e in out if e["type"] == "event" and e["kind"] == "failover")
     assert 250 < failover["gap_ms"] < 1000
     capture = next(r for r in out if r["type"] == "capture")
     # loopback: each packet passes the filter leaving and arriving; one copy is decoded
-    assert capture["kernel_packets"] == 14 and capture["kernel_drops"] == 0
-    assert capture["decoded"] == 7
-    summary = next(r for r in out if r["type"] == "summary")
+    assert capture["kernel_packets"] == 16 and capture["kernel_drops"] == 0
+    assert capture["decoded"] == 8
+    summary = next(r for r in out if r["type"] == "summary" and r["family"] == "inet")
     assert summary["master"] == "127.0.0.3" and summary["bogus"] == 2
