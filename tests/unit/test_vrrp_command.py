@@ -34,10 +34,19 @@ def jsonl(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line]
 
 
+def same_events(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
+    """Equal but for gaps within a millisecond: packet sockets may stamp a packet a few µs
+    apart (a packet that crossed a netns has its timestamp cleared and is stamped again)."""
+    return len(a) == len(b) and all(
+        x[:-1] == y[:-1] and (x[-1] is None) == (y[-1] is None)
+        and (x[-1] is None or abs(x[-1] - y[-1]) < 1.0)
+        for x, y in zip(a, b, strict=True))
+
+
 def comparable(records, start, end):
     return [
         (r["kind"], r["vrid"], r["master"], r["previous"], tuple(r["sources"]),
-         tuple(r["fields"]), None if r["gap_ms"] is None else round(r["gap_ms"]))
+         tuple(r["fields"]), r["gap_ms"])
         for r in records
         if r["type"] == "event" and start <= r["time"] <= end and r["kind"] != "host_mismatch"
         # a capture started earlier sees each VRID's first master earlier: skip those
@@ -53,12 +62,12 @@ def test_lab_pcap_replays_to_the_live_events(run):
     offline = jsonl(lvstop("vrrp", "--json", "--pcap", str(DATA / f"{run}.pcap")).stdout)
     la = [r for r in live if r["type"] == "advert"]
     oa = [r for r in offline if r["type"] == "advert"]
-    start = max(la[0]["time"], oa[0]["time"]) - 1e-5
-    end = min(la[-1]["time"], oa[-1]["time"]) + 1e-5
+    start = max(la[0]["time"], oa[0]["time"]) - 1e-3
+    end = min(la[-1]["time"], oa[-1]["time"]) + 1e-3
     assert [(r["src"], r["vrid"], r["priority"]) for r in la if start <= r["time"] <= end] == [
         (r["src"], r["vrid"], r["priority"]) for r in oa if start <= r["time"] <= end]
     live_events = comparable(live, start, end)
-    assert live_events == comparable(offline, start, end)
+    assert same_events(live_events, comparable(offline, start, end))
     assert live_events, "the recording has events besides the first masters"
 
 
