@@ -214,12 +214,21 @@ def _progress_printer(expected: int) -> Callable[[int], None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lvstop.sources.ipvs import IpvsReader
+    from lvstop.sources.ipvs import IpvsPermissionError, IpvsReader
 
     if args.interval is not None and not (0 < args.interval <= 3600):
         raise LvstopError("--interval must be between 0 and 3600 seconds")
+    conn_view = (args.conns or args.conn_counts) and not args.json
     with IpvsReader() as reader:
-        snapshot = reader.read()
+        try:
+            snapshot = reader.read()
+        except IpvsPermissionError:
+            if not conn_view:
+                raise
+            # /proc/net/ip_vs_conn is world-readable: the connection views need no netlink
+            from lvstop.model.ipvs import IpvsSnapshot
+
+            snapshot = IpvsSnapshot()
         rates = None
         if args.interval is not None:
             from lvstop.track.rates import RateTracker

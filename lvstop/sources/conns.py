@@ -178,9 +178,9 @@ def read_table_text(path: str = PROC_IP_VS_CONN, progress: Progress | None = Non
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise LvstopError(
-            f"{path} does not exist: no IPVS in this kernel (modprobe ip_vs)"
-        ) from None
+        if path == PROC_IP_VS_CONN:
+            raise LvstopError("no IPVS in this kernel: modprobe ip_vs") from None
+        raise LvstopError(f"{path} does not exist") from None
     except PermissionError:
         raise LvstopError(f"cannot read {path}: permission denied") from None
     chunks: list[bytes] = []

@@ -59,3 +59,12 @@ def test_unprivileged_write_is_one_line(ns, tmp_path):
          f"--audit-log {tmp_path}/a.log --state-file {tmp_path}/s.json"],
         capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and proc.stderr == PERM, proc.stderr
+
+
+@pytest.mark.parametrize("view", ["--conns", "--conn-counts"])
+def test_connection_views_need_no_privilege(ns, view):
+    """/proc/net/ip_vs_conn is world-readable: the connection views work as nobody."""
+    proc = run_in(ns, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                       "--inh-caps=-all", "--bounding-set=-all"], ["dump", view])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("pro ")

@@ -92,7 +92,7 @@ def test_read_from_file_with_progress(tmp_path):
 
 
 def test_missing_file_is_one_line_error(tmp_path):
-    with pytest.raises(LvstopError, match="no IPVS"):
+    with pytest.raises(LvstopError, match="does not exist"):
         read_conns(str(tmp_path / "nope"))
 
 
