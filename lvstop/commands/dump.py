@@ -144,8 +144,8 @@ def render_table(
     else:
         w(f"Rates: {source}; InBPS in bytes/s\n")
         w("Prot LocalAddress:Port Scheduler Flags\n")
-        w("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
-          "      CPS    InPPS    InBPS\n")
+        w(f"{'  -> RemoteAddress:Port':<33}{'Forward':<7} {'Weight':<6} {'ActiveConn':<10} "
+          f"{'InActConn':<10}" + "".join(f" {h:>8}" for h in ("CPS", "InPPS", "InBPS")) + "\n")
 
     def nums(values: Iterable[float]) -> str:
         return "".join(f" {human(v, exact):>8}" for v in values)
@@ -158,7 +158,7 @@ def render_table(
             w(f"{svc.label:<33}{nums(_rates_of(svc.key, svc, rates))}\n")
         else:
             r = _rates_of(svc.key, svc, rates)
-            w(f"{service_line(svc):<64}{nums((r[0], r[1], r[3]))}\n")
+            w(f"{service_line(svc):<69}{nums((r[0], r[1], r[3]))}\n")
         for rs in svc.real_servers:
             ep = f"  -> {rs.endpoint}"
             if mode == "stats":
