@@ -242,3 +242,35 @@ def test_service_deleted_between_the_dumps_is_dropped_not_an_error():
     assert len(snap.services) == len(full.services) - 1
     kept_empty = [s for s in snap.services if not s.real_servers]
     assert len(kept_empty) == 1
+
+
+async def test_async_snapshot_runs_off_the_event_loop():
+    import asyncio
+    import threading
+
+    doc = load("table-seed1.json")
+    threads: set[int] = set()
+
+    class Slow(Replayer):
+        def dump(self, *a, **k):
+            threads.add(threading.get_ident())
+            import time
+
+            time.sleep(0.002)  # a slow kernel: must not stall the loop
+            return super().dump(*a, **k)
+
+    reader = IpvsReader(Slow(doc["exchanges"]))
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    snap = await reader.snapshot()
+    task.cancel()
+    assert len(snap.services) > 20
+    assert threading.get_ident() not in threads
+    assert ticks >= 5  # the loop kept running while the snapshot was read
