@@ -344,3 +344,41 @@ def test_unterminated_quote(tmp_path):
 def test_recursive_definition(tmp_path):
     err = one_line_error(write(tmp_path, "k.conf", "$A=x $A\nglobal_defs {\n router_id $A\n}\n"))
     assert err.line == 3 and "recursive" in err.message
+
+
+def test_features_config():
+    path = str(DATA / "features" / "main.conf")
+    high = parse_file(path, config_id="high")
+    low = parse_file(path, config_id="low")
+    assert not high.warnings and not low.warnings
+    assert high.router_id == "FEATURES lab"
+    assert [os.path.basename(f) for f in high.files] == [
+        "main.conf",
+        "10-second.conf",
+        "vrrp.inc",
+        "extra.inc",
+    ]
+    assert [i.name for i in high.vrrp_instances] == ["VI_FEATURES", "VI_HIGH_ONLY"]
+    assert [i.name for i in low.vrrp_instances] == ["VI_FEATURES"]
+    vi = high.vrrp_instances[0]
+    assert (vi.priority, low.vrrp_instances[0].priority) == (150, 50)
+    assert vi.auth_pass == "pa ss"
+    # keepalived decomments a line again after expanding ${VIP}: the escaped "\#" becomes a
+    # comment then, so the label is "eth0:" (its own dump says so too)
+    assert [(v.address, v.label) for v in vi.virtual_ipaddress] == [
+        ("10.0.9.1/24", "eth0:"),
+        ("10.0.9.5/32", None),
+    ]
+    second, first = high.virtual_servers
+    assert (second.persistence_timeout, low.virtual_servers[0].persistence_timeout) == (300, 30)
+    assert [rs.address for rs in second.real_servers] == ["10.0.10.10", "10.0.10.15", "10.0.10.20"]
+    assert [(rs.address, rs.weight) for rs in first.real_servers] == [
+        ("10.0.9.11", 1),
+        ("10.0.9.12", 2),
+        ("10.0.9.13", 3),
+        ("10.0.9.30", 4),
+        ("10.0.9.31", 4),
+        ("10.0.9.20", 7),
+    ]
+    check = first.real_servers[-1].checks[0]
+    assert (check.type, check.connect_timeout, check.retry) == ("TCP_CHECK", 2.0, 2)

@@ -20,12 +20,18 @@ from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import parse_check_data, parse_vrrp_data, parse_vrrp_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "keepalived"
-SAMPLES = sorted((DATA / "samples").iterdir())
 ORACLE = DATA / "oracle"
+# keepalived's sample configs, and lvstop's own config exercising every syntax feature
+# ($definitions, ~SEQ/~LST, @id, include globs and braces): recorded as features.main.conf
+SAMPLES = [*sorted((DATA / "samples").iterdir()), DATA / "features" / "main.conf"]
 
 
-def oracle(name: str, kind: str) -> str | None:
-    path = ORACLE / f"{name}.{kind}"
+def oracle_name(sample: Path) -> str:
+    return f"features.{sample.name}" if sample.parent.name == "features" else sample.name
+
+
+def oracle(sample: Path, kind: str) -> str | None:
+    path = ORACLE / f"{oracle_name(sample)}.{kind}"
     return path.read_text() if path.exists() else None
 
 
@@ -36,14 +42,14 @@ def parsed(sample: Path) -> KeepalivedConfig:
 
 def test_oracle_recorded_every_sample():
     for sample in SAMPLES:
-        assert (ORACLE / f"{sample.name}.check.txt").exists(), sample.name
+        assert (ORACLE / f"{oracle_name(sample)}.check.txt").exists(), sample.name
     assert (ORACLE / "signums.txt").read_text().split() == ["DATA=10", "JSON=36"]
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
 def test_vrrp_instances_match_keepalived(sample: Path):
     cfg = parsed(sample)
-    text = oracle(sample.name, "keepalived.data")
+    text = oracle(sample, "keepalived.data")
     if text is None:
         assert not cfg.vrrp_instances
         return
@@ -59,7 +65,7 @@ def test_vrrp_instances_match_keepalived(sample: Path):
             assert ka.interface == inst.interface, name
         # keepalived drops duplicate VIPs (VI_1 of keepalived.conf.vrrp lists .18 twice)
         assert set(ka.vips) == {v.address for v in inst.virtual_ipaddress}, name
-    json_text = oracle(sample.name, "keepalived.json")
+    json_text = oracle(sample, "keepalived.json")
     if json_text is not None:
         from_json = {i.name: i for i in parse_vrrp_json(json_text)}
         assert set(from_json) == set(seen)
@@ -75,10 +81,10 @@ def _checker_count(check) -> int:
     return 1 + len(check.hosts)
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
 def test_virtual_servers_match_keepalived(sample: Path):
     cfg = parsed(sample)
-    text = oracle(sample.name, "keepalived_check.data")
+    text = oracle(sample, "keepalived_check.data")
     if text is None:
         assert not cfg.virtual_servers
         return
@@ -113,10 +119,10 @@ def test_virtual_servers_match_keepalived(sample: Path):
 _UNKNOWN = re.compile(r"Line (\d+)\) Unknown keyword '([^']+)'")
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
 def test_unknown_keywords_match_keepalived(sample: Path):
     cfg = parsed(sample)
-    text = oracle(sample.name, "check.txt") or ""
+    text = oracle(sample, "check.txt") or ""
     theirs = {(int(line), word) for line, word in _UNKNOWN.findall(text)}
     ours = {
         (w.line, m.group(1))

@@ -6,8 +6,9 @@ out=$top/tests/data/keepalived/oracle
 data_sig=$(keepalived --signum=DATA)
 json_sig=$(keepalived --signum=JSON)
 echo "DATA=$data_sig JSON=$json_sig" > $out/signums.txt
-for f in $top/tests/data/keepalived/samples/*; do
+for f in $top/tests/data/keepalived/samples/* $top/tests/data/keepalived/features/main.conf; do
     name=$(basename $f)
+    case $f in */features/*) name=features.$name;; esac
     ns=ka$RANDOM
     # a config that names its own namespace (net_namespace high) gets exactly that one
     grep -q "net_namespace high" $f && ns=high
