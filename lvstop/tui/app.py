@@ -261,7 +261,8 @@ class LvstopApp(App[int]):
                 if name in self.stale:
                     age = ages.get(name)
                     title += " — STALE: no answer" + (f" for {age:.0f}s" if age else "")
-                widget.border_title = title
+                if widget.border_title != title:  # assigning repaints, even the same
+                    widget.border_title = title
         self.host_strip.set_class("host" in self.stale, "-stale")
         self.header_bar.show(self.host, now, self.interval, self.read_only,
                                        self.paused, ages, self.stale)

@@ -111,6 +111,12 @@ class IpvsDiffer:
             out.append(LogEvent(now, "service_removed",
                                 f"service {old_services[key].label} vanished", "warning"))
         for key in sorted(new_services.keys() & old_services.keys()):
+            before_svc, after_svc = old_services[key], new_services[key]
+            # Counters change every poll; membership and weights rarely: compare those only.
+            if before_svc is after_svc or [(rs.address, rs.port, rs.weight) for rs in
+                                           before_svc.real_servers] == [
+                    (rs.address, rs.port, rs.weight) for rs in after_svc.real_servers]:
+                continue
             old_rs = {rs.key: rs for rs in old_services[key].real_servers}
             new_rs = {rs.key: rs for rs in new_services[key].real_servers}
             label = new_services[key].label

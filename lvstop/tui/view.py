@@ -78,30 +78,31 @@ _FORWARD = {"masq": "masq", "route": "dr", "tunnel": "tun", "local": "local",
 def service_rows(snapshot: IpvsSnapshot, rates: WindowRates) -> list[Row]:
     rows = []
     for svc in snapshot.services:
-        r = rates.rates(svc.key)
-        up = sum(1 for rs in svc.real_servers if rs.weight > 0)
+        key = svc.key  # a computed property: once per service
+        r = rates.rates(key)
+        up = active = inactive = 0
+        for rs in svc.real_servers:
+            up += rs.weight > 0
+            active += rs.active_conns
+            inactive += rs.inactive_conns
         total = len(svc.real_servers)
-        active = sum(rs.active_conns for rs in svc.real_servers)
-        inactive = sum(rs.inactive_conns for rs in svc.real_servers)
         persist = f"{svc.persistence_timeout}s" if svc.persistence_timeout else "-"
         label = svc.label.replace("  ", " ")
         cells = (
             label, svc.scheduler, f"{up}/{total}", human(active), human(inactive),
             rate(r.cps if r else None), rate(r.inbps if r else None),
-            sparkline(rates.history(svc.key, "cps"), 10), persist,
+            sparkline(rates.history(key, "cps"), 10), persist,
             rate(r.outbps if r else None), rate(r.inpps if r else None),
             rate(r.outpps if r else None),
         )
         values = (
-            svc.key, svc.scheduler, up, active, inactive, r.cps if r else None,
+            key, svc.scheduler, up, active, inactive, r.cps if r else None,
             r.inbps if r else None, r.cps if r else None, svc.persistence_timeout,
             r.outbps if r else None, r.inpps if r else None, r.outpps if r else None,
         )
         rs_mark = "error" if total and up == 0 else ("warn" if up < total else "")
         marks = ("", "", rs_mark) + ("",) * 9
-        rows.append(Row(svc.key, cells, values, marks,
-                        search_text=f"{label} {svc.scheduler} "
-                        + " ".join(rs.endpoint for rs in svc.real_servers)))
+        rows.append(Row(key, cells, values, marks, search_text=f"{label} {svc.scheduler}"))
     return rows
 
 

@@ -155,7 +155,14 @@ class LineTable(ScrollView, can_focus=True):
         """
         new = {row.key: row for row in rows}
         old_rows = self._rows
-        changed = {key for key, row in new.items() if old_rows.get(key) != row}
+        # Only what is displayed decides a repaint: sort values (raw rates, ages) may move
+        # while the text stays the same.
+        changed = set()
+        for key, row in new.items():
+            old = old_rows.get(key)
+            if old is None or old.cells != row.cells or old.marks != row.marks \
+                    or old.row_mark != row.row_mark:
+                changed.add(key)
         for key in changed:
             self._cache.pop(key, None)
         for key in old_rows.keys() - new.keys():
@@ -276,18 +283,36 @@ class LineTable(ScrollView, can_focus=True):
         return tuple(sorted(chosen))
 
     def _line(self, texts: Sequence[tuple[str, Style]], base: Style, width: int) -> Strip:
+        # Cells are padded to their column; neighbours of the same style share one segment
+        # (fewer segments: cheaper strips for the compositor and fewer escape codes).
         segments: list[Segment] = []
+        run: list[str] = []
+        run_style = base
+        used = 0
         for position, (index, (text, style)) in enumerate(zip(self._visible, texts,
                                                                  strict=True)):
             column = self.columns[index]
             col_width = self._widths[index]
-            if position:
-                segments.append(Segment(" ", base))
             if len(text) > col_width:
                 text = text[: max(0, col_width - 1)] + "…"
             text = text.rjust(col_width) if column.numeric else text.ljust(col_width)
-            segments.append(Segment(text, base + style if style else base))
-        return Strip(segments).adjust_cell_length(width, base).crop(0, width)
+            cell_style = base + style if style else base
+            if position:
+                run.append(" ")
+                used += 1
+            if cell_style != run_style and run:
+                segments.append(Segment("".join(run), run_style))
+                run = []
+            run_style = cell_style
+            run.append(text)
+            used += col_width
+        if run:
+            segments.append(Segment("".join(run), run_style))
+        if used < width:
+            segments.append(Segment(" " * (width - used), base))
+            used = width
+        strip = Strip(segments, used)
+        return strip if used == width else strip.crop(0, width)
 
     def _header_strip(self, width: int) -> Strip:
         if self._header_cache is not None and self._header_cache[0] == width:
