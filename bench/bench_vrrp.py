@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/bench_vrrp.py            # offline on the host, then live in one UML boot
     .venv/bin/python bench/bench_vrrp.py --offline  # only the offline part
-    .venv/bin/python bench/bench_vrrp.py --live     # only the live part
+    .venv/bin/python bench/bench_vrrp.py --live     # only the live part (UML)
+    .venv/bin/python bench/bench_vrrp.py --loopback # only host CPU on a private loopback
 
 Offline (host): one 100,000-advert pcap (50 VRIDs × 2 routers of keepalived's shape: v2 with
 PASS auth and v3, failovers and split brain here and there), read by the whole
@@ -194,10 +195,11 @@ sys.path.insert(0, sys.argv[4])
 from lvstop.model.vrrp import Advert
 from lvstop.sources.pcap import encode_advert
 rate, duration, out = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+src, dst, dev = sys.argv[5], sys.argv[6], sys.argv[7]
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"bv0")
-pkts = [encode_advert(Advert(time=0, interface=None, family="inet", src="10.9.0.1",
-        dst="224.0.0.18", ttl=255, version=3, vrid=1 + i, priority=100, interval_ms=1000,
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, dev.encode())
+pkts = [encode_advert(Advert(time=0, interface=None, family="inet", src=src,
+        dst=dst, ttl=255, version=3, vrid=1 + i, priority=100, interval_ms=1000,
         addresses=("10.9.1.%d" % (i + 1),))) for i in range(50)]
 sent = 0
 start = time.monotonic()
@@ -208,7 +210,7 @@ while True:
         break
     due = int((now - start) * rate) + 1
     while sent < due:
-        s.sendto(pkts[sent % 50], ("224.0.0.18", 0))
+        s.sendto(pkts[sent % 50], (dst, 0))
         sent += 1
     time.sleep(max(0.0, start + sent / rate - time.monotonic()))
 open(out, "w").write(str(sent))
@@ -230,22 +232,31 @@ def _cpu_seconds(pid: int) -> tuple[float, str]:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), "ticks"
 
 
-def _measure(tool: str, rate: float, duration: float, work: Path) -> dict[str, Any]:
-    """Run `tool` (lvstop or tcpdump) in the receiver netns while the sender sends at `rate`
+#: (receiver argv prefix, receiver interface, sender argv prefix, sender src, dst, device)
+UML_PATH = (["ip", "netns", "exec", RECEIVER_NS], "bv1", ["ip", "netns", "exec", SENDER_NS],
+            "10.9.0.1", "224.0.0.18", "bv0")
+LOOPBACK_PATH: tuple[list[str], str, list[str], str, str, str] = (
+    [], "lo", [], "127.0.0.2", "127.0.0.1", "lo")
+
+
+def _measure(tool: str, rate: float, duration: float, work: Path,
+             path: tuple[list[str], str, list[str], str, str, str] = UML_PATH
+             ) -> dict[str, Any]:
+    """Run `tool` (lvstop or tcpdump) on the receiving side while the sender sends at `rate`
     for `duration` s; return sent, kernel counters, decoded and steady-state CPU %."""
+    rx_prefix, iface, tx_prefix, src, dst, dev = path
     out = work / f"{tool}-{rate:g}.out"
     sent_file = work / f"sent-{tool}-{rate:g}"
     if tool == "lvstop":
-        argv = [sys.executable, "-m", "lvstop", "vrrp", "--iface", "bv1",
+        argv = [sys.executable, "-m", "lvstop", "vrrp", "--iface", iface,
                 "--duration", str(duration + 4)]
     else:
-        argv = ["tcpdump", "-i", "bv1", "-n", "-l", "ip proto 112"]
+        argv = ["tcpdump", "-i", iface, "-n", "-l", "ip proto 112"]
     with out.open("wb") as f, (work / f"{tool}-{rate:g}.err").open("wb") as err:
-        proc = subprocess.Popen(["ip", "netns", "exec", RECEIVER_NS, *argv], stdout=f,
-                                stderr=err, cwd=ROOT)
+        proc = subprocess.Popen([*rx_prefix, *argv], stdout=f, stderr=err, cwd=ROOT)
         time.sleep(2.5)  # imports and socket set-up, outside the measured window
-        sender = subprocess.Popen(["ip", "netns", "exec", SENDER_NS, sys.executable, "-c", SENDER,
-                                   str(rate), str(duration), str(sent_file), str(ROOT)])
+        sender = subprocess.Popen([*tx_prefix, sys.executable, "-c", SENDER, str(rate),
+                                   str(duration), str(sent_file), str(ROOT), src, dst, dev])
         warm = min(2.0, duration / 4)
         time.sleep(warm)
         (c0, how), t0 = _cpu_seconds(proc.pid), time.monotonic()
@@ -300,6 +311,42 @@ def live_inside(out_json: Path, quick: bool) -> int:
     return 0
 
 
+def loopback_inside(out_json: Path, quick: bool) -> int:
+    """On the host, in a private network namespace (`unshare -n`: only its own loopback,
+    nothing leaves it): CPU with the host's precise clock. On lo the kernel filter passes
+    each packet twice (leaving and arriving); lvstop keeps one, tcpdump prints both."""
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    work = Path(tempfile.mkdtemp(dir=ROOT / ".lab"))
+    cpu = {}
+    for rate, duration in ((50, 15.0 if quick else 30.0), (500, 10.0 if quick else 20.0)):
+        for tool in ("lvstop", "tcpdump"):
+            cpu[f"{tool}@{rate}"] = _measure(tool, rate, duration, work, LOOPBACK_PATH)
+    out_json.write_text(json.dumps({"cpu": cpu}, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def loopback(quick: bool) -> None:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        print("loopback: skipped (needs root and unshare)")
+        return
+    out_json = Path(tempfile.mkdtemp(dir=ROOT / ".lab")) / "loopback.json"
+    argv = ["unshare", "-n", sys.executable, str(Path(__file__).resolve()),
+            "--inside-loopback", str(out_json)] + (["--quick"] if quick else [])
+    subprocess.run(argv, check=True)
+    data = json.loads(out_json.read_text())
+    print("host loopback (private netns, lvstop vrrp --iface lo, same sender):")
+    for key, r in data["cpu"].items():
+        print(f"  CPU {key:>14}: {r['cpu_percent']:6.3f}% of a core  (sent {r['sent']}, "
+              f"decoded {r['decoded']}, kernel drops {r['kernel_drops']}; "
+              f"clock {r.get('cpu_clock')})")
+    for rate in (50, 500):
+        lv = data["cpu"][f"lvstop@{rate}"]["cpu_percent"]
+        td = data["cpu"][f"tcpdump@{rate}"]["cpu_percent"]
+        if td > 0:
+            print(f"  ratio lvstop/tcpdump CPU at {rate}/s: {lv / td:.2f}")
+
+
 def live(quick: bool) -> dict[str, object] | None:
     from lvstop.lab import vm
 
@@ -351,13 +398,21 @@ def main() -> int:
     parser.add_argument("--live", action="store_true", help="only the live part (UML)")
     parser.add_argument("--runs", type=int, default=5, help="offline repetitions (best of)")
     parser.add_argument("--quick", action="store_true", help="shorter live windows")
+    parser.add_argument("--loopback", action="store_true",
+                        help="only the host-loopback CPU part")
     parser.add_argument("--inside", metavar="JSON", help=argparse.SUPPRESS)
+    parser.add_argument("--inside-loopback", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inside:
         return live_inside(Path(args.inside), args.quick)
-    if not args.live:
+    if args.inside_loopback:
+        return loopback_inside(Path(args.inside_loopback), args.quick)
+    only = args.offline or args.live or args.loopback
+    if args.offline or not only:
         offline(args.runs)
-    if not args.offline:
+    if args.loopback or not only:
+        loopback(args.quick)
+    if args.live or not only:
         live(args.quick)
     return 0
 
