@@ -13,21 +13,22 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Any, ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
 from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Timeouts
+from lvstop.errors import LvstopError
+from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.host import HostStats
-from lvstop.tui import view
+from lvstop.tui import keys, view
+from lvstop.tui.app_views import ViewKeys
+from lvstop.tui.app_writes import WriteKeys
 from lvstop.tui.commands import LvstopCommands
 from lvstop.tui.events import IpvsDiffer, LogEvent, vrrp_log_event
 from lvstop.tui.messages import HostPolled, IpvsPolled, VrrpPolled
@@ -42,48 +43,15 @@ from lvstop.tui.widgets.services import ServicesTable
 from lvstop.tui.widgets.timeouts import TimeoutsBar
 from lvstop.tui.widgets.vrrp import VrrpPanel
 from lvstop.tui.window_rates import WindowRates
-from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight
 
 
-def styles_dir() -> Path:
-    """``lvstop/styles`` inside an installed wheel, else ``styles/`` of the checkout."""
-    package = Path(__file__).resolve().parent.parent
-    return package / "styles" if (package / "styles").is_dir() else package.parent / "styles"
-
-
-WRITE_ACTIONS = frozenset({"drain", "restore", "weight", "timeouts"})
-LAB_FAULTS = {"1": ("keepalived-stop", "d1"), "2": ("keepalived-start", "d1"),
-              "3": ("keepalived-stop", "d2"), "4": ("keepalived-start", "d2")}
-
-
-def _b(key: str, action: str, text: str, tip: str, show: bool = True) -> Binding:
-    return Binding(key, action, text, show=show, id=action.split("(")[0], tooltip=tip)
-
-
-class LvstopApp(App[int]):
-    CSS_PATH = str(styles_dir() / "lvstop.tcss")
+class LvstopApp(WriteKeys, ViewKeys):
+    CSS_PATH = str(keys.styles_dir() / "lvstop.tcss")
     TITLE = "lvstop"
     COMMANDS = App.COMMANDS | {LvstopCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
-    PALETTE_BINDINGS: ClassVar[list[Binding]] = [
-        _b("d", "drain", "Drain", "Drain the selected real server (weight 0)"),
-        _b("r", "restore", "Restore", "Give a drained real server its weight back"),
-        _b("w", "weight", "Weight", "Set the selected real server's weight"),
-        _b("t", "timeouts", "Timeouts", "Set the tcp / tcpfin / udp timeouts"),
-        _b("T", "explain_timeouts", "Why 900s", "Why 900 s hides round-robin", show=False),
-        _b("c", "connections", "Conns", "The IPVS connection table"),
-        _b("slash", "filter", "Filter", "Filter the focused table"),
-        _b("p", "pause", "Pause", "Pause / resume updates"),
-        _b("S", "incident", "Snapshot", "Save an incident snapshot (JSON)"),
-        _b("question_mark", "help", "Help", "All keys"),
-        _b("q", "quit", "Quit", "Quit (waits for a write in progress)"),
-    ]
-    BINDINGS: ClassVar[list[BindingType]] = [
-        *PALETTE_BINDINGS,
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
-        *(Binding(k, f"lab_fault('{f}', '{n}')", f"lab {f} {n}", show=False, id=f"lab{k}")
-          for k, (f, n) in LAB_FAULTS.items()),
-    ]
+    PALETTE_BINDINGS = keys.PALETTE_BINDINGS
+    BINDINGS = keys.APP_BINDINGS
 
     ipvs: var[IpvsSnapshot | None] = var(None, always_update=True, init=False)
     vrrp: var[VrrpSnapshot | None] = var(None, always_update=True, init=False)
@@ -171,8 +139,9 @@ class LvstopApp(App[int]):
         worker = event.worker
         if event.state != WorkerState.ERROR:
             return
-        error = f"{type(worker.error).__name__}: {worker.error}" if not isinstance(
-            worker.error, OSError | PermissionError) else str(worker.error)
+        # lvstop's own errors and the kernel's are one-line sentences already.
+        error = str(worker.error) if isinstance(worker.error, OSError | LvstopError) \
+            else f"{type(worker.error).__name__}: {worker.error}"
         name = worker.name or "task"
         if name.startswith("write:"):
             self.notify(f"refused: {error}", title=name[6:], severity="error", timeout=8)
@@ -279,7 +248,7 @@ class LvstopApp(App[int]):
     # ---- actions -------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in WRITE_ACTIONS and self.read_only:
+        if action in keys.WRITE_ACTIONS and self.read_only:
             return False
         if action == "lab_fault":
             return self.lab
@@ -288,116 +257,6 @@ class LvstopApp(App[int]):
         if action in {b.action for b in self.PALETTE_BINDINGS} - {"quit", "help"}:
             return on_main
         return True
-
-    def _selected_rs(self) -> tuple[Service, RealServer] | None:
-        table = self.rs_table
-        if self.ipvs is None or table.cursor_key is None:
-            self.notify("select a real server first (Enter on a service, then ↑/↓)",
-                        severity="warning")
-            return None
-        rs = self.ipvs.real_server(table.cursor_key)
-        svc = self.ipvs.service(rs.service_key) if rs else None
-        if rs is None or svc is None:
-            self.notify("that real server is gone from the table", severity="warning")
-            return None
-        return svc, rs
-
-    def _may_write(self) -> bool:
-        reason = self.sources.actions.refusal()
-        if reason:
-            self.notify(reason, title="write refused", severity="error")
-        return reason is None
-
-    def _confirm_then(self, plan: PlannedWrite, coro_factory: Any) -> None:
-        from lvstop.tui.screens.confirm import ConfirmScreen
-
-        def done(apply: bool | None) -> None:
-            if apply:
-                self.run_worker(coro_factory(), name=f"write:{plan.title}", group="write",
-                                exit_on_error=False, description=plan.command)
-            else:
-                self.notify("cancelled: nothing changed", timeout=2)
-
-        self.push_screen(ConfirmScreen(plan.title, plan.before, plan.after, plan.command), done)
-
-    async def _apply(self, plan: PlannedWrite, key: str, value: Any, call: Any) -> None:
-        self.differ.expect_write(key, value)
-        result = await call
-        self.notify(result, title="done")
-        self.log_events([LogEvent(self.sources.clock(), plan.kind, f"{result} (lvstop)",
-                                  "ok", "lvstop")])
-
-    def action_drain(self) -> None:
-        picked = self._may_write() and self._selected_rs()
-        if not picked:
-            return
-        svc, rs = picked
-        if rs.weight == 0:
-            self.notify(f"{rs.endpoint} is already drained", severity="warning")
-            return
-        plan = plan_weight(svc, rs, 0, "drain")
-
-        async def go() -> None:
-            await self._apply(plan, rs.key, 0, self.sources.actions.drain(rs))
-            from lvstop.tui.screens.drain import DrainScreen
-
-            self.push_screen(DrainScreen(rs.key, rs.endpoint))
-
-        self._confirm_then(plan, go)
-
-    def action_restore(self) -> None:
-        picked = self._may_write() and self._selected_rs()
-        if not picked:
-            return
-        svc, rs = picked
-        weight = self.sources.actions.return_weights().get(rs.key, 1)
-        plan = plan_weight(svc, rs, weight, "restore")
-        self._confirm_then(plan, lambda: self._apply(
-            plan, rs.key, weight, self.sources.actions.restore(rs)))
-
-    def action_weight(self) -> None:
-        picked = self._may_write() and self._selected_rs()
-        if not picked:
-            return
-        svc, rs = picked
-        from lvstop.tui.screens.weight import WeightScreen
-
-        def chosen(weight: int | None) -> None:
-            if weight is not None:
-                plan = plan_weight(svc, rs, weight)
-                self._confirm_then(plan, lambda: self._apply(
-                    plan, rs.key, weight, self.sources.actions.set_weight(rs, weight)))
-
-        self.push_screen(WeightScreen(rs.endpoint, rs.weight), chosen)
-
-    def action_timeouts(self) -> None:
-        if not self._may_write():
-            return
-        from lvstop.tui.screens.timeouts import TimeoutsScreen
-
-        current = (self.ipvs.timeouts if self.ipvs else None) or Timeouts()
-
-        def chosen(new: Timeouts | None) -> None:
-            if new is not None:
-                plan = plan_timeouts(current, new)
-                self._confirm_then(plan, lambda: self._apply(
-                    plan, "timeouts", (new.tcp, new.tcpfin, new.udp),
-                    self.sources.actions.set_timeouts(new)))
-
-        self.push_screen(TimeoutsScreen(current), chosen)
-
-    def action_explain_timeouts(self) -> None:
-        from lvstop.tui.screens.timeouts import TimeoutsHelpScreen
-
-        self.push_screen(TimeoutsHelpScreen())
-
-    def action_connections(self) -> None:
-        if self.sources.conns is None:
-            self.notify("no connection-table reader in this build", severity="warning")
-            return
-        from lvstop.tui.screens.connections import ConnectionsScreen
-
-        self.push_screen(ConnectionsScreen(self.sources.conns))
 
     def action_filter(self) -> None:
         focused = self.focused
@@ -414,35 +273,6 @@ class LvstopApp(App[int]):
     def _filter_closed(self) -> None:
         if self._filter_target is not None:
             self._filter_target.focus()
-
-    def action_pause(self) -> None:
-        self.paused = not self.paused
-
-    def action_help(self) -> None:
-        from lvstop.tui.screens.help import HelpScreen
-
-        rows = [(self.get_key_display(b.binding), b.binding.description,
-                 b.binding.tooltip or "") for b in self.screen.active_bindings.values()
-                if b.enabled and b.binding.description]
-        self.push_screen(HelpScreen(rows))
-
-    @work(thread=True, exit_on_error=False, name="incident", description="incident snapshot")
-    def action_incident(self) -> None:
-        from lvstop.tui.incident import incident_document, write_incident
-
-        now = self.sources.clock()
-        doc = incident_document(self.ipvs, self.vrrp, self.host, self.event_log.events,
-                                now)
-        path = write_incident(doc, self.incident_dir, now)
-        self.call_from_thread(self.notify, str(path), title="incident snapshot saved",
-                              timeout=10)
-
-    @work(thread=True, exit_on_error=False, name="lab", description="lab fault")
-    def action_lab_fault(self, name: str, node: str) -> None:
-        from lvstop.lab import faults  # type: ignore[attr-defined]
-
-        faults.apply(name, node=node)
-        self.call_from_thread(self.notify, f"{name} on {node}", title="lab fault")
 
     async def action_quit(self) -> None:
         # Never leave a write half-done: wait for one in flight, then leave.

@@ -7,6 +7,7 @@ the first poll, after the dashboard's first frame.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -82,40 +83,55 @@ class ProcConns:
 
 
 class KernelActions:
-    """``lvstop.actions`` (validate, write, read back, audit); refused without CAP_NET_ADMIN."""
+    """``lvstop.actions`` (validate, write, read back, audit); refused without CAP_NET_ADMIN.
+
+    The drained servers' remembered weights (a small state file) are read once, off the
+    loop, and again after each write, not on every poll.
+    """
 
     def __init__(self) -> None:
         self._cap = has_cap_net_admin()
+        self._remembered: dict[str, int] = {}
+        self._loaded = False
 
     def refusal(self) -> str | None:
         if not self._cap:
             return "writes need root or CAP_NET_ADMIN (run with sudo, or use --read-only)"
         return None
 
-    def _actions(self) -> Any:
-        try:
-            import lvstop.actions as actions
-        except ImportError:
-            raise OSError("kernel writes are not available in this build") from None
-        return actions
-
     def return_weights(self) -> dict[str, int]:
-        try:
-            return dict(self._actions().remembered_weights())
-        except (OSError, AttributeError):
-            return {}
+        if not self._loaded:
+            self._loaded = True
+            import lvstop.actions as actions
+
+            self._remembered = actions.remembered_weights()
+        return self._remembered
+
+    async def _after(self, change: Any) -> str:
+        import lvstop.actions as actions
+
+        self._remembered = await asyncio.to_thread(actions.remembered_weights)
+        return str(change)
 
     async def drain(self, rs: RealServer) -> str:
-        return str(await self._actions().drain_async(rs))
+        import lvstop.actions as actions
+
+        return await self._after(await actions.drain_async(rs))
 
     async def restore(self, rs: RealServer) -> str:
-        return str(await self._actions().restore_async(rs))
+        import lvstop.actions as actions
+
+        return await self._after(await actions.restore_async(rs))
 
     async def set_weight(self, rs: RealServer, weight: int) -> str:
-        return str(await self._actions().set_weight_async(rs, weight))
+        import lvstop.actions as actions
+
+        return await self._after(await actions.set_weight_async(rs, weight))
 
     async def set_timeouts(self, timeouts: Timeouts) -> str:
-        return str(await self._actions().set_timeouts_async(timeouts))
+        import lvstop.actions as actions
+
+        return await self._after(await actions.set_timeouts_async(timeouts))
 
 
 def real_sources(interfaces: Sequence[str] = (), vrrp: bool = True,

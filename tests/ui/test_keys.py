@@ -426,10 +426,14 @@ async def test_quit_waits_for_a_write_in_flight(replay):
         await settle(pilot, rep)
         await select_rs1(pilot)
         await pilot.press("d", "y")
-        await pilot.pause()
+        for _ in range(100):  # the write has started (it takes 0.3 s)
+            if rep.actions.calls:
+                break
+            await asyncio.sleep(0.01)
         await pilot.press("q")
         await pilot.pause(0.6)
-    assert rep.actions.weights == {RS1: 0}
+    assert rep.actions.calls == [("drain", RS1)]
+    assert rep.actions.weights == {RS1: 0}  # finished, not cut off
     assert app.return_code == 0
 
 

@@ -1,0 +1,125 @@
+"""The dashboard's write keys: drain, restore, weight, timeouts (a mixin of ``LvstopApp``).
+
+Every write: refused up front without CAP_NET_ADMIN (``Actions.refusal``), then a confirm
+dialog with before → after and the equivalent ipvsadm command, then the write in a worker of
+group "write" (``action_quit`` waits for it); failures reach ``on_worker_state_changed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+
+from lvstop.model.ipvs import RealServer, Service, Timeouts
+from lvstop.tui.events import IpvsDiffer, LogEvent
+from lvstop.tui.sources import Sources
+from lvstop.tui.widgets.real_servers import RealServersTable
+from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight
+
+
+class WriteKeys(App[int]):
+    sources: Sources
+    ipvs: Any  # the reactive IpvsSnapshot | None of LvstopApp
+    differ: IpvsDiffer
+    rs_table: RealServersTable
+
+    def log_events(self, events: list[LogEvent]) -> None:
+        raise NotImplementedError
+
+    def _selected_rs(self) -> tuple[Service, RealServer] | None:
+        table = self.rs_table
+        if self.ipvs is None or table.cursor_key is None:
+            self.notify("select a real server first (Enter on a service, then ↑/↓)",
+                        severity="warning")
+            return None
+        rs = self.ipvs.real_server(table.cursor_key)
+        svc = self.ipvs.service(rs.service_key) if rs else None
+        if rs is None or svc is None:
+            self.notify("that real server is gone from the table", severity="warning")
+            return None
+        return svc, rs
+
+    def _may_write(self) -> bool:
+        reason = self.sources.actions.refusal()
+        if reason:
+            self.notify(reason, title="write refused", severity="error")
+        return reason is None
+
+    def _confirm_then(self, plan: PlannedWrite, coro_factory: Any) -> None:
+        from lvstop.tui.screens.confirm import ConfirmScreen
+
+        def done(apply: bool | None) -> None:
+            if apply:
+                self.run_worker(coro_factory(), name=f"write:{plan.title}", group="write",
+                                exit_on_error=False, description=plan.command)
+            else:
+                self.notify("cancelled: nothing changed", timeout=2)
+
+        self.push_screen(ConfirmScreen(plan.title, plan.before, plan.after, plan.command), done)
+
+    async def _apply(self, plan: PlannedWrite, key: str, value: Any, call: Any) -> None:
+        self.differ.expect_write(key, value)
+        result = await call
+        self.notify(result, title="done")
+        self.log_events([LogEvent(self.sources.clock(), plan.kind, f"{result} (lvstop)",
+                                  "ok", "lvstop")])
+
+    def action_drain(self) -> None:
+        picked = self._may_write() and self._selected_rs()
+        if not picked:
+            return
+        svc, rs = picked
+        if rs.weight == 0:
+            self.notify(f"{rs.endpoint} is already drained", severity="warning")
+            return
+        plan = plan_weight(svc, rs, 0, "drain")
+
+        async def go() -> None:
+            await self._apply(plan, rs.key, 0, self.sources.actions.drain(rs))
+            from lvstop.tui.screens.drain import DrainScreen
+
+            self.push_screen(DrainScreen(rs.key, rs.endpoint))
+
+        self._confirm_then(plan, go)
+
+    def action_restore(self) -> None:
+        picked = self._may_write() and self._selected_rs()
+        if not picked:
+            return
+        svc, rs = picked
+        weight = self.sources.actions.return_weights().get(rs.key, 1)
+        plan = plan_weight(svc, rs, weight, "restore")
+        self._confirm_then(plan, lambda: self._apply(
+            plan, rs.key, weight, self.sources.actions.restore(rs)))
+
+    def action_weight(self) -> None:
+        picked = self._may_write() and self._selected_rs()
+        if not picked:
+            return
+        svc, rs = picked
+        from lvstop.tui.screens.weight import WeightScreen
+
+        def chosen(weight: int | None) -> None:
+            if weight is not None:
+                plan = plan_weight(svc, rs, weight)
+                self._confirm_then(plan, lambda: self._apply(
+                    plan, rs.key, weight, self.sources.actions.set_weight(rs, weight)))
+
+        self.push_screen(WeightScreen(rs.endpoint, rs.weight), chosen)
+
+    def action_timeouts(self) -> None:
+        if not self._may_write():
+            return
+        from lvstop.tui.screens.timeouts import TimeoutsScreen
+
+        current = (self.ipvs.timeouts if self.ipvs else None) or Timeouts()
+
+        def chosen(new: Timeouts | None) -> None:
+            if new is not None:
+                plan = plan_timeouts(current, new)
+                self._confirm_then(plan, lambda: self._apply(
+                    plan, "timeouts", (new.tcp, new.tcpfin, new.udp),
+                    self.sources.actions.set_timeouts(new)))
+
+        self.push_screen(TimeoutsScreen(current), chosen)
