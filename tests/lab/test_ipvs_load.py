@@ -159,3 +159,45 @@ def test_record_dump_json_under_steady_load(lab, load):
     assert all(len(s.service(key).real_servers) == 2 for s in snaps)
     RECORD_DIR.mkdir(parents=True, exist_ok=True)
     (RECORD_DIR / "lab-steady-load.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_ipv6_and_ipv4_connection_entries_agree_with_ipvsadm_lnc(lab):
+    """Local clients (IPVS's LOCAL_OUT hook) make UDP entries of both families in a scratch
+    netns; lvstop's table equals ipvsadm -Lnc. The text is recorded for the host tests."""
+    import socket
+
+    from lvstop.sources.conns import aggregate_text, decode_counts, parse_conn_table
+
+    with lab.scratch_netns() as ns:
+        def run(*argv: str) -> str:
+            return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True,
+                                  text=True, check=True, timeout=30).stdout
+
+        run("ip", "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad")
+        run("ip", "addr", "add", "10.0.5.96/32", "dev", "lo")
+        run("ipvsadm", "-A", "-u", "[2001:db8::1]:53", "-s", "rr")
+        run("ipvsadm", "-a", "-u", "[2001:db8::1]:53", "-r", "[2001:db8::7]:53", "-m")
+        run("ipvsadm", "-a", "-u", "[2001:db8::1]:53", "-r", "[2001:db8::8]:5353", "-m")
+        run("ipvsadm", "-A", "-u", "10.0.5.96:53", "-s", "rr", "-p", "60")
+        run("ipvsadm", "-a", "-u", "10.0.5.96:53", "-r", "10.0.5.91:53", "-m")
+        with lab.netns(ns):
+            for family, vip in ((socket.AF_INET6, "2001:db8::1"), (socket.AF_INET,
+                                                                   "10.0.5.96")):
+                for _ in range(5):
+                    with socket.socket(family, socket.SOCK_DGRAM) as s:
+                        s.sendto(b"x", (vip, 53))
+            time.sleep(0.5)
+            text = Path("/proc/net/ip_vs_conn").read_text()
+        lnc_text = run("ipvsadm", "-Lnc")
+    entries, warnings = parse_conn_table(text)
+    assert not warnings
+    assert {e.virtual_address for e in entries} == {"2001:db8::1", "10.0.5.96"}
+    lnc = ipvs_oracle.parse_lnc(lnc_text)
+    assert Counter((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint,
+                    e.real_endpoint) for e in entries) == Counter(lnc)
+    counts = decode_counts(aggregate_text(text))
+    assert sum(c.count for c in counts) == len(entries) >= 11  # 10 flows + a template
+    RECORD_DIR.mkdir(parents=True, exist_ok=True)
+    (RECORD_DIR / "conns-v4-v6.json").write_text(json.dumps(
+        {"about": "scratch netns, local UDP clients (tests/lab/test_ipvs_load.py)",
+         "ip_vs_conn": text, "ipvsadm_lnc": lnc_text}, indent=0) + "\n")

@@ -122,3 +122,22 @@ def test_fast_aggregate_equals_the_plain_regex(rows):
     from collections import Counter
 
     assert aggregate_text(text) == Counter(t for t in _AGG.findall(text) if t[0] != "Pro")
+
+
+def test_recorded_ipv4_and_ipv6_table_agrees_with_ipvsadm_lnc():
+    """Recorded in the lab: IPv6 (full %pI6 form) and IPv4 entries, a persistence template."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(DATA.parents[1]))
+    import ipvs_oracle
+
+    doc = json.loads((DATA / "conns-v4-v6.json").read_text())
+    entries, warnings = parse_conn_table(doc["ip_vs_conn"])
+    assert not warnings
+    assert sorted((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint, e.real_endpoint)
+                  for e in entries) == sorted(ipvs_oracle.parse_lnc(doc["ipvsadm_lnc"]))
+    counts = decode_counts(aggregate_text(doc["ip_vs_conn"]))
+    assert sum(c.count for c in counts) == len(entries)
+    assert {c.virtual_endpoint for c in counts} == {"[2001:db8::1]:53", "10.0.5.96:53"}
+    assert ("NONE", 1) in {(c.state, c.count) for c in counts}
