@@ -216,6 +216,15 @@ SENDER = textwrap.dedent("""
     v3 = struct.pack("!BBBBHH", 0x31, 52, 101, 1, 100, 0) + socket.inet_pton(
         socket.AF_INET6, "2001:db8::97")
     raw6.sendto(v3, ("::1", 0))
+    # VRRPv2 with IPsec-AH authentication: IP | AH (next header 112) | VRRP (the filter's AH
+    # branch); AH itself is not checked, VRRP's checksum is
+    vrrp = bytearray(encode_advert(Advert(time=0, interface=None, family="inet",
+        src="127.0.0.4", dst="127.0.0.1", ttl=255, version=2, vrid=53, priority=50,
+        interval_ms=1000, auth_type="ah", addresses=("127.0.0.1",)))[20:])
+    ah = struct.pack("!BBHII", 112, 4, 0, 0x100, 1) + bytes(12)
+    raw51 = socket.socket(socket.AF_INET, socket.SOCK_RAW, 51)
+    raw51.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+    raw51.sendto(ah + bytes(vrrp), ("127.0.0.1", 0))
 """)
 
 
@@ -233,6 +242,9 @@ def test_live_capture_on_loopback_in_private_netns(tmp_path):
                           text=True, timeout=60, check=True)
     out = jsonl(proc.stdout)
     adverts = [r for r in out if r["type"] == "advert"]
+    ah = adverts.pop()
+    assert (ah["src"], ah["vrid"], ah["priority"], ah["auth_type"], ah["valid"]) == (
+        "127.0.0.1", 53, 50, "ah", True)
     assert [(a["src"], a["priority"], a["valid"], a["error"]) for a in adverts] == [
         ("127.0.0.2", 100, True, None)] * 3 + [
         ("127.0.0.2", 0, True, None), ("127.0.0.3", 10, True, None),
@@ -243,7 +255,7 @@ def test_live_capture_on_loopback_in_private_netns(tmp_path):
         "inet6", 3, 52, 1000, ["2001:db8::97"])
     assert all(a["interface"] == "lo" for a in adverts)
     events = [(e["kind"], e["master"], e["previous"], e["error"]) for e in out
-              if e["type"] == "event"]
+              if e["type"] == "event" and e["vrid"] != 53]
     assert events[:3] == [("master", "127.0.0.2", None, None),
                           ("resign", None, "127.0.0.2", None),
                           ("failover", "127.0.0.3", "127.0.0.2", None)]
@@ -253,11 +265,13 @@ def test_live_capture_on_loopback_in_private_netns(tmp_path):
     mismatch = next(e for e in out if e["type"] == "event" and e["kind"] == "host_mismatch")
     assert mismatch["detail"] == (
         "VRID 52: this host is master but does not hold 2001:db8::97")
+    # 127.0.0.1 is master of VRID 53 and holds its "VIP": no disagreement
+    assert [e["kind"] for e in out if e["type"] == "event" and e["vrid"] == 53] == ["master"]
     failover = next(e for e in out if e["type"] == "event" and e["kind"] == "failover")
     assert 250 < failover["gap_ms"] < 1000
     capture = next(r for r in out if r["type"] == "capture")
     # loopback: each packet passes the filter leaving and arriving; one copy is decoded
-    assert capture["kernel_packets"] == 16 and capture["kernel_drops"] == 0
-    assert capture["decoded"] == 8
+    assert capture["kernel_packets"] == 18 and capture["kernel_drops"] == 0
+    assert capture["decoded"] == 9
     summary = next(r for r in out if r["type"] == "summary" and r["family"] == "inet")
     assert summary["master"] == "127.0.0.3" and summary["bogus"] == 2
