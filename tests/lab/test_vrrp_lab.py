@@ -218,6 +218,31 @@ def assert_round_trip(w: Watch, live: list[dict[str, Any]]) -> None:
     assert live_events
 
 
+def test_masters_agree_with_keepalived_and_vip_holders(lab, watch):
+    """Healthy lab: lvstop's master of each VRID is the node keepalived says is MASTER and
+    the node that holds the VIP; the backups (which do not advertise) are not seen."""
+    w = watch(pcap=False)
+    wait_master(w, lab, 51, D1)
+    wait_master(w, lab, 52, D2)
+    time.sleep(3 * ADVERT_INT)
+    live = w.stop()
+    node_of = {D1: "d1", D2: "d2"}
+    for vrid, vip in ((51, VIP1), (52, VIP2)):
+        summary = w.summary(live, vrid)
+        master = node_of[summary["master"]]
+        other = "d2" if master == "d1" else "d1"
+        assert keepalived_state(lab, master)[vrid] == "MASTER"
+        assert keepalived_state(lab, other)[vrid] == "BACKUP"
+        assert vip in lab.addresses(master) and vip not in lab.addresses(other)
+        assert [r["src"] for r in summary["routers"]] == [summary["master"]]
+        router = summary["routers"][0]
+        assert (router["interval_ms"], router["auth_type"], router["addresses"]) == (
+            1000, "simple", [vip])
+        assert 0.8 < router["rate"] < 1.2  # advert_int 1
+        assert summary["failovers"] == 0 and not summary["split_brain"]
+    assert not [e for e in w.events() if e["kind"] != "master"]
+
+
 def test_stop_keepalived_resign_then_failover(lab, watch):
     w = watch()
     wait_master(w, lab, 51, D1)
