@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import sys
 import time
 from collections import defaultdict
@@ -82,7 +83,7 @@ class _Printer:
             self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
         return f"{self._clock}.{int((t - sec) * 1e6):06d}"
 
-    def _body(self, a: Advert) -> str:
+    def body(self, a: Advert) -> str:
         """The part of an advert's line that only depends on the packet's content."""
         if self.as_json:
             d = a.to_dict(self.show_auth)
@@ -110,7 +111,7 @@ class _Printer:
         if cached is None or cached[0] is not a:
             if len(self.bodies) > 65536:
                 self.bodies.clear()
-            cached = (a, self._body(a))
+            cached = (a, self.body(a))
             self.bodies[id(a)] = cached
         if self.as_json:
             m = "null" if master is None else f'"{master}"'
@@ -231,53 +232,62 @@ def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer)
     limit = args.duration
     n = 0
     # The hot loop (a capture is mostly the same adverts again): a decoded advert is looked up
-    # by its bytes (less the IPv4 id and checksum, see CachedDecoder), its line body is
-    # formatted once, and the tracker takes the repeated object through its fast path.
-    cache: dict[bytes, Advert] = {}
-    bodies = printer.bodies
+    # by its bytes (less the IPv4 id and checksum, see CachedDecoder) together with its line
+    # body, formatted once; the tracker takes the repeated object through its fast path.
+    # The first sight of an advert (always a miss, so `first` is set there) and every other
+    # kind of frame take the general path below.
+    cache: dict[bytes, tuple[Advert, str]] = {}
     write = printer.write
     text = not printer.as_json
+    end = math.inf
     clock_sec = -1
     clock = ""
     for t, linktype, data, interface in reader.records():
-        if linktype == 1 and interface is None and data[12:14] == b"\x08\x00":
+        key = None
+        if text and linktype == 1 and interface is None and data[12:14] == b"\x08\x00":
             key = data[:18] + data[22:24] + data[26:]
-            advert = cache.get(key)
-            if advert is None:
-                advert = decode(linktype, data, t, interface)
-                if advert is not None and advert.valid:
-                    if len(cache) >= 65536:
-                        cache.clear()
-                    cache[key] = advert
-        else:
-            advert = decode(linktype, data, t, interface)
+            hit = cache.get(key)
+            if hit is not None:
+                if t > end:
+                    break
+                last = t
+                events = feed(hit[0], t)
+                sec = int(t)
+                if sec != clock_sec:
+                    clock_sec = sec
+                    clock = time.strftime("%H:%M:%S", time.localtime(sec))
+                write(f"{clock}.{int((t - sec) * 1e6):06d} {hit[1]} master "
+                      f"{tracker.last_master or '-'}\n")
+                if events:
+                    for event in events:
+                        print_event(event)
+                n += 1
+                if not n & 1023:
+                    maybe_flush()
+                continue
+        advert = decode(linktype, data, t, interface)
         if advert is None:
             if linktype not in SUPPORTED_LINKTYPES:
                 bad_links.add(linktype)
             continue
+        if key is not None and advert.valid:
+            if len(cache) >= 65536:
+                cache.clear()
+            cache[key] = (advert, printer.body(advert))
         if first is None:
             first = t
             if limit is not None:
-                limit += t
-        if limit is not None and t > limit:
+                end = t + limit
+        if t > end:
             break
         last = t
         events = feed(advert, t)
-        body = bodies.get(id(advert))
-        if text and body is not None and body[0] is advert and advert.valid:
-            sec = int(t)
-            if sec != clock_sec:
-                clock_sec = sec
-                clock = time.strftime("%H:%M:%S", time.localtime(sec))
-            write(f"{clock}.{int((t - sec) * 1e6):06d} {body[1]} master "
-                  f"{tracker.last_master or '-'}\n")
-        else:
-            print_advert(advert, tracker.last_master, t)
+        print_advert(advert, tracker.last_master, t)
         if events:
             for event in events:
                 print_event(event)
         n += 1
-        if n & 1023 == 0:
+        if not n & 1023:
             maybe_flush()
     for event in tracker.tick(last):
         print_event(event)
