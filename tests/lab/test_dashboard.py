@@ -1,0 +1,127 @@
+"""The real dashboard, end to end, on director d1 of the lab: in tmux (send-keys /
+capture-pane), reading the real kernel and the real wire; ipvsadm is the oracle."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+ROOT = Path(__file__).resolve().parents[2]
+SOCKET = "lvstop-dash"
+VIP1, VIP2 = "10.0.5.96", "10.0.5.97"
+RS1, RS2 = "10.0.5.91", "10.0.5.92"
+
+
+class Dashboard:
+    def __init__(self, lab) -> None:
+        self.lab = lab
+        # audit log and drain state of this run stay in the lab folder, not the host's /var
+        state = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="dash-"))
+        argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8",
+                f"LVSTOP_AUDIT_LOG={state / 'audit.log'}",
+                f"LVSTOP_STATE_FILE={state / 'drained.json'}",
+                sys.executable, "-m", "lvstop", "top", "--iface", "eth0", "--interval", "1"]
+        lab.run("d1", ["tmux", "-L", SOCKET, "new-session", "-d", "-s", "dash", "-x", "160",
+                       "-y", "48", *argv])
+
+    def screen(self) -> str:
+        return self.lab.run("d1", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t",
+                                   "dash"]).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.lab.run("d1", ["tmux", "-L", SOCKET, "send-keys", "-t", "dash", key])
+            time.sleep(0.15)
+
+    def type(self, text: str) -> None:
+        self.lab.run("d1", ["tmux", "-L", SOCKET, "send-keys", "-t", "dash", "-l", text])
+        time.sleep(0.15)
+
+    def wait_for(self, pattern: str, timeout: float = 10.0, what: str = "") -> str:
+        rx = re.compile(pattern, re.M)
+
+        def seen() -> str | None:
+            text = self.screen()
+            return text if rx.search(text) else None
+
+        return self.lab.wait_until(seen, timeout=timeout, what=what or f"screen shows {pattern}")
+
+    def close(self) -> None:
+        self.lab.run("d1", ["tmux", "-L", SOCKET, "kill-server"], check=False)
+
+
+def weight(lab, vip: str, rs: str) -> int | None:
+    out = lab.run("d1", ["ipvsadm", "-Ln", "-t", f"{vip}:8888"]).stdout
+    m = re.search(rf"->\s+{re.escape(rs)}:8888\s+\w+\s+(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+@pytest.fixture
+def dash(lab):
+    d = Dashboard(lab)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def test_dashboard_shows_vips_real_servers_and_masters(dash):
+    dash.wait_for(rf"{VIP1}:8888", what="VIP 1's service")
+    dash.wait_for(rf"{VIP2}:8888", what="VIP 2's service")
+    dash.wait_for(rf"{RS1}:8888", what="rs1")
+    dash.wait_for(rf"{RS2}:8888", what="rs2")
+    # VRRP panel: VRID 51 mastered by d1 (this host), 52 by d2
+    dash.wait_for(r"\b51 +10\.0\.5\.90 +yes +100\b", timeout=15, what="VRID 51: d1, here")
+    dash.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=15, what="VRID 52: d2")
+
+
+def test_drain_and_restore_rs1_with_confirm(dash, lab):
+    dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
+    dash.keys("/")
+    dash.type("96")
+    dash.keys("Enter", "Enter")  # keep the filter, then focus VIP 1's real servers
+    dash.keys("/")
+    dash.type("91")
+    dash.keys("Enter")
+    dash.keys("d")
+    dash.wait_for(rf"Drain {RS1}:8888 in TCP {VIP1}:8888", what="the confirm dialog")
+    dash.wait_for(rf"ipvsadm -e -t {VIP1}:8888 -r {RS1}:8888 -g -w 0", what="the command")
+    assert weight(lab, VIP1, RS1) == 1  # nothing happened before the confirmation
+    dash.keys("y")
+    lab.wait_until(lambda: weight(lab, VIP1, RS1) == 0, timeout=10,
+                   what="ipvsadm shows rs1 drained (weight 0)")
+    dash.wait_for(r"Draining", what="drain progress screen")
+    dash.keys("Escape")
+    dash.wait_for(r"0 ⇢1", what="rs1 marked drained with its return weight")
+    dash.keys("r")
+    dash.wait_for(rf"Restore {RS1}:8888", what="the restore confirm dialog")
+    dash.keys("y")
+    lab.wait_until(lambda: weight(lab, VIP1, RS1) == 1, timeout=10,
+                   what="ipvsadm shows rs1 restored (weight 1)")
+    assert weight(lab, VIP1, RS2) == 1
+
+
+def test_cancel_changes_nothing(dash, lab):
+    dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
+    dash.keys("Enter", "d")
+    dash.wait_for(r"ipvsadm -e -t", what="the confirm dialog")
+    dash.keys("n")
+    dash.wait_for(r"cancelled: nothing changed", what="the cancel notice")
+    assert weight(lab, VIP1, RS1) == 1 and weight(lab, VIP2, RS1) == 1
+
+
+def test_keepalived_stop_on_d2_shows_vrid52_failover_within_5s(dash, lab):
+    dash.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=15, what="VRID 52: d2 first")
+    start = time.monotonic()
+    lab.fault("keepalived-stop", node="d2")
+    dash.wait_for(r"\b52 +10\.0\.5\.90 +yes\b", timeout=5, what="VRRP panel: VRID 52 on d1")
+    dash.wait_for(r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90", timeout=5,
+                  what="event log: VRID 52 failover")
+    assert time.monotonic() - start <= 5.5
