@@ -163,6 +163,21 @@ class Drift:
                 return inst.name
         return None
 
+    def drain_warning(self, key: str) -> str | None:
+        """What to tell someone about to drain/reweight ``key`` by hand (None: nothing).
+
+        keepalived rewrites the weight of every real server it manages on a reload and on a
+        checker transition, so a drain done with ipvsadm/lvstop does not last."""
+        rs = self.real_server(key)
+        if rs is None or rs.verdict == "unknown" or rs.configured_weight is None:
+            return None
+        where = f" ({rs.where})" if rs.where.file else ""
+        return (
+            f"keepalived manages this real server{where}: a reload or a checker transition "
+            f"sets its weight back to {rs.configured_weight}; drain it in keepalived.conf "
+            "(weight 0) to make it last"
+        )
+
     def problems(self) -> list[str]:
         """One line per thing that is not as configured."""
         out = []

@@ -158,3 +158,11 @@ def test_json_dump_names_the_same_instances():
         pytest.skip("no JSON dump recorded")
     js = parse_vrrp_json((d / "keepalived.json").read_text())
     assert {i.name: i.virtual_router_id for i in js} == {"VI_1": 51, "VI_2": 52}
+
+
+def test_drain_warning():
+    drift = compute_drift(*load("healthy"))
+    text = drift.drain_warning(key(VIP1, RS1))
+    assert text is not None and "sets its weight back to 1" in text
+    assert "keepalived.conf:" in text  # points at the real_server line
+    assert drift.drain_warning("tcp:10.9.9.9:80->10.0.0.1:80") is None
