@@ -140,3 +140,35 @@ def test_foreign_vrid(lab):
     assert check["status"] == "fail"
     assert "VRID 51 from 10.0.5.99 announces 10.0.5.98" in check["summary"]
     assert "VRID unused on this LAN" in check["fix"]
+
+
+def test_director_config_pitfalls(lab):
+    text = keepalived_config(default_topology(), "d1")
+    bad = (
+        text.replace("    router_id d1\n", "    router_id d1\n    vrrp_strict\n")
+        .replace("    advert_int 1\n", "    advert_int 1\n    nopreempt\n", 1)
+        .replace("    lb_kind DR\n", "    lb_kind NAT\n    sorry_server 10.0.5.200 8888\n", 1)
+        .replace("real_server 10.0.5.91 8888", "real_server 127.0.0.1 8888", 1)
+    )
+    assert bad.count("nopreempt") == 1 and "vrrp_strict" in bad
+    code, checks = doctor(lab, "d1", "--config", config_file("d1-bad.conf", bad), "--listen", "0")
+    assert code == 1
+    assert checks["vrrp.nopreempt"]["status"] == "fail"
+    assert checks["vrrp.strict"]["status"] == "warn"
+    assert "ping and ssh to a VIP fail" in checks["vrrp.strict"]["summary"]
+    assert checks["lvs.sorry_local"]["status"] == "warn"
+    assert checks["ip.forward"]["status"] == "fail"  # NAT, and the lab's d1 does not forward
+    assert checks["ip.forward"]["fix"].startswith("sysctl -w net.ipv4.ip_forward=1")
+
+
+def test_expire_nodest_conn_follows_the_sysctl(lab):
+    try:
+        _sysctl(lab, "d1", "net/ipv4/vs/expire_nodest_conn", "1")
+        _, checks = doctor(lab, "d1", "--listen", "0")
+        assert checks["ipvs.expire_nodest_conn"]["status"] == "ok"
+        _sysctl(lab, "d1", "net/ipv4/vs/expire_nodest_conn", "0")
+        _, checks = doctor(lab, "d1", "--listen", "0")
+        assert checks["ipvs.expire_nodest_conn"]["status"] == "warn"
+        assert "expire_nodest_conn=1" in checks["ipvs.expire_nodest_conn"]["fix"]
+    finally:
+        _sysctl(lab, "d1", "net/ipv4/vs/expire_nodest_conn", "0")
