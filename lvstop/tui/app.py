@@ -114,6 +114,15 @@ class LvstopApp(WriteKeys, ViewKeys):
     def _start(self) -> None:
         for name in self.last_ok:
             self._start_poller(name)
+        self.run_worker(self._poll_keepalived(), name="keepalived", group="keepalived",
+                        exclusive=True, exit_on_error=False, description="keepalived state")
+
+    async def _poll_keepalived(self) -> None:
+        # keepalived's view of the real servers changes rarely and costs signals: slowly.
+        while True:
+            await asyncio.to_thread(self.sources.keepalived.refresh, self.ipvs)
+            self._show_real_servers()
+            await asyncio.sleep(max(10.0, 5 * self.interval))
 
     def _start_poller(self, name: str) -> None:
         self.run_worker(self._poll(name), name=name, group=name, exclusive=True,

@@ -134,6 +134,51 @@ class KernelActions:
         return await self._after(await actions.set_timeouts_async(timeouts))
 
 
+#: drift verdicts (lvstop.track.drift) as the real servers table's State column says them
+VERDICT_TEXT = {"ok": "up", "adjusted": "up (adj)", "removed": "removed", "inhibited":
+                "inhibited", "changed": "changed", "absent": "absent", "unknown": "not conf"}
+
+
+class KeepalivedDriftStates:
+    """keepalived's view of each real server: its config × its own state dumps × the kernel
+    (``lvstop.track.drift``). Refreshed in a thread every few seconds, never per poll (it
+    signals keepalived for its dumps when allowed)."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+        self._config: Any = None
+        self._config_key: tuple[str, float] | None = None
+
+    def states(self) -> dict[str, str]:
+        return self._states
+
+    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
+        import os
+
+        from lvstop.sources import keepalived_conf, keepalived_state
+        from lvstop.track.drift import compute_drift
+
+        procs = keepalived_state.own_netns_processes(keepalived_state.find_processes())
+        parent = next((p for p in procs if p.role == "parent"), None)
+        if parent is None:
+            self._states = {}
+            return
+        path = parent.config_path or keepalived_conf.DEFAULT_CONFIG
+        rooted = f"/proc/{parent.pid}/root{path if os.path.isabs(path) else '/' + path}"
+        path = rooted if os.path.exists(rooted) else path
+        key = (path, os.stat(path).st_mtime)
+        if key != self._config_key:
+            self._config = keepalived_conf.parse_file(path)
+            self._config_key = key
+        chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
+        runtime = keepalived_state.read_runtime(
+            global_defs=self._config.global_defs, processes=chosen,
+            request_dumps=keepalived_state.can_signal())
+        drift = compute_drift(self._config, ipvs, runtime)
+        self._states = {rs.key: VERDICT_TEXT.get(rs.verdict, rs.verdict)
+                        for vs in drift.virtual_servers for rs in vs.real_servers}
+
+
 def real_sources(interfaces: Sequence[str] = (), vrrp: bool = True,
                  read_only: bool = False) -> Sources:
     actions: Actions = KernelActions()
@@ -145,4 +190,5 @@ def real_sources(interfaces: Sequence[str] = (), vrrp: bool = True,
         actions=actions,
         vrrp=LiveVrrp(interfaces) if vrrp else None,
         conns=ProcConns(),
+        keepalived=KeepalivedDriftStates(),
     )

@@ -238,6 +238,9 @@ class FixedStates:
     def states(self) -> dict[str, str]:
         return dict(self._states)
 
+    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
+        return None
+
 
 @dataclass
 class Clock:

@@ -53,7 +53,12 @@ class ConnsSource(Protocol):
 
 class KeepalivedStates(Protocol):
     def states(self) -> dict[str, str]:
-        """keepalived's view per real server key: up / failed / inhibited / sorry / …."""
+        """keepalived's view per real server key: up / removed / inhibited / changed / …."""
+        ...
+
+    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
+        """Read keepalived again (config, its state dumps) against ``ipvs``; blocking,
+        called in a thread every few seconds."""
         ...
 
 
@@ -122,6 +127,9 @@ class ReadOnlyActions:
 class NoStates:
     def states(self) -> dict[str, str]:
         return {}
+
+    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
+        return None
 
 
 @dataclass

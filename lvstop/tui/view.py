@@ -158,8 +158,8 @@ def real_server_rows(
             r.cps if r else None, new_share, w_share, state, rs.forward,
             rs.persistent_conns, r.inbps if r else None,
         )
-        state_mark = "ok" if state == "up" else ("error" if state in ("failed", "removed")
-                                                 else ("warn" if state else ""))
+        state_mark = "ok" if state.startswith("up") else (
+            "error" if state in ("removed", "absent") else ("warn" if state else ""))
         marks = ("", "warn" if drained else "", "", "", "",
                  "warn" if imbalanced else "", "warn" if imbalanced else "",
                  state_mark, "", "", "")

@@ -80,6 +80,9 @@ def test_dashboard_shows_vips_real_servers_and_masters(dash):
     # VRRP panel: VRID 51 mastered by d1 (this host), 52 by d2
     dash.wait_for(r"\b51 +10\.0\.5\.90 +yes +100\b", timeout=15, what="VRID 51: d1, here")
     dash.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=15, what="VRID 52: d2")
+    # keepalived's view of the real servers (config × its check state × kernel): both up
+    dash.wait_for(rf"{RS1}:8888 .* up\b", timeout=20, what="rs1 up per keepalived")
+    dash.wait_for(rf"{RS2}:8888 .* up\b", timeout=20, what="rs2 up per keepalived")
 
 
 def test_drain_and_restore_rs1_with_confirm(dash, lab):
