@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from lvstop.errors import LvstopError
 
@@ -20,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action="store_true",
                         help="never write to the kernel (no drain / weight / timeouts keys)")
     parser.add_argument("--theme", default=None, help="Textual theme name (e.g. nord, "
-                        "gruvbox, textual-light); NO_COLOR is respected")
+                        "gruvbox, textual-light); NO_COLOR=1 turns colour off (Textual "
+                        "honours it)")
     parser.add_argument("--incident-dir", default=None, metavar="DIR",
                         help="where `S` saves incident snapshots (default: current directory)")
     parser.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
@@ -44,8 +44,5 @@ def run(args: argparse.Namespace) -> int:
             raise LvstopError(f"unknown theme {args.theme!r}; one of "
                               + ", ".join(sorted(app.available_themes)))
         app.theme = args.theme
-    if os.environ.get("NO_COLOR"):
-        # Textual honours NO_COLOR itself; say so in the header's absence of colour.
-        pass
     result = app.run()
     return int(result or 0)
