@@ -739,6 +739,16 @@ def build_tree(lines: Iterator[_Line], warnings: list[ConfigWarning]) -> list[St
         words, open_quote = split_words(line.text)
         if open_quote:
             raise KeepalivedConfigError(line.where.file, line.where.line, "unmatched quote")
+        if any(w.startswith("//") for w in words):
+            # seen in the wild (operators' notes): C++ remarks keepalived reads as words
+            warnings.append(
+                ConfigWarning(
+                    line.where.file,
+                    line.where.line,
+                    "'//' does not start a comment in keepalived.conf (use '!' or '#'): "
+                    "the rest of the line is read as values",
+                )
+            )
         if words:
             top.items.append(Statement(tuple(words), line.where))
     if len(stack) > 1:

@@ -191,3 +191,24 @@ def test_corpus_sample_doctor_findings(tmp_path):
     facts = director(tmp_path, config=sample)
     results = by_id(run_all(facts))
     assert results["ip.forward"].status == "fail"  # the sample balances with NAT
+
+
+NOTES = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "notes"
+
+
+def test_notes_dual_master_pair_passes_the_peer_checks(tmp_path):
+    ds1 = parse_file(str(NOTES / "ds1-dual.conf"), config_id="x")
+    ds2 = parse_file(str(NOTES / "ds2-dual.conf"), config_id="x")
+    results = by_id(run_all(director(tmp_path, config=ds1, peer_config=ds2)))
+    for check_id in (
+        "peer.router_id",
+        "peer.instances",
+        "peer.state_priority",
+        "peer.vrrp_equal",
+        "peer.virtual_servers",
+    ):
+        assert results[check_id].status == "ok", results[check_id]
+    # the notes' classic: both directors left at the same VRID as another cluster's
+    swapped = by_id(run_all(director(tmp_path, config=ds1, peer_config=ds1)))
+    assert swapped["peer.state_priority"].status == "fail"
+    assert swapped["peer.router_id"].status == "warn"

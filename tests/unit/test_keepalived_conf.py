@@ -382,3 +382,22 @@ def test_features_config():
     ]
     check = first.real_servers[-1].checks[0]
     assert (check.type, check.connect_timeout, check.retry) == ("TCP_CHECK", 2.0, 2)
+
+
+def test_notes_config_with_double_slash_remarks():
+    cfg = parse_file(str(DATA / "notes" / "ds-master.conf"), config_id="x")
+    assert cfg.router_id == "LVS_DEVEL_master"
+    (vi1,) = cfg.vrrp_instances
+    assert (vi1.state, vi1.interface, vi1.virtual_router_id, vi1.priority) == (
+        "MASTER",
+        "enp10s0",
+        51,
+        100,
+    )
+    assert [v.address for v in vi1.virtual_ipaddress] == ["10.0.5.96/20"]
+    assert cfg.global_defs.vrrp_strict
+    slashes = [w.line for w in cfg.warnings if "'//' does not start a comment" in w.message]
+    assert slashes[:2] == [4, 5] and len(slashes) == 9
+    assert (30, "virtual address '//虚拟ip' is not an IP address") in [
+        (w.line, w.message) for w in cfg.warnings
+    ]
