@@ -208,7 +208,7 @@ def test_notes_dual_master_pair_passes_the_peer_checks(tmp_path):
         "peer.virtual_servers",
     ):
         assert results[check_id].status == "ok", results[check_id]
-    # the notes' classic: both directors left at the same VRID as another cluster's
+    # the same file copied to both directors: equal priorities, both MASTER, same router_id
     swapped = by_id(run_all(director(tmp_path, config=ds1, peer_config=ds1)))
     assert swapped["peer.state_priority"].status == "fail"
     assert swapped["peer.router_id"].status == "warn"
