@@ -217,6 +217,8 @@ class Layout:
     #: (for "flags" attributes the second value, the mask, follows at index + 1)
     index: dict[tuple[int, ...], int]
     signature: tuple[Any, ...]
+    #: the generated real-server dump callback factory for this layout (see dest_reader)
+    reader: Callable[..., Any] | None = None
 
 
 def message_body(buf: bytes | bytearray, off: int, length: int) -> int:
@@ -279,7 +281,7 @@ def discover_layout(buf: bytes | bytearray, off: int, length: int) -> Layout:
 class LayoutCache:
     """Layouts by message length, each length with the few layouts seen for it."""
 
-    __slots__ = ("_builders", "_by_len", "_make_builder", "discovered")
+    __slots__ = ("_builders", "_by_len", "_make_builder", "discovered", "latest")
 
     def __init__(self, make_builder: Callable[[Layout], Callable[..., Any]]) -> None:
         #: length -> [(mask, expected, unpack_from, builder), ...]
@@ -287,6 +289,9 @@ class LayoutCache:
         self._builders: dict[tuple[Any, ...], tuple[Layout, Callable[..., Any]]] = {}
         self._make_builder = make_builder
         self.discovered = 0
+        #: the layout discovered last (what the next messages most likely have: a kernel
+        #: sends every real server with the same attributes), for ``dest_reader``
+        self.latest: Layout | None = None
 
     def parse(self, buf: bytes | bytearray, off: int, length: int, *extra: Any) -> Any:
         return self.parse_body(message_body(buf, off, length), buf, off, length, *extra)
@@ -309,6 +314,7 @@ class LayoutCache:
     def _discover(self, buf: bytes | bytearray, off: int, length: int) -> Callable[..., Any]:
         layout = discover_layout(buf, off, length)
         self.discovered += 1
+        self.latest = layout
         entry = self._builders.get(layout.signature)
         if entry is None:
             if len(self._builders) > 256:  # a pathological stream of layouts: start over
@@ -434,8 +440,10 @@ def _compile(name: str, src: str) -> Callable[..., Any]:
     return namespace[name]  # type: ignore[no-any-return]
 
 
-def make_dest_builder(layout: Layout) -> Callable[..., RealServer | None]:
-    """Generate ``build(values, service_key, service_af) -> RealServer`` for one layout."""
+def _dest_body(layout: Layout, indent: str) -> list[str] | None:
+    """Source lines turning ``v`` (the unpacked values of one message of this layout) plus
+    ``key`` / ``af`` (the service's) into ``rs``, a RealServer; None: not a destination we
+    can name (no address or port), such messages are skipped."""
     ix = layout.index
     d = CMD_ATTR_DEST
 
@@ -444,44 +452,114 @@ def make_dest_builder(layout: Layout) -> Callable[..., RealServer | None]:
         return default if i is None else f"v[{i}]"
 
     if (d, DEST_ATTR_ADDR) not in ix or (d, DEST_ATTR_PORT) not in ix:
-        return lambda v, key, af: None  # not a destination we can name: skip it
+        return None
     port = val(DEST_ATTR_PORT)
     port_expr = f"(({port} & 255) << 8) | ({port} >> 8)" if _LITTLE else port
     src = f"""
-def build(v, key, af):
-    af = {val(DEST_ATTR_ADDR_FAMILY, "af")}
-    raw = {val(DEST_ATTR_ADDR)}
-    address = (C6 if af == 10 else C4).get(raw)
-    if address is None:
-        address = addr(af, raw)
-    fwd = {val(DEST_ATTR_FWD_METHOD)} & 7
-    if fwd == 2:
-        tun_type = TUN.get({val(DEST_ATTR_TUN_TYPE, "None")})
-        tun_port = swap16({val(DEST_ATTR_TUN_PORT)})
-        tun_flags = tunflags({val(DEST_ATTR_TUN_FLAGS)})
-    else:
-        tun_type = None
-        tun_port = 0
-        tun_flags = ()
-    return RealServer(
-        address,
-        {port_expr},
-        FAM.get(af, "inet"),
-        FWD[fwd],
-        {val(DEST_ATTR_WEIGHT)},
-        {val(DEST_ATTR_U_THRESH)},
-        {val(DEST_ATTR_L_THRESH)},
-        {val(DEST_ATTR_ACTIVE_CONNS)},
-        {val(DEST_ATTR_INACT_CONNS)},
-        {val(DEST_ATTR_PERSIST_CONNS)},
-        {_stats_expr(ix, (d, DEST_ATTR_STATS64), (d, DEST_ATTR_STATS))},
-        key,
-        tun_type,
-        tun_port,
-        tun_flags,
-    )
+fam = {val(DEST_ATTR_ADDR_FAMILY, "af")}
+raw = {val(DEST_ATTR_ADDR)}
+address = (C6 if fam == 10 else C4).get(raw)
+if address is None:
+    address = addr(fam, raw)
+fwd = {val(DEST_ATTR_FWD_METHOD)} & 7
+if fwd == 2:
+    tun_type = TUN.get({val(DEST_ATTR_TUN_TYPE, "None")})
+    tun_port = swap16({val(DEST_ATTR_TUN_PORT)})
+    tun_flags = tunflags({val(DEST_ATTR_TUN_FLAGS)})
+else:
+    tun_type = None
+    tun_port = 0
+    tun_flags = ()
+rs = RealServer(address, {port_expr}, FAM.get(fam, "inet"), FWD[fwd],
+    {val(DEST_ATTR_WEIGHT)}, {val(DEST_ATTR_U_THRESH)}, {val(DEST_ATTR_L_THRESH)},
+    {val(DEST_ATTR_ACTIVE_CONNS)}, {val(DEST_ATTR_INACT_CONNS)}, {val(DEST_ATTR_PERSIST_CONNS)},
+    {_stats_expr(ix, (d, DEST_ATTR_STATS64), (d, DEST_ATTR_STATS))},
+    key, tun_type, tun_port, tun_flags)
 """
+    return [indent + line for line in src.strip().splitlines()]
+
+
+def make_dest_builder(layout: Layout) -> Callable[..., RealServer | None]:
+    """Generate ``build(values, service_key, service_af) -> RealServer`` for one layout."""
+    body = _dest_body(layout, "    ")
+    if body is None:
+        return lambda v, key, af: None  # not a destination we can name: skip it
+    src = "def build(v, key, af):\n" + "\n".join(body) + "\n    return rs\n"
     return _compile("build", src)
+
+
+_DEST_READERS: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def dest_reader(layout: Layout | None) -> Callable[..., Any]:
+    """``make(key, af, old, new, memo, slow) -> one(buf, off, length)``: the per-message
+    callback of one real-server dump, generated for the layout the kernel most likely sends.
+
+    It is the hot path of a snapshot (one call per real server), so everything is inlined
+    in it: the memo lookup (``old``: body -> (body, RealServer) of the previous poll; kept
+    in ``new`` when ``memo``), the layout check (length, then every attribute header at
+    once by ``body & MASK == EXPECTED``), one ``unpack_from`` and the RealServer. A message
+    of any other layout goes to ``slow(body, buf, off, length, key, af)`` (the LayoutCache,
+    which discovers and checks layouts the generic way). Generated once per layout.
+    """
+    if layout is not None and layout.reader is not None:
+        return layout.reader
+    sig = None if layout is None else layout.signature
+    cached = _DEST_READERS.get(sig)  # type: ignore[arg-type]
+    if cached is not None:
+        if layout is not None:
+            layout.reader = cached
+        return cached
+    body = None if layout is None else _dest_body(layout, "                ")
+    if layout is None or body is None:
+        fast = ["            if False:", "                pass"]
+        env: dict[str, Any] = {}
+    else:
+        fast = ["            if length == LENGTH and body & MASK == EXPECTED:",
+                "                v = unpack(buf, off)", *body]
+        env = {"LENGTH": layout.struct.size, "MASK": layout.mask,
+               "EXPECTED": layout.expected, "unpack": layout.struct.unpack_from}
+    build = [
+        *fast,
+        "            else:",
+        "                rs = slow(body, buf, off, length, key, af)",
+        "                if rs is None:",
+        "                    return None",
+    ]
+    get_body = f"        body = from_bytes(buf[off + {genl.HDRLEN} : off + length], 'little')"
+    src = "\n".join([
+        "def make(key, af, old, new, memo, slow):",
+        "    def one_memo(buf, off, length):",
+        get_body,
+        "        entry = old.get(body)",
+        "        if entry is not None:",
+        "            # keyed by the previous poll's int: an unchanged server allocates nothing",
+        "            # that outlives this call (new memory is slow to touch, in UML above all)",
+        "            new[entry[0]] = entry",
+        "            return entry[1]",
+        "        if True:",
+        *build,
+        "        new[body] = (body, rs)",
+        "        return rs",
+        "    def one_cold(buf, off, length):",
+        get_body,
+        "        if True:",
+        *build,
+        "        return rs",
+        "    return one_memo if memo else one_cold",
+        "",
+    ])
+    namespace: dict[str, Any] = {}
+    glb = dict(_ENV)
+    glb.update(env, from_bytes=int.from_bytes)
+    exec(compile(src, "<lvstop.sources.ipvs dest_reader>", "exec"), glb, namespace)
+    make = namespace["make"]
+    if len(_DEST_READERS) > 64:
+        _DEST_READERS.clear()
+    _DEST_READERS[sig] = make  # type: ignore[index]
+    if layout is not None:
+        layout.reader = make
+    return make  # type: ignore[no-any-return]
 
 
 def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None]:
@@ -539,6 +617,17 @@ def svc_ident(
     af: int, protocol: int = 0, raw_addr: bytes = b"", raw_port: int = 0, fwmark: int = 0
 ) -> bytes:
     """The identifying attributes of a service (what GET_DEST / SET_DEST / … need)."""
+    # the usual shapes in one pack each (a snapshot builds one ident per service); the same
+    # bytes as the general form below (a unit test compares them)
+    if fwmark:
+        if 0 <= af <= 0xFFFF and 0 < fwmark <= 0xFFFFFFFF:
+            return _IDENT_FWMARK.pack(_IDENT_FWMARK.size, _NESTED_SERVICE, 6, SVC_ATTR_AF, af,
+                                      8, SVC_ATTR_FWMARK, fwmark)
+    elif (0 <= af <= 0xFFFF and 0 <= protocol <= 0xFFFF and 0 <= raw_port <= 0xFFFF
+          and len(raw_addr) <= 16):
+        return _IDENT_VIP.pack(_IDENT_VIP.size, _NESTED_SERVICE, 6, SVC_ATTR_AF, af,
+                               6, SVC_ATTR_PROTOCOL, protocol, 20, SVC_ATTR_ADDR, raw_addr,
+                               6, SVC_ATTR_PORT, raw_port)
     parts = [genl.nla_u16(SVC_ATTR_AF, af)]
     if fwmark:
         parts.append(genl.nla_u32(SVC_ATTR_FWMARK, fwmark))
@@ -547,6 +636,13 @@ def svc_ident(
         parts.append(genl.nla(SVC_ATTR_ADDR, raw_addr.ljust(16, b"\0")))
         parts.append(genl.nla(SVC_ATTR_PORT, struct.pack("=H", raw_port)))
     return genl.nla_nested(CMD_ATTR_SERVICE, parts)
+
+
+#: svc_ident's two usual shapes, one Struct each: the nested header, AF, then PROTOCOL +
+#: ADDR + PORT or FWMARK (u16 payloads padded to 4 bytes; "16s" pads the address with zeros)
+_IDENT_VIP = struct.Struct("=HH" "HHH2x" "HHH2x" "HH16s" "HHH2x")
+_IDENT_FWMARK = struct.Struct("=HH" "HHH2x" "HHI")
+_NESTED_SERVICE = CMD_ATTR_SERVICE | genl.NLA_F_NESTED
 
 
 _ENV["svc_ident"] = svc_ident
@@ -842,27 +938,12 @@ class IpvsReader:
         rs_new: dict[str, dict[int, tuple[int, RealServer]]] = {}
         services: list[Service] = []
         empty: dict[int, tuple[int, RealServer]] = {}
+        dest_cache = self._dests
         for args, ident, af in heads:
             key = service_key(args[0], args[1], args[2], args[3], args[4])
-            old = rs_old.get(key, empty)
             new: dict[int, tuple[int, RealServer]] = {}
-
-            def one(buf: bytearray, off: int, length: int, key: str = key, af: int = af,
-                    old: dict[int, tuple[int, RealServer]] = old,
-                    new: dict[int, tuple[int, RealServer]] = new) -> Any:
-                body = from_bytes(buf[off + hdrlen : off + length], "little")
-                entry = old.get(body)
-                if entry is None:
-                    rs = parse_dest(body, buf, off, length, key, af)
-                    if rs is None:
-                        return None
-                    entry = (body, rs)
-                if memo:
-                    # keyed by the previous poll's int: an unchanged server allocates nothing
-                    # that outlives this call (new memory is slow to touch, in UML above all)
-                    new[entry[0]] = entry
-                return entry[1]
-
+            one = dest_reader(dest_cache.latest)(key, af, rs_old.get(key, empty), new, memo,
+                                                 parse_dest)
             dests = t.dump(CMD_GET_DEST, ident, one, f"IPVS real-server dump of {key}")
             if not dests and not self._service_exists(ident):
                 continue  # deleted between the two dumps: not part of this snapshot
