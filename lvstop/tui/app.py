@@ -112,23 +112,23 @@ class LvstopApp(WriteKeys, ViewKeys):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
 
     def _start(self) -> None:
-        for name in self.last_ok:
+        for name in [*self.last_ok, "keepalived"]:
             self._start_poller(name)
-        self.run_worker(self._poll_keepalived(), name="keepalived", group="keepalived",
-                        exclusive=True, exit_on_error=False, description="keepalived state")
-
-    async def _poll_keepalived(self) -> None:
-        # keepalived's view of the real servers changes rarely and costs signals: slowly.
-        while True:
-            await asyncio.to_thread(self.sources.keepalived.refresh, self.ipvs)
-            self._show_real_servers()
-            await asyncio.sleep(max(10.0, 5 * self.interval))
 
     def _start_poller(self, name: str) -> None:
         self.run_worker(self._poll(name), name=name, group=name, exclusive=True,
                         exit_on_error=False, description=f"poll {name}")
 
     async def _poll(self, name: str) -> None:
+        if name == "keepalived":
+            # keepalived's view of the real servers changes rarely and costs signals:
+            # slowly, and against a kernel table (drift compares the two).
+            while True:
+                if self.ipvs is not None:
+                    await asyncio.to_thread(self.sources.keepalived.refresh, self.ipvs)
+                    self._errors.pop(name, None)
+                    self._show_real_servers()
+                await asyncio.sleep(max(10.0, 5 * self.interval) if self.ipvs else 0.5)
         if name == "vrrp" and self.sources.vrrp is not None:
             await self.sources.vrrp.start()
         loop = asyncio.get_running_loop()
@@ -156,14 +156,15 @@ class LvstopApp(WriteKeys, ViewKeys):
             self.notify(f"refused: {error}", title=name[6:], severity="error", timeout=8)
             self.log_events([LogEvent(self.sources.clock(), "write_failed",
                                       f"{name[6:]} failed: {error}", "error", "lvstop")])
-        elif name in self.last_ok:
+        elif name in self.last_ok or name == "keepalived":
             if self._errors.get(name) != error:  # say it once, not every retry
                 self._errors[name] = error
                 self.notify(error, title=f"{name} source", severity="error", timeout=8)
                 self.log_events([LogEvent(self.sources.clock(), "source_error",
                                           f"{name}: {error}", "error", name)])
             self.refresh_status()
-            self.set_timer(self.interval, lambda: self._start_poller(name))
+            self.set_timer(self.interval * (10 if name == "keepalived" else 1),
+                           lambda: self._start_poller(name))
         else:
             self.notify(error, title=worker.description or name, severity="error")
 

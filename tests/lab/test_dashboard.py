@@ -51,7 +51,11 @@ class Dashboard:
             text = self.screen()
             return text if rx.search(text) else None
 
-        return self.lab.wait_until(seen, timeout=timeout, what=what or f"screen shows {pattern}")
+        try:
+            return self.lab.wait_until(seen, timeout=timeout,
+                                       what=what or f"screen shows {pattern}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the screen:\n{self.screen()}") from None
 
     def close(self) -> None:
         self.lab.run("d1", ["tmux", "-L", SOCKET, "kill-server"], check=False)
