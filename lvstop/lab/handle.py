@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from lvstop.lab import faults, runtime
-from lvstop.lab.topology import Topology, default_topology
+from lvstop.lab.topology import ROGUE_NODE, Topology, default_topology
 
 HEAL_TIMEOUT = 30.0
 _scratch_ids = itertools.count(1)
@@ -117,6 +117,10 @@ class LabHandle:
         from lvstop.lab.inside import wait_healthy
 
         done = faults.undo_all(self.topology)
+        nodes = [n.name for n in self.topology.nodes] + [ROGUE_NODE.name]
+        strays = runtime.kill_stray_keepalived(nodes)
+        if strays:
+            done.append(f"stopped stray keepalived pids {', '.join(map(str, strays))}")
         problems = self.problems()
         if not problems:
             return done

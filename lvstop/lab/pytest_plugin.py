@@ -59,6 +59,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if any(parts[i:i + 2] == LAB_DIR_PARTS for i in range(len(parts) - 1)) \
                 and not is_lab_item(item):
             item.add_marker(pytest.mark.lab)
+    if not in_vm():
+        # Lab tests last: the VM boots and runs them while the host runs everything else.
+        items[:] = [it for it in items if not is_lab_item(it)] + \
+            [it for it in items if is_lab_item(it)]
     select = os.environ.get(ENV_SELECT)
     if in_vm() and select:
         wanted = Path(select).read_text().splitlines()

@@ -281,6 +281,43 @@ def stop_keepalived(node: str, *, sig: int = signal.SIGTERM, timeout: float = 10
     return pids
 
 
+def keepalived_all() -> dict[int, int]:
+    """pid -> ppid of every live keepalived process in the VM."""
+    found: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        if comm == "keepalived" and fields[0] not in ("Z", "X"):
+            found[int(entry)] = int(fields[1])
+    return found
+
+
+def stray_keepalived(nodes: Sequence[str]) -> list[int]:
+    """keepalived processes that belong to none of ``nodes`` (started by a test by hand)."""
+    known: set[int] = set()
+    for node in nodes:
+        if (RUN_ROOT / node).is_dir():
+            known.update(keepalived_pids(node))
+    return sorted(pid for pid, ppid in keepalived_all().items()
+                  if pid not in known and ppid not in known)
+
+
+def kill_stray_keepalived(nodes: Sequence[str]) -> list[int]:
+    strays = stray_keepalived(nodes)
+    if strays:
+        try:
+            kill_pids(strays, signal.SIGTERM, timeout=5, what="stray keepalived to exit")
+        except LabError:
+            kill_pids(strays, signal.SIGKILL, timeout=5, what="stray keepalived to die")
+    return strays
+
+
 # --- health --------------------------------------------------------------------------------
 
 def _nl_ipv4_addresses() -> list[tuple[int, str]]:

@@ -206,6 +206,9 @@ def uml_argv(uml: str, run_dir: Path, timeout: float, *, interactive: bool,
     argv += ["-k", "10", f"{int(timeout)}s", uml, f"mem={mem}", "root=/dev/root",
              "rootfstype=hostfs", "rootflags=/", "rw", f"init={run_dir / 'init.sh'}",
              "con=null", "con0=fd:0,fd:1", "quiet"]
+    if interactive:
+        # Only emergencies on the user's terminal (UML's boot chatter would cover the screen).
+        argv.append("loglevel=1")
     return argv
 
 

@@ -225,23 +225,33 @@ def test_vrrp_adverts_carry_the_configured_priorities(lab):
     assert seen.get(("10.0.5.93", 52)) == {VIP2}
 
 
-def test_keepalived_data_dump_lands_in_the_node_folder(lab):
+@pytest.mark.parametrize(("signame", "filename"), [
+    ("DATA", "keepalived.data"), ("JSON", "keepalived.json"), ("STATS", "keepalived.stats")])
+def test_keepalived_dumps_land_in_the_node_folder(lab, signame, filename):
     import os
 
-    node_dir = lab.node_dir("d1")
-    signum = int(lab.run("d1", ["keepalived", "--signum=DATA"]).stdout.strip())
+    node_dir = lab.node_dir("d2")
+    path = f"{node_dir}/{filename}"
+    if os.path.exists(path):
+        os.unlink(path)
+    signum = int(lab.run("d2", ["keepalived", f"--signum={signame}"]).stdout.strip())
     with open(f"{node_dir}/keepalived.pid") as f:
-        pid = int(f.read())
-    os.kill(pid, signum)
+        os.kill(int(f.read()), signum)
 
     def dumped() -> str:
-        with open(f"{node_dir}/keepalived.data") as f:
+        with open(path) as f:
             return f.read()
 
-    # keepalived writes it in pieces: wait for the VRRP part naming both instances.
-    text = lab.wait_until(lambda: "VI_2" in (t := dumped()) and t, timeout=5,
-                          what=f"{node_dir}/keepalived.data")
+    # keepalived writes it in pieces: wait for the part naming the second instance.
+    lab.wait_until(lambda: "VI_2" in dumped(), timeout=5, what=f"VI_2 in {path}")
+    time.sleep(0.2)
+    text = dumped()
     assert "VI_1" in text
+    if signame == "JSON":
+        data = json.loads(text)
+        states = {i["data"]["iname"]: i["data"]["state"] for i in data}
+        assert states == {"VI_1": 1, "VI_2": 2}  # d2: BACKUP of VI_1, MASTER of VI_2
+    assert not os.path.exists(f"/tmp/{filename}")
 
 
 def test_unknown_fault_and_bad_params_are_one_line_errors(lab):
