@@ -10,6 +10,7 @@ from lvstop.lab.pytest_plugin import (  # noqa: F401
     pytest_collection_modifyitems,
     pytest_collectreport,
     pytest_configure,
+    pytest_runtest_call,
     pytest_runtest_logreport,
     pytest_runtest_protocol,
     pytest_sessionfinish,

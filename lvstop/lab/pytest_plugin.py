@@ -76,6 +76,37 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 # --- inside the VM: stream reports to the host ----------------------------------------------
 
+ENV_TEST_TIMEOUT = "LVSTOP_LAB_TEST_TIMEOUT"
+DEFAULT_TEST_TIMEOUT = 300.0
+
+
+class LabTestTimeout(Exception):
+    pass
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Inside the VM a hung lab test fails on its own instead of eating the VM's timeout."""
+    if not in_vm() or not is_lab_item(item):
+        yield
+        return
+    import signal
+
+    seconds = float(os.environ.get(ENV_TEST_TIMEOUT) or DEFAULT_TEST_TIMEOUT)
+
+    def expired(signum: int, frame: object) -> None:
+        raise LabTestTimeout(f"lab test still running after {seconds:g}s "
+                             f"(${ENV_TEST_TIMEOUT})")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _append(record: dict[str, Any]) -> None:
     path = os.environ.get(ENV_RESULTS)
     if not path:

@@ -21,7 +21,7 @@ CONFTEST = """
 from lvstop.lab.pytest_plugin import (
     pytest_addoption, pytest_collection_finish, pytest_collection_modifyitems,
     pytest_collectreport, pytest_configure, pytest_runtest_logreport,
-    pytest_runtest_protocol, pytest_sessionfinish, pytest_unconfigure,
+    pytest_runtest_call, pytest_runtest_protocol, pytest_sessionfinish, pytest_unconfigure,
 )
 """
 
@@ -94,14 +94,14 @@ def _exports(init: str) -> dict[str, str]:
     return env
 
 
-def test_inner_results_come_back_as_real_outcomes(project, monkeypatch):
+@pytest.fixture
+def host_as_vm(project, monkeypatch):
     """The 'VM' runs the inner pytest on the host: same hooks, same report stream."""
 
     def fake_start(run_dir, timeout, **kw):
         payload = vm.Payload.from_json((run_dir / "payload.json").read_text())
         env = dict(os.environ)
         env.update(_exports((run_dir / "init.sh").read_text()))
-        env.pop("PATH", None)
         env["PATH"] = os.environ["PATH"]
         cmd = shlex.join([sys.executable, "-m", "pytest", *payload.argv])
         return subprocess.Popen(["sh", "-c", f"{cmd} >/dev/null; echo $? > {run_dir}/status"],
@@ -109,9 +109,32 @@ def test_inner_results_come_back_as_real_outcomes(project, monkeypatch):
 
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
     monkeypatch.setattr(vm, "start", fake_start)
-    result = project.runpytest("-rs", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    return project
+
+
+def test_inner_results_come_back_as_real_outcomes(host_as_vm):
+    result = host_as_vm.runpytest("-rs", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*AssertionError: inner failure text*", "*inner skip reason*"])
+
+
+def test_a_hung_lab_test_fails_on_its_own(host_as_vm, monkeypatch):
+    monkeypatch.setenv("LVSTOP_LAB_TEST_TIMEOUT", "1")
+    host_as_vm.makepyfile(test_hang="""
+import time, pytest
+
+@pytest.mark.lab
+def test_hangs():
+    time.sleep(30)
+
+@pytest.mark.lab
+def test_next_one_still_runs():
+    pass
+""")
+    result = host_as_vm.runpytest("test_hang.py", "-p", "no:cacheprovider",
+                                  "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*still running after 1s*"])
 
 
 def test_unselected_lab_tests_boot_nothing(project, monkeypatch):
