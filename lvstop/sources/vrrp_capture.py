@@ -169,6 +169,7 @@ class VrrpCapture:
         self._rings: list[_Ring] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._names: dict[int, str] = {}
+        self._cache: dict[tuple[str, bytes, bytes], Advert] = {}
         self.kernel_packets = 0
         self.kernel_drops = 0
         self.received = 0
@@ -246,6 +247,7 @@ class VrrpCapture:
         on_raw = self.on_raw
         unpack_hdr = _HDR3.unpack_from
         unpack_sll = _SLL.unpack_from
+        cache = self._cache
         n = 0
         while True:
             base = block * size
@@ -268,9 +270,24 @@ class VrrpCapture:
                     self._refresh_names()
                     names = self._names
                     name = names.get(ifindex, f"if{ifindex}")
-                mac = addr[:halen].hex(":") if halen == 6 else None
                 t = sec + nsec * 1e-9
-                advert = decode_ip(data, t, name, mac)
+                # A router repeats the same advert: decode each distinct one once (IPv4 id
+                # and header checksum change between repeats; see CachedDecoder)
+                if data[:1] and data[0] >> 4 == 4:
+                    key = (name, addr[:halen], data[:4] + data[8:10] + data[12:])
+                else:
+                    key = (name, addr[:halen], data)
+                template = cache.get(key)
+                if template is not None:
+                    advert: Advert | None = template.at(t)
+                    mac = template.src_mac
+                else:
+                    mac = addr[:halen].hex(":") if halen == 6 else None
+                    advert = decode_ip(data, t, name, mac)
+                    if advert is not None and advert.valid:
+                        if len(cache) >= 4096:
+                            cache.clear()
+                        cache[key] = advert
                 if on_raw is not None:
                     on_raw(t, name, mac, data, pkttype == PACKET_OUTGOING)
                 if advert is not None:

@@ -254,6 +254,8 @@ def test_live_capture_on_loopback_in_private_netns(tmp_path):
     assert (v6["family"], v6["version"], v6["vrid"], v6["interval_ms"], v6["addresses"]) == (
         "inet6", 3, 52, 1000, ["2001:db8::97"])
     assert all(a["interface"] == "lo" for a in adverts)
+    # the three identical packets (decoded once, then repeated) keep their own times
+    assert adverts[0]["time"] < adverts[1]["time"] < adverts[2]["time"]
     events = [(e["kind"], e["master"], e["previous"], e["error"]) for e in out
               if e["type"] == "event" and e["vrid"] != 53]
     assert events[:3] == [("master", "127.0.0.2", None, None),

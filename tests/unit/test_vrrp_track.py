@@ -296,3 +296,15 @@ def test_recent_events_kept_for_the_dashboard():
     run(split_sequence(), tracker, until=30)
     assert [e.kind for e in tracker.snapshot().events] == ["split_brain",
                                                            "split_brain_cleared"]
+
+
+def test_advert_at_is_the_same_advert_at_another_time():
+    import dataclasses
+
+    # every field a distinct value, so that a field out of place cannot go unnoticed
+    a = Advert(time=1.0, interface="eth0", family="inet6", src="fe80::1", src_mac="02:00::1",
+               dst="ff02::12", ttl=254, version=3, vrid=7, priority=9, interval_ms=30,
+               auth_type="simple", auth_data=b"pw", addresses=("2001:db8::1",), valid=False,
+               error="ttl")
+    b = a.at(2.5)
+    assert b.time == 2.5 and b == dataclasses.replace(a, time=2.5)
