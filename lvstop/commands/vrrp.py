@@ -47,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Printer:
     """Formats adverts, events and the summary as text or JSON lines.
 
-    Lines are collected and written in chunks (``flush``). The text of an advert is cached per
-    decoded ``Advert`` object (a capture repeats the same advert every interval; see
-    ``CachedDecoder``): only the time stamp and the current master change from line to line.
+    Lines are collected and written in chunks (``flush``). The text of an advert is cached by
+    its content (a router repeats the same advert every interval): only the time stamp and the
+    current master change from line to line.
     """
 
     def __init__(self, out: TextIO, *, as_json: bool, show_auth: bool) -> None:
@@ -60,8 +60,9 @@ class _Printer:
         self.show_auth = show_auth
         self._sec = -1
         self._clock = ""
-        #: id(advert) -> (advert, the text of its line that depends only on the packet)
-        self.bodies: dict[int, tuple[Advert, str]] = {}
+        #: the content of an advert (all but its time) -> the text of its line but the time
+        #: stamp and master (a router repeats the same advert every interval)
+        self.bodies: dict[tuple[object, ...], str] = {}
         self.gaps: dict[tuple[str, int | None, str | None], list[float]] = defaultdict(list)
         self.preempts: dict[tuple[str, int | None, str | None], int] = defaultdict(int)
 
@@ -107,17 +108,17 @@ class _Printer:
     def advert(self, a: Advert, master: str | None, t: float | None = None) -> None:
         if t is None:
             t = a.time
-        cached = self.bodies.get(id(a))
-        if cached is None or cached[0] is not a:
+        # everything the line shows but the time (and the master)
+        key = (a.interface, a.src, a.dst, a.valid, a.error, a.vrid, a.ttl, a.version,
+               a.priority, a.interval_ms, a.auth_type, a.auth_data, a.addresses, a.src_mac)
+        body = self.bodies.get(key)
+        if body is None:
             if len(self.bodies) > 65536:
                 self.bodies.clear()
-            cached = (a, self.body(a))
-            self.bodies[id(a)] = cached
+            body = self.bodies[key] = self.body(a)
         if self.as_json:
             m = "null" if master is None else f'"{master}"'
-            self.write(
-                f'{{"type": "advert", "time": {t!r}, {cached[1]}, "master": {m}}}\n'
-            )
+            self.write(f'{{"type": "advert", "time": {t!r}, {body}, "master": {m}}}\n')
             return
         sec = int(t)
         if sec != self._sec:
@@ -125,10 +126,10 @@ class _Printer:
             self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
         if a.valid:
             self.write(
-                f"{self._clock}.{int((t - sec) * 1e6):06d} {cached[1]} master {master or '-'}\n"
+                f"{self._clock}.{int((t - sec) * 1e6):06d} {body} master {master or '-'}\n"
             )
         else:
-            self.write(f"{self._clock}.{int((t - sec) * 1e6):06d} {cached[1]}\n")
+            self.write(f"{self._clock}.{int((t - sec) * 1e6):06d} {body}\n")
 
     def event(self, e: VrrpEvent) -> None:
         key = (e.family, e.vrid, e.interface)
