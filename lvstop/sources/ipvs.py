@@ -38,7 +38,6 @@ from lvstop.model.ipvs import (
     Stats,
     SyncDaemon,
     Timeouts,
-    service_key,
 )
 from lvstop.sources import genl
 from lvstop.sources.genl import GenlSocket, NetlinkError
@@ -217,8 +216,8 @@ class Layout:
     #: (for "flags" attributes the second value, the mask, follows at index + 1)
     index: dict[tuple[int, ...], int]
     signature: tuple[Any, ...]
-    #: the generated real-server dump callback factory for this layout (see dest_reader)
-    reader: Callable[..., Any] | None = None
+    #: the generated real-server dump callback factories for this layout (see dest_reader)
+    reader: tuple[Callable[..., Any], Callable[..., Any]] | None = None
 
 
 def message_body(buf: bytes | bytearray, off: int, length: int) -> int:
@@ -422,6 +421,7 @@ _ENV = {
     "FWD": FORWARD_NAMES, "TUN": TUNNEL_TYPES, "tunflags": tunnel_flag_names,
     "FAM": FAMILY_NAMES, "PROTO": PROTOCOL_NAMES, "svcflags": _flags, "masklen": _mask_len,
     "svc_ident": None,  # filled below
+    "STR": _STRINGS, "FLAGS": _FLAG_CACHE,
 }
 
 
@@ -488,19 +488,21 @@ def make_dest_builder(layout: Layout) -> Callable[..., RealServer | None]:
     return _compile("build", src)
 
 
-_DEST_READERS: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_DEST_READERS: dict[Any, tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
 
-def dest_reader(layout: Layout | None) -> Callable[..., Any]:
-    """``make(key, af, old, new, memo, slow) -> one(buf, off, length)``: the per-message
-    callback of one real-server dump, generated for the layout the kernel most likely sends.
+def dest_reader(layout: Layout | None) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(make_memo(key, af, old, new, slow), make_cold(key, af, slow))``, each making
+    ``one(buf, off, length)``: the per-message callback of one real-server dump, generated
+    for the layout the kernel most likely sends.
 
     It is the hot path of a snapshot (one call per real server), so everything is inlined
     in it: the memo lookup (``old``: body -> (body, RealServer) of the previous poll; kept
-    in ``new`` when ``memo``), the layout check (length, then every attribute header at
-    once by ``body & MASK == EXPECTED``), one ``unpack_from`` and the RealServer. A message
-    of any other layout goes to ``slow(body, buf, off, length, key, af)`` (the LayoutCache,
-    which discovers and checks layouts the generic way). Generated once per layout.
+    in ``new``; the cold one has no memo and hashes nothing), the layout check (length,
+    then every attribute header at once by ``body & MASK == EXPECTED``), one
+    ``unpack_from`` and the RealServer. A message of any other layout goes to
+    ``slow(body, buf, off, length, key, af)`` (the LayoutCache, which discovers and checks
+    layouts the generic way). Generated once per layout.
     """
     if layout is not None and layout.reader is not None:
         return layout.reader
@@ -528,8 +530,8 @@ def dest_reader(layout: Layout | None) -> Callable[..., Any]:
     ]
     get_body = f"        body = from_bytes(buf[off + {genl.HDRLEN} : off + length], 'little')"
     src = "\n".join([
-        "def make(key, af, old, new, memo, slow):",
-        "    def one_memo(buf, off, length):",
+        "def make_memo(key, af, old, new, slow):",
+        "    def one(buf, off, length):",
         get_body,
         "        entry = old.get(body)",
         "        if entry is not None:",
@@ -541,19 +543,21 @@ def dest_reader(layout: Layout | None) -> Callable[..., Any]:
         *build,
         "        new[body] = (body, rs)",
         "        return rs",
-        "    def one_cold(buf, off, length):",
+        "    return one",
+        "def make_cold(key, af, slow):",
+        "    def one(buf, off, length):",
         get_body,
         "        if True:",
         *build,
         "        return rs",
-        "    return one_memo if memo else one_cold",
+        "    return one",
         "",
     ])
     namespace: dict[str, Any] = {}
     glb = dict(_ENV)
     glb.update(env, from_bytes=int.from_bytes)
     exec(compile(src, "<lvstop.sources.ipvs dest_reader>", "exec"), glb, namespace)
-    make = namespace["make"]
+    make = (namespace["make_memo"], namespace["make_cold"])
     if len(_DEST_READERS) > 64:
         _DEST_READERS.clear()
     _DEST_READERS[sig] = make  # type: ignore[index]
@@ -563,7 +567,8 @@ def dest_reader(layout: Layout | None) -> Callable[..., Any]:
 
 
 def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None]:
-    """Generate ``build(values) -> (Service args, dest-dump request attrs)`` for one layout."""
+    """Generate ``build(values) -> (Service args, dest-dump request attrs, address family,
+    service key)`` for one layout (value caches inlined: one call per service)."""
     ix = layout.index
     s = CMD_ATTR_SERVICE
 
@@ -579,35 +584,51 @@ def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None
     has_vip = all((s, a) in ix for a in (SVC_ATTR_PROTOCOL, SVC_ATTR_ADDR, SVC_ATTR_PORT))
     if not (has_fwmark or has_vip):
         return lambda v: None
+    port = val(SVC_ATTR_PORT)
+    port_expr = f"(({port} & 255) << 8) | ({port} >> 8)" if _LITTLE else port
     if has_fwmark:
         ident = f"""
     fwmark = {val(SVC_ATTR_FWMARK)}
     protocol = "fwmark"
     address = None
     port = None
-    ident = svc_ident(af, fwmark=fwmark)"""
+    ident = svc_ident(af, fwmark=fwmark)
+    key = ("fwm6:%d" if af == 10 else "fwm:%d") % fwmark"""
     else:
         ident = f"""
     fwmark = None
     protocol = PROTO.get({val(SVC_ATTR_PROTOCOL)}) or "proto-%d" % {val(SVC_ATTR_PROTOCOL)}
     raw = {val(SVC_ATTR_ADDR)}
-    address = addr(af, raw)
-    port = swap16({val(SVC_ATTR_PORT)})
-    ident = svc_ident(af, {val(SVC_ATTR_PROTOCOL)}, raw, {val(SVC_ATTR_PORT)})"""
+    address = (C6 if af == 10 else C4).get(raw)
+    if address is None:
+        address = addr(af, raw)
+    port = {port_expr}
+    ident = svc_ident(af, {val(SVC_ATTR_PROTOCOL)}, raw, {val(SVC_ATTR_PORT)})
+    if af == 10:
+        key = "%s:[%s]:%d" % (protocol, address, port)
+    else:
+        key = "%s:%s:%d" % (protocol, address, port)"""
     pe = val(SVC_ATTR_PE_NAME, "None")
+    sched = val(SVC_ATTR_SCHED_NAME, "b''")
     src = f"""
 def build(v):
     af = {val(SVC_ATTR_AF)}
     {ident.strip()}
-    sched = sstr({val(SVC_ATTR_SCHED_NAME, "b''")})
+    sched = STR.get({sched})
+    if sched is None:
+        sched = sstr({sched})
     family = FAM.get(af, "inet")
+    flags = FLAGS.get(({flags} & 0x3D, sched))
+    if flags is None:
+        flags = svcflags({flags}, sched)
     return (
-        (protocol, family, address, port, fwmark, sched, svcflags({flags}, sched),
+        (protocol, family, address, port, fwmark, sched, flags,
          {val(SVC_ATTR_TIMEOUT)}, masklen(af, {val(SVC_ATTR_NETMASK, "0xFFFFFFFF")}),
          {"None" if pe == "None" else f"sstr({pe})"},
          {_stats_expr(ix, (s, SVC_ATTR_STATS64), (s, SVC_ATTR_STATS))}),
         ident,
         af,
+        key,
     )
 """
     return _compile("build", src)
@@ -921,7 +942,7 @@ class IpvsReader:
             if buf[off + 16] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
             body = from_bytes(buf[off + hdrlen : off + length], "little")
-            entry = svc_old.get(body)
+            entry = svc_old.get(body) if memo else None
             if entry is None:
                 head = parse_svc(body, buf, off, length)
                 if head is None:
@@ -939,16 +960,19 @@ class IpvsReader:
         services: list[Service] = []
         empty: dict[int, tuple[int, RealServer]] = {}
         dest_cache = self._dests
-        for args, ident, af in heads:
-            key = service_key(args[0], args[1], args[2], args[3], args[4])
-            new: dict[int, tuple[int, RealServer]] = {}
-            one = dest_reader(dest_cache.latest)(key, af, rs_old.get(key, empty), new, memo,
-                                                 parse_dest)
-            dests = t.dump(CMD_GET_DEST, ident, one, f"IPVS real-server dump of {key}")
+        for args, ident, af, key in heads:
+            make_memo, make_cold = dest_reader(dest_cache.latest)
+            if memo:
+                new: dict[int, tuple[int, RealServer]] = {}
+                one = make_memo(key, af, rs_old.get(key, empty), new, parse_dest)
+            else:
+                one = make_cold(key, af, parse_dest)
+            dests = t.dump(CMD_GET_DEST, ident, one, "IPVS real-server dump of " + key)
             if not dests and not self._service_exists(ident):
                 continue  # deleted between the two dumps: not part of this snapshot
-            rs_new[key] = new
-            services.append(Service(*args, real_servers=tuple(dests)))  # type: ignore[misc]
+            if memo:
+                rs_new[key] = new
+            services.append(Service(*args, tuple(dests)))  # type: ignore[call-arg]
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         self._svc_memo, self._rs_memo = svc_new, rs_new
@@ -983,8 +1007,7 @@ class IpvsReader:
                     break
             if head is None:
                 return None
-            args, ident, af = head
-            key = service_key(args[0], args[1], args[2], args[3], args[4])
+            args, ident, af, key = head
             parse_dest = self._dests.parse
 
             def one(buf: bytearray, off: int, length: int) -> Any:
