@@ -403,12 +403,18 @@ def find_processes(processes: Iterable[Any] | None = None) -> tuple[KeepalivedPr
     import psutil
 
     procs = (
-        list(psutil.process_iter(["pid", "ppid", "name", "cmdline", "create_time"]))
+        list(psutil.process_iter(["pid", "ppid", "name", "cmdline", "create_time", "status"]))
         if processes is None
         else list(processes)
     )
     found = [p for p in procs if _is_keepalived(p) and isinstance(getattr(p, "info", None), dict)]
-    found = [p for p in found if p.info.get("pid") is not None and p.info.get("ppid") is not None]
+    found = [
+        p
+        for p in found
+        if p.info.get("pid") is not None
+        and p.info.get("ppid") is not None
+        and p.info.get("status") != "zombie"
+    ]
     pids = {p.info["pid"] for p in found}
     out: list[KeepalivedProcess] = []
     for parent in found:

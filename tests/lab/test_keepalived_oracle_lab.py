@@ -28,6 +28,15 @@ SAMPLES = [
 ]
 
 
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for the VM's init to reap it does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _modules(lab):
     # the lab loads veth/bridge/IPVS; the samples' interfaces need dummy and 8021q too
@@ -76,12 +85,19 @@ def test_keepalived_parses_what_lvstop_parses(lab, sample: Path):
                 want_check=bool(config.virtual_servers),
             )
         finally:
+            children = [p.pid for p in find_processes() if p.ppid == proc.pid]
             proc.terminate()
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            # no orphaned child may outlive the test (it would look like another keepalived)
+            lab.wait_until(
+                lambda: not any(_alive(pid) for pid in children),
+                timeout=10,
+                what="keepalived's children to exit",
+            )
     assert rt.parent is not None and rt.parent.config_path == str(sample)
     if config.vrrp_instances:
         assert rt.instances is not None, rt.dumps
