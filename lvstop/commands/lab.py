@@ -220,6 +220,20 @@ def _dashboard(args: argparse.Namespace) -> int:
     return _console(args, ["sh", "-c", FALLBACK], "d1", "shell")
 
 
+def _share_window_size(path: Path) -> None:
+    """Keep ``path`` holding our terminal's "rows cols" (the VM applies it to its console)."""
+    import signal
+
+    def write(*_: object) -> None:
+        size = os.get_terminal_size(sys.stdout.fileno())
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{size.lines} {size.columns}\n")
+        tmp.replace(path)
+
+    write()
+    signal.signal(signal.SIGWINCH, write)
+
+
 def _console(args: argparse.Namespace, argv: list[str], node: str, what: str) -> int:
     import termios
 
@@ -233,6 +247,7 @@ def _console(args: argparse.Namespace, argv: list[str], node: str, what: str) ->
     run_dir = vm.prepare(vm.Payload("console", tuple(argv), node), env)
     saved = termios.tcgetattr(sys.stdin.fileno())
     print(f"lvstop lab: booting User-Mode Linux (run folder {run_dir})", flush=True)
+    _share_window_size(run_dir / "winsize")
     proc = vm.start(run_dir, _timeout(args, "console"), interactive=True)
     try:
         while True:

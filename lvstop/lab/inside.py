@@ -113,6 +113,34 @@ def in_node(node: str, argv: tuple[str, ...]) -> list[str]:
                                   *argv])
 
 
+def follow_window_size(path: Path, fd: int) -> None:
+    """Apply the host terminal's size (written by the host to ``path``) to the console.
+
+    UML's console does not pass the host's SIGWINCH on; setting the size here makes the
+    kernel send SIGWINCH to the program on the console, which redraws at the new size.
+    """
+    import struct
+    import threading
+
+    def watch() -> None:
+        last = ""
+        while True:
+            try:
+                text = path.read_text().strip()
+            except OSError:
+                text = ""
+            if text and text != last:
+                last = text
+                try:
+                    rows, cols = (int(v) for v in text.split())
+                    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+                except (ValueError, OSError):
+                    pass
+            time.sleep(0.3)
+
+    threading.Thread(target=watch, name="winsize", daemon=True).start()
+
+
 def run_payload(payload: Payload, run_dir: Path) -> int:
     env = dict(os.environ)
     env.update(dict(payload.env))
@@ -130,6 +158,7 @@ def run_payload(payload: Payload, run_dir: Path) -> int:
                 return 127
     if payload.mode == "console":
         with open("/dev/console", "r+b", buffering=0) as console:
+            follow_window_size(run_dir / "winsize", console.fileno())
             try:
                 return subprocess.run(in_node(payload.node, payload.argv), env=env,
                                       stdin=console, stdout=console, stderr=console,
