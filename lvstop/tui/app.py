@@ -59,16 +59,13 @@ class LvstopApp(WriteKeys, ViewKeys):
     paused: var[bool] = var(False, init=False)
 
     def __init__(self, sources: Sources, interval: float = 1.0, read_only: bool = False,
-                 lab: bool = False, incident_dir: Path | None = None,
-                 theme: str | None = None) -> None:
+                 lab: bool = False, incident_dir: Path | None = None) -> None:
         super().__init__()
         self.sources = sources
         self.interval = interval
         self.read_only = read_only
         self.lab = lab
         self.incident_dir = incident_dir or Path.cwd()
-        if theme:
-            self.theme = theme
         self.rates = WindowRates()
         self.differ = IpvsDiffer()
         self.last_ok: dict[str, float | None] = {"ipvs": None, "host": None}
@@ -243,8 +240,8 @@ class LvstopApp(WriteKeys, ViewKeys):
                 if widget.border_title != title:  # assigning repaints, even the same
                     widget.border_title = title
         self.host_strip.set_class("host" in self.stale, "-stale")
-        self.header_bar.show(self.host, now, self.interval, self.read_only,
-                                       self.paused, ages, self.stale)
+        self.header_bar.show(self.host, now, self.interval, self.read_only, self.paused, ages,
+                             self.stale)
 
     @on(LineTable.Highlighted, "ServicesTable")
     def _service_highlighted(self, event: LineTable.Highlighted) -> None:
@@ -290,6 +287,9 @@ class LvstopApp(WriteKeys, ViewKeys):
         if writes:
             self.notify("waiting for the write in progress…")
             await self.workers.wait_for_complete(writes)
+        for source in (self.sources.ipvs, self.sources.vrrp):  # sockets, capture rings
+            with contextlib.suppress(Exception):
+                await source.close() if source is not None else None
         self.exit(0)
 
     def _hangup(self) -> None:
