@@ -77,6 +77,12 @@ def ns_argv(node: str, argv: Sequence[str]) -> list[str]:
     return ["ip", "netns", "exec", node, *argv]
 
 
+def root_argv(argv: Sequence[str]) -> list[str]:
+    """``argv`` in the VM's root netns (where the bridge is), wherever the caller lives: the
+    dashboard and `lvstop lab run` run inside d1's netns."""
+    return ["nsenter", "--net=/proc/1/ns/net", *argv]
+
+
 def netns_exists(node: str) -> bool:
     return (NETNS_DIR / node).exists()
 
@@ -174,9 +180,10 @@ def add_node(topo: Topology, node: Node) -> None:
     name = node.name
     peer = f"v-{name}"
     sh(["ip", "netns", "add", name], what=f"create netns {name}")
-    sh(["ip", "link", "add", peer, "type", "veth", "peer", "name", node.interface, "netns",
-        name], what=f"veth for {name}")
-    sh(["ip", "link", "set", peer, "master", topo.bridge, "up"], what=f"attach {name}")
+    sh(root_argv(["ip", "link", "add", peer, "type", "veth", "peer", "name", node.interface,
+                  "netns", name]), what=f"veth for {name}")
+    sh(root_argv(["ip", "link", "set", peer, "master", topo.bridge, "up"]),
+       what=f"attach {name}")
     sh(["ip", "-n", name, "addr", "add", f"{node.address}/{topo.prefixlen}", "dev",
         node.interface], what=f"address of {name}")
     sh(["ip", "-n", name, "link", "set", node.interface, "up"], what=f"{name} eth0 up")
@@ -190,9 +197,9 @@ def remove_node(node: str) -> None:
 
 
 def add_bridge(topo: Topology) -> None:
-    sh(["ip", "link", "add", topo.bridge, "type", "bridge", "stp_state", "0",
-        "forward_delay", "0", "mcast_snooping", "0"], what="create the bridge")
-    sh(["ip", "link", "set", topo.bridge, "up"], what="bridge up")
+    sh(root_argv(["ip", "link", "add", topo.bridge, "type", "bridge", "stp_state", "0",
+                  "forward_delay", "0", "mcast_snooping", "0"]), what="create the bridge")
+    sh(root_argv(["ip", "link", "set", topo.bridge, "up"]), what="bridge up")
 
 
 def setup_real_server(topo: Topology, node: Node) -> None:

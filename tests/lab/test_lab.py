@@ -204,7 +204,9 @@ def _vrrp_sources(lab, node: str, seconds: float) -> dict[tuple[str, int], set[s
 
 
 def test_rogue_router_claims_vrid_51_with_another_vip(lab):
-    result = lab.fault("rogue-start")
+    # Through the CLI from inside d1's netns, as from `lvstop lab shell` or the dashboard.
+    result = lab.run("d1", [sys.executable, "-m", "lvstop", "lab", "fault", "rogue-start"],
+                     timeout=60).stdout
     assert "10.0.5.99" in result
     seen = lab.wait_until(
         lambda: (s := _vrrp_sources(lab, "client", 2.5)).get(("10.0.5.99", 51)) and s,
