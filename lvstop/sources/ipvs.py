@@ -23,6 +23,7 @@ import gc
 import ipaddress
 import socket
 import struct
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -216,8 +217,9 @@ class Layout:
     #: (for "flags" attributes the second value, the mask, follows at index + 1)
     index: dict[tuple[int, ...], int]
     signature: tuple[Any, ...]
-    #: the generated real-server dump callback factories for this layout (see dest_reader)
-    reader: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    #: the callback factory generated for this layout (``dest_reader``: a pair of them;
+    #: ``service_reader``: one); a layout belongs to one LayoutCache, so to one kind
+    reader: Any = None
 
 
 def message_body(buf: bytes | bytearray, off: int, length: int) -> int:
@@ -421,7 +423,7 @@ _ENV = {
     "FWD": FORWARD_NAMES, "TUN": TUNNEL_TYPES, "tunflags": tunnel_flag_names,
     "FAM": FAMILY_NAMES, "PROTO": PROTOCOL_NAMES, "svcflags": _flags, "masklen": _mask_len,
     "svc_ident": None,  # filled below
-    "STR": _STRINGS, "FLAGS": _FLAG_CACHE,
+    "STR": _STRINGS, "FLAGS": _FLAG_CACHE, "IDENT_VIP": None,  # filled below
 }
 
 
@@ -470,7 +472,7 @@ else:
     tun_type = None
     tun_port = 0
     tun_flags = ()
-rs = RealServer(address, {port_expr}, FAM.get(fam, "inet"), FWD[fwd],
+rs = RealServer(address, {port_expr}, "inet6" if fam == 10 else "inet", FWD[fwd],
     {val(DEST_ATTR_WEIGHT)}, {val(DEST_ATTR_U_THRESH)}, {val(DEST_ATTR_L_THRESH)},
     {val(DEST_ATTR_ACTIVE_CONNS)}, {val(DEST_ATTR_INACT_CONNS)}, {val(DEST_ATTR_PERSIST_CONNS)},
     {_stats_expr(ix, (d, DEST_ATTR_STATS64), (d, DEST_ATTR_STATS))},
@@ -505,7 +507,7 @@ def dest_reader(layout: Layout | None) -> tuple[Callable[..., Any], Callable[...
     layouts the generic way). Generated once per layout.
     """
     if layout is not None and layout.reader is not None:
-        return layout.reader
+        return layout.reader  # type: ignore[no-any-return]
     sig = None if layout is None else layout.signature
     cached = _DEST_READERS.get(sig)  # type: ignore[arg-type]
     if cached is not None:
@@ -566,9 +568,10 @@ def dest_reader(layout: Layout | None) -> tuple[Callable[..., Any], Callable[...
     return make  # type: ignore[no-any-return]
 
 
-def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None]:
-    """Generate ``build(values) -> (Service args, dest-dump request attrs, address family,
-    service key)`` for one layout (value caches inlined: one call per service)."""
+def _service_body(layout: Layout, indent: str) -> list[str] | None:
+    """Source lines turning ``v`` (one service message of this layout, unpacked) into
+    ``head``: (Service args, dest-dump request attrs, address family, service key); None:
+    not a service we can name (such messages are skipped)."""
     ix = layout.index
     s = CMD_ATTR_SERVICE
 
@@ -577,13 +580,13 @@ def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None
         return default if i is None else f"v[{i}]"
 
     if (s, SVC_ATTR_AF) not in ix:
-        return lambda v: None
+        return None
     flags_i = ix.get((s, SVC_ATTR_FLAGS))
     flags = "0" if flags_i is None else f"v[{flags_i}]"
     has_fwmark = (s, SVC_ATTR_FWMARK) in ix
     has_vip = all((s, a) in ix for a in (SVC_ATTR_PROTOCOL, SVC_ATTR_ADDR, SVC_ATTR_PORT))
     if not (has_fwmark or has_vip):
-        return lambda v: None
+        return None
     port = val(SVC_ATTR_PORT)
     port_expr = f"(({port} & 255) << 8) | ({port} >> 8)" if _LITTLE else port
     if has_fwmark:
@@ -603,35 +606,105 @@ def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None
     if address is None:
         address = addr(af, raw)
     port = {port_expr}
-    ident = svc_ident(af, {val(SVC_ATTR_PROTOCOL)}, raw, {val(SVC_ATTR_PORT)})
+    ident = IDENT_VIP(48, 0x8001, 6, 1, af, 6, 2, {val(SVC_ATTR_PROTOCOL)}, 20, 3, raw, 6, 4,
+                      {val(SVC_ATTR_PORT)})
     if af == 10:
         key = "%s:[%s]:%d" % (protocol, address, port)
     else:
         key = "%s:%s:%d" % (protocol, address, port)"""
     pe = val(SVC_ATTR_PE_NAME, "None")
     sched = val(SVC_ATTR_SCHED_NAME, "b''")
+    netmask = val(SVC_ATTR_NETMASK, "0xFFFFFFFF")
     src = f"""
-def build(v):
-    af = {val(SVC_ATTR_AF)}
-    {ident.strip()}
-    sched = STR.get({sched})
-    if sched is None:
-        sched = sstr({sched})
-    family = FAM.get(af, "inet")
-    flags = FLAGS.get(({flags} & 0x3D, sched))
-    if flags is None:
-        flags = svcflags({flags}, sched)
-    return (
-        (protocol, family, address, port, fwmark, sched, flags,
-         {val(SVC_ATTR_TIMEOUT)}, masklen(af, {val(SVC_ATTR_NETMASK, "0xFFFFFFFF")}),
-         {"None" if pe == "None" else f"sstr({pe})"},
-         {_stats_expr(ix, (s, SVC_ATTR_STATS64), (s, SVC_ATTR_STATS))}),
-        ident,
-        af,
-        key,
-    )
+af = {val(SVC_ATTR_AF)}
+{textwrap.dedent(ident).strip()}
+sched = STR.get({sched})
+if sched is None:
+    sched = sstr({sched})
+flags = FLAGS.get(({flags} & 0x3D, sched))
+if flags is None:
+    flags = svcflags({flags}, sched)
+head = (
+    (protocol, "inet6" if af == 10 else "inet", address, port, fwmark, sched, flags,
+     {val(SVC_ATTR_TIMEOUT)}, {netmask} if af == 10 else {netmask}.bit_count(),
+     {"None" if pe == "None" else f"sstr({pe})"},
+     {_stats_expr(ix, (s, SVC_ATTR_STATS64), (s, SVC_ATTR_STATS))}),
+    ident,
+    af,
+    key,
+)
 """
+    return [indent + line for line in src.strip().splitlines()]
+
+
+def make_service_builder(layout: Layout) -> Callable[..., tuple[Any, ...] | None]:
+    """Generate ``build(values) -> (Service args, dest-dump request attrs, address family,
+    service key)`` for one layout (value caches inlined: one call per service)."""
+    body = _service_body(layout, "    ")
+    if body is None:
+        return lambda v: None
+    src = "def build(v):\n" + "\n".join(body) + "\n    return head\n"
     return _compile("build", src)
+
+
+_SERVICE_READERS: dict[Any, Callable[..., Any]] = {}
+
+
+def service_reader(layout: Layout | None) -> Callable[..., Any]:
+    """``make(old, new, memo, slow) -> parse_service(buf, off, length)``: the service dump's
+    per-message callback, generated for the layout the kernel most likely sends (the memo,
+    the layout check, the unpack and the Service head inlined, as in ``dest_reader``);
+    other layouts go to ``slow(body, buf, off, length)``."""
+    if layout is not None and layout.reader is not None:
+        return layout.reader  # type: ignore[no-any-return]
+    sig = None if layout is None else layout.signature
+    cached = _SERVICE_READERS.get(sig)
+    if cached is not None:
+        if layout is not None:
+            layout.reader = cached
+        return cached
+    body = None if layout is None else _service_body(layout, "            ")
+    if layout is None or body is None:
+        fast = ["        if False:", "            pass"]
+        env: dict[str, Any] = {}
+    else:
+        fast = ["        if length == LENGTH and body & MASK == EXPECTED:",
+                "            v = unpack(buf, off)", *body]
+        env = {"LENGTH": layout.struct.size, "MASK": layout.mask,
+               "EXPECTED": layout.expected, "unpack": layout.struct.unpack_from}
+    src = "\n".join([
+        "def make(old, new, memo, slow):",
+        "    def parse_service(buf, off, length):",
+        f"        if buf[off + 16] != {CMD_NEW_SERVICE}:  # genlmsghdr.cmd",
+        "            return None",
+        f"        body = from_bytes(buf[off + {genl.HDRLEN} : off + length], 'little')",
+        "        if memo:",
+        "            entry = old.get(body)",
+        "            if entry is not None:",
+        "                new[entry[0]] = entry  # the previous poll's int: this one is freed",
+        "                return entry[1]",
+        *fast,
+        "        else:",
+        "            head = slow(body, buf, off, length)",
+        "            if head is None:",
+        "                return None",
+        "        if memo:",
+        "            new[body] = (body, head)",
+        "        return head",
+        "    return parse_service",
+        "",
+    ])
+    namespace: dict[str, Any] = {}
+    glb = dict(_ENV)
+    glb.update(env, from_bytes=int.from_bytes)
+    exec(compile(src, "<lvstop.sources.ipvs service_reader>", "exec"), glb, namespace)
+    make: Callable[..., Any] = namespace["make"]
+    if len(_SERVICE_READERS) > 64:
+        _SERVICE_READERS.clear()
+    _SERVICE_READERS[sig] = make
+    if layout is not None:
+        layout.reader = make
+    return make
 
 
 def svc_ident(
@@ -667,6 +740,7 @@ _NESTED_SERVICE = CMD_ATTR_SERVICE | genl.NLA_F_NESTED
 
 
 _ENV["svc_ident"] = svc_ident
+_ENV["IDENT_VIP"] = _IDENT_VIP.pack
 
 
 def service_ident_for(svc: Service) -> bytes:
@@ -934,25 +1008,8 @@ class IpvsReader:
         memo = self.memo
         svc_old = self._svc_memo
         svc_new: dict[int, tuple[int, Any]] = {}
-        parse_svc = self._services.parse_body
-        hdrlen = genl.HDRLEN
-        from_bytes = int.from_bytes
-
-        def parse_service(buf: bytearray, off: int, length: int) -> Any:
-            if buf[off + 16] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
-                return None
-            body = from_bytes(buf[off + hdrlen : off + length], "little")
-            entry = svc_old.get(body) if memo else None
-            if entry is None:
-                head = parse_svc(body, buf, off, length)
-                if head is None:
-                    return None
-                entry = (body, head)
-            if memo:
-                # keyed by the previous poll's int: this poll's copy is freed at once
-                svc_new[entry[0]] = entry
-            return entry[1]
-
+        parse_service = service_reader(self._services.latest)(
+            svc_old, svc_new, memo, self._services.parse_body)
         heads = t.dump(CMD_GET_SERVICE, b"", parse_service, "IPVS service dump")
         parse_dest = self._dests.parse2
         rs_old = self._rs_memo
