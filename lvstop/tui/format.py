@@ -48,6 +48,17 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
 
 
+def coarse_duration(seconds: float | None) -> str:
+    """Like ``duration`` but never finer than a minute (``<1m``, ``12m``, ``3h04m``)."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return "<1m"
+    if seconds < 3600:
+        return f"{int(seconds) // 60}m"
+    return duration(seconds)
+
+
 def sparkline(values: Sequence[float], width: int) -> str:
     """The last ``width`` values as block characters, scaled to their own maximum."""
     tail = list(values)[-width:]

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from lvstop.sources.host import HostStats
-from lvstop.tui.format import duration
+from lvstop.tui.format import coarse_duration, duration
 
 
 class HeaderBar(Static):
@@ -45,25 +45,26 @@ class HeaderBar(Static):
         dim = self.get_component_rich_style("header--dim", partial=True)
         text.append("lvstop ", badge)
         text.append(host.hostname if host else "…")
-        if host is not None:
-            ka = host.keepalived
-            if ka.running:
-                text.append("  keepalived ", dim)
-                text.append("up", ok)
-                up = ka.uptime(now)
-                pids = ",".join(str(p) for p in ka.pids[:3]) + ("…" if len(ka.pids) > 3 else "")
-                text.append(f" {duration(up)} pid {pids}", dim)
-            else:
-                text.append("  keepalived ", dim)
-                text.append("NOT RUNNING", bad)
-        text.append(f"  every {interval:g}s", dim)
-        for name, age in ages.items():
-            if name in stale:
-                text.append(f"  {name} STALE {duration(age)}", bad)
+        # What must not be missed first: at 80 columns the tail is what gets cut.
         if read_only:
             text.append("  READ-ONLY", badge)
         if paused:
             text.append("  PAUSED", bad)
+        for name, age in ages.items():
+            if name in stale:
+                text.append(f"  {name} STALE {duration(age)}", bad)
+        if host is not None:
+            ka = host.keepalived
+            text.append("  keepalived ", dim)
+            if ka.running:
+                text.append("up", ok)
+                # minutes, not seconds: the header must not repaint every second
+                text.append(f" {coarse_duration(ka.uptime(now))}", dim)
+                pids = ",".join(str(p) for p in ka.pids[:3]) + ("…" if len(ka.pids) > 3 else "")
+                text.append(f" pid {pids}", dim)
+            else:
+                text.append("NOT RUNNING", bad)
+        text.append(f"  every {interval:g}s", dim)
         plain = text.markup
         # Only repaint when something shown changed (zero bytes to the terminal otherwise).
         if plain != self._last:

@@ -17,6 +17,7 @@ class HostStrip(Static):
 
     def __init__(self, *, id: str | None = "host") -> None:
         super().__init__("host: waiting for the first reading", id=id)
+        self._parts: list[str] = []
         self._last: str | None = None
 
     def show(self, stats: HostStats) -> None:
@@ -27,7 +28,21 @@ class HostStrip(Static):
         ]
         for iface in stats.interfaces:
             parts.append(f"{iface.name} ↓{human(iface.rx_bps)} ↑{human(iface.tx_bps)}")
-        line = "  ".join(parts)
-        if line != self._last:
+        self._parts = parts
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        # Whole items only: an interface that does not fit is left out, not cut mid-word.
+        width = max(10, self.content_region.width)
+        line = ""
+        for part in self._parts:
+            candidate = f"{line}  {part}" if line else part
+            if len(candidate) > width:
+                break
+            line = candidate
+        if line and line != self._last:
             self._last = line
-            self.update(Text(line, no_wrap=True, overflow="ellipsis"))
+            self.update(Text(line, no_wrap=True))
