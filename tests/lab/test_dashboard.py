@@ -20,14 +20,14 @@ RS1, RS2 = "10.0.5.91", "10.0.5.92"
 
 
 class Dashboard:
-    def __init__(self, lab) -> None:
+    def __init__(self, lab, *extra: str) -> None:
         self.lab = lab
         # audit log and drain state of this run stay in the lab folder, not the host's /var
         state = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="dash-"))
         argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8",
                 f"LVSTOP_AUDIT_LOG={state / 'audit.log'}",
                 f"LVSTOP_STATE_FILE={state / 'drained.json'}",
-                sys.executable, "-m", "lvstop", "top", "--iface", "eth0", "--interval", "1"]
+                sys.executable, "-m", "lvstop", "top", "--iface", "eth0", "--interval", "1", *extra]
         lab.run("d1", ["tmux", "-L", SOCKET, "new-session", "-d", "-s", "dash", "-x", "160",
                        "-y", "48", *argv])
 
@@ -132,3 +132,18 @@ def test_keepalived_stop_on_d2_shows_vrid52_failover_within_5s(dash, lab):
     dash.wait_for(r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90", timeout=5,
                   what="event log: VRID 52 failover")
     assert time.monotonic() - start <= 5.5
+
+
+def test_lab_fault_keys(lab):
+    dash = Dashboard(lab, "--lab")
+    try:
+        dash.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=15, what="VRID 52: d2 first")
+        dash.keys("3")  # lab key: keepalived-stop on d2
+        dash.wait_for(r"lab: keepalived-stop", timeout=10, what="the fault's notice")
+        dash.wait_for(r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90", timeout=10,
+                      what="event log: VRID 52 failover")
+        dash.keys("4")  # keepalived-start on d2: it preempts back
+        dash.wait_for(r"VRID 52 preempted: 10\.0\.5\.90 → 10\.0\.5\.93", timeout=15,
+                      what="event log: VRID 52 preempted by d2")
+    finally:
+        dash.close()
