@@ -14,7 +14,8 @@
 3. Keypress latency (↓ in the services table) in a pty while 1,000×10 is polled every second.
 4. Bytes written to the terminal per second at 120×40, 1 s refresh: replayed steady lab
    traffic (recorded in tests/data/ui, counters extrapolated so traffic keeps flowing),
-   nothing changing (idle), and `htop -d 10` at the same size in the same run.
+   nothing changing (idle), and `htop -d 10` at the same size in the same run; and a
+   1,000-row table with one cell changing per second, DataTable.update_cell vs LineTable.
 Targets (issue 6): refresh ≤ 75 ms at 1,000 RS, ≤ 250 ms at 10,000; idle CPU < 2 % at
 100×10; zero bytes when nothing changed; steady ≤ 2× htop's bytes per second.
 """
@@ -132,6 +133,50 @@ class SteadyLabSource:
         return None
 
 
+def table_child(kind: str) -> None:
+    """1,000 rows, one cell changing each second: LineTable vs DataTable.update_cell."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from lvstop.tui.rows import Column, Row
+    from lvstop.tui.widgets.line_table import LineTable
+
+    names = ("svc", "sched", "rs", "active", "inact", "cps", "inbps")
+
+    def rows(tick: int) -> list[Row]:
+        return [Row(str(i), (f"TCP 10.0.{i // 256}.{i % 256}:80", "wlc", "10/10",
+                             str(tick if i == 3 else i % 7), "2", "3", "4"))
+                for i in range(1000)]
+
+    class Bench(App[None]):
+        tick = 0
+
+        def compose(self) -> ComposeResult:
+            if kind == "datatable":
+                yield DataTable()
+            else:
+                yield LineTable([Column(n, n, 22 if n == "svc" else 6) for n in names])
+
+        def on_mount(self) -> None:
+            if kind == "datatable":
+                table = self.query_one(DataTable)
+                self.cols = table.add_columns(*names)
+                for row in rows(0):
+                    table.add_row(*row.cells, key=row.key)
+            else:
+                self.query_one(LineTable).set_rows(rows(0))
+            self.set_interval(1.0, self.step)
+
+        def step(self) -> None:
+            self.tick += 1
+            if kind == "datatable":
+                self.query_one(DataTable).update_cell("3", self.cols[3], str(self.tick))
+            else:
+                self.query_one(LineTable).set_rows(rows(self.tick))
+
+    Bench().run()
+
+
 def child(mode: str, interval: float) -> None:
     """Run the dashboard on this terminal with a bench source (the parent measures it)."""
     from lvstop.sources.host import HostStats
@@ -199,8 +244,9 @@ def stop(pid: int, fd: int) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bytes_per_second(argv: list[str], seconds: float, warmup: float) -> tuple[float, float]:
-    pid, fd = spawn(argv, 120, 40)
+def bytes_per_second(argv: list[str], seconds: float, warmup: float,
+                     size: tuple[int, int] = (120, 40)) -> tuple[float, float]:
+    pid, fd = spawn(argv, *size)
     sink: list[tuple[float, bytes]] = []
     read_for(fd, warmup, sink)
     sink.clear()
@@ -356,6 +402,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="fewer polls and samples")
     args = parser.parse_args()
+    if args.child in ("datatable", "linetable"):
+        table_child(args.child)
+        return 0
     if args.child:
         child(args.child, 1.0)
         return 0
@@ -395,6 +444,10 @@ def main() -> int:
     idle, idle_cpu_s = bytes_per_second([*me, "idle"], args.seconds, 12.0)
     print(f"   lvstop steady lab traffic: {steady:8.0f} B/s  (cpu {steady_cpu:.2f} s)")
     print(f"   lvstop nothing changing:   {idle:8.0f} B/s  (cpu {idle_cpu_s:.2f} s)")
+    dt, _ = bytes_per_second([*me, "datatable"], args.seconds, 4.0, (200, 60))
+    lt, _ = bytes_per_second([*me, "linetable"], args.seconds, 4.0, (200, 60))
+    print(f"   1,000-row table at 200x60, one cell changing each second: DataTable."
+          f"update_cell {dt:.0f} B/s, LineTable {lt:.0f} B/s ({dt / max(lt, 1):.0f}x less)")
     htop = shutil.which("htop")
     if htop:
         h, h_cpu = bytes_per_second([htop, "-d", "10"], args.seconds, 12.0)
