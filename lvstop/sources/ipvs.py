@@ -32,6 +32,7 @@ from typing import Any
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
+    STATS_FIELDS,
     ZERO_STATS,
     IpvsSnapshot,
     RealServer,
@@ -417,6 +418,48 @@ def _mask_len(af: int, netmask: int) -> int:
     return netmask if af == AF_INET6 else bin(netmask).count("1")
 
 
+# -- building the frozen dataclasses fast ------------------------------------------------------
+#
+# A frozen dataclass's __init__ stores each field through object.__setattr__ (a generic call
+# that looks the slot up every time): for a RealServer with its Stats (25 fields) that is half
+# of the cost of a parsed real server. The generated code below stores straight into the slots
+# (``object.__new__`` + each slot descriptor's ``__set__``): the same object, same type, same
+# values (checked at import against the dataclass constructor; any difference, a
+# ``__post_init__`` or a field we do not know, and the constructor is used instead).
+
+_SLOT_SETTERS: dict[str, Any] = {}
+
+
+def _direct_fields(cls: type, prefix: str) -> list[str] | None:
+    """The field names of ``cls`` if its objects can be built slot by slot, else None."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return None
+    names = []
+    for f in dataclasses.fields(cls):
+        slot = cls.__dict__.get(f.name)
+        setter = getattr(slot, "__set__", None)
+        if not f.init or setter is None or type(slot).__name__ != "member_descriptor":
+            return None
+        names.append(f.name)
+        _SLOT_SETTERS[f"{prefix}{f.name}"] = setter
+    return names
+
+
+_RS_FIELDS = _direct_fields(RealServer, "R_")
+_STATS_FIELDS = _direct_fields(Stats, "S_")
+
+
+def _construct(cls_name: str, var: str, fields: list[str] | None, prefix: str,
+               values: dict[str, str]) -> list[str]:
+    """Source lines making ``var`` an object of ``cls_name`` with these field expressions."""
+    if fields is None or set(fields) != set(values):
+        args = ", ".join(f"{name}={expr}" for name, expr in values.items())
+        return [f"{var} = {cls_name}({args})"]
+    return [f"{var} = NEWOBJ({cls_name})"] + [f"{prefix}{n}({var}, {values[n]})" for n in fields]
+
+
 _ENV = {
     "RealServer": RealServer, "Stats": Stats, "ZERO_STATS": ZERO_STATS,
     "addr": format_address, "sstr": decode_str, "swap16": swap16, "C4": _ADDR4, "C6": _ADDR6,
@@ -424,6 +467,7 @@ _ENV = {
     "FAM": FAMILY_NAMES, "PROTO": PROTOCOL_NAMES, "svcflags": _flags, "masklen": _mask_len,
     "svc_ident": None,  # filled below
     "STR": _STRINGS, "FLAGS": _FLAG_CACHE, "IDENT_VIP": None,  # filled below
+    "NEWOBJ": object.__new__, **_SLOT_SETTERS,
 }
 
 
@@ -434,6 +478,17 @@ def _stats_expr(index: dict[tuple[int, ...], int], *paths: tuple[int, ...]) -> s
                      for i in range(1, 11)]
             return f"Stats({', '.join(parts)})"
     return "ZERO_STATS"
+
+
+def _stats_lines(index: dict[tuple[int, ...], int], var: str,
+                 *paths: tuple[int, ...]) -> list[str]:
+    """Source lines making ``var`` the Stats of the first of ``paths`` the layout has."""
+    for path in paths:
+        if any((*path, i) in index for i in range(1, 11)):
+            values = {name: f"v[{index[(*path, i)]}]" if (*path, i) in index else "0"
+                      for i, name in enumerate(STATS_FIELDS, 1)}
+            return _construct("Stats", var, _STATS_FIELDS, "S_", values)
+    return [f"{var} = ZERO_STATS"]
 
 
 def _compile(name: str, src: str) -> Callable[..., Any]:
@@ -472,13 +527,21 @@ else:
     tun_type = None
     tun_port = 0
     tun_flags = ()
-rs = RealServer(address, {port_expr}, "inet6" if fam == 10 else "inet", FWD[fwd],
-    {val(DEST_ATTR_WEIGHT)}, {val(DEST_ATTR_U_THRESH)}, {val(DEST_ATTR_L_THRESH)},
-    {val(DEST_ATTR_ACTIVE_CONNS)}, {val(DEST_ATTR_INACT_CONNS)}, {val(DEST_ATTR_PERSIST_CONNS)},
-    {_stats_expr(ix, (d, DEST_ATTR_STATS64), (d, DEST_ATTR_STATS))},
-    key, tun_type, tun_port, tun_flags)
 """
-    return [indent + line for line in src.strip().splitlines()]
+    lines = src.strip().splitlines()
+    lines += _stats_lines(ix, "st", (d, DEST_ATTR_STATS64), (d, DEST_ATTR_STATS))
+    lines += _construct("RealServer", "rs", _RS_FIELDS, "R_", {
+        "address": "address", "port": port_expr,
+        "family": '"inet6" if fam == 10 else "inet"', "forward": "FWD[fwd]",
+        "weight": val(DEST_ATTR_WEIGHT), "upper_threshold": val(DEST_ATTR_U_THRESH),
+        "lower_threshold": val(DEST_ATTR_L_THRESH),
+        "active_conns": val(DEST_ATTR_ACTIVE_CONNS),
+        "inactive_conns": val(DEST_ATTR_INACT_CONNS),
+        "persistent_conns": val(DEST_ATTR_PERSIST_CONNS), "stats": "st",
+        "service_key": "key", "tunnel_type": "tun_type", "tunnel_port": "tun_port",
+        "tunnel_flags": "tun_flags",
+    })
+    return [indent + line for line in lines]
 
 
 def make_dest_builder(layout: Layout) -> Callable[..., RealServer | None]:
@@ -741,6 +804,40 @@ _NESTED_SERVICE = CMD_ATTR_SERVICE | genl.NLA_F_NESTED
 
 _ENV["svc_ident"] = svc_ident
 _ENV["IDENT_VIP"] = _IDENT_VIP.pack
+
+
+def _check_direct_construction() -> None:
+    """Objects built slot by slot must equal the constructor's, field by field; else the
+    generated code goes back to the constructors."""
+    global _RS_FIELDS, _STATS_FIELDS
+    try:
+        st_vals = {name: 11 + i for i, name in enumerate(STATS_FIELDS)}
+        rs_vals: dict[str, Any] = {
+            "address": "10.0.5.91", "port": 8888, "family": "inet", "forward": "tunnel",
+            "weight": 3, "upper_threshold": 4, "lower_threshold": 5, "active_conns": 6,
+            "inactive_conns": 7, "persistent_conns": 8, "service_key": "tcp:10.0.5.96:80",
+            "tunnel_type": "gue", "tunnel_port": 6080, "tunnel_flags": ("csum",)}
+        src = ["def make(st_vals, rs_vals):"]
+        src += ["    " + line for line in _construct(
+            "Stats", "st", _STATS_FIELDS, "S_", {n: f"st_vals[{n!r}]" for n in st_vals})]
+        src += ["    " + line for line in _construct(
+            "RealServer", "rs", _RS_FIELDS, "R_",
+            {**{n: f"rs_vals[{n!r}]" for n in rs_vals}, "stats": "st"})]
+        src.append("    return rs")
+        built = _compile("make", "\n".join(src) + "\n")(st_vals, rs_vals)
+        expected = RealServer(**rs_vals, stats=Stats(**st_vals))
+        import dataclasses
+
+        same = type(built) is RealServer and type(built.stats) is Stats and built == expected
+        same = same and all(getattr(built, f.name) == getattr(expected, f.name)
+                            for f in dataclasses.fields(RealServer))
+    except Exception:  # any surprise: the safe way
+        same = False
+    if not same:
+        _RS_FIELDS = _STATS_FIELDS = None
+
+
+_check_direct_construction()
 
 
 def service_ident_for(svc: Service) -> bytes:
