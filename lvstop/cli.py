@@ -21,20 +21,24 @@ from lvstop.errors import LvstopError
 DEFAULT_COMMAND = "top"
 
 
-def _command_modules() -> list[ModuleType]:
+def _command_names() -> list[str]:
     import lvstop.commands as pkg
 
+    names = (info.name for info in pkgutil.iter_modules(pkg.__path__))
+    return sorted(name for name in names if not name.startswith("_"))
+
+
+def _command_modules(only: str | None = None) -> list[ModuleType]:
+    """The subcommand modules; with ``only``, just that one (a module is named as its NAME)."""
     modules = []
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"lvstop.commands.{info.name}")
+    for name in [only] if only else _command_names():
+        module = importlib.import_module(f"lvstop.commands.{name}")
         if hasattr(module, "NAME") and hasattr(module, "run"):
             modules.append(module)
     return modules
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
+def build_parser(only: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(
         prog="lvstop",
         description="htop for Linux Virtual Server directors: IPVS services and real servers, "
@@ -44,7 +48,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser.add_argument("--version", action="version", version=f"lvstop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands: dict[str, ModuleType] = {}
-    for module in _command_modules():
+    for module in _command_modules(only):
         sub_parser = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub_parser)
         commands[module.NAME] = module
@@ -52,14 +56,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser, commands = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
+    names = _command_names()
     # `lvstop --interval 2` means the dashboard with that option: no subcommand given.
     starts_with_option = not args_list or (
         args_list[0].startswith("-") and args_list[0] not in ("-h", "--help", "--version")
     )
-    if starts_with_option and DEFAULT_COMMAND in commands:
+    if starts_with_option and DEFAULT_COMMAND in names:
         args_list.insert(0, DEFAULT_COMMAND)
+    # Import only the command asked for: `lvstop vrrp --pcap` starts as fast as it can.
+    only = args_list[0] if args_list and args_list[0] in names else None
+    parser, commands = build_parser(only)
     args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
