@@ -119,9 +119,15 @@ class ConnectionsScreen(Screen[None]):
         self.action_reload()
         self.set_interval(self.refresh_every, self.action_reload)
 
-    @work(exclusive=True, group="conns", thread=True, exit_on_error=False,
-          description="read /proc/net/ip_vs_conn")
     def action_reload(self) -> None:
+        # One read at a time: a 100,000-entry table takes seconds (the kernel restarts its
+        # walk every page); a thread cannot be cancelled, so never start a second one.
+        if not any(w.group == "conns" and not w.is_finished for w in self.workers):
+            self._read()
+
+    @work(group="conns", thread=True, exit_on_error=False,
+          description="read /proc/net/ip_vs_conn")
+    def _read(self) -> None:
         entries = self.source.read()
         self.app.call_from_thread(self._show, entries)
 
