@@ -30,14 +30,12 @@ def _service_spec(svc: Service) -> str:
 
 
 def rules_dump(snapshot: IpvsSnapshot) -> str:
-    """The table as ``ipvsadm -Sn`` would save it (restorable with ``ipvsadm -R``)."""
+    """The table as ``ipvsadm -Sn`` saves it, plus the thresholds it leaves out; restorable
+    with ``ipvsadm -R`` (checked against ipvsadm in the lab)."""
     lines = []
     for svc in snapshot.services:
         spec = _service_spec(svc)
         line = f"-A {spec} -s {svc.scheduler}"
-        sched_flags = [f for f in svc.flags if f not in ("persistent", "one-packet")]
-        if sched_flags:
-            line += " -b " + ",".join(sched_flags)
         if "one-packet" in svc.flags:
             line += " -o"
         if svc.persistence_timeout:
@@ -51,10 +49,23 @@ def rules_dump(snapshot: IpvsSnapshot) -> str:
                     line += " -M " + ".".join(str(bits >> s & 255) for s in (24, 16, 8, 0))
             if svc.persistence_engine:
                 line += f" --pe {svc.persistence_engine}"
+        # ipvsadm prints the scheduler flags last
+        sched_flags = [f for f in svc.flags if f not in ("persistent", "one-packet")]
+        if sched_flags:
+            line += " -b " + ",".join(sched_flags)
         lines.append(line)
         for rs in svc.real_servers:
             rs_line = (f"-a {spec} -r {rs.endpoint} {_FORWARD_FLAG.get(rs.forward, '-g')} "
                        f"-w {rs.weight}")
+            if rs.forward == "tunnel" and rs.tunnel_type:
+                rs_line += f" --tun-type {rs.tunnel_type}"
+                if rs.tunnel_type == "gue" and rs.tunnel_port:
+                    rs_line += f" --tun-port {rs.tunnel_port}"
+                if rs.tunnel_type in ("gue", "gre"):  # ipip has no checksum options
+                    for flag in rs.tunnel_flags:
+                        rs_line += f" --tun-{flag}"
+            # ipvsadm -S leaves the thresholds out (so its dump does not restore them);
+            # ours keeps them: ipvsadm -R accepts -x / -y.
             if rs.upper_threshold:
                 rs_line += f" -x {rs.upper_threshold}"
             if rs.lower_threshold:
