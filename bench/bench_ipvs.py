@@ -16,10 +16,14 @@ Inside the VM, for tables of 100x10, 1,000x10 and 5,000x4 real servers (TCP, mas
   real-server dump per service (the kernel's API imposes one per service), each message
   unpacked by one hard-coded ``struct`` into a tuple; no checks, no objects;
 - floor(model): the same dumps, each message turned into the same frozen dataclasses lvstop
-  returns by code generated for the kernel's exact layout (constant indices, addresses through
-  a dict, no layout check, no memo, no tunnel/IPv6/fwmark cases): "the fastest stdlib
+  returns by code generated for the kernel's exact layout: one precompiled struct per message
+  checked against the expected attribute headers (the floor issue 3 describes; the cheapest
+  full check we know, the body as one int, masked and compared), constant indices, addresses
+  through a dict, objects built slot by slot (``object.__new__`` + slot stores, the fastest
+  way we know), no memo, no fallback, no tunnel/IPv6/fwmark cases: "the fastest stdlib
   generic-netlink dump-and-parse we can write" that gives lvstop's result. Its result is
-  compared with lvstop's (equal, or the run fails), so it cannot cut corners that matter;
+  compared with lvstop's (equal, or the run fails), so it cannot cut corners that matter.
+  (The host replay also prints it without the check, as a reference.);
 - pyroute2 (reference, once, 100x10 and 1,000x10 only): ``IPVS().service("dump")`` + per-service
   ``dest("dump")`` with values read through ``IPVSService/IPVSDest.from_message``.
 The contenders run in interleaved rounds (one call of each per round, in rotating order), so

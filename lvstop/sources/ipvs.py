@@ -5,10 +5,12 @@ them (``from_message``, ``get_attr``, its NLA key transforms) costs 230–430 µ
 a 1,000-service × 10-server table takes seconds per poll, unusable at 1 Hz. Here each reply
 message is parsed with ONE precompiled ``struct.Struct`` for its attribute layout, checked
 against the attribute headers the layout expects, and turned into frozen dataclasses by a
-small generated function. A layout we have not seen (another kernel, an optional attribute)
-is discovered by a generic attribute walk, compiled once, and cached, so parsing stays
-correct for any layout and fast for the ones the kernel actually sends. (pyroute2 is still
-fine for rare work: family resolution, address/link events, writes.)
+small generated function (for the layout the kernel sends, the dump's whole per-message
+callback is generated: memo, check, unpack and object built slot by slot, in one frame).
+A layout we have not seen (another kernel, an optional attribute) is discovered by a
+generic attribute walk, compiled once, and cached, so parsing stays correct for any layout
+and fast for the ones the kernel actually sends. (pyroute2 is still fine for rare work:
+family resolution, address/link events, writes.)
 
 A snapshot is consistent: every dump the kernel flags NLM_F_DUMP_INTR is re-run; a service
 deleted between the service dump and its real-server dump is dropped (its real-server dump
