@@ -95,8 +95,8 @@ def bring_up(topo: Topology, progress: Progress) -> None:
         progress.step("lab ready")
     except runtime.LabError as exc:
         raise runtime.LabError(f"lab step '{step}' failed: {exc}") from None
-    except OSError as exc:
-        raise runtime.LabError(f"lab step '{step}' failed: {exc}") from None
+    except Exception as exc:  # a bug here must still name the step, not kill the VM silently
+        raise runtime.LabError(f"lab step '{step}' failed: {exc!r}") from None
 
 
 def _console_child() -> None:

@@ -171,6 +171,7 @@ class HostLab:
         self._partial = b""
         self.vm_result: Any = None
         self.any_failed = False
+        self.start_error: str | None = None
 
     def start(self) -> None:
         from lvstop.errors import LvstopError
@@ -199,7 +200,11 @@ class HostLab:
         vm.prepare(payload, env, run_dir)
         self.run_dir = run_dir
         self.started = time.monotonic()
-        self.proc = vm.start(run_dir, timeout)
+        try:
+            self.proc = vm.start(run_dir, timeout)
+        except (OSError, LvstopError) as exc:
+            # Not a skip: the lab is installed but could not start. Every lab test fails.
+            self.start_error = f"could not start the lab VM: {exc}"
 
     def _read(self) -> None:
         assert self.run_dir is not None
@@ -233,7 +238,8 @@ class HostLab:
                 self.finished = int(record["finished"])
 
     def wait_for(self, nodeid: str) -> None:
-        assert self.proc is not None
+        if self.proc is None:
+            return
         while True:
             self._read()
             if nodeid in self.done:
@@ -251,6 +257,8 @@ class HostLab:
     def why_missing(self, nodeid: str) -> str:
         failure = self.vm_result.failure() if self.vm_result is not None else None
         lines = [f"lab test {nodeid} did not run inside the lab VM"]
+        if self.start_error:
+            lines.append(self.start_error)
         if failure:
             lines.append(failure)
         elif self.finished is not None:

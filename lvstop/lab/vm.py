@@ -225,10 +225,9 @@ class VmResult:
 
     def failure(self) -> str | None:
         """One line saying why the lab did not run the payload, or None."""
-        failed = self.run_dir / "failed"
-        if failed.is_file():
-            return failed.read_text().strip().splitlines()[0] if failed.read_text().strip() \
-                else "lab setup failed"
+        failed = read_lines(self.run_dir / "failed")
+        if failed:
+            return failed[0]
         if self.timed_out:
             steps = self.progress()
             last = steps[-1] if steps else "boot"

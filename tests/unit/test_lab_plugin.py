@@ -85,6 +85,17 @@ def test_a_vm_that_dies_fails_every_lab_test(project, monkeypatch):
     result.stdout.fnmatch_lines(["*died without an exit status*"])
 
 
+def test_a_vm_that_cannot_start_fails_every_lab_test(project, monkeypatch):
+    def cannot(run_dir, timeout, **kw):
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
+    monkeypatch.setattr(vm, "start", cannot)
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(["*could not start the lab VM*Cannot allocate memory*"])
+
+
 def _exports(init: str) -> dict[str, str]:
     env = {}
     for line in init.splitlines():
