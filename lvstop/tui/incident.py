@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lvstop import __version__
-from lvstop.model.ipvs import IpvsSnapshot, Service
+from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.host import HostStats
 from lvstop.tui.events import LogEvent
@@ -27,6 +27,18 @@ def _service_spec(svc: Service) -> str:
     address = svc.address or ""
     host = f"[{address}]" if ":" in address else address
     return f"{flag} {host}:{svc.port}"
+
+
+def tunnel_options(rs: RealServer) -> str:
+    """``--tun-type …`` as ipvsadm prints them (needed too when editing a tunnel server)."""
+    if rs.forward != "tunnel" or not rs.tunnel_type:
+        return ""
+    out = f" --tun-type {rs.tunnel_type}"
+    if rs.tunnel_type == "gue" and rs.tunnel_port:
+        out += f" --tun-port {rs.tunnel_port}"
+    if rs.tunnel_type in ("gue", "gre"):  # ipip has no checksum options
+        out += "".join(f" --tun-{flag}" for flag in rs.tunnel_flags)
+    return out
 
 
 def rules_dump(snapshot: IpvsSnapshot) -> str:
@@ -57,13 +69,7 @@ def rules_dump(snapshot: IpvsSnapshot) -> str:
         for rs in svc.real_servers:
             rs_line = (f"-a {spec} -r {rs.endpoint} {_FORWARD_FLAG.get(rs.forward, '-g')} "
                        f"-w {rs.weight}")
-            if rs.forward == "tunnel" and rs.tunnel_type:
-                rs_line += f" --tun-type {rs.tunnel_type}"
-                if rs.tunnel_type == "gue" and rs.tunnel_port:
-                    rs_line += f" --tun-port {rs.tunnel_port}"
-                if rs.tunnel_type in ("gue", "gre"):  # ipip has no checksum options
-                    for flag in rs.tunnel_flags:
-                        rs_line += f" --tun-{flag}"
+            rs_line += tunnel_options(rs)
             # ipvsadm -S leaves the thresholds out (so its dump does not restore them);
             # ours keeps them: ipvsadm -R accepts -x / -y.
             if rs.upper_threshold:

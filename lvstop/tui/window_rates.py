@@ -4,8 +4,8 @@ Why not the per-poll deltas of ``lvstop.track.rates.RateTracker`` directly: the 
 its per-CPU counters into the counters it exports only when its estimator runs, every 2 s.
 Polled each second, the deltas alternate between 0 and twice the real rate (seen in the lab
 recordings: a sparkline of ▁█▁█▁). Here a rate is the counter difference between the newest
-snapshot and the newest older one at least ``window`` seconds before it (the oldest kept, at
-first), using ``lvstop.track.rates``' reset-aware maths.
+snapshot and the newest older one at least ``window`` seconds before it (none yet: no rate),
+using ``lvstop.track.rates``' reset-aware maths.
 
 Services' rates are computed every poll (their sparklines need a history); a real server's
 only when asked for (the dashboard shows one service's real servers at a time: with 10,000
@@ -56,8 +56,7 @@ class WindowRates:
                 base = entry
             else:
                 break
-        if base is None and self._past:
-            base = self._past[0]
+        # Shorter than the window: no rate yet (a 1 s delta may read 0 or double).
         self._base = base
         self._now = (now, services, real_servers)
         self._rs_cache = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lvstop.model.ipvs import RealServer, Service, Timeouts
-from lvstop.tui.incident import _FORWARD_FLAG, _service_spec
+from lvstop.tui.incident import _FORWARD_FLAG, _service_spec, tunnel_options
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,7 @@ class PlannedWrite:
 
 def weight_command(svc: Service, rs: RealServer, weight: int) -> str:
     return (f"ipvsadm -e {_service_spec(svc)} -r {rs.endpoint} "
-            f"{_FORWARD_FLAG.get(rs.forward, '-g')} -w {weight}")
+            f"{_FORWARD_FLAG.get(rs.forward, '-g')} -w {weight}{tunnel_options(rs)}")
 
 
 def plan_weight(svc: Service, rs: RealServer, weight: int, kind: str = "weight") -> PlannedWrite:
