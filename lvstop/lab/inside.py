@@ -35,6 +35,8 @@ class Progress:
     def step(self, text: str) -> None:
         with (self.run_dir / "progress").open("a") as f:
             f.write(text + "\n")
+        with (self.run_dir / "timings").open("a") as f:
+            f.write(f"{time.monotonic() - self.started:.2f} {text}\n")
         if self.echo:
             print(f"lvstop lab [{time.monotonic() - self.started:5.1f}s] {text}", flush=True)
 
