@@ -129,6 +129,12 @@ class LabHandle:
             if runtime.keepalived_main_pid(director.name) is None:
                 done.append(faults.apply("keepalived-start", self.topology, node=director.name))
         for rs in self.topology.real_servers:
+            lo = runtime.addresses(rs.name, "lo")
+            for vip in self.topology.vips:
+                if vip not in lo:
+                    runtime.sh(["ip", "-n", rs.name, "addr", "add", f"{vip}/32", "dev", "lo"],
+                               what=f"VIP {vip} on {rs.name} lo")
+                    done.append(f"{vip} put back on {rs.name} lo")
             if runtime.httpd_running(rs.name) is None:
                 done.append(faults.apply("rs-start", self.topology, node=rs.name))
         try:

@@ -52,6 +52,10 @@ def http_reachable(node: str, address: str, port: int, timeout: float = 1.0) -> 
 
 def lab_problems(topo: Topology) -> list[str]:
     problems = runtime.health_problems(topo)
+    for rs in topo.real_servers:
+        missing = sorted(set(topo.vips) - runtime.addresses(rs.name, "lo"))
+        if missing:
+            problems.append(f"{rs.name} lo lacks VIPs {', '.join(missing)}")
     client = topo.by_role("client")
     if client:
         for rs in topo.real_servers:

@@ -256,6 +256,16 @@ def test_keepalived_dumps_land_in_the_node_folder(lab, signame, filename):
     assert not os.path.exists(f"/tmp/{filename}")
 
 
+def test_reset_repairs_what_a_test_changed_by_hand(lab):
+    lab.run("rs1", ["ip", "addr", "del", f"{VIP1}/32", "dev", "lo"])
+    with open(f"{lab.node_dir('d2')}/keepalived.pid") as f:
+        lab.run("d2", ["kill", f.read().strip()])
+    lab.wait_until(lambda: lab.problems(), timeout=5, what="the lab to notice")
+    done = lab.reset()
+    assert any("rs1" in line for line in done) and any("d2" in line for line in done), done
+    assert lab.problems() == []
+
+
 def test_unknown_fault_and_bad_params_are_one_line_errors(lab):
     from lvstop.errors import LvstopError
 
