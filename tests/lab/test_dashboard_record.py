@@ -4,14 +4,14 @@ Runs inside the lab VM. Reads d1's IPVS table with lvstop's netlink reader and w
 on d1 with lvstop's live capture + tracker, through these states: steady client load, rs1
 drained, d2's keepalived stopped (VRID 52 fails over to d1), and d1's adverts cut from d2
 (split brain of VRID 51). Each state is checked against the lab (ipvsadm, the tracker's
-events) and saved as JSON lines under ``.lab/ui-record/`` — and under ``tests/data/ui/``
-when ``LVSTOP_RECORD_UI=1`` (how the committed recordings were made).
+events) and saved as JSON lines under ``.lab/ui-record/``; the committed recordings in
+``tests/data/ui/`` are a copy of one such run (``cp .lab/ui-record/* tests/data/ui/``, then
+``scripts/screenshots.py`` and ``pytest tests/ui/test_snapshots.py --snapshot-update``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -68,14 +68,13 @@ class Recorder:
         self.reader.close()
 
 
+RECORD = ROOT / ".lab" / "ui-record"
+
+
 def save(name: str, docs: list[dict]) -> None:
-    targets = [ROOT / ".lab" / "ui-record"]
-    if os.environ.get("LVSTOP_RECORD_UI") == "1":
-        targets.append(ROOT / "tests" / "data" / "ui")
-    for folder in targets:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.jsonl").write_text(
-            "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs), encoding="utf-8")
+    RECORD.mkdir(parents=True, exist_ok=True)
+    (RECORD / f"{name}.jsonl").write_text(
+        "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs), encoding="utf-8")
 
 
 def kinds(vrrp_docs: list[dict], vrid: int) -> list[str]:
@@ -95,11 +94,7 @@ def test_record_dashboard_states(lab):
             from lvstop.sources.conns import read_table_text
 
             conn_text = read_table_text()
-        (ROOT / ".lab" / "ui-record").mkdir(parents=True, exist_ok=True)
-        for folder in [ROOT / ".lab" / "ui-record"] + (
-                [ROOT / "tests" / "data" / "ui"]
-                if os.environ.get("LVSTOP_RECORD_UI") == "1" else []):
-            (folder / "ip_vs_conn.txt").write_text(conn_text, encoding="ascii")
+        (RECORD / "ip_vs_conn.txt").write_text(conn_text, encoding="ascii")
         last = IpvsSnapshot.from_dict(ipvs[-1])
         assert {s.address for s in last.services} == {VIP1, VIP2}
         assert all(len(s.real_servers) == 2 for s in last.services)
