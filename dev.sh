@@ -48,7 +48,8 @@ case "$verb" in
         .venv/bin/ruff check lvstop tests bench
         .venv/bin/mypy
         .venv/bin/lint-imports
-        exec .venv/bin/python -m pytest "$@"
+        # dev.sh installed user-mode-linux above: a lab that cannot boot is a failure, not a skip.
+        LVSTOP_LAB_REQUIRED=1 exec .venv/bin/python -m pytest "$@"
         ;;
     *)
         echo "usage: ./dev.sh lab [ARGS...] | ./dev.sh test [PYTEST ARGS...]" >&2
