@@ -37,6 +37,7 @@ from lvstop.tui.widgets.event_log import EventLog
 from lvstop.tui.widgets.filter_bar import FilterBar
 from lvstop.tui.widgets.header import HeaderBar
 from lvstop.tui.widgets.host_strip import HostStrip
+from lvstop.tui.widgets.lab_strip import LabStrip
 from lvstop.tui.widgets.line_table import LineTable
 from lvstop.tui.widgets.real_servers import RealServersTable
 from lvstop.tui.widgets.services import ServicesTable
@@ -87,6 +88,8 @@ class LvstopApp(WriteKeys, ViewKeys):
                 yield TimeoutsBar()
                 yield EventLog()
         yield HostStrip()
+        if self.lab:
+            yield LabStrip()
         yield FilterBar()
         yield Footer()
 

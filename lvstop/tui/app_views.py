@@ -3,6 +3,7 @@ snapshot, lab faults (a mixin of ``LvstopApp``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ class ViewKeys(App[int]):
     paused: Any
     incident_dir: Path
     event_log: EventLog
+    #: ``faults.apply``-like callable for the lab keys (tests hand in a fake); None: the lab's
+    lab_apply: Callable[..., object] | None = None
 
     def action_explain_timeouts(self) -> None:
         from lvstop.tui.screens.timeouts import TimeoutsHelpScreen
@@ -53,15 +56,44 @@ class ViewKeys(App[int]):
         now = self.sources.clock()
         doc = incident_document(self.ipvs, self.vrrp, self.host, self.event_log.events,
                                 now)
-        path = write_incident(doc, self.incident_dir, now)
-        self.call_from_thread(self.notify, str(path), title="incident snapshot saved",
-                              timeout=10)
+        # the VRRP source's recent packets, when it keeps them (live capture, replays)
+        adverts = getattr(self.sources.vrrp, "adverts", None)
+        path, pcap = write_incident(doc, self.incident_dir, now, adverts)
+        shown = f"{path}\n{pcap} (recent VRRP packets)" if pcap else str(path)
+        self.call_from_thread(self.notify, shown, title="incident snapshot saved", timeout=10)
 
-    @work(thread=True, exit_on_error=False, name="lab", description="lab fault")
     def action_lab_fault(self, key: str) -> None:
-        from lvstop.lab import faults
-        from lvstop.tui.keys import LAB_FAULTS
+        from lvstop.tui.keys import LAB_FAULTS, lab_fault_text
 
-        name, params = LAB_FAULTS[key]
-        result = faults.apply(name, **params)
-        self.call_from_thread(self.notify, str(result), title=f"lab: {name}")
+        if key not in LAB_FAULTS:
+            return
+        if any(w.group == "lab" and not w.is_finished for w in self.workers):
+            self.notify("a lab fault is still being applied; wait for it", severity="warning")
+            return
+        text = lab_fault_text(key)
+        self.notify(f"applying {text}…", title="lab", timeout=3)
+        self.run_worker(lambda: self._apply_lab_fault(key), thread=True, group="lab",
+                        name="lab", exit_on_error=False, description=f"lab fault {text}")
+
+    def _apply_lab_fault(self, key: str) -> None:
+        """In a thread: ``faults.apply`` waits for the lab (up to ~10 s)."""
+        from lvstop.tui.events import LogEvent
+        from lvstop.tui.keys import LAB_FAULTS, lab_fault_text
+
+        name, params, _label = LAB_FAULTS[key]
+        apply = self.lab_apply
+        if apply is None:
+            from lvstop.lab import faults
+
+            apply = faults.apply
+        try:
+            result, severity = str(apply(name, **params)), "notice"
+        except Exception as exc:  # a lab refusal (LabError) or a broken lab: one line
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            result, severity = f"failed: {first}", "error"
+        line = " ".join(result.split())
+        self.call_from_thread(self.notify, line, title=f"lab: {lab_fault_text(key)}",
+                              severity="error" if severity == "error" else "information",
+                              timeout=8)
+        self.call_from_thread(self.event_log.add, [LogEvent(
+            self.sources.clock(), "lab_fault", f"lab {name}: {line}", severity, "lvstop")])

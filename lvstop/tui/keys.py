@@ -13,17 +13,35 @@ from textual.binding import Binding, BindingType
 
 WRITE_ACTIONS = frozenset({"drain", "restore", "weight", "timeouts"})
 
-#: hidden keys of `lvstop top --lab`: inject a lab fault (``lvstop.lab.faults.apply``)
-LAB_FAULTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "1": ("keepalived-stop", {"node": "d1"}),
-    "2": ("keepalived-start", {"node": "d1"}),
-    "3": ("keepalived-stop", {"node": "d2"}),
-    "4": ("keepalived-start", {"node": "d2"}),
-    "5": ("vrrp-cut", {"src": "d1", "dst": "d2"}),
-    "6": ("vrrp-restore", {}),
-    "7": ("load-start", {}),
-    "8": ("load-stop", {}),
+#: keys of `lvstop top --lab` (hidden otherwise): inject a lab fault
+#: (``lvstop.lab.faults.apply``). key → (fault, parameters, short label for the lab strip)
+LAB_FAULTS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "1": ("keepalived-stop", {"node": "d1"}, "d1 ka stop"),
+    "2": ("keepalived-start", {"node": "d1"}, "d1 ka start"),
+    "3": ("keepalived-stop", {"node": "d2"}, "d2 ka stop"),
+    "4": ("keepalived-start", {"node": "d2"}, "d2 ka start"),
+    "5": ("vrrp-cut", {"src": "d1", "dst": "d2"}, "vrrp cut d1→d2"),
+    "6": ("vrrp-restore", {}, "vrrp restore"),
+    "7": ("load-start", {}, "load on"),
+    "8": ("load-stop", {}, "load off"),
+    "9": ("keepalived-kill", {"node": "d1"}, "d1 ka kill -9"),
+    "0": ("keepalived-kill", {"node": "d2"}, "d2 ka kill -9"),
+    "!": ("rs-stop", {"node": "rs1"}, "rs1 stop"),
+    "@": ("rs-start", {"node": "rs1"}, "rs1 start"),
+    "#": ("rs-stop", {"node": "rs2"}, "rs2 stop"),
+    "$": ("rs-start", {"node": "rs2"}, "rs2 start"),
+    "%": ("netem", {"node": "d1", "loss": 20.0, "delay": 100.0}, "d1 netem 20% 100ms"),
+    "^": ("netem-clear", {}, "netem clear"),
+    "&": ("rogue-start", {}, "rogue on"),
+    "*": ("rogue-stop", {}, "rogue off"),
 }
+
+
+def lab_fault_text(key: str) -> str:
+    """``keepalived-stop node=d1``: the fault as ``lvstop lab fault`` takes it."""
+    name, params, _label = LAB_FAULTS[key]
+    return " ".join([name, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in params.items())])
 
 
 def styles_dir() -> Path:
@@ -53,6 +71,8 @@ PALETTE_BINDINGS: list[Binding] = [
 APP_BINDINGS: list[BindingType] = [
     *PALETTE_BINDINGS,
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
-    *(Binding(k, f"lab_fault('{k}')", f"lab: {name}", show=False, id=f"lab{k}")
-      for k, (name, _params) in LAB_FAULTS.items()),
+    *(Binding(k, f"lab_fault({k!r})", f"lab: {label}", show=False,
+              id=f"lab.{name}" + "".join(f".{v}" for v in params.values() if isinstance(v, str)),
+              tooltip=f"lab fault: {lab_fault_text(k)}")
+      for k, (name, params, label) in LAB_FAULTS.items()),
 ]

@@ -147,3 +147,26 @@ def test_lab_fault_keys(lab):
                       what="event log: VRID 52 preempted by d2")
     finally:
         dash.close()
+
+
+def test_lab_keys_rs_stop_and_start(lab):
+    """`!` stops rs1's HTTP service: keepalived's TCP_CHECK removes it from the kernel table,
+    the dashboard logs it vanishing; `@` starts it and it comes back (ipvsadm the oracle)."""
+    dash = Dashboard(lab, "--lab")
+    try:
+        dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
+        dash.wait_for(r"LAB fault keys .*! @ # \$", what="the lab strip")
+        dash.keys("!")
+        dash.wait_for(r"lab: rs-stop node=rs1", timeout=15, what="the fault's notice")
+        lab.wait_until(lambda: weight(lab, VIP1, RS1) is None, timeout=20,
+                       what="ipvsadm: keepalived removed rs1")
+        dash.wait_for(rf"{RS1}:8888 vanished from", timeout=10,
+                      what="event log: rs1 vanished")
+        dash.wait_for(r"lab rs-stop: ", what="the fault's result in the event log")
+        dash.keys("@")
+        lab.wait_until(lambda: weight(lab, VIP1, RS1) == 1, timeout=20,
+                       what="ipvsadm: rs1 back")
+        dash.wait_for(rf"{RS1}:8888 appeared in", timeout=10,
+                      what="event log: rs1 appeared")
+    finally:
+        dash.close()

@@ -22,7 +22,13 @@ class EventLog(LineTable):
         new = [e for e in events if e.key not in self._keys]
         if not new:
             return 0
+        # Like a log tail: a cursor on the top (newest) row stays on the top row, so new
+        # events come into view instead of pushing the view down to the old cursor row.
+        follow = self.cursor == 0
         self.events.extend(new)
         self._keys.update(e.key for e in new)
         self.set_rows(event_rows(self.events))
+        order = self.ordered_keys
+        if follow and order and self.cursor != 0:
+            self.move_cursor_to(order[0])
         return len(new)
