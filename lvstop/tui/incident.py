@@ -7,13 +7,15 @@ restored or diffed with the usual tools.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from lvstop import __version__
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
-from lvstop.model.vrrp import VrrpSnapshot
+from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.sources.host import HostStats
 from lvstop.tui.events import LogEvent
 
@@ -80,6 +82,50 @@ def rules_dump(snapshot: IpvsSnapshot) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+class AdvertRing:
+    """The recent VRRP packets as Linux-cooked frames (what ``S`` saves as a pcap next to the
+    JSON). Fed by the capture's ``on_raw`` (the bytes as they were on the wire, bogus ones
+    included) or, for replays, with decoded adverts rebuilt by ``encode_advert``. Bounded by
+    count; appended to on the capture's thread, read on the snapshot's."""
+
+    def __init__(self, maxlen: int = 4096) -> None:
+        self._frames: deque[tuple[float, bytes]] = deque(maxlen=maxlen)
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def add_raw(self, time: float, ifname: str, src_mac: str | None, ip_packet: bytes,
+                outgoing: bool) -> None:
+        from lvstop.sources.pcap import cooked_frame
+
+        frame = cooked_frame(ip_packet, src_mac, outgoing)
+        with self._lock:
+            self._frames.append((time, frame))
+
+    def add_advert(self, advert: Advert) -> None:
+        from lvstop.sources.pcap import cooked_frame, encode_advert
+
+        if advert.valid and advert.vrid is not None:
+            frame = cooked_frame(encode_advert(advert), advert.src_mac)
+            with self._lock:
+                self._frames.append((advert.time, frame))
+
+    def frames(self) -> list[tuple[float, bytes]]:
+        with self._lock:
+            return list(self._frames)
+
+    def write(self, path: Path) -> int:
+        """Write the frames held now as a pcap; returns how many."""
+        from lvstop.sources.pcap import LINKTYPE_LINUX_SLL, PcapWriter
+
+        frames = self.frames()
+        with PcapWriter(path, LINKTYPE_LINUX_SLL) as writer:
+            for when, frame in frames:
+                writer.write(when, frame)
+        return len(frames)
+
+
 def incident_document(
     ipvs: IpvsSnapshot | None,
     vrrp: VrrpSnapshot | None,
@@ -100,15 +146,25 @@ def incident_document(
     }
 
 
-def write_incident(document: dict[str, Any], directory: Path, now: float) -> Path:
+def write_incident(document: dict[str, Any], directory: Path, now: float,
+                   adverts: AdvertRing | None = None) -> tuple[Path, Path | None]:
+    """Write the JSON (and, with ``adverts`` holding any, the pcap of the same name next to
+    it, named in the JSON under ``vrrp_pcap``); returns both paths."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     path = directory / f"lvstop-incident-{stamp}.json"
     n = 1
-    while path.exists():
+    while path.exists() or path.with_suffix(".pcap").exists():
         n += 1
         path = directory / f"lvstop-incident-{stamp}-{n}.json"
+    pcap: Path | None = None
+    if adverts is not None and len(adverts):
+        pcap = path.with_suffix(".pcap")
+        tmp_pcap = path.with_suffix(".pcap.tmp")
+        count = adverts.write(tmp_pcap)
+        tmp_pcap.replace(pcap)
+        document = {**document, "vrrp_pcap": {"file": pcap.name, "packets": count}}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
     tmp.replace(path)
-    return path
+    return path, pcap

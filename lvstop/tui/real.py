@@ -15,6 +15,7 @@ from typing import Any
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
 from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.sources.host import HostReader
+from lvstop.tui.incident import AdvertRing
 from lvstop.tui.sources import Actions, ReadOnlyActions, Sources, has_cap_net_admin
 
 
@@ -39,6 +40,8 @@ class LiveVrrp:
         self._capture: Any = None
         self._addresses: Any = None
         self._tracker: Any = None
+        #: recent packets as captured, for the incident snapshot's pcap
+        self.adverts = AdvertRing()
 
     async def start(self) -> None:
         from lvstop.sources.addresses import LocalAddresses
@@ -50,7 +53,7 @@ class LiveVrrp:
         def on_advert(advert: Advert) -> None:
             tracker.feed(advert)
 
-        self._capture = VrrpCapture(self.interfaces, on_advert)
+        self._capture = VrrpCapture(self.interfaces, on_advert, on_raw=self.adverts.add_raw)
         self._capture.open()
         self._capture.start()
         def on_change(addresses: frozenset[str]) -> None:

@@ -18,6 +18,7 @@ from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service, Time
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.conns import parse_conn_table
 from lvstop.sources.host import HostStats
+from lvstop.tui.incident import AdvertRing
 from lvstop.tui.sources import Actions, Sources
 
 
@@ -188,6 +189,8 @@ class ReplayVrrpSource(_AfterEnd):
         self.frames = list(frames) or [VrrpSnapshot(time=0.0, vrids=())]
         self.index = 0
         self.started = False
+        #: recent packets for the incident snapshot (a test fills it from a lab pcap)
+        self.adverts = AdvertRing()
 
     async def start(self) -> None:
         self.started = True

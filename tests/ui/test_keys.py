@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 from lvstop.tui.replay import FakeActions
 from lvstop.tui.screens.confirm import ConfirmScreen
@@ -23,6 +24,8 @@ from tests.ui.conftest import make_app, settle
 VIP1_SVC = "tcp:10.0.5.96:8888"
 RS1 = f"{VIP1_SVC}->10.0.5.91:8888"
 SIZE = (120, 36)
+LAB_PCAP = (Path(__file__).resolve().parents[1] / "data" / "vrrp"
+            / "lab_stop_keepalived_resign_then_failover.pcap")
 
 
 def texts(table: LineTable) -> list[str]:
@@ -451,3 +454,68 @@ async def test_resize_to_80x24_and_back_keeps_rows_and_cursor(replay):
         await pilot.resize_terminal(160, 48)
         await pilot.pause()
         assert app.screen.has_class("-wide") and rs.cursor_key == RS1
+
+
+async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(replay, tmp_path):
+    """`S` writes the VRRP source's recent packets next to the JSON; tcpdump-readable pcap,
+    read back with our reader: the same adverts (a lab capture of a failover)."""
+    from lvstop.sources.pcap import PcapReader, read_adverts
+
+    recorded = list(read_adverts(PcapReader(LAB_PCAP)))
+    rep = replay("failover")
+    app = make_app(rep, incident_dir=tmp_path)
+    for advert in recorded:
+        app.sources.vrrp.adverts.add_advert(advert)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("S")
+        await wait_workers(app)
+        await pilot.pause()
+        (json_file,) = tmp_path.glob("lvstop-incident-*.json")
+        (pcap_file,) = tmp_path.glob("lvstop-incident-*.pcap")
+        assert pcap_file.stem == json_file.stem
+        assert any(str(pcap_file) in m for m in notifications(app))
+        doc = json.loads(json_file.read_text())
+        valid = [a for a in recorded if a.valid]
+        assert doc["vrrp_pcap"] == {"file": pcap_file.name, "packets": len(valid)}
+        saved = list(read_adverts(PcapReader(pcap_file)))
+        assert len(saved) == len(valid) >= 5
+        assert [(a.time, a.vrid, a.src, a.priority, a.addresses) for a in saved] == \
+            [(a.time, a.vrid, a.src, a.priority, a.addresses) for a in valid]
+        # the resignation (priority 0) and the failover are in it
+        assert any(a.priority == 0 for a in saved)
+        assert any(len({a.src for a in saved if a.vrid == v}) == 2 for v in (51, 52))
+
+
+async def test_incident_snapshot_without_adverts_has_no_pcap(replay, tmp_path):
+    rep = replay("steady")
+    app = make_app(rep, incident_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("S")
+        await wait_workers(app)
+        assert len(list(tmp_path.glob("*.json"))) == 1
+        assert not list(tmp_path.glob("*.pcap"))
+        assert "vrrp_pcap" not in json.loads(next(tmp_path.glob("*.json")).read_text())
+
+
+async def test_event_log_follows_the_newest_unless_the_user_moved(replay):
+    from lvstop.tui.events import LogEvent
+
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, rep)
+        log = app.query_one(EventLog)
+        t0 = rep.clock()
+        for n in range(30):
+            log.add([LogEvent(t0 + n, "test", f"event {n}")])
+            await pilot.pause()
+        assert log.cursor == 0 and log.scroll_offset.y == 0
+        assert log.get_row(log.ordered_keys[0]).cells[-1] == "event 29"  # type: ignore[union-attr]
+        log.focus()
+        await pilot.press("down", "down")
+        held = log.cursor_key
+        log.add([LogEvent(t0 + 40, "test", "event 40")])
+        await pilot.pause()
+        assert log.cursor_key == held and log.cursor == 3
