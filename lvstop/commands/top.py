@@ -1,4 +1,8 @@
-"""`lvstop top` (and plain `lvstop`): the live dashboard."""
+"""`lvstop top` (and plain `lvstop`): the live dashboard.
+
+Defaults come from the config file (``lvstop.settings``: ``/etc/lvstop/lvstop.toml``, or
+``$LVSTOP_CONFIG`` / ``--config``); flags given on the command line override it.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +15,17 @@ HELP = "the live dashboard: services, real servers, VRRP, events, host (the defa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interval", type=float, default=1.0, metavar="S",
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="config file (default $LVSTOP_CONFIG, else "
+                             "/etc/lvstop/lvstop.toml if it exists)")
+    parser.add_argument("--interval", type=float, default=None, metavar="S",
                         help="refresh interval in seconds (default 1)")
-    parser.add_argument("--iface", action="append", default=[], metavar="IF",
+    parser.add_argument("--iface", action="append", default=None, metavar="IF",
                         help="interface(s) to watch VRRP adverts on (default: all)")
     parser.add_argument("--no-vrrp", action="store_true", help="do not capture VRRP adverts")
-    parser.add_argument("--read-only", action="store_true",
-                        help="never write to the kernel (no drain / weight / timeouts keys)")
+    parser.add_argument("--read-only", action=argparse.BooleanOptionalAction, default=None,
+                        help="never write to the kernel (no drain / weight / timeouts keys); "
+                             "--no-read-only overrides read_only = true in the config")
     parser.add_argument("--theme", default=None, help="Textual theme name (e.g. nord, "
                         "gruvbox, textual-light); NO_COLOR=1 turns colour off (Textual "
                         "honours it)")
@@ -26,11 +34,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.interval < 0.1 or args.interval > 3600:
-        raise LvstopError(f"--interval {args.interval:g}: use 0.1 to 3600 seconds")
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """The config file's values under the flags given: a namespace with every option set."""
     from pathlib import Path
 
+    from lvstop import settings
+
+    conf = settings.load(getattr(args, "config", None))
+    out = argparse.Namespace(**vars(args))
+
+    def pick(name: str, default: object) -> object:
+        given = getattr(args, name, None)
+        return given if given is not None else default
+
+    out.interval = pick("interval", conf.interval)
+    out.iface = pick("iface", list(conf.iface))
+    out.read_only = bool(pick("read_only", conf.read_only))
+    out.theme = pick("theme", conf.theme)
+    given_dir = getattr(args, "incident_dir", None)
+    out.incident_dir = Path(given_dir) if given_dir else conf.incident_dir
+    out.config_path = conf.path
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    args = resolve(args)
+    if args.interval < 0.1 or args.interval > 3600:
+        raise LvstopError(f"--interval {args.interval:g}: use 0.1 to 3600 seconds")
     from lvstop.tui.real import real_sources
 
     sources = real_sources(interfaces=args.iface, vrrp=not args.no_vrrp,
@@ -38,10 +68,11 @@ def run(args: argparse.Namespace) -> int:
     from lvstop.tui.app import LvstopApp
 
     app = LvstopApp(sources, interval=args.interval, read_only=args.read_only, lab=args.lab,
-                    incident_dir=Path(args.incident_dir) if args.incident_dir else None)
+                    incident_dir=args.incident_dir)
     if args.theme:
         if args.theme not in app.available_themes:
-            raise LvstopError(f"unknown theme {args.theme!r}; one of "
+            where = f" (from {args.config_path})" if args.config_path and args.theme else ""
+            raise LvstopError(f"unknown theme {args.theme!r}{where}; one of "
                               + ", ".join(sorted(app.available_themes)))
         app.theme = args.theme
     result = app.run()
