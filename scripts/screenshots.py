@@ -47,6 +47,10 @@ async def prepare(app: LvstopApp, rep: Replay, state: str) -> None:
         rep.clock.now += 10.0
         await asyncio.sleep(0.2)
         app.refresh_status()
+    # The replay polls fast to get through its frames; from here the App polls as the
+    # dashboard does by default (and the header says "every 1s", not the replay's 0.05 s).
+    app.interval = 1.0
+    app.refresh_status()
     if state == "drained":
         # show the drained server of VIP 1
         app.services_table.move_cursor_to("tcp:10.0.5.96:8888")

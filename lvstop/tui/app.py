@@ -79,14 +79,17 @@ class LvstopApp(WriteKeys, ViewKeys):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
-        with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield ServicesTable()
-                yield RealServersTable()
-            with Vertical(id="right"):
-                yield VrrpPanel()
-                yield TimeoutsBar()
-                yield EventLog()
+        # The event log spans the width under the panels and takes the height they leave
+        # (a wide screen shows more history, whole sentences); narrow: everything stacks.
+        with Vertical(id="body"):
+            with Horizontal(id="panels"):
+                with Vertical(id="left"):
+                    yield ServicesTable()
+                    yield RealServersTable()
+                with Vertical(id="right"):
+                    yield VrrpPanel()
+                    yield TimeoutsBar()
+            yield EventLog()
         yield HostStrip()
         if self.lab:
             yield LabStrip()

@@ -73,3 +73,12 @@ def sparkline(values: Sequence[float], width: int) -> str:
 
 def percent(part: float, whole: float) -> float | None:
     return None if whole <= 0 else 100.0 * part / whole
+
+
+#: what the kernel reports when no host name was ever set (a bare VM, a fresh namespace)
+NO_HOSTNAME = frozenset({"", "(none)"})
+
+
+def host_label(hostname: str) -> str:
+    """The host name as the header shows it: a name that is none says so in words."""
+    return "(no hostname)" if hostname.strip() in NO_HOSTNAME else hostname

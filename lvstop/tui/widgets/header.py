@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.text import Text
 from textual.widgets import Static
 
 from lvstop.sources.host import HostStats
-from lvstop.tui.format import coarse_duration, duration
+from lvstop.tui.format import NO_HOSTNAME, coarse_duration, duration, host_label
+from lvstop.tui.widgets.text import Part, glued
+
+SEP = " │ "
 
 
 class HeaderBar(Static):
@@ -38,33 +40,45 @@ class HeaderBar(Static):
         ages: dict[str, float | None],
         stale: set[str],
     ) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        parts: list[Part] = []
         badge = self.get_component_rich_style("header--badge", partial=True)
         bad = self.get_component_rich_style("header--bad", partial=True)
         ok = self.get_component_rich_style("header--ok", partial=True)
         dim = self.get_component_rich_style("header--dim", partial=True)
-        text.append("lvstop ", badge)
-        text.append(host.hostname if host else "…")
+        # Fields are separated by " │ " (``glued``: no styled run starts with a space).
+        parts.append(("lvstop", badge))
+        parts.append((" ", None))
+        if host is None:
+            parts.append(("…", None))
+        elif host.hostname.strip() in NO_HOSTNAME:
+            parts.append((host_label(host.hostname), dim))
+        else:
+            parts.append((host.hostname, None))
         # What must not be missed first: at 80 columns the tail is what gets cut.
         if read_only:
-            text.append("  READ-ONLY", badge)
+            parts.append((SEP, dim))
+            parts.append(("READ-ONLY", badge))
         if paused:
-            text.append("  PAUSED", bad)
+            parts.append((SEP, dim))
+            parts.append(("PAUSED", bad))
         for name, age in ages.items():
             if name in stale:
-                text.append(f"  {name} STALE {duration(age)}", bad)
+                parts.append((SEP, dim))
+                parts.append((f"{name} STALE {duration(age)}", bad))
         if host is not None:
             ka = host.keepalived
-            text.append("  keepalived ", dim)
+            parts.append((SEP, dim))
+            parts.append(("keepalived ", dim))
             if ka.running:
-                text.append("up", ok)
+                parts.append(("up", ok))
                 # minutes, not seconds: the header must not repaint every second
-                text.append(f" {coarse_duration(ka.uptime(now))}", dim)
                 pids = ",".join(str(p) for p in ka.pids[:3]) + ("…" if len(ka.pids) > 3 else "")
-                text.append(f" pid {pids}", dim)
+                parts.append((f" {coarse_duration(ka.uptime(now))} pid {pids}", dim))
             else:
-                text.append("NOT RUNNING", bad)
-        text.append(f"  every {interval:g}s", dim)
+                parts.append(("NOT RUNNING", bad))
+        parts.append((SEP, dim))
+        parts.append((f"every {interval:g}s", dim))
+        text = glued(parts)
         plain = text.markup
         # Only repaint when something shown changed (zero bytes to the terminal otherwise).
         if plain != self._last:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.text import Text
 from textual.widgets import Static
 
 from lvstop.model.ipvs import Timeouts
+from lvstop.tui.widgets.text import Part, glued
 
 
 class TimeoutsBar(Static):
@@ -29,12 +29,14 @@ class TimeoutsBar(Static):
         self._last = timeouts
         value = self.get_component_rich_style("timeouts--value", partial=True)
         long = self.get_component_rich_style("timeouts--long", partial=True)
-        text = Text("timeouts ", no_wrap=True, overflow="ellipsis")
+        # Separated by " · " (``glued``: no styled run starts with a space).
+        parts: list[Part] = [("timeouts ", None)]
         for name, seconds in (("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpfin),
                               ("udp", timeouts.udp)):
-            text.append(f"{name} ")
+            parts.append((f"{name} ", None))
             # 900 s tcp keeps a test client on one real server: flag it (see the T screen).
-            text.append(f"{seconds}s", long if name == "tcp" and seconds >= 300 else value)
-            text.append("  ")
-        text.append("T: why 900s hides rr")
+            parts.append((f"{seconds}s", long if name == "tcp" and seconds >= 300 else value))
+            parts.append((" · ", None))
+        parts.append(("T: why 900s?", None))
+        text = glued(parts)
         self.update(text)
