@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -24,7 +24,15 @@ DEFAULT_COMMAND = "top"
 def _command_names() -> list[str]:
     import lvstop.commands as pkg
 
-    names = (info.name for info in pkgutil.iter_modules(pkg.__path__))
+    # os.listdir rather than pkgutil.iter_modules: pkgutil (with inspect) is 8 ms of every
+    # start-up, a third of `lvstop vrrp --pcap` on a small capture
+    names = set()
+    for folder in pkg.__path__:
+        for entry in os.listdir(folder):
+            stem, _, ext = entry.partition(".")
+            if stem.isidentifier() and (ext == "py" or (
+                    not ext and os.path.exists(os.path.join(folder, entry, "__init__.py")))):
+                names.add(stem)
     return sorted(name for name in names if not name.startswith("_"))
 
 

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import math
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lvstop.errors import LvstopError
 
 if TYPE_CHECKING:
     from lvstop.model.vrrp import Advert, CaptureStats, VrrpEvent, VrrpSnapshot
+    from lvstop.sources.pcap import PcapReader
     from lvstop.track.vrrp import VrrpTracker
 
 NAME = "vrrp"
+_INF = float("inf")
 TICK_SECONDS = 1.0
 HELP = "show VRRP adverts, masters, failovers and split brain, live or from a pcap"
 
@@ -89,7 +90,7 @@ class _Printer:
         if self.as_json:
             d = a.to_dict(self.show_auth)
             del d["type"], d["time"]
-            return json.dumps(d)[1:-1]
+            return _dumps(d)[1:-1]
         head = f"{a.interface or '-'} {a.src} > {a.dst}:"
         if not a.valid:
             extra = f" vrid {a.vrid}" if a.vrid is not None else ""
@@ -138,7 +139,7 @@ class _Printer:
         elif e.kind == "preempt":
             self.preempts[key] += 1
         if self.as_json:
-            self.write(json.dumps(e.to_dict()) + "\n")
+            self.write(_dumps(e.to_dict()) + "\n")
             return
         where = f" {e.interface}" if e.interface else ""
         self.write(f"{self._stamp(e.time)}{where} *** {e.kind.upper()}: {e.detail}\n")
@@ -151,7 +152,7 @@ class _Printer:
                 d: dict[str, Any] = {"type": "summary", **v.to_dict()}
                 d["failover_gaps_ms"] = gaps
                 d["preempts"] = self.preempts.get(key, 0)
-                self.write(json.dumps(d) + "\n")
+                self.write(_dumps(d) + "\n")
                 continue
             where = f"{v.family}" + (f" on {v.interface}" if v.interface else "")
             master = v.master_router
@@ -190,7 +191,7 @@ class _Printer:
             self.write(f"bogus packets: {snap.bogus_total}\n")
         if capture is not None:
             if self.as_json:
-                self.write(json.dumps({"type": "capture", **capture.to_dict()}) + "\n")
+                self.write(_dumps({"type": "capture", **capture.to_dict()}) + "\n")
             else:
                 self.write(
                     f"capture: kernel passed {capture.kernel_packets}, kernel dropped "
@@ -213,92 +214,171 @@ def run(args: argparse.Namespace) -> int:
     return _run_live(args, tracker, printer)
 
 
+def _dumps(obj: object) -> str:
+    # json is imported on first use: the text output of --pcap needs it for no line at all
+    # (a millisecond of start-up, which counts against tcpdump -nr)
+    import json
+
+    return json.dumps(obj)
+
+
 def _warn(text: str) -> None:
     print(f"lvstop: warning: {text}", file=sys.stderr)
 
 
 def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer) -> int:
     from lvstop.sources.pcap import PcapReader
-    from lvstop.sources.vrrp_decode import SUPPORTED_LINKTYPES, CachedDecoder
 
     reader = PcapReader(args.pcap)
-    decode = CachedDecoder().decode  # other link types, and first sight of each advert
+    state = _PcapRun(args.duration, tracker, printer)
+    layout = reader.classic()
+    if layout is not None and layout[3] == 1 and not printer.as_json:
+        _classic_ethernet_text(reader, layout, state)
+    else:
+        state.loop(reader.records())
+    for event in tracker.tick(state.last):
+        printer.event(event)
+    printer.summary(tracker.snapshot(state.last, source=f"pcap: {args.pcap}"), None)
+    printer.flush()
+    for warning in reader.warnings:
+        _warn(warning)
+    if state.bad_links:
+        _warn(f"{args.pcap}: unsupported link type(s) {sorted(state.bad_links)}; "
+              "those packets skipped")
+    return 0
+
+
+class _PcapRun:
+    """The general path of ``--pcap``: each packet decoded (a repeated advert through
+    ``CachedDecoder``), fed and printed; ``one`` is False once ``--duration`` is over."""
+
+    def __init__(self, duration: float | None, tracker: VrrpTracker, printer: _Printer) -> None:
+        from lvstop.sources.vrrp_decode import SUPPORTED_LINKTYPES, CachedDecoder
+
+        self.supported = SUPPORTED_LINKTYPES
+        self.decode = CachedDecoder().decode
+        self.duration = duration
+        self.tracker = tracker
+        self.printer = printer
+        self.first: float | None = None
+        self.end = _INF
+        self.last = 0.0
+        self.n = 0
+        self.bad_links: set[int] = set()
+
+    def one(self, t: float, linktype: int, data: bytes, interface: str | None
+            ) -> Advert | None:
+        """Decode, feed and print one packet; the advert (None if not one); raises
+        ``_Done`` past ``--duration``."""
+        advert = self.decode(linktype, data, t, interface)
+        if advert is None:
+            if linktype not in self.supported:
+                self.bad_links.add(linktype)
+            return None
+        if self.first is None:
+            self.first = t
+            if self.duration is not None:
+                self.end = t + self.duration
+        if t > self.end:
+            raise _Done
+        self.last = t
+        events = self.tracker.feed(advert, t)
+        self.printer.advert(advert, self.tracker.last_master, t)
+        for event in events:
+            self.printer.event(event)
+        self.n += 1
+        if not self.n & 1023:
+            self.printer.maybe_flush()
+        return advert
+
+    def loop(self, records: Iterable[tuple[float, int, bytes, str | None]]) -> None:
+        one = self.one
+        with contextlib.suppress(_Done):
+            for t, linktype, data, interface in records:
+                one(t, linktype, data, interface)
+
+
+class _Done(Exception):
+    """``--duration`` is over."""
+
+
+def _classic_ethernet_text(
+    reader: PcapReader,
+    layout: tuple[bytes, Callable[[bytes, int], tuple[int, ...]], float, int],
+    state: _PcapRun,
+) -> None:
+    """The hot loop of ``--pcap`` (text output, classic pcap of Ethernet frames: what tcpdump
+    writes): a capture is mostly the same adverts again. The records are walked in the file's
+    buffer itself (no packet slice, no generator); an IPv4 advert is looked up by its bytes
+    less the IPv4 id and header checksum (keepalived counts the id up; as CachedDecoder keys
+    it) together with its line, formatted once; the tracker takes the repeated advert object
+    through its fast path. A miss (the first sight of each advert: ``first`` is set there)
+    and every other frame go through ``_PcapRun.one``."""
+    buf, unpack, scale, _linktype = layout
+    tracker = state.tracker
+    printer = state.printer
     feed = tracker.feed
-    print_advert = printer.advert
     print_event = printer.event
-    maybe_flush = printer.maybe_flush
-    first: float | None = None
-    last = 0.0
-    bad_links: set[int] = set()
-    limit = args.duration
-    n = 0
-    # The hot loop (a capture is mostly the same adverts again): a decoded advert is looked up
-    # by its bytes (less the IPv4 id and checksum, see CachedDecoder) together with its line
-    # body, formatted once; the tracker takes the repeated object through its fast path.
-    # The first sight of an advert (always a miss, so `first` is set there) and every other
-    # kind of frame take the general path below.
-    cache: dict[bytes, tuple[Advert, str]] = {}
     write = printer.write
-    text = not printer.as_json
-    end = math.inf
+    one = state.one
+    #: frame key -> (advert, the text of its line between the time stamp and the master)
+    cache: dict[bytes, tuple[Advert, str]] = {}
+    size = len(buf)
+    offset = 24
+    count = 0
     clock_sec = -1
     clock = ""
-    for t, linktype, data, interface in reader.records():
-        key = None
-        if text and linktype == 1 and interface is None and data[12:14] == b"\x08\x00":
-            key = data[:18] + data[22:24] + data[26:]
+    last = 0.0
+    end = _INF  # set by the first advert (a miss, in `one`) with --duration
+    truncated = False
+    try:
+        while offset + 16 <= size:
+            sec, frac, incl, _orig = unpack(buf, offset)
+            data_at = offset + 16
+            offset = data_at + incl
+            if offset > size:
+                offset = data_at - 16
+                truncated = True
+                break
+            count += 1
+            t = sec + frac * scale
+            # the frame less bytes 18-21 (IPv4 id, flags) and 24-25 (header checksum); only
+            # IPv4-over-Ethernet adverts are stored (the key holds the ethertype). A frame of
+            # 26 bytes or fewer gets a 20-byte key (it may run into the next record), shorter
+            # than any stored one: never a hit.
+            key = buf[data_at : data_at + 18] + buf[data_at + 22 : data_at + 24] \
+                + buf[data_at + 26 : offset]
             hit = cache.get(key)
             if hit is not None:
                 if t > end:
-                    break
+                    raise _Done
                 last = t
                 events = feed(hit[0], t)
                 sec = int(t)
                 if sec != clock_sec:
                     clock_sec = sec
                     clock = time.strftime("%H:%M:%S", time.localtime(sec))
-                write(f"{clock}.{int((t - sec) * 1e6):06d} {hit[1]} master "
-                      f"{tracker.last_master or '-'}\n")
+                write(f"{clock}.{int((t - sec) * 1e6):06d}{hit[1]}{tracker.last_master or '-'}\n")
                 if events:
                     for event in events:
                         print_event(event)
-                n += 1
-                if not n & 1023:
-                    maybe_flush()
+                if not count & 1023:
+                    printer.maybe_flush()
                 continue
-        advert = decode(linktype, data, t, interface)
-        if advert is None:
-            if linktype not in SUPPORTED_LINKTYPES:
-                bad_links.add(linktype)
-            continue
-        if key is not None and advert.valid:
-            if len(cache) >= 65536:
-                cache.clear()
-            cache[key] = (advert, printer.body(advert))
-        if first is None:
-            first = t
-            if limit is not None:
-                end = t + limit
-        if t > end:
-            break
-        last = t
-        events = feed(advert, t)
-        print_advert(advert, tracker.last_master, t)
-        if events:
-            for event in events:
-                print_event(event)
-        n += 1
-        if not n & 1023:
-            maybe_flush()
-    for event in tracker.tick(last):
-        print_event(event)
-    printer.summary(tracker.snapshot(last, source=f"pcap: {args.pcap}"), None)
-    printer.flush()
-    for warning in reader.warnings:
-        _warn(warning)
-    if bad_links:
-        _warn(f"{args.pcap}: unsupported link type(s) {sorted(bad_links)}; those packets skipped")
-    return 0
+            state.last = last
+            data = buf[data_at:offset]
+            advert = one(t, 1, data, None)
+            last = state.last
+            end = state.end
+            if advert is not None and advert.valid and data[12:14] == b"\x08\x00":
+                if len(cache) >= 65536:
+                    cache.clear()
+                cache[key] = (advert, f" {printer.body(advert)} master ")
+    except _Done:
+        state.last = last
+        return
+    state.last = last
+    reader.classic_end(offset, count, truncated)
 
 
 def _run_live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer) -> int:

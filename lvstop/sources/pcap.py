@@ -10,12 +10,10 @@ is not a capture at all raises ``PcapError`` (an ``LvstopError``: one line for t
 
 from __future__ import annotations
 
-import socket
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from lvstop.errors import LvstopError
 from lvstop.model.vrrp import Advert
@@ -25,6 +23,9 @@ from lvstop.sources.vrrp_decode import (
     LINKTYPE_RAW,
     decode_frame,
 )
+
+if TYPE_CHECKING:  # socket and pathlib cost ~4 ms of `lvstop vrrp --pcap` start-up
+    from pathlib import Path
 
 PCAP_MAGIC_US = 0xA1B2C3D4
 PCAP_MAGIC_NS = 0xA1B23C4D
@@ -90,31 +91,49 @@ class PcapReader:
     def _warn(self, text: str) -> None:
         self.warnings.append(f"{self.path}: {text}")
 
-    def _pcap(self) -> Iterator[tuple[float, int, bytes, str | None]]:
+    def classic(self) -> tuple[bytes, Callable[[bytes, int], tuple[int, ...]], float, int] | None:
+        """For a classic pcap file, what a caller's own loop over the records needs:
+        ``(buf, unpack_header, seconds_per_fraction, linktype)``; records start at byte 24,
+        each a 16-byte header ``(sec, frac, incl_len, orig_len)`` (``unpack_header(buf,
+        offset)``) and ``incl_len`` bytes. The caller reports where it stopped with
+        ``classic_end`` (same warnings as ``records()``). None for pcapng."""
+        if self.format != "pcap":
+            return None
         buf = self._buf
         magic_le = struct.unpack_from("<I", buf)[0]
         endian = "<" if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
         magic = struct.unpack_from(endian + "I", buf)[0]
         scale = 1e-9 if magic == PCAP_MAGIC_NS else 1e-6
         linktype = struct.unpack_from(endian + "I", buf, 20)[0] & 0x0FFFFFFF
-        rec = struct.Struct(endian + "IIII")
-        unpack = rec.unpack_from
+        return buf, struct.Struct(endian + "IIII").unpack_from, scale, linktype
+
+    def classic_end(self, offset: int, count: int, truncated: bool) -> None:
+        """A loop over ``classic()`` records stopped at ``offset`` after ``count`` packets:
+        ``truncated`` when the record there claims more bytes than the file has."""
+        end = len(self._buf)
+        if truncated:
+            self._warn(f"truncated packet #{count + 1} at byte {offset}; stopped there")
+        elif offset != end:
+            self._warn(f"{end - offset} trailing bytes after packet #{count}; ignored")
+        self.packets = count
+
+    def _pcap(self) -> Iterator[tuple[float, int, bytes, str | None]]:
+        layout = self.classic()
+        assert layout is not None
+        buf, unpack, scale, linktype = layout
         offset = 24
         end = len(buf)
         count = 0
         while offset + 16 <= end:
             sec, frac, incl, _orig = unpack(buf, offset)
+            if offset + 16 + incl > end:
+                self.classic_end(offset, count, truncated=True)
+                return
             offset += 16
-            if offset + incl > end:
-                self._warn(f"truncated packet #{count + 1} at byte {offset - 16}; stopped there")
-                break
             count += 1
             yield (sec + frac * scale, linktype, buf[offset : offset + incl], None)
             offset += incl
-        else:
-            if offset != end:
-                self._warn(f"{end - offset} trailing bytes after packet #{count}; ignored")
-        self.packets = count
+        self.classic_end(offset, count, truncated=False)
 
     def _pcapng(self) -> Iterator[tuple[float, int, bytes, str | None]]:
         buf = self._buf
@@ -253,6 +272,8 @@ def cooked_frame(ip_packet: bytes, src_mac: str | None, outgoing: bool = False) 
 def encode_advert(advert: Advert) -> bytes:
     """Rebuild the IP packet of a valid advert (for incident snapshots that kept ``Advert``
     objects, not raw bytes). Checksums are computed; AH authentication is not reproduced."""
+    import socket
+
     v6 = advert.family == "inet6"
     af = socket.AF_INET6 if v6 else socket.AF_INET
     addrs = b"".join(socket.inet_pton(af, a) for a in advert.addresses)
