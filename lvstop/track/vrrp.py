@@ -20,7 +20,8 @@ Semantics (issue 4):
   may arrive a few ms after its own timer).
 - ``bogus``: an invalid packet, with its check.
 - ``host_mismatch``: wire and host disagree (this host holds a VIP while another node is
-  master; this host is master for a VIP it does not hold), lasting at least one interval.
+  master; this host is master for a VIP it does not hold), lasting more than
+  ``MISMATCH_GRACE_INTERVALS`` of the master's intervals.
 
 Master-down interval (RFC 3768 / 5798): 3 × interval + skew; v2: skew = (256 − prio)/256 s;
 v3: skew = (256 − prio) × interval / 256 (interval in centiseconds on the wire).
@@ -29,7 +30,11 @@ v3: skew = (256 − prio) × interval / 256 (interval in centiseconds on the wir
 from __future__ import annotations
 
 import heapq
-import ipaddress
+
+# _socket is what socket re-exports; socket itself (enums, selectors) costs 2 ms of start-up
+from _socket import AF_INET as _AF_INET
+from _socket import AF_INET6 as _AF_INET6
+from _socket import inet_pton as _inet_pton
 from collections import deque
 from collections.abc import Iterable
 
@@ -49,6 +54,18 @@ Key = tuple[str, int, str | None]
 SILENT_GRACE = 0.5
 #: A master not heard for more than this many intervals is no longer "current" (preempt rule).
 CURRENT_INTERVALS = 1.5
+#: How long (in the master's advert intervals) wire and host may disagree before
+#: ``host_mismatch``. keepalived itself leaves no window worth a grace: measured in the lab
+#: (2.2.7, d2 stopped, watched from d1), the new master's VIP appeared (RTM_NEWADDR) 0.7 ms
+#: after its first advert, and a stopping master removes its VIPs right after its priority-0
+#: advert. What remains is our own lag between the two views: adverts reach the tracker in
+#: capture batches (up to 250 ms late, judged by their kernel time stamps), address changes
+#: whenever the event loop handles the netlink event (later on a busy dashboard). The check
+#: runs at the first advert or tick past the grace; with exactly one interval that is the
+#: master's very next advert, racing any lag. One and a half intervals puts it between the
+#: next two adverts: a disagreement reported has outlived the next advert and keepalived's
+#: reaction to it.
+MISMATCH_GRACE_INTERVALS = 1.5
 
 
 def skew_ms(version: int, interval_ms: float, priority: int) -> float:
@@ -62,10 +79,25 @@ def master_down_ms(version: int, interval_ms: float, priority: int) -> float:
     return 3.0 * interval_ms + skew_ms(version, interval_ms, priority)
 
 
+def _others_until(v: _Vrid, master: _Router) -> float:
+    """Until when another router than ``master`` may still count as advertising (split-brain
+    check): the latest ``last + mdi`` of the others that could (priority > 0, in a run), with
+    a microsecond of slack for rounding; the exact test runs only before that time. Router
+    state changes only in ``VrrpTracker._on_advert``, which resets the cached value."""
+    until = -1.0
+    for x in v.routers.values():
+        if x is not master and x.priority > 0 and x.run_start is not None:
+            until = max(until, x.last + x.mdi + 1e-6)
+    return until
+
+
 def _ip_key(src: str) -> int:
+    """An address as a number (IPv4 below IPv6, as ``int(ipaddress.ip_address(src))``;
+    ipaddress itself costs a millisecond of start-up)."""
     try:
-        return int(ipaddress.ip_address(src))
-    except ValueError:
+        addr = src.partition("%")[0]  # a scope (fe80::1%eth0) does not count, as in ipaddress
+        return int.from_bytes(_inet_pton(_AF_INET6 if ":" in addr else _AF_INET, addr), "big")
+    except (OSError, ValueError):
         return 0
 
 
@@ -141,6 +173,7 @@ class _Vrid:
         "mismatch",
         "mismatch_reported",
         "mismatch_since",
+        "others_until",
         "prev_last",
         "prev_master",
         "routers",
@@ -183,6 +216,8 @@ class _Vrid:
         self.mismatch: str | None = None
         self.mismatch_since = 0.0
         self.mismatch_reported: str | None = None
+        #: see _others_until (None: to be computed; reset whenever a router's state changes)
+        self.others_until: float | None = None
 
 
 class VrrpTracker:
@@ -215,16 +250,19 @@ class VrrpTracker:
         """One advert (valid or bogus); ``time`` overrides ``advert.time`` (the pcap fast path
         reuses one decoded advert for identical packets)."""
         t = advert.time if time is None else time
-        out: list[VrrpEvent] = []
-        if self._heap and self._heap[0][0] <= t:
+        heap = self._heap
+        if heap and heap[0][0] <= t:
             out = self._advance(t)
-        elif t > self.now:
-            self.now = t
+        else:
+            out = []
+            if t > self.now:
+                self.now = t
         self.adverts_total += 1
         fast = self._fast.get(id(advert))
-        if fast is not None and fast[0] is advert:
-            v, r = fast[1], fast[2]
-            if (r.template is advert and v.master == r.src and not v.split
+        if fast is not None:
+            a, v, r = fast
+            # the master repeating the advert it sent last, nothing else going on
+            if (a is advert and r.template is advert and v.master == r.src and not v.split
                     and self._local is None and v.silence_mdi is not None):
                 prev = r.last
                 r.count += 1
@@ -236,8 +274,11 @@ class VrrpTracker:
                 v.silence_at = t + v.silence_mdi
                 if not v.silence_queued:
                     self._queue_silence(v, r.interval_ms)
-                self.last_master = v.master
-                if len(v.routers) > 1:
+                self.last_master = r.src
+                others_until = v.others_until
+                if others_until is None:
+                    others_until = v.others_until = _others_until(v, r)
+                if t <= others_until:
                     for x in v.routers.values():
                         if x is not r and x.priority > 0 and x.run_start is not None \
                                 and t - x.last <= x.mdi:
@@ -266,9 +307,24 @@ class VrrpTracker:
             self.now = now
         out: list[VrrpEvent] = []
         heap = self._heap
+        vrids = self._vrids
         while heap and heap[0][0] <= now:
-            due, _seq, key, what = heapq.heappop(heap)
-            v = self._vrids.get(key)
+            due, _seq, key, what = heap[0]
+            v = vrids.get(key)
+            if what == "silence" and v is not None and not v.silent:
+                # The lazy silence timer popping early (newer adverts moved the deadline):
+                # the common case, done in place (heapreplace, the same (time, seq) order as
+                # _check_silence's re-queue through _push).
+                at = v.silence_at
+                watched = v.master or v.prev_master
+                if at is not None and watched is not None:
+                    r = v.routers.get(watched)
+                    deadline = at + SILENT_GRACE * (r.interval_ms if r else 1000) / 1000.0
+                    if now < deadline:
+                        self._seq += 1
+                        heapq.heapreplace(heap, (deadline, self._seq, key, "silence"))
+                        continue
+            heapq.heappop(heap)
             if v is None:
                 continue
             if what == "silence":
@@ -364,6 +420,7 @@ class VrrpTracker:
         if v is None:
             v = self._vrids[key] = _Vrid(key)
         src = a.src
+        v.others_until = None  # a router's state changes below (see _others_until)
         r = v.routers.get(src)
         new = r is None
         if r is None:
@@ -660,7 +717,7 @@ class VrrpTracker:
                 v.mismatch_reported = None
             else:
                 interval = (m.interval_ms if m else 1000) / 1000.0
-                self._push(now + interval, v.key, "mismatch")
+                self._push(now + MISMATCH_GRACE_INTERVALS * interval, v.key, "mismatch")
         elif text is not None:
             self._check_mismatch(v, now, out)
 
@@ -669,7 +726,7 @@ class VrrpTracker:
             return
         m = v.routers.get(v.master) if v.master else None
         interval = (m.interval_ms if m else 1000) / 1000.0
-        if now - v.mismatch_since < interval:
+        if now - v.mismatch_since < MISMATCH_GRACE_INTERVALS * interval:
             return
         v.mismatch_reported = v.mismatch
         out.append(

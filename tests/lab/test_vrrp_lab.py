@@ -12,6 +12,8 @@ Create `.lab/vrrp-record/` in the checkout to keep each test's JSON lines and pc
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -401,3 +403,189 @@ def test_incident_sequence_recording(lab, watch):
     assert w.summary(live, 51)["master"] == D1 and w.summary(live, 52)["master"] == D2
     assert not w.events("bogus")
     assert_round_trip(w, live)
+
+
+def test_host_view_on_d1_no_false_mismatch_then_a_real_one(lab, watch):
+    """On d1 (address watcher on), what keepalived 2.2.7 does here, and what lvstop says:
+    - a normal failover of VRID 52 to d1 (d2's keepalived stopped): keepalived adds the VIP
+      about a millisecond after its first advert as master (measured: RTM_NEWADDR 0.7 ms
+      after it): no host_mismatch;
+    - the VIP deleted by hand on the master: keepalived puts it back at its next advert
+      (measured: 0.6 s later, "setting VIPs"): no lasting disagreement, no host_mismatch;
+    - d2 back, then keepalived killed (-9) on d1, master of VRID 51: its VIP stays behind
+      while d2 takes over: a real disagreement, reported."""
+    w = watch("d1", pcap=False)
+    wait_master(w, lab, 51, D1)
+    wait_master(w, lab, 52, D2)
+
+    def adverts_after(vrid: int, t: float) -> int:
+        return sum(1 for r in w.records()
+                   if r["type"] == "advert" and r["vrid"] == vrid and r["time"] > t)
+
+    t0 = time.time()
+    lab.fault("keepalived-stop", node="d2")
+    failover = w.wait_event(lab, "failover", 52, after=t0, master=D1)
+    wait_vip(lab, "d1", VIP2)
+    # three more adverts of the new master: a mismatch would have been reported by then
+    lab.wait_until(lambda: adverts_after(52, failover["time"]) >= 3, timeout=10,
+                   what="three adverts of d1 for VRID 52 after the failover")
+    assert not w.events("host_mismatch"), w.brief()
+
+    t1 = time.time()
+    lab.run("d1", ["ip", "addr", "del", f"{VIP2}/24", "dev", "eth0"])
+    wait_vip(lab, "d1", VIP2)  # keepalived put it back
+    assert time.time() - t1 < 2 * ADVERT_INT
+    lab.wait_until(lambda: adverts_after(52, t1) >= 3, timeout=10,
+                   what="three adverts of d1 for VRID 52 after the deletion")
+    assert not w.events("host_mismatch"), w.brief()
+
+    t2 = time.time()
+    lab.fault("keepalived-start", node="d2")
+    w.wait_event(lab, "preempt", 52, after=t2, master=D2)
+    wait_vip(lab, "d2", VIP2)
+    t2 = time.time()
+    lab.fault("keepalived-kill", node="d1")
+    w.wait_event(lab, "failover", 51, after=t2, master=D2)
+    mismatch = w.wait_event(lab, "host_mismatch", 51, after=t2, timeout=10)
+    assert mismatch["detail"] == f"VRID 51: this host holds {VIP1} while {D2} is master"
+    assert VIP1 in lab.addresses("d1")  # what lvstop said: SIGKILL left the VIP behind
+    live = w.stop()
+    assert w.summary(live, 51)["host_mismatch"] == f"this host holds {VIP1} while {D2} is master"
+    assert [e["vrid"] for e in w.events("host_mismatch")] == [51]
+
+
+V3_CONF = """global_defs {{
+    router_id {name}
+}}
+vrrp_instance V6 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 61
+    priority {prio}
+    advert_int 1
+    version 3
+    virtual_ipaddress {{
+        {vip6}/64
+    }}
+}}
+vrrp_instance V4 {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 62
+    priority {prio}
+    advert_int 0.5
+    version 3
+    virtual_ipaddress {{
+        {vip4}/24
+    }}
+}}
+"""
+
+
+def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
+    """Two keepalived of their own (VRRPv3: VRID 61 with IPv6 VIP fd00:5::96, advert_int 1;
+    VRID 62 IPv4 with advert_int 0.5, i.e. 50 centiseconds on the wire) in scratch netns on a
+    bridge of this test's own, watched by `lvstop vrrp --iface eth0` from a third netns:
+    decoded as version 3, the right family, interval and VIPs; stopping the master gives
+    resign then failover for both. Nothing here leaves the VM (fd00::/8 and 10/8 addresses
+    on veths inside it)."""
+    vip6, vip4 = "fd00:5::96", "10.0.6.62"
+    with contextlib.ExitStack() as stack:
+        sw, k1, k2, obs = (stack.enter_context(lab.scratch_netns()) for _ in range(4))
+        procs: list[subprocess.Popen[bytes]] = []
+
+        def kill_all() -> None:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(timeout=10)
+
+        stack.callback(kill_all)
+        sh = functools.partial(subprocess.run, check=True, capture_output=True, timeout=30)
+        sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])
+        for i, ns in enumerate((k1, k2, obs), start=1):
+            # no duplicate address detection: a tentative link-local address cannot be the
+            # source of keepalived's IPv6 adverts
+            sh(runtime.ns_argv(ns, ["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                                    "net.ipv6.conf.default.accept_dad=0"]))
+            sh(["ip", "-n", sw, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0",
+                "netns", ns])
+            sh(["ip", "-n", sw, "link", "set", f"p{i}", "master", "br0", "up"])
+            sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        sh(["ip", "-n", sw, "link", "set", "br0", "up"])
+        for i, ns in enumerate((k1, k2), start=1):
+            sh(["ip", "-n", ns, "addr", "add", f"10.0.6.{i}/24", "dev", "eth0"])
+            sh(["ip", "-n", ns, "addr", "add", f"fd00:5::{i}/64", "dev", "eth0", "nodad"])
+        w = watch(obs)  # lvstop (and tcpdump) on obs's eth0: a pure observer
+        kdirs = {}
+        for name, ns, prio in (("k1", k1, 100), ("k2", k2, 50)):
+            d = tmp_path / name
+            d.mkdir()
+            (d / "keepalived.conf").write_text(V3_CONF.format(name=name, prio=prio,
+                                                              vip6=vip6, vip4=vip4))
+            procs.append(subprocess.Popen(
+                runtime.ns_argv(ns, ["keepalived", "-n", "-l", "-D", "-G", "-P",
+                                     "-f", str(d / "keepalived.conf"),
+                                     "-p", str(d / "keepalived.pid"),
+                                     "-r", str(d / "vrrp.pid")]),
+                stdout=(d / "keepalived.log").open("wb"), stderr=subprocess.STDOUT,
+                env={**os.environ, "TMPDIR": str(d)}))
+            kdirs[name] = d
+
+        def k1_link_local() -> str | None:
+            out = sh(runtime.ns_argv(k1, ["ip", "-6", "-o", "addr", "show", "dev", "eth0",
+                                          "scope", "link"]), text=True).stdout
+            return out.split()[3].split("/")[0] if out.strip() else None
+
+        src6 = lab.wait_until(k1_link_local, timeout=10, what="k1's link-local address")
+        try:
+            m61 = wait_master(w, lab, 61, src6)
+            m62 = wait_master(w, lab, 62, "10.0.6.1")
+        except AssertionError:
+            logs = {n: (d / "keepalived.log").read_text()[-2000:] for n, d in kdirs.items()}
+            raise AssertionError(f"{w.brief()} {w.stderr()} {logs}") from None
+        assert m61["family"] == "inet6" and m62["family"] == "inet"
+        lab.wait_until(lambda: vip6 in sh(runtime.ns_argv(k1, ["ip", "-6", "addr"]),
+                                          text=True).stdout, timeout=10, what="VIP6 on k1")
+        adverts = [r for r in w.records() if r["type"] == "advert"]
+        a61 = next(r for r in adverts if r["vrid"] == 61 and r["src"] == src6)
+        a62 = next(r for r in adverts if r["vrid"] == 62 and r["src"] == "10.0.6.1")
+        assert (a61["version"], a61["family"], a61["interval_ms"], a61["addresses"],
+                a61["dst"], a61["ttl"], a61["auth_type"], a61["valid"]) == (
+            3, "inet6", 1000, [vip6], "ff02::12", 255, None, True)
+        assert (a62["version"], a62["family"], a62["interval_ms"], a62["addresses"],
+                a62["dst"], a62["ttl"], a62["valid"]) == (
+            3, "inet", 500, [vip4], "224.0.0.18", 255, True)
+        assert a61["priority"] == 100 and a62["priority"] == 100
+        # VRID 62 at 0.5 s: about two adverts a second on the wire
+        t_a = time.time()
+        time.sleep(2.0)
+        n62 = sum(1 for r in w.records() if r["type"] == "advert" and r["vrid"] == 62
+                  and r["time"] > t_a)
+        assert 3 <= n62 <= 5, n62
+
+        t0 = time.time()
+        procs[0].send_signal(signal.SIGTERM)  # k1's keepalived stops: priority 0, then k2
+        src6_k2 = None
+        for vrid, interval in ((61, 1.0), (62, 0.5)):
+            resign = w.wait_event(lab, "resign", vrid, after=t0)
+            failover = w.wait_event(lab, "failover", vrid, after=t0)
+            assert resign["time"] <= failover["time"]
+            # after a priority-0 advert the backup waits its skew time (RFC 5798: (256 −
+            # priority) × interval / 256; 50 → 0.80 s at 1 s, 0.40 s at 0.5 s)
+            v3_skew = (256 - 50) * interval / 256
+            assert failover["gap_ms"] < (v3_skew + 0.5) * 1000, failover
+            if vrid == 61:
+                src6_k2 = failover["master"]
+                assert src6_k2.startswith("fe80:") and src6_k2 != src6
+            else:
+                assert failover["master"] == "10.0.6.2"
+        procs[0].wait(timeout=10)
+        lab.wait_until(lambda: vip6 in sh(runtime.ns_argv(k2, ["ip", "-6", "addr"]),
+                                          text=True).stdout, timeout=10, what="VIP6 on k2")
+        time.sleep(1.0)
+        live = w.stop()
+        assert w.summary(live, 61)["master"] == src6_k2
+        assert w.summary(live, 62)["master"] == "10.0.6.2"
+        assert not w.events("bogus") and not w.events("conflict")
+        assert_round_trip(w, live)

@@ -235,7 +235,7 @@ def test_live_capture_on_loopback_in_private_netns(tmp_path):
     sender.write_text(SENDER)
     script = (
         "ip link set lo up; "
-        f"{sys.executable} -m lvstop vrrp --json --iface lo --duration 2.5 & pid=$!; "
+        f"{sys.executable} -m lvstop vrrp --json --iface lo --duration 4 & pid=$!; "
         f"sleep 1; {sys.executable} {sender}; wait $pid"
     )
     proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True,
