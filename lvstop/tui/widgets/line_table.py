@@ -300,12 +300,22 @@ class LineTable(ScrollView, can_focus=True):
             if position:
                 run.append(" ")
                 used += 1
+            used += col_width
             if cell_style != run_style and run:
+                # A right-aligned cell's padding stays with the run before it when that looks
+                # the same (same background): a run never starts with spaces, which SVG
+                # renderers such as rsvg drop (screenshots with shifted columns).
+                body = text.lstrip(" ")
+                if len(body) < len(text) and cell_style.bgcolor == run_style.bgcolor \
+                        and not (run_style.underline or run_style.strike or run_style.reverse):
+                    run.append(text[: len(text) - len(body)])
+                    text = body
+                if not text:
+                    continue
                 segments.append(Segment("".join(run), run_style))
                 run = []
             run_style = cell_style
             run.append(text)
-            used += col_width
         if run:
             segments.append(Segment("".join(run), run_style))
         if used < width:

@@ -8,6 +8,7 @@ leading spaces of each part the style of the part before them instead.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
@@ -16,13 +17,21 @@ Part = tuple[str, Style | None]
 
 
 def glued(parts: Iterable[Part]) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    previous: Style | None = None
+    runs: list[list[Any]] = []  # [text, style]; neighbours of one style merged (fewer bytes)
+
+    def add(chunk: str, style: Style | None) -> None:
+        if runs and runs[-1][1] == style:
+            runs[-1][0] += chunk
+        else:
+            runs.append([chunk, style])
+
     for chunk, style in parts:
         body = chunk.lstrip(" ")
         if len(body) < len(chunk):
-            text.append(" " * (len(chunk) - len(body)), previous)
+            add(" " * (len(chunk) - len(body)), runs[-1][1] if runs else None)
         if body:
-            text.append(body, style)
-            previous = style
+            add(body, style)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for chunk, style in runs:
+        text.append(chunk, style)
     return text
