@@ -488,7 +488,7 @@ def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
     bridge of this test's own, watched by `lvstop vrrp --iface eth0` from a third netns:
     decoded as version 3, the right family, interval and VIPs; stopping the master gives
     resign then failover for both. Nothing here leaves the VM (fd00::/8 and 10/8 addresses
-    on veths inside it)."""
+    on veths inside it). Recorded as tests/data/vrrp/lab_vrrpv3_ipv6_and_centiseconds.*."""
     vip6, vip4 = "fd00:5::96", "10.0.6.62"
     with contextlib.ExitStack() as stack:
         sw, k1, k2, obs = (stack.enter_context(lab.scratch_netns()) for _ in range(4))

@@ -4,6 +4,7 @@ on loopback in a private network namespace (no packet leaves it)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -82,6 +83,35 @@ def test_kill9_recording_says_failover_with_master_down_gap():
                           ("preempt", 51, "10.0.5.90", "10.0.5.93")]
     failover = next(e for e in out if e["type"] == "event" and e["kind"] == "failover")
     assert 3900 < failover["gap_ms"] < 4300  # 3 × 1 s + (256 - 10)/256 s
+
+
+def test_keepalived_vrrpv3_recording_ipv6_and_centiseconds():
+    """Two real keepalived 2.2.7 in VRRPv3 (tests/lab/test_vrrp_lab.py::
+    test_vrrpv3_ipv6_and_centiseconds): VRID 61 over IPv6 from link-local sources, VRID 62
+    over IPv4 at 50 centiseconds; the master stopped, the backup (priority 50) took over
+    after its RFC 5798 skew time ((256 − 50) × interval / 256)."""
+    out = jsonl(lvstop("vrrp", "--json", "--pcap",
+                       str(DATA / "lab_vrrpv3_ipv6_and_centiseconds.pcap")).stdout)
+    adverts = [r for r in out if r["type"] == "advert"]
+    v61 = {(r["family"], r["version"], r["interval_ms"], tuple(r["addresses"]), r["dst"],
+            r["ttl"], r["auth_type"], r["valid"]) for r in adverts if r["vrid"] == 61}
+    assert v61 == {("inet6", 3, 1000, ("fd00:5::96",), "ff02::12", 255, None, True)}
+    assert all(r["src"].startswith("fe80:") for r in adverts if r["vrid"] == 61)
+    v62 = {(r["family"], r["version"], r["interval_ms"], tuple(r["addresses"]), r["dst"],
+            r["valid"]) for r in adverts if r["vrid"] == 62}
+    assert v62 == {("inet", 3, 500, ("10.0.6.62",), "224.0.0.18", True)}
+    times = [r["time"] for r in adverts if r["vrid"] == 62 and r["src"] == "10.0.6.1"
+             and r["priority"] == 100]
+    assert all(0.45 < b - a < 0.55 for a, b in itertools.pairwise(times))
+    assert len(times) >= 5
+    events = [(e["kind"], e["vrid"], e["family"]) for e in out if e["type"] == "event"]
+    assert events == [("master", 62, "inet"), ("master", 61, "inet6"), ("resign", 61, "inet6"),
+                      ("resign", 62, "inet"), ("failover", 62, "inet"),
+                      ("failover", 61, "inet6")]
+    gaps = {e["vrid"]: e["gap_ms"] for e in out if e["type"] == "event"
+            and e["kind"] == "failover"}
+    assert gaps[61] == pytest.approx((256 - 50) * 1000 / 256, abs=25)
+    assert gaps[62] == pytest.approx((256 - 50) * 500 / 256, abs=25)
 
 
 def test_json_schema_is_exact_and_auth_masked():
