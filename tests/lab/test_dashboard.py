@@ -170,3 +170,44 @@ def test_lab_keys_rs_stop_and_start(lab):
                       what="event log: rs1 appeared")
     finally:
         dash.close()
+
+
+def test_incident_snapshot_saves_the_wire_adverts_as_pcap(lab):
+    """`S` on the live dashboard: the JSON and, next to it, the VRRP packets captured on d1's
+    eth0 as a pcap our reader (and tcpdump) reads: both VRIDs, both directors' adverts."""
+    from lvstop.sources.pcap import PcapReader, read_adverts
+
+    out = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="incident-"))
+    dash = Dashboard(lab, "--incident-dir", str(out))
+    try:
+        dash.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=15, what="VRID 52: d2")
+        time.sleep(3)  # a few more adverts of each
+        dash.keys("S")
+        lab.wait_until(lambda: list(out.glob("lvstop-incident-*.pcap")), timeout=10,
+                       what="the incident pcap")
+        (pcap,) = out.glob("lvstop-incident-*.pcap")
+        (js,) = out.glob("lvstop-incident-*.json")
+        assert pcap.stem == js.stem
+        adverts = list(read_adverts(PcapReader(pcap)))
+        seen = {(a.vrid, a.src) for a in adverts}
+        assert {(51, "10.0.5.90"), (52, "10.0.5.93")} <= seen, seen
+        tcpdump = lab.run("d1", ["tcpdump", "-nr", str(pcap)], check=False)
+        if tcpdump.returncode != 127:  # tcpdump installed in the lab: it reads it too
+            assert "VRRPv2" in tcpdump.stdout and "vrid 52" in tcpdump.stdout
+    finally:
+        dash.close()
+
+
+def test_read_only_from_the_config_file(lab):
+    conf = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="conf-")) / "lvstop.toml"
+    conf.write_text("read_only = true\n", encoding="utf-8")
+    dash = Dashboard(lab, "--config", str(conf))
+    try:
+        dash.wait_for(r"READ-ONLY", what="the READ-ONLY badge")
+        dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
+        dash.keys("Enter", "d")
+        time.sleep(1)
+        assert "ipvsadm -e" not in dash.screen()  # no confirm dialog: no write key
+        assert weight(lab, VIP1, RS1) == 1
+    finally:
+        dash.close()
