@@ -36,7 +36,7 @@ async def wait_workers(app) -> None:
     """Wait for the writes / snapshot / table reads started by a key (not the pollers)."""
     for _ in range(200):
         pending = [w for w in app.workers
-                   if w.group not in ("ipvs", "vrrp", "host") and not w.is_finished]
+                   if w.group not in ("ipvs", "vrrp", "host", "keepalived") and not w.is_finished]
         if not pending:
             break
         await asyncio.sleep(0.02)
