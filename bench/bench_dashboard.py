@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Dashboard benchmark (issue 6): first frame, refresh cost, keypress latency, terminal bytes.
 
-    .venv/bin/python bench/bench_dashboard.py [--seconds 10] [--quick]
+    .venv/bin/python bench/bench_dashboard.py [--seconds 10] [--quick] [--replies DIR]
 
 1. Time to first frame of the real `lvstop top --iface lo --read-only` in a pseudo-terminal
    (120×40): until the services panel is on the screen. (On this host there is no IPVS: the
    IPVS source reports that as a notice; the frame is still the real one.)
-2. Per refresh at 100×10, 1,000×10 and 5,000×4 real servers (synthetic tables; every counter
-   changes every poll, the worst case): wall and CPU time of rates + diff + rows + render
-   (headless, 200×60). The poll itself (netlink read and parse, in a thread) is measured by
-   bench/bench_ipvs.py; building the synthetic snapshot is shown apart.
+2. Per refresh at 100×10, 1,000×10 and 5,000×4 real servers (1,000, 10,000 and 20,000 RS):
+   wall and CPU time of poll + rates + diff + rows + render (headless, 200×60), median over
+   the rounds. The poll is lvstop's real ``IpvsReader`` (memo on, as the dashboard runs it,
+   ``await reader.snapshot()`` in a worker thread) parsing the UML kernel's replies for
+   tables of those sizes, replayed from memory (the host kernel has no IPVS; socket I/O is
+   not in the figure: bench/bench_ipvs.py times the whole snapshot in UML). Between polls
+   (not timed) every counter, rate and connection count in the recorded message bytes is
+   rewritten with the next tick's values, so every message differs from the previous poll's
+   (the worst case: no memo hit, every rate and row changes). The snapshot's taken_at is set
+   1 s apart (the dashboard's interval, so the 2 s rate window fills). The replies are
+   recorded once in a UML boot (bench/bench_ipvs.py's tables and recorder) and cached in
+   .lab/bench-dashboard-replies/; ``--replies DIR`` takes them from a bench_ipvs run folder
+   (sizes missing there are recorded).
    Also the same 1,000-row table through Textual's DataTable.update_cell, for comparison.
 3. Keypress latency (↓ in the services table) in a pty while 1,000×10 is polled every second.
 4. Bytes written to the terminal per second at 120×40, 1 s refresh: replayed steady lab
@@ -26,14 +35,18 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import pty
+import re
 import resource
 import select
 import shutil
 import signal
 import struct
+import subprocess
 import sys
+import tempfile
 import termios
 import time
 from dataclasses import replace
@@ -100,7 +113,9 @@ class SteadyLabSource:
         span = max(1e-3, last.taken_at - first.taken_at)
         self.per_second: dict[str, Stats] = {}
         for (s0, s1) in zip(first.services, last.services, strict=True):
-            for o0, o1 in [(s0, s1), *zip(s0.real_servers, s1.real_servers, strict=True)]:
+            pairs: list[tuple[Service | RealServer, Service | RealServer]] = [
+                (s0, s1), *zip(s0.real_servers, s1.real_servers, strict=True)]
+            for o0, o1 in pairs:
                 key = o1.key
                 self.per_second[key] = Stats(**{
                     f: int((getattr(o1.stats, f) - getattr(o0.stats, f)) / span)
@@ -131,6 +146,187 @@ class SteadyLabSource:
 
     async def close(self) -> None:
         return None
+
+
+# ---- the poll: lvstop's IpvsReader on the UML kernel's recorded replies --------------------
+
+REPLY_CACHE = ROOT / ".lab" / "bench-dashboard-replies"
+SIZES = ((100, 10), (1000, 10), (5000, 4))  # the issue's sizes (bench_ipvs.SIZES)
+TARGETS = {1_000: 75.0, 10_000: 250.0}  # real servers -> refresh cycle wall, ms (issue 6)
+
+
+def bench_ipvs() -> Any:
+    """bench/bench_ipvs.py as a module (its table, recorder boot script and transport)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_ipvs as module
+
+    return module
+
+
+def reply_file(folder: Path, services: int, per: int) -> Path:
+    return folder / f"replies-{services}x{per}.json"
+
+
+def record_inside(out: Path) -> None:
+    """In the UML VM: load each size with ipvsadm -R (bench_ipvs's table) and record the
+    kernel's replies to one full ``IpvsReader.read()``."""
+    from ipvs_oracle import big_table  # tests/ on sys.path (bench_ipvs puts it there)
+
+    from lvstop.sources.ipvs import IpvsNetlink, IpvsReader, Recorder
+
+    b = bench_ipvs()
+    for services, per in (tuple(int(x) for x in a.split("x")) for a in
+                          os.environ.get("BENCH_SIZES", "").split(",") if a):
+        b.sh(["ipvsadm", "-C"])
+        b.sh(["ipvsadm", "-R"], stdin=big_table(services, per))
+        reader = IpvsReader(Recorder(IpvsNetlink()))
+        snap = reader.read()
+        n = sum(len(svc.real_servers) for svc in snap.services)
+        if n != services * per:
+            raise RuntimeError(f"{services}x{per}: read {n} real servers")
+        reply_file(out, services, per).write_text(json.dumps(reader.transport.exchanges))
+        reader.close()
+        print(f"inside: recorded {services}x{per}", flush=True)
+    b.sh(["ipvsadm", "-C"])
+
+
+def record(sizes: list[tuple[int, int]], timeout: float) -> None:
+    """One UML boot records the replies for ``sizes`` into the cache (bench_ipvs's init)."""
+    if os.geteuid() != 0:
+        raise SystemExit("bench_dashboard: recording the kernel's replies boots a UML VM: "
+                         "run as root, or pass --replies DIR (a bench_ipvs run folder)")
+    uml = shutil.which("linux.uml")
+    if uml is None:
+        raise SystemExit("bench_dashboard: linux.uml not found: apt-get install -y "
+                         "user-mode-linux")
+    b = bench_ipvs()
+    (ROOT / ".lab").mkdir(exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix="bench-dashboard-rec-", dir=ROOT / ".lab"))
+    # the environment does not reach init: the sizes go into its script
+    init_text = b.INIT.format(root=ROOT, python=sys.executable,
+                              script=Path(__file__).resolve(), out=out, quick="")
+    sizes_arg = ",".join(f"{s}x{p}" for s, p in sizes)
+    init_text = init_text.replace("\ncd ", f"\nexport BENCH_SIZES={sizes_arg}\ncd ", 1)
+    init = out / "init.sh"
+    init.write_text(init_text)
+    init.chmod(0o755)
+    print(f"   recording the kernel's replies for {sizes_arg} in a UML boot ({out}) ...",
+          flush=True)
+    with (out / "console.log").open("w") as console:
+        subprocess.run(["timeout", str(int(timeout)), uml, "mem=2G", "root=/dev/root",
+                        "rootfstype=hostfs", "rootflags=/", "rw", f"init={init}", "con=null",
+                        "con0=fd:0,fd:1", "quiet"], stdin=subprocess.DEVNULL, stdout=console,
+                       stderr=subprocess.STDOUT, check=False)
+    status = (out / "status").read_text().strip() if (out / "status").exists() else "none"
+    if status != "0":
+        log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
+        raise SystemExit(f"bench_dashboard: the recording VM failed (status {status}):\n"
+                         f"{log[-2000:]}")
+    REPLY_CACHE.mkdir(parents=True, exist_ok=True)
+    for services, per in sizes:
+        src = reply_file(out, services, per)
+        tmp = reply_file(REPLY_CACHE, services, per).with_suffix(f".tmp{os.getpid()}")
+        shutil.copyfile(src, tmp)
+        tmp.replace(reply_file(REPLY_CACHE, services, per))
+
+
+def replies(folder: Path | None, timeout: float) -> dict[tuple[int, int], Path]:
+    """Where each size's recorded replies are: ``folder`` (a bench_ipvs run), else the cache;
+    the sizes found in neither are recorded first (one boot)."""
+    found: dict[tuple[int, int], Path] = {}
+    for size in SIZES:
+        for place in ([folder] if folder else []) + [REPLY_CACHE]:
+            if reply_file(place, *size).exists():
+                found[size] = reply_file(place, *size)
+                break
+    missing = [size for size in SIZES if size not in found]
+    if missing:
+        record(missing, timeout)
+        found.update({size: reply_file(REPLY_CACHE, *size) for size in missing})
+    return found
+
+
+_ITEM = re.compile(r"(\d*)([xcbB?hHiIlLqQnNefdspP])")
+
+
+def value_offsets(layout: Any) -> dict[tuple[int, ...], tuple[int, str]]:
+    """Attribute path -> (byte offset in the message, struct code) for a layout found by
+    lvstop's own ``discover_layout`` (its format has no alignment: '=' and explicit pads)."""
+    items: list[tuple[int, str]] = []
+    pos = 0
+    for count, code in _ITEM.findall(layout.struct.format.lstrip("=<>!@")):
+        n = int(count or 1)
+        if code == "x":
+            pos += n
+        elif code == "s":
+            items.append((pos, f"{n}s"))
+            pos += n
+        else:
+            size = struct.calcsize("=" + code)
+            items.extend((pos + i * size, "=" + code) for i in range(n))
+            pos += n * size
+    return {path: items[i] for path, i in layout.index.items()}
+
+
+class MovingReplies:
+    """The recorded replies in a ``bench_ipvs.MemoryTransport`` (dumps served from memory,
+    the least a transport can do), with every service's and real server's counters, rates
+    and connection counts rewritten in place for each tick."""
+
+    #: the nested stats attributes rewritten (u32 STATS and STATS64, of services and real
+    #: servers); the real servers' ACTIVE_CONNS / INACT_CONNS (7, 8) too
+    MOVING = frozenset({10, 12})
+
+    def __init__(self, exchanges: list[dict[str, Any]]) -> None:
+        from lvstop.sources.ipvs import (
+            CMD_GET_DEST,
+            CMD_GET_SERVICE,
+            discover_layout,
+            message_body,
+        )
+
+        self.transport = bench_ipvs().MemoryTransport(exchanges)
+        self.fields: list[tuple[bytearray, int, list[tuple[int, str, int]]]] = []
+        # a message has a known layout when its attribute headers match (lvstop's own check)
+        layouts: list[tuple[Any, dict[tuple[int, ...], tuple[int, str]]]] = []
+        n = 0
+        for (cmd, _attrs), msgs in self.transport.dumps.items():
+            if cmd not in (CMD_GET_SERVICE, CMD_GET_DEST):
+                continue
+            for msg in msgs:
+                body = message_body(msg, 0, len(msg))
+                offsets = next((o for lay, o in layouts if lay.struct.size == len(msg)
+                                and body & lay.mask == lay.expected), None)
+                if offsets is None:
+                    layout = discover_layout(msg, 0, len(msg))
+                    offsets = value_offsets(layout)
+                    layouts.append((layout, offsets))
+                patch = []
+                for path, (off, code) in offsets.items():
+                    if len(path) == 3 and path[1] in self.MOVING:
+                        patch.append((off, code, path[2]))  # stats field 1..10
+                    elif path[0] == 2 and path[1:] in ((7,), (8,)):
+                        patch.append((off, code, 100 + path[1]))  # active / inactive conns
+                n += 1
+                self.fields.append((msg, n % 97 + 1, patch))
+        self.layouts = len(layouts)
+
+    def tick(self, tick: int) -> None:
+        """Counters grow by a per-message step each tick; rates and conns move too."""
+        pack = struct.pack_into
+        for msg, step, patch in self.fields:
+            for off, code, field in patch:
+                if field == 107:
+                    value = step + tick % 7
+                elif field == 108:
+                    value = step * 3 + tick % 5
+                elif field <= 5:  # conns, inpkts, outpkts, inbytes, outbytes
+                    value = tick * step * (1, 1, 10, 9, 1500, 9000)[field]
+                else:  # the kernel's estimates: cps, inpps, outpps, inbps, outbps
+                    value = step * (1, 10, 9, 1500, 9000)[field - 6] + tick % 3
+                if code in ("=I", "=L"):
+                    value &= 0xFFFFFFFF
+                pack(code, msg, off, value)
 
 
 def table_child(kind: str) -> None:
@@ -301,8 +497,12 @@ def keypress_latency(samples: int) -> list[float]:
 
 # ---- in-process refresh cost --------------------------------------------------------------
 
-async def refresh_cost(services: int, per_service: int, polls: int) -> dict[str, float]:
+async def refresh_cost(moving: MovingReplies, what: str, services: int, per_service: int,
+                       polls: int) -> dict[str, float]:
+    """Per poll: poll (IpvsReader on the replayed replies, in a worker thread) + rates + diff
+    + rows + render, wall and CPU (the process's: the reader's thread included)."""
     from lvstop.sources.host import HostStats
+    from lvstop.sources.ipvs import IpvsReader
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import FakeActions, FixedHostSource, load_json_documents
     from lvstop.tui.sources import Sources
@@ -315,28 +515,51 @@ async def refresh_cost(services: int, per_service: int, polls: int) -> dict[str,
         async def close(self) -> None:
             return None
 
+    reader = IpvsReader(moving.transport)  # memo on, as `lvstop top` runs it
     host = HostStats.from_dict(load_json_documents(DATA / "host.jsonl")[0])
     app = LvstopApp(Sources(ipvs=Never(), host=FixedHostSource(host), actions=FakeActions()),
                     interval=3600)
-    walls, cpus, builds, updates = [], [], [], []
+    walls, cpus, patches, polls_w, polls_c, updates = [], [], [], [], [], []
+    previous: IpvsSnapshot | None = None
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
         for tick in range(1, polls + 1):
-            b0 = time.perf_counter()
-            snap = synthetic(services, per_service, tick)
-            builds.append(time.perf_counter() - b0)
+            p0 = time.perf_counter()
+            moving.tick(tick)  # the kernel's next answer (not timed)
+            patches.append(time.perf_counter() - p0)
             w0, c0 = time.perf_counter(), time.process_time()
+            snap = await reader.snapshot()  # the dashboard's poll: read() in a worker thread
+            # one poll per second, as the dashboard does (the 2 s rate window fills)
+            snap = replace(snap, taken_at=float(tick), wall_time=1.7e9 + tick)
+            polls_w.append(time.perf_counter() - w0)
+            polls_c.append(time.process_time() - c0)
+            u0 = time.perf_counter()
             app.ipvs = snap  # the watcher: rates, events, rows, set_rows
-            updates.append(time.perf_counter() - w0)
+            updates.append(time.perf_counter() - u0)
             # the screen update: compositor + (headless) driver; pause() also waits for the
             # next screen-update tick, so wall includes up to a frame of idle waiting
             await pilot.pause()
             walls.append(time.perf_counter() - w0)
             cpus.append(time.process_time() - c0)
-    skip = 2  # first polls: no rates yet / first layout
+            # the replay is honest: every real server is there and every counter moved
+            n = sum(len(svc.real_servers) for svc in snap.services)
+            if n != services * per_service:
+                raise SystemExit(f"bench_dashboard: {what}: {n} real servers, expected "
+                                 f"{services * per_service}")
+            if previous is not None and any(
+                    a.stats == b.stats for a, b in zip(previous.services[0].real_servers,
+                                                       snap.services[0].real_servers,
+                                                       strict=True)):
+                raise SystemExit("bench_dashboard: a replayed counter did not move")
+            previous = snap
+    reader.close()
+    skip = 2  # first polls: no rates yet (2 s window), first layout discovered, first layout
     return {"wall_ms": median(walls[skip:]) * 1e3, "cpu_ms": median(cpus[skip:]) * 1e3,
-            "build_ms": median(builds[skip:]) * 1e3, "max_ms": max(walls[skip:]) * 1e3,
-            "update_ms": median(updates[skip:]) * 1e3}
+            "max_ms": max(walls[skip:]) * 1e3, "update_ms": median(updates[skip:]) * 1e3,
+            "poll_wall_ms": median(polls_w[skip:]) * 1e3,
+            "poll_cpu_ms": median(polls_c[skip:]) * 1e3,
+            "patch_ms": median(patches[skip:]) * 1e3, "rounds": polls - skip,
+            "layouts": moving.layouts, "real_servers": services * per_service}
 
 
 async def datatable_cost(rows: int, polls: int) -> dict[str, float]:
@@ -401,7 +624,15 @@ def main() -> int:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="fewer polls and samples")
+    parser.add_argument("--replies", type=Path, default=None,
+                        help="a bench_ipvs run folder with replies-SxP.json (missing sizes "
+                        "are recorded in a UML boot and cached in .lab/bench-dashboard-replies)")
+    parser.add_argument("--timeout", type=float, default=600, help="UML recording boot timeout")
+    parser.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.inside:
+        record_inside(args.inside)
+        return 0
     if args.child in ("datatable", "linetable"):
         table_child(args.child)
         return 0
@@ -416,13 +647,29 @@ def main() -> int:
               for _ in range(3)]
     print(f"   {', '.join(f'{f * 1000:.0f} ms' for f in frames)}  (target < 1000 ms)")
 
-    print("== refresh: build snapshot + rates + diff + render, headless 200x60, median")
-    for services, per in ((100, 10), (1000, 10), (5000, 4)):
-        r = asyncio.run(refresh_cost(services, per, polls))
-        print(f"   {services}x{per:<3} ({services * per:>6} RS): rates+diff+render wall "
-              f"{r['wall_ms']:6.1f} ms  cpu {r['cpu_ms']:6.1f} ms  (rates+diff+rows alone "
-              f"{r['update_ms']:.1f} ms; max wall {r['max_ms']:.1f} ms; building the "
-              f"snapshot, not counted: {r['build_ms']:.1f} ms)")
+    print("== refresh: poll (IpvsReader on the UML kernel's replayed replies) + rates + diff + "
+          "render, headless 200x60, median")
+    found = replies(args.replies, args.timeout)
+    verdicts = []
+    for services, per in SIZES:
+        path = found[(services, per)]
+        moving = MovingReplies(json.loads(path.read_text()))
+        r = asyncio.run(refresh_cost(moving, str(path), services, per, polls))
+        n = services * per
+        print(f"   {services}x{per:<3} ({n:>6} RS): poll+rates+diff+render wall "
+              f"{r['wall_ms']:6.1f} ms  cpu {r['cpu_ms']:6.1f} ms  (poll {r['poll_wall_ms']:.1f}"
+              f" ms wall / {r['poll_cpu_ms']:.1f} ms cpu; rates+diff+rows "
+              f"{r['update_ms']:.1f} ms; max wall {r['max_ms']:.1f} ms; n={r['rounds']})")
+        target = TARGETS.get(n)
+        if target is not None:
+            verdicts.append(f"   refresh cycle at {n:,} RS ({services}x{per}): "
+                            f"{r['wall_ms']:.1f} ms wall (cpu {r['cpu_ms']:.1f} ms), target "
+                            f"<= {target:g} ms: {'PASS' if r['wall_ms'] <= target else 'MISS'}")
+    print(f"   replies: {', '.join(str(p.relative_to(ROOT)) for p in found.values())}")
+    print("   (poll = IpvsReader parsing the replies, socket I/O excluded; CPU counts every "
+          f"thread of this process; load average {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} CPUs: wall > cpu is time other processes had the CPU)")
+    print("\n".join(verdicts))
     d = asyncio.run(datatable_cost(1000, polls))
     print(f"   DataTable.update_cell, 1000 rows x 2 cells: wall {d['wall_ms']:.1f} ms per refresh")
 
