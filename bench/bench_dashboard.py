@@ -170,11 +170,11 @@ def reply_file(folder: Path, services: int, per: int) -> Path:
 def record_inside(out: Path) -> None:
     """In the UML VM: load each size with ipvsadm -R (bench_ipvs's table) and record the
     kernel's replies to one full ``IpvsReader.read()``."""
-    from ipvs_oracle import big_table  # tests/ on sys.path (bench_ipvs puts it there)
+    b = bench_ipvs()  # its import puts tests/ on sys.path, for its table
+    from ipvs_oracle import big_table
 
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader, Recorder
 
-    b = bench_ipvs()
     for services, per in (tuple(int(x) for x in a.split("x")) for a in
                           os.environ.get("BENCH_SIZES", "").split(",") if a):
         b.sh(["ipvsadm", "-C"])
