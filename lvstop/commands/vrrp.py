@@ -448,7 +448,8 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
     finally:
         if ticker is not None:
             ticker.cancel()
-        capture.drain()
+        # the last packets wait in the ring's open block for up to capture.latency
+        await capture.flush()
         stats = capture.stats()
         capture.close()
         await watcher.close()

@@ -237,6 +237,28 @@ class VrrpCapture:
         """Process every frame ready in the rings now (also usable without a loop)."""
         return sum(self._drain(ring) for ring in self._rings)
 
+    async def flush(self, max_wait: float = 2.0) -> int:
+        """Process every packet already in the rings, waiting (at most ``max_wait`` seconds)
+        for the kernel to hand over the block still being filled: ``drain()`` alone misses the
+        packets of the last ``latency`` seconds, so call this at the end of a capture. Packets
+        arriving meanwhile do not prolong the wait. Returns the number of frames processed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
+        n = self.drain()
+        # The rings whose current block holds packets (num_pkts counts up while the kernel
+        # fills it) and that block's index: done once drain() has moved past it.
+        open_blocks: list[tuple[_Ring, int]] = []
+        for ring in self._rings:
+            base = ring.block * ring.block_size
+            status, num, _first = _BLOCK_HDR.unpack_from(ring.ring, base + 8)
+            if num and not status & TP_STATUS_USER:
+                open_blocks.append((ring, ring.block))
+        while open_blocks and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+            n += self.drain()
+            open_blocks = [(ring, block) for ring, block in open_blocks if ring.block == block]
+        return n
+
     def _drain(self, ring: _Ring) -> int:
         buf = ring.ring
         size = ring.block_size
