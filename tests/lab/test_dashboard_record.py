@@ -40,11 +40,14 @@ class Recorder:
         with lab.netns("d1"):
             self.reader = IpvsReader()
             self.reader.read()  # opens the netlink socket here, in d1
-            self.capture = VrrpCapture(["eth0"], self.tracker.feed)
+            self.capture = VrrpCapture(["eth0"], self._on_advert)
             self.capture.open()
         self.tracker.set_local_addresses(lab.addresses("d1", None), time.time())
         self.host = HostReader()
         self.host.read()
+
+    def _on_advert(self, advert: Any) -> None:
+        self.tracker.feed(advert)
 
     def pump(self, seconds: float) -> None:
         end = time.time() + seconds
