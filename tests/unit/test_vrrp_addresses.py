@@ -21,11 +21,19 @@ SCRIPT = textwrap.dedent("""
     async def main():
         w = LocalAddresses(on_change=lambda a: seen.append(sorted(a)))
         await w.start()
-        for cmd in ("ip link set lo up", "ip addr add 10.0.5.96/32 dev lo",
-                    "ip addr add 2001:db8::96/128 dev lo nodad",
-                    "ip addr del 10.0.5.96/32 dev lo"):
+        steps = [("ip link set lo up", {"127.0.0.1", "::1"}),
+                 ("ip addr add 10.0.5.96/32 dev lo", {"10.0.5.96", "127.0.0.1", "::1"}),
+                 ("ip addr add 2001:db8::96/128 dev lo nodad",
+                  {"10.0.5.96", "127.0.0.1", "2001:db8::96", "::1"}),
+                 ("ip addr del 10.0.5.96/32 dev lo", {"127.0.0.1", "2001:db8::96", "::1"})]
+        for cmd, expected in steps:
             subprocess.run(cmd.split(), check=True)
-            await asyncio.sleep(0.2)
+            # wait for the event to be read (a fixed sleep let two changes share a batch,
+            # or the last one arrive after the check, on a loaded machine); then the next
+            for _ in range(3000):
+                if seen and set(seen[-1]) == expected:
+                    break
+                await asyncio.sleep(0.01)
         entries = sorted((e.address, e.prefixlen, e.family) for e in w.entries())
         await w.close()
         print(json.dumps({"seen": seen, "entries": entries, "error": w.error}))
