@@ -43,7 +43,8 @@ def make_app(rep: Replay, *, read_only: bool = False, actions: Actions | None = 
 
 async def settle(pilot, rep: Replay) -> None:
     """Wait until every recorded frame went through the App (and the screen caught up)."""
-    for _ in range(400):
+    # a generous deadline (a loaded CI machine replays slowly); returns as soon as it is done
+    for _ in range(3000):
         if rep.done():
             break
         await asyncio.sleep(0.01)

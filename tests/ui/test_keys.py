@@ -34,7 +34,7 @@ def texts(table: LineTable) -> list[str]:
 
 async def wait_workers(app) -> None:
     """Wait for the writes / snapshot / table reads started by a key (not the pollers)."""
-    for _ in range(200):
+    for _ in range(1500):  # up to 30 s on a loaded machine; returns as soon as they finish
         pending = [w for w in app.workers
                    if w.group not in ("ipvs", "vrrp", "host", "keepalived") and not w.is_finished]
         if not pending:
@@ -284,7 +284,10 @@ async def test_pause_stops_polling(replay):
         assert rep.ipvs.polls == polls  # type: ignore[union-attr]
         assert "PAUSED" in str(app.query_one(HeaderBar).render())
         await pilot.press("p")
-        await pilot.pause(0.4)
+        for _ in range(300):  # polling resumes (every 0.05 s); up to 30 s on a loaded machine
+            await pilot.pause(0.1)
+            if rep.ipvs.polls > polls:  # type: ignore[union-attr]
+                break
         assert rep.ipvs.polls > polls  # type: ignore[union-attr]
 
 
