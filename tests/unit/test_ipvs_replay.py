@@ -250,6 +250,7 @@ async def test_async_snapshot_runs_off_the_event_loop():
 
     doc = load("table-seed1.json")
     threads: set[int] = set()
+    ticked = threading.Event()
 
     class Slow(Replayer):
         def dump(self, *a, **k):
@@ -257,6 +258,10 @@ async def test_async_snapshot_runs_off_the_event_loop():
             import time
 
             time.sleep(0.002)  # a slow kernel: must not stall the loop
+            # and the dumps last until the loop has ticked 5 times (at most 30 s once): judged
+            # on that condition, not on how many ticks fit in a loaded machine's time
+            ticked.wait(30)
+            ticked.set()
             return super().dump(*a, **k)
 
     reader = IpvsReader(Slow(doc["exchanges"]))
@@ -266,6 +271,8 @@ async def test_async_snapshot_runs_off_the_event_loop():
         nonlocal ticks
         while True:
             ticks += 1
+            if ticks >= 5:
+                ticked.set()
             await asyncio.sleep(0.005)
 
     task = asyncio.create_task(ticker())
