@@ -103,7 +103,21 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     lab.wait_until(lambda: reader.read().service(f"tcp:{VIP1}:8888").stats.conns >= 30,
                    timeout=30, what="client connections through d1")
     load.stop()
-    time.sleep(1.0)  # in-flight requests finish; from now on entries only age
+    # Kernel 6.1 folds the per-CPU counters into the totals on its 2 s estimator tick, so the
+    # counters ipvsadm and lvstop compare below hold still only after a tick that follows the
+    # last packet: wait until two reads 2.2 s apart agree (entries meanwhile only age).
+    key = f"tcp:{VIP1}:8888"
+
+    def counters() -> tuple[int, ...]:
+        stats = reader.read().service(key).stats
+        return (stats.conns, stats.inpkts, stats.outpkts, stats.inbytes, stats.outbytes)
+
+    def settled() -> bool:
+        before = counters()
+        time.sleep(2.2)
+        return counters() == before
+
+    lab.wait_until(settled, timeout=30, what="d1's counters settled after the load stopped")
     with lab.netns("d1"):
         entries, warnings = read_conns()
         text = Path("/proc/net/ip_vs_conn").read_text()
