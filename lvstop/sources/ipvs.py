@@ -555,6 +555,21 @@ def make_dest_builder(layout: Layout) -> Callable[..., RealServer | None]:
     return _compile("build", src)
 
 
+def _fast_check(
+    layout: Layout | None, body: list[str] | None, indent: str
+) -> tuple[list[str], dict[str, Any]]:
+    """The generated source of a reader's fast path (length and header check, one unpack, then
+    ``body``) and the names it uses; a branch never taken when there is no usable layout."""
+    if layout is None or body is None:
+        return [f"{indent}if False:", f"{indent}    pass"], {}
+    return (
+        [f"{indent}if length == LENGTH and body & MASK == EXPECTED:",
+         f"{indent}    v = unpack(buf, off)", *body],
+        {"LENGTH": layout.struct.size, "MASK": layout.mask,
+         "EXPECTED": layout.expected, "unpack": layout.struct.unpack_from},
+    )
+
+
 _DEST_READERS: dict[Any, tuple[Callable[..., Any], Callable[..., Any]]] = {}
 
 
@@ -580,14 +595,7 @@ def dest_reader(layout: Layout | None) -> tuple[Callable[..., Any], Callable[...
             layout.reader = cached
         return cached
     body = None if layout is None else _dest_body(layout, "                ")
-    if layout is None or body is None:
-        fast = ["            if False:", "                pass"]
-        env: dict[str, Any] = {}
-    else:
-        fast = ["            if length == LENGTH and body & MASK == EXPECTED:",
-                "                v = unpack(buf, off)", *body]
-        env = {"LENGTH": layout.struct.size, "MASK": layout.mask,
-               "EXPECTED": layout.expected, "unpack": layout.struct.unpack_from}
+    fast, env = _fast_check(layout, body, "            ")
     build = [
         *fast,
         "            else:",
@@ -729,14 +737,7 @@ def service_reader(layout: Layout | None) -> Callable[..., Any]:
             layout.reader = cached
         return cached
     body = None if layout is None else _service_body(layout, "            ")
-    if layout is None or body is None:
-        fast = ["        if False:", "            pass"]
-        env: dict[str, Any] = {}
-    else:
-        fast = ["        if length == LENGTH and body & MASK == EXPECTED:",
-                "            v = unpack(buf, off)", *body]
-        env = {"LENGTH": layout.struct.size, "MASK": layout.mask,
-               "EXPECTED": layout.expected, "unpack": layout.struct.unpack_from}
+    fast, env = _fast_check(layout, body, "        ")
     src = "\n".join([
         "def make(old, new, memo, slow):",
         "    def parse_service(buf, off, length):",
