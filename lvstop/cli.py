@@ -17,6 +17,7 @@ from types import ModuleType
 
 from lvstop import __version__
 from lvstop.errors import LvstopError
+from lvstop.safetext import EscapingStream, escape_controls
 
 DEFAULT_COMMAND = "top"
 
@@ -79,10 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    # Names, passwords and config words from packets, capture files and configs reach every
+    # command's output: control characters in them are written visibly, whatever the path.
+    saved = sys.stdout, sys.stderr
+    sys.stdout = EscapingStream(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = EscapingStream(sys.stderr)  # type: ignore[assignment]
     try:
         return int(commands[args.command].run(args) or 0)
     except LvstopError as exc:
-        print(f"lvstop: {exc}", file=sys.stderr)
+        print(f"lvstop: {escape_controls(str(exc), keep_newlines=False)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
@@ -90,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `lvstop dump | head`: the reader left; that is not an error worth a traceback.
         sys.stderr.close()
         return 0
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lvstop.errors import LvstopError
+from lvstop.safetext import write_control
 
 if TYPE_CHECKING:
     from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service
@@ -207,7 +208,8 @@ def _progress_printer(expected: int) -> Callable[[int], None]:
 
     def show(n: int) -> None:
         total = f" of ~{expected:,}" if expected else ""
-        sys.stderr.write(f"\rreading connections: {n:,}{total}")
+        write_control(sys.stderr, "\r")
+        sys.stderr.write(f"reading connections: {n:,}{total}")
         sys.stderr.flush()
 
     return show
@@ -254,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
             conn_counts = conns_mod.read_conn_counts(progress=progress)
             warnings = []
         if sys.stderr.isatty():
-            sys.stderr.write("\r\033[K")
+            write_control(sys.stderr, "\r\033[K")
         for warning in warnings[:10]:
             print(f"lvstop: warning: {warning}", file=sys.stderr)
         if len(warnings) > 10:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lvstop.errors import LvstopError
+from lvstop.safetext import write_control
 
 NAME = "lab"
 HELP = ("boot a real LVS + keepalived cluster in User-Mode Linux and show the dashboard on it "
@@ -156,7 +157,8 @@ class _ProgressLine:
     def write(self, chunk: bytes) -> None:
         for line in chunk.decode(errors="replace").splitlines():
             if line.strip():
-                sys.stderr.write(f"\r\033[Klvstop lab: {line.strip()}")
+                write_control(sys.stderr, "\r\033[K")
+                sys.stderr.write(f"lvstop lab: {line.strip()}")
                 self.shown = True
 
     def flush(self) -> None:
@@ -164,7 +166,7 @@ class _ProgressLine:
 
     def clear(self) -> None:
         if self.shown:
-            sys.stderr.write("\r\033[K")
+            write_control(sys.stderr, "\r\033[K")
             sys.stderr.flush()
 
 

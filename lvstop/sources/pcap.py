@@ -32,6 +32,11 @@ PCAP_MAGIC_NS = 0xA1B23C4D
 PCAPNG_SHB = 0x0A0D0D0A
 PCAPNG_BOM = 0x1A2B3C4D
 _IDB, _OPB, _SPB, _EPB = 1, 2, 3, 6
+#: a capture is read whole: bigger ones are refused (cut them with editcap or tcpdump -c)
+MAX_CAPTURE_BYTES = 1 << 30
+#: the last second of year 9999: a pcapng time stamp beyond it is damage (or an attack), and
+#: it would overflow time_t / datetime where it is shown
+MAX_TIME = 253402300799.0
 
 
 class PcapError(LvstopError):
@@ -52,30 +57,65 @@ class PcapReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            with open(path, "rb") as f:
-                self._buf = f.read()
-        except FileNotFoundError:
-            raise PcapError(f"{self.path}: no such file") from None
-        except IsADirectoryError:
-            raise PcapError(f"{self.path}: is a directory") from None
-        except OSError as exc:
-            raise PcapError(f"{self.path}: {exc.strerror or exc}") from None
         self.warnings: list[str] = []
         self.packets = 0
-        head = self._buf[:4]
-        if len(head) < 4:
-            raise PcapError(f"{self.path}: not a pcap or pcapng file (too short)")
-        if struct.unpack("<I", head)[0] == PCAPNG_SHB:
-            self.format = "pcapng"
-        elif struct.unpack("<I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or struct.unpack(
-            ">I", head
-        )[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
-            self.format = "pcap"
-        else:
-            raise PcapError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
+        self._buf = self._read()
         if self.format == "pcap" and len(self._buf) < 24:
             raise PcapError(f"{self.path}: truncated pcap header")
+
+    def _read(self) -> bytes:
+        """The whole file, once it is known to be a regular file that starts like a capture.
+
+        Opened non-blocking (a FIFO cannot hang the open), checked with fstat (a device such
+        as /dev/zero is never read) and by its magic number before the rest is read.
+        """
+        import os
+        import stat
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        except FileNotFoundError:
+            raise PcapError(f"{self.path}: no such file") from None
+        except OSError as exc:
+            raise PcapError(f"{self.path}: {exc.strerror or exc}") from None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise PcapError(f"{self.path}: is a directory")
+            if not stat.S_ISREG(st.st_mode):
+                raise PcapError(f"{self.path}: not a regular file (a FIFO, device or socket)")
+            head = os.read(fd, 4)
+            if len(head) < 4:
+                raise PcapError(f"{self.path}: not a pcap or pcapng file (too short)")
+            if struct.unpack("<I", head)[0] == PCAPNG_SHB:
+                self.format = "pcapng"
+            elif struct.unpack("<I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS) or (
+                struct.unpack(">I", head)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS)
+            ):
+                self.format = "pcap"
+            else:
+                raise PcapError(f"{self.path}: not a pcap or pcapng file (magic {head.hex()})")
+            if st.st_size > MAX_CAPTURE_BYTES:
+                raise PcapError(
+                    f"{self.path}: {st.st_size / (1 << 30):.1f} GiB; lvstop reads captures of "
+                    f"up to {MAX_CAPTURE_BYTES >> 30} GiB (cut it with editcap or tcpdump -c)"
+                )
+            chunks = [head]
+            got = len(head)
+            while got <= MAX_CAPTURE_BYTES:
+                chunk = os.read(fd, min(1 << 24, MAX_CAPTURE_BYTES + 1 - got))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            if got > MAX_CAPTURE_BYTES:
+                raise PcapError(f"{self.path}: grew past {MAX_CAPTURE_BYTES >> 30} GiB "
+                                "while read")
+            return b"".join(chunks)
+        except OSError as exc:
+            raise PcapError(f"{self.path}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
 
     def __iter__(self) -> Iterator[Packet]:
         for time, linktype, data, interface in self.records():
@@ -171,10 +211,12 @@ class PcapReader:
                 else:
                     linktype, tick, name = ifaces[if_id]
                     count += 1
-                    yield (
-                        ((hi << 32) | lo) * tick, linktype,
-                        buf[body + 20 : body + 20 + caplen], name,
-                    )
+                    t = ((hi << 32) | lo) * tick
+                    if t > MAX_TIME:
+                        self._warn(f"packet #{count} at byte {offset}: time stamp beyond "
+                                   "year 9999; skipped")
+                    else:
+                        yield t, linktype, buf[body + 20 : body + 20 + caplen], name
             elif btype == _OPB and body_end - body >= 20:
                 if_id, _drops, hi, lo, caplen, _orig = struct.unpack_from(
                     endian + "HHIIII", buf, body
@@ -182,10 +224,12 @@ class PcapReader:
                 if if_id < len(ifaces) and body + 20 + caplen <= body_end:
                     linktype, tick, name = ifaces[if_id]
                     count += 1
-                    yield (
-                        ((hi << 32) | lo) * tick, linktype,
-                        buf[body + 20 : body + 20 + caplen], name,
-                    )
+                    t = ((hi << 32) | lo) * tick
+                    if t > MAX_TIME:
+                        self._warn(f"packet #{count} at byte {offset}: time stamp beyond "
+                                   "year 9999; skipped")
+                    else:
+                        yield t, linktype, buf[body + 20 : body + 20 + caplen], name
             elif btype == _SPB and body_end - body >= 4 and ifaces:
                 # Simple packet blocks carry no timestamp: 0.0 makes that visible.
                 orig = struct.unpack_from(endian + "I", buf, body)[0]

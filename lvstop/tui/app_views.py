@@ -59,8 +59,13 @@ class ViewKeys(App[int]):
         # the VRRP source's recent packets, when it keeps them (live capture, replays)
         adverts = getattr(self.sources.vrrp, "adverts", None)
         path, pcap = write_incident(doc, self.incident_dir, now, adverts)
-        shown = f"{path}\n{pcap} (recent VRRP packets)" if pcap else str(path)
-        self.call_from_thread(self.notify, shown, title="incident snapshot saved", timeout=10)
+        shown = str(path)
+        if pcap:
+            shown += (f"\n{pcap} (recent VRRP packets: it holds their authentication data, "
+                      "simple-auth passwords in clear)")
+        shown += "\nreadable by their owner only (mode 0600)"
+        self.call_from_thread(self.notify, shown, title="incident snapshot saved", timeout=10,
+                              markup=False)
 
     def action_lab_fault(self, key: str) -> None:
         from lvstop.tui.keys import LAB_FAULTS, lab_fault_text

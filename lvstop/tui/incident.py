@@ -6,12 +6,14 @@ restored or diffed with the usual tools.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lvstop import __version__
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
@@ -115,16 +117,6 @@ class AdvertRing:
         with self._lock:
             return list(self._frames)
 
-    def write(self, path: Path) -> int:
-        """Write the frames held now as a pcap; returns how many."""
-        from lvstop.sources.pcap import LINKTYPE_LINUX_SLL, PcapWriter
-
-        frames = self.frames()
-        with PcapWriter(path, LINKTYPE_LINUX_SLL) as writer:
-            for when, frame in frames:
-                writer.write(when, frame)
-        return len(frames)
-
 
 def incident_document(
     ipvs: IpvsSnapshot | None,
@@ -146,25 +138,68 @@ def incident_document(
     }
 
 
+#: open flags of every file ``S`` writes: created here and now (never an existing file, never
+#: through a symlink planted in a shared directory), private to root
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_MODE = 0o600
+
+
+def _create(path: Path) -> BinaryIO:
+    """``path`` opened for writing, created by this call with mode 0600 (FileExistsError if
+    anything, a symlink included, already has that name)."""
+    return os.fdopen(os.open(path, _CREATE, FILE_MODE), "wb")
+
+
+def _claim(directory: Path, stamp: str, with_pcap: bool) -> tuple[Path, BinaryIO,
+                                                                    BinaryIO | None]:
+    """The first free ``lvstop-incident-STAMP[-N]`` name: its JSON (and pcap) created
+    exclusively. A name another user took first (a file, or a symlink meant to make root
+    write elsewhere) is skipped, never opened."""
+    for n in range(1, 1000):
+        path = directory / (f"lvstop-incident-{stamp}.json" if n == 1
+                            else f"lvstop-incident-{stamp}-{n}.json")
+        try:
+            handle = _create(path)
+        except FileExistsError:
+            continue
+        if not with_pcap:
+            return path, handle, None
+        try:
+            return path, handle, _create(path.with_suffix(".pcap"))
+        except FileExistsError:
+            handle.close()
+            path.unlink()
+    raise OSError(errno.EEXIST, f"no free lvstop-incident-{stamp}-N name in {directory}")
+
+
 def write_incident(document: dict[str, Any], directory: Path, now: float,
                    adverts: AdvertRing | None = None) -> tuple[Path, Path | None]:
     """Write the JSON (and, with ``adverts`` holding any, the pcap of the same name next to
-    it, named in the JSON under ``vrrp_pcap``); returns both paths."""
-    directory.mkdir(parents=True, exist_ok=True)
+    it, named in the JSON under ``vrrp_pcap``); returns both paths.
+
+    The directory may be shared (the current directory, /tmp): each file is created
+    exclusively without following symlinks, mode 0600 (the pcap carries VRRP authentication
+    data in clear, the JSON the whole table).
+    """
+    from lvstop.sources.pcap import LINKTYPE_LINUX_SLL, PcapWriter
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    path = directory / f"lvstop-incident-{stamp}.json"
-    n = 1
-    while path.exists() or path.with_suffix(".pcap").exists():
-        n += 1
-        path = directory / f"lvstop-incident-{stamp}-{n}.json"
+    frames = adverts.frames() if adverts is not None else []
+    path, handle, pcap_handle = _claim(directory, stamp, bool(frames))
     pcap: Path | None = None
-    if adverts is not None and len(adverts):
-        pcap = path.with_suffix(".pcap")
-        tmp_pcap = path.with_suffix(".pcap.tmp")
-        count = adverts.write(tmp_pcap)
-        tmp_pcap.replace(pcap)
-        document = {**document, "vrrp_pcap": {"file": pcap.name, "packets": count}}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        if pcap_handle is not None:
+            pcap = path.with_suffix(".pcap")
+            with pcap_handle, PcapWriter(pcap_handle, LINKTYPE_LINUX_SLL) as writer:
+                for when, frame in frames:
+                    writer.write(when, frame)
+            document = {**document, "vrrp_pcap": {"file": pcap.name, "packets": len(frames)}}
+        with handle:
+            handle.write((json.dumps(document, indent=1) + "\n").encode("utf-8"))
+    except BaseException:
+        for made in (path, pcap):
+            if made is not None:
+                made.unlink(missing_ok=True)
+        raise
     return path, pcap
