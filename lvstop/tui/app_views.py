@@ -9,7 +9,9 @@ from typing import Any
 
 from textual import work
 from textual.app import App
+from textual.notifications import SeverityLevel
 
+from lvstop.safetext import escape_controls
 from lvstop.tui.sources import Sources
 from lvstop.tui.widgets.event_log import EventLog
 
@@ -24,6 +26,23 @@ class ViewKeys(App[int]):
     event_log: EventLog
     #: ``faults.apply``-like callable for the lab keys (tests hand in a fake); None: the lab's
     lab_apply: Callable[..., object] | None = None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification (the App's, its screens' and widgets') as plain text: messages
+        quote config words, file names, host and interface names and kernel errors, which
+        must never be parsed as markup (``VI_[/]1`` would end the dashboard with a
+        MarkupError) nor reach the terminal with their control characters. lvstop's own
+        messages use no markup, so ``markup`` is ignored."""
+        super().notify(escape_controls(message), title=escape_controls(title, keep_newlines=False),
+                       severity=severity, timeout=timeout, markup=False)
 
     def action_explain_timeouts(self) -> None:
         from lvstop.tui.screens.timeouts import TimeoutsHelpScreen

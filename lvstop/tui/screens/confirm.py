@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from lvstop.safetext import escape_controls
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Enter / y applies, Esc / n cancels. Dismisses with True to apply."""
@@ -44,9 +46,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.title_text, id="title")
-            yield Static(f"{self.before}  →  {self.after}", id="change", markup=False)
-            yield Static(f"same as: {self.command}", id="command", markup=False)
+            yield Label(escape_controls(self.title_text), id="title", markup=False)
+            yield Static(escape_controls(f"{self.before}  →  {self.after}"), id="change",
+                         markup=False)
+            yield Static(escape_controls(f"same as: {self.command}"), id="command", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Apply (y)", variant="warning", id="apply")
                 yield Button("Cancel (n)", id="cancel")

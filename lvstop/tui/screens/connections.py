@@ -106,7 +106,7 @@ class ConnectionsScreen(Screen[None]):
         self.entries: list[ConnEntry] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("reading the connection table…", id="summary")
+        yield Static("reading the connection table…", id="summary", markup=False)
         yield Input(placeholder="filter: client=10.0.5.100 rs=10.0.5.91 state=ESTABLISHED",
                     id="conn-filter")
         table = LineTable(CONN_COLUMNS, empty_text="no connection entries", id="conns")

@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from lvstop.model.ipvs import IpvsSnapshot
+from lvstop.safetext import escape_controls
 
 SYSCTL_DIR = Path("/proc/sys/net/ipv4/vs")
 
@@ -68,10 +69,10 @@ class DrainScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Draining {self.endpoint}")
+            yield Label(escape_controls(f"Draining {self.endpoint}"), markup=False)
             yield Static("waiting for the next poll…", id="counts")
             yield Static("", id="done")
-            yield Static("", id="warnings")
+            yield Static("", id="warnings", markup=False)
             yield Static("Esc closes; the drain goes on", classes="hint")
 
     def on_mount(self) -> None:

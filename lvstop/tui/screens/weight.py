@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from lvstop.safetext import escape_controls
+
 MAX_WEIGHT = 2_147_483_647  # the kernel's limit (INT_MAX)
 
 
@@ -38,7 +40,8 @@ class WeightScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(f"Weight of {self.endpoint} (now {self.current})")
+            yield Label(escape_controls(f"Weight of {self.endpoint} (now {self.current})"),
+                        markup=False)
             yield Input(str(self.current), id="weight", restrict=r"[0-9]*", max_length=10)
             yield Static("+ / - step, Enter to review, Esc to cancel", id="hint")
             yield Static("", id="error")

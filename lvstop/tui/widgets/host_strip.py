@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from lvstop.safetext import escape_controls
 from lvstop.sources.host import HostStats
 from lvstop.tui.format import human
 
@@ -45,4 +46,4 @@ class HostStrip(Static):
             line = candidate
         if line and line != self._last:
             self._last = line
-            self.update(Text(line, no_wrap=True))
+            self.update(Text(escape_controls(line, keep_newlines=False), no_wrap=True))

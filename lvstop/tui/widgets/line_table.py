@@ -25,6 +25,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from lvstop.safetext import escape_controls
 from lvstop.tui.rows import MARKS, Column, Row
 
 __all__ = ["Column", "LineTable", "Row"]
@@ -293,6 +294,8 @@ class LineTable(ScrollView, can_focus=True):
                                                                  strict=True)):
             column = self.columns[index]
             col_width = self._widths[index]
+            # cells hold names from packets, configs and the kernel: controls shown, not sent
+            text = escape_controls(text, keep_newlines=False)
             if len(text) > col_width:
                 text = text[: max(0, col_width - 1)] + "…"
             text = text.rjust(col_width) if column.numeric else text.ljust(col_width)
@@ -374,7 +377,8 @@ class LineTable(ScrollView, can_focus=True):
                     f"no row matches “{self.filter_text}”"
                 )
                 style = self.rich_style + self.get_component_rich_style("line-table--empty")
-                return Strip([Segment(" " + text, style)]).adjust_cell_length(width, style)
+                return Strip([Segment(" " + escape_controls(text, keep_newlines=False), style)]
+                             ).adjust_cell_length(width, style)
             return Strip.blank(width, self.rich_style)
         if index >= len(self._order):
             return Strip.blank(width, self.rich_style)

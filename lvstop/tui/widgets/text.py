@@ -13,6 +13,8 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 
+from lvstop.safetext import escape_controls
+
 Part = tuple[str, Style | None]
 
 
@@ -25,7 +27,9 @@ def glued(parts: Iterable[Part]) -> Text:
         else:
             runs.append([chunk, style])
 
-    for chunk, style in parts:
+    for raw, style in parts:
+        # parts quote host and interface names: controls are shown, not sent
+        chunk = escape_controls(raw, keep_newlines=False)
         body = chunk.lstrip(" ")
         if len(body) < len(chunk):
             add(" " * (len(chunk) - len(body)), runs[-1][1] if runs else None)
