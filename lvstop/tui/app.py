@@ -22,7 +22,7 @@ from textual.reactive import var
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from lvstop.errors import LvstopError
+from lvstop.errors import one_line
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.host import HostStats
@@ -151,9 +151,8 @@ class LvstopApp(WriteKeys, ViewKeys):
         worker = event.worker
         if event.state != WorkerState.ERROR:
             return
-        # lvstop's own errors and the kernel's are one-line sentences already.
-        error = str(worker.error) if isinstance(worker.error, OSError | LvstopError) \
-            else f"{type(worker.error).__name__}: {worker.error}"
+        # One line, never an exception type name (errors.one_line).
+        error = one_line(worker.error) if worker.error is not None else "failed"
         name = worker.name or "task"
         if name.startswith("write:"):
             self.notify(f"refused: {error}", title=name[6:], severity="error", timeout=8)
