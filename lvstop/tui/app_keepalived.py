@@ -71,7 +71,7 @@ class KeepalivedKeys(App[int]):
         self.log_events(events)
 
     def show_keepalived_age(self) -> None:
-        """How old keepalived's view is, under the real servers (repainted when it changes)."""
+        """How old keepalived's view is, in the real servers' title (repainted on change)."""
         view = self.sources.keepalived.view()
         if not view.watched:
             return
@@ -88,8 +88,11 @@ class KeepalivedKeys(App[int]):
             text += " · update due"
         else:
             text += " · K asks"
-        if self.rs_table.border_subtitle != text:
-            self.rs_table.border_subtitle = text
+        # In the panel's title (its only border line), before a " — STALE" the App may add.
+        stale = (self.rs_table.border_title or "").partition(" — ")[2]
+        title = f"Real servers · {text}" + (f" — {stale}" if stale else "")
+        if self.rs_table.border_title != title:  # assigning repaints, even the same
+            self.rs_table.border_title = title
 
     def action_ask_keepalived(self) -> None:
         view = self.sources.keepalived.view()

@@ -101,8 +101,8 @@ def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab):
     dash = Dashboard(lab)
     try:
         dash.wait_for(rf"{RS1}:8888 .* up\b", timeout=60, what="rs1 up (config × kernel)")
-        dash.wait_for(r"keepalived: config × kernel · K asks", timeout=30,
-                      what="the view's origin under the real servers")
+        dash.wait_for(r"Real servers · keepalived: config × kernel · K asks", timeout=30,
+                      what="the view's origin in the real servers' title")
         start = log_size()
         # steady traffic for 3 minutes (a hold, not a wait): the dashboard stays quiet
         until = time.monotonic() + 180

@@ -40,7 +40,8 @@ async def test_k_asks_keepalived_and_the_view_age_shows(replay):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         rs_table = app.query_one(RealServersTable)
-        await wait_for(lambda: rs_table.border_subtitle == "keepalived's view 3m old · K asks",
+        await wait_for(lambda: rs_table.border_title ==
+                       "Real servers · keepalived's view 3m old · K asks",
                        "the age of keepalived's view")
         assert states.asked == 0  # nothing asked on its own
         await pilot.press("K")
@@ -56,8 +57,8 @@ async def test_k_refused_when_signals_are_off(replay):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         rs_table = app.query_one(RealServersTable)
-        await wait_for(lambda: rs_table.border_subtitle == f"keepalived: config × kernel · not "
-                       f"asked: {reason}", "the reason under the real servers")
+        await wait_for(lambda: rs_table.border_title == "Real servers · keepalived: config × "
+                       f"kernel · not asked: {reason}", "the reason in the real servers' title")
         await pilot.press("K")
         await pilot.pause()
         assert any(reason in n for n in notifications(app))
