@@ -187,8 +187,6 @@ def render_text(pieces: dict[str, Any]) -> str:
     )
     if runtime is None or not runtime.running:
         lines.append("keepalived  not running")
-    for ignored in pieces.get("ignored", []):
-        lines.append(f"            {ignored}")
     else:
         parent = runtime.parent
         assert parent is not None
@@ -204,6 +202,8 @@ def render_text(pieces: dict[str, Any]) -> str:
                 lines.append(f"            {dump.kind} dump {dump.status} ({dump.path}){extra}")
         for problem in runtime.problems:
             lines.append(f"            {problem}")
+    for ignored in pieces.get("ignored", []):
+        lines.append(f"            {ignored}")
     lines.append("")
     lines.append("VRRP instances")
     by_name = {i.name: i for i in drift.instances}
