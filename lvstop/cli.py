@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from lvstop import __version__
-from lvstop.errors import LvstopError
+from lvstop.errors import LvstopError, one_line
 from lvstop.safetext import EscapingStream, escape_controls
 
 DEFAULT_COMMAND = "top"
@@ -96,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `lvstop dump | head`: the reader left; that is not an error worth a traceback.
         sys.stderr.close()
         return 0
+    except OSError as exc:  # the kernel's reason in one line, never a traceback
+        print(f"lvstop: {escape_controls(one_line(exc), keep_newlines=False)}", file=sys.stderr)
+        return 2
     finally:
         sys.stdout, sys.stderr = saved
 

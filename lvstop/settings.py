@@ -7,6 +7,8 @@
     iface = ["eth0"]            # VRRP capture interface(s); a string is one interface
     theme = "nord"              # a Textual theme name
     incident_dir = "/var/tmp/lvstop"   # where `S` saves incident snapshots
+    keepalived_dump_gap = 60    # seconds between two rounds of keepalived dumps the dashboard
+                                # asks for on its own (0: only with the K key)
 
 A missing default file means defaults; a file named explicitly must exist. Any problem is one
 line naming the file and, where known, the line: ``lvstop.toml:3: interval must be …``.
@@ -25,7 +27,8 @@ from lvstop.errors import LvstopError
 
 DEFAULT_PATH = Path("/etc/lvstop/lvstop.toml")
 ENV_VAR = "LVSTOP_CONFIG"
-KNOWN = ("read_only", "interval", "iface", "theme", "incident_dir")
+KNOWN = ("read_only", "interval", "iface", "theme", "incident_dir", "keepalived_dump_gap")
+DUMP_GAP_RANGE = (0.0, 86400.0)
 INTERVAL_RANGE = (0.1, 3600.0)
 
 
@@ -36,6 +39,7 @@ class Settings:
     iface: tuple[str, ...] = ()
     theme: str | None = None
     incident_dir: Path | None = None
+    keepalived_dump_gap: float = 60.0
     #: the file these came from (None: defaults, no file)
     path: Path | None = None
 
@@ -130,4 +134,11 @@ def parse(raw: bytes, path: Path) -> Settings:
         if not isinstance(data["incident_dir"], str) or not data["incident_dir"]:
             raise fail("incident_dir", "incident_dir must be a directory path")
         values["incident_dir"] = Path(data["incident_dir"]).expanduser()
+    if "keepalived_dump_gap" in data:
+        gap = data["keepalived_dump_gap"]
+        low, high = DUMP_GAP_RANGE
+        if isinstance(gap, bool) or not isinstance(gap, int | float) or not low <= gap <= high:
+            raise fail("keepalived_dump_gap", "keepalived_dump_gap must be a number of seconds, "
+                       f"{low:g} (only with the K key) to {high:g}")
+        values["keepalived_dump_gap"] = float(gap)
     return Settings(**values, path=path)

@@ -23,3 +23,36 @@ def writer(args: argparse.Namespace) -> Any:
     from lvstop import actions
 
     return actions.configure(audit_log=args.audit_log, state_file=args.state_file)
+
+
+def keepalived_warning(rs_key: str) -> str | None:
+    """The warning for a hand-made weight change of ``rs_key`` when this director's keepalived
+    manages it (``Drift.drain_warning``: configured weight, FILE:LINE). Reads keepalived's
+    config and the kernel table only: no signal to keepalived."""
+    import os
+
+    from lvstop.errors import LvstopError
+    from lvstop.sources import keepalived_conf, keepalived_state
+    from lvstop.sources.ipvs import read_snapshot
+    from lvstop.track.drift import compute_drift
+
+    procs = keepalived_state.own_netns_processes(keepalived_state.find_processes())
+    parent = next((p for p in procs if p.role == "parent"), None)
+    if parent is None:
+        return None
+    path = parent.config_path or keepalived_conf.DEFAULT_CONFIG
+    rooted = f"/proc/{parent.pid}/root{path if os.path.isabs(path) else '/' + path}"
+    try:
+        config = keepalived_conf.parse_file(rooted if os.path.exists(rooted) else path)
+        drift = compute_drift(config, read_snapshot(), None)
+    except (LvstopError, OSError) as exc:
+        return f"cannot tell whether keepalived manages it: {exc}"
+    return drift.drain_warning(rs_key)
+
+
+def warn_if_keepalived_manages(rs_key: str) -> None:
+    import sys
+
+    warning = keepalived_warning(rs_key)
+    if warning:
+        print(f"lvstop: warning: {warning}", file=sys.stderr)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from lvstop.commands._writes import KEY_HELP, add_write_options, writer
+from lvstop.commands._writes import (
+    KEY_HELP,
+    add_write_options,
+    warn_if_keepalived_manages,
+    writer,
+)
 
 NAME = "drain"
 HELP = "drain a real server (weight 0; its weight is remembered for restore)"
@@ -16,5 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(writer(args).drain(args.real_server))
+    result = writer(args).drain(args.real_server)
+    warn_if_keepalived_manages(args.real_server)
+    print(result)
     return 0

@@ -19,7 +19,8 @@ from typing import Any
 from lvstop.errors import LvstopError
 
 NAME = "keepalived"
-HELP = "keepalived's config, processes and own state, lined up with the kernel's IPVS table"
+HELP = ("keepalived's config, processes and own state, lined up with the kernel's IPVS table "
+        "(signals keepalived once per run for its state dumps; --no-keepalived-state: never)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="keepalived_state",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="signal keepalived for its data/JSON dumps (default: on for root)",
+        help="signal keepalived for its data/JSON dumps: one round per run, logged by "
+        "keepalived as 'Printing ... on signal' (default: on for root)",
     )
     parser.add_argument(
         "--listen",
@@ -72,7 +74,8 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     from lvstop.sources import keepalived_conf, keepalived_state
     from lvstop.track.drift import compute_drift
 
-    procs = keepalived_state.own_netns_processes(keepalived_state.find_processes())
+    scanned = keepalived_state.scan_processes()
+    procs = keepalived_state.own_netns_processes(keepalived_state.find_processes(scanned))
     parent = next((p for p in procs if p.role == "parent"), None)
     config_path = args.config
     config_id = args.config_id
@@ -133,6 +136,7 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
         "drift": drift,
         "all_processes": procs,
         "wire_error": wire_error,
+        "ignored": keepalived_state.ignored_processes(scanned),
     }
 
 
@@ -153,6 +157,7 @@ def to_document(pieces: dict[str, Any]) -> dict[str, Any]:
     doc["runtime"] = None if runtime is None else runtime.to_dict()
     doc["drift"] = pieces["drift"].to_dict() if pieces["ipvs"] is not None else None
     doc["kernel_error"] = pieces["ipvs_error"]
+    doc["ignored_processes"] = pieces.get("ignored", [])
     return doc
 
 
@@ -197,6 +202,8 @@ def render_text(pieces: dict[str, Any]) -> str:
                 lines.append(f"            {dump.kind} dump {dump.status} ({dump.path}){extra}")
         for problem in runtime.problems:
             lines.append(f"            {problem}")
+    for ignored in pieces.get("ignored", []):
+        lines.append(f"            {ignored}")
     lines.append("")
     lines.append("VRRP instances")
     by_name = {i.name: i for i in drift.instances}

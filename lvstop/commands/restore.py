@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from lvstop.commands._writes import KEY_HELP, add_write_options, writer
+from lvstop.commands._writes import (
+    KEY_HELP,
+    add_write_options,
+    warn_if_keepalived_manages,
+    writer,
+)
 
 NAME = "restore"
 HELP = "restore a drained real server's remembered weight (or --weight N)"
@@ -17,5 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(writer(args).restore(args.real_server, args.weight))
+    result = writer(args).restore(args.real_server, args.weight)
+    warn_if_keepalived_manages(args.real_server)
+    print(result)
     return 0

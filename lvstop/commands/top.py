@@ -26,6 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action=argparse.BooleanOptionalAction, default=None,
                         help="never write to the kernel (no drain / weight / timeouts keys); "
                              "--no-read-only overrides read_only = true in the config")
+    parser.add_argument("--keepalived-state", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="let the dashboard signal keepalived for its state dumps: only "
+                             "when a real server of its config appears, vanishes or changes "
+                             "weight (at most every keepalived_dump_gap s, 60 by default) and "
+                             "on the K key; never in steady state (default: on for root, off "
+                             "with --read-only / read_only = true)")
     parser.add_argument("--theme", default=None, help="Textual theme name (e.g. nord, "
                         "gruvbox, textual-light); NO_COLOR=1 turns colour off (Textual "
                         "honours it)")
@@ -51,10 +58,25 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     out.iface = pick("iface", list(conf.iface))
     out.read_only = bool(pick("read_only", conf.read_only))
     out.theme = pick("theme", conf.theme)
+    out.keepalived_dump_gap = conf.keepalived_dump_gap
     given_dir = getattr(args, "incident_dir", None)
     out.incident_dir = Path(given_dir) if given_dir else conf.incident_dir
     out.config_path = conf.path
     return out
+
+
+def no_signals_reason(args: argparse.Namespace) -> str | None:
+    """Why the dashboard must not signal keepalived (None: it may)."""
+    from lvstop.sources.keepalived_state import can_signal
+
+    wanted = getattr(args, "keepalived_state", None)
+    if wanted is False:
+        return "--no-keepalived-state"
+    if wanted is None and args.read_only:
+        return "read-only (--keepalived-state allows it)"
+    if not can_signal():
+        return "not root"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from lvstop.tui.real import real_sources
 
     sources = real_sources(interfaces=args.iface, vrrp=not args.no_vrrp,
-                           read_only=args.read_only)
+                           read_only=args.read_only,
+                           keepalived_no_signals=no_signals_reason(args),
+                           keepalived_min_gap=args.keepalived_dump_gap)
     from lvstop.tui.app import LvstopApp
 
     app = LvstopApp(sources, interval=args.interval, read_only=args.read_only, lab=args.lab,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,14 +123,19 @@ def read_addresses() -> tuple[Address, ...]:
 
 
 def keepalived_test(path: str, config_id: str | None) -> tuple[int, str] | None:
-    binary = shutil.which("keepalived")
-    if binary is None:
+    """``keepalived -t`` by the installed keepalived: root-owned, on root's PATH (never $PATH,
+    never a running process's executable)."""
+    from lvstop.sources.keepalived_state import ROOT_PATH, installed_keepalived
+
+    installed = installed_keepalived()
+    if installed is None:
         return None
-    argv = [binary, "-t", "-f", path]
+    argv = [installed[0], "-t", "-f", path]
     if config_id:
         argv += ["-i", config_id]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False,
+                              env={"PATH": ":".join(ROOT_PATH), "LANG": "C"})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return (-1, f"keepalived -t did not finish: {exc}")
     lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]

@@ -124,23 +124,20 @@ def interface_rates(
     return tuple(rates)
 
 
-def find_keepalived(processes: Iterable[Any] | None = None) -> KeepalivedProcess:
-    """keepalived's processes (parent and its VRRP/checker children) from the process table."""
-    pids: list[int] = []
-    started: float | None = None
-    procs = psutil.process_iter(["name", "create_time"]) if processes is None else processes
-    for proc in procs:
-        try:
-            info = proc.info
-        except (psutil.NoSuchProcess, psutil.AccessDenied):  # pragma: no cover - raced exit
-            continue
-        if info.get("name") != "keepalived":
-            continue
-        pids.append(int(proc.pid))
-        created = info.get("create_time")
-        if created is not None and (started is None or created < started):
-            started = float(created)
-    return KeepalivedProcess(tuple(sorted(pids)), started)
+def find_keepalived(infos: Iterable[dict[str, Any]] | None = None) -> KeepalivedProcess:
+    """This director's keepalived: the trusted keepalived processes (root's, see
+    ``keepalived_state.untrusted_reason``) of the network namespace lvstop watches (its own),
+    parent first; ``started`` is the parent's start. Another namespace's keepalived (a second
+    director on the same machine) is not this director's. ``infos``: recorded
+    ``scan_processes()`` dicts (tests)."""
+    from lvstop.sources import keepalived_state
+
+    procs = keepalived_state.own_netns_processes(keepalived_state.find_processes(infos))
+    parent = next((p for p in procs if p.role == "parent"), None)
+    if parent is None:
+        return KeepalivedProcess((), None)
+    family = [p for p in procs if p.pid == parent.pid or p.ppid == parent.pid]
+    return KeepalivedProcess(tuple(p.pid for p in family), parent.started or None)
 
 
 class HostReader:

@@ -1,14 +1,18 @@
 """keepalived at run time: its processes (psutil) and its own view (the data / JSON dumps).
 
-- Processes: every process whose executable is keepalived; the parent is the one whose parent
-  is not keepalived; its children are told apart by the pid files named on the parent's
+- Processes: every process named keepalived that runs as root from a root-owned executable
+  (``untrusted_reason``: any user can start a program called keepalived, and the process
+  chooses the config file, pid files and dump paths read here); the parent is the one whose
+  parent is not keepalived; its children are told apart by the pid files named on the parent's
   command line (``-r``/``--vrrp_pid``, ``-c``/``--checkers_pid``, ``-b``/``--bfd_pid``,
   defaults ``/run/vrrp.pid`` …), read through ``/proc/<pid>/root``. The config path comes from
   ``-f``/``--use-file`` (default ``/etc/keepalived/keepalived.conf``), the network namespace
   from ``/proc/<pid>/ns/net``.
 - Dumps (keepalived 2.2.7, found in its sources and checked in the lab): the signal
-  ``keepalived --signum=DATA`` (10 on Debian's build, never hard-coded here) sent to the
-  parent makes the VRRP child write ``keepalived.data`` and the checker child
+  ``keepalived --signum=DATA`` (10 on Debian's build), asked of the installed keepalived on
+  root's PATH (root-owned, checked) and only when the running process is that very file, else
+  SIGUSR1 (``KNOWN_SIGNALS``); nothing a process names is ever executed. Sent to the parent,
+  it makes the VRRP child write ``keepalived.data`` and the checker child
   ``keepalived_check.data``; ``--signum=JSON`` (36) makes the VRRP child write
   ``keepalived.json`` (only in builds with JSON support). They go to ``$TMPDIR`` of the
   keepalived process, else ``/tmp``; with ``data_use_instance`` the namespace / instance name
@@ -27,7 +31,8 @@ import ipaddress
 import json
 import os
 import re
-import shutil
+import signal
+import stat
 import subprocess
 import time
 from collections.abc import Iterable
@@ -348,15 +353,41 @@ def _checker_vs_label(vs: dict[str, Any]) -> str:
 # Processes
 
 
-def _is_keepalived(proc: Any) -> bool:
+#: root's PATH: where the installed keepalived is looked for (never ``$PATH``, never the
+#: path a running process names)
+ROOT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+#: signals every keepalived since 1.x understands, for a keepalived whose binary is not the
+#: installed one (an upgrade not yet restarted, a private build): DATA is SIGUSR1 on every
+#: version. JSON is not here: keepalived built without JSON support leaves SIGRTMIN+2 at its
+#: default action, which ends the process; it is sent only when the installed, checked
+#: keepalived says (``--signum=JSON``) and the running one is that very binary.
+KNOWN_SIGNALS = {"DATA": int(signal.SIGUSR1)}
+
+
+def root_only(st: os.stat_result) -> bool:
+    """Owned by root and writable by nobody else (group or others)."""
+    return st.st_uid == 0 and not st.st_mode & 0o022
+
+
+def untrusted_reason(pid: int, uids: tuple[int, ...]) -> str | None:
+    """Why a process named keepalived is not taken for keepalived (None: it is).
+
+    Only a process running as root (real, effective and saved uid 0) whose executable is
+    root's (owned by uid 0, not writable by group or others) counts: any user can start a
+    program called keepalived. The executable is checked through ``/proc/PID/exe`` (the file
+    that runs, also when deleted), never executed."""
+    if not uids or any(u != 0 for u in uids):
+        return f"runs as uid {uids[0] if uids else '?'}, not root"
     try:
-        name = proc.info.get("name") if hasattr(proc, "info") else proc.name()
-        if name == "keepalived":
-            return True
-        cmdline = proc.info.get("cmdline") if hasattr(proc, "info") else proc.cmdline()
-        return bool(cmdline) and os.path.basename(cmdline[0]) == "keepalived"
-    except Exception:
-        return False
+        st = os.stat(f"/proc/{pid}/exe")
+    except PermissionError:
+        # Not root ourselves: cannot look, and cannot signal it or read its files either.
+        return None if os.geteuid() != 0 else "its executable cannot be checked"
+    except OSError:
+        return "its executable cannot be checked"
+    if not stat.S_ISREG(st.st_mode) or not root_only(st):
+        return "its executable is not a root-owned file writable only by root"
+    return None
 
 
 def _read_pid(path: str) -> int | None:
@@ -398,42 +429,75 @@ def _netns(pid: int) -> tuple[str | None, str | None]:
     return link, name
 
 
-def find_processes(processes: Iterable[Any] | None = None) -> tuple[KeepalivedProcess, ...]:
-    """keepalived's processes: parents first, each followed by its children."""
+def scan_processes() -> list[dict[str, Any]]:
+    """Every live process named keepalived, one dict each (pid, ppid, cmdline, create_time,
+    uids, ``untrusted``: why it is not taken for keepalived, or None).
+
+    Read per process with its own ``psutil.Process`` (not ``process_iter``, whose cached
+    objects' ``info`` another thread's call replaces under our feet)."""
     import psutil
 
-    procs = (
-        list(psutil.process_iter(["pid", "ppid", "name", "cmdline", "create_time", "status"]))
-        if processes is None
-        else list(processes)
-    )
-    found = [p for p in procs if _is_keepalived(p) and isinstance(getattr(p, "info", None), dict)]
-    found = [
-        p
-        for p in found
-        if p.info.get("pid") is not None
-        and p.info.get("ppid") is not None
-        and p.info.get("status") != "zombie"
+    out: list[dict[str, Any]] = []
+    for pid in psutil.pids():
+        try:
+            with open(f"/proc/{pid}/comm", "rb") as handle:
+                if handle.read().strip() != b"keepalived":
+                    continue
+            proc = psutil.Process(pid)
+            with proc.oneshot():
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                info: dict[str, Any] = {
+                    "pid": pid,
+                    "ppid": proc.ppid(),
+                    "cmdline": proc.cmdline(),
+                    "create_time": proc.create_time(),
+                    "uids": tuple(proc.uids()),
+                }
+        except (OSError, psutil.Error):
+            continue  # gone meanwhile, or unreadable
+        info["untrusted"] = untrusted_reason(pid, info["uids"])
+        out.append(info)
+    return out
+
+
+def ignored_processes(infos: Iterable[dict[str, Any]] | None = None) -> list[str]:
+    """One line per process named keepalived that is not taken for keepalived."""
+    return [
+        f"ignored pid {i['pid']} named keepalived: {i['untrusted']}"
+        for i in (scan_processes() if infos is None else infos)
+        if i.get("untrusted")
     ]
-    pids = {p.info["pid"] for p in found}
+
+
+def find_processes(infos: Iterable[dict[str, Any]] | None = None) -> tuple[KeepalivedProcess, ...]:
+    """keepalived's processes (trusted ones only, see ``untrusted_reason``): parents first,
+    each followed by its children. ``infos``: ``scan_processes()``'s dicts (tests hand in
+    recorded ones)."""
+    found = [
+        i
+        for i in (scan_processes() if infos is None else infos)
+        if not i.get("untrusted") and i.get("pid") is not None and i.get("ppid") is not None
+    ]
+    pids = {i["pid"] for i in found}
     out: list[KeepalivedProcess] = []
     for parent in found:
-        if parent.info["ppid"] in pids:
+        if parent["ppid"] in pids:
             continue
-        cmdline = list(parent.info.get("cmdline") or [])
-        pid = parent.info["pid"]
+        cmdline = list(parent.get("cmdline") or [])
+        pid = parent["pid"]
         roles: dict[int, str] = {}
         for role, path in _pid_files(cmdline).items():
-            child = _read_pid(f"/proc/{pid}/root{path}")
-            if child:
-                roles[child] = role
+            child_pid = _read_pid(f"/proc/{pid}/root{path}")
+            if child_pid:
+                roles[child_pid] = role
         netns, netns_name = _netns(pid)
         out.append(
             KeepalivedProcess(
                 pid=pid,
-                ppid=parent.info["ppid"],
+                ppid=parent["ppid"],
                 role="parent",
-                started=float(parent.info.get("create_time") or 0.0),
+                started=float(parent.get("create_time") or 0.0),
                 cmdline=tuple(cmdline),
                 config_path=find_config_path(cmdline),
                 netns=netns,
@@ -441,17 +505,17 @@ def find_processes(processes: Iterable[Any] | None = None) -> tuple[KeepalivedPr
             )
         )
         for child in found:
-            if child.info["ppid"] != pid:
+            if child["ppid"] != pid:
                 continue
-            cpid = child.info["pid"]
+            cpid = child["pid"]
             c_netns, c_name = _netns(cpid)
             out.append(
                 KeepalivedProcess(
                     pid=cpid,
                     ppid=pid,
                     role=roles.get(cpid, "unknown"),
-                    started=float(child.info.get("create_time") or 0.0),
-                    cmdline=tuple(child.info.get("cmdline") or ()),
+                    started=float(child.get("create_time") or 0.0),
+                    cmdline=tuple(child.get("cmdline") or ()),
                     config_path=find_config_path(cmdline),
                     netns=c_netns,
                     netns_name=c_name,
@@ -463,13 +527,40 @@ def find_processes(processes: Iterable[Any] | None = None) -> tuple[KeepalivedPr
 # ---------------------------------------------------------------------------------------------
 # Signals and dumps
 
-_signum_cache: dict[tuple[str, str], int] = {}
+_signum_cache: dict[tuple[str, int, int, str], int | None] = {}
 
 
-def signal_number(name: str, keepalived: str | None = None) -> int:
-    """``keepalived --signum=NAME`` (DATA, JSON, STATS, RELOAD...): asked, never assumed."""
-    binary = keepalived or shutil.which("keepalived") or "/usr/sbin/keepalived"
-    key = (binary, name)
+def trusted_file(path: str) -> os.stat_result | None:
+    """``path``'s stat when it is a regular file that root owns and only root may change,
+    and so is every directory above it (its real path); else None."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+        if not stat.S_ISREG(st.st_mode) or not root_only(st):
+            return None
+        parent = os.path.dirname(real)
+        while True:
+            if not root_only(os.stat(parent)):
+                return None
+            if parent == "/":
+                return st
+            parent = os.path.dirname(parent)
+    except OSError:
+        return None
+
+
+def installed_keepalived() -> tuple[str, os.stat_result] | None:
+    """The keepalived on root's PATH (``ROOT_PATH``), when it passes ``trusted_file``."""
+    for directory in ROOT_PATH:
+        path = os.path.join(directory, "keepalived")
+        st = trusted_file(path)
+        if st is not None:
+            return os.path.realpath(path), st
+    return None
+
+
+def _ask_signum(binary: str, st: os.stat_result, name: str) -> int | None:
+    key = (binary, st.st_ino, st.st_mtime_ns, name)
     if key not in _signum_cache:
         try:
             result = subprocess.run(
@@ -478,14 +569,55 @@ def signal_number(name: str, keepalived: str | None = None) -> int:
                 text=True,
                 timeout=5,
                 check=False,
+                env={"PATH": ":".join(ROOT_PATH), "LANG": "C"},
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise OSError(f"cannot ask {binary} for the {name} signal: {exc}") from None
         text = result.stdout.strip()
-        if result.returncode != 0 or not text.lstrip("-").isdigit() or int(text) <= 0:
-            raise OSError(f"{binary} --signum={name}: no such signal in this build")
-        _signum_cache[key] = int(text)
+        ok = result.returncode == 0 and text.isdigit() and int(text) > 0
+        _signum_cache[key] = int(text) if ok else None
     return _signum_cache[key]
+
+
+def signal_number(name: str) -> int:
+    """``keepalived --signum=NAME`` (DATA, JSON, STATS, RELOAD...) of the installed keepalived
+    (root's PATH, checked by ``trusted_file``): asked, never assumed."""
+    installed = installed_keepalived()
+    if installed is None:
+        raise OSError("no root-owned keepalived on root's PATH to ask for its signals")
+    number = _ask_signum(installed[0], installed[1], name)
+    if number is None:
+        raise OSError(f"{installed[0]} --signum={name}: no such signal in this build")
+    return number
+
+
+def signals_for(pid: int) -> tuple[dict[str, int], str | None]:
+    """The DATA / JSON signal numbers for keepalived ``pid``, and a note when limited.
+
+    Asked of the installed keepalived only when ``pid`` runs that very file (same inode):
+    nothing a process names is ever executed. Otherwise DATA from ``KNOWN_SIGNALS``."""
+    installed = installed_keepalived()
+    try:
+        running = os.stat(f"/proc/{pid}/exe")
+    except OSError:
+        running = None
+    if (
+        installed is not None
+        and running is not None
+        and (running.st_dev, running.st_ino) == (installed[1].st_dev, installed[1].st_ino)
+    ):
+        out: dict[str, int] = {}
+        for name in ("DATA", "JSON"):
+            number = _ask_signum(installed[0], installed[1], name)
+            if number is not None:
+                out[name] = number
+        if "DATA" in out:
+            return out, None
+    where = installed[0] if installed is not None else "no root-owned keepalived on root's PATH"
+    return dict(KNOWN_SIGNALS), (
+        f"pid {pid} does not run the installed keepalived ({where}): only the data dumps "
+        f"are asked for, with SIGUSR1"
+    )
 
 
 def _tmp_dir(pid: int) -> str:
@@ -614,25 +746,12 @@ def read_runtime(
             dumps=tuple(dumps),
             problems=tuple(problems),
         )
-    exe = None
-    try:
-        exe = os.readlink(f"/proc/{parent.pid}/exe")
-        if not os.path.exists(exe):
-            exe = None
-    except OSError:
-        exe = None
-    try:
-        data_sig = signal_number("DATA", exe)
-        signals.append(("DATA", data_sig))
-    except OSError as exc:
-        problems.append(str(exc))
-        data_sig = None
-    json_sig = None
-    try:
-        json_sig = signal_number("JSON", exe)
-        signals.append(("JSON", json_sig))
-    except OSError:
-        pass  # a build without JSON support: the data dump is enough
+    numbers, note = signals_for(parent.pid)
+    if note:
+        problems.append(note)
+    data_sig = numbers.get("DATA")
+    json_sig = numbers.get("JSON")  # None: a build without JSON support; DATA is enough
+    signals.extend(numbers.items())
     before = {kind: _mtime_ns(path) for kind, path in paths.items()}
     sent = time.time() - 0.01
     if data_sig is not None:

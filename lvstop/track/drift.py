@@ -24,6 +24,7 @@ state the wire shows for this host.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -171,7 +172,9 @@ class Drift:
         rs = self.real_server(key)
         if rs is None or rs.verdict == "unknown" or rs.configured_weight is None:
             return None
-        where = f" ({rs.where})" if rs.where.file else ""
+        # a config read through keepalived's /proc/PID/root is named as keepalived names it
+        place = re.sub(r"^/proc/\d+/root(?=/)", "", str(rs.where))
+        where = f" ({place})" if rs.where.file else ""
         return (
             f"keepalived manages this real server{where}: a reload or a checker transition "
             f"sets its weight back to {rs.configured_weight}; drain it in keepalived.conf "

@@ -22,11 +22,12 @@ from textual.reactive import var
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from lvstop.errors import LvstopError
+from lvstop.errors import one_line
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.host import HostStats
 from lvstop.tui import keys, view
+from lvstop.tui.app_keepalived import KeepalivedKeys
 from lvstop.tui.app_views import ViewKeys
 from lvstop.tui.app_writes import WriteKeys
 from lvstop.tui.commands import LvstopCommands
@@ -46,7 +47,7 @@ from lvstop.tui.widgets.vrrp import VrrpPanel
 from lvstop.tui.window_rates import WindowRates
 
 
-class LvstopApp(WriteKeys, ViewKeys):
+class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
     CSS_PATH = str(keys.styles_dir() / "lvstop.tcss")
     TITLE = "lvstop"
     COMMANDS = App.COMMANDS | {LvstopCommands}
@@ -123,15 +124,8 @@ class LvstopApp(WriteKeys, ViewKeys):
                         exit_on_error=False, description=f"poll {name}")
 
     async def _poll(self, name: str) -> None:
-        if name == "keepalived":
-            # keepalived's view of the real servers changes rarely and costs signals:
-            # slowly, and against a kernel table (drift compares the two).
-            while True:
-                if self.ipvs is not None:
-                    await asyncio.to_thread(self.sources.keepalived.refresh, self.ipvs)
-                    self._errors.pop(name, None)
-                    self._show_real_servers()
-                await asyncio.sleep(max(10.0, 5 * self.interval) if self.ipvs else 0.5)
+        if name == "keepalived":  # against a kernel table (drift compares the two)
+            await self._poll_keepalived()
         if name == "vrrp" and self.sources.vrrp is not None:
             await self.sources.vrrp.start()
         loop = asyncio.get_running_loop()
@@ -151,9 +145,8 @@ class LvstopApp(WriteKeys, ViewKeys):
         worker = event.worker
         if event.state != WorkerState.ERROR:
             return
-        # lvstop's own errors and the kernel's are one-line sentences already.
-        error = str(worker.error) if isinstance(worker.error, OSError | LvstopError) \
-            else f"{type(worker.error).__name__}: {worker.error}"
+        # One line, never an exception type name (errors.one_line).
+        error = one_line(worker.error) if worker.error is not None else "failed"
         name = worker.name or "task"
         if name.startswith("write:"):
             self.notify(f"refused: {error}", title=name[6:], severity="error", timeout=8)
@@ -205,7 +198,7 @@ class LvstopApp(WriteKeys, ViewKeys):
             self.ipvs and self.selected_service) else None
         self.rs_table.set_rows(view.real_server_rows(
             svc, self.rates, self.sources.actions.return_weights(),
-            self.sources.keepalived.states()))
+            self.sources.keepalived.view().states))
 
     def watch_vrrp(self, snapshot: VrrpSnapshot | None) -> None:
         if snapshot is not None:
@@ -246,6 +239,7 @@ class LvstopApp(WriteKeys, ViewKeys):
                 if widget.border_title != title:  # assigning repaints, even the same
                     widget.border_title = title
         self.host_strip.set_class("host" in self.stale, "-stale")
+        self.show_keepalived_age()
         self.header_bar.show(self.host, now, self.interval, self.read_only, self.paused, ages,
                              self.stale)
 

@@ -113,8 +113,9 @@ class ViewKeys(App[int]):
         try:
             result, severity = str(apply(name, **params)), "notice"
         except Exception as exc:  # a lab refusal (LabError) or a broken lab: one line
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            result, severity = f"failed: {first}", "error"
+            from lvstop.errors import one_line
+
+            result, severity = f"failed: {one_line(exc)}", "error"
         line = " ".join(result.split())
         self.call_from_thread(self.notify, line, title=f"lab: {lab_fault_text(key)}",
                               severity="error" if severity == "error" else "information",

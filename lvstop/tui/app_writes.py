@@ -7,6 +7,7 @@ group "write" (``action_quit`` waits for it); failures reach ``on_worker_state_c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from textual.app import App
@@ -46,6 +47,11 @@ class WriteKeys(App[int]):
             self.notify(reason, title="write refused", severity="error")
         return reason is None
 
+    def _warned(self, plan: PlannedWrite, rs: RealServer) -> PlannedWrite:
+        """The plan with keepalived's warning when it manages ``rs`` (it will undo this)."""
+        warning = self.sources.keepalived.view().warnings.get(rs.key, "")
+        return replace(plan, warning=warning) if warning else plan
+
     def _confirm_then(self, plan: PlannedWrite, coro_factory: Any) -> None:
         from lvstop.tui.screens.confirm import ConfirmScreen
 
@@ -56,7 +62,8 @@ class WriteKeys(App[int]):
             else:
                 self.notify("cancelled: nothing changed", timeout=2)
 
-        self.push_screen(ConfirmScreen(plan.title, plan.before, plan.after, plan.command), done)
+        self.push_screen(ConfirmScreen(plan.title, plan.before, plan.after, plan.command,
+                                       plan.warning), done)
 
     async def _apply(self, plan: PlannedWrite, key: str, value: Any, call: Any) -> None:
         self.differ.expect_write(key, value)
@@ -73,7 +80,7 @@ class WriteKeys(App[int]):
         if rs.weight == 0:
             self.notify(f"{rs.endpoint} is already drained", severity="warning")
             return
-        plan = plan_weight(svc, rs, 0, "drain")
+        plan = self._warned(plan_weight(svc, rs, 0, "drain"), rs)
 
         async def go() -> None:
             await self._apply(plan, rs.key, 0, self.sources.actions.drain(rs))
@@ -89,7 +96,7 @@ class WriteKeys(App[int]):
             return
         svc, rs = picked
         weight = self.sources.actions.return_weights().get(rs.key, 1)
-        plan = plan_weight(svc, rs, weight, "restore")
+        plan = self._warned(plan_weight(svc, rs, weight, "restore"), rs)
         self._confirm_then(plan, lambda: self._apply(
             plan, rs.key, weight, self.sources.actions.restore(rs)))
 
@@ -102,7 +109,7 @@ class WriteKeys(App[int]):
 
         def chosen(weight: int | None) -> None:
             if weight is not None:
-                plan = plan_weight(svc, rs, weight)
+                plan = self._warned(plan_weight(svc, rs, weight), rs)
                 self._confirm_then(plan, lambda: self._apply(
                     plan, rs.key, weight, self.sources.actions.set_weight(rs, weight)))
 

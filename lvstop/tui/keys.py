@@ -61,6 +61,8 @@ PALETTE_BINDINGS: list[Binding] = [
     _b("t", "timeouts", "Timeouts", "Set the tcp / tcpfin / udp timeouts"),
     _b("T", "explain_timeouts", "Why 900s", "Why 900 s hides round-robin", show=False),
     _b("c", "connections", "Conns", "The IPVS connection table"),
+    _b("K", "ask_keepalived", "Ask keepalived",
+       "Ask keepalived for its state dumps now (one round of signals it logs)", show=False),
     _b("slash", "filter", "Filter", "Filter the focused table"),
     _b("p", "pause", "Pause", "Pause / resume updates"),
     _b("S", "incident", "Snapshot", "Save an incident snapshot (JSON)"),

@@ -16,7 +16,13 @@ from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
 from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.sources.host import HostReader
 from lvstop.tui.incident import AdvertRing
-from lvstop.tui.sources import Actions, ReadOnlyActions, Sources, has_cap_net_admin
+from lvstop.tui.sources import (
+    Actions,
+    KeepalivedView,
+    ReadOnlyActions,
+    Sources,
+    has_cap_net_admin,
+)
 
 
 class NetlinkIpvs:
@@ -143,47 +149,102 @@ VERDICT_TEXT = {"ok": "up", "adjusted": "up (adj)", "removed": "removed", "inhib
 
 
 class KeepalivedDriftStates:
-    """keepalived's view of each real server: its config × its own state dumps × the kernel
-    (``lvstop.track.drift``). Refreshed in a thread every few seconds, never per poll (it
-    signals keepalived for its dumps when allowed)."""
+    """keepalived's view of each real server: its config × the kernel, and keepalived's own
+    state dumps when ``lvstop.track.ka_dumps.DumpPolicy`` (or the user) asks for them.
 
-    def __init__(self) -> None:
-        self._states: dict[str, str] = {}
+    ``no_signals``: why this dashboard must not signal keepalived at all (read-only without
+    --keepalived-state, --no-keepalived-state, not root); None: it may.
+    ``min_gap``: seconds between two rounds of dumps asked for on its own (0: only by key)."""
+
+    def __init__(self, no_signals: str | None = None, min_gap: float = 60.0,
+                 clock: Any = time.time) -> None:
+        from lvstop.track.ka_dumps import DumpPolicy
+
+        self.no_signals = no_signals
+        self.policy = DumpPolicy(min_gap)
+        self._clock = clock
+        self._view = KeepalivedView(no_signals=no_signals)
         self._config: Any = None
         self._config_key: tuple[str, float] | None = None
+        self._runtime: Any = None  # the last runtime with a fresh dump, for one parent pid
+        self._runtime_pid: int | None = None
 
-    def states(self) -> dict[str, str]:
-        return self._states
+    def view(self) -> KeepalivedView:
+        return self._view
 
-    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
+    def _load_config(self, parent: Any) -> Any:
         import os
 
-        from lvstop.sources import keepalived_conf, keepalived_state
+        from lvstop.errors import LvstopError
+        from lvstop.sources import keepalived_conf
+
+        path = parent.config_path or keepalived_conf.DEFAULT_CONFIG
+        rooted = f"/proc/{parent.pid}/root{path if os.path.isabs(path) else '/' + path}"
+        path = rooted if os.path.exists(rooted) else path
+        try:
+            key = (path, os.stat(path).st_mtime)
+        except OSError as exc:
+            raise LvstopError(f"keepalived's config {path}: {exc.strerror}") from None
+        if key != self._config_key:
+            self._config = keepalived_conf.parse_file(path)
+            self._config_key = key
+        return self._config
+
+    def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
+        from lvstop.sources import keepalived_state
         from lvstop.track.drift import compute_drift
+        from lvstop.track.ka_dumps import fingerprint
 
         procs = keepalived_state.own_netns_processes(keepalived_state.find_processes())
         parent = next((p for p in procs if p.role == "parent"), None)
         if parent is None:
-            self._states = {}
+            self._runtime = self._runtime_pid = None
+            self._view = KeepalivedView(no_signals=self.no_signals)
             return
-        path = parent.config_path or keepalived_conf.DEFAULT_CONFIG
-        rooted = f"/proc/{parent.pid}/root{path if os.path.isabs(path) else '/' + path}"
-        path = rooted if os.path.exists(rooted) else path
-        key = (path, os.stat(path).st_mtime)
-        if key != self._config_key:
-            self._config = keepalived_conf.parse_file(path)
-            self._config_key = key
-        chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
-        runtime = keepalived_state.read_runtime(
-            global_defs=self._config.global_defs, processes=chosen,
-            request_dumps=keepalived_state.can_signal())
-        drift = compute_drift(self._config, ipvs, runtime)
-        self._states = {rs.key: VERDICT_TEXT.get(rs.verdict, rs.verdict)
-                        for vs in drift.virtual_servers for rs in vs.real_servers}
+        if parent.pid != self._runtime_pid:  # restarted: its old dumps speak for nobody
+            self._runtime = None
+        config = self._load_config(parent)
+        derived = compute_drift(config, ipvs, None)
+        fp = fingerprint(derived)
+        now = self._clock()
+        reason = None
+        if self.no_signals is None:
+            if ask:
+                reason = "asked with the key"
+            elif self.policy.observe(fp, now):
+                reason = "the kernel table changed"
+        problems: list[str] = []
+        if reason is not None:
+            chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
+            runtime = keepalived_state.read_runtime(
+                global_defs=config.global_defs, processes=chosen, request_dumps=True)
+            self.policy.asked(fp, now)
+            problems.extend(runtime.problems)
+            if runtime.virtual_servers is not None or runtime.instances is not None:
+                self._runtime, self._runtime_pid = runtime, parent.pid
+        told = compute_drift(config, ipvs, self._runtime) if self._runtime else derived
+        states: dict[str, str] = {}
+        details: dict[str, str] = {}
+        warnings: dict[str, str] = {}
+        for vs in derived.virtual_servers:
+            for rs in vs.real_servers:
+                best = told.real_server(rs.key) if self.policy.current(rs.key, fp) else None
+                pick = best or rs
+                states[rs.key] = VERDICT_TEXT.get(pick.verdict, pick.verdict)
+                details[rs.key] = pick.detail
+                warning = derived.drain_warning(rs.key)
+                if warning:
+                    warnings[rs.key] = warning
+        self._view = KeepalivedView(
+            states=states, details=details, warnings=warnings, running=True,
+            dumped_at=self._runtime.taken_at if self._runtime else None,
+            no_signals=self.no_signals, pending=self.policy.pending, asked=reason,
+            problems=tuple(problems))
 
 
 def real_sources(interfaces: Sequence[str] = (), vrrp: bool = True,
-                 read_only: bool = False) -> Sources:
+                 read_only: bool = False, keepalived_no_signals: str | None = None,
+                 keepalived_min_gap: float = 60.0) -> Sources:
     actions: Actions = KernelActions()
     if read_only:
         actions = ReadOnlyActions(inner=actions)
@@ -193,5 +254,5 @@ def real_sources(interfaces: Sequence[str] = (), vrrp: bool = True,
         actions=actions,
         vrrp=LiveVrrp(interfaces) if vrrp else None,
         conns=ProcConns(),
-        keepalived=KeepalivedDriftStates(),
+        keepalived=KeepalivedDriftStates(keepalived_no_signals, keepalived_min_gap),
     )

@@ -19,7 +19,7 @@ from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.conns import parse_conn_table
 from lvstop.sources.host import HostStats
 from lvstop.tui.incident import AdvertRing
-from lvstop.tui.sources import Actions, Sources
+from lvstop.tui.sources import Actions, KeepalivedView, Sources
 
 
 def load_json_documents(path: str | Path) -> list[dict[str, Any]]:
@@ -235,14 +235,17 @@ class ReplayConns:
 
 
 class FixedStates:
-    def __init__(self, states: dict[str, str]) -> None:
-        self._states = dict(states)
+    """A fixed keepalived view (widget tests); ``refresh`` counts the rounds asked for."""
 
-    def states(self) -> dict[str, str]:
-        return dict(self._states)
+    def __init__(self, view: KeepalivedView) -> None:
+        self._view = view
+        self.asked = 0
 
-    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
-        return None
+    def view(self) -> KeepalivedView:
+        return self._view
+
+    def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
+        self.asked += ask
 
 
 @dataclass

@@ -8,7 +8,7 @@ replay data recorded in the lab. Nothing here imports Textual.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -51,14 +51,38 @@ class ConnsSource(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class KeepalivedView:
+    """What the dashboard shows of keepalived: per real server key its verdict (the State
+    column's text), the sentence behind it and the warning a hand-made weight change gets;
+    how old keepalived's own view is and why lvstop may not ask it."""
+
+    states: Mapping[str, str] = field(default_factory=dict)
+    details: Mapping[str, str] = field(default_factory=dict)
+    warnings: Mapping[str, str] = field(default_factory=dict)
+    running: bool = False
+    #: when keepalived wrote the dumps the verdicts use (None: derived from config × kernel)
+    dumped_at: float | None = None
+    #: why lvstop sends keepalived no signal (read-only, --no-keepalived-state, not root)
+    no_signals: str | None = None
+    #: the kernel changed since the last dump; a round is due (now, or when the gap allows)
+    pending: bool = False
+    #: this refresh signalled keepalived, and why ("the kernel table changed", "asked")
+    asked: str | None = None
+    problems: tuple[str, ...] = ()
+    #: False: no keepalived source at all (replayed data): nothing to say about it
+    watched: bool = True
+
+
 class KeepalivedStates(Protocol):
-    def states(self) -> dict[str, str]:
-        """keepalived's view per real server key: up / removed / inhibited / changed / …."""
+    def view(self) -> KeepalivedView:
+        """The latest view (cheap: no I/O)."""
         ...
 
-    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
-        """Read keepalived again (config, its state dumps) against ``ipvs``; blocking,
-        called in a thread every few seconds."""
+    def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
+        """Read keepalived again (its processes, its config) against ``ipvs``; blocking,
+        called in a thread. Signals keepalived for its dumps only when its policy says so
+        (``lvstop.track.ka_dumps``) or ``ask`` (the user's key), and only if allowed."""
         ...
 
 
@@ -125,10 +149,10 @@ class ReadOnlyActions:
 
 
 class NoStates:
-    def states(self) -> dict[str, str]:
-        return {}
+    def view(self) -> KeepalivedView:
+        return KeepalivedView(watched=False)
 
-    def refresh(self, ipvs: IpvsSnapshot | None) -> None:
+    def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
         return None
 
 

@@ -15,6 +15,8 @@ class PlannedWrite:
     before: str
     after: str
     command: str
+    #: keepalived will undo it (``Drift.drain_warning``): configured weight, FILE:LINE
+    warning: str = ""
 
 
 def weight_command(svc: Service, rs: RealServer, weight: int) -> str:

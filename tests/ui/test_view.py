@@ -112,3 +112,43 @@ def test_confirm_texts_and_commands():
     assert (t.before, t.after, t.command) == ("tcp 900s tcpfin 120s udp 300s",
                                               "tcp 60s tcpfin 120s udp 300s",
                                               "ipvsadm --set 60 120 300")
+
+
+def _frames_with_recreation(gap: list[int]) -> list[IpvsSnapshot]:
+    """20 conns/s (folded into the counters every 2 s, as the kernel does) for 10 s, the
+    service gone during the polls in ``gap`` (a keepalived restart), then recreated: its
+    counters start again from 0."""
+    frames = []
+    born = 0
+    for t in range(0, 30):
+        if t in gap:
+            frames.append(IpvsSnapshot((), taken_at=float(t)))
+            born = t + 1
+            continue
+        if t == 11 and not gap:
+            born = 11  # deleted and recreated between two polls
+        folded = (t - born) // 2 * 2
+        conns = 20 * folded
+        stats = Stats(conns=conns, inpkts=5 * conns, inbytes=300 * conns)
+        svc = Service("tcp", "inet", "10.9.0.1", 80, scheduler="rr", stats=stats)
+        frames.append(IpvsSnapshot((svc,), taken_at=float(t)))
+    return frames
+
+
+def test_window_rates_recover_right_after_ipvs_recreates_a_service():
+    """Issue 11 §3: after a keepalived restart the window is never poisoned by the old
+    counters: no rate ('-') until a whole window after the recreation, never a false 0, and
+    the true rate from the first poll whose window lies after it."""
+    key = "tcp:10.9.0.1:80"
+    for gap, back in (([], 11), ([11, 12, 13], 14)):
+        window = WindowRates()
+        seen: dict[int, float | None] = {}
+        for frame in _frames_with_recreation(gap):
+            window.update(frame)
+            r = window.rates(key)
+            seen[int(frame.taken_at)] = None if r is None else r.cps
+        after = {t: v for t, v in seen.items() if t >= back}
+        assert all(v is None or v > 0 for v in after.values()), after
+        first_rate = min(t for t, v in after.items() if v is not None)
+        assert first_rate <= back + 2, after  # at the first poll with a full window
+        assert all(abs((v or 0) - 20) <= 10 for t, v in after.items() if t >= back + 3), after

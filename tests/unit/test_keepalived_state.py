@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any
 
 from lvstop.model.keepalived import GlobalDefs
 from lvstop.sources.keepalived_state import (
@@ -68,10 +68,9 @@ def test_pid_files_from_command_line():
     assert files["checker"] == "/r/c.pid" and files["bfd"] == "/run/bfd.pid"
 
 
-def proc(pid: int, ppid: int, cmdline: list[str], name: str = "keepalived") -> SimpleNamespace:
-    return SimpleNamespace(
-        info={"pid": pid, "ppid": ppid, "name": name, "cmdline": cmdline, "create_time": 100.0}
-    )
+def proc(pid: int, ppid: int, cmdline: list[str], untrusted: str | None = None) -> dict[str, Any]:
+    return {"pid": pid, "ppid": ppid, "cmdline": cmdline, "create_time": 100.0,
+            "uids": (0, 0, 0), "untrusted": untrusted}
 
 
 def test_find_processes_groups_parent_and_children():
@@ -80,7 +79,8 @@ def test_find_processes_groups_parent_and_children():
         proc(10, 1, cmd),
         proc(11, 10, cmd),
         proc(12, 10, cmd),
-        proc(13, 1, ["bash"], name="bash"),
+        proc(13, 1, ["keepalived"], untrusted="runs as uid 65534, not root"),
+        proc(14, 13, ["keepalived"], untrusted="runs as uid 65534, not root"),
     ]
     found = find_processes(procs)
     assert next((p.pid, p.role) for p in found) == (10, "parent")

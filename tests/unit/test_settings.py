@@ -57,6 +57,8 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
     ("iface = [1]\n", r"lvstop\.toml:1: iface must be"),
     ("theme = 3\n", r"lvstop\.toml:1: theme must be"),
     ("incident_dir = []\n", r"lvstop\.toml:1: incident_dir must be"),
+    ("keepalived_dump_gap = -1\n", r"lvstop\.toml:1: keepalived_dump_gap must be a number"),
+    ("keepalived_dump_gap = true\n", r"lvstop\.toml:1: keepalived_dump_gap must be"),
     ("read_only = true\nreadonly = true\n", r"lvstop\.toml:2: unknown setting 'readonly'"),
     ("read_only = true\n[top]\ninterval = 1\n", r"lvstop\.toml:2: unknown table 'top'"),
 ])
@@ -107,3 +109,23 @@ def test_cli_prints_one_line_for_a_bad_config(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("lvstop: ") and "lvstop.toml:1:" in err
     assert err.count("\n") == 1
+
+
+def test_keepalived_signals_off_with_read_only_unless_allowed(tmp_path, monkeypatch):
+    """--read-only / read_only = true: no signal to keepalived unless --keepalived-state."""
+    monkeypatch.setattr("lvstop.sources.keepalived_state.can_signal", lambda: True)
+    conf = write(tmp_path, "read_only = true\nkeepalived_dump_gap = 300\n")
+    args = top.resolve(top_args("--config", str(conf)))
+    assert args.keepalived_dump_gap == 300.0
+    assert "read-only" in (top.no_signals_reason(args) or "")
+    args = top.resolve(top_args("--config", str(conf), "--keepalived-state"))
+    assert top.no_signals_reason(args) is None
+    args = top.resolve(top_args("--read-only"))
+    assert "read-only" in (top.no_signals_reason(args) or "")
+    args = top.resolve(top_args("--no-keepalived-state"))
+    assert top.no_signals_reason(args) == "--no-keepalived-state"
+    monkeypatch.setenv(settings.ENV_VAR, str(write(tmp_path, "interval = 1\n")))
+    assert top.no_signals_reason(top.resolve(top_args())) is None
+    assert top.resolve(top_args()).keepalived_dump_gap == 60.0
+    monkeypatch.setattr("lvstop.sources.keepalived_state.can_signal", lambda: False)
+    assert top.no_signals_reason(top.resolve(top_args())) == "not root"

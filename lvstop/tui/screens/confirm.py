@@ -26,6 +26,7 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen #title { text-style: bold; color: $text-warning; }
     ConfirmScreen #change { margin: 1 0 0 0; }
     ConfirmScreen #command { color: $text-muted; margin: 1 0; }
+    ConfirmScreen #warning { color: $text-warning; max-width: 86; margin: 0 0 1 0; }
     ConfirmScreen #buttons { height: auto; align-horizontal: right; }
     ConfirmScreen Button { margin: 0 0 0 1; min-width: 12; }
     """
@@ -37,8 +38,10 @@ class ConfirmScreen(ModalScreen[bool]):
                 tooltip="Close without changing anything"),
     ]
 
-    def __init__(self, title: str, before: str, after: str, command: str) -> None:
+    def __init__(self, title: str, before: str, after: str, command: str,
+                 warning: str = "") -> None:
         super().__init__()
+        self.warning = warning
         self.title_text = title
         self.before = before
         self.after = after
@@ -50,6 +53,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(escape_controls(f"{self.before}  →  {self.after}"), id="change",
                          markup=False)
             yield Static(escape_controls(f"same as: {self.command}"), id="command", markup=False)
+            if self.warning:
+                yield Static(escape_controls(f"⚠ {self.warning}"), id="warning", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Apply (y)", variant="warning", id="apply")
                 yield Button("Cancel (n)", id="cancel")

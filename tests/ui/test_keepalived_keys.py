@@ -1,0 +1,103 @@
+"""keepalived in the dashboard: `K` asks it (unless signals are off), the age of its view
+under the real servers, its undo warning in the drain / weight confirm dialogs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from lvstop.tui.replay import FixedStates
+from lvstop.tui.screens.confirm import ConfirmScreen
+from lvstop.tui.screens.help import HelpScreen
+from lvstop.tui.sources import KeepalivedView
+from lvstop.tui.widgets.real_servers import RealServersTable
+from tests.ui.conftest import make_app, settle
+from tests.ui.test_keys import RS1, SIZE, notifications, select_rs1
+
+WARNING = ("keepalived manages this real server (/etc/keepalived/keepalived.conf:42): a reload "
+           "or a checker transition sets its weight back to 1; drain it in keepalived.conf "
+           "(weight 0) to make it last")
+
+
+def with_states(app, view: KeepalivedView) -> FixedStates:
+    states = FixedStates(view)
+    app.sources.keepalived = states
+    return states
+
+
+async def wait_for(predicate, what: str) -> None:
+    for _ in range(1500):  # up to 30 s on a loaded machine; returns as soon as it holds
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_k_asks_keepalived_and_the_view_age_shows(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    states = with_states(app, KeepalivedView(states={RS1: "up"}, running=True,
+                                             dumped_at=rep.clock.now - 185))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        rs_table = app.query_one(RealServersTable)
+        await wait_for(lambda: rs_table.border_title ==
+                       "Real servers · keepalived's view 3m old · K asks",
+                       "the age of keepalived's view")
+        assert states.asked == 0  # nothing asked on its own
+        await pilot.press("K")
+        await wait_for(lambda: states.asked == 1, "one round asked for")
+        assert any("asking keepalived" in n for n in notifications(app))
+
+
+async def test_k_refused_when_signals_are_off(replay):
+    rep = replay("steady")
+    app = make_app(rep, read_only=True)
+    reason = "read-only (--keepalived-state allows it)"
+    states = with_states(app, KeepalivedView(running=True, no_signals=reason))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        rs_table = app.query_one(RealServersTable)
+        await wait_for(lambda: rs_table.border_title == "Real servers · keepalived: config × "
+                       f"kernel · not asked: {reason}", "the reason in the real servers' title")
+        await pilot.press("K")
+        await pilot.pause()
+        assert any(reason in n for n in notifications(app))
+        await asyncio.sleep(0.3)  # the poller runs every few ticks: it must not have asked
+        assert states.asked == 0
+
+
+async def test_drain_and_weight_dialogs_say_keepalived_will_undo_it(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    with_states(app, KeepalivedView(states={RS1: "up"}, warnings={RS1: WARNING},
+                                    running=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await select_rs1(pilot)
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.warning == WARNING
+        shown = str(app.screen.query_one("#warning").render())
+        assert "keepalived.conf:42" in shown and "back to 1" in shown
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        await pilot.press("plus", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.warning == WARNING
+        await pilot.press("n")
+
+
+async def test_k_is_in_help(replay):
+    rep = replay("steady")
+    app = make_app(rep)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rep)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = {what: key for key, what, _ in app.screen.bindings}
+        assert rows["Ask keepalived"] == "K"
+        assert any(b.id == "ask_keepalived" and b.key == "K" for b in app.PALETTE_BINDINGS)
