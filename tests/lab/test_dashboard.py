@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SOCKET = "lvstop-dash"
 VIP1, VIP2 = "10.0.5.96", "10.0.5.97"
 RS1, RS2 = "10.0.5.91", "10.0.5.92"
-#: The footer: on the screen from the first frame on (the pollers start after it).
-FIRST_FRAME = r"\? Help +q Quit"
+#: The services panel's title: on the screen from the first frame on, at any width (the
+#: pollers start after it).
+FIRST_FRAME = r"─Services─"
 #: Seconds (idle host) for python, Textual and lvstop to start in the VM and draw.
 STARTUP = 30.0
 VRID51_D1 = r"\b51 +10\.0\.5\.90 +yes +100\b"
