@@ -65,7 +65,9 @@ class Dashboard:
     def filter(self, text: str) -> None:
         """``/``, then ``text`` once the filter line is open (it takes the focus)."""
         self.keys("/")
-        self.wait_for(r"filter \(Enter keeps it", what="the filter line")
+        # the footer shows the filter line's own key once it has the focus (the line itself
+        # may be under a notification)
+        self.wait_for(r"esc Clear filter", what="the filter line")
         self.type(text)
 
     def wait_for(self, pattern: str, timeout: float = 10.0, what: str = "") -> str:
