@@ -233,7 +233,7 @@ def test_read_only_from_the_config_file(lab):
     try:
         dash.wait_for(r"READ-ONLY", what="the READ-ONLY badge")
         dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
-        dash.keys("Enter", "d", "question_mark")
+        dash.keys("Enter", "d", "?")
         # Keys are handled in order: once help (after `d`) is up, `d` has had its effect.
         screen = dash.wait_for(r"ipvsadm -e|Every action is also in the command palette",
                                what="the help screen (or a dialog) after d")
