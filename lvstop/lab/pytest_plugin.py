@@ -45,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lvstop lab")
     group.addoption("--lab-timeout", type=float, default=None,
                     help="seconds before the lab VM is killed (default $LVSTOP_LAB_TIMEOUT "
-                    "or 1500)")
+                    "or 3600)")
     group.addoption("--lab-keep", action="store_true",
                     help="keep the lab run folder under .lab/ even when all lab tests pass")
 
