@@ -235,7 +235,7 @@ def test_read_only_from_the_config_file(lab):
         dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
         dash.keys("Enter", "d", "?")
         # Keys are handled in order: once help (after `d`) is up, `d` has had its effect.
-        screen = dash.wait_for(r"ipvsadm -e|Every action is also in the command palette",
+        screen = dash.wait_for(r"ipvsadm -e|\bKey +Does\b",
                                what="the help screen (or a dialog) after d")
         assert "ipvsadm -e" not in screen  # no confirm dialog: no write key
         assert weight(lab, VIP1, RS1) == 1
