@@ -443,17 +443,17 @@ async def test_quit_keys(replay):
 
 async def test_quit_waits_for_a_write_in_flight(replay):
     rep = replay("steady")
-    rep.actions = FakeActions(delay=0.3)
+    rep.actions = FakeActions(delay=2.0)
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await select_rs1(pilot)
         await pilot.press("d", "y")
-        for _ in range(100):  # the write has started (it takes 0.3 s)
-            if rep.actions.calls:
-                break
-            await asyncio.sleep(0.01)
-        await pilot.press("q")
+        await until(pilot, lambda: bool(rep.actions.calls), "the write to start (it takes 2 s)")
+        assert [w for w in app.workers if w.group == "write" and not w.is_finished]
+        # ctrl+c: quit from any screen (q would close the drain progress screen the write
+        # opens, when it is up before the key arrives)
+        await pilot.press("ctrl+c")
         for _ in range(3000):  # the app leaves once the write is done; up to 60 s
             if app.return_code is not None:
                 break
