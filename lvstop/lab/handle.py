@@ -46,7 +46,7 @@ class LabHandle:
         if isinstance(argv, str):
             raise TypeError("lab.run takes an argv list, not a string")
         proc = subprocess.run(runtime.ns_argv(node, argv), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+                              timeout=self.scaled(timeout), check=False)
         if check and proc.returncode != 0:
             raise LabCommandError(node, proc)
         return proc
@@ -72,12 +72,24 @@ class LabHandle:
         """Inject a fault from ``lvstop.lab.faults.FAULTS``; returns its one-line result."""
         return faults.apply(name, self.topology, **params)
 
+    @staticmethod
+    def load_factor() -> float:
+        """How many times slower than on an idle host the lab runs now (>= 1)."""
+        return runtime.load_factor()
+
+    def scaled(self, seconds: float) -> float:
+        """``seconds`` on an idle host, as a deadline on this host now (see ``load_factor``)."""
+        return seconds * self.load_factor()
+
     def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0,
                    what: str = "condition", interval: float = 0.1) -> Any:
         """Poll ``predicate`` until it returns something truthy (returned); AssertionError
-        naming ``what`` after ``timeout`` seconds. Exceptions from the predicate count as
-        not yet and the last one is quoted."""
-        deadline = time.monotonic() + timeout
+        naming ``what`` after ``timeout`` seconds on an idle host, multiplied by the highest
+        load factor seen while waiting (a busy host slows the VM). Exceptions from the
+        predicate count as not yet and the last one is quoted."""
+        started = time.monotonic()
+        factor = self.load_factor()
+        checked = started
         last_error: BaseException | None = None
         while True:
             try:
@@ -87,9 +99,14 @@ class LabHandle:
                 last_error = None
             except Exception as exc:
                 last_error = exc
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now - checked >= 1.0:
+                factor, checked = max(factor, self.load_factor()), now
+            if now - started >= timeout * factor:
                 extra = f" (last error: {last_error!r})" if last_error else ""
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}{extra}")
+                scale = f" ({timeout:g}s x host load factor {factor:.1f})" if factor > 1 else ""
+                raise AssertionError(f"timed out after {now - started:.0f}s{scale} waiting for "
+                                     f"{what}{extra}")
             time.sleep(interval)
 
     # --- state --------------------------------------------------------------------------------

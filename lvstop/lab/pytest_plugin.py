@@ -45,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lvstop lab")
     group.addoption("--lab-timeout", type=float, default=None,
                     help="seconds before the lab VM is killed (default $LVSTOP_LAB_TIMEOUT "
-                    "or 1500)")
+                    "or 3600)")
     group.addoption("--lab-keep", action="store_true",
                     help="keep the lab run folder under .lab/ even when all lab tests pass")
 
@@ -92,7 +92,10 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         return
     import signal
 
-    seconds = float(os.environ.get(ENV_TEST_TIMEOUT) or DEFAULT_TEST_TIMEOUT)
+    from lvstop.lab.runtime import load_factor
+
+    # For an idle host; a busy one slows the VM, its deadlines grow with its load.
+    seconds = float(os.environ.get(ENV_TEST_TIMEOUT) or DEFAULT_TEST_TIMEOUT) * load_factor()
 
     def expired(signum: int, frame: object) -> None:
         raise LabTestTimeout(f"lab test still running after {seconds:g}s "
@@ -182,8 +185,13 @@ class HostLab:
         except LvstopError as exc:
             self.skip_reason = str(exc)
             return
-        timeout = self.config.getoption("lab_timeout") or vm.boot_timeout_default("pytest")
-        run_dir = vm.make_run_dir("pytest-")
+        try:
+            vm.check_location()
+            timeout = self.config.getoption("lab_timeout") or vm.boot_timeout_default("pytest")
+            run_dir = vm.make_run_dir("pytest-")
+        except LvstopError as exc:
+            # Not a skip and not a test failure: nothing can run from here. One line, no boot.
+            raise pytest.UsageError(f"lvstop lab: {exc}") from None
         select = run_dir / "select.txt"
         select.write_text("".join(item.nodeid + "\n" for item in self.items))
         files = list(dict.fromkeys(str(item.path) for item in self.items))

@@ -27,6 +27,7 @@ from pathlib import Path
 from lvstop.errors import LvstopError
 from lvstop.lab import topology as topo_mod
 from lvstop.lab.topology import Node, Topology
+from lvstop.lab.vm import HOST_LOAD_FILE
 
 RUN_ROOT = Path("/run/lvstop-lab")
 NETNS_DIR = Path("/run/netns")
@@ -36,6 +37,24 @@ KEEPALIVED_PIDS = ("keepalived.pid", "vrrp.pid", "checkers.pid")
 
 class LabError(LvstopError):
     """A lab step that failed; the message is one line naming what and why."""
+
+
+#: A lab on a host this busy is given at most this many times its deadlines.
+MAX_LOAD_FACTOR = 8.0
+
+
+def load_factor() -> float:
+    """How many times slower than on an idle host the lab runs now, at least 1: the host's
+    load per CPU, as the host writes it to the run folder every second (``vm.HOST_LOAD_FILE``).
+    Deadlines of waits in the lab are multiplied by it: a busy host slows the one-CPU VM."""
+    run_dir = os.environ.get("LVSTOP_LAB_RUN_DIR")
+    if not run_dir:
+        return 1.0
+    try:
+        load, cpus = (float(v) for v in (Path(run_dir) / HOST_LOAD_FILE).read_text().split())
+    except (OSError, ValueError):
+        return 1.0
+    return min(MAX_LOAD_FACTOR, max(1.0, load / max(cpus, 1.0)))
 
 
 def in_lab() -> bool:
@@ -59,13 +78,14 @@ def node_dir(node: str) -> Path:
 def sh(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
        what: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command, capture its output; on failure raise a one-line LabError."""
+    scaled = timeout * load_factor()
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=scaled,
                               check=False)
     except FileNotFoundError:
         raise LabError(f"{what or argv[0]}: {argv[0]} not found") from None
     except subprocess.TimeoutExpired:
-        raise LabError(f"{what or ' '.join(argv)}: timed out after {timeout:g}s") from None
+        raise LabError(f"{what or ' '.join(argv)}: timed out after {scaled:g}s") from None
     if check and proc.returncode != 0:
         err = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
         detail = err[-1] if err else f"exit status {proc.returncode}"

@@ -7,6 +7,11 @@ and runs the payload; it writes ``status`` (the payload's exit status: the VM's 
 come back), ``progress`` (one line per boot step) and the payload's output files there.
 The VM is always run under ``timeout`` and ends with ``poweroff -f``. Nothing is ever attached
 to the host's network (no ``ethN=`` option).
+
+The VM mounts private tmpfs on /tmp and /run (its netns files, keepalived's runtime files): a
+host path the VM needs below them (a clone under /tmp, its venv, the run folder) is mounted
+again from the host (hostfs) at the same path, so the lab works from any clone location; only
+/tmp or /run themselves and the VM's own private folders are refused, before anything starts.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,14 +100,58 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
+#: Where the VM's init mounts a private tmpfs (see ``init_script``).
+VM_TMPFS: tuple[str, ...] = ("/tmp", "/run")
+#: The VM's own folders inside them (kernel modules, netns files, the lab's runtime files):
+#: a host path the lab needs may not be one of them, inside one, or hold one.
+VM_PRIVATE: tuple[str, ...] = ("/tmp/mr", "/run/netns", "/run/lvstop-lab")
+
+
+def _below(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def host_mounts(paths: Sequence[Path]) -> list[str]:
+    """The host paths among ``paths`` the VM's tmpfs would hide, to mount again from the host
+    at the same path (outermost only). Raise a one-line LvstopError for a path the lab
+    cannot re-expose."""
+    wanted: list[str] = []
+    for given in paths:
+        path = os.path.realpath(given)
+        if not any(_below(path, top) for top in VM_TMPFS):
+            continue
+        if path in VM_TMPFS:
+            raise LvstopError(f"the lab cannot use {path} itself (the VM mounts its own tmpfs "
+                              f"there): use a folder below it or elsewhere ({given})")
+        for private in VM_PRIVATE:
+            if _below(path, private) or _below(private, path):
+                raise LvstopError(f"the lab cannot use {path}: the VM keeps its own {private} "
+                                  f"there; use another folder ({given})")
+        wanted.append(path)
+    outermost: list[str] = []
+    for path in sorted(set(wanted), key=len):
+        if not any(_below(path, kept) for kept in outermost):
+            outermost.append(path)
+    return outermost
+
+
+def vm_paths(run_dir: Path) -> list[Path]:
+    """Host paths the VM reads or writes: the checkout, the run folder, the venv and the
+    interpreter behind it."""
+    return [repo_root(), run_dir, Path(sys.prefix), Path(sys.base_prefix),
+            Path(os.path.realpath(sys.executable)).parent]
+
+
+def check_location() -> None:
+    """Refuse, in one line, a checkout / venv / lab folder the VM cannot see (before any boot)."""
+    host_mounts([*vm_paths(lab_dir())])
+
+
 def lab_dir() -> Path:
-    """Where run folders go: ``$LVSTOP_LAB_DIR`` or ``<repo>/.lab`` (never /tmp: the VM
-    mounts a fresh tmpfs there)."""
+    """Where run folders go: ``$LVSTOP_LAB_DIR`` or ``<repo>/.lab`` (below /tmp too: the VM
+    mounts it again over its own tmpfs, see ``host_mounts``)."""
     path = Path(os.environ.get("LVSTOP_LAB_DIR") or repo_root() / ".lab").resolve()
-    if str(path).startswith("/tmp/") or str(path) in ("/tmp", "/run") or str(path).startswith(
-        "/run/"
-    ):
-        raise LvstopError(f"lab folder {path} is hidden inside the VM (tmpfs): choose another")
+    host_mounts([path])
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -149,6 +200,11 @@ def init_script(run_dir: Path, env: Mapping[str, str]) -> str:
     q_python = shlex.quote(sys.executable)
     q_repo = shlex.quote(str(repo_root()))
     modules = " ".join(MODULES)
+    remounts = "".join(
+        f"mkdir -p {shlex.quote(path)} && mount -t hostfs none {shlex.quote(path)} -o "
+        f"{shlex.quote(path)} || echo 'lvstop lab: cannot mount the host folder '"
+        f"{shlex.quote(path)}' inside the VM'\n"
+        for path in host_mounts(vm_paths(run_dir)))
     # The venv's bin first: `lvstop lab fault ...` works in a lab shell.
     path = f"{Path(sys.executable).parent}:{SYSTEM_PATH}"
     return f"""#!/bin/sh
@@ -160,7 +216,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
-mkdir -p /run/netns /dev/pts
+# Host folders the tmpfs just hid (a clone under /tmp, its venv, the run folder): back again.
+{remounts}mkdir -p /run/netns /dev/pts
 mountpoint -q /dev || mount -t devtmpfs dev /dev
 mountpoint -q /dev/pts || mount -t devpts -o gid=5,mode=620 devpts /dev/pts 2>/dev/null
 mkdir -p /tmp/mr/lib/modules
@@ -183,7 +240,9 @@ poweroff -f
 def prepare(payload: Payload, env: Mapping[str, str] | None = None,
             run_dir: Path | None = None) -> Path:
     """Create a run folder with init.sh and payload.json; return it."""
-    run_dir = run_dir or make_run_dir()
+    if run_dir is None:
+        check_location()
+        run_dir = make_run_dir()
     full_env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LVSTOP_IN_LAB": "1",
                 "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
     full_env["TERM"] = os.environ.get("TERM") or "xterm-256color"
@@ -259,19 +318,64 @@ def read_status(run_dir: Path) -> int | None:
         return None
 
 
+#: In the run folder: the host's load while the VM runs, "LOAD CPUS" (the VM cannot see the
+#: host's /proc; its own load says nothing about the host's other processes).
+HOST_LOAD_FILE = "host-load"
+#: Seconds of samples of the host's runnable tasks averaged (the 1-minute load lags behind).
+LOAD_WINDOW = 10
+
+
+def host_load(samples: list[int]) -> float:
+    """The host's load now: its 1-minute load average, or the mean number of runnable tasks
+    over the last samples (this process's sampling thread not counted) when higher."""
+    load1 = os.getloadavg()[0]
+    try:
+        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return load1
+    samples.append(max(0, running - 1))
+    del samples[:-LOAD_WINDOW]
+    return max(load1, sum(samples) / len(samples))
+
+
+def report_host_load(run_dir: Path, proc: subprocess.Popen[bytes]) -> threading.Thread:
+    """While the VM runs, write the host's load to ``run_dir/host-load`` every second: lab
+    tests scale their deadlines with it (``lvstop.lab.runtime.load_factor``)."""
+    path = run_dir / HOST_LOAD_FILE
+
+    def loop() -> None:
+        samples: list[int] = []
+        cpus = len(os.sched_getaffinity(0)) or 1
+        while proc.poll() is None:
+            try:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(f"{host_load(samples):.2f} {cpus}\n")
+                os.replace(tmp, path)
+            except OSError:
+                return  # the run folder is gone: the VM is being cleaned up
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=loop, name="lab-host-load", daemon=True)
+    thread.start()
+    return thread
+
+
 def start(run_dir: Path, timeout: float, *, interactive: bool = False,
           mem: str = DEFAULT_MEM) -> subprocess.Popen[bytes]:
     """Start the VM; non-interactive VMs write their console to ``console.log``."""
     uml = check_host()
     argv = uml_argv(uml, run_dir, timeout, interactive=interactive, mem=mem)
     if interactive:
-        return subprocess.Popen(argv)
-    console = (run_dir / "console.log").open("wb")
-    try:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    finally:
-        console.close()
+        proc = subprocess.Popen(argv)
+    else:
+        console = (run_dir / "console.log").open("wb")
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        finally:
+            console.close()
+    report_host_load(run_dir, proc)
+    return proc
 
 
 def result(run_dir: Path, returncode: int) -> VmResult:
@@ -296,7 +400,8 @@ def boot_timeout_default(kind: str) -> float:
         except ValueError:
             raise LvstopError(f"LVSTOP_LAB_TIMEOUT={value!r} is not a number of seconds") \
                 from None
-    return {"pytest": 1500.0, "command": 600.0}.get(kind, 86400.0)
+    # A backstop: each lab test has its own (load-scaled) deadline; a busy host is slow.
+    return {"pytest": 3600.0, "command": 600.0}.get(kind, 86400.0)
 
 
 def quote_argv(argv: Sequence[str]) -> str:

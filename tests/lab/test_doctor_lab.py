@@ -4,6 +4,7 @@ with the right fix. Runs the real CLI in a node's netns (`lab.run`)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -132,11 +133,26 @@ def test_mismatched_peer_config(lab):
     assert "TCP 10.0.5.96:8888 differs" in checks["peer.virtual_servers"]["summary"]
 
 
+def wait_for_adverts_from(lab: Any, node: str, src: str, timeout: float = 20) -> None:
+    """Block until ``node``'s eth0 has carried a VRRP advert from ``src`` (tcpdump the
+    oracle); the deadline is for an idle host and grows with the host's load."""
+    try:
+        lab.run(node, ["tcpdump", "-c", "1", "-nli", "eth0", f"ip proto 112 and src host {src}"],
+                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"no VRRP advert from {src} on {node}'s eth0 within "
+                    f"{lab.scaled(timeout):.0f}s")
+
+
 def test_foreign_vrid(lab):
     lab.fault("rogue-start")
-    code, checks = doctor(lab, "d1", "--listen", "3.5")
-    assert code == 1
+    # The rogue keepalived advertises only once it has started and become master (its
+    # master-down interval, over 3 s): doctor's 3.5 s of listening start after its first advert.
+    wait_for_adverts_from(lab, "d1", "10.0.5.99")
+    # 3.5 s of listening on an idle host; a busy one slows the VM: doctor listens longer
+    code, checks = doctor(lab, "d1", "--listen", f"{lab.scaled(3.5):.1f}")
     check = checks["vrrp.foreign_vrid"]
+    assert code == 1, check
     assert check["status"] == "fail"
     assert "VRID 51 from 10.0.5.99 announces 10.0.5.98" in check["summary"]
     assert "VRID unused on this LAN" in check["fix"]

@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+import lvstop
 
 pytestmark = pytest.mark.lab
 
 PERM = "lvstop: needs root or CAP_NET_ADMIN\n"
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+          "--bounding-set=-all"]
+#: The interpreter behind the venv (Debian's, world-readable); the venv itself may live in a
+#: folder user nobody cannot enter (a clone in /root).
+PYTHON = os.path.realpath(sys.executable)
 
 
-def run_in(ns: str, prefix: list[str], argv: list[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", ns, *prefix, sys.executable, "-m", "lvstop",
-                           *argv], capture_output=True, text=True, timeout=60, check=False)
+@pytest.fixture(scope="session")
+def world_readable() -> Iterator[Path]:
+    """A copy of the lvstop package any user can read (in the VM's private /tmp), so the
+    unprivileged runs do not depend on where the clone lives."""
+    top = Path(tempfile.mkdtemp(prefix="lvstop-nobody-"))
+    shutil.copytree(Path(lvstop.__file__).parent, top / "lvstop",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for folder, _, files in os.walk(top):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def run_in(ns: str, prefix: list[str], argv: list[str], where: Path,
+           ) -> subprocess.CompletedProcess[str]:
+    # -s -E: not the venv's site, no PYTHON* variables; the copy is found from the cwd (-m).
+    return subprocess.run(["ip", "netns", "exec", ns, *prefix, PYTHON, "-s", "-E", "-m",
+                           "lvstop", *argv], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=where)
 
 
 @pytest.fixture
@@ -25,20 +55,16 @@ def ns(lab):
         yield name
 
 
-@pytest.mark.parametrize("how", [
-    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-     "--bounding-set=-all"],
-    ["capsh", "--drop=cap_net_admin", "--"],
-])
+@pytest.mark.parametrize("how", [NOBODY, ["capsh", "--drop=cap_net_admin", "--"]])
 @pytest.mark.parametrize("argv", [["dump"], ["dump", "--json"], ["dump", "--timeouts"]])
-def test_unprivileged_read_is_one_line(ns, how, argv):
+def test_unprivileged_read_is_one_line(ns, how, argv, world_readable):
     if how[0] == "capsh":
         proc = subprocess.run(
             ["ip", "netns", "exec", ns, "capsh", "--drop=cap_net_admin", "--", "-c",
              f"{sys.executable} -m lvstop {' '.join(argv)}"],
             capture_output=True, text=True, timeout=60, check=False)
     else:
-        proc = run_in(ns, how, argv)
+        proc = run_in(ns, how, argv, world_readable)
     assert proc.returncode == 2
     assert proc.stderr == PERM
     assert proc.stdout == ""
@@ -62,9 +88,8 @@ def test_unprivileged_write_is_one_line(ns, tmp_path):
 
 
 @pytest.mark.parametrize("view", ["--conns", "--conn-counts"])
-def test_connection_views_need_no_privilege(ns, view):
+def test_connection_views_need_no_privilege(ns, view, world_readable):
     """/proc/net/ip_vs_conn is world-readable: the connection views work as nobody."""
-    proc = run_in(ns, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                       "--inh-caps=-all", "--bounding-set=-all"], ["dump", view])
+    proc = run_in(ns, NOBODY, ["dump", view], world_readable)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("pro ")

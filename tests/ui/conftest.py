@@ -41,6 +41,18 @@ def make_app(rep: Replay, *, read_only: bool = False, actions: Actions | None = 
                      incident_dir=incident_dir, lab=lab)
 
 
+async def until(pilot, predicate: Callable[[], object], what: str,
+                seconds: float = 30.0) -> None:
+    """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``seconds``
+    seconds (a generous deadline for a loaded machine: it returns as soon as it holds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not predicate():
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
+        await pilot.pause(0.02)
+
+
 async def settle(pilot, rep: Replay) -> None:
     """Wait until every recorded frame went through the App (and the screen caught up)."""
     # a generous deadline (a loaded CI machine replays slowly); returns as soon as it is done

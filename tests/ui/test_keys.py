@@ -19,7 +19,7 @@ from lvstop.tui.widgets.line_table import LineTable
 from lvstop.tui.widgets.real_servers import RealServersTable
 from lvstop.tui.widgets.services import ServicesTable
 from lvstop.tui.widgets.vrrp import VrrpPanel
-from tests.ui.conftest import make_app, settle
+from tests.ui.conftest import make_app, settle, until
 
 VIP1_SVC = "tcp:10.0.5.96:8888"
 RS1 = f"{VIP1_SVC}->10.0.5.91:8888"
@@ -45,6 +45,21 @@ async def wait_workers(app) -> None:
 
 def notifications(app) -> list[str]:
     return [n.message for n in app._notifications]
+
+
+def drained_shown(app) -> bool:
+    """rs1's row shows weight 0 with the weight it returns to (and no dialog is up)."""
+    row = app.query_one(RealServersTable).get_row(RS1)
+    return not isinstance(app.screen, DrainScreen) and row is not None \
+        and row.cells[1] == "0 ⇢1"
+
+
+def palette_offers(app, text: str) -> bool:
+    from textual.command import CommandList
+
+    lists = app.screen.query(CommandList)
+    return bool(lists) and any(text in str(option.prompt)
+                               for option in lists.first()._options)
 
 
 async def select_rs1(pilot) -> None:
@@ -96,7 +111,7 @@ async def test_drain_confirm_applies_and_logs(replay):
         # the next poll shows the drained weight with the weight it returns to
         rep.ipvs.after_end = "hold"  # type: ignore[union-attr]
         await pilot.press("escape")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: drained_shown(app), "the next poll to show rs1 drained")
         row = app.query_one(RealServersTable).get_row(RS1)
         assert row is not None and row.cells[1] == "0 ⇢1"
 
@@ -181,7 +196,7 @@ async def test_restore_gives_back_the_remembered_weight(replay):
         await pilot.press("d", "y")
         await wait_workers(app)
         await pilot.press("escape")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: drained_shown(app), "the next poll to show rs1 drained")
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -278,7 +293,9 @@ async def test_pause_stops_polling(replay):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await pilot.press("p")
-        await pilot.pause(0.2)
+        # paused: a poll in flight already counted (the count is taken as it starts)
+        await until(pilot, lambda: app.paused and "PAUSED" in str(
+            app.query_one(HeaderBar).render()), "the PAUSED badge")
         polls = rep.ipvs.polls  # type: ignore[union-attr]
         await pilot.pause(0.4)
         assert rep.ipvs.polls == polls  # type: ignore[union-attr]
@@ -363,10 +380,9 @@ async def test_command_palette_runs_drain(replay):
         await pilot.pause()
         for ch in "Drain":
             await pilot.press(ch)
-        await pilot.pause(0.5)
+        await until(pilot, lambda: palette_offers(app, "Drain"), "the palette to offer Drain")
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm dialog")
 
 
 async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
@@ -392,8 +408,9 @@ async def test_source_failure_is_visible_and_stale(replay):
     app = make_app(rep, after_end="fail")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
-        await pilot.pause(0.3)
-        assert any("replay ended" in m for m in notifications(app))
+        await until(pilot, lambda: any("replay ended" in m for m in notifications(app)),
+                    "the failed poll's notification")
+        await until(pilot, lambda: app.query_one(ServicesTable).stale, "the stale table")
         assert app.query_one(ServicesTable).stale
         assert "STALE: no answer" in app.query_one(ServicesTable).border_title
         assert any(e.kind == "source_error" for e in app.query_one(EventLog).events)
@@ -426,18 +443,21 @@ async def test_quit_keys(replay):
 
 async def test_quit_waits_for_a_write_in_flight(replay):
     rep = replay("steady")
-    rep.actions = FakeActions(delay=0.3)
+    rep.actions = FakeActions(delay=2.0)
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await select_rs1(pilot)
         await pilot.press("d", "y")
-        for _ in range(100):  # the write has started (it takes 0.3 s)
-            if rep.actions.calls:
+        await until(pilot, lambda: bool(rep.actions.calls), "the write to start (it takes 2 s)")
+        assert [w for w in app.workers if w.group == "write" and not w.is_finished]
+        # ctrl+c: quit from any screen (q would close the drain progress screen the write
+        # opens, when it is up before the key arrives)
+        await pilot.press("ctrl+c")
+        for _ in range(3000):  # the app leaves once the write is done; up to 60 s
+            if app.return_code is not None:
                 break
-            await asyncio.sleep(0.01)
-        await pilot.press("q")
-        await pilot.pause(0.6)
+            await asyncio.sleep(0.02)
     assert rep.actions.calls == [("drain", RS1)]
     assert rep.actions.weights == {RS1: 0}  # finished, not cut off
     assert app.return_code == 0

@@ -96,6 +96,21 @@ def test_a_vm_that_cannot_start_fails_every_lab_test(project, monkeypatch):
     result.stdout.fnmatch_lines(["*could not start the lab VM*Cannot allocate memory*"])
 
 
+def test_a_lab_the_vm_cannot_see_is_refused_before_anything_runs(project, monkeypatch):
+    def boom(*a, **kw):
+        raise AssertionError("booted a VM")
+
+    monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
+    monkeypatch.setattr(vm, "start", boom)
+    monkeypatch.setenv("LVSTOP_LAB_DIR", "/tmp")
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.assert_outcomes()  # not even the host's test ran
+    result.stderr.fnmatch_lines(["ERROR: lvstop lab: the lab cannot use /tmp itself*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
 def _exports(init: str) -> dict[str, str]:
     env = {}
     for line in init.splitlines():

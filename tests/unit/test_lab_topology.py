@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from lvstop.errors import LvstopError
-from lvstop.lab import faults, vm
+from lvstop.lab import faults, runtime, vm
 from lvstop.lab.topology import (
     DIRECTOR,
     ROGUE_NODE,
@@ -151,10 +154,76 @@ def test_missing_programs_name_the_debian_package(monkeypatch):
     assert "apt-get install -y user-mode-linux" in msg and "\n" not in msg
 
 
-def test_lab_dir_refuses_tmp(monkeypatch):
-    monkeypatch.setenv("LVSTOP_LAB_DIR", "/tmp/somewhere")
-    with pytest.raises(LvstopError, match="hidden inside the VM"):
+def test_host_paths_under_the_vms_tmpfs_are_mounted_again(tmp_path):
+    # tmp_path is under /tmp: a clone there is re-exposed at its own path, outermost only
+    clone = tmp_path / "clone"
+    (clone / ".lab" / "run-1").mkdir(parents=True)
+    mounts = vm.host_mounts([clone, clone / ".lab" / "run-1", Path("/usr"), Path("/work/x")])
+    assert mounts == [os.path.realpath(clone)]
+    assert vm.host_mounts([Path("/usr"), Path("/root/lvstop")]) == []
+    assert vm.host_mounts([Path("/run/user/0/lvstop")]) == ["/run/user/0/lvstop"]
+
+
+@pytest.mark.parametrize("path, why", [
+    ("/tmp", "/tmp itself"), ("/run", "/run itself"), ("/tmp/mr/x", "its own /tmp/mr"),
+    ("/run/netns", "its own /run/netns"), ("/run/lvstop-lab/d1", "its own /run/lvstop-lab"),
+])
+def test_host_paths_the_vm_keeps_to_itself_are_refused_in_one_line(path, why):
+    with pytest.raises(LvstopError, match=re.escape(why)) as err:
+        vm.host_mounts([Path(path)])
+    assert "\n" not in str(err.value)
+
+
+def test_vm_private_folders_are_the_ones_the_lab_uses():
+    assert str(runtime.RUN_ROOT) in vm.VM_PRIVATE and str(runtime.NETNS_DIR) in vm.VM_PRIVATE
+
+
+def test_init_script_mounts_a_clone_under_tmp_again(tmp_path):
+    run_dir = tmp_path / ".lab" / "run-1"
+    text = vm.init_script(run_dir, {})
+    q = os.path.realpath(tmp_path)
+    line = f"mkdir -p {q}/.lab/run-1 && mount -t hostfs none {q}/.lab/run-1 -o {q}/.lab/run-1"
+    assert line in text
+    # after the tmpfs that hides it, before anything uses it
+    assert text.index("mount -t tmpfs tmp /tmp") < text.index(line) < text.index("modules")
+
+
+def test_lab_dir_under_tmp_is_accepted_and_tmp_itself_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("LVSTOP_LAB_DIR", str(tmp_path / "lab"))
+    assert vm.lab_dir() == (tmp_path / "lab").resolve()
+    monkeypatch.setenv("LVSTOP_LAB_DIR", "/tmp")
+    with pytest.raises(LvstopError, match="cannot use /tmp itself"):
         vm.lab_dir()
+
+
+def test_load_factor_follows_the_hosts_load_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("LVSTOP_LAB_RUN_DIR", str(tmp_path))
+    assert runtime.load_factor() == 1.0  # no file yet: an idle host
+    (tmp_path / vm.HOST_LOAD_FILE).write_text("1.50 2\n")
+    assert runtime.load_factor() == 1.0  # less than a CPU each: no slower than idle
+    (tmp_path / vm.HOST_LOAD_FILE).write_text("6.00 2\n")
+    assert runtime.load_factor() == 3.0
+    (tmp_path / vm.HOST_LOAD_FILE).write_text("99 1\n")
+    assert runtime.load_factor() == runtime.MAX_LOAD_FACTOR
+    (tmp_path / vm.HOST_LOAD_FILE).write_text("garbage\n")
+    assert runtime.load_factor() == 1.0
+
+
+def test_the_host_load_is_reported_while_the_vm_runs(tmp_path):
+    proc = subprocess.Popen(["sleep", "60"])
+    try:
+        thread = vm.report_host_load(tmp_path, proc)
+        path = tmp_path / vm.HOST_LOAD_FILE
+        deadline = time.monotonic() + 60
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        load, cpus = path.read_text().split()
+        assert float(load) >= 0 and int(cpus) == len(os.sched_getaffinity(0))
+    finally:
+        proc.kill()
+        proc.wait()
+    thread.join(60)
+    assert not thread.is_alive()  # it stops with the VM
 
 
 def test_vm_result_failure_lines(tmp_path):
