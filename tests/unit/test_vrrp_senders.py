@@ -282,3 +282,38 @@ def test_senders_beyond_the_bound_are_as_if_never_heard(stream, local, max_route
     strip = {"too_many_senders", "untracked_adverts"}
     assert [{k: x for k, x in v.to_dict().items() if k not in strip} for v in bounded[1].vrids] \
         == [{k: x for k, x in v.to_dict().items() if k not in strip} for v in alone[1].vrids]
+
+
+# --- `lvstop vrrp` -----------------------------------------------------------------------
+
+def test_lvstop_vrrp_says_too_many_senders(tmp_path):
+    # a capture of 2,000 spoofed senders (raw IP records, as encode_advert rebuilds them)
+    # plus the master: the text summary and the JSON lines say it; it finishes at once
+    import json
+    import subprocess
+    import sys
+
+    from lvstop.sources.pcap import PcapWriter, encode_advert
+
+    path = tmp_path / "flood.pcap"
+    with PcapWriter(path) as w:
+        w.write(0.0, encode_advert(adv(0.0, "10.0.5.90", iface=None)))
+        for i in range(2_000):
+            w.write(0.01 + i * 1e-4, encode_advert(adv(0.0, spoofed(i), 50, iface=None)))
+        w.write(1.0, encode_advert(adv(1.0, "10.0.5.90", iface=None)))
+    text = subprocess.run([sys.executable, "-m", "lvstop", "vrrp", "--pcap", str(path)],
+                          capture_output=True, text=True, check=True, timeout=120)
+    assert text.stderr == ""
+    untracked = 2_000 - (track.MAX_ROUTERS_PER_VRID - 1)
+    assert "*** TOO_MANY_SENDERS: VRID 51: too many senders: more than 16 routers" in text.stdout
+    assert (f"  too many senders: {untracked} adverts from senders beyond the 16 routers "
+            "kept (counted, not tracked) (ongoing)") in text.stdout
+    assert "VRID 51 (inet): master 10.0.5.90 (priority 100)" in text.stdout
+    out = subprocess.run([sys.executable, "-m", "lvstop", "vrrp", "--json", "--pcap", str(path)],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    records = [json.loads(line) for line in out.splitlines()]
+    (event,) = [r for r in records if r["type"] == "event" and r["kind"] == "too_many_senders"]
+    assert event["vrid"] == 51 and event["sources"] == [spoofed(15)]
+    (summary,) = [r for r in records if r["type"] == "summary"]
+    assert summary["too_many_senders"] is True and summary["untracked_adverts"] == untracked
+    assert summary["master"] == "10.0.5.90" and len(summary["routers"]) == 16
