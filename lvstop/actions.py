@@ -44,6 +44,8 @@ from typing import Any
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
+    MAX_TIMEOUT,
+    MAX_WEIGHT,
     RealServer,
     Service,
     Timeouts,
@@ -82,9 +84,6 @@ from lvstop.sources.ipvs import (
 
 DEFAULT_AUDIT_LOG = "/var/log/lvstop/audit.log"
 DEFAULT_STATE_FILE = "/var/lib/lvstop/drained.json"
-MAX_WEIGHT = 65535  # ipvsadm's limit too
-#: the kernel refuses timeouts above INT_MAX / HZ; with HZ up to 1000 this is always safe
-MAX_TIMEOUT = 2_147_483
 #: seconds to wait for another lvstop's drain or restore to finish with the state file
 LOCK_WAIT = 30.0
 

@@ -10,7 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
-MAX_WEIGHT = 2_147_483_647  # the kernel's limit (INT_MAX)
+# the range lvstop's writes validate (a value refused later is refused here)
+from lvstop.model.ipvs import MAX_WEIGHT
 
 
 class WeightScreen(ModalScreen[int | None]):
@@ -39,7 +40,8 @@ class WeightScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(f"Weight of {self.endpoint} (now {self.current})")
-            yield Input(str(self.current), id="weight", restrict=r"[0-9]*", max_length=10)
+            yield Input(str(self.current), id="weight", restrict=r"[0-9]*",
+                        max_length=len(str(MAX_WEIGHT)))
             yield Static("+ / - step, Enter to review, Esc to cancel", id="hint")
             yield Static("", id="error")
 
