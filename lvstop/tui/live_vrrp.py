@@ -52,6 +52,10 @@ class LiveVrrp:
         from lvstop.sources.vrrp_capture import VrrpCapture
         from lvstop.track.vrrp import VrrpTracker
 
+        if self._capture is not None or self._addresses is not None:
+            await self.close()  # started again after an error: the old thread and sockets go
+        self._stop.clear()
+        self._error = None
         self._tracker = tracker = VrrpTracker(per_interface=True)
 
         def on_advert(advert: Advert) -> None:
@@ -108,6 +112,8 @@ class LiveVrrp:
         now = time.time()
         source = "live: " + (", ".join(self.interfaces) if self.interfaces else "all")
         with self._lock:
+            if self._capture is None:
+                raise OSError("the VRRP capture is closed")
             self._tracker.tick(now)
             snap: VrrpSnapshot = self._tracker.snapshot(now, capture=self._capture.stats(),
                                                         source=source)
@@ -122,11 +128,14 @@ class LiveVrrp:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
             self._thread = None
-        if self._capture is not None:
-            self._capture.close()
+        with self._lock:  # not while a snapshot reads the capture's counters
+            if self._capture is not None:
+                self._capture.close()
+                self._capture = None
         if self._wake is not None:
             for fd in self._wake:
                 os.close(fd)
             self._wake = None
         if self._addresses is not None:
             await self._addresses.close()
+            self._addresses = None
