@@ -552,17 +552,18 @@ class VrrpTracker:
         if changed or r.priority != prio:
             r.mdi = master_down_ms(version, interval, max(prio, 1)) / 1000.0
             v.silence_mdi = None
+            r.priority = prio
+            if changed:
+                r.interval_ms = interval
+                r.version = version
+                r.auth_type = a.auth_type
+                if r.addresses != a.addresses:
+                    r.addresses = a.addresses
+                    r.addr_set = frozenset(a.addresses)
         prev_last = r.last
-        if changed:
-            r.interval_ms = interval
-            r.version = version
-            r.auth_type = a.auth_type
-            if r.addresses != a.addresses:
-                r.addresses = a.addresses
-                r.addr_set = frozenset(a.addresses)
-        r.priority = prio
-        if a.src_mac:
-            r.mac = a.src_mac
+        mac = a.src_mac
+        if mac and mac is not r.mac:
+            r.mac = mac
         r.count += 1
         r.last = t
         r.times.append(t)
@@ -596,7 +597,9 @@ class VrrpTracker:
         if r.run_start is None or t - prev_last > r.mdi:
             r.run_start = t
         master = v.master
-        if master is None:
+        if master == src:
+            pass  # the master again: the common case
+        elif master is None:
             previous = v.prev_master
             if not v.ever_master:
                 out.append(
@@ -621,7 +624,7 @@ class VrrpTracker:
             v.master = src
             v.master_since = t
             v.silent = False
-        elif master != src:
+        else:
             m = v.routers[master]
             if t - m.last > CURRENT_INTERVALS * m.interval_ms / 1000.0:
                 self._change(v, t, "failover", src, master, m.last, out)
@@ -631,8 +634,8 @@ class VrrpTracker:
                 self._change(v, t, "preempt", src, master, m.last, out)
                 v.master = src
                 v.master_since = t
-        self.last_master = v.master
-        if v.master == src:
+        master = self.last_master = v.master
+        if master == src:
             mdi = v.silence_mdi
             if mdi is None:
                 mdi = v.silence_mdi = self._silence_mdi(v, r)
