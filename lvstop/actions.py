@@ -8,7 +8,10 @@ write against a real server or service that is gone.
 
 Drain sets a real server's weight to 0 and remembers the weight it had in a small JSON state
 file (default /var/lib/lvstop/drained.json), so ``restore`` gives it back even after lvstop was
-restarted.
+restarted. Drains and restores hold an exclusive ``flock`` on ``drained.json.lock`` (across
+processes: two ``lvstop drain`` at once each keep their weight) from reading the state to
+writing it, and the file is replaced atomically, fsync'd with its directory. A refused write
+(no such real server, no permission) creates no file.
 
 Why our own netlink messages rather than pyroute2's IPVS helpers here: IPVS_CMD_SET_DEST
 replaces the *whole* destination. Any attribute left out is reset: the tunnel type, port and
@@ -23,20 +26,26 @@ import asyncio
 import contextlib
 import datetime as dt
 import errno
+import fcntl
 import getpass
 import ipaddress
 import json
 import os
+import stat
 import struct
 import syslog
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
+    MAX_TIMEOUT,
+    MAX_WEIGHT,
     RealServer,
     Service,
     Timeouts,
@@ -75,9 +84,8 @@ from lvstop.sources.ipvs import (
 
 DEFAULT_AUDIT_LOG = "/var/log/lvstop/audit.log"
 DEFAULT_STATE_FILE = "/var/lib/lvstop/drained.json"
-MAX_WEIGHT = 65535  # ipvsadm's limit too
-#: the kernel refuses timeouts above INT_MAX / HZ; with HZ up to 1000 this is always safe
-MAX_TIMEOUT = 2_147_483
+#: seconds to wait for another lvstop's drain or restore to finish with the state file
+LOCK_WAIT = 30.0
 
 
 class ActionError(LvstopError):
@@ -166,13 +174,64 @@ class AuditLog:
 
 
 class DrainState:
-    """Remembered weights of drained real servers: a small JSON file, written atomically."""
+    """Remembered weights of drained real servers: a small JSON file, written atomically.
+
+    ``locked()`` makes a read-modify-write exclusive across threads and processes: an
+    ``flock`` on ``STATE.lock`` (next to it, created O_NOFOLLOW, mode 0600, and used only if it
+    is a regular file of ours)."""
 
     VERSION = 1
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_STATE_FILE) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._lock_fd: int | None = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the state for a read-modify-write (re-entrant within this object)."""
+        with self._lock:
+            if self._depth == 0:
+                self._lock_fd = self._take_lock()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    os.close(self._lock_fd)  # releases the flock
+                    self._lock_fd = None
+
+    def _take_lock(self) -> int:
+        where = f"cannot lock the drain state {self.lock_path}"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # O_NONBLOCK: a FIFO planted there must not hang the open (refused below)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                         | os.O_NONBLOCK, 0o600)
+        except OSError as exc:
+            reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+            raise ActionError(f"{where}: {reason}; nothing was changed") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                raise ActionError(f"{where}: not a regular file owned by uid {os.geteuid()}; "
+                                  "nothing was changed")
+            deadline = time.monotonic() + LOCK_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return fd
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise ActionError(f"{where}: another lvstop has held it for "
+                                          f"{LOCK_WAIT:.0f} s; nothing was changed") from None
+                    time.sleep(0.01)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def load(self) -> dict[str, dict[str, Any]]:
         try:
@@ -184,33 +243,52 @@ class DrainState:
         drained = data.get("drained") if isinstance(data, dict) else None
         if not isinstance(drained, dict):
             raise ActionError(f"cannot read the drain state {self.path}: not lvstop's format")
-        return {k: v for k, v in drained.items() if isinstance(v, dict) and "weight" in v}
+        entries = {k: v for k, v in drained.items() if isinstance(v, dict) and "weight" in v}
+        for key, entry in entries.items():
+            weight = entry["weight"]
+            if isinstance(weight, bool) or not isinstance(weight, int) \
+                    or not 0 <= weight <= MAX_WEIGHT:
+                # json.dumps: the key and value as JSON text, control characters escaped
+                raise ActionError(
+                    f"cannot read the drain state {self.path}: the weight remembered for "
+                    f"{json.dumps(key)} is {json.dumps(weight)}, not a whole number from 0 to "
+                    f"{MAX_WEIGHT}; correct or remove that entry")
+        return entries
 
     def _save(self, drained: dict[str, dict[str, Any]]) -> None:
+        tmp: str | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".drained.")
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".drained.")  # 0600, O_EXCL
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"version": self.VERSION, "drained": drained}, fh, indent=1,
                           sort_keys=True)
                 fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
             os.replace(tmp, self.path)
+            tmp = None
+            # the rename itself survives a crash only once the directory is on disk
+            dir_fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         except OSError as exc:
             raise ActionError(
                 f"cannot write the drain state {self.path}: {exc.strerror}"
             ) from None
-
-    def check(self) -> None:
-        """Fail before draining when the state file cannot be written."""
-        with self._lock:
-            self._save(self.load())
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     def remembered(self, key: str) -> int | None:
         entry = self.load().get(key)
         return None if entry is None else int(entry["weight"])
 
     def remember(self, key: str, weight: int) -> None:
-        with self._lock:
+        with self.locked():
             drained = self.load()
             drained[key] = {
                 "weight": weight,
@@ -220,7 +298,7 @@ class DrainState:
             self._save(drained)
 
     def forget(self, key: str) -> None:
-        with self._lock:
+        with self.locked():
             drained = self.load()
             if drained.pop(key, None) is not None:
                 self._save(drained)
@@ -356,22 +434,25 @@ class IpvsWriter:
         remembered weight)."""
         with self._lock:
             self.audit.check()
-            self.state.check()
-            _svc_key, _ident, _svc, rs = self._locate(rs_key)
-            remembered = self.state.remembered(rs.key)
-            if rs.weight == 0:
-                note = (f"remembered weight {remembered}" if remembered is not None
-                        else "no weight remembered")
-                return Change("drain", rs.key, "0", "0",
-                              f"{rs.key}: already drained (weight 0, {note}); nothing changed")
-            if remembered is None or remembered == 0:
-                self.state.remember(rs.key, rs.weight)
-            try:
-                before, after = self._write_weight("drain", rs.key, 0)
-            except ActionError:
-                if remembered is None:
-                    self.state.forget(rs.key)
-                raise
+            self._locate(rs_key)  # refused (no such real server, no permission): no file made
+            with self.state.locked():
+                # read again under the lock: another lvstop may have drained it meanwhile
+                _svc_key, _ident, _svc, rs = self._locate(rs_key)
+                remembered = self.state.remembered(rs.key)
+                if rs.weight == 0:
+                    note = (f"remembered weight {remembered}" if remembered is not None
+                            else "no weight remembered")
+                    return Change("drain", rs.key, "0", "0",
+                                  f"{rs.key}: already drained (weight 0, {note}); "
+                                  "nothing changed")
+                if remembered is None or remembered == 0:
+                    self.state.remember(rs.key, rs.weight)  # before the write: never unknown
+                try:
+                    before, after = self._write_weight("drain", rs.key, 0)
+                except ActionError:
+                    if remembered is None:
+                        self.state.forget(rs.key)
+                    raise
             self.audit.record("drain", after.key, str(before.weight), "0", "ok")
             return Change("drain", after.key, str(before.weight), "0",
                           f"{after.key}: drained, weight {before.weight} -> 0 "
@@ -387,18 +468,25 @@ class IpvsWriter:
                 raise ActionError(str(exc)) from None
 
             key = f"{svc_key}->{endpoint(address, port)}"
-            remembered = self.state.remembered(key)
-            target = weight if weight is not None else remembered
-            if target is None:
-                raise ActionError(
-                    f"no remembered weight for {key} (it was not drained by lvstop); "
-                    "give one: lvstop weight KEY N"
-                )
-            before, after = self._write_weight("restore", key, target)
-            self.state.forget(key)
+            self._no_weight_to_restore(key, weight)  # refused: no file made
+            self._locate(key)
+            with self.state.locked():
+                self._no_weight_to_restore(key, weight)  # another lvstop restored it meanwhile?
+                remembered = self.state.remembered(key)
+                target = weight if weight is not None else remembered
+                assert target is not None
+                before, after = self._write_weight("restore", key, target)
+                self.state.forget(key)
             self.audit.record("restore", after.key, str(before.weight), str(after.weight), "ok")
             return Change("restore", after.key, str(before.weight), str(after.weight),
                           f"{after.key}: restored, weight {before.weight} -> {after.weight}")
+
+    def _no_weight_to_restore(self, key: str, weight: int | None) -> None:
+        if weight is None and self.state.remembered(key) is None:
+            raise ActionError(
+                f"no remembered weight for {key} (it was not drained by lvstop); "
+                "give one: lvstop weight KEY N"
+            )
 
     def set_timeouts(self, tcp: int = 0, tcpfin: int = 0, udp: int = 0) -> Change:
         """Set the three timeouts in seconds; 0 leaves one unchanged (as ``ipvsadm --set``)."""

@@ -20,8 +20,9 @@ def add_write_options(parser: argparse.ArgumentParser) -> None:
 
 
 def writer(args: argparse.Namespace) -> Any:
-    from lvstop import actions
+    from lvstop import actions, sudo
 
+    sudo.check_write_options(args.audit_log, args.state_file)  # under sudo: binding defaults
     return actions.configure(audit_log=args.audit_log, state_file=args.state_file)
 
 

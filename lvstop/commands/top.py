@@ -45,9 +45,13 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     """The config file's values under the flags given: a namespace with every option set."""
     from pathlib import Path
 
-    from lvstop import settings
+    from lvstop import settings, sudo
 
+    # under sudo: /etc/lvstop/lvstop.toml only, and its read_only and folders binding
+    sudo.check_dashboard_config(getattr(args, "config", None))
     conf = settings.load(getattr(args, "config", None))
+    sudo.check_dashboard_options(getattr(args, "read_only", None), conf.read_only,
+                                 getattr(args, "incident_dir", None))
     out = argparse.Namespace(**vars(args))
 
     def pick(name: str, default: object) -> object:

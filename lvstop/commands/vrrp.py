@@ -183,12 +183,20 @@ class _Printer:
                 lines.append(f"  host: {v.host_mismatch}")
             if v.local_vips:
                 lines.append(f"  VIPs held here: {', '.join(v.local_vips)}")
+            if v.untracked_adverts:
+                lines.append(f"  too many senders: {v.untracked_adverts} adverts from senders "
+                             f"beyond the {len(v.routers)} routers kept (counted, not tracked)"
+                             + (" (ongoing)" if v.too_many_senders else ""))
             self.write("\n".join(lines) + "\n")
         if not snap.vrids:
             if not self.as_json:
                 self.write("no VRRP adverts seen\n")
         elif not self.as_json and snap.bogus_total:
             self.write(f"bogus packets: {snap.bogus_total}\n")
+        untracked_vrids = snap.untracked_adverts - sum(v.untracked_adverts for v in snap.vrids)
+        if untracked_vrids and not self.as_json:
+            self.write(f"too many VRIDs: {untracked_vrids} adverts of VRIDs beyond the "
+                       f"{len(snap.vrids)} kept (counted, not tracked)\n")
         if capture is not None:
             if self.as_json:
                 self.write(_dumps({"type": "capture", **capture.to_dict()}) + "\n")

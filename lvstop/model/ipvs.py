@@ -24,6 +24,13 @@ SCHEMA = "lvstop.dump/1"
 PROTOCOLS = ("tcp", "udp", "sctp", "fwmark")
 FAMILIES = ("inet", "inet6")
 FORWARDS = ("masq", "local", "tunnel", "route", "bypass")
+
+#: A real server's weight as lvstop writes it: 0 .. 65535 (the kernel, and ipvsadm 1.31,
+#: take up to INT_MAX; the dialogs and the commands refuse the same values).
+MAX_WEIGHT = 65535
+#: IPVS timeouts in seconds: the kernel refuses more than INT_MAX / HZ (EINVAL); with HZ up to
+#: 1000 this is always taken (ipvsadm's 31 days is refused at HZ = 1000).
+MAX_TIMEOUT = 2_147_483
 #: every flag name lvstop prints; "flag-1..3" are scheduler flags of a scheduler that
 #: gives them no name (ipvsadm prints the same words).
 SERVICE_FLAGS = (

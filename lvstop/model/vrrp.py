@@ -25,6 +25,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "silent",
     "bogus",
     "host_mismatch",
+    "too_many_senders",
 )
 
 #: Bogus checks, in the order they are applied; an advert carries the first that failed.
@@ -274,6 +275,10 @@ class VridState:
     local_vips: tuple[str, ...] = ()
     #: A one-line disagreement between wire and host, or None.
     host_mismatch: str | None = None
+    #: More routers advertise this VRID than the tracker keeps, lately (see ``untracked_adverts``).
+    too_many_senders: bool = False
+    #: Adverts from senders beyond the routers the tracker keeps: counted, not tracked.
+    untracked_adverts: int = 0
 
     @property
     def key(self) -> str:
@@ -310,6 +315,8 @@ class VridState:
             "last_gap_ms": self.last_gap_ms,
             "local_vips": list(self.local_vips),
             "host_mismatch": self.host_mismatch,
+            "too_many_senders": self.too_many_senders,
+            "untracked_adverts": self.untracked_adverts,
         }
 
     @classmethod
@@ -332,6 +339,8 @@ class VridState:
             last_gap_ms=_opt_float(data.get("last_gap_ms")),
             local_vips=tuple(data.get("local_vips") or ()),
             host_mismatch=data.get("host_mismatch"),
+            too_many_senders=bool(data.get("too_many_senders", False)),
+            untracked_adverts=int(data.get("untracked_adverts", 0)),
         )
 
 
@@ -374,6 +383,15 @@ class VrrpSnapshot:
     local_addresses: tuple[str, ...] = ()
     capture: CaptureStats = field(default_factory=CaptureStats)
     source: str = ""  # "live: eth0, eth1" or "pcap: FILE"
+    #: adverts not tracked: from a sender or of a VRID beyond what the tracker keeps
+    untracked_adverts: int = 0
+    #: more VRIDs advertised than the tracker keeps, lately
+    too_many_vrids: bool = False
+
+    @property
+    def too_many_senders(self) -> bool:
+        """Some VRID, or the set of VRIDs, has more senders than the tracker keeps."""
+        return self.too_many_vrids or any(v.too_many_senders for v in self.vrids)
 
     def vrid(self, vrid: int, family: Family = "inet") -> VridState | None:
         for state in self.vrids:
@@ -392,6 +410,8 @@ class VrrpSnapshot:
             "local_addresses": list(self.local_addresses),
             "capture": self.capture.to_dict(),
             "source": self.source,
+            "untracked_adverts": self.untracked_adverts,
+            "too_many_vrids": self.too_many_vrids,
         }
 
     @classmethod
@@ -405,4 +425,6 @@ class VrrpSnapshot:
             local_addresses=tuple(data.get("local_addresses") or ()),
             capture=CaptureStats.from_dict(data.get("capture") or {}),
             source=str(data.get("source", "")),
+            untracked_adverts=int(data.get("untracked_adverts", 0)),
+            too_many_vrids=bool(data.get("too_many_vrids", False)),
         )

@@ -201,6 +201,11 @@ class VrrpCapture:
         with contextlib.suppress(OSError):
             self._names = dict(socket.if_nameindex())
 
+    def filenos(self) -> list[int]:
+        """The packet sockets, to wait on from a thread of one's own (then ``drain()``)
+        instead of ``start()`` on a loop."""
+        return [ring.sock.fileno() for ring in self._rings]
+
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         """Register with the running loop (``open()`` first)."""
         self._loop = loop or asyncio.get_running_loop()

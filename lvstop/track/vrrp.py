@@ -19,12 +19,24 @@ Semantics (issue 4):
   advert + the master-down interval; declared half an interval later (the backup's first advert
   may arrive a few ms after its own timer).
 - ``bogus``: an invalid packet, with its check.
+- ``too_many_senders``: more routers advertise one VRID than the tracker keeps
+  (``max_routers``), or more VRIDs appear than it keeps (``max_vrids``; the event has no
+  VRID): adverts of further senders are counted (``untracked_adverts``) but not tracked. Said
+  once per episode; the VRID (or the snapshot) shows it while such adverts keep coming
+  (``SENDERS_HOLD`` seconds). A router not heard for two master-down intervals (and not the
+  master) makes room for a new sender; a VRID not heard for ``VRID_STALE`` seconds for a new
+  VRID.
 - ``host_mismatch``: wire and host disagree (this host holds a VIP while another node is
   master; this host is master for a VIP it does not hold), lasting more than
   ``MISMATCH_GRACE_INTERVALS`` of the master's intervals.
 
 Master-down interval (RFC 3768 / 5798): 3 × interval + skew; v2: skew = (256 − prio)/256 s;
 v3: skew = (256 − prio) × interval / 256 (interval in centiseconds on the wire).
+
+Cost: every advert goes through one update path (``_on_advert``) whose work is bounded by the
+routers of its VRID, themselves bounded by ``max_routers``: a stream of adverts from ever new
+(spoofed) source addresses costs the same per advert as a steady VRID
+(``bench/bench_vrrp_tracker.py``), and memory is bounded by ``max_vrids × max_routers``.
 """
 
 from __future__ import annotations
@@ -66,6 +78,17 @@ CURRENT_INTERVALS = 1.5
 #: next two adverts: a disagreement reported has outlived the next advert and keepalived's
 #: reaction to it.
 MISMATCH_GRACE_INTERVALS = 1.5
+#: Routers kept per VRID. keepalived setups have two or three; a sender beyond this many is
+#: counted, not tracked (``too_many_senders``).
+MAX_ROUTERS_PER_VRID = 16
+#: VRIDs kept (family × VRID × interface): 255 per family and interface.
+MAX_VRIDS = 1024
+#: Seconds a VRID (or the tracker) shows "too many senders" after the last untracked advert.
+SENDERS_HOLD = 10.0
+#: A VRID not heard for this long may be forgotten to make room for a new one (only when full).
+VRID_STALE = 60.0
+#: Timer entries (split-brain and mismatch checks) pending per VRID; more are merged.
+MAX_PENDING = 64
 
 
 def skew_ms(version: int, interval_ms: float, priority: int) -> float:
@@ -79,16 +102,23 @@ def master_down_ms(version: int, interval_ms: float, priority: int) -> float:
     return 3.0 * interval_ms + skew_ms(version, interval_ms, priority)
 
 
-def _others_until(v: _Vrid, master: _Router) -> float:
-    """Until when another router than ``master`` may still count as advertising (split-brain
-    check): the latest ``last + mdi`` of the others that could (priority > 0, in a run), with
-    a microsecond of slack for rounding; the exact test runs only before that time. Router
-    state changes only in ``VrrpTracker._on_advert``, which resets the cached value."""
+def _others_until(v: _Vrid, r: _Router) -> float:
+    """Until when a router other than ``r`` may still count as advertising (split-brain check):
+    the latest ``last + mdi`` of the others that could (priority > 0, in a run), with a
+    microsecond of slack for rounding; the exact test runs only before that time. Cached per
+    VRID for the router it leaves out (``_Vrid.others_of``): valid until another router's
+    state changes."""
     until = -1.0
     for x in v.routers.values():
-        if x is not master and x.priority > 0 and x.run_start is not None:
+        if x is not r and x.priority > 0 and x.run_start is not None:
             until = max(until, x.last + x.mdi + 1e-6)
     return until
+
+
+def _second_last(times: deque[float]) -> float:
+    """The second latest of a router's recent advert times (at most 8; not necessarily in
+    order): at least two of them are at or after ``s`` exactly when ``s`` is at most this."""
+    return sorted(times)[-2]
 
 
 def _ip_key(src: str) -> int:
@@ -115,7 +145,6 @@ class _Router:
         "priority",
         "run_start",
         "src",
-        "template",
         "times",
         "version",
     )
@@ -135,7 +164,6 @@ class _Router:
         self.addresses: tuple[str, ...] = ()
         self.addr_set: frozenset[str] = frozenset()
         self.mdi = 0.0  # seconds
-        self.template: Advert | None = None  # the advert object fed last (fast path)
 
     def state(self) -> RouterState:
         times = self.times
@@ -162,6 +190,7 @@ class _Vrid:
         "conflict_fields",
         "conflict_sig",
         "ever_master",
+        "evict_at",
         "failovers",
         "family",
         "iface",
@@ -171,20 +200,27 @@ class _Vrid:
         "master",
         "master_since",
         "mismatch",
+        "mismatch_due",
+        "mismatch_pending",
         "mismatch_reported",
         "mismatch_since",
+        "others_of",
         "others_until",
         "prev_last",
         "prev_master",
         "routers",
+        "seen",
         "silence_at",
         "silence_mdi",
         "silence_queued",
         "silent",
         "split",
         "split_members",
+        "split_pending",
         "split_since",
         "split_total",
+        "untracked",
+        "untracked_last",
         "vrid",
     )
 
@@ -216,8 +252,16 @@ class _Vrid:
         self.mismatch: str | None = None
         self.mismatch_since = 0.0
         self.mismatch_reported: str | None = None
-        #: see _others_until (None: to be computed; reset whenever a router's state changes)
-        self.others_until: float | None = None
+        self.mismatch_due = 0.0  # when the grace of the current mismatch ends
+        self.mismatch_pending = 0  # "mismatch" heap entries of this VRID
+        #: see _others_until: the router left out, and the time (valid while others_of is set)
+        self.others_of: _Router | None = None
+        self.others_until = -1.0
+        self.split_pending = 0  # "split" heap entries of this VRID
+        self.seen = 0.0  # made, or its last bogus packet (last_advert: its last advert)
+        self.untracked = 0  # adverts from senders beyond max_routers
+        self.untracked_last: float | None = None
+        self.evict_at = 0.0  # no router can be stale before this time (see _evict_router)
 
 
 class VrrpTracker:
@@ -227,27 +271,31 @@ class VrrpTracker:
     without interface names is tracked per family and VRID.
     """
 
-    def __init__(self, *, per_interface: bool = True, history: int = 200) -> None:
+    def __init__(self, *, per_interface: bool = True, history: int = 200,
+                 max_routers: int = MAX_ROUTERS_PER_VRID, max_vrids: int = MAX_VRIDS) -> None:
         self.per_interface = per_interface
+        self.max_routers = max_routers
+        self.max_vrids = max_vrids
         self._vrids: dict[Key, _Vrid] = {}
         self._heap: list[tuple[float, int, Key, str]] = []
         self._seq = 0
         self._events: deque[VrrpEvent] = deque(maxlen=history)
         self.adverts_total = 0
         self.bogus_total = 0
+        #: adverts not tracked: their sender or VRID was one too many (see too_many_senders)
+        self.untracked_adverts = 0
         self._bogus_no_vrid = 0
+        self._vrids_untracked_last: float | None = None  # adverts of VRIDs beyond max_vrids
+        self._vrid_evict_at = 0.0  # no VRID can be stale before this time
         self._local: frozenset[str] | None = None
         self.now = 0.0
         #: the current master of the VRID of the advert fed last (for the per-advert line)
         self.last_master: str | None = None
-        # id(advert) -> (advert, its VRID, its router): the fast path for a master repeating
-        # the same decoded advert (CachedDecoder hands the same object for identical packets)
-        self._fast: dict[int, tuple[Advert, _Vrid, _Router]] = {}
 
     # -- public API -------------------------------------------------------------------------
 
     def feed(self, advert: Advert, time: float | None = None) -> list[VrrpEvent]:
-        """One advert (valid or bogus); ``time`` overrides ``advert.time`` (the pcap fast path
+        """One advert (valid or bogus); ``time`` overrides ``advert.time`` (the pcap reader
         reuses one decoded advert for identical packets)."""
         t = advert.time if time is None else time
         heap = self._heap
@@ -258,35 +306,6 @@ class VrrpTracker:
             if t > self.now:
                 self.now = t
         self.adverts_total += 1
-        fast = self._fast.get(id(advert))
-        if fast is not None:
-            a, v, r = fast
-            # the master repeating the advert it sent last, nothing else going on
-            if (a is advert and r.template is advert and v.master == r.src and not v.split
-                    and self._local is None and v.silence_mdi is not None):
-                prev = r.last
-                r.count += 1
-                r.last = t
-                r.times.append(t)
-                v.last_advert = t
-                if t - prev > r.mdi:
-                    r.run_start = t
-                v.silence_at = t + v.silence_mdi
-                if not v.silence_queued:
-                    self._queue_silence(v, r.interval_ms)
-                self.last_master = r.src
-                others_until = v.others_until
-                if others_until is None:
-                    others_until = v.others_until = _others_until(v, r)
-                if t <= others_until:
-                    for x in v.routers.values():
-                        if x is not r and x.priority > 0 and x.run_start is not None \
-                                and t - x.last <= x.mdi:
-                            self._check_split(v, t, out, None)
-                            break
-                if out:
-                    self._events.extend(out)
-                return out
         if not advert.valid or advert.vrid is None or advert.priority is None:
             self._on_bogus(advert, t, out)
         else:
@@ -330,10 +349,17 @@ class VrrpTracker:
             if what == "silence":
                 self._check_silence(v, now, out)
             elif what == "split":
+                v.split_pending -= 1
                 if v.split:
                     self._check_split(v, now, out, None)
+                    if v.split and not v.split_pending:  # only once checks were merged
+                        self._queue_split(v, min(x.last + x.mdi for x in _active(v, now)))
             elif what == "mismatch":
+                v.mismatch_pending -= 1
                 self._check_mismatch(v, due, out)
+                if not v.mismatch_pending and v.mismatch_due > due \
+                        and v.mismatch is not None and v.mismatch != v.mismatch_reported:
+                    self._queue_mismatch(v, v.mismatch_due)  # only once checks were merged
         return out
 
     def set_local_addresses(self, addresses: Iterable[str], now: float) -> list[VrrpEvent]:
@@ -358,6 +384,8 @@ class VrrpTracker:
             local_addresses=tuple(sorted(self._local or ())),
             capture=capture or CaptureStats(),
             source=source,
+            untracked_adverts=self.untracked_adverts,
+            too_many_vrids=_held(self._vrids_untracked_last, t),
         )
 
     def master_of(self, advert: Advert) -> str | None:
@@ -387,15 +415,94 @@ class VrrpTracker:
             **kw,  # type: ignore[arg-type]
         )
 
+    def _vrid(self, a: Advert, t: float) -> _Vrid | None:
+        """The advert's VRID state, made if new and there is room (else None)."""
+        key = self._key(a)
+        v = self._vrids.get(key)
+        if v is None:
+            if len(self._vrids) >= self.max_vrids and not self._evict_vrid(t):
+                return None
+            v = self._vrids[key] = _Vrid(key)
+            v.seen = t
+        return v
+
+    def _evict_vrid(self, t: float) -> bool:
+        """Forget the VRID heard from least recently if that was ``VRID_STALE`` ago. The scan
+        runs at most once per stale time: until then no VRID can have become stale."""
+        if t < self._vrid_evict_at:
+            return False
+        oldest = min(self._vrids.values(), key=_heard)
+        if t - _heard(oldest) <= VRID_STALE:
+            self._vrid_evict_at = _heard(oldest) + VRID_STALE
+            return False
+        del self._vrids[oldest.key]  # its heap entries find no VRID (or a new one) and pass
+        return True
+
+    def _untracked(self, v: _Vrid | None, a: Advert, t: float, out: list[VrrpEvent]) -> None:
+        """An advert of one sender (``v``) or one VRID (``v`` None) too many: counted, and
+        ``too_many_senders`` said at the start of an episode."""
+        self.untracked_adverts += 1
+        last = self._vrids_untracked_last if v is None else v.untracked_last
+        if not _held(last, t):
+            if v is None:
+                out.append(VrrpEvent(
+                    time=t, kind="too_many_senders", family=a.family, vrid=None,
+                    interface=a.interface, sources=(a.src,),
+                    detail=f"too many senders: more than {self.max_vrids} VRIDs; adverts of "
+                           f"further VRIDs (VRID {a.vrid} from {a.src}) are counted, not "
+                           "tracked"))
+            else:
+                out.append(self._event(
+                    v, t, "too_many_senders",
+                    f"VRID {v.vrid}: too many senders: more than {self.max_routers} routers "
+                    f"advertise; adverts of further senders ({a.src}) are counted, not tracked",
+                    master=v.master, sources=(a.src,)))
+        if v is None:
+            self._vrids_untracked_last = t
+        else:
+            v.untracked += 1
+            v.untracked_last = t
+
+    def _add_router(self, v: _Vrid, a: Advert, t: float) -> _Router | None:
+        """A router for a new sender, if there is room (after forgetting a stale one)."""
+        if len(v.routers) >= self.max_routers and not self._evict_router(v, t):
+            return None
+        r = v.routers[a.src] = _Router(a, t)
+        return r
+
+    def _evict_router(self, v: _Vrid, t: float) -> bool:
+        """Forget the stalest router that ``_recent`` already leaves out (not heard for two
+        master-down intervals), never the master, the previous master or a split-brain
+        member. The scan runs at most once until the next router can have become stale."""
+        if t < v.evict_at:
+            return False
+        keep = {v.master, v.prev_master, *v.split_members}
+        stalest: _Router | None = None
+        next_at = t + 1.0  # the kept ones: the master may change meanwhile
+        for x in v.routers.values():
+            if x.src in keep:
+                continue
+            gone = x.last + 2 * x.mdi
+            if gone < t:
+                if stalest is None or x.last < stalest.last:
+                    stalest = x
+            elif gone < next_at:
+                next_at = gone
+        if stalest is None:
+            v.evict_at = next_at
+            return False
+        del v.routers[stalest.src]
+        v.others_of = None
+        v.silence_mdi = None
+        return True
+
     def _on_bogus(self, a: Advert, t: float, out: list[VrrpEvent]) -> None:
         self.last_master = None
         self.bogus_total += 1
         vrid = a.vrid if a.vrid is not None and a.error not in ("truncated", "version") else None
-        if vrid is not None:
-            key = self._key(a)
-            v = self._vrids.get(key)
-            if v is None:
-                v = self._vrids[key] = _Vrid(key)
+        v = self._vrid(a, t) if vrid is not None else None
+        if v is not None:
+            v.seen = t
             v.bogus += 1
         else:
             self._bogus_no_vrid += 1
@@ -415,16 +522,23 @@ class VrrpTracker:
         )
 
     def _on_advert(self, a: Advert, t: float, out: list[VrrpEvent]) -> None:
-        key = self._key(a)
-        v = self._vrids.get(key)
+        """The one update path of a valid advert."""
+        v = self._vrids.get((a.family, a.vrid or 0, a.interface if self.per_interface else None))
         if v is None:
-            v = self._vrids[key] = _Vrid(key)
+            v = self._vrid(a, t)
+            if v is None:
+                self.last_master = None
+                self._untracked(None, a, t, out)
+                return
         src = a.src
-        v.others_until = None  # a router's state changes below (see _others_until)
         r = v.routers.get(src)
         new = r is None
         if r is None:
-            r = v.routers[src] = _Router(a, t)
+            r = self._add_router(v, a, t)
+            if r is None:
+                self.last_master = v.master
+                self._untracked(v, a, t, out)
+                return
         prio = a.priority or 0
         interval = a.interval_ms or 0
         version = a.version or 2
@@ -433,25 +547,29 @@ class VrrpTracker:
             or r.interval_ms != interval
             or r.version != version
             or r.auth_type != a.auth_type
-            or r.addresses != a.addresses
+            or (r.addresses is not a.addresses and r.addresses != a.addresses)
         )
         if changed or r.priority != prio:
             r.mdi = master_down_ms(version, interval, max(prio, 1)) / 1000.0
             v.silence_mdi = None
+            r.priority = prio
+            if changed:
+                r.interval_ms = interval
+                r.version = version
+                r.auth_type = a.auth_type
+                if r.addresses != a.addresses:
+                    r.addresses = a.addresses
+                    r.addr_set = frozenset(a.addresses)
         prev_last = r.last
-        r.priority = prio
-        r.interval_ms = interval
-        r.version = version
-        r.auth_type = a.auth_type
-        if r.addresses != a.addresses:
-            r.addresses = a.addresses
-            r.addr_set = frozenset(a.addresses)
-        if a.src_mac:
-            r.mac = a.src_mac
+        mac = a.src_mac
+        if mac and mac is not r.mac:
+            r.mac = mac
         r.count += 1
         r.last = t
         r.times.append(t)
         v.last_advert = t
+        if v.others_of is not r:
+            v.others_of = None  # r is one of the others of the cached bound: it moves
         if changed and len(v.routers) > 1:
             self._check_conflict(v, t, out)
 
@@ -478,12 +596,10 @@ class VrrpTracker:
 
         if r.run_start is None or t - prev_last > r.mdi:
             r.run_start = t
-        r.template = a
-        if len(self._fast) >= 65536:
-            self._fast.clear()
-        self._fast[id(a)] = (a, v, r)
         master = v.master
-        if master is None:
+        if master == src:
+            pass  # the master again: the common case
+        elif master is None:
             previous = v.prev_master
             if not v.ever_master:
                 out.append(
@@ -508,7 +624,7 @@ class VrrpTracker:
             v.master = src
             v.master_since = t
             v.silent = False
-        elif master != src:
+        else:
             m = v.routers[master]
             if t - m.last > CURRENT_INTERVALS * m.interval_ms / 1000.0:
                 self._change(v, t, "failover", src, master, m.last, out)
@@ -518,8 +634,8 @@ class VrrpTracker:
                 self._change(v, t, "preempt", src, master, m.last, out)
                 v.master = src
                 v.master_since = t
-        self.last_master = v.master
-        if v.master == src:
+        master = self.last_master = v.master
+        if master == src:
             mdi = v.silence_mdi
             if mdi is None:
                 mdi = v.silence_mdi = self._silence_mdi(v, r)
@@ -530,8 +646,12 @@ class VrrpTracker:
                 self._update_mismatch(v, t, out)
         if v.split:
             self._check_split(v, t, out, None)
-        elif len(v.routers) > 1:
-            # only worth a look when another router is advertising too
+            return
+        # only worth a look while another router may still be advertising
+        if v.others_of is not r:
+            v.others_of = r
+            v.others_until = _others_until(v, r)
+        if t <= v.others_until:
             for x in v.routers.values():
                 if x is not r and x.priority > 0 and x.run_start is not None \
                         and t - x.last <= x.mdi:
@@ -605,33 +725,18 @@ class VrrpTracker:
             self._check_split(v, now, out, None)
 
     def _check_split(self, v: _Vrid, now: float, out: list[VrrpEvent], at: float | None) -> None:
-        active = [
-            x for x in v.routers.values()
-            if x.priority > 0 and x.run_start is not None and now - x.last <= x.mdi
-        ]
+        active = _active(v, now)
         if not v.split:
             if len(active) < 2:
                 return
-            members: set[str] = set()
-            for i, a in enumerate(active):
-                for b in active[i + 1 :]:
-                    start = max(a.run_start or 0.0, b.run_start or 0.0)
-                    window = now - max(a.mdi, b.mdi)
-                    if start < window:
-                        start = window
-                    if (
-                        sum(1 for x in a.times if x >= start) >= 2
-                        and sum(1 for x in b.times if x >= start) >= 2
-                    ):
-                        members.add(a.src)
-                        members.add(b.src)
+            members = _split_members(active, now)
             if len(members) < 2:
                 return
             v.split = True
             v.split_since = now
             v.split_members = tuple(sorted(members, key=_ip_key))
             for x in active:
-                self._push(x.last + x.mdi + 1e-6, v.key, "split")
+                self._queue_split(v, x.last + x.mdi)
             out.append(
                 self._event(
                     v, now, "split_brain",
@@ -642,10 +747,10 @@ class VrrpTracker:
             )
             return
         if len(active) >= 2:
-            # still split: re-check when the next one could expire
+            # still split: re-check when the one that advertised now could expire
             for x in active:
                 if x.last == now:
-                    self._push(x.last + x.mdi + 1e-6, v.key, "split")
+                    self._queue_split(v, x.last + x.mdi)
             return
         if at is None:
             gone = [
@@ -667,6 +772,14 @@ class VrrpTracker:
                 master=v.master, sources=sources,
             )
         )
+
+    def _queue_split(self, v: _Vrid, expires: float) -> None:
+        """A split-brain check just after a router's run could end; at most ``MAX_PENDING``
+        per VRID (routers advertising faster than their master-down interval): more are
+        merged, and the last to pop queues the next expiry itself (see ``_advance``)."""
+        if v.split_pending < MAX_PENDING:
+            v.split_pending += 1
+            self._push(expires + 1e-6, v.key, "split")
 
     def _check_conflict(self, v: _Vrid, t: float, out: list[VrrpEvent]) -> None:
         routers = _recent(v, t)
@@ -717,9 +830,18 @@ class VrrpTracker:
                 v.mismatch_reported = None
             else:
                 interval = (m.interval_ms if m else 1000) / 1000.0
-                self._push(now + MISMATCH_GRACE_INTERVALS * interval, v.key, "mismatch")
+                v.mismatch_due = now + MISMATCH_GRACE_INTERVALS * interval
+                self._queue_mismatch(v, v.mismatch_due)
         elif text is not None:
             self._check_mismatch(v, now, out)
+
+    def _queue_mismatch(self, v: _Vrid, when: float) -> None:
+        """A check of the mismatch at ``when``; at most ``MAX_PENDING`` per VRID (a master
+        flapping faster than its grace): the check of the last change then waits for the
+        pending ones and is queued when the last of them pops."""
+        if v.mismatch_pending < MAX_PENDING:
+            v.mismatch_pending += 1
+            self._push(when, v.key, "mismatch")
 
     def _check_mismatch(self, v: _Vrid, now: float, out: list[VrrpEvent]) -> None:
         if v.mismatch is None or v.mismatch == v.mismatch_reported:
@@ -763,7 +885,43 @@ class VrrpTracker:
             last_gap_ms=v.last_gap_ms,
             local_vips=local_vips,
             host_mismatch=v.mismatch,
+            too_many_senders=_held(v.untracked_last, now),
+            untracked_adverts=v.untracked,
         )
+
+
+def _heard(v: _Vrid) -> float:
+    """When the VRID was last heard of (advert or bogus packet)."""
+    return max(v.seen, v.last_advert or 0.0)
+
+
+def _held(last: float | None, now: float) -> bool:
+    """Whether an untracked advert at ``last`` still shows as "too many senders" at ``now``."""
+    return last is not None and now - last <= SENDERS_HOLD
+
+
+def _active(v: _Vrid, now: float) -> list[_Router]:
+    """The routers that count as advertising (priority > 0, in a run, heard within their
+    master-down interval)."""
+    return [
+        x for x in v.routers.values()
+        if x.priority > 0 and x.run_start is not None and now - x.last <= x.mdi
+    ]
+
+
+def _split_members(active: list[_Router], now: float) -> set[str]:
+    """The routers that each advertised at least twice within one master-down interval (the
+    longer of a pair's), counting only adverts since both were advertising. Pairs only among
+    the routers with two recent adverts (usually none or two)."""
+    heard = [(x, _second_last(x.times)) for x in active if len(x.times) >= 2]
+    members: set[str] = set()
+    for i, (a, a2) in enumerate(heard):
+        for b, b2 in heard[i + 1 :]:
+            start = max(a.run_start or 0.0, b.run_start or 0.0, now - max(a.mdi, b.mdi))
+            if a2 >= start and b2 >= start:
+                members.add(a.src)
+                members.add(b.src)
+    return members
 
 
 def _recent(v: _Vrid, now: float) -> list[_Router]:

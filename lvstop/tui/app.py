@@ -202,7 +202,7 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
 
     def watch_vrrp(self, snapshot: VrrpSnapshot | None) -> None:
         if snapshot is not None:
-            self.vrrp_panel.set_rows(view.vrrp_rows(snapshot, self.sources.clock()))
+            self.vrrp_panel.show(snapshot, self.sources.clock())
             self.log_events([vrrp_log_event(e) for e in snapshot.events])
 
     def watch_host(self, stats: HostStats | None) -> None:

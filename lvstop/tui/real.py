@@ -1,5 +1,6 @@
-"""The real sources for `lvstop top`: netlink IPVS reader, live VRRP capture + tracker, psutil,
-/proc/net/ip_vs_conn and the kernel writes of ``lvstop.actions``.
+"""The real sources for `lvstop top`: netlink IPVS reader, live VRRP capture + tracker (on a
+thread of its own: live_vrrp.py), psutil, /proc/net/ip_vs_conn and the kernel writes of
+``lvstop.actions``.
 
 Everything heavy (pyroute2, the capture sockets) is imported or opened inside ``start`` /
 the first poll, after the dashboard's first frame.
@@ -13,9 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
-from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.sources.host import HostReader
-from lvstop.tui.incident import AdvertRing
+from lvstop.tui.live_vrrp import LiveVrrp
 from lvstop.tui.sources import (
     Actions,
     KeepalivedView,
@@ -36,52 +36,6 @@ class NetlinkIpvs:
 
     async def close(self) -> None:
         self.reader.close()
-
-
-class LiveVrrp:
-    """AF_PACKET capture → ``VrrpTracker``; local addresses from netlink events."""
-
-    def __init__(self, interfaces: Sequence[str] | None) -> None:
-        self.interfaces = list(interfaces) if interfaces else None
-        self._capture: Any = None
-        self._addresses: Any = None
-        self._tracker: Any = None
-        #: recent packets as captured, for the incident snapshot's pcap
-        self.adverts = AdvertRing()
-
-    async def start(self) -> None:
-        from lvstop.sources.addresses import LocalAddresses
-        from lvstop.sources.vrrp_capture import VrrpCapture
-        from lvstop.track.vrrp import VrrpTracker
-
-        self._tracker = tracker = VrrpTracker(per_interface=True)
-
-        def on_advert(advert: Advert) -> None:
-            tracker.feed(advert)
-
-        self._capture = VrrpCapture(self.interfaces, on_advert, on_raw=self.adverts.add_raw)
-        self._capture.open()
-        self._capture.start()
-        def on_change(addresses: frozenset[str]) -> None:
-            tracker.set_local_addresses(addresses, time.time())
-
-        self._addresses = LocalAddresses(on_change=on_change)
-        try:
-            await self._addresses.start()
-        except Exception:  # VIP ownership is a bonus; adverts still count
-            self._addresses = None
-
-    async def snapshot(self) -> VrrpSnapshot:
-        now = time.time()
-        self._tracker.tick(now)
-        source = "live: " + (", ".join(self.interfaces) if self.interfaces else "all")
-        return self._tracker.snapshot(now, capture=self._capture.stats(), source=source)
-
-    async def close(self) -> None:
-        if self._capture is not None:
-            self._capture.close()
-        if self._addresses is not None:
-            await self._addresses.close()
 
 
 class ProcConns:

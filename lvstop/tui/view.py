@@ -179,6 +179,8 @@ def _age(age: float | None, interval_ms: int) -> str:
 
 def vrid_badges(state: VridState) -> tuple[str, str]:
     badges = []
+    if state.too_many_senders:  # first: what follows is unreliable under a flood
+        badges.append(f"SENDERS>{len(state.routers)}")
     if state.split_brain:
         badges.append("SPLIT-BRAIN")
     if state.conflict_fields:
@@ -189,9 +191,19 @@ def vrid_badges(state: VridState) -> tuple[str, str]:
         badges.append(f"BOGUS {state.bogus}")
     if state.host_mismatch:
         badges.append("MISMATCH")
-    mark = "error" if (state.split_brain or state.conflict_fields or state.silent) else (
+    mark = "error" if (state.split_brain or state.conflict_fields or state.silent
+                       or state.too_many_senders) else (
         "warn" if badges else "ok")
     return (" ".join(badges) if badges else "ok"), mark
+
+
+def vrrp_subtitle(snapshot: VrrpSnapshot | None) -> str:
+    """The VRRP panel's bottom line: adverts the tracker could not keep, if any."""
+    if snapshot is None or not snapshot.untracked_adverts:
+        return ""
+    what = "too many VRIDs" if snapshot.too_many_vrids else (
+        "too many senders" if snapshot.too_many_senders else "earlier flood")
+    return f"{what}: {snapshot.untracked_adverts:,} adverts not tracked"
 
 
 def vrrp_rows(snapshot: VrrpSnapshot | None, now: float) -> list[Row]:

@@ -10,7 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Markdown, Static
 
-from lvstop.model.ipvs import Timeouts
+# the kernel's limit (INT_MAX / HZ, at the highest HZ), as lvstop's writes validate it
+from lvstop.model.ipvs import MAX_TIMEOUT, Timeouts
 
 EXPLANATION = """\
 # Why 900 s hides round-robin in tests
@@ -79,7 +80,7 @@ class TimeoutsScreen(ModalScreen[Timeouts | None]):
                 with Horizontal():
                     yield Label(name)
                     yield Input(str(getattr(self.current, name)), id=name, restrict=r"[0-9]*",
-                                max_length=7)
+                                max_length=len(str(MAX_TIMEOUT)))
             yield Static("Enter to review, Esc to cancel, F1: why 900 s hides rr", id="hint")
             yield Static("", id="error")
 
@@ -88,8 +89,9 @@ class TimeoutsScreen(ModalScreen[Timeouts | None]):
         values = {}
         for name in ("tcp", "tcpfin", "udp"):
             text = self.query_one(f"#{name}", Input).value.strip() or "0"
-            if not text.isdigit() or int(text) > 31_536_000:
-                self.query_one("#error", Static).update(f"{name}: seconds from 0 to 31536000")
+            if not text.isdigit() or int(text) > MAX_TIMEOUT:
+                self.query_one("#error", Static).update(
+                    f"{name}: seconds from 0 to {MAX_TIMEOUT} (the kernel's limit)")
                 return
             # 0 means "unchanged", as ipvsadm --set: show the value that will be in effect.
             values[name] = int(text) or getattr(self.current, name)

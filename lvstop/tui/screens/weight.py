@@ -10,9 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from lvstop.model.ipvs import MAX_WEIGHT
 from lvstop.safetext import escape_controls
-
-MAX_WEIGHT = 2_147_483_647  # the kernel's limit (INT_MAX)
 
 
 class WeightScreen(ModalScreen[int | None]):
@@ -42,7 +41,8 @@ class WeightScreen(ModalScreen[int | None]):
         with Vertical(id="dialog"):
             yield Label(escape_controls(f"Weight of {self.endpoint} (now {self.current})"),
                         markup=False)
-            yield Input(str(self.current), id="weight", restrict=r"[0-9]*", max_length=10)
+            yield Input(str(self.current), id="weight", restrict=r"[0-9]*",
+                        max_length=len(str(MAX_WEIGHT)))
             yield Static("+ / - step, Enter to review, Esc to cancel", id="hint")
             yield Static("", id="error")
 
