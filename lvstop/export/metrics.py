@@ -139,7 +139,8 @@ METRICS: dict[str, MetricDef] = _defs(
     ("lvstop_keepalived_virtual_server_verdict", "gauge", ("virtual_server", "verdict"),
      "1 for the virtual server's verdict (ok, missing, sorry, quorum-lost)."),
     ("lvstop_keepalived_drift_problems", "gauge", (),
-     "Things not as configured (lvstop keepalived --drift's lines)."),
+     "Things not as configured (virtual servers, real servers, instances), as "
+     "lvstop keepalived lists them."),
     # -- the exporter -------------------------------------------------------------------------
     ("lvstop_source_up", "gauge", ("source",), "1 when the source's last poll succeeded."),
     ("lvstop_source_last_success_timestamp_seconds", "gauge", ("source",),

@@ -14,11 +14,11 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
 from lvstop.errors import LvstopError
 from lvstop.export.metrics import Published
 
+#: what ``generate_latest`` writes: the classic text format (Prometheus 2 reads it)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 INDEX = (b"<html><head><title>lvstop export</title></head><body><h1>lvstop export</h1>"
          b'<p><a href="/metrics">Metrics</a></p></body></html>\n')
 
@@ -76,9 +76,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         accept = self.headers.get("Accept-Encoding", "")
         if "gzip" in accept:
-            self._send(200, self.server.gzipped(body), CONTENT_TYPE_LATEST, head, "gzip")
+            self._send(200, self.server.gzipped(body), CONTENT_TYPE, head, "gzip")
         else:
-            self._send(200, body, CONTENT_TYPE_LATEST, head)
+            self._send(200, body, CONTENT_TYPE, head)
 
     def do_GET(self) -> None:
         self._answer(head=False)
