@@ -3,9 +3,19 @@
 Both run in the same netns and listen on that netns's 127.0.0.1 (inside the VM only): every
 ``node_ipvs_*`` series node_exporter serves, lvstop serves with the same labels and a value
 within one lvstop poll (lvstop serves its last poll; node_exporter reads on the scrape), and
-lvstop serves no other ``node_ipvs_*`` series. On d1's table under client load and on seeded
-generated tables (every protocol, fwmark and IPv6 services, ``ipvsadm -R``), with all labels
-and with the port labels dropped (``--backend-labels``).
+lvstop's other ``node_ipvs_*`` series belong only to services ``/proc/net/ip_vs`` (node_exporter's
+source) leaves out. On d1's table under client load and on seeded generated tables (fwmark and
+IPv6 services, ``ipvsadm -R``), with all labels and with the port labels dropped
+(``--backend-labels``).
+
+Two things node_exporter 1.5 gets wrong, seen here, which lvstop does not copy:
+
+- its /proc parser (procfs) knows TCP, UDP and FWM service lines only: an SCTP service's real
+  servers are filed under the service listed before it. The generated tables here leave SCTP
+  out (lvstop serves SCTP with ``proto="SCTP"``);
+- the UML 6.1 kernel's ``/proc/net/ip_vs`` omitted 4 of seed 1's 14 firewall-mark services
+  that netlink and ``ipvsadm -Ln`` list (its seq_file walk across read() calls): node_exporter
+  has no series for them, lvstop (netlink) has.
 """
 
 from __future__ import annotations
@@ -113,17 +123,50 @@ def compare_once(p: Pair) -> list[str]:
     diffs = []
     if not theirs:
         diffs.append("node_exporter served no node_ipvs_* series")
+    listed = proc_services(p)
     for key in sorted(set(theirs) | set(after)):
         if key not in after:
             diffs.append(f"missing in lvstop: {key}")
         elif key not in theirs:
-            diffs.append(f"only in lvstop: {key}")
+            labels = dict(key[1])
+            service = tuple(labels.get(name) for name in SERVICE_LABELS)
+            # the listed services as far as the kept labels tell them (--backend-labels)
+            seen = {tuple(None if service[i] is None else v for i, v in enumerate(listed_one))
+                    for listed_one in listed}
+            if not key[1] or service in seen:
+                diffs.append(f"only in lvstop (and listed in /proc/net/ip_vs): {key}")
         else:
             lo = min(before.get(key, after[key]), after[key])
             hi = max(before.get(key, after[key]), after[key])
             if not lo <= theirs[key] <= hi:
                 diffs.append(f"{key}: node_exporter {theirs[key]}, lvstop {lo}..{hi}")
     return diffs
+
+
+SERVICE_LABELS = ("proto", "local_address", "local_port", "local_mark")
+
+
+def proc_services(p: Pair) -> set[tuple[str, str, str, str]]:
+    """The services /proc/net/ip_vs lists, as (proto, local_address, local_port, local_mark)."""
+    import ipaddress
+
+    with p.lab.netns(p.ns):
+        text = Path("/proc/net/ip_vs").read_text()
+    out = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0] not in ("TCP", "UDP", "SCTP", "FWM"):
+            continue
+        if fields[0] == "FWM":
+            out.add(("FWM", "", "0", fields[1]))
+            continue
+        addr, _, port = fields[1].rpartition(":")
+        if addr.startswith("["):
+            address = str(ipaddress.IPv6Address(addr[1:-1]))
+        else:
+            address = str(ipaddress.IPv4Address(int(addr, 16)))
+        out.add((fields[0], address, str(int(port, 16)), ""))
+    return out
 
 
 def assert_same(lab, p: Pair) -> None:
@@ -172,7 +215,8 @@ def test_d1_table_under_load_matches_node_exporter(lab):
 def test_generated_table_with_fwmark_and_ipv6_matches_node_exporter(lab, seed):
     subprocess.run(["modprobe", "-d", "/tmp/mr", "ip_vs_pe_sip"], check=False,
                    capture_output=True)  # the tables use --pe sip
-    rules = ipvs_oracle.generate_rules(seed)
+    rules = "".join(line + "\n" for line in ipvs_oracle.generate_rules(seed).splitlines()
+                    if "--sctp-service" not in line)
     assert "-f " in rules and "[2001:db8" in rules
     with lab.scratch_netns() as ns:
         subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"], input=rules, text=True,
