@@ -127,9 +127,9 @@ METRICS: dict[str, MetricDef] = _defs(
      "Packets the kernel dropped before the capture read them."),
     # -- keepalived ---------------------------------------------------------------------------
     ("lvstop_keepalived_running", "gauge", (), "1 when a keepalived parent runs in this netns."),
-    ("lvstop_keepalived_instance_state", "gauge", ("instance", "vrid", "state"),
+    ("lvstop_keepalived_instance_state", "gauge", ("vrrp_instance", "vrid", "state"),
      "1 for the state keepalived last reported for the VRRP instance (from its data dump)."),
-    ("lvstop_keepalived_instance_wire_disagree", "gauge", ("instance", "vrid"),
+    ("lvstop_keepalived_instance_wire_disagree", "gauge", ("vrrp_instance", "vrid"),
      "1 when keepalived's state of the instance and the wire disagree."),
     ("lvstop_keepalived_state_age_seconds", "gauge", (),
      "Age of keepalived's last state dump the instance states and verdicts come from."),
@@ -396,7 +396,7 @@ class SnapshotCollector:
         running.add_metric((), view.running)
         yield running
         if view.instances is not None:
-            states = _gauge("lvstop_keepalived_instance_state", ("instance", "vrid", "state"))
+            states = _gauge("lvstop_keepalived_instance_state", ("vrrp_instance", "vrid", "state"))
             for inst in view.instances:
                 vrid = "" if inst.virtual_router_id is None else str(inst.virtual_router_id)
                 for state in INSTANCE_STATES:
@@ -409,7 +409,7 @@ class SnapshotCollector:
         drift = view.drift
         if drift is None:
             return
-        disagree = _gauge("lvstop_keepalived_instance_wire_disagree", ("instance", "vrid"))
+        disagree = _gauge("lvstop_keepalived_instance_wire_disagree", ("vrrp_instance", "vrid"))
         for idrift in drift.instances:
             vrid = "" if idrift.virtual_router_id is None else str(idrift.virtual_router_id)
             disagree.add_metric((idrift.name, vrid), idrift.agree is False)
