@@ -231,3 +231,153 @@ def test_generated_table_with_fwmark_and_ipv6_matches_node_exporter(lab, seed):
             assert_same(lab, p)
             ours, _ = p.ours()
             assert all("local_port" not in dict(labels) for _name, labels in ours)
+
+
+# -- one snapshot per scrape, and a failing source ---------------------------------------------
+
+def _export(ns: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    from lvstop.lab import runtime
+
+    argv = [sys.executable, "-m", "lvstop", "export", "--listen", f"127.0.0.1:{port}", *extra]
+    return subprocess.Popen(runtime.ns_argv(ns, argv), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def _scrape(lab, ns: str, port: int) -> str:
+    with lab.netns(ns), urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                               timeout=30) as reply:
+        assert reply.status == 200
+        return str(reply.read().decode())
+
+
+def _halt(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(20)
+
+
+def _churn_rules(size: int) -> str:
+    """A table of ``size`` services, service i with 1 + i % 3 real servers, every third real
+    server drained: each size has its own count of services, real servers and drained ones."""
+    lines = ["-C"]
+    for i in range(size):
+        vip = f"10.9.{i // 200}.{i % 200 + 1}"
+        lines.append(f"-A -t {vip}:80 -s rr")
+        for j in range(1 + i % 3):
+            lines.append(f"-a -t {vip}:80 -r 10.8.{i % 200}.{j + 1}:80 -m -w {(i + j) % 3}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _consistent(text: str) -> tuple[int, list[str]]:
+    """(the scrape's real-server count, what in it disagrees with that count)."""
+    samples = parse(text)
+    n_rs = samples[("lvstop_ipvs_real_servers", ())]
+    n_svc = samples[("lvstop_ipvs_services", ())]
+    weights = {labels: v for (name, labels), v in samples.items()
+               if name == "node_ipvs_backend_weight"}
+    rates = [labels for name, labels in samples
+             if name == "lvstop_real_server_connections_per_second"]
+    drained = sum(v for (name, _l), v in samples.items() if name == "lvstop_real_server_drained")
+    services = {tuple(dict(labels)[k] for k in SERVICE_LABELS) for labels in weights}
+    stamps = [key for key in samples if key[0] == "lvstop_export_snapshot_timestamp_seconds"]
+    problems = []
+    if len(weights) != n_rs:
+        problems.append(f"{len(weights)} weight series, lvstop_ipvs_real_servers {n_rs}")
+    if len(rates) != n_rs:
+        problems.append(f"{len(rates)} rate series, lvstop_ipvs_real_servers {n_rs}")
+    if drained != sum(1 for v in weights.values() if v == 0):
+        problems.append(f"drained {drained}, weight-0 series "
+                        f"{sum(1 for v in weights.values() if v == 0)}")
+    if len(services) > n_svc:
+        problems.append(f"{len(services)} services with real servers, lvstop_ipvs_services "
+                        f"{n_svc}")
+    if len(stamps) != 1:
+        problems.append(f"{len(stamps)} snapshot timestamps")
+    return int(n_rs), problems
+
+
+def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
+    """Scrapes while ``ipvsadm -R`` keeps replacing the table (polls every 0.2 s): each
+    scrape's series agree with its own counts, and the scrapes saw several tables."""
+    import threading
+
+    with lab.scratch_netns() as ns:
+        subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"], input=_churn_rules(5),
+                       text=True, check=True, capture_output=True, timeout=120)
+        proc = _export(ns, LVSTOP_PORT + 5, "--interval", "0.2", "--no-vrrp",
+                       "--no-keepalived")
+        stop = threading.Event()
+        errors: list[str] = []
+
+        def churn() -> None:
+            sizes = (5, 40, 12, 60, 1, 25)
+            n = 0
+            while not stop.is_set():
+                rules = _churn_rules(sizes[n % len(sizes)])
+                n += 1
+                done = subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"],
+                                      input=rules, text=True, capture_output=True,
+                                      timeout=120, check=False)
+                if done.returncode != 0:
+                    errors.append(done.stderr.strip())
+                    return
+
+        changer = threading.Thread(target=churn, daemon=True)
+        try:
+            lab.wait_until(lambda: _scrape(lab, ns, LVSTOP_PORT + 5), timeout=60,
+                           what="lvstop export answering")
+            changer.start()
+            seen: set[int] = set()
+            scrapes = 0
+
+            def enough() -> bool:
+                nonlocal scrapes
+                n_rs, problems = _consistent(_scrape(lab, ns, LVSTOP_PORT + 5))
+                assert not problems, problems
+                assert not errors, errors
+                seen.add(n_rs)
+                scrapes += 1
+                return scrapes >= 30 and len(seen) >= 4
+            # an inconsistent scrape fails at once (the assertion is not a "not yet")
+            deadline = time.monotonic() + 240
+            while not enough():
+                assert time.monotonic() < deadline, (
+                    f"only {len(seen)} tables in {scrapes} scrapes after 240 s")
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            changer.join(150)
+            _halt(proc)
+
+
+def test_keeps_serving_while_keepalived_source_fails(lab):
+    """d1's keepalived.conf gone (keepalived keeps running on what it read): the keepalived
+    source is down (``lvstop_source_up 0``, its series absent), scrapes still answer 200 with
+    the IPVS series; the file back, the source comes back."""
+    conf = Path(lab.node_dir("d1")) / "keepalived.conf"
+    hidden = conf.with_name("keepalived.conf.hidden")
+    proc = _export("d1", LVSTOP_PORT + 6, "--interval", "0.5", "--no-vrrp")
+    port = LVSTOP_PORT + 6
+
+    def state() -> tuple[float, float, bool, bool]:
+        samples = parse(_scrape(lab, "d1", port))
+        return (samples.get(("lvstop_source_up", (("source", "keepalived"),)), -1),
+                samples.get(("lvstop_source_up", (("source", "ipvs"),)), -1),
+                any(name.startswith("lvstop_keepalived_") for name, _l in samples),
+                any(name == "node_ipvs_backend_weight" for name, _l in samples))
+    try:
+        lab.wait_until(lambda: state() == (1, 1, True, True), timeout=90,
+                       what="every source up, keepalived's series served")
+        conf.rename(hidden)
+        try:
+            lab.wait_until(lambda: state() == (0, 1, False, True), timeout=90,
+                           what="the keepalived source down, its series gone, IPVS served")
+        finally:
+            hidden.rename(conf)
+        lab.wait_until(lambda: state() == (1, 1, True, True), timeout=90,
+                       what="the keepalived source back")
+    finally:
+        _halt(proc)
