@@ -25,6 +25,7 @@ from lvstop.export.metrics import (
     BACKEND_LABELS,
     METRICS,
     ExportSnapshot,
+    KeepalivedView,
     Published,
     SourceStatus,
     go_ip,
@@ -34,6 +35,7 @@ from lvstop.export.metrics import (
 from lvstop.export.server import parse_listen, serve
 from lvstop.model.ipvs import IpvsSnapshot, Stats
 from lvstop.sources.ipvs_totals import parse_totals, read_totals
+from lvstop.track.rates import Rates
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -356,3 +358,75 @@ def test_rendering_ignores_a_stats_free_snapshot():
                                              totals=Stats())))
     assert rendered[("node_ipvs_connections_total", ())] == 0
     assert rendered[("lvstop_ipvs_services", ())] == 0
+
+
+# -- render (the fast writer) is generate_latest's output, byte for byte -----------------------
+
+HOSTILE = ('a"b', "back\\slash", "new\nline", "ünïcode", "", "{x=\"1\"}", "\\n")
+
+
+def keepalived_views():
+    """Views from the lab's recorded keepalived scenarios (config × dumps × kernel)."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from test_drift import LAB, load
+
+    from lvstop.track.drift import compute_drift
+
+    for d in sorted(p for p in LAB.iterdir() if (p / "keepalived.conf").exists()):
+        config, ipvs, runtime = load(d.name)
+        drift = compute_drift(config, ipvs, runtime, {}, ())
+        yield ipvs, KeepalivedView(running=True, instances=runtime and runtime.instances,
+                                   state_time=0.5, drift=drift)
+
+
+def render_cases():
+    table = recorded_table()
+    two = IpvsSnapshot.from_dict(
+        json.loads((DATA / "ipvs" / "table-seed2.json").read_text())["snapshot"])
+    for ipvs in (table, two, IpvsSnapshot()):
+        rates = {rs.key: Rates(i / 3, i * 1e7 + 0.5, 0.0, 1e22 / (i + 1), float(i))
+                 for i, (_s, rs) in enumerate(ipvs.real_servers())}
+        for labels in ("", "proto", "local_address,remote_address,proto,local_mark",
+                       ",".join(BACKEND_LABELS)):
+            yield ExportSnapshot(time=1.5, sources=UP, ipvs=ipvs, totals=Stats(conns=7),
+                                 rates=rates), parse_backend_labels(labels)
+    for pcap in sorted((DATA / "vrrp").glob("*.pcap")):
+        vrrp, bogus = vrrp_snapshot(pcap.name)
+        yield ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp,
+                             bogus_by_check=bogus), BACKEND_LABELS
+        # label values from the wire and from configs are untrusted text
+        for text in HOSTILE:
+            odd = replace(vrrp, vrids=tuple(replace(v, interface=text) for v in vrrp.vrids))
+            yield ExportSnapshot(time=vrrp.time, sources=UP, vrrp=odd), BACKEND_LABELS
+    for ipvs, view in keepalived_views():
+        yield ExportSnapshot(time=2.0, sources=UP, ipvs=ipvs, keepalived=view), BACKEND_LABELS
+        for text in HOSTILE if view.instances else ():
+            odd_view = replace(view, instances=tuple(replace(inst, name=text + inst.name)
+                                                     for inst in view.instances or ()))
+            yield ExportSnapshot(time=2.0, sources=UP, keepalived=odd_view), BACKEND_LABELS
+    yield ExportSnapshot(time=3.0, sources=(
+        SourceStatus("ipvs", False, "down", None, 1e-7),
+        SourceStatus("vrrp", True, "", 1.7e9, 123456789.0))), BACKEND_LABELS
+
+
+def test_render_is_generate_latest_byte_for_byte():
+    from lvstop.export.metrics import render_reference
+
+    cases = keepalived = 0
+    escaped: set[bytes] = set()
+    for snap, labels in render_cases():
+        fast, plain = render(snap, labels), render_reference(snap, labels)
+        assert fast == plain, (snap.time, labels)
+        cases += 1
+        keepalived += b"lvstop_keepalived_real_server_verdict{" in fast
+        escaped.update(e for e in (b"\\n", b'\\"', b"\\\\") if e in fast)
+    assert cases >= 30 and keepalived >= 2 and len(escaped) == 3
+
+
+def test_hostile_label_values_are_escaped():
+    vrrp, _ = vrrp_snapshot("lab_kill9_failover_gap_then_preempt.pcap")
+    odd = replace(vrrp, vrids=tuple(replace(v, interface='x"}\nevil{a="') for v in vrrp.vrids))
+    text = render(ExportSnapshot(time=1.0, sources=UP, vrrp=odd)).decode()
+    got = samples(text)
+    assert any(dict(k).get("interface") == 'x"}\nevil{a="' for _n, k in got)
+    assert not [line for line in text.splitlines() if line.startswith("evil")]
