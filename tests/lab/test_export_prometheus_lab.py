@@ -6,7 +6,8 @@ Prometheus runs in the client netns on its 127.0.0.1 with contrib/prometheus's a
 rules, short scrape and evaluation intervals, and is asked through its HTTP API:
 
 - both targets serve the series of both VIPs, each VRID's master as the wire shows it and
-  keepalived's instance states;
+  keepalived's instance states; scraped again and again in steady state, neither exporter
+  signals keepalived (its dump files stay unchanged);
 - a failover (keepalived stopped on d2) shows in ``lvstop_vrrp_failovers_total``, in the
   master series, in ``lvstop_keepalived_running`` and, once keepalived dumps its state again
   (the dump policy allows one a minute), in d1's ``lvstop_keepalived_instance_state``;
@@ -165,6 +166,21 @@ def test_prometheus_has_both_directors_series_for_both_vips(cluster):
         == {("d1", "state=MASTER", "vrid=51", "vrrp_instance=VI_1"),
             ("d2", "state=MASTER", "vrid=52", "vrrp_instance=VI_2")},
         timeout=120, interval=1, what="keepalived's MASTER instances: VI_1 on d1, VI_2 on d2")
+    # scrapes never signal keepalived: in steady state its dumps stay as they are while
+    # Prometheus scrapes both exporters again and again
+    dumps = {(node, name): (Path(cluster.lab.node_dir(node)) / name).stat().st_mtime_ns
+             for node in ("d1", "d2")
+             for name in ("keepalived.data", "keepalived_check.data", "keepalived.json")
+             if (Path(cluster.lab.node_dir(node)) / name).exists()}
+    assert {node for node, _name in dumps} == {"d1", "d2"}, dumps
+    scraped = cluster.query('count_over_time(up{job="lvstop"}[1h])')
+    cluster.lab.wait_until(
+        lambda: all(v >= scraped[k] + 15 for k, v in cluster.query(
+            'count_over_time(up{job="lvstop"}[1h])').items()),
+        timeout=180, interval=1, what="15 more scrapes of each exporter")
+    after = {key: (Path(cluster.lab.node_dir(key[0])) / key[1]).stat().st_mtime_ns
+             for key in dumps}
+    assert after == dumps, "keepalived was signalled for a dump while nothing changed"
     ups = cluster.query("lvstop_source_up")
     assert ups == {(d, f"source={s}"): 1.0 for d in ("d1", "d2")
                    for s in ("ipvs", "vrrp", "keepalived")}, ups
