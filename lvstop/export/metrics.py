@@ -267,10 +267,6 @@ class _Family:
     def add_metric(self, values: tuple[str, ...] | list[str], value: float) -> None:
         self.rows.append((tuple(values), value))
 
-    @property
-    def samples(self) -> list[tuple[tuple[str, ...], float]]:
-        return self.rows
-
     def to_client(self) -> Metric:
         family: GaugeMetricFamily | CounterMetricFamily
         if self.kind == "counter":
@@ -504,9 +500,9 @@ def _escape_value(text: str) -> str:
 
 def render(snapshot: ExportSnapshot, backend_labels: tuple[str, ...] = BACKEND_LABELS) -> bytes:
     """The text exposition (format 0.0.4) of one snapshot: what ``render_reference`` writes,
-    byte for byte (a unit test compares them), about three times faster at 10,000 real
-    servers: each label set is formatted once, values through prometheus-client's own
-    ``floatToGoString``."""
+    byte for byte (a unit test compares them), about ten times faster at 10,000 real
+    servers (docs/BENCHMARKS.md): each label set is formatted once per scrape, values go
+    through prometheus-client's own ``floatToGoString``."""
     out: list[str] = []
     append = out.append
     label_text: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
