@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv user-mode-linux keepalived ipvsadm kmod iproute2 tcpdump tmux procps libcap2-bin)
+APT_PACKAGES=(python3 python3-venv user-mode-linux keepalived ipvsadm kmod iproute2 tcpdump tmux procps libcap2-bin prometheus prometheus-node-exporter)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -18,8 +18,34 @@ if ((${#need_apt[@]})); then
         exit 1
     fi
     echo "dev.sh: installing ${need_apt[*]}" >&2
+    # Debian starts a package's daemon on install (prometheus would listen on *:9090): tests
+    # start their own, inside the lab. A policy-rc.d that refuses every start while apt runs
+    # (only if there is none: an existing one is left as it is), removed afterwards whatever
+    # happens.
+    own_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        own_policy=1
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        printf '#!/bin/sh\n# dev.sh: no daemon starts while it installs packages\nexit 101\n' \
+            > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+    fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    if [ -n "$own_policy" ]; then
+        rm -f /usr/sbin/policy-rc.d
+        trap - EXIT
+    fi
+    # ... nor at the next boot: disable the daemons this run installed, and stop them.
+    for svc in prometheus prometheus-node-exporter; do
+        [[ " ${need_apt[*]} " == *" $svc "* ]] || continue
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        else
+            update-rc.d "$svc" disable >/dev/null 2>&1 || true
+            service "$svc" stop >/dev/null 2>&1 || true
+        fi
+    done
 fi
 
 # Debian's python3: the same interpreter is visible inside the UML lab through hostfs.

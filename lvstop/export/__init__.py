@@ -1,0 +1,1 @@
+"""``lvstop export``: the Prometheus endpoint (snapshot → metrics, the poller, the HTTP server)."""
