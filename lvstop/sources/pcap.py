@@ -204,24 +204,14 @@ class PcapReader:
                 linktype = struct.unpack_from(endian + "H", buf, body)[0]
                 tick, name = _idb_options(buf, body + 8, body_end, endian)
                 ifaces.append((linktype, tick, name))
-            elif btype == _EPB and body_end - body >= 20:
-                if_id, hi, lo, caplen, _orig = struct.unpack_from(endian + "IIIII", buf, body)
+            elif btype in (_EPB, _OPB) and body_end - body >= 20:
+                # EPB: a 32-bit interface id; OPB (obsolete): 16-bit interface id and drops
+                head = struct.unpack_from(endian + ("IIIII" if btype == _EPB else "HHIIII"),
+                                          buf, body)
+                if_id, (hi, lo, caplen) = head[0], head[-4:-1]
                 if if_id >= len(ifaces) or body + 20 + caplen > body_end:
                     self._warn(f"bad packet block at byte {offset}; skipped")
                 else:
-                    linktype, tick, name = ifaces[if_id]
-                    count += 1
-                    t = ((hi << 32) | lo) * tick
-                    if t > MAX_TIME:
-                        self._warn(f"packet #{count} at byte {offset}: time stamp beyond "
-                                   "year 9999; skipped")
-                    else:
-                        yield t, linktype, buf[body + 20 : body + 20 + caplen], name
-            elif btype == _OPB and body_end - body >= 20:
-                if_id, _drops, hi, lo, caplen, _orig = struct.unpack_from(
-                    endian + "HHIIII", buf, body
-                )
-                if if_id < len(ifaces) and body + 20 + caplen <= body_end:
                     linktype, tick, name = ifaces[if_id]
                     count += 1
                     t = ((hi << 32) | lo) * tick
