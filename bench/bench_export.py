@@ -39,7 +39,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -214,45 +213,10 @@ def idle_cpu(services: int, per: int, log: Path, window: float) -> dict[str, Any
 # on the host
 
 
-INIT = """#!/bin/bash
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc; mount -t sysfs sys /sys
-mount -t tmpfs tmp /tmp; mount -t tmpfs run /run; mkdir -p /run/netns
-mkdir -p /tmp/mr/lib/modules
-ln -s /usr/lib/uml/modules/$(uname -r) /tmp/mr/lib/modules/$(uname -r)
-for m in ip_vs ip_vs_rr ip_vs_wrr; do modprobe -d /tmp/mr $m; done
-ip link set lo up
-cd {root}
-{python} {script} --inside {out} {quick} > {out}/inside.log 2>&1
-echo $? > {out}/status
-sync
-poweroff -f
-"""
-
-
 def boot(quick: bool, timeout: float) -> Path:
-    lab = ROOT / ".lab"
-    lab.mkdir(exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix="bench-export-", dir=lab))
-    init = out / "init.sh"
-    init.write_text(INIT.format(root=ROOT, python=sys.executable,
-                                script=Path(__file__).resolve(), out=out,
-                                quick="--quick" if quick else ""))
-    init.chmod(0o755)
-    uml = shutil.which("linux.uml")
-    if uml is None:
-        raise SystemExit("bench_export: linux.uml not found: apt-get install -y user-mode-linux")
-    print(f"booting UML (results in {out}) ...", flush=True)
-    with (out / "console.log").open("w") as console:
-        subprocess.run(["timeout", str(int(timeout)), uml, "mem=2G", "root=/dev/root",
-                        "rootfstype=hostfs", "rootflags=/", "rw", f"init={init}", "con=null",
-                        "con0=fd:0,fd:1", "quiet"], stdin=subprocess.DEVNULL, stdout=console,
-                       stderr=subprocess.STDOUT, check=False)
-    status = (out / "status").read_text().strip() if (out / "status").exists() else "none"
-    if status != "0":
-        log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
-        raise SystemExit(f"bench_export: the VM run failed (status {status}):\n{log[-2000:]}")
-    return out
+    from bench_ipvs import boot as boot_script
+
+    return boot_script(quick, timeout, __file__)
 
 
 def ms(seconds: float) -> str:

@@ -409,17 +409,19 @@ poweroff -f
 """
 
 
-def boot(quick: bool, timeout: float) -> Path:
+def boot(quick: bool, timeout: float, script: str = __file__) -> Path:
+    """Boot UML once with ``script --inside OUT`` as the payload (bench_export reuses it)."""
+    name = Path(script).stem
     lab = ROOT / ".lab"
     lab.mkdir(exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix="bench-ipvs-", dir=lab))
+    out = Path(tempfile.mkdtemp(prefix=name.replace("_", "-") + "-", dir=lab))
     init = out / "init.sh"
-    init.write_text(INIT.format(root=ROOT, python=sys.executable, script=Path(__file__).resolve(),
+    init.write_text(INIT.format(root=ROOT, python=sys.executable, script=Path(script).resolve(),
                                 out=out, quick="--quick" if quick else ""))
     init.chmod(0o755)
     uml = shutil.which("linux.uml")
     if uml is None:
-        raise SystemExit("bench_ipvs: linux.uml not found: apt-get install -y user-mode-linux")
+        raise SystemExit(f"{name}: linux.uml not found: apt-get install -y user-mode-linux")
     print(f"booting UML (results in {out}) ...", flush=True)
     with (out / "console.log").open("w") as console:
         subprocess.run(["timeout", str(int(timeout)), uml, "mem=2G", "root=/dev/root",
@@ -429,7 +431,7 @@ def boot(quick: bool, timeout: float) -> Path:
     status = (out / "status").read_text().strip() if (out / "status").exists() else "none"
     if status != "0":
         log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
-        raise SystemExit(f"bench_ipvs: the VM run failed (status {status}):\n{log[-2000:]}")
+        raise SystemExit(f"{name}: the VM run failed (status {status}):\n{log[-2000:]}")
     return out
 
 
