@@ -31,6 +31,7 @@ import getpass
 import ipaddress
 import json
 import os
+import re
 import stat
 import struct
 import syslog
@@ -81,6 +82,9 @@ from lvstop.sources.ipvs import (
     IpvsUnavailableError,
     svc_ident,
 )
+
+#: DEL and the C1 controls, which json.dumps leaves raw
+_C1 = re.compile("[\x7f-\x9f]")
 
 DEFAULT_AUDIT_LOG = "/var/log/lvstop/audit.log"
 DEFAULT_STATE_FILE = "/var/lib/lvstop/drained.json"
@@ -152,7 +156,10 @@ class AuditLog:
             "after": after,
             "result": result,
         }
-        line = json.dumps(entry, ensure_ascii=False)
+        # json.dumps escapes C0 but not DEL and C1 (U+009B is a one-character CSI): escape
+        # those too, so `cat audit.log` or a syslog viewer never runs a terminal control
+        line = _C1.sub(lambda m: f"\\u{ord(m.group()):04x}",
+                       json.dumps(entry, ensure_ascii=False))
         if self.path is not None:
             try:
                 with self.path.open("a", encoding="utf-8") as fh:

@@ -4,8 +4,11 @@ SET_DEST message (the kernel side is tested in tests/lab/test_ipvs_writes.py).""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lvstop.actions import (
     ActionError,
@@ -71,6 +74,18 @@ def test_audit_log_records_sudo_user(tmp_path, monkeypatch):
     entry = json.loads((tmp_path / "log" / "audit.log").read_text())
     assert entry["user"] == "alice" and entry["before"] == "5" and entry["after"] == "7"
     assert entry["object"] == "tcp:1.2.3.4:80->5.6.7.8:80" and entry["time"]
+
+
+@given(st.text())
+def test_audit_log_holds_no_terminal_control(tmp_path_factory, text):
+    """Whatever a name holds (a sudo user, an object), the log line is JSON that reads back
+    as the same text and carries no control character a terminal would act on."""
+    path = tmp_path_factory.mktemp("audit") / "audit.log"
+    log = AuditLog(path, use_syslog=False)
+    line = log.record("weight", text, text, "7", "ok")
+    raw = path.read_text(encoding="utf-8")
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", raw), repr(raw)
+    assert json.loads(line)["object"] == text and json.loads(raw)["before"] == text
 
 
 def test_unwritable_audit_log_refuses_before_writing(tmp_path):
