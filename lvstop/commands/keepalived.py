@@ -54,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "state (needs root; default 0: do not)",
     )
     parser.add_argument(
+        "--no-version",
+        action="store_true",
+        help="do not run the installed keepalived's --version (root-owned /usr/sbin/keepalived "
+        "or /usr/local/sbin/keepalived only)",
+    )
+    parser.add_argument(
         "--no-kernel",
         action="store_true",
         help="do not read the IPVS table (config and keepalived only)",
@@ -95,6 +101,11 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
             f"keepalived is not running here and {config_path} does not exist; give --config"
         )
     config = keepalived_conf.parse_file(config_path, config_id=config_id)
+    version = None
+    if not getattr(args, "no_version", False):
+        from lvstop.sources.keepalived_version import read_version
+
+        version = read_version()
 
     want_state = args.keepalived_state
     if want_state is None:
@@ -137,6 +148,7 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
         "all_processes": procs,
         "wire_error": wire_error,
         "ignored": keepalived_state.ignored_processes(scanned),
+        "version": version,
     }
 
 
@@ -158,6 +170,8 @@ def to_document(pieces: dict[str, Any]) -> dict[str, Any]:
     doc["drift"] = pieces["drift"].to_dict() if pieces["ipvs"] is not None else None
     doc["kernel_error"] = pieces["ipvs_error"]
     doc["ignored_processes"] = pieces.get("ignored", [])
+    version = pieces.get("version")
+    doc["keepalived_version"] = None if version is None else version.to_dict()
     return doc
 
 
@@ -185,6 +199,15 @@ def render_text(pieces: dict[str, Any]) -> str:
         f"        router_id {config.router_id or '-'}   config-id {config.config_id}"
         + ("   vrrp_strict" if config.global_defs.vrrp_strict else "")
     )
+    lines.append(_rules_line(config.rules, pieces.get("version")))
+    version = pieces.get("version")
+    if version is not None and version.warning:
+        lines.append(f"        warning: {version.warning}")
+    if config.errors:
+        lines.append("")
+        lines.append(f"Errors: keepalived would not run this config ({len(config.errors)})")
+        for error in config.errors:
+            lines.append(f"  {error}")
     if runtime is None or not runtime.running:
         lines.append("keepalived  not running")
     else:
@@ -240,12 +263,39 @@ def render_text(pieces: dict[str, Any]) -> str:
         lines.append("  (none)")
     if pieces["ipvs_error"]:
         lines.append(f"  kernel table not read: {pieces['ipvs_error']}")
-    if config.warnings:
+    if config.differences:
         lines.append("")
-        lines.append(f"Warnings ({len(config.warnings)})")
-        for warning in config.warnings:
+        lines.append(
+            f"Differences: what keepalived runs instead of what the file says "
+            f"({len(config.differences)})"
+        )
+        for diff in config.differences:
+            what = f"{diff.subject} {diff.field}".strip()
+            was = "(not written)" if diff.written is None else diff.written
+            now = "dropped" if diff.effective is None else diff.effective
+            lines.append(f"  {diff.file}:{diff.line}: {what}: {was} -> {now}")
+            lines.append(f"      {diff.reason}")
+    # a difference's own warning is listed once, with the difference
+    said = {(d.file, d.line, f"{d.subject}: {d.reason}") for d in config.differences}
+    warnings = [
+        w for w in config.warnings if w.level != "error" and (w.file, w.line, w.message) not in said
+    ]
+    if warnings:
+        lines.append("")
+        lines.append(f"Warnings ({len(warnings)})")
+        for warning in warnings:
             lines.append(f"  {warning}")
     return "\n".join(lines)
+
+
+def _rules_line(rules: str, version: Any) -> str:
+    if version is None:
+        installed = "installed version not read"
+    elif version.binary is None:
+        installed = "no keepalived installed here"
+    else:
+        installed = f"installed {version.version or '?'} ({version.binary})"
+    return f"rules   keepalived {rules} (the values below are what it runs; {installed})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -255,4 +305,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(render_text(pieces))
+    if pieces["config"].errors:
+        first = pieces["config"].errors[0]
+        print(
+            f"lvstop: error: keepalived would not run this config: "
+            f"{first.file}:{first.line}: {first.message}",
+            file=sys.stderr,
+        )
+        return 1
     return 0

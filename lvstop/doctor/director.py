@@ -177,15 +177,15 @@ def vrrp_strict(facts: Facts) -> CheckResult:
         return skip("vrrp.strict", "no vrrp_instance")
     if not cfg.global_defs.vrrp_strict:
         return ok("vrrp.strict", "vrrp_strict is off")
-    unicast = [i.name for i in cfg.vrrp_instances if i.unicast_peer]
-    auth = [i.name for i in cfg.vrrp_instances if i.auth_type]
-    if unicast:
-        return fail(
-            "vrrp.strict",
-            f"vrrp_strict forbids unicast peers ({', '.join(unicast)}): keepalived refuses them",
-            "remove vrrp_strict from global_defs, or use multicast",
-        )
-    extra = f"; it also rejects authentication ({', '.join(auth)})" if auth else ""
+    # keepalived 2.2.7 runs vrrp_strict with unicast peers (its "not supported in strict mode"
+    # check never fires: tests/data/keepalived/corpus/92-strict-unicast.conf) and ignores
+    # authentication under it (the effective config has no auth_type left: see differences)
+    auth = [
+        d.subject.removeprefix("vrrp_instance ")
+        for d in cfg.differences
+        if d.field == "auth_type" and "vrrp_strict" in d.reason
+    ]
+    extra = f"; keepalived ignores its authentication ({', '.join(auth)})" if auth else ""
     return warn(
         "vrrp.strict",
         "vrrp_strict adds firewall rules that drop everything to the VIPs except the "
@@ -198,7 +198,13 @@ def nopreempt(facts: Facts) -> CheckResult:
     cfg = facts.config
     if cfg is None or not cfg.vrrp_instances:
         return skip("vrrp.nopreempt", "no vrrp_instance")
-    bad = [i.name for i in cfg.vrrp_instances if i.nopreempt and i.state == "MASTER"]
+    # the config model is effective: keepalived has already cleared such a nopreempt, and the
+    # difference it recorded says so
+    bad = [
+        d.subject.removeprefix("vrrp_instance ")
+        for d in cfg.differences
+        if d.field == "nopreempt" and "MASTER" in d.reason
+    ]
     if bad:
         return fail(
             "vrrp.nopreempt",
@@ -289,11 +295,26 @@ def config_valid(facts: Facts) -> CheckResult:
                 f"keepalived -t exits {code}: {first or 'see keepalived -t -f FILE'}",
                 "fix what keepalived -t -f <config> reports, then reload",
             )
+    errors = facts.config.errors
+    if errors:
+        return fail(
+            "keepalived.config",
+            f"keepalived would not run this config ({len(errors)} error(s)), first {errors[0]}",
+            "fix that line of the config: keepalived (or its VRRP / checker process) exits",
+        )
     if unknown:
         return warn(
             "keepalived.config",
             f"{len(unknown)} unknown keyword(s), first {unknown[0]}",
             "correct or remove them: keepalived ignores them",
+        )
+    differences = facts.config.differences
+    if differences:
+        return warn(
+            "keepalived.config",
+            f"keepalived runs {len(differences)} value(s) other than the file says, "
+            f"first {differences[0]}",
+            "write what keepalived runs (see lvstop keepalived), or fix the line",
         )
     tested = " and keepalived -t" if facts.keepalived_test is not None else ""
     return ok("keepalived.config", f"{facts.config.files[0]} passes lvstop's parser{tested}")

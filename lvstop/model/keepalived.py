@@ -16,6 +16,9 @@ from typing import Any
 
 SCHEMA = "lvstop.keepalived/1"
 
+#: the keepalived release whose rules (keyword handlers, load-time checks) the parser applies
+RULES_VERSION = "2.2.7"
+
 #: the health checkers keepalived 2.2 knows
 CHECKER_TYPES = (
     "TCP_CHECK",
@@ -55,12 +58,51 @@ class ConfigWarning:
     file: str
     line: int
     message: str
+    #: "warning": keepalived runs anyway; "error": keepalived (or its VRRP / checker process)
+    #: would refuse this config and exit
+    level: str = "warning"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message}
+        return {"file": self.file, "line": self.line, "message": self.message, "level": self.level}
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        prefix = "error: " if self.level == "error" else ""
+        return f"{self.file}:{self.line}: {prefix}{self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDifference:
+    """A value keepalived runs that is not what the file says, and keepalived's reason.
+
+    ``written`` is the text of the file (None: not written, keepalived derived the value);
+    ``effective`` what keepalived uses (None: the whole object is dropped). The model's fields
+    hold the effective value; this keeps the written one next to it.
+    """
+
+    subject: str  # "vrrp_instance VI_1", "virtual_server 10.0.0.1:80 real_server 10.0.0.2:8080"
+    field: str  # "lb_kind", "port", "state"... ("" for the whole object)
+    written: str | None
+    effective: str | None
+    reason: str
+    file: str = ""
+    line: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "field": self.field,
+            "written": self.written,
+            "effective": self.effective,
+            "reason": self.reason,
+            "file": self.file,
+            "line": self.line,
+        }
+
+    def __str__(self) -> str:
+        what = f"{self.subject} {self.field}".strip()
+        now = "dropped" if self.effective is None else self.effective
+        was = "(not written)" if self.written is None else self.written
+        return f"{self.file}:{self.line}: {what}: {was} -> {now} ({self.reason})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +177,8 @@ class VrrpInstance:
     virtual_ipaddress: tuple[VirtualIp, ...] = ()
     virtual_ipaddress_excluded: tuple[VirtualIp, ...] = ()
     unicast_src_ip: str | None = None
+    #: keepalived's other name for the advert source address (the same setting: the last wins)
+    mcast_src_ip: str | None = None
     unicast_peer: tuple[str, ...] = ()
     nopreempt: bool = False
     preempt_delay: float | None = None
@@ -169,6 +213,7 @@ class VrrpInstance:
             "virtual_ipaddress": [v.address for v in self.virtual_ipaddress],
             "virtual_ipaddress_excluded": [v.address for v in self.virtual_ipaddress_excluded],
             "unicast_src_ip": self.unicast_src_ip,
+            "mcast_src_ip": self.mcast_src_ip,
             "unicast_peer": list(self.unicast_peer),
             "nopreempt": self.nopreempt,
             "preempt_delay": self.preempt_delay,
@@ -247,6 +292,9 @@ class Check:
     hosts: tuple[Check, ...] = ()
     params: tuple[tuple[str, str], ...] = ()
     where: Where = NOWHERE
+    #: ``retry`` is the checker's own (else inherited from its real / virtual server, else
+    #: keepalived's default for the type); True when the checker block itself set it
+    retry_written: bool = False
 
     def param(self, name: str) -> str | None:
         for key, value in self.params:
@@ -503,6 +551,24 @@ class GlobalDefs:
 
 
 @dataclass(frozen=True, slots=True)
+class KeepalivedVersion:
+    """The installed keepalived (``binary`` None: none found) and how its rules compare."""
+
+    binary: str | None
+    version: str | None = None  # "2.2.7"
+    #: one line for people when lvstop's rules may not be this keepalived's; None when they are
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "binary": self.binary,
+            "version": self.version,
+            "rules": RULES_VERSION,
+            "warning": self.warning,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class KeepalivedConfig:
     files: tuple[str, ...] = ()
     config_id: str | None = None
@@ -515,6 +581,15 @@ class KeepalivedConfig:
     warnings: tuple[ConfigWarning, ...] = ()
     #: top-level statements lvstop does not model (static_routes, unknown keywords, ...)
     extra: tuple[Statement, ...] = ()
+    #: where keepalived runs other values than the file says (the fields above are effective)
+    differences: tuple[ConfigDifference, ...] = ()
+    #: the keepalived release whose rules were applied
+    rules: str = RULES_VERSION
+
+    @property
+    def errors(self) -> tuple[ConfigWarning, ...]:
+        """What keepalived would refuse to run with (it, or its VRRP / checker process, exits)."""
+        return tuple(w for w in self.warnings if w.level == "error")
 
     @property
     def router_id(self) -> str | None:
@@ -558,6 +633,9 @@ class KeepalivedConfig:
             "virtual_servers": [vs.to_dict() for vs in self.virtual_servers],
             "virtual_server_groups": [g.to_dict() for g in self.virtual_server_groups],
             "warnings": [w.to_dict() for w in self.warnings],
+            "rules": self.rules,
+            "differences": [d.to_dict() for d in self.differences],
+            "errors": [w.to_dict() for w in self.errors],
         }
 
 

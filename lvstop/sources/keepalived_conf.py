@@ -26,6 +26,7 @@ import glob
 import ipaddress
 import os
 import re
+import shutil
 import socket
 import stat
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from lvstop.errors import LvstopError
 from lvstop.model.keepalived import (
     CHECKER_TYPES,
     Check,
+    ConfigDifference,
     ConfigWarning,
     GlobalDefs,
     GroupEntry,
@@ -186,6 +188,69 @@ track_process track_bfd track_group unicast_peer group virtual_server_group
 linkbeat_interfaces garp_extra_if vrrp_garp_extra_if interfaces
 """
 )
+
+# keepalived 2.2.7's per-block keyword tables (install_keyword calls under each block). A word
+# another block knows is still "Unknown keyword" to keepalived here, and ignored.
+VRRP_INSTANCE_KEYWORDS = _words(
+    """
+use_vmac use_vmac_addr vmac_xmit_base use_ipvlan unicast_peer unicast_fault_no_peer
+check_unicast_src old_unicast_checksum native_ipv6 state interface vrf dont_track_primary
+track_interface track_script track_file track_process track_bfd mcast_src_ip unicast_src_ip
+mcast_dst_ip track_src_ip virtual_router_id unicast_ttl version priority advert_int
+virtual_ipaddress virtual_ipaddress_excluded promote_secondaries linkbeat_use_polling
+virtual_routes virtual_rules accept no_accept skip_check_adv_addr strict_mode preempt nopreempt
+preempt_delay debug notify_backup notify_master notify_fault notify_stop notify_deleted notify
+notify_master_rx_lower_pri smtp_alert notify_priority_changes lvs_sync_daemon_interface
+garp_master_delay garp_master_refresh garp_master_repeat garp_master_refresh_repeat
+garp_lower_prio_delay garp_lower_prio_repeat down_timer_adverts garp_extra_if vmac_garp_intvl
+lower_prio_no_advert higher_prio_send_advert kernel_rx_buf_size authentication
+"""
+)
+SYNC_GROUP_KEYWORDS = _words(
+    """
+group track_interface track_script track_file track_process track_bfd notify_backup
+notify_master notify_fault notify_stop notify smtp_alert global_tracking
+sync_group_tracking_weight notify_priority_changes
+"""
+)
+#: check_api.c install_checker_common_keywords(true / false)
+CHECKER_CONNECTION_KEYWORDS = _words(
+    "connect_ip connect_port bindto bind_port bind_if connect_timeout fwmark"
+)
+CHECKER_COMMON_KEYWORDS = _words(
+    "retry delay_before_retry warmup delay_loop alpha log_all_failures"
+)
+_HTTP_KEYWORDS = (
+    CHECKER_CONNECTION_KEYWORDS
+    | CHECKER_COMMON_KEYWORDS
+    | _words("nb_get_retry virtualhost http_protocol enable_sni fast_recovery url")
+)
+CHECKER_KEYWORDS: dict[str, frozenset[str]] = {
+    "TCP_CHECK": CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS,
+    "HTTP_GET": _HTTP_KEYWORDS,
+    "SSL_GET": _HTTP_KEYWORDS,
+    "MISC_CHECK": CHECKER_COMMON_KEYWORDS | _words("misc_path misc_timeout misc_dynamic user"),
+    "SMTP_CHECK": CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS | _words("helo_name host"),
+    "DNS_CHECK": CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS | _words("type name"),
+    "UDP_CHECK": CHECKER_CONNECTION_KEYWORDS
+    | CHECKER_COMMON_KEYWORDS
+    | _words("payload require_reply min_reply_length max_reply_length"),
+    "PING_CHECK": CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS,
+    "FILE_CHECK": _words("track_file weight"),
+    "BFD_CHECK": _words("name alpha"),
+}
+URL_KEYWORDS = _words(
+    "path digest status_code virtualhost regex regex_no_match regex_options regex_min_offset "
+    "regex_max_offset regex_stack"
+)
+#: a checker's retry when neither it, its real server nor its virtual server sets one
+DEFAULT_RETRY = {"MISC_CHECK": 0, "DNS_CHECK": 3}
+#: check_parser.c lvs_schedulers[]
+LVS_SCHEDULERS = _words("rr wrr lc wlc lblc sh mh dh fo ovf lblcr sed nq twos")
+#: libipvs.h IPVS_SVC_PERSISTENT_TIMEOUT, global_data.h LVS_MAX_TIMEOUT, ip_vs.h IPVS_WEIGHT_MAX
+PERSISTENT_TIMEOUT = 360
+LVS_MAX_TIMEOUT = 86400 * 31
+IPVS_WEIGHT_MAX = 2**31 - 1
 
 NOTIFY_KEYWORDS = (
     "notify",
@@ -801,9 +866,15 @@ def build_tree(lines: Iterator[_Line], warnings: list[ConfigWarning]) -> list[St
             continue
         if line.text == "}":
             if len(stack) == 1:
-                raise KeepalivedConfigError(
-                    line.where.file, line.where.line, "extra '}' (no block is open)"
+                # lib/parser.c read_line: "Extra '}' found", and keepalived reads on
+                warnings.append(
+                    ConfigWarning(
+                        line.where.file,
+                        line.where.line,
+                        "extra '}' (no block is open): keepalived ignores it",
+                    )
                 )
+                continue
             frame = stack.pop()
             assert frame.opener is not None
             stack[-1].items.append(Statement(frame.words, frame.opener.where, tuple(frame.items)))
@@ -824,15 +895,24 @@ def build_tree(lines: Iterator[_Line], warnings: list[ConfigWarning]) -> list[St
         if words:
             top.items.append(Statement(tuple(words), line.where))
     if len(stack) > 1:
+        # lib/parser.c init_data: "There are N missing '}'s or extra '{'s"; the open blocks
+        # end at the end of the configuration and keepalived runs what it read
         frame = stack[-1]
         assert frame.opener is not None
         where = frame.opener.where
-        raise KeepalivedConfigError(
-            where.file,
-            where.line,
-            f"'{{' of '{frame.opener.text}' is never closed "
-            f"(end of configuration at {last_file}:{last_line})",
+        warnings.append(
+            ConfigWarning(
+                where.file,
+                where.line,
+                f"'{{' of '{frame.opener.text}' is never closed (end of configuration at "
+                f"{last_file}:{last_line}): keepalived warns there are {len(stack) - 1} "
+                "missing '}' and reads to the end",
+            )
         )
+        while len(stack) > 1:
+            frame = stack.pop()
+            assert frame.opener is not None
+            stack[-1].items.append(Statement(frame.words, frame.opener.where, tuple(frame.items)))
     return stack[0].items
 
 
@@ -840,13 +920,119 @@ def build_tree(lines: Iterator[_Line], warnings: list[ConfigWarning]) -> list[St
 # Stage 3: model
 
 
+def _runnable(command: str | None) -> bool:
+    """Whether keepalived would find the command's program (lib/notify.c check_script_secure:
+    a missing one is dropped, not run). Only looked at, never executed."""
+    if not command:
+        return False
+    program = command.split()[0] if command.split() else ""
+    if not program:
+        return False
+    if "/" not in program:
+        return shutil.which(program) is not None
+    return os.path.isfile(program) and os.access(program, os.X_OK)
+
+
 class _Model:
     def __init__(self, warnings: list[ConfigWarning]) -> None:
         self.warnings = warnings
+        self.differences: list[ConfigDifference] = []
         self.explicit_version: set[str] = set()
+        self.priority_written: dict[str, bool] = {}
+        #: each vrrp_instance's address family, from its first VIP (else its peers)
+        self.families: dict[str, str] = {}
 
     def warn(self, st: Statement, message: str) -> None:
         self.warnings.append(ConfigWarning(st.where.file, st.where.line, message))
+
+    def warn_at(self, where: Where, message: str) -> None:
+        self.warnings.append(ConfigWarning(where.file, where.line, message))
+
+    def error_at(self, where: Where, message: str) -> None:
+        """keepalived (or its VRRP / checker process) would exit with this config."""
+        self.warnings.append(ConfigWarning(where.file, where.line, message, level="error"))
+
+    def differ(
+        self,
+        st: Statement,
+        subject: str,
+        field_name: str,
+        written: str | None,
+        effective: str | None,
+        reason: str,
+        *,
+        warn: bool = True,
+    ) -> None:
+        self.differ_at(st.where, subject, field_name, written, effective, reason, warn=warn)
+
+    def differ_at(
+        self,
+        where: Where,
+        subject: str,
+        field_name: str,
+        written: str | None,
+        effective: str | None,
+        reason: str,
+        *,
+        warn: bool = True,
+    ) -> None:
+        """Record that keepalived runs ``effective`` where the file says ``written``."""
+        self.differences.append(
+            ConfigDifference(
+                subject, field_name, written, effective, reason, where.file, where.line
+            )
+        )
+        if warn:
+            self.warn_at(where, f"{subject}: {reason}")
+
+    @staticmethod
+    def words_of(st: Statement) -> str:
+        return " ".join(st.words[1:])
+
+    @staticmethod
+    def _number(text: str) -> int | None:
+        """keepalived's read_unsigned: decimal digits only (a leading '+' allowed)."""
+        body = text[1:] if text.startswith("+") else text
+        if not body.isascii() or not body.isdigit():
+            return None
+        return int(body)
+
+    def _strict_int(self, st: Statement, lo: int, hi: int, index: int = 1) -> int | None:
+        """The integer at ``index`` when it is one in lo..hi, else None (the caller warns)."""
+        if len(st.words) <= index:
+            return None
+        value = self._number(st.words[index])
+        if value is None or not lo <= value <= hi:
+            return None
+        return value
+
+    def _decimal(self, st: Statement, lo: float, hi: float) -> float | None:
+        """keepalived's read_decimal_unsigned_strvec: digits with an optional fraction."""
+        if len(st.words) < 2 or not re.fullmatch(r"\d+(\.\d*)?|\.\d+", st.words[1]):
+            return None
+        value = float(st.words[1])
+        return value if lo <= value <= hi else None
+
+    def _port_value(self, text: str) -> int | None:
+        value = self._number(text)
+        return value if value is not None and 1 <= value <= 65535 else None
+
+    def sockaddr(self, st: Statement, text: str | None, *, quiet: bool = False) -> str | None:
+        """lib/utils.c inet_stosockaddr: an address, anything from a '-' or '/' on ignored."""
+        if text is None:
+            return None
+        bare = re.split(r"[-/]", text, maxsplit=1)[0]
+        try:
+            ip = ipaddress.ip_address(bare)
+        except ValueError:
+            if not quiet:
+                self.warn(st, f"'{text}' is not an IP address; keepalived skips it")
+            return None
+        if (":" in text) != (ip.version == 6):
+            if not quiet:
+                self.warn(st, f"'{text}' is not an IP address; keepalived skips it")
+            return None
+        return str(ip)
 
     # -- value helpers -------------------------------------------------------------------------
 
@@ -913,10 +1099,27 @@ class _Model:
         return True
 
     def unknown(self, st: Statement, where_name: str, allowed: frozenset[str] | None) -> None:
+        # keepalived looks a keyword up in the current block's table only: a keyword of another
+        # block is "Unknown keyword" to it here too, and ignored
         if st.keyword not in KNOWN_KEYWORDS:
             self.warn(st, f"unknown keyword '{st.keyword}' in {where_name}")
         elif allowed is not None and st.keyword not in allowed:
-            self.warn(st, f"keyword '{st.keyword}' is not valid in {where_name}")
+            self.warn(
+                st,
+                f"unknown keyword '{st.keyword}' in {where_name} "
+                f"('{st.keyword}' is not valid in {where_name}; keepalived ignores it)",
+            )
+
+    def value_block(self, st: Statement) -> tuple[Statement, ...]:
+        """A block of values (lib/parser.c alloc_value_block): words after the keyword are
+        ignored with a warning."""
+        if len(st.words) > 1:
+            self.warn(
+                st,
+                f"Block {st.keyword} has extra parameters {st.words[1]} ...: keepalived ignores "
+                "them",
+            )
+        return self.block(st)
 
     def block(self, st: Statement) -> tuple[Statement, ...]:
         if st.block is None:
@@ -943,10 +1146,20 @@ class _Model:
             if kw == "global_defs":
                 global_defs = self.global_defs(st)
             elif kw == "vrrp_instance":
+                if len(st.words) == 2 and any(i.name == st.words[1] for i in instances):
+                    # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
+                    self.differ(
+                        st,
+                        f"vrrp_instance {st.words[1]}",
+                        "",
+                        "defined again",
+                        None,
+                        "vrrp instance already defined: keepalived keeps the first and "
+                        "skips this block",
+                    )
+                    continue
                 inst = self.vrrp_instance(st)
                 if inst is not None:
-                    if any(i.name == inst.name for i in instances):
-                        self.warn(st, f"vrrp_instance {inst.name} defined twice")
                     instances.append(inst)
             elif kw == "vrrp_sync_group":
                 grp = self.sync_group(st)
@@ -989,6 +1202,9 @@ class _Model:
                 for inst in instances
             ]
         self.cross_checks(instances, groups, scripts, servers, vs_groups)
+        instances, groups = self.complete_vrrp(instances, groups, global_defs)
+        if not global_defs.enable_script_security:
+            self.script_security(instances, groups, scripts, servers, global_defs)
         return KeepalivedConfig(
             files=tuple(files),
             config_id=config_id,
@@ -1000,7 +1216,43 @@ class _Model:
             virtual_server_groups=tuple(vs_groups),
             warnings=tuple(self.warnings),
             extra=tuple(extra),
+            differences=tuple(self.differences),
         )
+
+    def script_security(
+        self,
+        instances: list[VrrpInstance],
+        groups: list[VrrpSyncGroup],
+        scripts: list[VrrpScript],
+        servers: list[VirtualServer],
+        global_defs: GlobalDefs,
+    ) -> None:
+        """check_data.c check_check_script_security / vrrp.c check_vrrp_script_security: scripts
+        configured without enable_script_security draw keepalived's SECURITY VIOLATION warning."""
+        where = global_defs.where
+        vrrp_scripts = [i.where for i in instances if any(_runnable(c) for _k, c in i.notify)]
+        vrrp_scripts += [g.where for g in groups if any(_runnable(c) for _k, c in g.notify)]
+        vrrp_scripts += [s.where for s in scripts if s.script and _runnable(s.script)]
+        if vrrp_scripts and instances:
+            self.warn_at(
+                vrrp_scripts[0] if where.line == 0 else where,
+                "SECURITY VIOLATION - scripts are being executed but script_security not "
+                "enabled (add enable_script_security to global_defs)",
+            )
+        check_scripts = []
+        for vs in servers:
+            commands = [vs.quorum_up, vs.quorum_down]
+            for rs in vs.real_servers:
+                commands += [rs.notify_up, rs.notify_down]
+                commands += [c.param("misc_path") for c in rs.checks if c.type == "MISC_CHECK"]
+            if any(_runnable(c) for c in commands if c):
+                check_scripts.append(vs.where)
+        if check_scripts:
+            self.warn_at(
+                check_scripts[0] if where.line == 0 else where,
+                "SECURITY VIOLATION - check scripts are being executed but script_security not "
+                "enabled (add enable_script_security to global_defs)",
+            )
 
     def cross_checks(
         self,
@@ -1012,16 +1264,7 @@ class _Model:
     ) -> None:
         names = {i.name for i in instances}
         script_names = {s.name for s in scripts}
-        for grp in groups:
-            for member in grp.instances:
-                if member not in names:
-                    self.warnings.append(
-                        ConfigWarning(
-                            grp.where.file,
-                            grp.where.line,
-                            f"vrrp_sync_group {grp.name}: no vrrp_instance {member}",
-                        )
-                    )
+        del groups, names  # checked in complete_vrrp, with keepalived's consequences
         for inst in instances:
             for tracked in inst.track_script:
                 if tracked.name not in script_names:
@@ -1079,6 +1322,11 @@ class _Model:
                 values["data_use_instance"] = self.bool_flag(sub)
             elif kw == "enable_script_security":
                 values["enable_script_security"] = self.bool_flag(sub)
+            elif kw in ("vrrp_garp_interval", "vrrp_gna_interval"):
+                # global_parser.c: 1 us .. UINT_MAX us, else "... is invalid" and ignored
+                if self._decimal(sub, 0.000001, 4294.967295) is None:
+                    self.warn(sub, f"{kw} '{self.words_of(sub)}' is invalid: keepalived ignores it")
+                extra.append(sub)
             else:
                 if kw not in VALUE_BLOCKS or sub.block is None:
                     self.unknown(sub, "global_defs", None)
@@ -1143,7 +1391,7 @@ class _Model:
 
     def tracked(self, st: Statement) -> tuple[Tracked, ...]:
         out: list[Tracked] = []
-        for sub in self.block(st):
+        for sub in self.value_block(st):
             weight = None
             if len(sub.words) >= 3 and sub.words[1] == "weight":
                 try:
@@ -1154,31 +1402,50 @@ class _Model:
         return tuple(out)
 
     def vrrp_instance(self, st: Statement) -> VrrpInstance | None:
-        name = self.arg(st)
-        if name is None:
+        # vrrp_parser.c vrrp_handler: exactly one word after the keyword
+        if len(st.words) != 2:
+            self.warn(st, "vrrp_instance must have a name (one word); keepalived skips the block")
             return None
+        name = st.words[1]
+        subject = f"vrrp_instance {name}"
         values: dict[str, object] = {}
         notify: list[tuple[str, str]] = []
         extra: list[Statement] = []
+        family: str | None = None
         for sub in self.block(st):
             kw = sub.keyword
             if kw == "state":
-                state = (self.arg(sub) or "").upper()
-                if state not in ("MASTER", "BACKUP"):
-                    self.warn(sub, f"state '{state}' is neither MASTER nor BACKUP")
-                else:
-                    values["state"] = state
+                self._vrrp_state(sub, subject, values)
             elif kw == "interface":
                 values["interface"] = self.arg(sub)
             elif kw == "virtual_router_id":
-                values["virtual_router_id"] = self.int_arg(sub, 1, 255)
+                vrid = self.int_arg(sub, 1, 255)
+                if vrid is not None:
+                    values["virtual_router_id"] = vrid
             elif kw == "priority":
-                prio = self.int_arg(sub, 1, 255)
-                if prio is not None:
-                    values["priority"] = prio
+                self.priority_written[name] = True
+                prio = self._strict_int(sub, 1, 255)
+                if prio is None:
+                    self.differ(
+                        sub,
+                        subject,
+                        "priority",
+                        self.words_of(sub),
+                        "100",
+                        f"priority '{self.words_of(sub)}' must be 1..255: keepalived uses "
+                        "its default 100",
+                    )
+                    prio = 100
+                values["priority"] = prio
             elif kw == "advert_int":
-                adv = self.float_arg(sub)
-                if adv is not None:
+                adv = self._decimal(sub, 0.01, 255.0)
+                if adv is None:
+                    self.warn(
+                        sub,
+                        f"advert_int '{self.words_of(sub)}' not valid (0.01..255 s); "
+                        "keepalived ignores it",
+                    )
+                else:
                     values["advert_int"] = adv
             elif kw == "version":
                 ver = self.int_arg(sub, 2, 3)
@@ -1186,29 +1453,23 @@ class _Model:
                     values["version"] = ver
                     self.explicit_version.add(name)
             elif kw == "authentication":
-                for auth in self.block(sub):
-                    if auth.keyword == "auth_type":
-                        kind = (self.arg(auth) or "").upper()
-                        if kind not in ("PASS", "AH"):
-                            self.warn(auth, f"auth_type '{kind}' is neither PASS nor AH")
-                        else:
-                            values["auth_type"] = kind
-                    elif auth.keyword == "auth_pass":
-                        values["auth_pass"] = self.arg(auth)
-                    else:
-                        self.unknown(auth, "authentication", frozenset())
+                self._authentication(sub, subject, values)
             elif kw in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-                vips = [v for v in (self.vip(x) for x in self.block(sub)) if v is not None]
-                values[kw] = tuple(vips)
-            elif kw == "unicast_src_ip":
-                text = self.arg(sub)
-                if text is not None:
-                    values["unicast_src_ip"] = self.address(sub, text)
+                vips = [v for v in (self.vip(x) for x in self.value_block(sub)) if v is not None]
+                values[kw] = tuple(values.get(kw, ())) + tuple(vips)  # type: ignore[arg-type]
+                if vips and family is None:
+                    family = "inet6" if ":" in vips[0].ip else "inet"
+            elif kw in ("unicast_src_ip", "mcast_src_ip"):
+                # the same setting (the advert source address) under two names: the last wins
+                addr = self.sockaddr(sub, self.arg(sub))
+                if addr is not None:
+                    values[kw] = addr
+                    values["unicast_src_ip" if kw == "mcast_src_ip" else "mcast_src_ip"] = None
             elif kw == "unicast_peer":
-                peers = []
-                for peer in self.block(sub):
-                    addr = self.address(peer, peer.words[0])
-                    if addr is not None:
+                peers = list(values.get("unicast_peer", ()))  # type: ignore[call-overload]
+                for peer in self.value_block(sub):
+                    addr = self.sockaddr(peer, peer.words[0])
+                    if addr is not None and addr not in peers:
                         peers.append(addr)
                 values["unicast_peer"] = tuple(peers)
             elif kw == "nopreempt":
@@ -1216,27 +1477,44 @@ class _Model:
             elif kw == "preempt":
                 values["nopreempt"] = False
             elif kw == "preempt_delay":
-                values["preempt_delay"] = self.float_arg(sub)
+                delay = self._decimal(sub, 0.0, 1_000_000.0)
+                if delay is None:
+                    self.warn(sub, "preempt_delay not valid: keepalived uses 0")
+                values["preempt_delay"] = delay or None
             elif kw == "track_script":
                 values["track_script"] = self.tracked(sub)
             elif kw == "track_interface":
                 values["track_interface"] = self.tracked(sub)
             elif kw in NOTIFY_KEYWORDS:
                 script = self.arg(sub)
-                if script is not None:
-                    notify.append((kw, script))
+                if script is None:
+                    continue
+                if any(k == kw for k, _ in notify):
+                    # vrrp_parser.c: "notify_master script already specified - ignoring"
+                    self.warn(
+                        sub,
+                        f"{kw} already specified for {subject}: keepalived keeps the "
+                        "first and ignores this one",
+                    )
+                    continue
+                notify.append((kw, " ".join(sub.words[1:])))
             elif kw == "use_vmac":
                 values["use_vmac"] = True
             elif kw == "lvs_sync_daemon_interface":
+                self.warn(
+                    sub,
+                    "lvs_sync_daemon_interface in a vrrp_instance is deprecated; "
+                    "use lvs_sync_daemon in global_defs",
+                )
                 values["lvs_sync_daemon_interface"] = self.arg(sub)
             else:
                 if not (kw in VALUE_BLOCKS and sub.block is not None):
-                    self.unknown(sub, f"vrrp_instance {name}", None)
+                    self.unknown(sub, subject, VRRP_INSTANCE_KEYWORDS)
                 extra.append(sub)
-        if values.get("virtual_router_id") is None:
-            self.warn(st, f"vrrp_instance {name} has no virtual_router_id")
-        if values.get("interface") is None:
-            self.warn(st, f"vrrp_instance {name} has no interface")
+        for peer in values.get("unicast_peer", ()):  # type: ignore[attr-defined]
+            if family is None:
+                family = "inet6" if ":" in peer else "inet"
+        self.families[name] = family or "inet"
         return VrrpInstance(
             name=name,
             notify=tuple(notify),
@@ -1244,6 +1522,349 @@ class _Model:
             extra=tuple(extra),
             **values,  # type: ignore[arg-type]
         )
+
+    def _vrrp_state(self, sub: Statement, subject: str, values: dict[str, object]) -> None:
+        word = self.arg(sub)
+        if word is None:
+            return
+        # vrrp_parser.c vrrp_state_handler: strcmp, so upper case only
+        if word == "MASTER":
+            values["state"] = "MASTER"
+        elif word == "BACKUP":
+            if values.get("state") == "MASTER":
+                self.warn(
+                    sub, f"{subject}: state previously set as MASTER - keepalived ignores BACKUP"
+                )
+            else:
+                values["state"] = "BACKUP"
+        else:
+            self.differ(
+                sub,
+                subject,
+                "state",
+                word,
+                "BACKUP",
+                f"unknown state '{word}' (keepalived wants MASTER or BACKUP in upper "
+                "case): defaulting to BACKUP",
+            )
+            values["state"] = "BACKUP"
+
+    def _authentication(self, st: Statement, subject: str, values: dict[str, object]) -> None:
+        for auth in self.block(st):
+            if auth.keyword == "auth_type":
+                kind = self.arg(auth)
+                if kind in ("PASS", "AH"):
+                    values["auth_type"] = kind
+                elif kind is not None:
+                    self.warn(
+                        auth,
+                        f"{subject}: unknown authentication type '{kind}' "
+                        "(PASS or AH, upper case): keepalived ignores it",
+                    )
+            elif auth.keyword == "auth_pass":
+                text = self.arg(auth)
+                if text is None:
+                    continue
+                if len(text.encode()) > 8:
+                    cut = text.encode()[:8].decode(errors="ignore")
+                    self.differ(
+                        auth,
+                        subject,
+                        "auth_pass",
+                        text,
+                        cut,
+                        "keepalived truncates auth_pass to 8 characters",
+                    )
+                    text = cut
+                values["auth_pass"] = text
+            else:
+                self.unknown(auth, "authentication", frozenset(("auth_type", "auth_pass")))
+
+    def complete_vrrp(
+        self,
+        instances: list[VrrpInstance],
+        groups: list[VrrpSyncGroup],
+        global_defs: GlobalDefs,
+    ) -> tuple[list[VrrpInstance], list[VrrpSyncGroup]]:
+        """keepalived's load-time rules, in vrrp_complete_init's order: chk_min_cfg for every
+        instance, the sync groups (vrrp_sync.c vrrp_sync_set_group), vrrp_complete_instance
+        for each, check_vrid_conflicts. When one step fails keepalived's VRRP process exits
+        and the later steps never run: the instances are then returned as read."""
+        for inst in instances:
+            subject = f"vrrp_instance {inst.name}"
+            if inst.virtual_router_id is None:
+                self.error_at(
+                    inst.where,
+                    f"{subject}: the virtual router id must be set; keepalived's VRRP "
+                    "process exits",
+                )
+                return instances, groups
+            if inst.interface is None:
+                # (2.2.7 tests its unicast flag here before vrrp_complete_instance sets it, so
+                # unicast peers do not help)
+                self.error_at(
+                    inst.where,
+                    f"{subject}: no interface (Unknown interface!); keepalived's VRRP "
+                    "process exits",
+                )
+                return instances, groups
+        by_name = {i.name: i for i in instances}
+        kept_groups: list[VrrpSyncGroup] = []
+        member_of: dict[str, str] = {}
+        demoted: dict[str, str] = {}
+        for grp in groups:
+            members: list[str] = []
+            for member in grp.instances:
+                if member not in by_name:
+                    self.warn_at(
+                        grp.where,
+                        f"vrrp_sync_group {grp.name}: no vrrp_instance "
+                        f"{member} - keepalived ignores it",
+                    )
+                elif member in member_of:
+                    self.warn_at(
+                        grp.where,
+                        f"vrrp_instance {member} cannot be in more than one "
+                        f"sync group: keepalived ignores it in {grp.name}",
+                    )
+                else:
+                    member_of[member] = grp.name
+                    members.append(member)
+            if not members:
+                self.differ_at(
+                    grp.where,
+                    f"vrrp_sync_group {grp.name}",
+                    "",
+                    " ".join(grp.instances) or "(no members)",
+                    None,
+                    "a sync group without vrrp instances: keepalived removes it",
+                )
+                continue
+            if len(members) == 1:
+                self.warn_at(
+                    grp.where,
+                    f"vrrp_sync_group {grp.name} has only 1 vrrp instance "
+                    "- this probably isn't what you want",
+                )
+            kept_groups.append(dataclasses.replace(grp, instances=tuple(members)))
+            # the state and priority as written (no priority: 0), before vrrp_complete_instance
+            owners = all(
+                by_name[m].state == "MASTER"
+                and self.priority_written.get(m)
+                and by_name[m].priority == 255
+                for m in members
+            )
+            if not owners:
+                demoted.update((m, grp.name) for m in members)
+        out: list[VrrpInstance] = []
+        for n, inst in enumerate(instances):
+            done, ok = self._complete_instance(inst, global_defs)
+            out.append(done)
+            if not ok:
+                return out + instances[n + 1 :], kept_groups
+        for n, inst in enumerate(out):
+            if inst.state == "MASTER" and inst.name in demoted:
+                self.differ_at(
+                    inst.where,
+                    f"vrrp_instance {inst.name}",
+                    "state",
+                    "MASTER",
+                    "BACKUP",
+                    f"sync group {demoted[inst.name]} has members that are not address owners "
+                    "(MASTER with priority 255): keepalived starts them all as BACKUP",
+                    warn=False,
+                )
+                out[n] = dataclasses.replace(inst, state="BACKUP")
+        self._vrid_conflicts(out)
+        return out, kept_groups
+
+    def _complete_instance(
+        self, inst: VrrpInstance, global_defs: GlobalDefs
+    ) -> tuple[VrrpInstance, bool]:
+        """vrrp.c vrrp_complete_instance: the instance keepalived runs, and False when it
+        refuses it (its VRRP process exits)."""
+        subject = f"vrrp_instance {inst.name}"
+        where = inst.where
+        strict = global_defs.vrrp_strict
+        changes: dict[str, object] = {}
+        family = self.families.get(inst.name, "inet")
+        version = inst.version
+        if family == "inet6" and inst.name not in self.explicit_version:
+            version = 3
+        elif family == "inet6" and version == 2 and strict:
+            self.differ_at(
+                where,
+                subject,
+                "version",
+                "2",
+                "3",
+                "cannot use IPv6 with VRRP version 2: keepalived sets version 3",
+            )
+            version = 3
+        if version != inst.version:
+            changes["version"] = version
+        # (vrrp.c's "Unicast peers are not supported in strict mode" never fires in 2.2.7: it
+        # tests VRRP_FLAG_UNICAST before the function sets it; the corpus oracle shows
+        # keepalived running vrrp_strict with unicast peers)
+        if not inst.virtual_ipaddress:
+            if version == 3 or strict:
+                self.error_at(
+                    where,
+                    f"{subject}: no virtual_ipaddress; at least one is required "
+                    "(VRRPv3 / vrrp_strict): keepalived's VRRP process exits",
+                )
+                return inst, False
+            else:
+                self.warn_at(where, f"{subject}: no virtual_ipaddress; at least one is sensible")
+        state = inst.state
+        priority = inst.priority
+        if not self.priority_written.get(inst.name):
+            # vrrp.c: no priority -> derived from the initial state
+            priority = 255 if state == "MASTER" else 100
+        if state is None:
+            state = "MASTER" if priority == 255 else "BACKUP"
+        elif strict and (state == "MASTER") != (priority == 255):
+            new = "MASTER" if priority == 255 else "BACKUP"
+            self.differ_at(
+                where,
+                subject,
+                "state",
+                state,
+                new,
+                "with vrrp_strict, state MASTER must match being address owner (priority 255)",
+            )
+            state = new
+        auth_type = inst.auth_type
+        if auth_type is not None:
+            reason = None
+            if strict:
+                reason = "vrrp_strict does not support authentication: keepalived ignores it"
+            elif version == 3:
+                reason = "VRRP version 3 does not support authentication: keepalived ignores it"
+            elif not inst.auth_pass:
+                reason = "authentication without auth_pass: keepalived ignores it"
+            elif family == "inet6" and auth_type == "AH":
+                reason = "AH authentication cannot be used with IPv6: keepalived ignores it"
+            elif auth_type == "AH" and state == "MASTER" and priority != 255:
+                self.differ_at(
+                    where,
+                    subject,
+                    "state",
+                    state,
+                    "BACKUP",
+                    "initial state MASTER is incompatible with AH authentication "
+                    "(unless priority 255): keepalived clears it",
+                )
+                state = "BACKUP"
+            if reason is not None:
+                self.differ_at(where, subject, "auth_type", auth_type, None, reason)
+                auth_type = None
+        nopreempt = inst.nopreempt
+        preempt_delay = inst.preempt_delay
+        if priority == 255 and nopreempt:
+            self.differ_at(
+                where,
+                subject,
+                "nopreempt",
+                "nopreempt",
+                "preempt",
+                "nopreempt is incompatible with priority 255: keepalived resets it",
+            )
+            nopreempt = False
+        if state == "MASTER":
+            if nopreempt:
+                self.differ_at(
+                    where,
+                    subject,
+                    "nopreempt",
+                    "nopreempt",
+                    "preempt",
+                    "nopreempt does not work with initial state MASTER: keepalived clears it",
+                )
+                nopreempt = False
+            if preempt_delay:
+                self.differ_at(
+                    where,
+                    subject,
+                    "preempt_delay",
+                    f"{preempt_delay:g}",
+                    "0",
+                    "preempt_delay does not work with initial state MASTER: keepalived clears it",
+                )
+                preempt_delay = None
+        if preempt_delay and (strict or nopreempt):
+            why = "vrrp_strict" if strict else "nopreempt"
+            self.differ_at(
+                where,
+                subject,
+                "preempt_delay",
+                f"{preempt_delay:g}",
+                "0",
+                f"preempt_delay is incompatible with {why}: keepalived resets it",
+            )
+            preempt_delay = None
+        advert_int = self._advert_rule(inst, version)
+        for key, value in (
+            ("advert_int", advert_int),
+            ("state", state),
+            ("priority", priority),
+            ("auth_type", auth_type),
+            ("nopreempt", nopreempt),
+            ("preempt_delay", preempt_delay),
+        ):
+            if getattr(inst, key) != value:
+                changes[key] = value
+        if not changes:
+            return inst, True
+        return dataclasses.replace(inst, **changes), True  # type: ignore[arg-type]
+
+    def _advert_rule(self, inst: VrrpInstance, version: int) -> float:
+        """vrrp.c: VRRPv2 adverts are whole seconds, VRRPv3 ones 10 ms units below 40.96 s;
+        keepalived rounds (half up) or clamps, and warns."""
+        usec = round(inst.advert_int * 1_000_000)
+        unit = 1_000_000 if version == 2 else 10_000
+        new = usec
+        if version == 3 and usec >= 4096 * unit:
+            new = 4095 * unit
+            reason = "VRRPv3 advertisement interval out of range (below 40.96 s): keepalived "
+        elif usec % unit:
+            new = (usec + unit // 2) // unit * unit or unit
+            reason = (
+                "VRRPv2 advertisement interval must be an integer: keepalived rounds it"
+                if version == 2
+                else "VRRPv3 advertisement interval must be in units of 10ms: keepalived rounds it"
+            )
+        else:
+            return inst.advert_int
+        if version == 3 and usec >= 4096 * unit:
+            reason += "sets 40.95 s"
+        effective = new / 1_000_000
+        self.differ_at(
+            inst.where,
+            f"vrrp_instance {inst.name}",
+            "advert_int",
+            f"{inst.advert_int:g}",
+            f"{effective:g}",
+            reason,
+        )
+        return effective
+
+    def _vrid_conflicts(self, instances: list[VrrpInstance]) -> None:
+        seen: dict[tuple[int, str, str], VrrpInstance] = {}
+        for inst in instances:
+            if inst.virtual_router_id is None or inst.unicast_peer or inst.interface is None:
+                continue
+            key = (inst.virtual_router_id, self.families.get(inst.name, "inet"), inst.interface)
+            other = seen.get(key)
+            if other is not None:
+                self.error_at(
+                    inst.where,
+                    f"vrrp_instance {inst.name}: duplicate VRID "
+                    f"{inst.virtual_router_id} on {inst.interface} (also "
+                    f"{other.name}); keepalived's VRRP process exits",
+                )
+            else:
+                seen[key] = inst
 
     def sync_group(self, st: Statement) -> VrrpSyncGroup | None:
         name = self.arg(st)
@@ -1253,14 +1874,25 @@ class _Model:
         notify: list[tuple[str, str]] = []
         for sub in self.block(st):
             if sub.keyword == "group":
+                if members:
+                    self.warn(sub, f"group list already specified for sync group {name}")
+                    continue
                 members.extend(x.words[0] for x in self.block(sub))
-            elif sub.keyword in NOTIFY_KEYWORDS:
+            elif sub.keyword in NOTIFY_KEYWORDS and sub.keyword in SYNC_GROUP_KEYWORDS:
                 script = self.arg(sub)
-                if script is not None:
-                    notify.append((sub.keyword, script))
-            elif sub.keyword in KNOWN_KEYWORDS:
+                if script is None:
+                    continue
+                if any(k == sub.keyword for k, _ in notify):
+                    self.warn(
+                        sub,
+                        f"vrrp group {name}: {sub.keyword} script already specified - "
+                        "keepalived ignores this one",
+                    )
+                    continue
+                notify.append((sub.keyword, " ".join(sub.words[1:])))
+            elif sub.keyword in SYNC_GROUP_KEYWORDS:
                 pass  # smtp_alert, global_tracking, track_* ...
-            elif sub.block is None and len(sub.words) == 1:
+            elif sub.block is None and len(sub.words) == 1 and sub.keyword not in KNOWN_KEYWORDS:
                 # keepalived 1.x syntax: 2.2 no longer reads instance names outside group { }
                 self.warn(
                     sub,
@@ -1268,7 +1900,7 @@ class _Model:
                     "(keepalived 2 wants instance names inside 'group { }')",
                 )
             else:
-                self.unknown(sub, f"vrrp_sync_group {name}", None)
+                self.unknown(sub, f"vrrp_sync_group {name}", SYNC_GROUP_KEYWORDS)
         return VrrpSyncGroup(name, tuple(members), tuple(notify), st.where)
 
     def vrrp_script(self, st: Statement) -> VrrpScript | None:
@@ -1330,79 +1962,148 @@ class _Model:
         words = st.words
         values: dict[str, object] = {}
         if len(words) >= 3 and words[1] == "fwmark":
-            mark = self.int_arg(st, 1, index=2)
+            mark = self._strict_int(st, 0, 0xFFFFFFFF, index=2)
             if mark is None:
+                self.warn(
+                    st,
+                    f"virtual server fwmark '{words[2]}' must be in [0, 4294967295]; "
+                    "keepalived skips the virtual server",
+                )
                 return None
             values["fwmark"] = mark
         elif len(words) >= 3 and words[1] == "group":
             values["group"] = words[2]
-        elif len(words) >= 3:
-            addr = self.address(st, words[1])
-            port = self.port(st, words[2])
-            if addr is None or port is None:
+        elif len(words) >= 2 and words[1] not in ("fwmark", "group"):
+            # check_data.c alloc_vs: no port (or 0) is port 0, the address may carry a /prefix
+            addr = self.sockaddr(st, words[1], quiet=True)
+            port_text = words[2] if len(words) >= 3 else None
+            port = 0
+            if port_text is not None and port_text.strip("0"):
+                parsed = self._port_value(port_text)
+                if parsed is None:
+                    addr = None
+                else:
+                    port = parsed
+            if addr is None:
+                self.warn(
+                    st,
+                    f"invalid virtual server address/port '{' '.join(words[1:3])}'; "
+                    "keepalived skips the virtual server",
+                )
                 return None
             values["address"] = addr
             values["port"] = port
         else:
-            self.warn(st, "virtual_server needs 'ADDRESS PORT', 'fwmark N' or 'group NAME'")
+            self.warn(st, "virtual_server needs 'ADDRESS [PORT]', 'fwmark N' or 'group NAME'")
             return None
-        label = " ".join(words[1:3])
+        probe = VirtualServer(**values)  # type: ignore[arg-type]
+        label = probe.label
+        subject = f"virtual_server {label}"
         real_servers: list[RealServer] = []
         pending_rs: list[Statement] = []
         extra: list[Statement] = []
         protocol_set = False
+        lb_algo_set = False
+        lb_kind_set = False
+        bad_algo: str | None = None
+        bad_kind: str | None = None
+        bad_algo_st = bad_kind_st = st
+        retry: int | None = None
         for sub in self.block(st):
             kw = sub.keyword
             if kw == "real_server":
                 pending_rs.append(sub)
             elif kw in ("lb_algo", "lvs_sched"):
                 algo = self.arg(sub)
-                if algo is not None:
+                if algo is None:
+                    continue
+                if algo not in LVS_SCHEDULERS:
+                    self.warn(
+                        sub, f"{subject}: invalid lvs_scheduler '{algo}' - keepalived ignores it"
+                    )
+                    bad_algo, bad_algo_st = algo, sub
+                else:
                     values["lb_algo"] = algo
+                    lb_algo_set = True
             elif kw in ("lb_kind", "lvs_method"):
-                kind = (self.arg(sub) or "").upper()
+                kind = self.arg(sub)
+                if kind is None:
+                    continue
                 if kind not in ("NAT", "DR", "TUN"):
-                    self.warn(sub, f"{kw} '{kind}' is not NAT, DR or TUN")
+                    # check_parser.c svr_forwarding_handler: strcmp, upper case only
+                    self.warn(
+                        sub,
+                        f"{subject}: unknown routing method '{kind}' (NAT, DR or TUN, "
+                        "upper case) - keepalived ignores it",
+                    )
+                    bad_kind, bad_kind_st = kind, sub
                 else:
                     values["lb_kind"] = kind
+                    lb_kind_set = True
             elif kw == "protocol":
                 proto = (self.arg(sub) or "").upper()
                 if proto not in ("TCP", "UDP", "SCTP"):
-                    self.warn(sub, f"protocol '{proto}' is not TCP, UDP or SCTP")
+                    self.warn(
+                        sub, f"unknown protocol '{self.words_of(sub)}': keepalived ignores it"
+                    )
                 else:
                     values["protocol"] = proto
                     protocol_set = True
             elif kw == "persistence_timeout":
-                # keepalived: the keyword alone means 360 s
+                # keepalived: the keyword alone means 360 s; else 1..31 days
                 if len(sub.words) == 1:
-                    values["persistence_timeout"] = 360
+                    values["persistence_timeout"] = PERSISTENT_TIMEOUT
                 else:
-                    pto = self.int_arg(sub, 0)
-                    if pto is not None:
+                    pto = self._strict_int(sub, 1, LVS_MAX_TIMEOUT)
+                    if pto is None:
+                        self.warn(
+                            sub,
+                            f"persistence_timeout '{self.words_of(sub)}' invalid "
+                            f"(1..{LVS_MAX_TIMEOUT}): keepalived ignores it",
+                        )
+                    else:
                         values["persistence_timeout"] = pto
             elif kw == "persistence_granularity":
                 values["persistence_granularity"] = self.arg(sub)
+                if not values.get("persistence_timeout"):
+                    values["persistence_timeout"] = PERSISTENT_TIMEOUT
             elif kw == "delay_loop":
-                delay = self.float_arg(sub)
-                if delay is not None:
+                delay = self._decimal(sub, 1e-6, 1e12)
+                if delay is None:
+                    self.warn(
+                        sub,
+                        f"virtual server delay loop '{self.words_of(sub)}' invalid: "
+                        "keepalived ignores it",
+                    )
+                else:
                     values["delay_loop"] = delay
+            elif kw == "retry":
+                retry = self._strict_int(sub, 1, 0xFFFFFFFF)
+                if retry is None:
+                    self.warn(sub, f"retry value invalid - {self.words_of(sub)}")
             elif kw == "sorry_server":
                 if len(sub.words) >= 2:
-                    addr = self.address(sub, sub.words[1])
-                    port = self.port(sub, sub.words[2]) if len(sub.words) > 2 else None
+                    addr = self.sockaddr(sub, sub.words[1])
+                    sorry_port = self.port(sub, sub.words[2]) if len(sub.words) > 2 else None
                     if addr is not None:
-                        values["sorry_server"] = SorryServer(addr, port)
+                        values["sorry_server"] = SorryServer(addr, sorry_port)
                 else:
                     self.warn(sub, "sorry_server needs an address")
             elif kw == "sorry_server_inhibit":
                 values["_sorry_inhibit"] = True
             elif kw == "quorum":
-                q = self.int_arg(sub, 1)
-                if q is not None:
+                q = self._strict_int(sub, 1, 0xFFFFFFFF)
+                if q is None:
+                    self.warn(sub, f"quorum '{self.words_of(sub)}' invalid: keepalived ignores it")
+                else:
                     values["quorum"] = q
             elif kw == "hysteresis":
-                h = self.int_arg(sub, 0)
-                if h is not None:
+                h = self._strict_int(sub, 0, 0xFFFFFFFF)
+                if h is None:
+                    self.warn(
+                        sub, f"hysteresis '{self.words_of(sub)}' invalid: keepalived ignores it"
+                    )
+                else:
                     values["hysteresis"] = h
             elif kw in ("quorum_up", "quorum_down"):
                 values[kw] = " ".join(sub.words[1:]) or None
@@ -1415,65 +2116,296 @@ class _Model:
             elif kw == "ip_family":
                 values["ip_family"] = self.arg(sub)
             else:
-                self.unknown(sub, f"virtual_server {label}", VS_KEYWORDS)
+                self.unknown(sub, subject, VS_KEYWORDS)
                 extra.append(sub)
         sorry_inhibit = bool(values.pop("_sorry_inhibit", False))
         sorry = values.get("sorry_server")
         if isinstance(sorry, SorryServer) and sorry_inhibit:
             values["sorry_server"] = SorryServer(sorry.address, sorry.port, True)
-        if protocol_set and (values.get("fwmark") is not None):
-            self.warn(st, f"virtual_server {label}: protocol is ignored for fwmark services")
+        by_address = values.get("fwmark") is None and values.get("group") is None
+        family = values.get("ip_family") if values.get("ip_family") in ("inet", "inet6") else None
+        if values.get("address") is not None:
+            family = "inet6" if ":" in str(values["address"]) else "inet"
         vs_inhibit = bool(values.get("inhibit_on_failure", False))
-        seen: set[tuple[str, int | None]] = set()
+        vs_kind = str(values.get("lb_kind", "NAT"))
+        seen: set[tuple[str, int]] = set()
         for rs_st in pending_rs:
-            rs = self.real_server(rs_st, label, vs_inhibit)
+            rs = self.real_server(rs_st, label, vs_inhibit, vs_kind, retry)
             if rs is None:
                 continue
-            if (rs.address, rs.port) in seen:
-                self.warn(rs_st, f"real_server {rs_st.words[1]} duplicated; keepalived drops it")
+            rs_family = "inet6" if ":" in rs.address else "inet"
+            if (rs.lb_kind or vs_kind) != "TUN":
+                if family is None:
+                    family = rs_family
+                elif family != rs_family:
+                    self.differ(
+                        rs_st,
+                        f"{subject} real_server {rs.address}",
+                        "",
+                        rs.address,
+                        None,
+                        "address family of virtual server and real server don't match: "
+                        "keepalived skips the real server",
+                    )
+                    continue
+            key = (rs.address, rs.port or 0)
+            if key in seen:
+                self.differ(
+                    rs_st,
+                    f"{subject} real_server {rs_st.words[1]}",
+                    "",
+                    " ".join(rs_st.words[1:]),
+                    None,
+                    "real server duplicated: keepalived removes the second",
+                )
                 continue
-            seen.add((rs.address, rs.port))
+            seen.add(key)
             real_servers.append(rs)
-        return VirtualServer(
+        if not real_servers:
+            self.differ(
+                st,
+                subject,
+                "",
+                label,
+                None,
+                "virtual server has no real servers: keepalived ignores it",
+            )
+            return None
+        # validate_check_config's rules, in its order, for the virtual servers it keeps
+        if protocol_set and values.get("fwmark") is not None:
+            self.warn(st, f"virtual_server {label}: protocol is ignored for fwmark services")
+        if by_address and not protocol_set:
+            # check_data.c validate_check_config: protocol 0 would be UDP in the kernel
+            self.differ(
+                st,
+                subject,
+                "protocol",
+                None,
+                "UDP",
+                "no protocol set: keepalived 2.2.7 defaults to UDP",
+            )
+            values["protocol"] = "UDP"
+        if by_address and values.get("port") == 0 and not values.get("persistence_timeout"):
+            self.differ(
+                st,
+                subject,
+                "persistence_timeout",
+                None,
+                str(PERSISTENT_TIMEOUT),
+                "zero port only valid for persistent services: keepalived sets "
+                f"persistence_timeout {PERSISTENT_TIMEOUT}",
+            )
+            values["persistence_timeout"] = PERSISTENT_TIMEOUT
+        if not lb_algo_set:
+            self.differ(
+                bad_algo_st,
+                subject,
+                "lb_algo",
+                bad_algo,
+                "wlc",
+                "no scheduler set: keepalived uses its default 'wlc'",
+            )
+        if not lb_kind_set and any(rs.lb_kind is None for rs in real_servers):
+            self.differ(
+                bad_kind_st,
+                subject,
+                "lb_kind",
+                bad_kind,
+                "NAT",
+                "no forwarding method set: keepalived uses NAT",
+            )
+        real_servers = self._real_server_ports(st, subject, values, real_servers)
+        vs = VirtualServer(
             real_servers=tuple(real_servers),
             where=st.where,
             extra=tuple(extra),
             **values,  # type: ignore[arg-type]
         )
+        return self._quorum(st, subject, vs)
 
-    def real_server(self, st: Statement, vs_label: str, vs_inhibit: bool) -> RealServer | None:
+    def _real_server_ports(
+        self,
+        st: Statement,
+        subject: str,
+        values: dict[str, object],
+        real_servers: list[RealServer],
+    ) -> list[RealServer]:
+        """check_data.c validate_check_config: outside NAT a real server has the virtual
+        server's port (0 under a fwmark); keepalived rewrites the port and warns."""
+        if values.get("group") is not None:
+            return real_servers
+        fwmark = values.get("fwmark") is not None
+        vs_port = int(values.get("port") or 0)  # type: ignore[call-overload]
+        vs_kind = str(values.get("lb_kind", "NAT"))
+        out: list[RealServer] = []
+        for rs in real_servers:
+            port = rs.port or 0
+            kind = rs.lb_kind or vs_kind
+            new = port
+            if kind == "NAT":
+                if not fwmark and not port:
+                    new = vs_port
+            elif fwmark:
+                if port:
+                    new = 0
+                    self.differ_at(
+                        rs.where,
+                        f"{subject} real_server {rs.address}",
+                        "port",
+                        str(port),
+                        "0",
+                        "fwmark virtual server: keepalived clears "
+                        f"the real server port under {kind}",
+                    )
+            elif not port:
+                new = vs_port
+            elif port != vs_port:
+                new = vs_port
+                self.differ_at(
+                    rs.where,
+                    f"{subject} real_server {rs.address}",
+                    "port",
+                    str(port),
+                    str(vs_port),
+                    f"under {kind} the real server port must be the "
+                    "virtual server's: keepalived resets it",
+                )
+            out.append(rs if new == rs.port else dataclasses.replace(rs, port=new))
+        sorry = values.get("sorry_server")
+        if isinstance(sorry, SorryServer) and vs_kind != "NAT":
+            # the same rule for the sorry server (it takes the virtual server's method)
+            sorry_port = sorry.port or 0
+            new = sorry_port
+            if fwmark:
+                new = 0
+            elif not sorry_port or sorry_port != vs_port:
+                new = vs_port
+            if new != sorry_port and sorry_port:
+                self.differ(
+                    st,
+                    f"{subject} sorry_server {sorry.address}",
+                    "port",
+                    str(sorry_port),
+                    str(new),
+                    f"under {vs_kind} the sorry server port must be the virtual server's "
+                    "(0 under a fwmark): keepalived resets it",
+                )
+            if new != sorry.port:
+                values["sorry_server"] = dataclasses.replace(sorry, port=new)
+        return out
+
+    def _quorum(self, st: Statement, subject: str, vs: VirtualServer) -> VirtualServer:
+        weight_sum = sum(rs.weight for rs in vs.real_servers)
+        quorum, hysteresis = vs.quorum, vs.hysteresis
+        if quorum > weight_sum:
+            self.differ(
+                st,
+                subject,
+                "quorum",
+                str(quorum),
+                str(weight_sum),
+                f"quorum exceeds the total weight of the real servers ({weight_sum}): "
+                "keepalived reduces it",
+            )
+            quorum = weight_sum
+        if hysteresis >= quorum:
+            # keepalived computes quorum - 1 in unsigned arithmetic: with a quorum of 0 (real
+            # servers of weight 0) the hysteresis becomes 4294967295
+            new = (quorum - 1) % 2**32
+            self.differ(
+                st,
+                subject,
+                "hysteresis",
+                str(hysteresis),
+                str(new),
+                f"hysteresis >= quorum {quorum}: keepalived reduces it",
+            )
+            hysteresis = new
+        if (quorum, hysteresis) == (vs.quorum, vs.hysteresis):
+            return vs
+        return dataclasses.replace(vs, quorum=quorum, hysteresis=hysteresis)
+
+    def real_server(
+        self,
+        st: Statement,
+        vs_label: str,
+        vs_inhibit: bool,
+        vs_kind: str = "NAT",
+        vs_retry: int | None = None,
+    ) -> RealServer | None:
         if len(st.words) < 2:
             self.warn(st, "real_server needs an address")
             return None
-        addr = self.address(st, st.words[1])
+        addr = self.sockaddr(st, st.words[1], quiet=True)
+        port: int | None = None
+        if len(st.words) > 2 and st.words[2].strip("0"):
+            port = self._port_value(st.words[2])
+            if port is None:
+                addr = None
         if addr is None:
+            self.warn(
+                st,
+                f"invalid real server address/port '{' '.join(st.words[1:3])}'; "
+                "keepalived skips it",
+            )
             return None
-        port = self.port(st, st.words[2]) if len(st.words) > 2 else None
         values: dict[str, object] = {"inhibit_on_failure": vs_inhibit}
         checks: list[Check] = []
         extra: list[Statement] = []
         where_name = f"real_server {st.words[1]} of {vs_label}"
+        rs_retry: int | None = None
         for sub in self.block(st):
             kw = sub.keyword
             if kw == "weight":
-                weight = self.int_arg(sub, 0)
-                if weight is not None:
+                weight = self._strict_int(sub, 0, IPVS_WEIGHT_MAX)
+                if weight is None:
+                    self.warn(
+                        sub,
+                        f"real server weight {self.words_of(sub)} is outside range "
+                        f"0-{IPVS_WEIGHT_MAX}: keepalived ignores it",
+                    )
+                else:
                     values["weight"] = weight
             elif kw == "inhibit_on_failure":
                 values["inhibit_on_failure"] = self.bool_flag(sub)
             elif kw in ("notify_up", "notify_down"):
                 values[kw] = " ".join(sub.words[1:]) or None
             elif kw == "lvs_method":
-                kind = (self.arg(sub) or "").upper()
+                kind = self.arg(sub)
                 if kind in ("NAT", "DR", "TUN"):
                     values["lb_kind"] = kind
-                else:
-                    self.warn(sub, f"lvs_method '{kind}' is not NAT, DR or TUN")
+                elif kind is not None:
+                    self.differ(
+                        sub,
+                        f"virtual_server {vs_label} real_server {st.words[1]}",
+                        "lb_kind",
+                        kind,
+                        vs_kind,
+                        f"unknown routing method '{kind}' (NAT, DR or TUN, upper case): "
+                        "keepalived ignores it",
+                    )
+            elif kw == "retry":
+                rs_retry = self._strict_int(sub, 1, 0xFFFFFFFF)
+                if rs_retry is None:
+                    self.warn(sub, f"retry value invalid - {self.words_of(sub)}")
             elif kw in CHECKER_TYPES:
-                checks.append(self.check(sub, port))
+                inherited = rs_retry if rs_retry is not None else vs_retry
+                checks.append(
+                    self.check(
+                        sub,
+                        port,
+                        inherited,
+                        f"virtual_server {vs_label} real_server {st.words[1]} {kw}",
+                    )
+                )
             else:
                 self.unknown(sub, where_name, RS_KEYWORDS)
                 extra.append(sub)
+        if rs_retry is not None:
+            # a retry written after the checker still applies (validate_check_config runs last)
+            checks = [
+                c if c.retry_written else dataclasses.replace(c, retry=rs_retry) for c in checks
+            ]
         return RealServer(
             address=addr,
             port=port,
@@ -1483,13 +2415,43 @@ class _Model:
             **values,  # type: ignore[arg-type]
         )
 
-    def check(self, st: Statement, rs_port: int | None) -> Check:
+    def check(
+        self,
+        st: Statement,
+        rs_port: int | None,
+        inherited_retry: int | None = None,
+        subject: str = "",
+    ) -> Check:
         values: dict[str, object] = {}
         urls: list[UrlCheck] = []
         hosts: list[Check] = []
         params: list[tuple[str, str]] = []
+        kind = st.keyword if st.keyword != "host" else "SMTP_CHECK"
+        allowed = CHECKER_KEYWORDS.get(kind, frozenset())
+        if st.keyword == "host":
+            allowed = CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS
+        retry_written = False
         for sub in self.block(st) if st.block is not None else ():
             kw = sub.keyword
+            if kw not in allowed:
+                self.unknown(sub, st.keyword, allowed)
+                if kw in ("nb_get_retry", "retry") and len(sub.words) > 1:
+                    default = (
+                        inherited_retry
+                        if inherited_retry is not None
+                        else (DEFAULT_RETRY.get(kind, 1))
+                    )
+                    self.differ(
+                        sub,
+                        subject or st.keyword,
+                        "retry",
+                        self.words_of(sub),
+                        str(default),
+                        f"'{kw}' is not a {st.keyword} keyword in "
+                        "keepalived 2.2.7: the retry count stays the default",
+                        warn=False,
+                    )
+                continue
             if kw == "connect_ip":
                 text = self.arg(sub)
                 if text is not None:
@@ -1501,7 +2463,16 @@ class _Model:
             elif kw == "connect_timeout":
                 values["connect_timeout"] = self.float_arg(sub)
             elif kw in ("retry", "nb_get_retry"):
-                values["retry"] = self.int_arg(sub, 0)
+                if kw == "nb_get_retry":
+                    self.warn(sub, "nb_get_retry is deprecated - please use 'retry'")
+                retry = self._strict_int(sub, 0, 0xFFFFFFFF)
+                if retry is None:
+                    self.warn(
+                        sub, f"invalid {kw} value '{self.words_of(sub)}': keepalived ignores it"
+                    )
+                else:
+                    values["retry"] = retry
+                    retry_written = True
             elif kw == "delay_before_retry":
                 values["delay_before_retry"] = self.float_arg(sub)
             elif kw == "url":
@@ -1512,20 +2483,30 @@ class _Model:
                     elif part.keyword == "status_code":
                         url["status_code"] = " ".join(part.words[1:])
                     else:
-                        self.unknown(part, "url", None)
+                        self.unknown(part, "url", URL_KEYWORDS)
                 urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
             elif kw == "host" and st.keyword == "SMTP_CHECK":
-                hosts.append(self.check(Statement(("host",), sub.where, sub.block), rs_port))
+                hosts.append(
+                    self.check(
+                        Statement(("host",), sub.where, sub.block),
+                        rs_port,
+                        inherited_retry,
+                        subject,
+                    )
+                )
             else:
-                if kw not in KNOWN_KEYWORDS:
-                    self.warn(sub, f"unknown keyword '{kw}' in {st.keyword}")
                 params.append((kw, " ".join(sub.words[1:])))
+        if not retry_written:
+            values["retry"] = (
+                inherited_retry if inherited_retry is not None else DEFAULT_RETRY.get(kind, 1)
+            )
         return Check(
             type=st.keyword,
             urls=tuple(urls),
             hosts=tuple(hosts),
             params=tuple(params),
             where=st.where,
+            retry_written=retry_written,
             **values,  # type: ignore[arg-type]
         )
 

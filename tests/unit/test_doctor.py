@@ -116,10 +116,16 @@ def test_strict_nopreempt_sorry_local(tmp_path):
     )
     results = by_id(run_all(director(tmp_path, text)))
     assert results["vrrp.strict"].status == "warn"
-    assert results["vrrp.nopreempt"].status == "fail"
+    # under vrrp_strict keepalived first demotes state MASTER (priority 100, not the address
+    # owner) to BACKUP, so nopreempt stays in force
+    assert results["vrrp.nopreempt"].status == "ok"
     assert results["lvs.sorry_local"].status == "warn"
+    plain = text.replace("    vrrp_strict\n", "")
+    assert by_id(run_all(director(tmp_path, plain)))["vrrp.nopreempt"].status == "fail"
+    assert "keepalived ignores its authentication (VI_1)" in results["vrrp.strict"].summary
+    # keepalived 2.2.7 runs vrrp_strict with unicast peers (corpus 92-strict-unicast): a warning
     unicast = text.replace("advert_int 1", "advert_int 1\n    unicast_peer {\n 10.0.5.93\n }")
-    assert by_id(run_all(director(tmp_path, unicast)))["vrrp.strict"].status == "fail"
+    assert by_id(run_all(director(tmp_path, unicast)))["vrrp.strict"].status == "warn"
 
 
 def test_foreign_vrid_and_config_and_running(tmp_path):
@@ -212,3 +218,14 @@ def test_notes_dual_master_pair_passes_the_peer_checks(tmp_path):
     swapped = by_id(run_all(director(tmp_path, config=ds1, peer_config=ds1)))
     assert swapped["peer.state_priority"].status == "fail"
     assert swapped["peer.router_id"].status == "warn"
+
+
+def test_config_keepalived_would_not_run_fails_and_differences_warn(tmp_path):
+    no_vrid = LAB_D1.replace("    virtual_router_id 51\n", "", 1)
+    result = by_id(run_all(director(tmp_path, no_vrid)))["keepalived.config"]
+    assert result.status == "fail"
+    assert "keepalived would not run this config" in result.summary
+    assert "virtual router id must be set" in result.summary
+    lower = LAB_D1.replace("lb_kind DR", "lb_kind dr")
+    result = by_id(run_all(director(tmp_path, lower)))["keepalived.config"]
+    assert result.status == "warn" and "lb_kind: dr -> NAT" in result.summary

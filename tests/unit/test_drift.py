@@ -166,3 +166,22 @@ def test_drain_warning():
     assert text is not None and "sets its weight back to 1" in text
     assert "keepalived.conf:" in text  # points at the real_server line
     assert drift.drain_warning("tcp:10.9.9.9:80->10.0.0.1:80") is None
+
+
+def test_real_server_ports_keepalived_rewrote_are_not_drift(tmp_path):
+    # DR real servers written with another port (or none): keepalived 2.2.7 installs them on
+    # the virtual server's port (check_data.c validate_check_config), which is what the
+    # recorded kernel table holds; the effective config must agree with it, not cry "by hand"
+    config, ipvs, runtime = load("healthy")
+    text = (LAB / "healthy" / "keepalived.conf").read_text()
+    text = text.replace(f"real_server {RS1} 8888 {{", f"real_server {RS1} 80 {{")
+    text = text.replace(f"real_server {RS2} 8888 {{", f"real_server {RS2} {{")
+    (tmp_path / "k.conf").write_text(text)
+    rewritten = parse_file(str(tmp_path / "k.conf"), config_id="d1")
+    assert [(d.written, d.effective) for d in rewritten.differences if d.field == "port"] == [
+        ("80", "8888"),
+        ("80", "8888"),
+    ]
+    drift = compute_drift(rewritten, ipvs, runtime)
+    assert drift.problems() == compute_drift(config, ipvs, runtime).problems() == []
+    assert {rs.verdict for vs in drift.virtual_servers for rs in vs.real_servers} == {"ok"}

@@ -33,7 +33,7 @@ def test_json_schema(capsys):
     (inst,) = doc["vrrp_instances"]
     for k, v in {
         "name": "VI_1",
-        "state": None,
+        "state": "BACKUP",  # not written: keepalived's initial state for priority < 255
         "interface": "eth0",
         "virtual_router_id": 50,
         "priority": 100,
@@ -63,6 +63,50 @@ def test_json_schema(capsys):
     assert (rs["address"], rs["port"], rs["weight"]) == ("192.168.200.2", 1358, 1)
     assert rs["checks"][0]["type"] == "HTTP_GET" and rs["checks"][0]["retry"] == 3
     assert doc["warnings"] == []
+    assert doc["rules"] == "2.2.7" and doc["differences"] == [] and doc["errors"] == []
+
+
+def test_differences_errors_and_version(capsys, tmp_path, monkeypatch):
+    from lvstop.model.keepalived import KeepalivedVersion
+    from lvstop.sources import keepalived_version
+
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "vrrp_instance VI_1 {\n interface eth0\n state master\n"
+        " virtual_ipaddress {\n 10.0.0.9\n }\n}\n"
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo rr\n lb_kind dr\n"
+        " real_server 10.0.0.11 80 {\n  TCP_CHECK {\n   nb_get_retry 3\n  }\n }\n}\n"
+    )
+    # a keepalived outside the 2.x range lvstop models must be named, not silently assumed
+    monkeypatch.setattr(
+        keepalived_version,
+        "read_version",
+        lambda: KeepalivedVersion(
+            "/usr/sbin/keepalived", "1.3.5", keepalived_version.judge("1.3.5")
+        ),
+    )
+    code, out, err = run(capsys, "--config", str(conf), "--no-kernel", "--no-keepalived-state")
+    assert code == 1
+    assert "error: keepalived would not run this config" in err and "virtual router id" in err
+    assert "Errors: keepalived would not run this config (1)" in out
+    assert f"{conf}:11: virtual_server 10.0.0.1:80 lb_kind: dr -> NAT" in out
+    assert "vrrp_instance VI_1 state: master -> BACKUP" in out
+    assert "TCP_CHECK retry: 3 -> 1" in out
+    assert "keepalived 1.3.5 is outside the 2.x range" in out
+    code, out, _ = run(
+        capsys, "--config", str(conf), "--no-kernel", "--no-keepalived-state", "--json"
+    )
+    doc = json.loads(out)
+    assert code == 1
+    assert doc["keepalived_version"]["version"] == "1.3.5"
+    assert doc["keepalived_version"]["rules"] == "2.2.7"
+    assert {(d["field"], d["written"], d["effective"]) for d in doc["differences"]} >= {
+        ("lb_kind", "dr", "NAT"),
+        ("state", "master", "BACKUP"),
+        ("retry", "3", "1"),
+    }
+    assert doc["virtual_servers"][0]["lb_kind"] == "NAT"
+    assert [e["level"] for e in doc["errors"]] == ["error"]
 
 
 def test_text_and_warnings(capsys):
@@ -80,10 +124,11 @@ def test_text_and_warnings(capsys):
 
 def test_bad_config_is_one_line(capsys, tmp_path):
     bad = tmp_path / "k.conf"
-    bad.write_text("global_defs {\n")
+    bad.write_text("include /nonexistent/x.conf\n")
     code, out, err = run(capsys, "--config", str(bad), "--no-kernel")
     assert code == 2 and out == ""
-    assert (
-        err.strip() == f"lvstop: {bad}:1: '{{' of 'global_defs' is never closed (end of "
-        f"configuration at {bad}:1)"
-    )
+    assert err.strip() == f"lvstop: {bad}:1: include: no such file /nonexistent/x.conf"
+    # an unclosed block is one keepalived runs (with a warning): so does lvstop
+    bad.write_text("global_defs {\n")
+    code, out, err = run(capsys, "--config", str(bad), "--no-kernel", "--no-keepalived-state")
+    assert code == 0 and "'{' of 'global_defs' is never closed" in out

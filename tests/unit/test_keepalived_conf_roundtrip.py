@@ -54,7 +54,8 @@ real_server = st.fixed_dictionaries(
     {
         "address": ipv4,
         "port": st.integers(1, 65535),
-        "weight": st.integers(0, 100),
+        # weight 0 on every real server would make keepalived lower the quorum
+        "weight": st.integers(1, 100),
         "inhibit": st.booleans(),
         "check": st.sampled_from(["TCP_CHECK", "HTTP_GET", "MISC_CHECK", None]),
         "connect_port": st.integers(1, 65535),
@@ -67,9 +68,11 @@ virtual_server = st.fixed_dictionaries(
         "lb_algo": st.sampled_from(["rr", "wrr", "lc", "wlc", "sh"]),
         "lb_kind": st.sampled_from(["NAT", "DR", "TUN"]),
         "protocol": st.sampled_from(["TCP", "UDP"]),
-        "persistence_timeout": st.integers(0, 3600),
+        # keepalived: persistence_timeout 1..31 days (0 is invalid); a virtual server needs a
+        # real server (else dropped)
+        "persistence_timeout": st.integers(1, 3600),
         "real_servers": st.lists(
-            real_server, max_size=5, unique_by=lambda r: (r["address"], r["port"])
+            real_server, min_size=1, max_size=5, unique_by=lambda r: (r["address"], r["port"])
         ),
     }
 )
@@ -77,8 +80,8 @@ instance = st.fixed_dictionaries(
     {
         "state": st.sampled_from(["MASTER", "BACKUP"]),
         "vrid": st.integers(1, 255),
-        "priority": st.integers(1, 255),
-        "advert_int": st.sampled_from([1.0, 0.5, 2.0, 3.0]),
+        "priority": st.integers(1, 254),
+        "advert_int": st.sampled_from([1.0, 2.0, 3.0]),  # VRRPv2: whole seconds (else rounded)
         "vips": st.lists(st.tuples(ipv4, st.integers(8, 32)), min_size=1, max_size=3),
         "nopreempt": st.booleans(),
     }
@@ -86,7 +89,8 @@ instance = st.fixed_dictionaries(
 
 
 def config_text(instances: list[dict], servers: list[dict]) -> str:
-    out = ["global_defs {", "  router_id GEN", "}"]
+    # enable_script_security: the MISC_CHECK program is run without keepalived's warning
+    out = ["global_defs {", "  router_id GEN", "  enable_script_security", "}"]
     for n, inst in enumerate(instances):
         out += [
             f"vrrp_instance VI_{n} {{",
@@ -114,23 +118,46 @@ def config_text(instances: list[dict], servers: list[dict]) -> str:
             if rs["inhibit"]:
                 out.append("    inhibit_on_failure")
             if rs["check"]:
-                out += [
-                    f"    {rs['check']} {{",
-                    f"      connect_port {rs['connect_port']}",
-                    "    }",
-                ]
+                # MISC_CHECK has no connection keywords in keepalived (connect_port is unknown)
+                inner = (
+                    "      misc_path /bin/true"
+                    if rs["check"] == "MISC_CHECK"
+                    else f"      connect_port {rs['connect_port']}"
+                )
+                out += [f"    {rs['check']} {{", inner, "    }"]
             out.append("  }")
         out.append("}")
     return "\n".join(out) + "\n"
 
 
+def runs_as_written(instances: list[dict], servers: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Only configs keepalived runs exactly as written: distinct VRIDs, nopreempt only with
+    BACKUP, real servers outside NAT on the virtual server's port (keepalived's own rules)."""
+    seen: set[int] = set()
+    kept = []
+    for inst in instances:
+        if inst["vrid"] in seen:
+            continue
+        seen.add(inst["vrid"])
+        kept.append(dict(inst, nopreempt=inst["nopreempt"] and inst["state"] == "BACKUP"))
+    fixed = []
+    for vs in servers:
+        rss = vs["real_servers"]
+        if vs["lb_kind"] != "NAT":
+            rss = list({r["address"]: dict(r, port=vs["port"]) for r in rss}.values())
+        fixed.append(dict(vs, real_servers=rss))
+    return kept, fixed
+
+
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(instance, max_size=3), st.lists(virtual_server, max_size=3))
 def test_generated_configs_give_the_model_back(tmp_path: Path, instances, servers):
+    instances, servers = runs_as_written(instances, servers)
     path = tmp_path / "k.conf"
     path.write_text(config_text(instances, servers))
     cfg = parse_file(str(path), config_id="x")
     assert not cfg.warnings
+    assert not cfg.differences
     assert cfg.router_id == "GEN"
     for inst, got in zip(instances, cfg.vrrp_instances, strict=True):
         assert (got.state, got.virtual_router_id, got.priority, got.advert_int) == (
@@ -154,6 +181,7 @@ def test_generated_configs_give_the_model_back(tmp_path: Path, instances, server
             assert got_rs.inhibit_on_failure == rs["inhibit"]
             if rs["check"]:
                 assert got_rs.checks[0].type == rs["check"]
-                assert got_rs.checks[0].connect_port == rs["connect_port"]
+                if rs["check"] != "MISC_CHECK":
+                    assert got_rs.checks[0].connect_port == rs["connect_port"]
             else:
                 assert got_rs.checks == ()
