@@ -532,35 +532,41 @@ class _Reader:
             where = Where(path, lineno)
             if b"\0" in raw_bytes:
                 raise KeepalivedConfigError(path, lineno, "binary data (NUL byte): not a config")
-            if len(raw_bytes) > MAX_LINE:
-                raise KeepalivedConfigError(
-                    path,
-                    lineno,
-                    f"line of {len(raw_bytes)} bytes; keepalived reads at most {MAX_LINE}",
-                )
-            try:
-                raw = raw_bytes.decode("utf-8")
-            except UnicodeDecodeError:
-                raise KeepalivedConfigError(
-                    path, lineno, "binary data (not UTF-8 text): not a config"
-                ) from None
-            raw = raw.rstrip("\r\n")
-            if _CONTROL.search(raw):
-                raise KeepalivedConfigError(
-                    path, lineno, "binary data (control characters): not a config"
-                )
-            if not raw:
-                self._end_multiline()
+            if len(raw_bytes) <= MAX_LINE:
+                yield from self._one_line(raw_bytes, where)
                 continue
-            text, _cont, bad_quote = decomment(raw)
-            if bad_quote:
-                raise KeepalivedConfigError(path, lineno, "unterminated quote")
-            if not text:
-                continue
-            if self._multiline is not None:
-                self._add_multiline(text)
-                continue
-            yield from self._process(text, where, 0)
+            # keepalived reads with fgets(MAXBUF): a longer line comes in pieces of MAXBUF - 1
+            # bytes, each read as a line of its own (measured with keepalived 2.2.7 -t)
+            self.warn(where, f"line of {len(raw_bytes)} bytes: keepalived reads it in pieces of "
+                             f"{MAX_LINE + 1} bytes, each as a line of its own")
+            for start in range(0, len(raw_bytes), MAX_LINE + 1):
+                yield from self._one_line(raw_bytes[start : start + MAX_LINE + 1], where)
+
+    def _one_line(self, raw_bytes: bytes, where: Where) -> Iterator[_Line]:
+        path, lineno = where.file, where.line
+        try:
+            raw = raw_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            raise KeepalivedConfigError(
+                path, lineno, "binary data (not UTF-8 text): not a config"
+            ) from None
+        raw = raw.rstrip("\r\n")
+        if _CONTROL.search(raw):
+            raise KeepalivedConfigError(
+                path, lineno, "binary data (control characters): not a config"
+            )
+        if not raw:
+            self._end_multiline()
+            return
+        text, _cont, bad_quote = decomment(raw)
+        if bad_quote:
+            raise KeepalivedConfigError(path, lineno, "unterminated quote")
+        if not text:
+            return
+        if self._multiline is not None:
+            self._add_multiline(text)
+            return
+        yield from self._process(text, where, 0)
 
     def _end_multiline(self) -> None:
         if self._multiline is not None and not self._multiline.value:
@@ -797,25 +803,22 @@ class _Reader:
             return
         base = os.path.dirname(where.file)
         matches: list[str] = []
-        wildcard = False
         missing: list[str] = []
         for one in _expand_braces(pattern):
             path = one if os.path.isabs(one) else os.path.join(base, one)
             if glob.has_magic(path):
-                wildcard = True
                 matches.extend(sorted(glob.glob(path)))
             elif os.path.lexists(path):
                 matches.append(path)
             else:
                 missing.append(one)
-        if missing and not wildcard:
-            raise KeepalivedConfigError(
-                where.file, where.line, f"include: no such file {', '.join(missing)}"
-            )
         if missing:
-            self.warn(where, f"include: no such file {', '.join(missing)}")
+            # keepalived: "Config files missing '...'", and it reads on without them
+            self.warn(where, f"include: no such file {', '.join(missing)}; keepalived reads on "
+                             "without it")
         if not matches:
-            self.warn(where, f"include: no config files matched '{pattern}'")
+            if not missing:
+                self.warn(where, f"include: no config files matched '{pattern}'")
             return
         for path in matches:
             if os.path.isdir(path):

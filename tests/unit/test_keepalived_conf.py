@@ -312,9 +312,13 @@ def test_extra_brace(tmp_path):
     assert cfg.router_id == "X"
 
 
-def test_missing_include(tmp_path):
-    err = one_line_error(write(tmp_path, "k.conf", "! x\ninclude /nonexistent/file.conf\n"))
-    assert err.line == 2 and "no such file" in err.message
+def test_missing_include_is_a_warning(tmp_path):
+    # keepalived 2.2.7: "(Line 2) Config files missing '/nonexistent/file.conf'." and reads on
+    cfg = parse_file(str(write(tmp_path, "k.conf", "! x\ninclude /nonexistent/file.conf\n"
+                                                   "global_defs {\n  router_id X\n}\n")))
+    assert cfg.router_id == "X"
+    assert [(w.line, w.message) for w in cfg.warnings] == [
+        (2, "include: no such file /nonexistent/file.conf; keepalived reads on without it")]
 
 
 def test_include_loop(tmp_path):
@@ -333,11 +337,22 @@ def test_binary_junk(tmp_path):
     assert "binary" in one_line_error(path).message
 
 
+def test_long_line_is_read_in_pieces_as_keepalived_does(tmp_path):
+    # keepalived 2.2.7 -t on these two lines says: Unknown keyword 'y…yZ' (1,023 bytes), 'ZZ',
+    # 'y…yWW', 'W': fgets(MAXBUF = 1024) pieces, each a line of its own
+    text = "global_defs {\n" + "y" * 1022 + "ZZZ\n" + "y" * 1021 + "WWW\n  router_id X\n}\n"
+    cfg = parse_file(str(write(tmp_path, "k.conf", text)))
+    assert cfg.router_id == "X"
+    unknown = [w.message for w in cfg.warnings if "unknown keyword" in w.message.lower()]
+    assert len(unknown) == 4
+    assert [m for m in unknown if "'ZZ'" in m or "'W'" in m] and len(cfg.warnings) == 6
+
+
 def test_ten_megabytes_on_one_line(tmp_path):
     path = tmp_path / "big.conf"
     path.write_bytes(b"! header\n" + b"x" * (10 * 1024 * 1024))
-    err = one_line_error(path)
-    assert err.line == 2 and "keepalived reads at most" in err.message
+    cfg = parse_file(str(path))
+    assert cfg.warnings[0].line == 2 and "in pieces of 1023 bytes" in cfg.warnings[0].message
 
 
 def test_ten_megabytes_of_config(tmp_path):
