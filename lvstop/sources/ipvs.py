@@ -3,11 +3,15 @@
 Why not pyroute2 for this? pyroute2 decodes the messages fine, but getting values *out* of
 them (``from_message``, ``get_attr``, its NLA key transforms) costs 230–430 µs per real server:
 a 1,000-service × 10-server table takes seconds per poll, unusable at 1 Hz. Here each message
-kind has one plain decoder (``decode_service``, ``decode_dest``, ``timeouts_from_reply``,
-``daemon_from_message``) over one table of attribute types taken from the kernel header
-(include/uapi/linux/ip_vs.h) and precompiled ``struct.Struct``s. Speed comes from doing less
-work: a message byte-for-byte equal to one of the previous poll gives back that poll's object.
-(pyroute2 is still fine for rare work: family resolution, address/link events, writes.)
+kind has one plain decoder (``decode_service_plain``, ``decode_dest_plain``,
+``timeouts_from_reply``, ``daemon_from_message``): an attribute walk over one table of
+attribute types taken from the kernel header (include/uapi/linux/ip_vs.h) and precompiled
+``struct.Struct``s. Service and real-server messages as Linux writes them are read whole with
+one Struct instead, their attribute headers checked first (``decode_service``,
+``decode_dest``; tests/unit/test_ipvs_decode.py proves them equal to the plain decoders). The
+rest of the speed comes from doing less work: a message byte-for-byte equal to one of the
+previous poll gives back that poll's object. (pyroute2 is still fine for rare work: family
+resolution, address/link events, writes.)
 
 A snapshot is consistent: every dump the kernel flags NLM_F_DUMP_INTR is re-run; a service
 deleted between the service dump and its real-server dump is dropped (its real-server dump
@@ -926,6 +930,6 @@ def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...]) -> Ser
 
 
 def read_snapshot() -> IpvsSnapshot:
-    """One snapshot with a throw-away socket (for one-shot commands)."""
-    with IpvsReader() as reader:
+    """One snapshot with a throw-away socket (for one-shot commands: no memo)."""
+    with IpvsReader(memo=False) as reader:
         return reader.read()
