@@ -648,7 +648,7 @@ def main() -> int:
 
     print("== refresh: poll (IpvsReader on the UML kernel's replayed replies) + rates + diff + "
           "render, headless 200x60, median")
-    found = replies(args.replies, args.timeout)
+    found = replies(args.replies and args.replies.resolve(), args.timeout)
     verdicts = []
     for services, per in SIZES:
         path = found[(services, per)]
