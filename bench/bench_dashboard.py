@@ -172,8 +172,9 @@ def record_inside(out: Path) -> None:
     kernel's replies to one full ``IpvsReader.read()``."""
     b = bench_ipvs()  # its import puts tests/ on sys.path, for its table
     from ipvs_oracle import big_table
+    from ipvs_record import Recorder
 
-    from lvstop.sources.ipvs import IpvsNetlink, IpvsReader, Recorder
+    from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
 
     for services, per in (tuple(int(x) for x in a.split("x")) for a in
                           os.environ.get("BENCH_SIZES", "").split(",") if a):
@@ -251,7 +252,7 @@ _ITEM = re.compile(r"(\d*)([xcbB?hHiIlLqQnNefdspP])")
 
 def value_offsets(layout: Any) -> dict[tuple[int, ...], tuple[int, str]]:
     """Attribute path -> (byte offset in the message, struct code) for a layout found by
-    lvstop's own ``discover_layout`` (its format has no alignment: '=' and explicit pads)."""
+    bench_ipvs's ``discover_layout`` (its format has no alignment: '=' and explicit pads)."""
     items: list[tuple[int, str]] = []
     pos = 0
     for count, code in _ITEM.findall(layout.struct.format.lstrip("=<>!@")):
@@ -278,12 +279,10 @@ class MovingReplies:
     MOVING = frozenset({10, 12})
 
     def __init__(self, exchanges: list[dict[str, Any]]) -> None:
-        from lvstop.sources.ipvs import (
-            CMD_GET_DEST,
-            CMD_GET_SERVICE,
-            discover_layout,
-            message_body,
-        )
+        from lvstop.sources.genl import HDRLEN
+        from lvstop.sources.ipvs import CMD_GET_DEST, CMD_GET_SERVICE
+
+        discover_layout = bench_ipvs().discover_layout
 
         self.transport = bench_ipvs().MemoryTransport(exchanges)
         self.fields: list[tuple[bytearray, int, list[tuple[int, str, int]]]] = []
@@ -294,7 +293,7 @@ class MovingReplies:
             if cmd not in (CMD_GET_SERVICE, CMD_GET_DEST):
                 continue
             for msg in msgs:
-                body = message_body(msg, 0, len(msg))
+                body = int.from_bytes(msg[HDRLEN:], "little")
                 offsets = next((o for lay, o in layouts if lay.struct.size == len(msg)
                                 and body & lay.mask == lay.expected), None)
                 if offsets is None:
@@ -649,7 +648,7 @@ def main() -> int:
 
     print("== refresh: poll (IpvsReader on the UML kernel's replayed replies) + rates + diff + "
           "render, headless 200x60, median")
-    found = replies(args.replies, args.timeout)
+    found = replies(args.replies and args.replies.resolve(), args.timeout)
     verdicts = []
     for services, per in SIZES:
         path = found[(services, per)]

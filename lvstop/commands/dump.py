@@ -221,7 +221,9 @@ def run(args: argparse.Namespace) -> int:
     if args.interval is not None and not (0 < args.interval <= 3600):
         raise LvstopError("--interval must be between 0 and 3600 seconds")
     conn_view = (args.conns or args.conn_counts) and not args.json
-    with IpvsReader() as reader:
+    # one read, or two --interval apart: the memo (keeping each message to reuse unchanged
+    # objects) pays only on the second
+    with IpvsReader(memo=args.interval is not None) as reader:
         try:
             snapshot = reader.read()
         except IpvsPermissionError:

@@ -105,12 +105,6 @@ class Topology:
     def address_of(self, name: str) -> str:
         return self.node(name).address
 
-    def name_of(self, address: str) -> str | None:
-        for node in self.nodes:
-            if node.address == address:
-                return node.name
-        return None
-
     def contains(self, address: str) -> bool:
         """True when ``address`` lies in the lab network (the only place load may go)."""
         try:

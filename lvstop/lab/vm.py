@@ -402,7 +402,3 @@ def boot_timeout_default(kind: str) -> float:
                 from None
     # A backstop: each lab test has its own (load-scaled) deadline; a busy host is slow.
     return {"pytest": 3600.0, "command": 600.0}.get(kind, 86400.0)
-
-
-def quote_argv(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(a) for a in argv)

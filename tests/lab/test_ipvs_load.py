@@ -143,7 +143,9 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     # record d1's netlink replies with non-zero counters, and ipvsadm's views of the same
     # moment (no traffic now: counters and gauges hold still; the kernel's rates decay, so
     # the rate view is left out), for the host replay tests
-    from lvstop.sources.ipvs import IpvsNetlink, IpvsReader, Recorder
+    from ipvs_record import Recorder
+
+    from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
 
     with lab.netns("d1"):
         recorder = Recorder(IpvsNetlink())

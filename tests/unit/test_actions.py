@@ -20,7 +20,7 @@ from lvstop.actions import (
 )
 from lvstop.model.ipvs import RealServer
 from lvstop.sources import genl
-from lvstop.sources.ipvs import _DEST_KINDS, _walk_value
+from lvstop.sources.ipvs import DEST_ATTRS, attr_values
 
 
 class NoKernel:
@@ -124,7 +124,7 @@ def test_set_dest_echoes_every_attribute_including_the_tunnel():
     msg = dest_attrs(rs, 9)
     (t, off, length), = genl.iter_attrs(msg, 0, len(msg))
     assert t == 2
-    attrs = _walk_value(msg, off, length, _DEST_KINDS)
+    attrs = attr_values(msg, off, off + length, DEST_ATTRS)
     assert attrs[1][:16] == bytes.fromhex("20010db8000000000000000000000007")
     assert attrs[2] == 80 << 8  # be16 read as little-endian u16
     assert attrs[11] == 10 and attrs[3] == 2 and attrs[4] == 9

@@ -12,10 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
+from ipvs_record import Replayer
 
 from lvstop.commands import dump
 from lvstop.model.ipvs import IpvsSnapshot
-from lvstop.sources.ipvs import IpvsReader, Replayer
+from lvstop.sources.ipvs import IpvsReader
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ipvs"
 

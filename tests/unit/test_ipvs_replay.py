@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
+from ipvs_record import Replayer
 
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.sources import genl
@@ -24,10 +25,9 @@ from lvstop.sources.genl import NetlinkError
 from lvstop.sources.ipvs import (
     CMD_GET_DEST,
     IpvsReader,
-    LayoutCache,
-    Replayer,
-    make_dest_builder,
-    make_service_builder,
+    decode_dest,
+    decode_dest_plain,
+    decode_service,
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ipvs"
@@ -46,11 +46,10 @@ def replay(doc: dict) -> tuple[IpvsSnapshot, IpvsReader]:
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_replayed_snapshot_equals_ipvsadm(name):
     doc = load(name)
-    snap, reader = replay(doc)
+    snap, _reader = replay(doc)
     diffs = ipvs_oracle.compare(snap, doc["ipvsadm"])
     assert not diffs, "\n".join(diffs[:20])
     assert len(snap.services) == len(ipvs_oracle.parse_save(doc["ipvsadm"]["save"]))
-    assert reader.layouts_discovered < 40
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
@@ -101,18 +100,14 @@ def dest_messages(doc: dict) -> list[bytes]:
             if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST for m in ex["replies"]]
 
 
-def test_precompiled_and_freshly_discovered_layouts_agree():
-    """Every message parsed by a warm cache equals the same message parsed from scratch."""
+def test_decoder_and_plain_decoder_agree_on_recorded_messages():
+    """Every recorded message decodes the same through ``decode_dest`` as through the plain
+    decoder, again and again."""
     msgs = dest_messages(load("table-seed2.json"))
-    warm = LayoutCache(make_dest_builder)
-    first = [warm.parse(m, 0, len(m), "svc", 10 if len(m) > 0 else 2) for m in msgs]
-    again = [warm.parse(m, 0, len(m), "svc", 10) for m in msgs]
-    fresh = []
-    for m in msgs:
-        cache = LayoutCache(make_dest_builder)
-        fresh.append(cache.parse(m, 0, len(m), "svc", 10))
-    assert first == again == fresh
-    assert warm.discovered <= 3
+    first = [decode_dest(m, 0, len(m), "svc", 10) for m in msgs]
+    again = [decode_dest(m, 0, len(m), "svc", 10) for m in msgs]
+    plain = [decode_dest_plain(m, 0, len(m), "svc", 10) for m in msgs]
+    assert first == again == plain
 
 
 def _drop_attr(msg: bytes, nested_type: int, attr_type: int) -> bytes:
@@ -134,25 +129,22 @@ def _drop_attr(msg: bytes, nested_type: int, attr_type: int) -> bytes:
 def test_unexpected_layout_falls_back_to_the_generic_walk():
     """A kernel without STATS64 (older) is parsed through the 32-bit STATS instead."""
     msgs = dest_messages(load("lab-d1-after-load.json"))
-    cache = LayoutCache(make_dest_builder)
-    full = [cache.parse(m, 0, len(m), "k", 2) for m in msgs]
+    full = [decode_dest(m, 0, len(m), "k", 2) for m in msgs]
     older = [_drop_attr(m, 2, 12) for m in msgs]  # IPVS_CMD_ATTR_DEST / DEST_ATTR_STATS64
-    parsed = [cache.parse(m, 0, len(m), "k", 2) for m in older]
-    assert cache.discovered == 2
+    parsed = [decode_dest(m, 0, len(m), "k", 2) for m in older]
     assert [(p.address, p.stats.conns, p.stats.inbytes) for p in parsed] == \
         [(f.address, f.stats.conns, f.stats.inbytes) for f in full]
     assert any(f.stats.conns for f in full)
     # and without the address-family attribute the service's family is used
     no_af = [_drop_attr(m, 2, 11) for m in msgs]
-    assert [cache.parse(m, 0, len(m), "k", 2).family for m in no_af] == ["inet"] * len(msgs)
+    assert [decode_dest(m, 0, len(m), "k", 2).family for m in no_af] == ["inet"] * len(msgs)
 
 
 def test_service_parser_on_recorded_services():
     doc = load("table-seed1.json")
     svc_msgs = [bytes.fromhex(m) for ex in doc["exchanges"]
                 if ex["kind"] == "dump" and ex["cmd"] == 4 for m in ex["replies"]]
-    cache = LayoutCache(make_service_builder)
-    heads = [cache.parse(m, 0, len(m)) for m in svc_msgs]
+    heads = [decode_service(m, 0, len(m)) for m in svc_msgs]
     assert len(heads) == len(ipvs_oracle.parse_save(doc["ipvsadm"]["save"]))
     assert all(h is not None for h in heads)
 
@@ -174,9 +166,9 @@ def test_corrupted_messages_never_crash(data):
     struct.pack_into("=I", msg, 0, len(msg))
     with contextlib.suppress(NetlinkError):
         if kind == CMD_GET_DEST:
-            LayoutCache(make_dest_builder).parse(msg, 0, len(msg), "k", 2)
+            decode_dest(msg, 0, len(msg), "k", 2)
         else:
-            LayoutCache(make_service_builder).parse(msg, 0, len(msg))
+            decode_service(msg, 0, len(msg))
 
 
 def test_steady_load_recording_replays_through_the_model():
@@ -201,14 +193,13 @@ def test_memo_reuses_unchanged_objects_and_only_those():
     dest_ex = next(ex for ex in exchanges if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST
                    and ex["replies"])
     msg = bytearray.fromhex(dest_ex["replies"][0])
-    old = IpvsReader(Replayer([dest_ex]), memo=False)._dests.parse(msg, 0, len(msg), "k", 2)
+    old = decode_dest(msg, 0, len(msg), "k", 2)
     pos = msg.rfind(struct.pack("=Q", old.stats.inbytes))  # in STATS64, after STATS
     assert pos > 0
     struct.pack_into("=Q", msg, pos, old.stats.inbytes + 1000)
     dest_ex["replies"][0] = msg.hex()
     reader2 = IpvsReader(Replayer(exchanges))
     reader2._rs_memo, reader2._svc_memo = reader._rs_memo, reader._svc_memo
-    reader2._dests = reader._dests
     third = reader2.read()
     changed = [(a, b) for (_, a), (_, b) in zip(second.real_servers(), third.real_servers(),
                                                 strict=True) if a is not b]
