@@ -613,12 +613,6 @@ class KeepalivedConfig:
                 return inst
         return None
 
-    def instance_for_vip(self, address: str) -> VrrpInstance | None:
-        for inst in self.vrrp_instances:
-            if address in inst.vips():
-                return inst
-        return None
-
     def to_dict(self) -> dict[str, Any]:
         """The ``lvstop.keepalived/1`` document (``lvstop keepalived --json``)."""
         return {
