@@ -141,6 +141,10 @@ def test_header_shows_d1s_keepalived_and_kill_start_drain_shows_no_exception(lab
         assert new != d1
         dash.wait_for(rf"keepalived up .*pid {new}\b", timeout=30, what="the new pid")
         dash.wait_for(rf"{RS1}:8888", timeout=30, what="rs1 back in the table")
+        # the header reads processes every second, the keepalived poller every 2 s: the
+        # warning comes from the poller's view of the new keepalived
+        dash.wait_for(r"Real servers · keepalived(: config × kernel|'s view)", timeout=30,
+                      what="the keepalived poller's view of the new keepalived")
         dash.keys("Enter", "d")
         dash.wait_for(rf"Drain 10\.0\.5\.9[12]:8888 in TCP {VIP1}:8888", what="the dialog")
         dash.wait_for(r"keepalived manages this real server", what="keepalived's warning")
