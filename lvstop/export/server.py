@@ -16,6 +16,7 @@ from typing import Any
 
 from lvstop.errors import LvstopError
 from lvstop.export.metrics import Published
+from lvstop.model.ipvs import split_endpoint
 
 #: what ``generate_latest`` writes: the classic text format (Prometheus 2 reads it)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -25,14 +26,10 @@ INDEX = (b"<html><head><title>lvstop export</title></head><body><h1>lvstop expor
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``ADDR:PORT`` / ``[IPV6]:PORT`` → (address, port); ValueError with the reason."""
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"bad --listen {text!r}: expected [IPV6]:PORT")
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError(f"bad --listen {text!r}: expected ADDR:PORT or [IPV6]:PORT")
+    parts = split_endpoint(text)
+    if parts is None:
+        raise ValueError(f"bad --listen {text!r}: expected ADDR:PORT or [IPV6]:PORT")
+    host, port = parts
     if not host:
         raise ValueError(f"bad --listen {text!r}: give the address to bind "
                          "(0.0.0.0 for every IPv4 address, if that is really meant)")

@@ -415,16 +415,22 @@ class ConnEntry:
         return endpoint(self.client_address, self.client_port)
 
 
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """``10.0.5.91:8888`` / ``[2001:db8::1]:80`` -> (normalised address, port); ValueError."""
+def split_endpoint(text: str) -> tuple[str, str] | None:
+    """``ADDR:PORT`` / ``[IPV6]:PORT`` -> (address text, port text), unchecked; None when the
+    text has neither shape (an IPv6 address must be bracketed)."""
     if text.startswith("["):
         addr, sep, port = text[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"bad endpoint {text!r}: expected [IPv6]:port")
-    else:
-        addr, sep, port = text.rpartition(":")
-        if not sep or ":" in addr:
-            raise ValueError(f"bad endpoint {text!r}: expected address:port ([IPv6]:port)")
+        return (addr, port) if sep else None
+    addr, sep, port = text.rpartition(":")
+    return (addr, port) if sep and ":" not in addr else None
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``10.0.5.91:8888`` / ``[2001:db8::1]:80`` -> (normalised address, port); ValueError."""
+    parts = split_endpoint(text)
+    if parts is None:
+        raise ValueError(f"bad endpoint {text!r}: expected address:port ([IPv6]:port)")
+    addr, port = parts
     try:
         address = _norm_address(addr)
     except ValueError:
