@@ -13,6 +13,7 @@ from lvstop.lab.pytest_plugin import (  # noqa: F401
     pytest_runtest_call,
     pytest_runtest_logreport,
     pytest_runtest_protocol,
+    pytest_runtestloop,
     pytest_sessionfinish,
     pytest_unconfigure,
 )

@@ -1,12 +1,14 @@
-"""pytest integration: every ``lab``-marked test runs inside ONE lab VM per host session.
+"""pytest integration: ``lab``-marked tests run inside lab VMs (two by default) per session.
 
 On the host (``LVSTOP_IN_LAB`` unset): once collection is done, if any selected test is marked
-``lab``, one VM boots in the background (while the host runs the other tests) and runs an
-inner pytest on exactly those tests. The inner pytest streams its serialized reports to
-``<run dir>/results.jsonl``; the host replays each lab test's reports as that test's own, so
-failures show the inner traceback and count as real failures. Without ``linux.uml`` the lab
-tests are skipped with the reason (``LVSTOP_LAB_REQUIRED=1`` makes that a failure); with it,
-a VM that dies, times out or never runs a test FAILS that test, never skips it.
+``lab``, the VMs boot in the background (while the host runs the other tests) and each runs an
+inner pytest on those tests; the VMs share them file by file, each taking the next file no VM
+has claimed yet (``long``-marked files first). Each inner pytest streams its serialized
+reports to ``<run dir>/vmN/results.jsonl``; the host replays each lab test's reports as that
+test's own, so failures show the inner traceback and count as real failures. Without
+``linux.uml`` the lab tests are skipped with the reason (``LVSTOP_LAB_REQUIRED=1`` makes that
+a failure); with it, a test that a VM claimed and did not finish (it died, timed out) FAILS,
+never skips; a VM that cannot start leaves its share to the others.
 
 Inside the VM (``LVSTOP_IN_LAB=1``) the same hooks select the listed tests and write reports.
 The hooks are imported by ``tests/conftest.py``.
@@ -15,6 +17,7 @@ The hooks are imported by ``tests/conftest.py``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -28,6 +31,9 @@ ENV_IN_LAB = "LVSTOP_IN_LAB"
 ENV_RESULTS = "LVSTOP_LAB_RESULTS"
 ENV_SELECT = "LVSTOP_LAB_SELECT"
 ENV_REQUIRED = "LVSTOP_LAB_REQUIRED"
+ENV_CLAIMS = "LVSTOP_LAB_CLAIMS"
+ENV_VMS = "LVSTOP_LAB_VMS"
+DEFAULT_VMS = 2
 LAB_DIR_PARTS = ("tests", "lab")
 
 _host_key = pytest.StashKey["HostLab"]()
@@ -48,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     "or 3600)")
     group.addoption("--lab-keep", action="store_true",
                     help="keep the lab run folder under .lab/ even when all lab tests pass")
+    group.addoption("--lab-vms", default=None,
+                    help=f"lab VMs sharing the lab tests, file by file (default ${ENV_VMS} "
+                    f"or {DEFAULT_VMS})")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -62,7 +71,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if not in_vm():
         # Lab tests last: the VM boots and runs them while the host runs everything else.
         items[:] = [it for it in items if not is_lab_item(it)] + \
-            [it for it in items if is_lab_item(it)]
+            claim_order([it for it in items if is_lab_item(it)])
     select = os.environ.get(ENV_SELECT)
     if in_vm() and select:
         wanted = Path(select).read_text().splitlines()
@@ -108,6 +117,48 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def claim(claims: Path, path: Path) -> bool:
+    """Take a test file for this VM: the first VM to create its folder runs it (mkdir is
+    atomic on the host's file system through hostfs; an O_EXCL create is not)."""
+    name = hashlib.sha256(str(path).encode()).hexdigest()[:32]
+    try:
+        (claims / name).mkdir()
+    except FileExistsError:
+        return False
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """Inside a VM that shares the tests with others: run the files this VM claims.
+
+    pytest's own loop, file by file: a file is claimed only when this VM is free to start it
+    (claiming ahead would hold a file back while a long test runs), so the last test of a
+    file gets ``nextitem=None`` and its session fixtures are set up again for the next file
+    (they are cheap: the lab itself stays up)."""
+    claims = os.environ.get(ENV_CLAIMS)
+    if not in_vm() or not claims:
+        return None
+    if session.testsfailed and not session.config.option.continue_on_collection_errors:
+        raise session.Interrupted(f"{session.testsfailed} error(s) during collection")
+    if session.config.option.collectonly:
+        return True
+    by_file: dict[Path, list[pytest.Item]] = {}
+    for item in session.items:
+        by_file.setdefault(item.path, []).append(item)
+    for path, items in by_file.items():
+        if not claim(Path(claims), path):
+            continue
+        for i, item in enumerate(items):
+            nextitem = items[i + 1] if i + 1 < len(items) else None
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if session.shouldfail:
+                raise session.Failed(session.shouldfail)
+            if session.shouldstop:
+                raise session.Interrupted(session.shouldstop)
+    return True
 
 
 def _append(record: dict[str, Any]) -> None:
@@ -157,75 +208,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         host.stop()
 
 
-# --- on the host: boot once, replay reports --------------------------------------------------
+# --- on the host: boot the VMs, replay reports ----------------------------------------------
 
-class HostLab:
-    def __init__(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        self.config = config
-        self.items = items
-        self.skip_reason: str | None = None
+class _Vm:
+    """One lab VM of the session and what the host has read of its report stream."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
         self.proc: subprocess.Popen[bytes] | None = None
-        self.run_dir: Path | None = None
-        self.reports: dict[str, list[dict[str, Any]]] = {}
-        self.done: set[str] = set()
-        self.collect_errors: list[str] = []
+        self.start_error: str | None = None
         self.finished: int | None = None
+        self.result: Any = None
         self._offset = 0
         self._partial = b""
-        self.vm_result: Any = None
-        self.any_failed = False
-        self.start_error: str | None = None
 
-    def start(self) -> None:
-        from lvstop.errors import LvstopError
-        from lvstop.lab import vm
-
+    def read(self, host: HostLab) -> None:
         try:
-            vm.check_host()
-        except LvstopError as exc:
-            self.skip_reason = str(exc)
-            return
-        try:
-            vm.check_location()
-            timeout = self.config.getoption("lab_timeout") or vm.boot_timeout_default("pytest")
-            run_dir = vm.make_run_dir("pytest-")
-        except LvstopError as exc:
-            # Not a skip and not a test failure: nothing can run from here. One line, no boot.
-            raise pytest.UsageError(f"lvstop lab: {exc}") from None
-        select = run_dir / "select.txt"
-        select.write_text("".join(item.nodeid + "\n" for item in self.items))
-        files = list(dict.fromkeys(str(item.path) for item in self.items))
-        argv = [*files, "-p", "no:cacheprovider", "-q", "--rootdir", str(self.config.rootpath)]
-        if self.config.inipath is not None:
-            argv += ["-c", str(self.config.inipath)]
-        tbstyle = self.config.getoption("tbstyle", "auto")
-        if tbstyle and tbstyle != "auto":
-            argv.append(f"--tb={tbstyle}")
-        if self.config.getoption("showlocals", False):
-            argv.append("--showlocals")
-        payload = vm.Payload("pytest", tuple(argv))
-        env = {ENV_RESULTS: str(run_dir / "results.jsonl"), ENV_SELECT: str(select)}
-        vm.prepare(payload, env, run_dir)
-        self.run_dir = run_dir
-        self.started = time.monotonic()
-        try:
-            self.proc = vm.start(run_dir, timeout)
-        except (OSError, LvstopError) as exc:
-            # Not a skip: the lab is installed but could not start. Every lab test fails.
-            self.start_error = f"could not start the lab VM: {exc}"
-
-    def _read(self) -> None:
-        assert self.run_dir is not None
-        path = self.run_dir / "results.jsonl"
-        try:
-            with path.open("rb") as f:
+            with (self.run_dir / "results.jsonl").open("rb") as f:
                 f.seek(self._offset)
                 chunk = f.read()
         except FileNotFoundError:
             return
         self._offset += len(chunk)
-        data = self._partial + chunk
-        lines = data.split(b"\n")
+        lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         for line in lines:
             if not line.strip():
@@ -237,57 +242,158 @@ class HostLab:
             if "report" in record:
                 rep = record["report"]
                 nodeid = rep.get("nodeid", "")
-                self.reports.setdefault(nodeid, []).append(rep)
+                host.reports.setdefault(nodeid, []).append(rep)
                 if rep.get("when") == "teardown":
-                    self.done.add(nodeid)
+                    host.done.add(nodeid)
             elif "collect_error" in record:
-                self.collect_errors.append(f"{record['collect_error']}: {record['text']}")
+                host.collect_errors.append(f"{record['collect_error']}: {record['text']}")
             elif "finished" in record:
                 self.finished = int(record["finished"])
 
-    def wait_for(self, nodeid: str) -> None:
+    def exited(self) -> bool:
+        """True once the VM is gone (or never started); its result is then known."""
         if self.proc is None:
+            return True
+        if self.proc.poll() is None:
+            return False
+        if self.result is None:
+            from lvstop.lab import vm
+
+            self.result = vm.result(self.run_dir, self.proc.returncode)
+        return True
+
+    def why(self) -> list[str]:
+        name = self.run_dir.name
+        if self.start_error:
+            return [f"{name}: {self.start_error}"]
+        failure = self.result.failure() if self.result is not None else None
+        if failure:
+            return [f"{name}: {failure}"]
+        if self.finished is not None:
+            return [f"{name}: the inner pytest finished (status {self.finished}) without it"]
+        return []
+
+
+def vm_count(config: pytest.Config, units: int) -> int:
+    """How many lab VMs share the session's lab tests (``--lab-vms``, ``$LVSTOP_LAB_VMS``,
+    default 2): a VM spends much of a test waiting on protocol timers, so two overlap well
+    even on two cores. Never more than there are test files to share."""
+    given = config.getoption("lab_vms") or os.environ.get(ENV_VMS) or str(DEFAULT_VMS)
+    try:
+        count = int(given)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise pytest.UsageError(f"lvstop lab: the number of lab VMs must be a whole number "
+                                f"of at least 1, not {given!r} (--lab-vms, ${ENV_VMS})")
+    return max(1, min(count, units))
+
+
+def claim_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Test files with a ``long`` test first (the VMs take whole files in this order, so the
+    longest start first and the VMs finish close together), then the rest as collected."""
+    files = list(dict.fromkeys(item.path for item in items))
+    long_files = {item.path for item in items if item.get_closest_marker("long") is not None}
+    order = {path: (path not in long_files, i) for i, path in enumerate(files)}
+    return sorted(items, key=lambda item: order[item.path])
+
+
+class HostLab:
+    def __init__(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        self.config = config
+        self.items = items
+        self.skip_reason: str | None = None
+        self.run_dir: Path | None = None
+        self.vms: list[_Vm] = []
+        self.reports: dict[str, list[dict[str, Any]]] = {}
+        self.done: set[str] = set()
+        self.collect_errors: list[str] = []
+        self.any_failed = False
+
+    def start(self) -> None:
+        from lvstop.errors import LvstopError
+        from lvstop.lab import vm
+
+        try:
+            vm.check_host()
+        except LvstopError as exc:
+            self.skip_reason = str(exc)
             return
+        count = vm_count(self.config, len({item.path for item in self.items}))
+        try:
+            vm.check_location()
+            timeout = self.config.getoption("lab_timeout") or vm.boot_timeout_default("pytest")
+            run_dir = vm.make_run_dir("pytest-")
+        except LvstopError as exc:
+            # Not a skip and not a test failure: nothing can run from here. One line, no boot.
+            raise pytest.UsageError(f"lvstop lab: {exc}") from None
+        self.run_dir = run_dir
+        select = run_dir / "select.txt"
+        select.write_text("".join(item.nodeid + "\n" for item in self.items))
+        claims = run_dir / "claims"
+        claims.mkdir()
+        files = list(dict.fromkeys(str(item.path) for item in self.items))
+        argv = [*files, "-p", "no:cacheprovider", "-q", "--rootdir", str(self.config.rootpath)]
+        if self.config.inipath is not None:
+            argv += ["-c", str(self.config.inipath)]
+        tbstyle = self.config.getoption("tbstyle", "auto")
+        if tbstyle and tbstyle != "auto":
+            argv.append(f"--tb={tbstyle}")
+        if self.config.getoption("showlocals", False):
+            argv.append("--showlocals")
+        payload = vm.Payload("pytest", tuple(argv))
+        for number in range(1, count + 1):
+            one = _Vm(run_dir / f"vm{number}")
+            one.run_dir.mkdir()
+            env = {ENV_RESULTS: str(one.run_dir / "results.jsonl"), ENV_SELECT: str(select),
+                   ENV_CLAIMS: str(claims)}
+            vm.prepare(payload, env, one.run_dir, shared=(run_dir,))
+            try:
+                one.proc = vm.start(one.run_dir, timeout)
+            except (OSError, LvstopError) as exc:
+                # Not a skip: the lab is installed but could not start. The other VM (if
+                # any) takes every test file; with none, every lab test fails.
+                one.start_error = f"could not start the lab VM: {exc}"
+            self.vms.append(one)
+
+    def _read(self) -> None:
+        for one in self.vms:
+            one.read(self)
+
+    def wait_for(self, nodeid: str) -> None:
         while True:
             self._read()
             if nodeid in self.done:
                 return
-            if self.proc.poll() is not None:
+            if all(one.exited() for one in self.vms):
                 self._read()
-                if self.vm_result is None:
-                    from lvstop.lab import vm
-
-                    assert self.run_dir is not None
-                    self.vm_result = vm.result(self.run_dir, self.proc.returncode)
                 return
             time.sleep(0.1)
 
     def why_missing(self, nodeid: str) -> str:
-        failure = self.vm_result.failure() if self.vm_result is not None else None
         lines = [f"lab test {nodeid} did not run inside the lab VM"]
-        if self.start_error:
-            lines.append(self.start_error)
-        if failure:
-            lines.append(failure)
-        elif self.finished is not None:
-            lines.append(f"the inner pytest finished (status {self.finished}) without it")
+        for one in self.vms:
+            lines += one.why()
         lines += self.collect_errors
         if self.run_dir is not None:
-            lines.append(f"run folder: {self.run_dir} (console.log, progress)")
+            lines.append(f"run folder: {self.run_dir} (vm*/console.log, progress)")
         return "\n".join(lines)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            # The session ended early (-x, Ctrl-C): stop the VM and its helpers.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, 15)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait()
-        if (self.run_dir is not None and not self.any_failed and self.proc is not None
-                and self.proc.returncode == 0 and not self.config.getoption("lab_keep")):
+        for one in self.vms:
+            if one.proc is not None and one.proc.poll() is None:
+                # The session ended early (-x, Ctrl-C): stop the VM and its helpers.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(one.proc.pid, 15)
+                try:
+                    one.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(one.proc.pid, 9)
+                    one.proc.wait()
+        clean = bool(self.vms) and all(one.proc is not None and one.proc.returncode == 0
+                                       for one in self.vms)
+        if (self.run_dir is not None and not self.any_failed and clean
+                and not self.config.getoption("lab_keep")):
             import shutil
 
             shutil.rmtree(self.run_dir, ignore_errors=True)

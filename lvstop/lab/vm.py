@@ -193,8 +193,11 @@ class Payload:
                    bool(data.get("wait_healthy", True)))
 
 
-def init_script(run_dir: Path, env: Mapping[str, str]) -> str:
-    """The VM's init: mount the basics, load modules, hand over to ``lvstop.lab.inside``."""
+def init_script(run_dir: Path, env: Mapping[str, str], shared: Sequence[Path] = ()) -> str:
+    """The VM's init: mount the basics, load modules, hand over to ``lvstop.lab.inside``.
+
+    ``shared``: more host folders the VM uses (the pytest plugin's claim folder, which two
+    VMs share)."""
     exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     q_run = shlex.quote(str(run_dir))
     q_python = shlex.quote(sys.executable)
@@ -204,7 +207,7 @@ def init_script(run_dir: Path, env: Mapping[str, str]) -> str:
         f"mkdir -p {shlex.quote(path)} && mount -t hostfs none {shlex.quote(path)} -o "
         f"{shlex.quote(path)} || echo 'lvstop lab: cannot mount the host folder '"
         f"{shlex.quote(path)}' inside the VM'\n"
-        for path in host_mounts(vm_paths(run_dir)))
+        for path in host_mounts([*vm_paths(run_dir), *shared]))
     # The venv's bin first: `lvstop lab fault ...` works in a lab shell.
     path = f"{Path(sys.executable).parent}:{SYSTEM_PATH}"
     return f"""#!/bin/sh
@@ -238,7 +241,7 @@ poweroff -f
 
 
 def prepare(payload: Payload, env: Mapping[str, str] | None = None,
-            run_dir: Path | None = None) -> Path:
+            run_dir: Path | None = None, shared: Sequence[Path] = ()) -> Path:
     """Create a run folder with init.sh and payload.json; return it."""
     if run_dir is None:
         check_location()
@@ -250,7 +253,7 @@ def prepare(payload: Payload, env: Mapping[str, str] | None = None,
         full_env["COLORTERM"] = os.environ["COLORTERM"]
     full_env.update(env or {})
     init = run_dir / "init.sh"
-    init.write_text(init_script(run_dir, full_env))
+    init.write_text(init_script(run_dir, full_env, shared))
     init.chmod(0o755)
     (run_dir / "payload.json").write_text(payload.to_json())
     return run_dir

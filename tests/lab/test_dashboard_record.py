@@ -87,6 +87,7 @@ def kinds(vrrp_docs: list[dict], vrid: int) -> list[str]:
     return [e["kind"] for e in vrrp_docs[-1]["events"] if e["vrid"] == vrid]
 
 
+@pytest.mark.long
 def test_record_dashboard_states(lab):
     rec = Recorder(lab)
     try:

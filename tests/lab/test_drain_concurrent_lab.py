@@ -25,6 +25,7 @@ PAIRS = 10  # each pair: 4 lvstop processes (~2 s each to start in UML); the loc
 # is hammered by hundreds of real processes on the host (test_drain_state_processes.py)
 
 
+@pytest.mark.long
 def test_concurrent_drains_and_restores_keep_every_weight(lab, tmp_path):
     opts = ["--audit-log", str(tmp_path / "audit.log"),
             "--state-file", str(tmp_path / "state" / "drained.json")]

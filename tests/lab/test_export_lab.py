@@ -353,6 +353,7 @@ def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
             _halt(proc)
 
 
+@pytest.mark.long
 def test_keeps_serving_while_keepalived_source_fails(lab):
     """d1's keepalived.conf gone (keepalived keeps running on what it read): the keepalived
     source is down (``lvstop_source_up 0``, its series absent), scrapes still answer 200 with

@@ -142,6 +142,7 @@ def cluster(lab: Any) -> Iterator[Cluster]:
         shutil.rmtree(storage, ignore_errors=True)
 
 
+@pytest.mark.long
 def test_prometheus_has_both_directors_series_for_both_vips(cluster):
     for vip in VIP_OF_VRID.values():
         def both(vip: str = vip) -> bool:
@@ -192,6 +193,7 @@ def test_prometheus_has_both_directors_series_for_both_vips(cluster):
     assert err.value.code == 501
 
 
+@pytest.mark.long
 def test_failover_shows_in_prometheus(cluster):
     lab = cluster.lab
     lab.wait_until(lambda: cluster.query('lvstop_vrrp_master{vrid="52"}').keys()
@@ -228,6 +230,7 @@ def test_failover_shows_in_prometheus(cluster):
         timeout=200, interval=1, what="d1's keepalived MASTER of VI_2 in Prometheus")
 
 
+@pytest.mark.long
 def test_vrrp_cut_fires_split_brain_alert_and_restore_resolves_it(cluster):
     lab = cluster.lab
     lab.wait_until(lambda: not cluster.alerts("LvsVrrpSplitBrain"), timeout=120, interval=1,

@@ -94,6 +94,7 @@ def test_an_impostor_run_by_nobody_is_ignored_and_never_run(lab, impostor):
     assert not marker.exists(), "something ran the script the impostor's exe link names"
 
 
+@pytest.mark.long
 def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab):
     """3 minutes of steady traffic with the dashboard open: no "on signal" line in d1's
     keepalived log; rs1's service stopped: keepalived's verdict after one round."""

@@ -257,6 +257,7 @@ def test_keepalived_dumps_land_in_the_node_folder(lab, signame, filename):
     assert not os.path.exists(f"/tmp/{filename}")
 
 
+@pytest.mark.long
 def test_reset_repairs_what_a_test_changed_by_hand(lab):
     lab.run("rs1", ["ip", "addr", "del", f"{VIP1}/32", "dev", "lo"])
     with open(f"{lab.node_dir('d2')}/keepalived.pid") as f:

@@ -381,6 +381,7 @@ def test_host_view_on_d1(lab, watch):
     assert capture["decoded"] == len([r for r in live if r["type"] == "advert"])
 
 
+@pytest.mark.long
 def test_incident_sequence_recording(lab, watch):
     """Every fault in one capture, in order: the recording the dashboard's replay fakes use
     (tests/data/vrrp/lab_incident.*), and a check that each event follows its fault."""

@@ -21,7 +21,8 @@ CONFTEST = """
 from lvstop.lab.pytest_plugin import (
     pytest_addoption, pytest_collection_finish, pytest_collection_modifyitems,
     pytest_collectreport, pytest_configure, pytest_runtest_logreport,
-    pytest_runtest_call, pytest_runtest_protocol, pytest_sessionfinish, pytest_unconfigure,
+    pytest_runtest_call, pytest_runtest_protocol, pytest_runtestloop, pytest_sessionfinish,
+    pytest_unconfigure,
 )
 """
 
@@ -30,6 +31,7 @@ INI = """
 asyncio_default_fixture_loop_scope = function
 markers =
     lab: in the lab
+    long: a long lab test
 """
 
 TESTS = """
@@ -171,3 +173,98 @@ def test_unselected_lab_tests_boot_nothing(project, monkeypatch):
     result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot",
                                "-m", "not lab")
     result.assert_outcomes(passed=1, deselected=3)
+
+
+# Two test files that can only both pass when two VMs run them at the same time: each waits
+# for the other to have started (a VM runs its files one after the other).
+MEET = """
+import os, time, pytest
+from pathlib import Path
+
+def meet(me, other):
+    here = Path(os.environ["MEET_DIR"])
+    (here / me).write_text(os.environ["LVSTOP_LAB_RESULTS"])
+    deadline = time.monotonic() + 60
+    while not (here / other).exists():
+        assert time.monotonic() < deadline, f"{other} never started beside {me}"
+        time.sleep(0.05)
+
+@pytest.mark.lab
+def test_NAME_meets():
+    meet("NAME", "OTHER")
+
+@pytest.mark.lab
+def test_NAME_second():
+    with open(Path(os.environ["MEET_DIR"]) / "ran", "a") as f:
+        f.write("NAME\\n")
+"""
+
+
+def test_two_vms_share_the_files_and_run_each_test_once(host_as_vm, tmp_path, monkeypatch):
+    monkeypatch.setenv("MEET_DIR", str(tmp_path))
+    host_as_vm.makepyfile(test_aa=MEET.replace("NAME", "aa").replace("OTHER", "bb"),
+                          test_bb=MEET.replace("NAME", "bb").replace("OTHER", "aa"))
+    result = host_as_vm.runpytest("test_aa.py", "test_bb.py", "-p", "no:cacheprovider",
+                                  "-p", "no:textual-snapshot")
+    result.assert_outcomes(passed=4)
+    assert sorted((tmp_path / "ran").read_text().split()) == ["aa", "bb"]
+    # each file ran in its own VM
+    assert (tmp_path / "aa").read_text() != (tmp_path / "bb").read_text()
+
+
+def test_one_vm_takes_every_file_when_the_other_cannot_start(host_as_vm, monkeypatch):
+    started = vm.start
+    calls = []
+
+    def first_fails(run_dir, timeout, **kw):
+        calls.append(run_dir)
+        if len(calls) == 1:
+            raise OSError(12, "Cannot allocate memory")
+        return started(run_dir, timeout, **kw)
+
+    monkeypatch.setattr(vm, "start", first_fails)
+    host_as_vm.makepyfile(test_more="""
+import pytest
+
+@pytest.mark.lab
+def test_more():
+    pass
+""")
+    result = host_as_vm.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
+    assert len(calls) == 2
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+
+
+def test_a_long_test_puts_its_file_first(project, monkeypatch):
+    from lvstop.lab.pytest_plugin import claim_order
+
+    project.makepyfile(test_zz_long="""
+import pytest
+
+@pytest.mark.lab
+def test_quick():
+    pass
+
+@pytest.mark.lab
+@pytest.mark.long
+def test_slow():
+    pass
+""")
+    items, _ = project.inline_genitems("-m", "lab", "-p", "no:textual-snapshot",
+                                       "-p", "no:cacheprovider")
+    lab_items = [item for item in items if item.get_closest_marker("lab") is not None]
+    names = [item.name for item in claim_order(lab_items)]
+    assert names[:2] == ["test_quick", "test_slow"]
+    assert set(names[2:]) == {"test_inner_fails", "test_inner_passes", "test_inner_skips"}
+
+
+@pytest.mark.parametrize("given", ["0", "two", "-1"])
+def test_a_bad_vm_count_is_one_line(project, monkeypatch, given):
+    monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
+    monkeypatch.setattr(vm, "start", lambda *a, **kw: (_ for _ in ()).throw(
+        AssertionError("booted a VM")))
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot",
+                               f"--lab-vms={given}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: lvstop lab: the number of lab VMs must be*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
