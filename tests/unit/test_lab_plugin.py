@@ -58,6 +58,8 @@ def test_on_host():
 def project(pytester, monkeypatch):
     monkeypatch.delenv("LVSTOP_IN_LAB", raising=False)
     monkeypatch.delenv("LVSTOP_LAB_REQUIRED", raising=False)
+    # run folders of failing stand-in VMs are kept: not in the checkout's .lab/
+    monkeypatch.setenv("LVSTOP_LAB_DIR", str(pytester.path / ".lab"))
     pytester.makeconftest(CONFTEST)
     pytester.makeini(INI)
     pytester.makepyfile(test_things=TESTS)
