@@ -132,9 +132,7 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
     if labels[0] != labels[1]:
         return [f"virtual servers: keepalived {labels[0]}, lvstop {labels[1]}"]
     out = []
-    # "quorum = 0, hysteresis = N" read here: parse_check_data reads a quorum of 0 as 1
-    raw = re.findall(r"^   quorum = (\d+), hysteresis = (\d+)$", text, re.M)
-    for ka, vs, (quorum, hysteresis) in zip(seen, cfg.virtual_servers, raw, strict=True):
+    for ka, vs in zip(seen, cfg.virtual_servers, strict=True):
         kind = (ka.lb_kind or "").split(",")[0]  # "TUN, type = IPIP"
         if (ka.lb_algo, kind) != (vs.lb_algo, vs.lb_kind):
             out.append(
@@ -142,9 +140,9 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
             )
         if vs.fwmark is None and vs.group is None and ka.protocol != vs.protocol:
             out.append(f"{vs.label} protocol: keepalived {ka.protocol}, lvstop {vs.protocol}")
-        if (int(quorum), int(hysteresis)) != (vs.quorum, vs.hysteresis):
+        if (ka.quorum, ka.hysteresis) != (vs.quorum, vs.hysteresis):
             out.append(
-                f"{vs.label} quorum/hysteresis: keepalived {quorum}/{hysteresis}, "
+                f"{vs.label} quorum/hysteresis: keepalived {ka.quorum}/{ka.hysteresis}, "
                 f"lvstop {vs.quorum}/{vs.hysteresis}"
             )
         ours = [(rs.address, rs.port or 0, rs.weight) for rs in vs.real_servers]
