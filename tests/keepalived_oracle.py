@@ -10,11 +10,30 @@ import os
 import re
 from collections import Counter
 
-from lvstop.model.keepalived import KeepalivedConfig
+from lvstop.model.keepalived import HostInterface, KeepalivedConfig
 from lvstop.sources.keepalived_state import parse_check_data
 
+
+def recording_host(*, vlan: bool) -> dict[str, HostInterface]:
+    """The interfaces the recorders (corpus_inside.sh) and the lab tests give keepalived: dummy
+    eth0..eth3, all up, with IPv6 link-local addresses; 192.168.200.1 on eth0, 192.168.201.1
+    on eth1; for the samples the VLAN eth0.1 (no IPv4 address)."""
+    v4, v6 = frozenset({"inet", "inet6"}), frozenset({"inet6"})
+    host = {
+        "lo": HostInterface("lo", True, frozenset({"inet"})),
+        "eth0": HostInterface("eth0", True, v4),
+        "eth1": HostInterface("eth1", True, v4),
+        "eth2": HostInterface("eth2", True, v6),
+        "eth3": HostInterface("eth3", True, v6),
+    }
+    if vlan:
+        host["eth0.1"] = HostInterface("eth0.1", True, v6)
+    return host
+
+
 #: lib/parser.c's number readers' own messages (the keyword's handler follows with its own)
-NUMBER_READER = r"^(?:negative |invalid )?number '([^']*)'"
+#: (the log, keepalived running, puts "WARNING - " before them)
+NUMBER_READER = r"^(?:WARNING - )?(?:negative |invalid )?number '([^']*)'"
 AUTH = {"none": None, "SIMPLE_PASSWORD": "PASS", "IPSEC_AH": "AH"}
 
 
@@ -66,7 +85,8 @@ def compare_vrrp(cfg: KeepalivedConfig, data: str | None) -> list[str]:
         want = {
             "vrid": str(inst.virtual_router_id),
             "priority": str(inst.priority),
-            "state": inst.state,
+            # keepalived starts it in FAULT on this host (lvstop says why when it knows the host)
+            "state": "FAULT" if inst.fault else inst.state,
             "version": str(inst.version),
             "auth": inst.auth_type,
             "preempt": "disabled" if inst.nopreempt else "enabled",
@@ -162,7 +182,9 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
                 program = (check.param("misc_path") or "").split(" ")[0]
                 if check.type == "MISC_CHECK" and not os.access(program, os.X_OK):
                     continue
-                want[(rs.address, check.type, str(check.retry))] += 1
+                # an SMTP_CHECK's host blocks run as checkers of their own (check_smtp.c)
+                for one in (check, *check.hosts):
+                    want[(rs.address, check.type, str(one.retry))] += 1
     got = checkers(text)
     if got != want:
         out.append(
@@ -236,6 +258,16 @@ MESSAGES: list[tuple[str, str]] = [
     (r"Config files missing '([^']+)'", r"include: no config files matched '{0}'"),
     (r"vrrp_(garp|gna)_interval '(\S*)' is invalid", r"vrrp_{0}_interval '{1}' is invalid"),
     (r"Block (\S+) has extra parameters (\S+)", r"Block {0} has extra parameters {1}"),
+    (r"Disabling track script (\S+) since not found", r"vrrp_script {0}: .*keepalived disables it"),
+    # routes and rules (vrrp_iproute.c, vrrp_iprule.c)
+    (r"cannot track route (\S+) with no interface", r"route {0} has no interface \(dev\)"),
+    (r'"gw" for routes is deprecated', r"'gw' in a route is deprecated"),
+    (r'"or" for routes is deprecated', r"'or' in a route is deprecated"),
+    (r"VRRP parsed invalid IP (\S+)\. skipping", r"invalid IP address '{0}'"),
+    (r"Invalid rule (?:to|from) address (\S+)", r"invalid IP address '{0}' \(rule"),
+    (r"unknown route keyword (\S+)", r"invalid IP address '{0}': keepalived drops the route"),
+    (r"Route must have a destination", r"a route must have a destination"),
+    (r"Rule has no preference specified - setting to (\d+)", r"rule has no preference: .* {0}$"),
 ]
 
 
@@ -255,12 +287,48 @@ def keepalived_messages(text: str) -> list[tuple[int | None, str]]:
     return out
 
 
-def compare_warnings(cfg: KeepalivedConfig, check_txt: str) -> list[str]:
+# What keepalived logs only when it runs (its checker / VRRP process reads the config and
+# checks the scripts it names on this host; ``-t`` does not print these), with lvstop's warning.
+# Log lines that point at a config line ("(FILE: Line N) ...") go through MESSAGES; any other
+# log line is keepalived at work (states, quorum, netlink), not a reading of the config.
+LOG_MESSAGES: list[tuple[str, str]] = [
+    (r"The SMTP_CHECK host block is deprecated", r"SMTP_CHECK host blocks are deprecated"),
+    (
+        r"\((\S+)\) entering FAULT state \(no IPv(\d) address for interface\)",
+        r"vrrp_instance {0}: no IPv{1} address",
+    ),
+    (
+        r"\((\S+)\): entering FAULT state \(interface (\S+) down\)",
+        r"vrrp_instance {0}: tracked interface {1} is down",
+    ),
+    (
+        r"WARNING - script `([^`]+)` resolved by path search to `([^`]+)`",
+        r"script '{0}' resolved by a PATH search to '{1}'",
+    ),
+    (r"Cannot find script (\S+) in path", r"script '{0}' not found in PATH"),
+    (r"Script (\S+) cannot be accessed", r"script '{0}' cannot be accessed"),
+    (r"Disabling misc script '?([^' ]+)'? .*since not found", r"MISC_CHECK '{0}' not found"),
+]
+_LINE_MARK = re.compile(r"\((?:.*: )?Line \d+\) ")
+
+
+def log_messages(log: str) -> str:
+    """The lines of keepalived's log that are about the config."""
+    return "\n".join(
+        line
+        for line in log.splitlines()
+        if _LINE_MARK.match(line) or any(re.search(t, line) for t, _m in LOG_MESSAGES)
+    )
+
+
+def compare_warnings(
+    cfg: KeepalivedConfig, check_txt: str, table: list[tuple[str, str]] | None = None
+) -> list[str]:
     """Every message of ``keepalived -t`` has its lvstop warning (on the same line if it says)."""
     ours = [(w.line, w.message) for w in cfg.warnings]
     missing = []
     for line, message in keepalived_messages(check_txt):
-        for theirs, mine in MESSAGES:
+        for theirs, mine in table or MESSAGES:
             hit = re.search(theirs, message)
             if hit is None:
                 continue
@@ -277,26 +345,39 @@ def compare_warnings(cfg: KeepalivedConfig, check_txt: str) -> list[str]:
     return missing
 
 
-def compare_warnings_back(cfg: KeepalivedConfig, check_txt: str) -> list[str]:
+def compare_warnings_back(
+    cfg: KeepalivedConfig, check_txt: str, table: list[tuple[str, str]] | None = None
+) -> list[str]:
     """Every lvstop warning of a kind in MESSAGES is one keepalived -t printed too."""
     theirs = [message for _line, message in keepalived_messages(check_txt)]
     extra = []
     for warning in cfg.warnings:
         rows = [
             t
-            for t, m in MESSAGES
+            for t, m in table or MESSAGES
             if t != NUMBER_READER and re.search(re.sub(r"\{\d\}", ".*", m), warning.message)
         ]
         if rows and not any(re.search(t, message) for t in rows for message in theirs):
-            extra.append(f"lvstop warns {warning} but keepalived -t does not")
+            extra.append(f"lvstop warns {warning} but keepalived does not")
     return extra
+
+
+def compare_log(cfg: KeepalivedConfig, log: str) -> list[str]:
+    """keepalived's log while it loads the config: its config-line messages and the ones in
+    LOG_MESSAGES have their lvstop warning, and lvstop's warnings of LOG_MESSAGES kinds are in
+    the log (not asked when keepalived refused the config: it stopped before checking)."""
+    text = log_messages(log)
+    out = compare_warnings(cfg, text, MESSAGES + LOG_MESSAGES)
+    if not refused(log):
+        out += compare_warnings_back(cfg, text, LOG_MESSAGES)
+    return out
 
 
 def compare_all(
     cfg: KeepalivedConfig, check_txt: str, log: str, data: str | None, check_data: str | None
 ) -> list[str]:
     out = compare_errors(cfg, log) + compare_warnings(cfg, check_txt)
-    out += compare_warnings_back(cfg, check_txt)
+    out += compare_warnings_back(cfg, check_txt) + compare_log(cfg, log)
     if not refused(log):
         out += compare_vrrp(cfg, data) + compare_lvs(cfg, check_data)
     return out

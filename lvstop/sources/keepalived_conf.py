@@ -29,7 +29,7 @@ import re
 import shutil
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from lvstop.errors import LvstopError
@@ -40,6 +40,8 @@ from lvstop.model.keepalived import (
     ConfigWarning,
     GlobalDefs,
     GroupEntry,
+    HostInterface,
+    IpRoute,
     KeepalivedConfig,
     LvsSyncDaemon,
     LvsTimeouts,
@@ -56,6 +58,7 @@ from lvstop.model.keepalived import (
     VrrpSyncGroup,
     Where,
 )
+from lvstop.sources.keepalived_routes import RouteReader
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 
@@ -937,13 +940,21 @@ def _runnable(command: str | None) -> bool:
 
 
 class _Model:
-    def __init__(self, warnings: list[ConfigWarning]) -> None:
+    def __init__(
+        self,
+        warnings: list[ConfigWarning],
+        interfaces: Mapping[str, HostInterface] | None = None,
+    ) -> None:
         self.warnings = warnings
+        #: the host's interfaces when known (keepalived starts instances in FAULT by them)
+        self.interfaces = interfaces
         self.differences: list[ConfigDifference] = []
         self.explicit_version: set[str] = set()
         self.priority_written: dict[str, bool] = {}
         #: each vrrp_instance's address family, from its first VIP (else its peers)
         self.families: dict[str, str] = {}
+        #: route / rule lines in file order (keepalived numbers rules across the config)
+        self.route_reader = RouteReader()
 
     def warn(self, st: Statement, message: str) -> None:
         self.warnings.append(ConfigWarning(st.where.file, st.where.line, message))
@@ -1142,6 +1153,9 @@ class _Model:
         servers: list[VirtualServer] = []
         vs_groups: list[VirtualServerGroup] = []
         extra: list[Statement] = []
+        statics: dict[str, tuple[IpRoute, ...]] = {"static_routes": (), "static_rules": ()}
+        instance_names: set[str] = set()
+        static_ips: list[VirtualIp] = []
         root_netns: str | None = None
         root_instance: str | None = None
         for st in tree:
@@ -1149,7 +1163,7 @@ class _Model:
             if kw == "global_defs":
                 global_defs = self.global_defs(st)
             elif kw == "vrrp_instance":
-                if len(st.words) == 2 and any(i.name == st.words[1] for i in instances):
+                if len(st.words) == 2 and st.words[1] in instance_names:
                     # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
                     self.differ(
                         st,
@@ -1164,6 +1178,7 @@ class _Model:
                 inst = self.vrrp_instance(st)
                 if inst is not None:
                     instances.append(inst)
+                    instance_names.add(inst.name)
             elif kw == "vrrp_sync_group":
                 grp = self.sync_group(st)
                 if grp is not None:
@@ -1180,6 +1195,10 @@ class _Model:
                 vsg = self.vs_group(st)
                 if vsg is not None:
                     vs_groups.append(vsg)
+            elif kw in ("static_routes", "static_rules") and st.block is not None:
+                statics[kw] += self.ip_routes(st, kw == "static_rules")
+            elif kw == "static_ipaddress" and st.block is not None:
+                static_ips += [v for v in (self.vip(x) for x in self.value_block(st)) if v]
             else:
                 if kw == "net_namespace" and len(st.words) > 1:
                     root_netns = st.words[1]
@@ -1205,7 +1224,12 @@ class _Model:
                 for inst in instances
             ]
         self.cross_checks(instances, groups, scripts, servers, vs_groups)
+        self.script_access(instances, groups, scripts, servers)
+        if instances:
+            instances = self.disable_missing_scripts(instances, scripts)
         instances, groups = self.complete_vrrp(instances, groups, global_defs)
+        if self.interfaces is not None and global_defs.net_namespace is None:
+            instances = [self.host_fault(inst, self.interfaces) for inst in instances]
         if not global_defs.enable_script_security:
             self.script_security(instances, groups, scripts, servers, global_defs)
         return KeepalivedConfig(
@@ -1219,6 +1243,9 @@ class _Model:
             virtual_server_groups=tuple(vs_groups),
             warnings=tuple(self.warnings),
             extra=tuple(extra),
+            static_ipaddress=tuple(static_ips),
+            static_routes=statics["static_routes"],
+            static_rules=statics["static_rules"],
             differences=tuple(self.differences),
         )
 
@@ -1256,6 +1283,119 @@ class _Model:
                 "SECURITY VIOLATION - check scripts are being executed but script_security not "
                 "enabled (add enable_script_security to global_defs)",
             )
+
+    def script_access(
+        self,
+        instances: list[VrrpInstance],
+        groups: list[VrrpSyncGroup],
+        scripts: list[VrrpScript],
+        servers: list[VirtualServer],
+    ) -> None:
+        """notify.c check_script_secure, as keepalived's VRRP process (when it has instances)
+        and checker process (when it has virtual servers) run it on every script they name:
+        a bare name is looked up in PATH, a path must resolve. Only looked at, never run."""
+        named: list[tuple[Where, str]] = []
+        if instances:
+            named += [(s.where, s.script) for s in scripts if s.script]
+            named += [(i.where, c) for i in instances for _k, c in i.notify]
+            named += [(g.where, c) for g in groups for _k, c in g.notify]
+        for vs in servers if any(vs.real_servers for vs in servers) else ():
+            named += [(vs.where, c) for c in (vs.quorum_up, vs.quorum_down) if c]
+            for rs in vs.real_servers:
+                named += [(rs.where, c) for c in (rs.notify_up, rs.notify_down) if c]
+                for chk in rs.checks:
+                    misc = chk.param("misc_path") if chk.type == "MISC_CHECK" else None
+                    if misc:
+                        named.append((chk.where, misc))
+                        if not _runnable(misc):
+                            self.warn_at(
+                                chk.where,
+                                f"MISC_CHECK '{misc.split()[0]}' not found or not executable: "
+                                "keepalived removes this checker",
+                            )
+        for where, command in named:
+            program = command.split()[0] if command.split() else ""
+            if not program or (program.startswith("<") and program[1:].lstrip().startswith("/")):
+                continue
+            if "/" not in program:
+                found = shutil.which(program)
+                if found:
+                    self.warn_at(
+                        where,
+                        f"script '{program}' resolved by a PATH search to '{found}': "
+                        "give its full path",
+                    )
+                else:
+                    self.warn_at(
+                        where, f"script '{program}' not found in PATH: keepalived disables it"
+                    )
+            elif not os.path.exists(program):
+                self.warn_at(
+                    where, f"script '{program}' cannot be accessed: keepalived does not run it"
+                )
+
+    def host_fault(
+        self, inst: VrrpInstance, interfaces: Mapping[str, HostInterface]
+    ) -> VrrpInstance:
+        """vrrp_track.c initialise_vrrp_tracking_priorities / initialise_interface_tracking_
+        priorities: with no source address of its own and none of its family on its interface,
+        or a tracked interface (weight 0) down, keepalived starts the instance in FAULT."""
+        fault = None
+        iface = interfaces.get(inst.interface or "")
+        own_source = inst.unicast_src_ip or inst.mcast_src_ip
+        if iface is not None and not own_source and inst.family not in iface.families:
+            version = 6 if inst.family == "inet6" else 4
+            fault = f"no IPv{version} address on {iface.name}"
+        for tracked in inst.track_interface:
+            other = interfaces.get(tracked.name)
+            if fault is None and other is not None and not other.up and not tracked.weight:
+                fault = f"tracked interface {other.name} is down"
+        if fault is None:
+            return inst
+        self.warn_at(
+            inst.where, f"vrrp_instance {inst.name}: {fault}: keepalived starts it in FAULT"
+        )
+        return dataclasses.replace(inst, fault=fault)
+
+    def disable_missing_scripts(
+        self, instances: list[VrrpInstance], scripts: list[VrrpScript]
+    ) -> list[VrrpInstance]:
+        """vrrp.c check_track_script_secure: a vrrp_script whose program keepalived cannot
+        find or run is disabled ("Disabling track script ... since not found/accessible") and
+        taken out of every instance tracking it. Only looked at, never executed."""
+        missing = set()
+        for scr in scripts:
+            program = scr.script.split()[0] if scr.script and scr.script.split() else ""
+            # "</dev/tcp/...": a file keepalived only opens, never a program (notify.c)
+            opens_a_file = program.startswith("<") and program[1:].lstrip(" \t").startswith("/")
+            if scr.script and not opens_a_file and not _runnable(scr.script):
+                missing.add(scr.name)
+                self.warn_at(
+                    scr.where,
+                    f"vrrp_script {scr.name}: '{program}' not found or not "
+                    "executable: keepalived disables it",
+                )
+        if not missing:
+            return instances
+        out = []
+        for inst in instances:
+            kept = tuple(t for t in inst.track_script if t.name not in missing)
+            if kept != inst.track_script:
+                for t in inst.track_script:
+                    if t.name in missing:
+                        self.differ_at(
+                            inst.where,
+                            f"vrrp_instance {inst.name}",
+                            "track_script",
+                            t.name,
+                            None,
+                            f"keepalived disabled vrrp_script {t.name} (not found or not "
+                            "executable) and does not track it",
+                            warn=False,
+                        )
+                inst = dataclasses.replace(inst, track_script=kept)
+            out.append(inst)
+        return out
 
     def cross_checks(
         self,
@@ -1392,6 +1532,24 @@ class _Model:
             where=st.where,
         )
 
+    def ip_routes(self, st: Statement, rules: bool) -> tuple[IpRoute, ...]:
+        """A routes / rules block: the lines keepalived keeps, its warnings on the others."""
+        out: list[IpRoute] = []
+        for sub in self.value_block(st):
+            text = " ".join(sub.words)
+            if rules:
+                preference, messages = self.route_reader.rule(list(sub.words))
+                if preference is not None:
+                    out.append(IpRoute(text, preference=preference, where=sub.where))
+            else:
+                kept, messages = self.route_reader.route(list(sub.words))
+                if kept:
+                    tracked = not any("cannot track" in m for m in messages)
+                    out.append(IpRoute(text, tracked=tracked, where=sub.where))
+            for message in messages:
+                self.warn(sub, message)
+        return tuple(out)
+
     def tracked(self, st: Statement) -> tuple[Tracked, ...]:
         out: list[Tracked] = []
         for sub in self.value_block(st):
@@ -1484,6 +1642,9 @@ class _Model:
                 if delay is None:
                     self.warn(sub, "preempt_delay not valid: keepalived uses 0")
                 values["preempt_delay"] = delay or None
+            elif kw in ("virtual_routes", "virtual_rules") and sub.block is not None:
+                routes = self.ip_routes(sub, kw == "virtual_rules")
+                values[kw] = tuple(values.get(kw, ())) + routes  # type: ignore[arg-type]
             elif kw == "track_script":
                 values["track_script"] = self.tracked(sub)
             elif kw == "track_interface":
@@ -2489,20 +2650,25 @@ class _Model:
                         self.unknown(part, "url", URL_KEYWORDS)
                 urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
             elif kw == "host" and st.keyword == "SMTP_CHECK":
-                hosts.append(
-                    self.check(
-                        Statement(("host",), sub.where, sub.block),
-                        rs_port,
-                        inherited_retry,
-                        subject,
-                    )
+                host = self.check(
+                    Statement(("host",), sub.where, sub.block), rs_port, inherited_retry, subject
                 )
+                hosts.append(host)
+                # check_smtp.c: a host block's retry / delay_before_retry are the SMTP_CHECK's
+                # own (the current checker's), written in file order
+                if host.retry_written:
+                    values["retry"] = host.retry
+                    retry_written = True
+                if host.delay_before_retry is not None:
+                    values["delay_before_retry"] = host.delay_before_retry
             else:
                 params.append((kw, " ".join(sub.words[1:])))
         if not retry_written:
             values["retry"] = (
                 inherited_retry if inherited_retry is not None else DEFAULT_RETRY.get(kind, 1)
             )
+        if hosts:
+            hosts = self._smtp_hosts(st, values, params, hosts, retry_written)
         return Check(
             type=st.keyword,
             urls=tuple(urls),
@@ -2514,6 +2680,43 @@ class _Model:
         )
 
 
+    def _smtp_hosts(
+        self,
+        st: Statement,
+        values: dict[str, object],
+        params: list[tuple[str, str]],
+        hosts: list[Check],
+        retry_written: bool,
+    ) -> list[Check]:
+        """check_smtp.c smtp_check_end_handler: each host block becomes a checker of its own,
+        a copy of the SMTP_CHECK (its retry and delay) with the host's connection; the
+        SMTP_CHECK itself checks the real server only if it set a connection option of its own,
+        else it takes the first host's connection."""
+        self.warn(
+            st,
+            "SMTP_CHECK host blocks are deprecated: keepalived runs one checker per host "
+            "(define more checkers instead)",
+        )
+        hosts = [
+            dataclasses.replace(
+                h,
+                retry=values["retry"],  # type: ignore[arg-type]
+                delay_before_retry=values.get("delay_before_retry"),  # type: ignore[arg-type]
+                retry_written=retry_written,
+            )
+            for h in hosts
+        ]
+        own = ("connect_ip", "connect_port", "connect_timeout")
+        binds = ("bindto", "bind_port", "bind_if", "fwmark")
+        if any(values.get(k) is not None for k in own) or any(k in binds for k, _ in params):
+            return hosts
+        first = hosts.pop(0)
+        for key in own:
+            values[key] = getattr(first, key)
+        params.extend((k, v) for k, v in first.params if k in binds)
+        return hosts
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry points
 
@@ -2523,10 +2726,13 @@ def parse_file(
     *,
     config_id: str | None = None,
     defines: dict[str, str] | None = None,
+    interfaces: Mapping[str, HostInterface] | None = None,
 ) -> KeepalivedConfig:
     """Parse the configuration starting at ``path`` (includes followed).
 
     ``config_id`` is keepalived's ``-i``/``--config-id`` (None: the host name, as keepalived).
+    ``interfaces``: the host keepalived starts on (``host_interfaces()``); when given, the
+    instances keepalived would start in FAULT there say why (``VrrpInstance.fault``).
     Raises ``KeepalivedConfigError`` (one line, ``FILE:LINE: what``) when keepalived would
     refuse or misread the file; everything else is a warning in ``.warnings``.
     """
@@ -2541,7 +2747,26 @@ def parse_file(
     for name, value in (defines or {}).items():
         reader.defs[name] = _Definition(value)
     tree = build_tree(reader.read_file(path, None), warnings)
-    return _Model(warnings).config(tree, reader.files, config_id)
+    return _Model(warnings, interfaces).config(tree, reader.files, config_id)
+
+
+def host_interfaces() -> dict[str, HostInterface]:
+    """This network namespace's interfaces: up or not, and which address families keepalived
+    could send adverts from (IPv4: any address; IPv6: a link-local one)."""
+    import psutil
+
+    stats = psutil.net_if_stats()
+    out: dict[str, HostInterface] = {}
+    for name, addrs in psutil.net_if_addrs().items():
+        families = set()
+        for addr in addrs:
+            if addr.family == socket.AF_INET:
+                families.add("inet")
+            elif addr.family == socket.AF_INET6 and addr.address.lower().startswith("fe80"):
+                families.add("inet6")
+        up = stats[name].isup if name in stats else False
+        out[name] = HostInterface(name, up, frozenset(families))
+    return out
 
 
 def parse_text(

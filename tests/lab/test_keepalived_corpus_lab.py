@@ -30,6 +30,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "keepalived"
 # every fourth config live (about 4 s each in UML), so a lab session stays short; all of them are
 # compared on every host run through their recordings (record_corpus.sh re-records them all)
 CORPUS = sorted((DATA / "corpus").glob("*.conf"))[::4]
+#: what _interfaces() gives keepalived (as the recordings had)
+HOST = ko.recording_host(vlan=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -119,7 +121,7 @@ def run_keepalived(lab, conf: str) -> tuple[str, str, str | None, str | None]:
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
 def test_corpus_config_against_live_keepalived(lab, conf: Path):
     check_txt, log, data, check_data = run_keepalived(lab, str(conf))
-    cfg = parse_file(str(conf), config_id="high")
+    cfg = parse_file(str(conf), config_id="high", interfaces=HOST)
     assert ko.compare_all(cfg, check_txt, log, data, check_data) == []
 
 
@@ -219,5 +221,5 @@ def test_generated_configs_against_live_keepalived(lab, text: str):
     with open(conf, "w") as handle:
         handle.write(text)
     check_txt, log, data, check_data = run_keepalived(lab, conf)
-    cfg = parse_file(conf, config_id="high")
+    cfg = parse_file(conf, config_id="high", interfaces=HOST)
     assert ko.compare_all(cfg, check_txt, log, data, check_data) == [], text

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+import keepalived_samples as ks
 
 from lvstop.cli import main
-
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples"
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -20,7 +19,7 @@ def test_json_schema(capsys):
     code, out, _ = run(
         capsys,
         "--config",
-        str(SAMPLES / "keepalived.conf.sample"),
+        str(ks.sample("keepalived.conf.sample")),
         "--json",
         "--no-kernel",
         "--no-keepalived-state",
@@ -28,7 +27,7 @@ def test_json_schema(capsys):
     assert code == 0
     doc = json.loads(out)
     assert doc["schema"] == "lvstop.keepalived/1"
-    assert doc["files"] == [str(SAMPLES / "keepalived.conf.sample")]
+    assert doc["files"] == [str(ks.sample("keepalived.conf.sample"))]
     assert doc["router_id"] == "LVS_DEVEL"
     (inst,) = doc["vrrp_instances"]
     for k, v in {
@@ -113,7 +112,7 @@ def test_text_and_warnings(capsys):
     code, out, _ = run(
         capsys,
         "--config",
-        str(SAMPLES / "keepalived.conf.vrrp.lvs_syncd"),
+        str(ks.sample("keepalived.conf.vrrp.lvs_syncd")),
         "--no-kernel",
         "--no-keepalived-state",
     )

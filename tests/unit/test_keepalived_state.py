@@ -14,7 +14,8 @@ from lvstop.sources.keepalived_state import (
     parse_vrrp_json,
 )
 
-ORACLE = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "oracle"
+# keepalived 2.2.7 on its own samples (SET=samples tests/data/keepalived/record_corpus.sh)
+ORACLE = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples-oracle"
 
 
 def test_vrrp_data_dump():
