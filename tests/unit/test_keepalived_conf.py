@@ -383,7 +383,20 @@ def test_ten_megabytes_of_config(tmp_path):
     text = f"virtual_server 10.0.0.1 80 {{\n{rs}}}\n"
     assert len(text) > 10 * 1024 * 1024
     cfg = parse_file(str(write(tmp_path, "big.conf", text)))
-    assert len(cfg.virtual_servers[0].real_servers) == 120_000
+    # parsed completely and correctly (its time is bench/bench_keepalived_conf.py's figure)
+    # keepalived's defaults for what the virtual server leaves out (no lb_kind, lb_algo,
+    # protocol) at its line 1; nothing about any of the real servers
+    assert {w.line for w in cfg.warnings} | {d.line for d in cfg.differences} == {1}
+    (vs,) = cfg.virtual_servers
+    assert (vs.address, vs.port, vs.quorum) == ("10.0.0.1", 80, 1)
+    assert len(vs.real_servers) == 120_000
+    assert len({rs.address for rs in vs.real_servers}) == 120_000
+    for i in (0, 65_536, 119_999):
+        rs = vs.real_servers[i]
+        assert rs.address == f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+        assert (rs.port, rs.weight, rs.where.line) == (80, 1, 2 + 6 * i)
+        (check,) = rs.checks
+        assert (check.type, check.connect_timeout, check.retry) == ("TCP_CHECK", 3.0, 1)
 
 
 def test_too_large_is_refused(tmp_path):
