@@ -252,6 +252,14 @@ MESSAGES: list[tuple[str, str]] = [
     (r"duplicate VRID conflict", r"duplicate VRID"),
     (r"(\S+) and (\S+) both use VRID (\d+)", r"duplicate VRID {2}"),
     (r"\((\S+)\) Unknown interface!", r"vrrp_instance {0}: no interface"),
+    (
+        r"WARNING - interface (\S+) for vrrp_instance (\S+) doesn't exist",
+        r"vrrp_instance {1}: interface {0} does not exist on this host",
+    ),
+    (
+        r"\((\S+)\) tracked interface (\S+) doesn't exist",
+        r"vrrp_instance {0}: tracked interface {1} does not exist on this host",
+    ),
     (r"Unicast peers are not supported in strict mode", r"unicast peers are not supported"),
     (r"Unicast instances must have unicast_src_ip or interface", r"must have unicast_src_ip"),
     (r"Real server weight (\S+) is outside range", r"real server weight {0} is outside range"),

@@ -955,6 +955,8 @@ class _Model:
         self.families: dict[str, str] = {}
         #: route / rule lines in file order (keepalived numbers rules across the config)
         self.route_reader = RouteReader()
+        #: where an instance's interface / a tracked interface was written: (instance, what)
+        self.written_at: dict[tuple[str, str], Where] = {}
 
     def warn(self, st: Statement, message: str) -> None:
         self.warnings.append(ConfigWarning(st.where.file, st.where.line, message))
@@ -1227,6 +1229,9 @@ class _Model:
         self.script_access(instances, groups, scripts, servers)
         if instances:
             instances = self.disable_missing_scripts(instances, scripts)
+        host_known = self.interfaces is not None and global_defs.net_namespace is None
+        if host_known and not any(x.keyword == "dynamic_interfaces" for x in global_defs.extra):
+            instances = [self.missing_interfaces(inst) for inst in instances]
         instances, groups = self.complete_vrrp(instances, groups, global_defs)
         if self.interfaces is not None and global_defs.net_namespace is None:
             instances = [self.host_fault(inst, self.interfaces) for inst in instances]
@@ -1333,6 +1338,40 @@ class _Model:
                 self.warn_at(
                     where, f"script '{program}' cannot be accessed: keepalived does not run it"
                 )
+
+    def missing_interfaces(self, inst: VrrpInstance) -> VrrpInstance:
+        """vrrp_parser.c vrrp_int_handler / vrrp_track.c alloc_track_if: an interface the host
+        does not have (and no dynamic_interfaces) is no interface to keepalived; a tracked one
+        is not tracked."""
+        assert self.interfaces is not None
+        subject = f"vrrp_instance {inst.name}"
+        if inst.interface is not None and inst.interface not in self.interfaces:
+            self.differ_at(
+                self.written_at.get((inst.name, "interface"), inst.where),
+                subject,
+                "interface",
+                inst.interface,
+                None,
+                f"interface {inst.interface} does not exist on this host",
+            )
+            inst = dataclasses.replace(inst, interface=None)
+        kept = []
+        for tracked in inst.track_interface:
+            if tracked.name in self.interfaces:
+                kept.append(tracked)
+                continue
+            self.differ_at(
+                self.written_at.get((inst.name, f"track {tracked.name}"), inst.where),
+                subject,
+                "track_interface",
+                tracked.name,
+                None,
+                f"tracked interface {tracked.name} does not exist on this host: keepalived "
+                "does not track it",
+            )
+        if len(kept) != len(inst.track_interface):
+            inst = dataclasses.replace(inst, track_interface=tuple(kept))
+        return inst
 
     def host_fault(
         self, inst: VrrpInstance, interfaces: Mapping[str, HostInterface]
@@ -1579,6 +1618,7 @@ class _Model:
                 self._vrrp_state(sub, subject, values)
             elif kw == "interface":
                 values["interface"] = self.arg(sub)
+                self.written_at[(name, "interface")] = sub.where
             elif kw == "virtual_router_id":
                 vrid = self.int_arg(sub, 1, 255)
                 if vrid is not None:
@@ -1649,6 +1689,8 @@ class _Model:
                 values["track_script"] = self.tracked(sub)
             elif kw == "track_interface":
                 values["track_interface"] = self.tracked(sub)
+                for line in self.value_block(sub):
+                    self.written_at.setdefault((name, f"track {line.words[0]}"), line.where)
             elif kw in NOTIFY_KEYWORDS:
                 script = self.arg(sub)
                 if script is None:

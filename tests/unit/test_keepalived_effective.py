@@ -516,6 +516,34 @@ def test_instance_without_an_address_on_its_interface_starts_in_fault(tmp_path):
     assert parse_file(str(path), config_id="x").vrrp_instances[0].fault is None
 
 
+
+def test_interfaces_the_host_does_not_have(tmp_path):
+    from lvstop.model.keepalived import HostInterface
+
+    host = {"eth0": HostInterface("eth0", True, frozenset({"inet", "inet6"}))}
+    path = tmp_path / "keepalived.conf"
+    # vrrp_parser.c: no such interface is no interface, and keepalived's VRRP process exits
+    path.write_text(VRRP.format(body="").replace("interface eth0", "interface ens192"))
+    cfg = parse_file(str(path), config_id="x", interfaces=host)
+    assert diffs(cfg, "interface") == [("ens192", None)]
+    assert cfg.differences[0].line == 2
+    assert [e.message for e in cfg.errors] == [
+        "vrrp_instance VI_1: no interface (Unknown interface!); keepalived's VRRP process exits"
+    ]
+    # dynamic_interfaces: keepalived waits for it to appear
+    path.write_text(
+        "global_defs {\n    dynamic_interfaces\n}\n"
+        + VRRP.format(body="").replace("interface eth0", "interface ens192")
+    )
+    assert not parse_file(str(path), config_id="x", interfaces=host).errors
+    # vrrp_track.c alloc_track_if: a tracked interface it does not have is not tracked
+    path.write_text(VRRP.format(body="    track_interface {\n        bond0\n    }"))
+    cfg = parse_file(str(path), config_id="x", interfaces=host)
+    assert cfg.vrrp_instances[0].track_interface == ()
+    assert diffs(cfg, "track_interface") == [("bond0", None)]
+    assert cfg.differences[0].line == 5
+
+
 # -- any input: a model or one LvstopError line, never another exception ---------------------------
 
 _KEYWORDS = sorted(KNOWN_KEYWORDS)
