@@ -200,7 +200,11 @@ def gather(
     config_error = None
     if path is not None:
         try:
-            config = keepalived_conf.parse_file(path, config_id=config_id)
+            # this host's config is judged on this host's interfaces (as keepalived loads it)
+            interfaces = keepalived_conf.host_interfaces() if config_path is None else None
+            config = keepalived_conf.parse_file(
+                path, config_id=config_id, interfaces=interfaces
+            )
         except LvstopError as exc:
             config_error = str(exc)
     peer = None
