@@ -257,6 +257,12 @@ MESSAGES: list[tuple[str, str]] = [
         r"vrrp_instance {1}: interface {0} does not exist on this host",
     ),
     (
+        r"WARNING - interface (\S+) for ip address (\S+) doesn't exist",
+        r"interface {0} for ip address {1}(/\d+)? does not exist on this host",
+    ),
+    (r"WARNING - interface (\S+) for VROUTE nexthop", r"interface {0} for the route does not"),
+    (r"Non-existent interface specified in configuration", r"Non-existent interface specified"),
+    (
         r"\((\S+)\) tracked interface (\S+) doesn't exist",
         r"vrrp_instance {0}: tracked interface {1} does not exist on this host",
     ),

@@ -1226,17 +1226,23 @@ class _Model:
                 for inst in instances
             ]
         self.cross_checks(instances, groups, scripts, servers, vs_groups)
-        self.script_access(instances, groups, scripts, servers)
-        if instances:
-            instances = self.disable_missing_scripts(instances, scripts)
         host_known = self.interfaces is not None and global_defs.net_namespace is None
+        vrrp_exits = False
         if host_known and not any(x.keyword == "dynamic_interfaces" for x in global_defs.extra):
-            instances = [self.missing_interfaces(inst) for inst in instances]
-        instances, groups = self.complete_vrrp(instances, groups, global_defs)
-        if self.interfaces is not None and global_defs.net_namespace is None:
-            instances = [self.host_fault(inst, self.interfaces) for inst in instances]
+            instances, static_ips, vrrp_exits = self.missing_interfaces(
+                instances, static_ips, statics
+            )
+        # a VRRP process that exits at load checks no scripts and applies no load-time rules
+        vrrp_instances = [] if vrrp_exits else instances
+        self.script_access(vrrp_instances, groups, scripts, servers)
+        if vrrp_instances:
+            instances = self.disable_missing_scripts(instances, scripts)
+            instances, groups = self.complete_vrrp(instances, groups, global_defs)
+            if host_known:
+                instances = [self.host_fault(inst, self.interfaces or {}) for inst in instances]
+            vrrp_instances = instances
         if not global_defs.enable_script_security:
-            self.script_security(instances, groups, scripts, servers, global_defs)
+            self.script_security(vrrp_instances, groups, scripts, servers, global_defs)
         return KeepalivedConfig(
             files=tuple(files),
             config_id=config_id,
@@ -1339,39 +1345,89 @@ class _Model:
                     where, f"script '{program}' cannot be accessed: keepalived does not run it"
                 )
 
-    def missing_interfaces(self, inst: VrrpInstance) -> VrrpInstance:
-        """vrrp_parser.c vrrp_int_handler / vrrp_track.c alloc_track_if: an interface the host
-        does not have (and no dynamic_interfaces) is no interface to keepalived; a tracked one
-        is not tracked."""
+    def missing_interfaces(
+        self,
+        instances: list[VrrpInstance],
+        static_ips: list[VirtualIp],
+        statics: dict[str, tuple[IpRoute, ...]],
+    ) -> tuple[list[VrrpInstance], list[VirtualIp], bool]:
+        """vrrp_if.c if_get_by_ifname: an interface the host does not have (and no
+        dynamic_interfaces) named by an instance, a track_interface, an address's or a route's
+        dev is dropped with keepalived's warning, and then its VRRP process exits
+        (vrrp_daemon.c: "Non-existent interface specified in configuration"). Returns the
+        instances and static addresses as read without them, and whether that happens."""
         assert self.interfaces is not None
-        subject = f"vrrp_instance {inst.name}"
-        if inst.interface is not None and inst.interface not in self.interfaces:
-            self.differ_at(
-                self.written_at.get((inst.name, "interface"), inst.where),
-                subject,
-                "interface",
-                inst.interface,
-                None,
-                f"interface {inst.interface} does not exist on this host",
+        host = self.interfaces
+        missing: list[Where] = []
+
+        def vips(subject: str, items: tuple[VirtualIp, ...] | list[VirtualIp]) -> list[VirtualIp]:
+            kept = []
+            for vip in items:
+                if vip.device is None or vip.device in host:
+                    kept.append(vip)
+                    continue
+                missing.append(vip.where)
+                self.differ_at(
+                    vip.where, subject, "virtual_ipaddress", vip.address, None,
+                    f"interface {vip.device} for ip address {vip.address} does not exist on "
+                    "this host",
+                )  # fmt: skip
+            return kept
+
+        def routes(subject: str, items: tuple[IpRoute, ...]) -> tuple[IpRoute, ...]:
+            kept = []
+            for route in items:
+                words = route.text.split()
+                devs = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("dev", "oif")]
+                gone = [d for d in devs if d not in host]
+                if not gone:
+                    kept.append(route)
+                    continue
+                missing.append(route.where)
+                self.differ_at(
+                    route.where, subject, "route", route.text, None,
+                    f"interface {gone[0]} for the route does not exist on this host",
+                )  # fmt: skip
+            return tuple(kept)
+
+        out = []
+        for inst in instances:
+            subject = f"vrrp_instance {inst.name}"
+            changes: dict[str, object] = {}
+            if inst.interface is not None and inst.interface not in host:
+                where = self.written_at.get((inst.name, "interface"), inst.where)
+                missing.append(where)
+                self.differ_at(
+                    where, subject, "interface", inst.interface, None,
+                    f"interface {inst.interface} does not exist on this host",
+                )  # fmt: skip
+                changes["interface"] = None
+            kept = []
+            for tracked in inst.track_interface:
+                if tracked.name in host:
+                    kept.append(tracked)
+                    continue
+                where = self.written_at.get((inst.name, f"track {tracked.name}"), inst.where)
+                missing.append(where)
+                self.differ_at(
+                    where, subject, "track_interface", tracked.name, None,
+                    f"tracked interface {tracked.name} does not exist on this host: keepalived "
+                    "does not track it",
+                )  # fmt: skip
+            changes["track_interface"] = tuple(kept)
+            for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+                changes[key] = tuple(vips(subject, getattr(inst, key)))
+            changes["virtual_routes"] = routes(subject, inst.virtual_routes)
+            out.append(dataclasses.replace(inst, **changes))  # type: ignore[arg-type]
+        static_ips = vips("static_ipaddress", static_ips)
+        statics["static_routes"] = routes("static_routes", statics["static_routes"])
+        if missing:
+            self.error_at(
+                missing[0],
+                "an interface named in the config does not exist on this host (Non-existent "
+                "interface specified in configuration): keepalived's VRRP process exits",
             )
-            inst = dataclasses.replace(inst, interface=None)
-        kept = []
-        for tracked in inst.track_interface:
-            if tracked.name in self.interfaces:
-                kept.append(tracked)
-                continue
-            self.differ_at(
-                self.written_at.get((inst.name, f"track {tracked.name}"), inst.where),
-                subject,
-                "track_interface",
-                tracked.name,
-                None,
-                f"tracked interface {tracked.name} does not exist on this host: keepalived "
-                "does not track it",
-            )
-        if len(kept) != len(inst.track_interface):
-            inst = dataclasses.replace(inst, track_interface=tuple(kept))
-        return inst
+        return out, static_ips, bool(missing)
 
     def host_fault(
         self, inst: VrrpInstance, interfaces: Mapping[str, HostInterface]

@@ -522,26 +522,39 @@ def test_interfaces_the_host_does_not_have(tmp_path):
 
     host = {"eth0": HostInterface("eth0", True, frozenset({"inet", "inet6"}))}
     path = tmp_path / "keepalived.conf"
-    # vrrp_parser.c: no such interface is no interface, and keepalived's VRRP process exits
-    path.write_text(VRRP.format(body="").replace("interface eth0", "interface ens192"))
+    # vrrp_if.c / vrrp_daemon.c: no such interface is dropped, and keepalived's VRRP process
+    # exits right after reading the config (no load-time rules: nothing about state MASTER)
+    path.write_text(
+        VRRP.format(body="    state MASTER\n    nopreempt").replace(
+            "interface eth0", "interface ens192"
+        )
+    )
     cfg = parse_file(str(path), config_id="x", interfaces=host)
     assert diffs(cfg, "interface") == [("ens192", None)]
     assert cfg.differences[0].line == 2
     assert [e.message for e in cfg.errors] == [
-        "vrrp_instance VI_1: no interface (Unknown interface!); keepalived's VRRP process exits"
+        "an interface named in the config does not exist on this host (Non-existent interface "
+        "specified in configuration): keepalived's VRRP process exits"
     ]
+    assert not [w for w in cfg.warnings if "nopreempt" in w.message]
+    # an address's dev: the address is dropped, and the same exit
+    path.write_text(VRRP.format(body="").replace("10.0.0.100/24", "10.0.0.100/24 dev ens192"))
+    cfg = parse_file(str(path), config_id="x", interfaces=host)
+    assert cfg.vrrp_instances[0].virtual_ipaddress == () and len(cfg.errors) == 1
     # dynamic_interfaces: keepalived waits for it to appear
     path.write_text(
         "global_defs {\n    dynamic_interfaces\n}\n"
         + VRRP.format(body="").replace("interface eth0", "interface ens192")
     )
     assert not parse_file(str(path), config_id="x", interfaces=host).errors
-    # vrrp_track.c alloc_track_if: a tracked interface it does not have is not tracked
+    # vrrp_track.c alloc_track_if: a tracked interface it does not have is not tracked (and
+    # the VRRP process exits just the same; corpus 95 and 96 recorded it)
     path.write_text(VRRP.format(body="    track_interface {\n        bond0\n    }"))
     cfg = parse_file(str(path), config_id="x", interfaces=host)
     assert cfg.vrrp_instances[0].track_interface == ()
     assert diffs(cfg, "track_interface") == [("bond0", None)]
     assert cfg.differences[0].line == 5
+    assert len(cfg.errors) == 1
 
 
 # -- any input: a model or one LvstopError line, never another exception ---------------------------
