@@ -106,7 +106,8 @@ def compare_vrrp(cfg: KeepalivedConfig, data: str | None) -> list[str]:
 
 
 def checkers(text: str) -> Counter[tuple[str, str, str]]:
-    """(real server address, checker type, retries) of keepalived's health checker dump."""
+    """(real server address, checker type, retries) of keepalived's health checker dump
+    ("none": a checker without retries, as FILE_CHECK)."""
     out: Counter[tuple[str, str, str]] = Counter()
     target = method = retries = None
     section = False
@@ -119,8 +120,8 @@ def checkers(text: str) -> Counter[tuple[str, str, str]]:
         if line.startswith("------<"):
             break
         if line.startswith(" ") and not line.startswith("  ") and "->" in line:
-            if target and method and retries is not None:
-                out[(target, method, retries)] += 1
+            if target and method:
+                out[(target, method, retries or "none")] += 1
             found = re.search(r"-> \[([^\]]+)\]", line)
             target = found.group(1) if found else line.split("->")[1].strip()
             if not re.fullmatch(r"[0-9a-fA-F.:]+", target):
@@ -132,8 +133,8 @@ def checkers(text: str) -> Counter[tuple[str, str, str]]:
             retries = line.split(" = ", 1)[1].strip()
         elif line.strip().startswith("Keepalive method = "):
             method = line.split(" = ", 1)[1].split(",")[0].strip()
-    if target and method and retries is not None:
-        out[(target, method, retries)] += 1
+    if target and method:
+        out[(target, method, retries or "none")] += 1
     return out
 
 
@@ -184,7 +185,8 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
                     continue
                 # an SMTP_CHECK's host blocks run as checkers of their own (check_smtp.c)
                 for one in (check, *check.hosts):
-                    want[(rs.address, check.type, str(one.retry))] += 1
+                    retry = "none" if one.retry is None else str(one.retry)
+                    want[(rs.address, check.type, retry)] += 1
     got = checkers(text)
     if got != want:
         out.append(
@@ -273,6 +275,12 @@ MESSAGES: list[tuple[str, str]] = [
     (r"vrrp_(garp|gna)_interval '(\S*)' is invalid", r"vrrp_{0}_interval '{1}' is invalid"),
     (r"Block (\S+) has extra parameters (\S+)", r"Block {0} has extra parameters {1}"),
     (r"Disabling track script (\S+) since not found", r"vrrp_script {0}: .*keepalived disables it"),
+    # per-instance garp / down timer numbers (vrrp_parser.c)
+    (
+        r"\((\S+)\): (?:Invalid )?(garp_\w+|down_timer_adverts)(?: \[1:100\])? '([^']*)'",
+        r"vrrp_instance {0}: (?:invalid )?{1}(?: \[1:100\])? '{2}'",
+    ),
+    (r"\((\S+)\): (garp_\w+) must be greater than 0", r"vrrp_instance {0}: {1} must be greater"),
     # routes and rules (vrrp_iproute.c, vrrp_iprule.c)
     (r"cannot track route (\S+) with no interface", r"route {0} has no interface \(dev\)"),
     (r'"gw" for routes is deprecated', r"'gw' in a route is deprecated"),

@@ -246,6 +246,8 @@ URL_KEYWORDS = _words(
     "path digest status_code virtualhost regex regex_no_match regex_options regex_min_offset "
     "regex_max_offset regex_stack"
 )
+#: checkers without retries (a tracked file / BFD session is up or down: check_file.c, check_bfd.c)
+NO_RETRY = _words("FILE_CHECK BFD_CHECK")
 #: a checker's retry when neither it, its real server nor its virtual server sets one
 DEFAULT_RETRY = {"MISC_CHECK": 0, "DNS_CHECK": 3}
 #: check_parser.c lvs_schedulers[]
@@ -254,6 +256,21 @@ LVS_SCHEDULERS = _words("rr wrr lc wlc lblc sh mh dh fo ovf lblcr sed nq twos")
 PERSISTENT_TIMEOUT = 360
 LVS_MAX_TIMEOUT = 86400 * 31
 IPVS_WEIGHT_MAX = 2**31 - 1
+
+#: vrrp_parser.c's per-instance unsigned keywords: (lowest, highest, keepalived's message when
+#: it ignores the value, with {name} and {value}); a repeat of 0 is set to 1
+_UINT_MAX = 2**32 - 1
+#: timer.h TIMER_HZ: keepalived keeps times in microseconds
+TIMER_HZ = 1_000_000
+INSTANCE_UNSIGNED: dict[str, tuple[int, int, str]] = {
+    "garp_master_delay": (0, _UINT_MAX // TIMER_HZ, "garp_master_delay '{value}' invalid"),
+    "garp_master_refresh": (0, _UINT_MAX, "invalid garp_master_refresh '{value}'"),
+    "garp_master_repeat": (0, _UINT_MAX, "garp_master_repeat '{value}' invalid"),
+    "garp_master_refresh_repeat": (0, _UINT_MAX, "garp_master_refresh_repeat '{value}' invalid"),
+    "garp_lower_prio_delay": (0, _UINT_MAX // TIMER_HZ, "garp_lower_prio_delay '{value}' invalid"),
+    "garp_lower_prio_repeat": (0, 2**31 - 1, "invalid garp_lower_prio_repeat '{value}'"),
+    "down_timer_adverts": (1, 100, "invalid down_timer_adverts [1:100] '{value}'"),
+}
 
 NOTIFY_KEYWORDS = (
     "notify",
@@ -1760,6 +1777,9 @@ class _Model:
                     )
                     continue
                 notify.append((kw, " ".join(sub.words[1:])))
+            elif kw in INSTANCE_UNSIGNED:
+                self._instance_unsigned(sub, name)
+                extra.append(sub)
             elif kw == "use_vmac":
                 values["use_vmac"] = True
             elif kw == "lvs_sync_daemon_interface":
@@ -1784,6 +1804,31 @@ class _Model:
             extra=tuple(extra),
             **values,  # type: ignore[arg-type]
         )
+
+    def _instance_unsigned(self, sub: Statement, name: str) -> None:
+        """lib/parser.c read_unsigned_func as the running keepalived applies it: strtoul's value
+        (leading digits; junk after them or a '-' draws its warning but is read), then the
+        keyword's range; outside it the handler ignores the line."""
+        lo, hi, ignored = INSTANCE_UNSIGNED[sub.keyword]
+        text = sub.words[1] if len(sub.words) > 1 else ""
+        found = re.match(r"[ \t]*(-?)(\d*)", text)
+        assert found is not None  # every part of the pattern is optional
+        sign, digits = found.group(1), found.group(2)
+        value = int(digits) if digits else 0
+        if sign:
+            value = (-value) % 2**64  # strtoul of "-N"
+        clean = not sign and digits != "" and found.end() == len(text)
+        subject = f"vrrp_instance {name}"
+        if not lo <= value <= hi:
+            reason = ignored.format(value=text)
+            self.warn(sub, f"{subject}: {reason} (outside {lo}..{hi}): keepalived ignores it")
+            return
+        if not clean:
+            self.warn(
+                sub, f"{subject}: {sub.keyword} '{text}' is not a number: keepalived reads {value}"
+            )
+        if value == 0 and sub.keyword.endswith("repeat") and "lower_prio" not in sub.keyword:
+            self.warn(sub, f"{subject}: {sub.keyword} must be greater than 0: keepalived uses 1")
 
     def _vrrp_state(self, sub: Statement, subject: str, values: dict[str, object]) -> None:
         word = self.arg(sub)
@@ -2765,6 +2810,8 @@ class _Model:
             values["retry"] = (
                 inherited_retry if inherited_retry is not None else DEFAULT_RETRY.get(kind, 1)
             )
+        if kind in NO_RETRY:
+            values["retry"] = None
         if hosts:
             hosts = self._smtp_hosts(st, values, params, hosts, retry_written)
         return Check(

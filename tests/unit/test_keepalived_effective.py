@@ -516,7 +516,6 @@ def test_instance_without_an_address_on_its_interface_starts_in_fault(tmp_path):
     assert parse_file(str(path), config_id="x").vrrp_instances[0].fault is None
 
 
-
 def test_interfaces_the_host_does_not_have(tmp_path):
     from lvstop.model.keepalived import HostInterface
 
@@ -587,3 +586,24 @@ def test_no_exception_but_lvstop_errors_on_random_keywords_and_bytes(tmp_path, l
             assert str(exc) and "\n" not in str(exc)
             continue
         cfg.to_dict()
+
+
+def test_instance_garp_numbers_as_the_running_keepalived_reads_them(tmp_path):
+    body = (
+        "    garp_master_delay 5\n    garp_master_repeat 0\n    garp_lower_prio_delay 42949673\n"
+        "    garp_lower_prio_repeat -1\n    down_timer_adverts 200\n    garp_master_refresh 7x"
+    )
+    cfg = parse(tmp_path, VRRP.format(body=body))
+    messages = {w.line: w.message for w in cfg.warnings}
+    assert 4 not in messages  # 5 is fine
+    assert (
+        messages[5]
+        == "vrrp_instance VI_1: garp_master_repeat must be greater than 0: keepalived uses 1"
+    )
+    assert "garp_lower_prio_delay '42949673' invalid (outside 0..4294)" in messages[6]
+    assert "invalid garp_lower_prio_repeat '-1'" in messages[7]
+    assert "invalid down_timer_adverts [1:100] '200'" in messages[8]
+    # strtoul reads the leading digits; the running keepalived takes them (with a warning)
+    assert messages[9] == (
+        "vrrp_instance VI_1: garp_master_refresh '7x' is not a number: keepalived reads 7"
+    )
