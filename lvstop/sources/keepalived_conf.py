@@ -1327,7 +1327,7 @@ class _Model:
             named += [(s.where, s.script) for s in scripts if s.script]
             named += [(i.where, c) for i in instances for _k, c in i.notify]
             named += [(g.where, c) for g in groups for _k, c in g.notify]
-        for vs in servers if any(vs.real_servers for vs in servers) else ():
+        for vs in servers:  # the checker process, for the virtual servers it keeps
             named += [(vs.where, c) for c in (vs.quorum_up, vs.quorum_down) if c]
             for rs in vs.real_servers:
                 named += [(rs.where, c) for c in (rs.notify_up, rs.notify_down) if c]

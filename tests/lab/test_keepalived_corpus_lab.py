@@ -95,7 +95,9 @@ def run_keepalived(
                 text = _read(log_path) or ""
                 if "Configuration file" not in text:  # not even read yet
                     return proc.poll() is not None
-                vrrp_up = not config.vrrp_instances or ") Entering " in text
+                # "(VI_1) Entering BACKUP STATE", or "(VI_1) entering FAULT state" (an instance
+                # without an address of its family on its interface)
+                vrrp_up = not config.vrrp_instances or ") entering " in text.lower()
                 check_up = not config.virtual_servers or " quorum " in text
                 return proc.poll() is not None or (vrrp_up and check_up)
 
