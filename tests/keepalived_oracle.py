@@ -10,11 +10,30 @@ import os
 import re
 from collections import Counter
 
-from lvstop.model.keepalived import KeepalivedConfig
+from lvstop.model.keepalived import HostInterface, KeepalivedConfig
 from lvstop.sources.keepalived_state import parse_check_data
 
+
+def recording_host(*, vlan: bool) -> dict[str, HostInterface]:
+    """The interfaces the recorders (corpus_inside.sh) and the lab tests give keepalived: dummy
+    eth0..eth3, all up, with IPv6 link-local addresses; 192.168.200.1 on eth0, 192.168.201.1
+    on eth1; for the samples the VLAN eth0.1 (no IPv4 address)."""
+    v4, v6 = frozenset({"inet", "inet6"}), frozenset({"inet6"})
+    host = {
+        "lo": HostInterface("lo", True, frozenset({"inet"})),
+        "eth0": HostInterface("eth0", True, v4),
+        "eth1": HostInterface("eth1", True, v4),
+        "eth2": HostInterface("eth2", True, v6),
+        "eth3": HostInterface("eth3", True, v6),
+    }
+    if vlan:
+        host["eth0.1"] = HostInterface("eth0.1", True, v6)
+    return host
+
+
 #: lib/parser.c's number readers' own messages (the keyword's handler follows with its own)
-NUMBER_READER = r"^(?:negative |invalid )?number '([^']*)'"
+#: (the log, keepalived running, puts "WARNING - " before them)
+NUMBER_READER = r"^(?:WARNING - )?(?:negative |invalid )?number '([^']*)'"
 AUTH = {"none": None, "SIMPLE_PASSWORD": "PASS", "IPSEC_AH": "AH"}
 
 
@@ -66,7 +85,8 @@ def compare_vrrp(cfg: KeepalivedConfig, data: str | None) -> list[str]:
         want = {
             "vrid": str(inst.virtual_router_id),
             "priority": str(inst.priority),
-            "state": inst.state,
+            # keepalived starts it in FAULT on this host (lvstop says why when it knows the host)
+            "state": "FAULT" if inst.fault else inst.state,
             "version": str(inst.version),
             "auth": inst.auth_type,
             "preempt": "disabled" if inst.nopreempt else "enabled",
@@ -86,7 +106,8 @@ def compare_vrrp(cfg: KeepalivedConfig, data: str | None) -> list[str]:
 
 
 def checkers(text: str) -> Counter[tuple[str, str, str]]:
-    """(real server address, checker type, retries) of keepalived's health checker dump."""
+    """(real server address, checker type, retries) of keepalived's health checker dump
+    ("none": a checker without retries, as FILE_CHECK)."""
     out: Counter[tuple[str, str, str]] = Counter()
     target = method = retries = None
     section = False
@@ -99,8 +120,8 @@ def checkers(text: str) -> Counter[tuple[str, str, str]]:
         if line.startswith("------<"):
             break
         if line.startswith(" ") and not line.startswith("  ") and "->" in line:
-            if target and method and retries is not None:
-                out[(target, method, retries)] += 1
+            if target and method:
+                out[(target, method, retries or "none")] += 1
             found = re.search(r"-> \[([^\]]+)\]", line)
             target = found.group(1) if found else line.split("->")[1].strip()
             if not re.fullmatch(r"[0-9a-fA-F.:]+", target):
@@ -112,8 +133,8 @@ def checkers(text: str) -> Counter[tuple[str, str, str]]:
             retries = line.split(" = ", 1)[1].strip()
         elif line.strip().startswith("Keepalive method = "):
             method = line.split(" = ", 1)[1].split(",")[0].strip()
-    if target and method and retries is not None:
-        out[(target, method, retries)] += 1
+    if target and method:
+        out[(target, method, retries or "none")] += 1
     return out
 
 
@@ -132,9 +153,7 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
     if labels[0] != labels[1]:
         return [f"virtual servers: keepalived {labels[0]}, lvstop {labels[1]}"]
     out = []
-    # "quorum = 0, hysteresis = N" read here: parse_check_data reads a quorum of 0 as 1
-    raw = re.findall(r"^   quorum = (\d+), hysteresis = (\d+)$", text, re.M)
-    for ka, vs, (quorum, hysteresis) in zip(seen, cfg.virtual_servers, raw, strict=True):
+    for ka, vs in zip(seen, cfg.virtual_servers, strict=True):
         kind = (ka.lb_kind or "").split(",")[0]  # "TUN, type = IPIP"
         if (ka.lb_algo, kind) != (vs.lb_algo, vs.lb_kind):
             out.append(
@@ -142,9 +161,9 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
             )
         if vs.fwmark is None and vs.group is None and ka.protocol != vs.protocol:
             out.append(f"{vs.label} protocol: keepalived {ka.protocol}, lvstop {vs.protocol}")
-        if (int(quorum), int(hysteresis)) != (vs.quorum, vs.hysteresis):
+        if (ka.quorum, ka.hysteresis) != (vs.quorum, vs.hysteresis):
             out.append(
-                f"{vs.label} quorum/hysteresis: keepalived {quorum}/{hysteresis}, "
+                f"{vs.label} quorum/hysteresis: keepalived {ka.quorum}/{ka.hysteresis}, "
                 f"lvstop {vs.quorum}/{vs.hysteresis}"
             )
         ours = [(rs.address, rs.port or 0, rs.weight) for rs in vs.real_servers]
@@ -164,7 +183,10 @@ def compare_lvs(cfg: KeepalivedConfig, text: str | None) -> list[str]:
                 program = (check.param("misc_path") or "").split(" ")[0]
                 if check.type == "MISC_CHECK" and not os.access(program, os.X_OK):
                     continue
-                want[(rs.address, check.type, str(check.retry))] += 1
+                # an SMTP_CHECK's host blocks run as checkers of their own (check_smtp.c)
+                for one in (check, *check.hosts):
+                    retry = "none" if one.retry is None else str(one.retry)
+                    want[(rs.address, check.type, retry)] += 1
     got = checkers(text)
     if got != want:
         out.append(
@@ -232,12 +254,42 @@ MESSAGES: list[tuple[str, str]] = [
     (r"duplicate VRID conflict", r"duplicate VRID"),
     (r"(\S+) and (\S+) both use VRID (\d+)", r"duplicate VRID {2}"),
     (r"\((\S+)\) Unknown interface!", r"vrrp_instance {0}: no interface"),
+    (
+        r"WARNING - interface (\S+) for vrrp_instance (\S+) doesn't exist",
+        r"vrrp_instance {1}: interface {0} does not exist on this host",
+    ),
+    (
+        r"WARNING - interface (\S+) for ip address (\S+) doesn't exist",
+        r"interface {0} for ip address {1}(/\d+)? does not exist on this host",
+    ),
+    (r"WARNING - interface (\S+) for VROUTE nexthop", r"interface {0} for the route does not"),
+    (r"Non-existent interface specified in configuration", r"Non-existent interface specified"),
+    (
+        r"\((\S+)\) tracked interface (\S+) doesn't exist",
+        r"vrrp_instance {0}: tracked interface {1} does not exist on this host",
+    ),
     (r"Unicast peers are not supported in strict mode", r"unicast peers are not supported"),
     (r"Unicast instances must have unicast_src_ip or interface", r"must have unicast_src_ip"),
     (r"Real server weight (\S+) is outside range", r"real server weight {0} is outside range"),
     (r"Config files missing '([^']+)'", r"include: no config files matched '{0}'"),
     (r"vrrp_(garp|gna)_interval '(\S*)' is invalid", r"vrrp_{0}_interval '{1}' is invalid"),
     (r"Block (\S+) has extra parameters (\S+)", r"Block {0} has extra parameters {1}"),
+    (r"Disabling track script (\S+) since not found", r"vrrp_script {0}: .*keepalived disables it"),
+    # per-instance garp / down timer numbers (vrrp_parser.c)
+    (
+        r"\((\S+)\): (?:Invalid )?(garp_\w+|down_timer_adverts)(?: \[1:100\])? '([^']*)'",
+        r"vrrp_instance {0}: (?:invalid )?{1}(?: \[1:100\])? '{2}'",
+    ),
+    (r"\((\S+)\): (garp_\w+) must be greater than 0", r"vrrp_instance {0}: {1} must be greater"),
+    # routes and rules (vrrp_iproute.c, vrrp_iprule.c)
+    (r"cannot track route (\S+) with no interface", r"route {0} has no interface \(dev\)"),
+    (r'"gw" for routes is deprecated', r"'gw' in a route is deprecated"),
+    (r'"or" for routes is deprecated', r"'or' in a route is deprecated"),
+    (r"VRRP parsed invalid IP (\S+)\. skipping", r"invalid IP address '{0}'"),
+    (r"Invalid rule (?:to|from) address (\S+)", r"invalid IP address '{0}' \(rule"),
+    (r"unknown route keyword (\S+)", r"invalid IP address '{0}': keepalived drops the route"),
+    (r"Route must have a destination", r"a route must have a destination"),
+    (r"Rule has no preference specified - setting to (\d+)", r"rule has no preference: .* {0}$"),
 ]
 
 
@@ -257,12 +309,48 @@ def keepalived_messages(text: str) -> list[tuple[int | None, str]]:
     return out
 
 
-def compare_warnings(cfg: KeepalivedConfig, check_txt: str) -> list[str]:
+# What keepalived logs only when it runs (its checker / VRRP process reads the config and
+# checks the scripts it names on this host; ``-t`` does not print these), with lvstop's warning.
+# Log lines that point at a config line ("(FILE: Line N) ...") go through MESSAGES; any other
+# log line is keepalived at work (states, quorum, netlink), not a reading of the config.
+LOG_MESSAGES: list[tuple[str, str]] = [
+    (r"The SMTP_CHECK host block is deprecated", r"SMTP_CHECK host blocks are deprecated"),
+    (
+        r"\((\S+)\) entering FAULT state \(no IPv(\d) address for interface\)",
+        r"vrrp_instance {0}: no IPv{1} address",
+    ),
+    (
+        r"\((\S+)\): entering FAULT state \(interface (\S+) down\)",
+        r"vrrp_instance {0}: tracked interface {1} is down",
+    ),
+    (
+        r"WARNING - script `([^`]+)` resolved by path search to `([^`]+)`",
+        r"script '{0}' resolved by a PATH search to '{1}'",
+    ),
+    (r"Cannot find script (\S+) in path", r"script '{0}' not found in PATH"),
+    (r"Script (\S+) cannot be accessed", r"script '{0}' cannot be accessed"),
+    (r"Disabling misc script '?([^' ]+)'? .*since not found", r"MISC_CHECK '{0}' not found"),
+]
+_LINE_MARK = re.compile(r"\((?:.*: )?Line \d+\) ")
+
+
+def log_messages(log: str) -> str:
+    """The lines of keepalived's log that are about the config."""
+    return "\n".join(
+        line
+        for line in log.splitlines()
+        if _LINE_MARK.match(line) or any(re.search(t, line) for t, _m in LOG_MESSAGES)
+    )
+
+
+def compare_warnings(
+    cfg: KeepalivedConfig, check_txt: str, table: list[tuple[str, str]] | None = None
+) -> list[str]:
     """Every message of ``keepalived -t`` has its lvstop warning (on the same line if it says)."""
     ours = [(w.line, w.message) for w in cfg.warnings]
     missing = []
     for line, message in keepalived_messages(check_txt):
-        for theirs, mine in MESSAGES:
+        for theirs, mine in table or MESSAGES:
             hit = re.search(theirs, message)
             if hit is None:
                 continue
@@ -279,26 +367,39 @@ def compare_warnings(cfg: KeepalivedConfig, check_txt: str) -> list[str]:
     return missing
 
 
-def compare_warnings_back(cfg: KeepalivedConfig, check_txt: str) -> list[str]:
+def compare_warnings_back(
+    cfg: KeepalivedConfig, check_txt: str, table: list[tuple[str, str]] | None = None
+) -> list[str]:
     """Every lvstop warning of a kind in MESSAGES is one keepalived -t printed too."""
     theirs = [message for _line, message in keepalived_messages(check_txt)]
     extra = []
     for warning in cfg.warnings:
         rows = [
             t
-            for t, m in MESSAGES
+            for t, m in table or MESSAGES
             if t != NUMBER_READER and re.search(re.sub(r"\{\d\}", ".*", m), warning.message)
         ]
         if rows and not any(re.search(t, message) for t in rows for message in theirs):
-            extra.append(f"lvstop warns {warning} but keepalived -t does not")
+            extra.append(f"lvstop warns {warning} but keepalived does not")
     return extra
+
+
+def compare_log(cfg: KeepalivedConfig, log: str) -> list[str]:
+    """keepalived's log while it loads the config: its config-line messages and the ones in
+    LOG_MESSAGES have their lvstop warning, and lvstop's warnings of LOG_MESSAGES kinds are in
+    the log (not asked when keepalived refused the config: it stopped before checking)."""
+    text = log_messages(log)
+    out = compare_warnings(cfg, text, MESSAGES + LOG_MESSAGES)
+    if not refused(log):
+        out += compare_warnings_back(cfg, text, LOG_MESSAGES)
+    return out
 
 
 def compare_all(
     cfg: KeepalivedConfig, check_txt: str, log: str, data: str | None, check_data: str | None
 ) -> list[str]:
     out = compare_errors(cfg, log) + compare_warnings(cfg, check_txt)
-    out += compare_warnings_back(cfg, check_txt)
+    out += compare_warnings_back(cfg, check_txt) + compare_log(cfg, log)
     if not refused(log):
         out += compare_vrrp(cfg, data) + compare_lvs(cfg, check_data)
     return out

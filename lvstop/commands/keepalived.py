@@ -100,7 +100,10 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
         raise LvstopError(
             f"keepalived is not running here and {config_path} does not exist; give --config"
         )
-    config = keepalived_conf.parse_file(config_path, config_id=config_id)
+    # this host's config: judge it on this host's interfaces (keepalived starts an instance in
+    # FAULT without an address of its family); a config given with --config may be another's
+    interfaces = keepalived_conf.host_interfaces() if args.config is None else None
+    config = keepalived_conf.parse_file(config_path, config_id=config_id, interfaces=interfaces)
     version = None
     if not getattr(args, "no_version", False):
         from lvstop.sources.keepalived_version import read_version
@@ -240,6 +243,8 @@ def render_text(pieces: dict[str, Any]) -> str:
             f"  {inst.name:<12} vrid {inst.virtual_router_id!s:<4} {inst.state or 'BACKUP':<7} "
             f"prio {inst.priority:<4} now {now:<7} {inst.interface or '-':<8} {vips}"
         )
+        if inst.fault:
+            lines.append(f"               keepalived starts it in FAULT here: {inst.fault}")
     if not config.vrrp_instances:
         lines.append("  (none)")
     lines.append("")

@@ -8,6 +8,7 @@ is installed. Tests build ``Facts`` directly from values recorded in the lab.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 from collections.abc import Mapping
@@ -255,6 +256,14 @@ def gather(
                 adverts = listen(listen_seconds, [i for i in ifaces if i in devices] or None)
             except LvstopError as exc:
                 listen_error = str(exc)
+    if config is not None and path is not None and config_path is None:
+        # this host's config judged on this host's interfaces, as keepalived loads it; read
+        # again only now so that nothing delays the listening window above (a rogue router is
+        # heard only until it yields to ours)
+        with contextlib.suppress(LvstopError):  # changed meanwhile: the first reading stands
+            config = keepalived_conf.parse_file(
+                path, config_id=config_id, interfaces=keepalived_conf.host_interfaces()
+            )
     return Facts(
         role=role,
         config=config,

@@ -153,6 +153,38 @@ class VirtualIp:
 
 
 @dataclass(frozen=True, slots=True)
+class HostInterface:
+    """An interface of the host keepalived starts on, as far as its start depends on it."""
+
+    name: str
+    up: bool = True
+    #: "inet": has an IPv4 address; "inet6": has an IPv6 link-local one (keepalived's sources)
+    families: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class IpRoute:
+    """A route or rule line keepalived keeps (``static_routes`` / ``virtual_routes``,
+    ``static_rules`` / ``virtual_rules``), as written; lines it drops are not here (a warning
+    says why)."""
+
+    text: str
+    #: routes: whether keepalived tracks it (it cannot without a ``dev``); rules: None
+    tracked: bool | None = None
+    #: rules: the preference keepalived installs it with (its own numbering when not written)
+    preference: int | None = None
+    where: Where = NOWHERE
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "line": self.where.line}
+        if self.tracked is not None:
+            out["tracked"] = self.tracked
+        if self.preference is not None:
+            out["preference"] = self.preference
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class Tracked:
     """A ``track_script`` / ``track_interface`` entry and its weight (None: not written)."""
 
@@ -190,6 +222,11 @@ class VrrpInstance:
     lvs_sync_daemon_interface: str | None = None
     where: Where = NOWHERE
     extra: tuple[Statement, ...] = ()
+    virtual_routes: tuple[IpRoute, ...] = ()
+    virtual_rules: tuple[IpRoute, ...] = ()
+    #: why keepalived starts this instance in FAULT on this host (its interface missing or
+    #: without an address of the instance's family); None when fine or the host is not known
+    fault: str | None = None
 
     @property
     def family(self) -> str:
@@ -220,6 +257,9 @@ class VrrpInstance:
             "track_script": [t.to_dict() for t in self.track_script],
             "track_interface": [t.to_dict() for t in self.track_interface],
             "notify": {kind: script for kind, script in self.notify},
+            "virtual_routes": [r.to_dict() for r in self.virtual_routes],
+            "virtual_rules": [r.to_dict() for r in self.virtual_rules],
+            "fault": self.fault,
             "file": self.where.file,
             "line": self.where.line,
         }
@@ -579,8 +619,11 @@ class KeepalivedConfig:
     virtual_servers: tuple[VirtualServer, ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
     warnings: tuple[ConfigWarning, ...] = ()
-    #: top-level statements lvstop does not model (static_routes, unknown keywords, ...)
+    #: top-level statements lvstop does not model (unknown keywords, ...)
     extra: tuple[Statement, ...] = ()
+    static_ipaddress: tuple[VirtualIp, ...] = ()
+    static_routes: tuple[IpRoute, ...] = ()
+    static_rules: tuple[IpRoute, ...] = ()
     #: where keepalived runs other values than the file says (the fields above are effective)
     differences: tuple[ConfigDifference, ...] = ()
     #: the keepalived release whose rules were applied
@@ -626,6 +669,9 @@ class KeepalivedConfig:
             "vrrp_scripts": [s.to_dict() for s in self.vrrp_scripts],
             "virtual_servers": [vs.to_dict() for vs in self.virtual_servers],
             "virtual_server_groups": [g.to_dict() for g in self.virtual_server_groups],
+            "static_ipaddress": [v.address for v in self.static_ipaddress],
+            "static_routes": [r.to_dict() for r in self.static_routes],
+            "static_rules": [r.to_dict() for r in self.static_rules],
             "warnings": [w.to_dict() for w in self.warnings],
             "rules": self.rules,
             "differences": [d.to_dict() for d in self.differences],

@@ -29,7 +29,7 @@ import re
 import shutil
 import socket
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from lvstop.errors import LvstopError
@@ -40,6 +40,8 @@ from lvstop.model.keepalived import (
     ConfigWarning,
     GlobalDefs,
     GroupEntry,
+    HostInterface,
+    IpRoute,
     KeepalivedConfig,
     LvsSyncDaemon,
     LvsTimeouts,
@@ -56,6 +58,7 @@ from lvstop.model.keepalived import (
     VrrpSyncGroup,
     Where,
 )
+from lvstop.sources.keepalived_routes import RouteReader
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 
@@ -243,6 +246,8 @@ URL_KEYWORDS = _words(
     "path digest status_code virtualhost regex regex_no_match regex_options regex_min_offset "
     "regex_max_offset regex_stack"
 )
+#: checkers without retries (a tracked file / BFD session is up or down: check_file.c, check_bfd.c)
+NO_RETRY = _words("FILE_CHECK BFD_CHECK")
 #: a checker's retry when neither it, its real server nor its virtual server sets one
 DEFAULT_RETRY = {"MISC_CHECK": 0, "DNS_CHECK": 3}
 #: check_parser.c lvs_schedulers[]
@@ -251,6 +256,21 @@ LVS_SCHEDULERS = _words("rr wrr lc wlc lblc sh mh dh fo ovf lblcr sed nq twos")
 PERSISTENT_TIMEOUT = 360
 LVS_MAX_TIMEOUT = 86400 * 31
 IPVS_WEIGHT_MAX = 2**31 - 1
+
+#: vrrp_parser.c's per-instance unsigned keywords: (lowest, highest, keepalived's message when
+#: it ignores the value, with {name} and {value}); a repeat of 0 is set to 1
+_UINT_MAX = 2**32 - 1
+#: timer.h TIMER_HZ: keepalived keeps times in microseconds
+TIMER_HZ = 1_000_000
+INSTANCE_UNSIGNED: dict[str, tuple[int, int, str]] = {
+    "garp_master_delay": (0, _UINT_MAX // TIMER_HZ, "garp_master_delay '{value}' invalid"),
+    "garp_master_refresh": (0, _UINT_MAX, "invalid garp_master_refresh '{value}'"),
+    "garp_master_repeat": (0, _UINT_MAX, "garp_master_repeat '{value}' invalid"),
+    "garp_master_refresh_repeat": (0, _UINT_MAX, "garp_master_refresh_repeat '{value}' invalid"),
+    "garp_lower_prio_delay": (0, _UINT_MAX // TIMER_HZ, "garp_lower_prio_delay '{value}' invalid"),
+    "garp_lower_prio_repeat": (0, 2**31 - 1, "invalid garp_lower_prio_repeat '{value}'"),
+    "down_timer_adverts": (1, 100, "invalid down_timer_adverts [1:100] '{value}'"),
+}
 
 NOTIFY_KEYWORDS = (
     "notify",
@@ -937,13 +957,23 @@ def _runnable(command: str | None) -> bool:
 
 
 class _Model:
-    def __init__(self, warnings: list[ConfigWarning]) -> None:
+    def __init__(
+        self,
+        warnings: list[ConfigWarning],
+        interfaces: Mapping[str, HostInterface] | None = None,
+    ) -> None:
         self.warnings = warnings
+        #: the host's interfaces when known (keepalived starts instances in FAULT by them)
+        self.interfaces = interfaces
         self.differences: list[ConfigDifference] = []
         self.explicit_version: set[str] = set()
         self.priority_written: dict[str, bool] = {}
         #: each vrrp_instance's address family, from its first VIP (else its peers)
         self.families: dict[str, str] = {}
+        #: route / rule lines in file order (keepalived numbers rules across the config)
+        self.route_reader = RouteReader()
+        #: where an instance's interface / a tracked interface was written: (instance, what)
+        self.written_at: dict[tuple[str, str], Where] = {}
 
     def warn(self, st: Statement, message: str) -> None:
         self.warnings.append(ConfigWarning(st.where.file, st.where.line, message))
@@ -1142,6 +1172,9 @@ class _Model:
         servers: list[VirtualServer] = []
         vs_groups: list[VirtualServerGroup] = []
         extra: list[Statement] = []
+        statics: dict[str, tuple[IpRoute, ...]] = {"static_routes": (), "static_rules": ()}
+        instance_names: set[str] = set()
+        static_ips: list[VirtualIp] = []
         root_netns: str | None = None
         root_instance: str | None = None
         for st in tree:
@@ -1149,7 +1182,7 @@ class _Model:
             if kw == "global_defs":
                 global_defs = self.global_defs(st)
             elif kw == "vrrp_instance":
-                if len(st.words) == 2 and any(i.name == st.words[1] for i in instances):
+                if len(st.words) == 2 and st.words[1] in instance_names:
                     # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
                     self.differ(
                         st,
@@ -1164,6 +1197,7 @@ class _Model:
                 inst = self.vrrp_instance(st)
                 if inst is not None:
                     instances.append(inst)
+                    instance_names.add(inst.name)
             elif kw == "vrrp_sync_group":
                 grp = self.sync_group(st)
                 if grp is not None:
@@ -1180,6 +1214,10 @@ class _Model:
                 vsg = self.vs_group(st)
                 if vsg is not None:
                     vs_groups.append(vsg)
+            elif kw in ("static_routes", "static_rules") and st.block is not None:
+                statics[kw] += self.ip_routes(st, kw == "static_rules")
+            elif kw == "static_ipaddress" and st.block is not None:
+                static_ips += [v for v in (self.vip(x) for x in self.value_block(st)) if v]
             else:
                 if kw == "net_namespace" and len(st.words) > 1:
                     root_netns = st.words[1]
@@ -1205,9 +1243,23 @@ class _Model:
                 for inst in instances
             ]
         self.cross_checks(instances, groups, scripts, servers, vs_groups)
-        instances, groups = self.complete_vrrp(instances, groups, global_defs)
+        host_known = self.interfaces is not None and global_defs.net_namespace is None
+        vrrp_exits = False
+        if host_known and not any(x.keyword == "dynamic_interfaces" for x in global_defs.extra):
+            instances, static_ips, vrrp_exits = self.missing_interfaces(
+                instances, static_ips, statics
+            )
+        # a VRRP process that exits at load checks no scripts and applies no load-time rules
+        vrrp_instances = [] if vrrp_exits else instances
+        self.script_access(vrrp_instances, groups, scripts, servers)
+        if vrrp_instances:
+            instances = self.disable_missing_scripts(instances, scripts)
+            instances, groups = self.complete_vrrp(instances, groups, global_defs)
+            if host_known:
+                instances = [self.host_fault(inst, self.interfaces or {}) for inst in instances]
+            vrrp_instances = instances
         if not global_defs.enable_script_security:
-            self.script_security(instances, groups, scripts, servers, global_defs)
+            self.script_security(vrrp_instances, groups, scripts, servers, global_defs)
         return KeepalivedConfig(
             files=tuple(files),
             config_id=config_id,
@@ -1219,6 +1271,9 @@ class _Model:
             virtual_server_groups=tuple(vs_groups),
             warnings=tuple(self.warnings),
             extra=tuple(extra),
+            static_ipaddress=tuple(static_ips),
+            static_routes=statics["static_routes"],
+            static_rules=statics["static_rules"],
             differences=tuple(self.differences),
         )
 
@@ -1256,6 +1311,203 @@ class _Model:
                 "SECURITY VIOLATION - check scripts are being executed but script_security not "
                 "enabled (add enable_script_security to global_defs)",
             )
+
+    def script_access(
+        self,
+        instances: list[VrrpInstance],
+        groups: list[VrrpSyncGroup],
+        scripts: list[VrrpScript],
+        servers: list[VirtualServer],
+    ) -> None:
+        """notify.c check_script_secure, as keepalived's VRRP process (when it has instances)
+        and checker process (when it has virtual servers) run it on every script they name:
+        a bare name is looked up in PATH, a path must resolve. Only looked at, never run."""
+        named: list[tuple[Where, str]] = []
+        if instances:
+            named += [(s.where, s.script) for s in scripts if s.script]
+            named += [(i.where, c) for i in instances for _k, c in i.notify]
+            named += [(g.where, c) for g in groups for _k, c in g.notify]
+        for vs in servers:  # the checker process, for the virtual servers it keeps
+            named += [(vs.where, c) for c in (vs.quorum_up, vs.quorum_down) if c]
+            for rs in vs.real_servers:
+                named += [(rs.where, c) for c in (rs.notify_up, rs.notify_down) if c]
+                for chk in rs.checks:
+                    misc = chk.param("misc_path") if chk.type == "MISC_CHECK" else None
+                    if misc:
+                        named.append((chk.where, misc))
+                        if not _runnable(misc):
+                            self.warn_at(
+                                chk.where,
+                                f"MISC_CHECK '{misc.split()[0]}' not found or not executable: "
+                                "keepalived removes this checker",
+                            )
+        for where, command in named:
+            program = command.split()[0] if command.split() else ""
+            if not program or (program.startswith("<") and program[1:].lstrip().startswith("/")):
+                continue
+            if "/" not in program:
+                found = shutil.which(program)
+                if found:
+                    self.warn_at(
+                        where,
+                        f"script '{program}' resolved by a PATH search to '{found}': "
+                        "give its full path",
+                    )
+                else:
+                    self.warn_at(
+                        where, f"script '{program}' not found in PATH: keepalived disables it"
+                    )
+            elif not os.path.exists(program):
+                self.warn_at(
+                    where, f"script '{program}' cannot be accessed: keepalived does not run it"
+                )
+
+    def missing_interfaces(
+        self,
+        instances: list[VrrpInstance],
+        static_ips: list[VirtualIp],
+        statics: dict[str, tuple[IpRoute, ...]],
+    ) -> tuple[list[VrrpInstance], list[VirtualIp], bool]:
+        """vrrp_if.c if_get_by_ifname: an interface the host does not have (and no
+        dynamic_interfaces) named by an instance, a track_interface, an address's or a route's
+        dev is dropped with keepalived's warning, and then its VRRP process exits
+        (vrrp_daemon.c: "Non-existent interface specified in configuration"). Returns the
+        instances and static addresses as read without them, and whether that happens."""
+        assert self.interfaces is not None
+        host = self.interfaces
+        missing: list[Where] = []
+
+        def vips(subject: str, items: tuple[VirtualIp, ...] | list[VirtualIp]) -> list[VirtualIp]:
+            kept = []
+            for vip in items:
+                if vip.device is None or vip.device in host:
+                    kept.append(vip)
+                    continue
+                missing.append(vip.where)
+                self.differ_at(
+                    vip.where, subject, "virtual_ipaddress", vip.address, None,
+                    f"interface {vip.device} for ip address {vip.address} does not exist on "
+                    "this host",
+                )  # fmt: skip
+            return kept
+
+        def routes(subject: str, items: tuple[IpRoute, ...]) -> tuple[IpRoute, ...]:
+            kept = []
+            for route in items:
+                words = route.text.split()
+                devs = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("dev", "oif")]
+                gone = [d for d in devs if d not in host]
+                if not gone:
+                    kept.append(route)
+                    continue
+                missing.append(route.where)
+                self.differ_at(
+                    route.where, subject, "route", route.text, None,
+                    f"interface {gone[0]} for the route does not exist on this host",
+                )  # fmt: skip
+            return tuple(kept)
+
+        out = []
+        for inst in instances:
+            subject = f"vrrp_instance {inst.name}"
+            changes: dict[str, object] = {}
+            if inst.interface is not None and inst.interface not in host:
+                where = self.written_at.get((inst.name, "interface"), inst.where)
+                missing.append(where)
+                self.differ_at(
+                    where, subject, "interface", inst.interface, None,
+                    f"interface {inst.interface} does not exist on this host",
+                )  # fmt: skip
+                changes["interface"] = None
+            kept = []
+            for tracked in inst.track_interface:
+                if tracked.name in host:
+                    kept.append(tracked)
+                    continue
+                where = self.written_at.get((inst.name, f"track {tracked.name}"), inst.where)
+                missing.append(where)
+                self.differ_at(
+                    where, subject, "track_interface", tracked.name, None,
+                    f"tracked interface {tracked.name} does not exist on this host: keepalived "
+                    "does not track it",
+                )  # fmt: skip
+            changes["track_interface"] = tuple(kept)
+            for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+                changes[key] = tuple(vips(subject, getattr(inst, key)))
+            changes["virtual_routes"] = routes(subject, inst.virtual_routes)
+            out.append(dataclasses.replace(inst, **changes))  # type: ignore[arg-type]
+        static_ips = vips("static_ipaddress", static_ips)
+        statics["static_routes"] = routes("static_routes", statics["static_routes"])
+        if missing:
+            self.error_at(
+                missing[0],
+                "an interface named in the config does not exist on this host (Non-existent "
+                "interface specified in configuration): keepalived's VRRP process exits",
+            )
+        return out, static_ips, bool(missing)
+
+    def host_fault(
+        self, inst: VrrpInstance, interfaces: Mapping[str, HostInterface]
+    ) -> VrrpInstance:
+        """vrrp_track.c initialise_vrrp_tracking_priorities / initialise_interface_tracking_
+        priorities: with no source address of its own and none of its family on its interface,
+        or a tracked interface (weight 0) down, keepalived starts the instance in FAULT."""
+        fault = None
+        iface = interfaces.get(inst.interface or "")
+        own_source = inst.unicast_src_ip or inst.mcast_src_ip
+        if iface is not None and not own_source and inst.family not in iface.families:
+            version = 6 if inst.family == "inet6" else 4
+            fault = f"no IPv{version} address on {iface.name}"
+        for tracked in inst.track_interface:
+            other = interfaces.get(tracked.name)
+            if fault is None and other is not None and not other.up and not tracked.weight:
+                fault = f"tracked interface {other.name} is down"
+        if fault is None:
+            return inst
+        self.warn_at(
+            inst.where, f"vrrp_instance {inst.name}: {fault}: keepalived starts it in FAULT"
+        )
+        return dataclasses.replace(inst, fault=fault)
+
+    def disable_missing_scripts(
+        self, instances: list[VrrpInstance], scripts: list[VrrpScript]
+    ) -> list[VrrpInstance]:
+        """vrrp.c check_track_script_secure: a vrrp_script whose program keepalived cannot
+        find or run is disabled ("Disabling track script ... since not found/accessible") and
+        taken out of every instance tracking it. Only looked at, never executed."""
+        missing = set()
+        for scr in scripts:
+            program = scr.script.split()[0] if scr.script and scr.script.split() else ""
+            # "</dev/tcp/...": a file keepalived only opens, never a program (notify.c)
+            opens_a_file = program.startswith("<") and program[1:].lstrip(" \t").startswith("/")
+            if scr.script and not opens_a_file and not _runnable(scr.script):
+                missing.add(scr.name)
+                self.warn_at(
+                    scr.where,
+                    f"vrrp_script {scr.name}: '{program}' not found or not "
+                    "executable: keepalived disables it",
+                )
+        if not missing:
+            return instances
+        out = []
+        for inst in instances:
+            kept = tuple(t for t in inst.track_script if t.name not in missing)
+            if kept != inst.track_script:
+                for t in inst.track_script:
+                    if t.name in missing:
+                        self.differ_at(
+                            inst.where,
+                            f"vrrp_instance {inst.name}",
+                            "track_script",
+                            t.name,
+                            None,
+                            f"keepalived disabled vrrp_script {t.name} (not found or not "
+                            "executable) and does not track it",
+                            warn=False,
+                        )
+                inst = dataclasses.replace(inst, track_script=kept)
+            out.append(inst)
+        return out
 
     def cross_checks(
         self,
@@ -1392,6 +1644,24 @@ class _Model:
             where=st.where,
         )
 
+    def ip_routes(self, st: Statement, rules: bool) -> tuple[IpRoute, ...]:
+        """A routes / rules block: the lines keepalived keeps, its warnings on the others."""
+        out: list[IpRoute] = []
+        for sub in self.value_block(st):
+            text = " ".join(sub.words)
+            if rules:
+                preference, messages = self.route_reader.rule(list(sub.words))
+                if preference is not None:
+                    out.append(IpRoute(text, preference=preference, where=sub.where))
+            else:
+                kept, messages = self.route_reader.route(list(sub.words))
+                if kept:
+                    tracked = not any("cannot track" in m for m in messages)
+                    out.append(IpRoute(text, tracked=tracked, where=sub.where))
+            for message in messages:
+                self.warn(sub, message)
+        return tuple(out)
+
     def tracked(self, st: Statement) -> tuple[Tracked, ...]:
         out: list[Tracked] = []
         for sub in self.value_block(st):
@@ -1421,6 +1691,7 @@ class _Model:
                 self._vrrp_state(sub, subject, values)
             elif kw == "interface":
                 values["interface"] = self.arg(sub)
+                self.written_at[(name, "interface")] = sub.where
             elif kw == "virtual_router_id":
                 vrid = self.int_arg(sub, 1, 255)
                 if vrid is not None:
@@ -1484,10 +1755,15 @@ class _Model:
                 if delay is None:
                     self.warn(sub, "preempt_delay not valid: keepalived uses 0")
                 values["preempt_delay"] = delay or None
+            elif kw in ("virtual_routes", "virtual_rules") and sub.block is not None:
+                routes = self.ip_routes(sub, kw == "virtual_rules")
+                values[kw] = tuple(values.get(kw, ())) + routes  # type: ignore[arg-type]
             elif kw == "track_script":
                 values["track_script"] = self.tracked(sub)
             elif kw == "track_interface":
                 values["track_interface"] = self.tracked(sub)
+                for line in self.value_block(sub):
+                    self.written_at.setdefault((name, f"track {line.words[0]}"), line.where)
             elif kw in NOTIFY_KEYWORDS:
                 script = self.arg(sub)
                 if script is None:
@@ -1501,6 +1777,9 @@ class _Model:
                     )
                     continue
                 notify.append((kw, " ".join(sub.words[1:])))
+            elif kw in INSTANCE_UNSIGNED:
+                self._instance_unsigned(sub, name)
+                extra.append(sub)
             elif kw == "use_vmac":
                 values["use_vmac"] = True
             elif kw == "lvs_sync_daemon_interface":
@@ -1525,6 +1804,31 @@ class _Model:
             extra=tuple(extra),
             **values,  # type: ignore[arg-type]
         )
+
+    def _instance_unsigned(self, sub: Statement, name: str) -> None:
+        """lib/parser.c read_unsigned_func as the running keepalived applies it: strtoul's value
+        (leading digits; junk after them or a '-' draws its warning but is read), then the
+        keyword's range; outside it the handler ignores the line."""
+        lo, hi, ignored = INSTANCE_UNSIGNED[sub.keyword]
+        text = sub.words[1] if len(sub.words) > 1 else ""
+        found = re.match(r"[ \t]*(-?)(\d*)", text)
+        assert found is not None  # every part of the pattern is optional
+        sign, digits = found.group(1), found.group(2)
+        value = int(digits) if digits else 0
+        if sign:
+            value = (-value) % 2**64  # strtoul of "-N"
+        clean = not sign and digits != "" and found.end() == len(text)
+        subject = f"vrrp_instance {name}"
+        if not lo <= value <= hi:
+            reason = ignored.format(value=text)
+            self.warn(sub, f"{subject}: {reason} (outside {lo}..{hi}): keepalived ignores it")
+            return
+        if not clean:
+            self.warn(
+                sub, f"{subject}: {sub.keyword} '{text}' is not a number: keepalived reads {value}"
+            )
+        if value == 0 and sub.keyword.endswith("repeat") and "lower_prio" not in sub.keyword:
+            self.warn(sub, f"{subject}: {sub.keyword} must be greater than 0: keepalived uses 1")
 
     def _vrrp_state(self, sub: Statement, subject: str, values: dict[str, object]) -> None:
         word = self.arg(sub)
@@ -2489,20 +2793,27 @@ class _Model:
                         self.unknown(part, "url", URL_KEYWORDS)
                 urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
             elif kw == "host" and st.keyword == "SMTP_CHECK":
-                hosts.append(
-                    self.check(
-                        Statement(("host",), sub.where, sub.block),
-                        rs_port,
-                        inherited_retry,
-                        subject,
-                    )
+                host = self.check(
+                    Statement(("host",), sub.where, sub.block), rs_port, inherited_retry, subject
                 )
+                hosts.append(host)
+                # check_smtp.c: a host block's retry / delay_before_retry are the SMTP_CHECK's
+                # own (the current checker's), written in file order
+                if host.retry_written:
+                    values["retry"] = host.retry
+                    retry_written = True
+                if host.delay_before_retry is not None:
+                    values["delay_before_retry"] = host.delay_before_retry
             else:
                 params.append((kw, " ".join(sub.words[1:])))
         if not retry_written:
             values["retry"] = (
                 inherited_retry if inherited_retry is not None else DEFAULT_RETRY.get(kind, 1)
             )
+        if kind in NO_RETRY:
+            values["retry"] = None
+        if hosts:
+            hosts = self._smtp_hosts(st, values, params, hosts, retry_written)
         return Check(
             type=st.keyword,
             urls=tuple(urls),
@@ -2514,6 +2825,43 @@ class _Model:
         )
 
 
+    def _smtp_hosts(
+        self,
+        st: Statement,
+        values: dict[str, object],
+        params: list[tuple[str, str]],
+        hosts: list[Check],
+        retry_written: bool,
+    ) -> list[Check]:
+        """check_smtp.c smtp_check_end_handler: each host block becomes a checker of its own,
+        a copy of the SMTP_CHECK (its retry and delay) with the host's connection; the
+        SMTP_CHECK itself checks the real server only if it set a connection option of its own,
+        else it takes the first host's connection."""
+        self.warn(
+            st,
+            "SMTP_CHECK host blocks are deprecated: keepalived runs one checker per host "
+            "(define more checkers instead)",
+        )
+        hosts = [
+            dataclasses.replace(
+                h,
+                retry=values["retry"],  # type: ignore[arg-type]
+                delay_before_retry=values.get("delay_before_retry"),  # type: ignore[arg-type]
+                retry_written=retry_written,
+            )
+            for h in hosts
+        ]
+        own = ("connect_ip", "connect_port", "connect_timeout")
+        binds = ("bindto", "bind_port", "bind_if", "fwmark")
+        if any(values.get(k) is not None for k in own) or any(k in binds for k, _ in params):
+            return hosts
+        first = hosts.pop(0)
+        for key in own:
+            values[key] = getattr(first, key)
+        params.extend((k, v) for k, v in first.params if k in binds)
+        return hosts
+
+
 # ---------------------------------------------------------------------------------------------
 # Entry points
 
@@ -2523,10 +2871,13 @@ def parse_file(
     *,
     config_id: str | None = None,
     defines: dict[str, str] | None = None,
+    interfaces: Mapping[str, HostInterface] | None = None,
 ) -> KeepalivedConfig:
     """Parse the configuration starting at ``path`` (includes followed).
 
     ``config_id`` is keepalived's ``-i``/``--config-id`` (None: the host name, as keepalived).
+    ``interfaces``: the host keepalived starts on (``host_interfaces()``); when given, the
+    instances keepalived would start in FAULT there say why (``VrrpInstance.fault``).
     Raises ``KeepalivedConfigError`` (one line, ``FILE:LINE: what``) when keepalived would
     refuse or misread the file; everything else is a warning in ``.warnings``.
     """
@@ -2541,7 +2892,26 @@ def parse_file(
     for name, value in (defines or {}).items():
         reader.defs[name] = _Definition(value)
     tree = build_tree(reader.read_file(path, None), warnings)
-    return _Model(warnings).config(tree, reader.files, config_id)
+    return _Model(warnings, interfaces).config(tree, reader.files, config_id)
+
+
+def host_interfaces() -> dict[str, HostInterface]:
+    """This network namespace's interfaces: up or not, and which address families keepalived
+    could send adverts from (IPv4: any address; IPv6: a link-local one)."""
+    import psutil
+
+    stats = psutil.net_if_stats()
+    out: dict[str, HostInterface] = {}
+    for name, addrs in psutil.net_if_addrs().items():
+        families = set()
+        for addr in addrs:
+            if addr.family == socket.AF_INET:
+                families.add("inet")
+            elif addr.family == socket.AF_INET6 and addr.address.lower().startswith("fe80"):
+                families.add("inet6")
+        up = stats[name].isup if name in stats else False
+        out[name] = HostInterface(name, up, frozenset(families))
+    return out
 
 
 def parse_text(

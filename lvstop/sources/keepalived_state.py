@@ -92,6 +92,10 @@ def _int(text: str | None) -> int | None:
     return int(match.group(0)) if match else None
 
 
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
 def parse_vrrp_data(text: str) -> tuple[InstanceState, ...]:
     """The VRRP instances of a ``keepalived.data`` dump (its "VRRP Topology" section)."""
     instances: list[InstanceState] = []
@@ -329,7 +333,8 @@ def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:
                 lb_algo=vs_values.get("lvs_sched"),
                 lb_kind=vs_values.get("default forwarding method"),
                 alive=_bool(vs_values.get("alive"), True),
-                quorum=_int(vs_values.get("quorum")) or 1,
+                # keepalived prints the quorum it holds; 0 is real (real servers of weight 0)
+                quorum=_default(_int(vs_values.get("quorum")), 1),
                 hysteresis=_int(vs_values.get("hysteresis")) or 0,
                 quorum_up=_bool(vs_values.get("quorum_state_up"), True),
                 sorry_server=sorry,

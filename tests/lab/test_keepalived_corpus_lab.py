@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import keepalived_oracle as ko
+import keepalived_samples as ks
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,22 +31,30 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "keepalived"
 # every fourth config live (about 4 s each in UML), so a lab session stays short; all of them are
 # compared on every host run through their recordings (record_corpus.sh re-records them all)
 CORPUS = sorted((DATA / "corpus").glob("*.conf"))[::4]
+#: what _interfaces() gives keepalived (as the recordings had)
+HOST = ko.recording_host(vlan=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _modules(lab):
-    for module in ("dummy", "ip_vs_lc", "ip_vs_sh"):
+    for module in ("dummy", "ip_vs_lc", "ip_vs_sh", "8021q", "macvlan"):
         subprocess.run(["modprobe", "-d", "/tmp/mr", module], check=False, capture_output=True)
 
 
-def _interfaces(lab, ns: str) -> None:
-    # as tests/data/keepalived/corpus_inside.sh gives them to the recordings
+def _interfaces(lab, ns: str, vlan: bool) -> None:
+    # as tests/data/keepalived/corpus_inside.sh gives them to the recordings (the samples: the
+    # VLAN eth0.1 they name, no global IPv6 address)
     for dev in ("eth0", "eth1", "eth2", "eth3"):
         lab.run(ns, ["ip", "link", "add", dev, "type", "dummy"])
         lab.run(ns, ["ip", "link", "set", dev, "multicast", "on", "up"])
     lab.run(ns, ["ip", "addr", "add", "192.168.200.1/24", "dev", "eth0"])
     lab.run(ns, ["ip", "addr", "add", "192.168.201.1/24", "dev", "eth1"])
-    lab.run(ns, ["ip", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"])
+    if vlan:
+        vlan_link = ["ip", "link", "add", "link", "eth0", "name", "eth0.1", "type", "vlan"]
+        lab.run(ns, [*vlan_link, "id", "1"])
+        lab.run(ns, ["ip", "link", "set", "eth0.1", "multicast", "on", "up"])
+    else:
+        lab.run(ns, ["ip", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad"])
 
 
 def _read(path: str) -> str | None:
@@ -56,11 +65,13 @@ def _read(path: str) -> str | None:
         return None
 
 
-def run_keepalived(lab, conf: str) -> tuple[str, str, str | None, str | None]:
+def run_keepalived(
+    lab, conf: str, *, vlan: bool = False
+) -> tuple[str, str, str | None, str | None]:
     """keepalived -t, then a start, a DATA dump and a stop: (-t output, log, data, check data)."""
     config = parse_file(conf, config_id="high")
     with lab.scratch_netns() as ns:
-        _interfaces(lab, ns)
+        _interfaces(lab, ns, vlan)
         run_dir = tempfile.mkdtemp(prefix="ka-corpus-", dir="/run")
         env = dict(os.environ, TMPDIR=run_dir)
         test = subprocess.run(
@@ -84,7 +95,9 @@ def run_keepalived(lab, conf: str) -> tuple[str, str, str | None, str | None]:
                 text = _read(log_path) or ""
                 if "Configuration file" not in text:  # not even read yet
                     return proc.poll() is not None
-                vrrp_up = not config.vrrp_instances or ") Entering " in text
+                # "(VI_1) Entering BACKUP STATE", or "(VI_1) entering FAULT state" (an instance
+                # without an address of its family on its interface)
+                vrrp_up = not config.vrrp_instances or ") entering " in text.lower()
                 check_up = not config.virtual_servers or " quorum " in text
                 return proc.poll() is not None or (vrrp_up and check_up)
 
@@ -119,7 +132,28 @@ def run_keepalived(lab, conf: str) -> tuple[str, str, str | None, str | None]:
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
 def test_corpus_config_against_live_keepalived(lab, conf: Path):
     check_txt, log, data, check_data = run_keepalived(lab, str(conf))
-    cfg = parse_file(str(conf), config_id="high")
+    cfg = parse_file(str(conf), config_id="high", interfaces=HOST)
+    assert ko.compare_all(cfg, check_txt, log, data, check_data) == []
+
+
+#: keepalived's own samples live (the package's, tests/keepalived_samples.py); every third, plus
+#: the routes / rules / interfaces ones; conditional_conf moves itself into a netns named "high"
+#: and is compared from its recording only (test_keepalived_conf_oracle.py)
+SAMPLES = sorted(
+    (
+        set(ks.sample_names()[::3])
+        | {"keepalived.conf.vrrp.routes", "keepalived.conf.vrrp.rules",
+           "keepalived.conf.track_interface", "keepalived.conf.SMTP_CHECK"}
+    )
+    - {"keepalived.conf.conditional_conf"}
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_sample_config_against_live_keepalived(lab, name: str):
+    conf = str(ks.sample(name))
+    check_txt, log, data, check_data = run_keepalived(lab, conf, vlan=True)
+    cfg = parse_file(conf, config_id="high", interfaces=ko.recording_host(vlan=True))
     assert ko.compare_all(cfg, check_txt, log, data, check_data) == []
 
 
@@ -219,5 +253,5 @@ def test_generated_configs_against_live_keepalived(lab, text: str):
     with open(conf, "w") as handle:
         handle.write(text)
     check_txt, log, data, check_data = run_keepalived(lab, conf)
-    cfg = parse_file(conf, config_id="high")
+    cfg = parse_file(conf, config_id="high", interfaces=HOST)
     assert ko.compare_all(cfg, check_txt, log, data, check_data) == [], text

@@ -2,7 +2,7 @@
 keepalived 2.2.7 in a scratch netns of the lab (dummy interfaces eth0..eth3 and eth0.1, as the
 samples name them), lvstop's runtime reader signals it for its dumps, and what keepalived parsed
 must be what lvstop parsed. (tests/unit/test_keepalived_conf_oracle.py replays recordings of
-the same, made by tests/data/keepalived/record_oracle.sh.)"""
+the same, made by ``SET=samples tests/data/keepalived/record_corpus.sh``.)"""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import keepalived_samples as ks
 import pytest
 
 from lvstop.sources.keepalived_conf import parse_file
@@ -19,13 +20,14 @@ from lvstop.sources.keepalived_state import find_processes, read_runtime
 
 pytestmark = pytest.mark.lab
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "keepalived"
+#: keepalived's samples from the installed package (tests/keepalived_samples.py) and lvstop's
+#: features config
 SAMPLES = [
-    p
-    for p in [*sorted((DATA / "samples").iterdir()), DATA / "features" / "main.conf"]
+    ks.sample(name)
+    for name in ks.sample_names()
     # keepalived.conf.conditional_conf moves itself into a netns named "high"
-    if p.name != "keepalived.conf.conditional_conf"
-]
+    if name != "keepalived.conf.conditional_conf"
+] + [ks.FEATURES]
 
 
 def _alive(pid: int) -> bool:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keepalived_samples as ks
+
 from lvstop.doctor import document, run_all
 from lvstop.doctor.facts import Address, Facts, HeardAdvert
 from lvstop.model.ipvs import IpvsSnapshot, Timeouts
 from lvstop.model.keepalived import KeepalivedProcess
 from lvstop.sources.keepalived_conf import parse_file
-
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples"
 
 LAB_D1 = """
 global_defs {
@@ -193,7 +193,7 @@ def test_real_server_checks():
 
 
 def test_corpus_sample_doctor_findings(tmp_path):
-    sample = parse_file(str(SAMPLES / "keepalived.conf.sample"), config_id="x")
+    sample = parse_file(str(ks.sample("keepalived.conf.sample")), config_id="x")
     facts = director(tmp_path, config=sample)
     results = by_id(run_all(facts))
     assert results["ip.forward"].status == "fail"  # the sample balances with NAT

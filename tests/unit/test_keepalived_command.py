@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+import keepalived_samples as ks
 
 from lvstop.cli import main
-
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples"
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -20,7 +19,7 @@ def test_json_schema(capsys):
     code, out, _ = run(
         capsys,
         "--config",
-        str(SAMPLES / "keepalived.conf.sample"),
+        str(ks.sample("keepalived.conf.sample")),
         "--json",
         "--no-kernel",
         "--no-keepalived-state",
@@ -28,7 +27,7 @@ def test_json_schema(capsys):
     assert code == 0
     doc = json.loads(out)
     assert doc["schema"] == "lvstop.keepalived/1"
-    assert doc["files"] == [str(SAMPLES / "keepalived.conf.sample")]
+    assert doc["files"] == [str(ks.sample("keepalived.conf.sample"))]
     assert doc["router_id"] == "LVS_DEVEL"
     (inst,) = doc["vrrp_instances"]
     for k, v in {
@@ -113,7 +112,7 @@ def test_text_and_warnings(capsys):
     code, out, _ = run(
         capsys,
         "--config",
-        str(SAMPLES / "keepalived.conf.vrrp.lvs_syncd"),
+        str(ks.sample("keepalived.conf.vrrp.lvs_syncd")),
         "--no-kernel",
         "--no-keepalived-state",
     )
@@ -132,3 +131,36 @@ def test_bad_config_is_one_line(capsys, tmp_path):
     bad.write_text("global_defs {\n")
     code, out, err = run(capsys, "--config", str(bad), "--no-kernel", "--no-keepalived-state")
     assert code == 0 and "'{' of 'global_defs' is never closed" in out
+
+
+def test_this_hosts_config_is_judged_on_this_hosts_interfaces(capsys, tmp_path, monkeypatch):
+    from lvstop.model.keepalived import HostInterface
+    from lvstop.sources import keepalived_conf, keepalived_state
+
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "vrrp_instance VI_1 {\n interface eth9\n virtual_router_id 9\n"
+        " virtual_ipaddress {\n 10.0.0.9\n }\n}\n"
+    )
+    monkeypatch.setattr(keepalived_conf, "DEFAULT_CONFIG", str(conf))
+    monkeypatch.setattr(keepalived_state, "scan_processes", list)  # keepalived not running
+    monkeypatch.setattr(
+        keepalived_conf,
+        "host_interfaces",
+        lambda: {"eth9": HostInterface("eth9", True, frozenset({"inet6"}))},
+    )
+    code, out, _ = run(capsys, "--no-kernel", "--no-keepalived-state")
+    assert code == 0
+    assert "keepalived starts it in FAULT here: no IPv4 address on eth9" in out
+    code, out, _ = run(capsys, "--no-kernel", "--no-keepalived-state", "--json")
+    assert json.loads(out)["vrrp_instances"][0]["fault"] == "no IPv4 address on eth9"
+    # a config named with --config may be another host's: not judged on this one
+    code, out, _ = run(capsys, "--config", str(conf), "--no-kernel", "--no-keepalived-state")
+    assert "FAULT" not in out
+
+
+def test_host_interfaces_reads_this_netns():
+    from lvstop.sources.keepalived_conf import host_interfaces
+
+    lo = host_interfaces()["lo"]
+    assert lo.up and "inet" in lo.families

@@ -1,10 +1,14 @@
-"""lvstop's parser against keepalived 2.2.7 itself, for every sample config.
+"""lvstop's parser against keepalived 2.2.7 itself, for every sample config keepalived ships.
 
-keepalived ran each sample inside the UML lab (tests/data/keepalived/record_oracle.sh) with the
-interfaces the sample names, dumped what it parsed (signal DATA: keepalived.data,
-keepalived_check.data; signal JSON: keepalived.json) and checked it with ``keepalived -t``.
-Those recordings are the oracle: instances, VIPs, virtual servers, real servers, checkers and
-the keywords keepalived called unknown must match what lvstop reads from the same file.
+The samples are read from the installed keepalived package (tests/keepalived_samples.py), never
+a copy. ``SET=samples tests/data/keepalived/record_corpus.sh`` ran keepalived on each inside the
+UML lab, with the interfaces the samples name (dummy eth0..eth3 and the VLAN eth0.1), and
+recorded its ``keepalived -t`` output, its log while loading and its DATA / JSON dumps
+(tests/data/keepalived/samples-oracle, with the sha256 of each sample recorded). These tests
+replay them through the same full comparison as the corpus (tests/keepalived_oracle.py: errors,
+instances, virtual servers, checkers, every -t and log warning in both directions), and keep the
+older per-field checks (VIPs, interfaces, JSON dump, sorry servers, inhibit_on_failure, checker
+counts, unknown keywords). A difference fails; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -13,78 +17,122 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import keepalived_oracle as ko
+import keepalived_samples as ks
 import pytest
 
-from lvstop.model.keepalived import KeepalivedConfig
+from lvstop.model.keepalived import Check, KeepalivedConfig
 from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import parse_check_data, parse_vrrp_data, parse_vrrp_json
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "keepalived"
-ORACLE = DATA / "oracle"
-# keepalived's sample configs, and lvstop's own config exercising every syntax feature
-# ($definitions, ~SEQ/~LST, @id, include globs and braces): recorded as features.main.conf
-SAMPLES = [*sorted((DATA / "samples").iterdir()), DATA / "features" / "main.conf"]
+ORACLE = ks.SAMPLES_ORACLE
+NAMES = [*ks.sample_names(), "features.main.conf"]
+#: the interfaces the recorder gave keepalived (a sample's instance on eth0.1 starts in FAULT:
+#: the VLAN has no IPv4 address)
+HOST = ko.recording_host(vlan=True)
 
 
-def oracle_name(sample: Path) -> str:
-    return f"features.{sample.name}" if sample.parent.name == "features" else sample.name
+def path_of(name: str) -> Path:
+    return ks.FEATURES if name == "features.main.conf" else ks.sample(name)
 
 
-def oracle(sample: Path, kind: str) -> str | None:
-    path = ORACLE / f"{oracle_name(sample)}.{kind}"
-    return path.read_text() if path.exists() else None
+def oracle(name: str, kind: str) -> str | None:
+    path = ORACLE / f"{name}.{kind}"
+    return path.read_text(errors="replace") if path.exists() else None
 
 
-def parsed(sample: Path) -> KeepalivedConfig:
-    # record_oracle.sh runs keepalived with -i high
-    return parse_file(str(sample), config_id="high")
+def parsed(name: str) -> KeepalivedConfig:
+    # the recorder runs keepalived with -i high
+    return parse_file(str(path_of(name)), config_id="high", interfaces=HOST)
 
 
-def test_oracle_recorded_every_sample():
-    for sample in SAMPLES:
-        assert (ORACLE / f"{oracle_name(sample)}.check.txt").exists(), sample.name
+def test_samples_are_installed_and_the_recorded_ones():
+    assert len(ks.sample_names()) == 25, f"keepalived's samples in {ks.SAMPLES_DIR}"
+    # a keepalived package with other samples needs a new recording (record_corpus.sh)
+    assert ks.installed_sums() == ks.recorded_sums()
+    for name in NAMES:
+        assert (ORACLE / f"{name}.check.txt").exists(), name
+        assert (ORACLE / f"{name}.log").exists(), name
     assert (ORACLE / "signums.txt").read_text().split() == ["DATA=10", "JSON=36"]
+    assert "Keepalived v2.2.7" in (ORACLE / "version.txt").read_text()
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
-def test_vrrp_instances_match_keepalived(sample: Path):
-    cfg = parsed(sample)
-    text = oracle(sample, "keepalived.data")
+# -- the full comparison, as for the corpus ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_errors_match_whether_keepalived_runs(name: str):
+    assert ko.compare_errors(parsed(name), oracle(name, "log") or "") == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vrrp_instances_match_keepalived_fields(name: str):
+    assert not ko.refused(oracle(name, "log") or "")
+    assert ko.compare_vrrp(parsed(name), oracle(name, "keepalived.data")) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_virtual_servers_match_keepalived_fields(name: str):
+    assert ko.compare_lvs(parsed(name), oracle(name, "keepalived_check.data")) == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_keepalived_warning_is_lvstops(name: str):
+    assert ko.compare_warnings(parsed(name), oracle(name, "check.txt") or "") == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_lvstop_warning_is_keepaliveds(name: str):
+    assert ko.compare_warnings_back(parsed(name), oracle(name, "check.txt") or "") == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keepalived_log_warnings_match(name: str):
+    assert ko.compare_log(parsed(name), oracle(name, "log") or "") == []
+
+
+# -- the older per-field checks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_vrrp_instances_match_keepalived(name: str):
+    cfg = parsed(name)
+    text = oracle(name, "keepalived.data")
     if text is None:
         assert not cfg.vrrp_instances
         return
     seen = {i.name: i for i in parse_vrrp_data(text)}
     ours = {i.name: i for i in cfg.vrrp_instances}
     assert set(seen) == set(ours)
-    for name, inst in ours.items():
-        ka = seen[name]
-        assert ka.virtual_router_id == inst.virtual_router_id, name
-        assert ka.priority == inst.priority, name
-        assert ka.version == inst.version, name
+    for inst_name, inst in ours.items():
+        ka = seen[inst_name]
+        assert ka.virtual_router_id == inst.virtual_router_id, inst_name
+        assert ka.priority == inst.priority, inst_name
+        assert ka.version == inst.version, inst_name
         if not inst.use_vmac:
-            assert ka.interface == inst.interface, name
+            assert ka.interface == inst.interface, inst_name
         # keepalived drops duplicate VIPs (VI_1 of keepalived.conf.vrrp lists .18 twice)
-        assert set(ka.vips) == {v.address for v in inst.virtual_ipaddress}, name
-    json_text = oracle(sample, "keepalived.json")
+        assert set(ka.vips) == {v.address for v in inst.virtual_ipaddress}, inst_name
+    json_text = oracle(name, "keepalived.json")
     if json_text is not None:
         from_json = {i.name: i for i in parse_vrrp_json(json_text)}
         assert set(from_json) == set(seen)
-        for name, ka in from_json.items():
-            assert ka.virtual_router_id == seen[name].virtual_router_id
-            assert set(ka.vips) == set(seen[name].vips)
-            # (states may differ: the JSON dump was taken a second after the data dump)
+        for inst_name, ka in from_json.items():
+            assert ka.virtual_router_id == seen[inst_name].virtual_router_id
+            assert set(ka.vips) == set(seen[inst_name].vips)
+            # (states may differ: the JSON dump was taken after the data dump)
 
 
-def _checker_count(check) -> int:
+def _checker_count(check: Check) -> int:
     # keepalived 2.2.7 runs an SMTP_CHECK host { } as a checker of its own, besides the
-    # real server's own address
+    # SMTP_CHECK's own (lvstop's model holds the hosts keepalived runs beside it)
     return 1 + len(check.hosts)
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
-def test_virtual_servers_match_keepalived(sample: Path):
-    cfg = parsed(sample)
-    text = oracle(sample, "keepalived_check.data")
+@pytest.mark.parametrize("name", NAMES)
+def test_virtual_servers_match_keepalived(name: str):
+    cfg = parsed(name)
+    text = oracle(name, "keepalived_check.data")
     if text is None:
         assert not cfg.virtual_servers
         return
@@ -119,10 +167,10 @@ def test_virtual_servers_match_keepalived(sample: Path):
 _UNKNOWN = re.compile(r"Line (\d+)\) Unknown keyword '([^']+)'")
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
-def test_unknown_keywords_match_keepalived(sample: Path):
-    cfg = parsed(sample)
-    text = oracle(sample, "check.txt") or ""
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_keywords_match_keepalived(name: str):
+    cfg = parsed(name)
+    text = oracle(name, "check.txt") or ""
     theirs = {(int(line), word) for line, word in _UNKNOWN.findall(text)}
     ours = {
         (w.line, m.group(1))

@@ -6,6 +6,7 @@ and the mistakes keepalived corrects, drops or refuses).
 
 tests/data/keepalived/record_corpus.sh ran keepalived on each in the UML lab and recorded its
 ``keepalived -t`` output, its log while loading and its DATA / JSON dumps (corpus-oracle/);
+keepalived's own sample configs go through the same comparison in test_keepalived_conf_oracle.py;
 tests/lab/test_keepalived_corpus_lab.py runs the same live. Every field lvstop reports that the
 dumps show, and every warning keepalived prints, must agree: a difference fails
 (the comparisons: tests/keepalived_oracle.py).
@@ -24,6 +25,7 @@ from lvstop.sources.keepalived_conf import parse_file
 DATA = Path(__file__).resolve().parent.parent / "data" / "keepalived"
 CORPUS = sorted((DATA / "corpus").glob("*.conf"))
 ORACLE = DATA / "corpus-oracle"
+HOST = ko.recording_host(vlan=False)
 
 
 def oracle(conf: Path, kind: str) -> str | None:
@@ -32,7 +34,8 @@ def oracle(conf: Path, kind: str) -> str | None:
 
 
 def parsed(conf: Path) -> KeepalivedConfig:
-    return parse_file(str(conf), config_id="high")  # record_corpus.sh runs keepalived -i high
+    # record_corpus.sh runs keepalived -i high, on the interfaces corpus_inside.sh makes
+    return parse_file(str(conf), config_id="high", interfaces=HOST)
 
 
 def test_corpus_is_large_and_labelled_and_recorded():
@@ -71,3 +74,8 @@ def test_every_keepalived_warning_is_lvstops(conf: Path):
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
 def test_every_lvstop_warning_is_keepaliveds(conf: Path):
     assert ko.compare_warnings_back(parsed(conf), oracle(conf, "check.txt") or "") == []
+
+
+@pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
+def test_keepalived_log_warnings_match(conf: Path):
+    assert ko.compare_log(parsed(conf), oracle(conf, "log") or "") == []

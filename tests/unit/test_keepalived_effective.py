@@ -11,8 +11,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lvstop.errors import LvstopError
 from lvstop.model.keepalived import KeepalivedConfig
-from lvstop.sources.keepalived_conf import KeepalivedConfigError, parse_file
+from lvstop.sources.keepalived_conf import KNOWN_KEYWORDS, KeepalivedConfigError, parse_file
 
 VRRP = """vrrp_instance VI_1 {{
     interface eth0
@@ -369,3 +370,240 @@ def test_no_traceback_on_mangled_real_world_configs(tmp_path, source, edits):
     for d in cfg.differences:
         assert d.file == str(path) and 1 <= d.line <= len(lines) + 1
     cfg.to_dict()
+
+
+# -- routes, rules, static addresses (vrrp_iproute.c alloc_route, vrrp_iprule.c alloc_rule) ------
+
+
+def test_routes_without_dev_are_not_tracked_and_old_words_warn(tmp_path):
+    cfg = parse(
+        tmp_path,
+        "static_routes {\n    10.9.0.0/16 via 10.0.0.254 dev eth0\n"
+        "    10.8.0.0/16 gw 10.0.0.254\n}\n"
+        + VRRP.format(
+            body="    virtual_routes {\n        10.7.0.0/16 via 10.0.0.1 or 10.0.0.2\n"
+            "        blackhole 10.6.0.1/32\n        10.5.0.0/16 no_track\n"
+            "        10.4.0./16 dev eth0\n    }"
+        ),
+    )
+    routes = [(r.text.split()[0], r.tracked, r.where.line) for r in cfg.static_routes]
+    assert routes == [("10.9.0.0/16", True, 2), ("10.8.0.0/16", False, 3)]
+    inst = cfg.vrrp_instances[0]
+    # the invalid destination is dropped; blackhole's destination is its second word
+    assert [(r.text, r.tracked) for r in inst.virtual_routes] == [
+        ("10.7.0.0/16 via 10.0.0.1 or 10.0.0.2", False),
+        ("blackhole 10.6.0.1/32", False),
+        ("10.5.0.0/16 no_track", True),
+    ]
+    messages = [(w.line, w.message) for w in cfg.warnings]
+    assert (3, "'gw' in a route is deprecated: use 'via'") in messages
+    assert (3, "route 10.8.0.0/16 has no interface (dev): keepalived cannot track it") in messages
+    assert any(line == 9 and "'or' in a route is deprecated" in m for line, m in messages)
+    assert any(line == 10 and "route 10.6.0.1/32 has no interface" in m for line, m in messages)
+    assert not [m for line, m in messages if line == 11]  # no_track: nothing to say
+    assert (12, "invalid IP address '10.4.0./16': keepalived drops the route") in messages
+
+
+def test_rules_without_preference_are_numbered_across_the_config(tmp_path):
+    cfg = parse(
+        tmp_path,
+        "static_rules {\n    from 10.1.0.0/16 table 1\n    to 10.2.0./16 table 1\n"
+        "    from 10.3.0.0/16 table 2 priority 100\n    inet6 from 2001:db8::/32 table 3\n}\n"
+        + VRRP.format(body="    virtual_rules {\n        to 10.4.0.0/16 table 4\n    }"),
+    )
+    assert [(r.text.split()[1], r.preference) for r in cfg.static_rules] == [
+        ("10.1.0.0/16", 16384),
+        ("10.3.0.0/16", 100),
+        ("from", 16384),  # IPv6 rules have their own numbering
+    ]
+    assert [r.preference for r in cfg.vrrp_instances[0].virtual_rules] == [16383]
+    messages = [(w.line, w.message) for w in cfg.warnings]
+    assert (2, "rule has no preference: keepalived gives it 16384") in messages
+    assert any(line == 3 and "invalid IP address '10.2.0./16'" in m for line, m in messages)
+    doc = cfg.to_dict()
+    assert doc["static_rules"][0] == {"text": "from 10.1.0.0/16 table 1", "line": 2,
+                                      "preference": 16384}  # fmt: skip
+    assert doc["vrrp_instances"][0]["virtual_rules"][0]["preference"] == 16383
+
+
+def test_static_ipaddress_is_read(tmp_path):
+    cfg = parse(tmp_path, "static_ipaddress {\n    192.168.1.1/24 dev eth0\n    bogus\n}\n")
+    assert [v.address for v in cfg.static_ipaddress] == ["192.168.1.1/24"]
+    assert cfg.to_dict()["static_ipaddress"] == ["192.168.1.1/24"]
+
+
+# -- SMTP_CHECK host blocks (check_smtp.c smtp_check_end_handler) ------------------------------
+
+
+def test_smtp_hosts_are_checkers_sharing_the_checks_retry(tmp_path):
+    hosts = (
+        "        SMTP_CHECK {\n            retry 2\n"
+        "            host {\n                connect_ip 10.0.0.21\n                retry 5\n"
+        "            }\n            host {\n                connect_ip 10.0.0.22\n            }\n"
+        "        }"
+    )
+    check = parse(tmp_path, vs(rs_body=hosts)).virtual_servers[0].real_servers[0].checks[0]
+    # no connection option of its own: the SMTP_CHECK takes the first host's connection, and a
+    # host block's retry is the SMTP_CHECK's (the last written wins)
+    assert (check.connect_ip, check.retry) == ("10.0.0.21", 5)
+    assert [(h.connect_ip, h.retry) for h in check.hosts] == [("10.0.0.22", 5)]
+    with_own = hosts.replace("retry 2", "retry 2\n            connect_timeout 9")
+    cfg = parse(tmp_path, vs(rs_body=with_own))
+    check = cfg.virtual_servers[0].real_servers[0].checks[0]
+    assert check.connect_ip is None and [h.connect_ip for h in check.hosts] == [
+        "10.0.0.21",
+        "10.0.0.22",
+    ]
+    assert any("SMTP_CHECK host blocks are deprecated" in w.message for w in cfg.warnings)
+
+
+# -- scripts keepalived cannot find (notify.c check_script_secure) -------------------------------
+
+
+def test_missing_track_script_is_disabled_and_untracked(tmp_path):
+    text = (
+        "vrrp_script chk_gone {\n    script /nonexistent/check.sh\n}\n"
+        "vrrp_script chk_ok {\n    script /bin/true\n}\n"
+        + VRRP.format(body="    track_script {\n        chk_gone\n        chk_ok\n    }")
+    )
+    cfg = parse(tmp_path, text)
+    assert [t.name for t in cfg.vrrp_instances[0].track_script] == ["chk_ok"]
+    assert diffs(cfg, "track_script") == [("chk_gone", None)]
+    messages = [w.message for w in cfg.warnings]
+    assert any("vrrp_script chk_gone" in m and "keepalived disables it" in m for m in messages)
+    assert any("'/nonexistent/check.sh' cannot be accessed" in m for m in messages)
+
+
+def test_file_open_checks_and_path_searches(tmp_path):
+    text = (
+        'vrrp_script chk_port {\n    script "</dev/tcp/127.0.0.1/80"\n}\n'
+        "vrrp_script chk_name {\n    script true\n}\n"
+        + VRRP.format(body="    track_script {\n        chk_port\n        chk_name\n    }")
+    )
+    cfg = parse(tmp_path, text)
+    assert [t.name for t in cfg.vrrp_instances[0].track_script] == ["chk_port", "chk_name"]
+    messages = [w.message for w in cfg.warnings]
+    assert any("script 'true' resolved by a PATH search to '/" in m for m in messages)
+    assert not any("/dev/tcp" in m for m in messages)
+
+
+# -- the host keepalived starts on -------------------------------------------------------------
+
+
+def test_instance_without_an_address_on_its_interface_starts_in_fault(tmp_path):
+    from lvstop.model.keepalived import HostInterface
+
+    host = {
+        "eth0": HostInterface("eth0", True, frozenset({"inet6"})),
+        "eth1": HostInterface("eth1", False, frozenset({"inet", "inet6"})),
+    }
+    path = tmp_path / "keepalived.conf"
+    path.write_text(VRRP.format(body=""))
+    inst = parse_file(str(path), config_id="x", interfaces=host).vrrp_instances[0]
+    assert inst.fault == "no IPv4 address on eth0"
+    assert inst.to_dict()["fault"] == "no IPv4 address on eth0"
+    # a source address of its own: no need for one on the interface
+    path.write_text(VRRP.format(body="    unicast_src_ip 10.0.0.9"))
+    assert parse_file(str(path), config_id="x", interfaces=host).vrrp_instances[0].fault is None
+    # a tracked interface (weight 0) down
+    host["eth0"] = HostInterface("eth0", True, frozenset({"inet"}))
+    path.write_text(VRRP.format(body="    track_interface {\n        eth1\n    }"))
+    inst = parse_file(str(path), config_id="x", interfaces=host).vrrp_instances[0]
+    assert inst.fault == "tracked interface eth1 is down"
+    path.write_text(VRRP.format(body="    track_interface {\n        eth1 weight 10\n    }"))
+    assert parse_file(str(path), config_id="x", interfaces=host).vrrp_instances[0].fault is None
+    # the host not known: nothing judged
+    assert parse_file(str(path), config_id="x").vrrp_instances[0].fault is None
+
+
+def test_interfaces_the_host_does_not_have(tmp_path):
+    from lvstop.model.keepalived import HostInterface
+
+    host = {"eth0": HostInterface("eth0", True, frozenset({"inet", "inet6"}))}
+    path = tmp_path / "keepalived.conf"
+    # vrrp_if.c / vrrp_daemon.c: no such interface is dropped, and keepalived's VRRP process
+    # exits right after reading the config (no load-time rules: nothing about state MASTER)
+    path.write_text(
+        VRRP.format(body="    state MASTER\n    nopreempt").replace(
+            "interface eth0", "interface ens192"
+        )
+    )
+    cfg = parse_file(str(path), config_id="x", interfaces=host)
+    assert diffs(cfg, "interface") == [("ens192", None)]
+    assert cfg.differences[0].line == 2
+    assert [e.message for e in cfg.errors] == [
+        "an interface named in the config does not exist on this host (Non-existent interface "
+        "specified in configuration): keepalived's VRRP process exits"
+    ]
+    assert not [w for w in cfg.warnings if "nopreempt" in w.message]
+    # an address's dev: the address is dropped, and the same exit
+    path.write_text(VRRP.format(body="").replace("10.0.0.100/24", "10.0.0.100/24 dev ens192"))
+    cfg = parse_file(str(path), config_id="x", interfaces=host)
+    assert cfg.vrrp_instances[0].virtual_ipaddress == () and len(cfg.errors) == 1
+    # dynamic_interfaces: keepalived waits for it to appear
+    path.write_text(
+        "global_defs {\n    dynamic_interfaces\n}\n"
+        + VRRP.format(body="").replace("interface eth0", "interface ens192")
+    )
+    assert not parse_file(str(path), config_id="x", interfaces=host).errors
+    # vrrp_track.c alloc_track_if: a tracked interface it does not have is not tracked (and
+    # the VRRP process exits just the same; corpus 95 and 96 recorded it)
+    path.write_text(VRRP.format(body="    track_interface {\n        bond0\n    }"))
+    cfg = parse_file(str(path), config_id="x", interfaces=host)
+    assert cfg.vrrp_instances[0].track_interface == ()
+    assert diffs(cfg, "track_interface") == [("bond0", None)]
+    assert cfg.differences[0].line == 5
+    assert len(cfg.errors) == 1
+
+
+# -- any input: a model or one LvstopError line, never another exception ---------------------------
+
+_KEYWORDS = sorted(KNOWN_KEYWORDS)
+_WORDS = st.one_of(
+    st.sampled_from(_KEYWORDS),
+    st.sampled_from(["{", "}", "!", "#", '"', "include", "$X=1", "$X", "~SEQ(i,1,3)", "@high"]),
+    st.sampled_from(["10.0.0.1", "10.0.0.1/24", "2001:db8::1", "80", "-1", "4294967296", "0.5"]),
+    st.text(min_size=1, max_size=12),
+)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    lines=st.lists(st.lists(_WORDS, max_size=6).map(" ".join), max_size=40),
+    junk=st.binary(max_size=200),
+)
+def test_no_exception_but_lvstop_errors_on_random_keywords_and_bytes(tmp_path, lines, junk):
+    """Random keyword soup and random bytes: a model (to_dict works), or an LvstopError whose
+    message is one line; never any other exception."""
+    path = tmp_path / "keepalived.conf"
+    for data in ("\n".join(lines).encode("utf-8", "surrogatepass") + b"\n", junk):
+        path.write_bytes(data)
+        try:
+            cfg = parse_file(str(path), config_id="high", interfaces={})
+        except LvstopError as exc:
+            assert str(exc) and "\n" not in str(exc)
+            continue
+        cfg.to_dict()
+
+
+def test_instance_garp_numbers_as_the_running_keepalived_reads_them(tmp_path):
+    body = (
+        "    garp_master_delay 5\n    garp_master_repeat 0\n    garp_lower_prio_delay 42949673\n"
+        "    garp_lower_prio_repeat -1\n    down_timer_adverts 200\n    garp_master_refresh 7x"
+    )
+    cfg = parse(tmp_path, VRRP.format(body=body))
+    messages = {w.line: w.message for w in cfg.warnings}
+    assert 4 not in messages  # 5 is fine
+    assert (
+        messages[5]
+        == "vrrp_instance VI_1: garp_master_repeat must be greater than 0: keepalived uses 1"
+    )
+    assert "garp_lower_prio_delay '42949673' invalid (outside 0..4294)" in messages[6]
+    assert "invalid garp_lower_prio_repeat '-1'" in messages[7]
+    assert "invalid down_timer_adverts [1:100] '200'" in messages[8]
+    # strtoul reads the leading digits; the running keepalived takes them (with a warning)
+    assert messages[9] == (
+        "vrrp_instance VI_1: garp_master_refresh '7x' is not a number: keepalived reads 7"
+    )

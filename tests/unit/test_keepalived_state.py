@@ -14,7 +14,8 @@ from lvstop.sources.keepalived_state import (
     parse_vrrp_json,
 )
 
-ORACLE = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "oracle"
+# keepalived 2.2.7 on its own samples (SET=samples tests/data/keepalived/record_corpus.sh)
+ORACLE = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples-oracle"
 
 
 def test_vrrp_data_dump():
@@ -86,3 +87,13 @@ def test_find_processes_groups_parent_and_children():
     assert next((p.pid, p.role) for p in found) == (10, "parent")
     assert {p.pid for p in found} == {10, 11, 12}
     assert all(p.config_path == "/etc/k/ka.conf" for p in found)
+
+
+def test_check_data_quorum_zero_is_zero():
+    # corpus 94: real servers of weight 0; keepalived lowers the quorum to 0 and, in unsigned
+    # arithmetic, the hysteresis to quorum - 1 (its own dump says so)
+    corpus = ORACLE.parent / "corpus-oracle"
+    text = (corpus / "94-weight-zero-standby.keepalived_check.data").read_text()
+    assert "quorum = 0, hysteresis = 4294967295" in text
+    (vs,) = parse_check_data(text)
+    assert (vs.quorum, vs.hysteresis) == (0, 4294967295)
