@@ -30,7 +30,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -749,8 +749,50 @@ def message_key(buf: Buffer, off: int, length: int) -> bytes:
     return bytes(buf[off + genl.HDRLEN : off + length])
 
 
+#: seconds between two reads of the real servers of a service not in focus (not shown)
+SWEEP_EVERY = 10.0
+
+
+class RealServerSweep:
+    """Which services' real servers a partial read dumps: every service in focus, each
+    service first seen, and each other service when its turn comes, once every ``every``
+    seconds. Turns keep their phase (a read because of the focus does not move it), and the
+    services first seen together (the first poll: all of them) get turns spread over the
+    next ``every`` seconds, so a poll reads about ``services × interval / every`` services
+    besides the focus, never all at once."""
+
+    def __init__(self, every: float = SWEEP_EVERY) -> None:
+        self.every = every
+        #: service key -> when its real servers are next due (monotonic seconds)
+        self._due: dict[str, float] = {}
+        self._first_seen: list[str] = []
+        self._turn: list[str] = []
+
+    def choose(self, keys: Sequence[str], focus: Container[str], now: float) -> set[str]:
+        """The keys (of ``keys``, a service dump's) whose real servers to read now."""
+        due = self._due
+        if len(due) > len(keys) + 1024:  # forget services long gone
+            due = self._due = {key: due[key] for key in keys if key in due}
+        self._first_seen = [key for key in keys if key not in due]
+        self._turn = [key for key in keys if key in due and due[key] <= now]
+        return {key for key in keys if key in focus or due.get(key, now) <= now}
+
+    def was_read(self, keys: Collection[str], now: float) -> None:
+        """The real servers of ``keys`` were read at ``now`` (of the last ``choose``)."""
+        due = self._due
+        for key in self._turn:
+            if key in keys:
+                after = due[key] + self.every
+                due[key] = after if after > now else now + self.every
+        first = self._first_seen
+        for position, key in enumerate(first, 1):
+            if key in keys:
+                due[key] = now + self.every * position / len(first)
+        self._first_seen = self._turn = []
+
+
 class IpvsReader:
-    """Reads full IPVS snapshots. Blocking ``read()``; ``await snapshot()`` runs it off-loop.
+    """Reads IPVS snapshots. Blocking ``read()``; ``await snapshot()`` runs it off-loop.
 
     One reader keeps one netlink socket open, created lazily on first use: in the network
     namespace of the thread that first uses it (pass ``IpvsNetlink()`` made inside a netns to
@@ -765,15 +807,24 @@ class IpvsReader:
         with_timeouts: bool = True,
         with_daemons: bool = True,
         memo: bool = True,
+        sweep_every: float = SWEEP_EVERY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
+        self._clock = clock
         self._lock = threading.Lock()
         self.with_timeouts = with_timeouts
         self.with_daemons = with_daemons
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
         self._svc_memo: dict[bytes, ServiceHead | None] = {}
-        self._rs_memo: dict[str, dict[bytes, RealServer | None]] = {}
+        self._rs_memo: dict[str, Memo] = {}
+        #: when a partial read (``read(focus)``) reads the real servers of the services
+        #: not in focus
+        self.sweep = RealServerSweep(sweep_every)
+        #: the real servers the last read gave, by service key (a partial read keeps those
+        #: of the services it does not read)
+        self._carried: dict[str, tuple[RealServer, ...]] = {}
 
     @property
     def transport(self) -> Any:
@@ -792,11 +843,16 @@ class IpvsReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def snapshot(self) -> IpvsSnapshot:
-        """A full snapshot, read in a worker thread so the event loop stays free."""
-        return await asyncio.to_thread(self.read)
+    async def snapshot(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        """A snapshot, read in a worker thread so the event loop stays free (``focus``: see
+        ``read``)."""
+        return await asyncio.to_thread(self.read, focus)
 
-    def read(self) -> IpvsSnapshot:
+    def read(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        """A snapshot: every service with its stats; the real servers of every service
+        (``focus`` None), or (a partial read) of the services in ``focus`` and of those
+        ``self.sweep`` says are due, the others keeping the real servers an earlier read
+        gave (``IpvsSnapshot.real_servers_read`` says which were read)."""
         with self._lock:
             # A snapshot allocates a few acyclic objects per real server; the cyclic garbage
             # collector would otherwise run dozens of times during a 10,000-server read
@@ -804,12 +860,12 @@ class IpvsReader:
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
-                return self._read()
+                return self._read(focus)
             finally:
                 if gc_was_enabled:
                     gc.enable()
 
-    def _read(self) -> IpvsSnapshot:
+    def _read(self, focus: Collection[str] | None) -> IpvsSnapshot:
         """One consistent snapshot.
 
         Memo: a reply message whose attributes are byte for byte those of the previous poll
@@ -817,10 +873,9 @@ class IpvsReader:
         object instead of being decoded again. Only objects seen in this poll are kept.
         """
         t = self.transport
-        taken_at = time.monotonic()
+        taken_at = self._clock()
         wall = time.time()
         svc_new: dict[bytes, ServiceHead | None] = {}
-        rs_new: dict[str, dict[bytes, RealServer | None]] = {}
 
         def one_service(buf: bytearray, off: int, length: int) -> ServiceHead | None:
             if buf[off + genl.NLMSGHDR.size] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
@@ -830,29 +885,56 @@ class IpvsReader:
             return _memoized(self._svc_memo, svc_new, message_key(buf, off, length),
                              decode_service, buf, off, length)
 
-        heads = t.dump(CMD_GET_SERVICE, b"", one_service, "IPVS service dump")
+        heads: list[ServiceHead] = t.dump(CMD_GET_SERVICE, b"", one_service,
+                                          "IPVS service dump")
+        keys = [head.key for head in heads]
+        due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
+        wanted = None if focus is None else due
+        carried = self._carried
         services: list[Service] = []
+        read: set[str] = set()
+        rs_memo: dict[str, Memo] = {}
+        rs_now: dict[str, tuple[RealServer, ...]] = {}
         for head in heads:
-            old = self._rs_memo.get(head.key, {})
-            new: dict[bytes, RealServer | None] = {}
-
-            def one_dest(buf: bytearray, off: int, length: int, head: ServiceHead = head,
-                         old: Memo = old, new: Memo = new) -> RealServer | None:
-                return _memoized(old, new, message_key(buf, off, length), decode_dest,
-                                 buf, off, length, head.key, head.af)
-
-            parse = one_dest if self.memo else functools.partial(
-                decode_dest, service_key=head.key, service_af=head.af)
-            dests = t.dump(CMD_GET_DEST, head.ident, parse, "IPVS real-server dump of " + head.key)
+            key = head.key
+            if wanted is not None and key not in wanted and key in carried:
+                rs_now[key] = carried[key]
+                rs_memo[key] = self._rs_memo.get(key, {})
+                services.append(with_real_servers(head.service, carried[key]))
+                continue
+            dests = self._read_dests(head, rs_memo)
             if not dests and not self._service_exists(head.ident):
                 continue  # deleted between the two dumps: not part of this snapshot
-            rs_new[head.key] = new
-            services.append(with_real_servers(head.service, tuple(dests)))
+            read.add(key)
+            rs_now[key] = dests
+            services.append(with_real_servers(head.service, dests))
+        self.sweep.was_read(read, taken_at)
+        self._carried = rs_now
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         if self.memo:
-            self._svc_memo, self._rs_memo = svc_new, rs_new
-        return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall)
+            self._svc_memo, self._rs_memo = svc_new, rs_memo
+        return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall,
+                            None if wanted is None else frozenset(read))
+
+    def _read_dests(self, head: ServiceHead, rs_memo: dict[str, Memo]
+                    ) -> tuple[RealServer, ...]:
+        """The real servers of one service (one GET_DEST dump); its memo into ``rs_memo``."""
+        if not self.memo:
+            parse: Callable[[bytearray, int, int], RealServer | None] = functools.partial(
+                decode_dest, service_key=head.key, service_af=head.af)
+        else:
+            old = self._rs_memo.get(head.key, {})
+            new = rs_memo[head.key] = {}
+
+            def parse(buf: bytearray, off: int, length: int) -> RealServer | None:
+                rs: RealServer | None = _memoized(old, new, message_key(buf, off, length),
+                                                  decode_dest, buf, off, length, head.key,
+                                                  head.af)
+                return rs
+
+        return tuple(self.transport.dump(CMD_GET_DEST, head.ident, parse,
+                                         "IPVS real-server dump of " + head.key))
 
     def _service_exists(self, ident: bytes) -> bool:
         try:
