@@ -102,8 +102,7 @@ class IpvsDiffer:
         if prev is None:
             return []
         out: list[LogEvent] = []
-        old_services = {s.key: s for s in prev.services}
-        new_services = {s.key: s for s in snapshot.services}
+        old_services, new_services = prev.by_key(), snapshot.by_key()
         for key in new_services.keys() - old_services.keys():
             out.append(LogEvent(now, "service_added", f"service {new_services[key].label} "
                                 "appeared", "notice"))
@@ -112,10 +111,11 @@ class IpvsDiffer:
                                 f"service {old_services[key].label} vanished", "warning"))
         for key in sorted(new_services.keys() & old_services.keys()):
             before_svc, after_svc = old_services[key], new_services[key]
-            # Counters change every poll; membership and weights rarely: compare those only.
-            if before_svc is after_svc or [(rs.address, rs.port, rs.weight) for rs in
-                                           before_svc.real_servers] == [
-                    (rs.address, rs.port, rs.weight) for rs in after_svc.real_servers]:
+            # Counters change every poll; membership and weights rarely: compare those only
+            # (real servers a partial read did not read again are the same tuple).
+            before_rs, after_rs = before_svc.real_servers, after_svc.real_servers
+            if before_rs is after_rs or [(rs.address, rs.port, rs.weight) for rs in before_rs] \
+                    == [(rs.address, rs.port, rs.weight) for rs in after_rs]:
                 continue
             old_rs = {rs.key: rs for rs in old_services[key].real_servers}
             new_rs = {rs.key: rs for rs in new_services[key].real_servers}
