@@ -521,15 +521,22 @@ SVC_TAILS = kernel_layouts(KERNEL_SVC_TAIL, skip=(SVC_ATTR_STATS,))
 
 def decode_service(buf: Buffer, off: int, length: int) -> ServiceHead | None:
     """``decode_service_plain``, reading a message as Linux writes it in three parts."""
-    s = _kernel_service(buf, off + genl.HDRLEN, off + length)
-    if s is None:
+    parts = _kernel_service(buf, off + genl.HDRLEN, off + length)
+    if parts is None:
         return decode_service_plain(buf, off, length)
+    s, _tail = parts
     return make_service_head(s, Stats(*s.pop(-1)))
 
 
-def _kernel_service(buf: Buffer, start: int, end: int) -> dict[int, Any] | None:
-    """The service attributes of a message as Linux writes it (its 64-bit stats at key -1),
-    or None if it is written otherwise."""
+#: where a service message's tail was found: its size and the index of its layout among
+#: ``SVC_TAILS[size]`` (the first that matched)
+TailAt: TypeAlias = tuple[int, int]
+
+
+def _kernel_service(buf: Buffer, start: int, end: int
+                    ) -> tuple[dict[int, Any], TailAt] | None:
+    """The service attributes of a message as Linux writes it (its 64-bit stats at key -1)
+    and where its tail was found, or None if it is written otherwise."""
     if end - start < 4:
         return None
     nest_len, nest_type = genl.NLATTR.unpack_from(buf, start)
@@ -552,14 +559,66 @@ def _kernel_service(buf: Buffer, start: int, end: int) -> dict[int, Any] | None:
         if attr_type == attr and attr_len > 4 and pos + attr_len <= end:
             s[attr] = decode_str(bytes(buf[pos + 4 : pos + attr_len]))
             pos += genl.align4(attr_len)
-    for layout in SVC_TAILS.get(end - pos, ()):
+    for index, layout in enumerate(SVC_TAILS.get(end - pos, ())):
         tail = layout.read(buf, pos, end - pos)
         if tail is not None:
             s[SVC_ATTR_FLAGS] = tail[0:2]
             s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK] = tail[2], tail[3]
             s[-1] = tail[4:]
-            return s
+            return s, (end - pos, index)
     return None
+
+
+class ServiceHeads:
+    """``decode_service`` for a table polled again and again, where services keep what
+    identifies them and only their counters move: a message as Linux writes it whose bytes
+    before its stats are those of a service decoded before gives that service's head again,
+    with the message's own counters, without decoding the rest. Kept only behind a property
+    test proving it gives what ``decode_service_plain`` gives (tests/unit/test_ipvs_decode.py).
+
+    Why a message's bytes before its tail decide all but the stats: ``_kernel_service`` reads
+    the head and strings from them alone, and the tail's first values (flags, timeout,
+    netmask) are part of the key; the key also holds which tail layout matched, the first of
+    its size, as ``_kernel_service`` takes it."""
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
+        self._seen: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
+
+    def decode(self, buf: Buffer, off: int, length: int
+               ) -> tuple[ServiceHead, Stats] | None:
+        """(the head, with any counters, and the message's counters), or None (see
+        ``make_service_head``). Malformed: NetlinkError."""
+        start, end = off + genl.HDRLEN, off + length
+        for size, layouts in SVC_TAILS.items():
+            for index, layout in enumerate(layouts):
+                tail = layout.read(buf, end - size, size) if end - size > start else None
+                if tail is not None:
+                    key = ((size, index), bytes(buf[start : end - size]), tail[0:4])
+                    head = self._heads.get(key)
+                    if head is not None:
+                        self._seen[key] = head
+                        return head, Stats(*tail[4:])
+                    break  # the first layout of a size that matches is the one taken
+        parts = _kernel_service(buf, start, end)
+        if parts is None:
+            plain = decode_service_plain(buf, off, length)
+            return None if plain is None else (plain, plain.service.stats)
+        s, tail_at = parts
+        size = tail_at[0]
+        stats = Stats(*s.pop(-1))
+        made = make_service_head(s, stats)
+        if made is not None:
+            flags = s[SVC_ATTR_FLAGS]
+            key = (tail_at, bytes(buf[start : end - size]),
+                   (flags[0], flags[1], s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK]))
+            self._seen[key] = made
+            return made, stats
+        return None
+
+    def poll_done(self) -> None:
+        """Keep only the heads this poll used (services gone are forgotten)."""
+        self._heads, self._seen = self._seen, {}
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -817,7 +876,8 @@ class IpvsReader:
         self.with_daemons = with_daemons
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
-        self._svc_memo: dict[bytes, ServiceHead | None] = {}
+        self._svc_memo: dict[bytes, tuple[ServiceHead, Stats] | None] = {}
+        self._service_heads = ServiceHeads()
         self._rs_memo: dict[str, Memo] = {}
         #: when a partial read (``read(focus)``) reads the real servers of the services
         #: not in focus
@@ -875,19 +935,24 @@ class IpvsReader:
         t = self.transport
         taken_at = self._clock()
         wall = time.time()
-        svc_new: dict[bytes, ServiceHead | None] = {}
+        svc_new: dict[bytes, tuple[ServiceHead, Stats] | None] = {}
 
-        def one_service(buf: bytearray, off: int, length: int) -> ServiceHead | None:
+        def one_service(buf: bytearray, off: int, length: int
+                        ) -> tuple[ServiceHead, Stats] | None:
             if buf[off + genl.NLMSGHDR.size] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
             if not self.memo:
-                return decode_service(buf, off, length)
-            return _memoized(self._svc_memo, svc_new, message_key(buf, off, length),
-                             decode_service, buf, off, length)
+                head = decode_service(buf, off, length)
+                return None if head is None else (head, head.service.stats)
+            value: tuple[ServiceHead, Stats] | None = _memoized(
+                self._svc_memo, svc_new, message_key(buf, off, length),
+                self._service_heads.decode, buf, off, length)
+            return value
 
-        heads: list[ServiceHead] = t.dump(CMD_GET_SERVICE, b"", one_service,
-                                          "IPVS service dump")
-        keys = [head.key for head in heads]
+        dumped: list[tuple[ServiceHead, Stats]] = t.dump(CMD_GET_SERVICE, b"", one_service,
+                                                          "IPVS service dump")
+        self._service_heads.poll_done()
+        keys = [head.key for head, _stats in dumped]
         due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
         wanted = None if focus is None else due
         carried = self._carried
@@ -895,19 +960,19 @@ class IpvsReader:
         read: set[str] = set()
         rs_memo: dict[str, Memo] = {}
         rs_now: dict[str, tuple[RealServer, ...]] = {}
-        for head in heads:
+        for head, stats in dumped:
             key = head.key
             if wanted is not None and key not in wanted and key in carried:
                 rs_now[key] = carried[key]
                 rs_memo[key] = self._rs_memo.get(key, {})
-                services.append(with_real_servers(head.service, carried[key]))
+                services.append(with_real_servers(head.service, carried[key], stats))
                 continue
             dests = self._read_dests(head, rs_memo)
             if not dests and not self._service_exists(head.ident):
                 continue  # deleted between the two dumps: not part of this snapshot
             read.add(key)
             rs_now[key] = dests
-            services.append(with_real_servers(head.service, dests))
+            services.append(with_real_servers(head.service, dests, stats))
         self.sweep.was_read(read, taken_at)
         self._carried = rs_now
         timeouts = self._read_timeouts() if self.with_timeouts else None
@@ -1004,11 +1069,14 @@ def _memoized(old: Memo, new: Memo, key: bytes, decode: Callable[..., Any], *arg
     return value
 
 
-def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...]) -> Service:
-    """``svc`` with these real servers (positional: a snapshot builds thousands)."""
+def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...],
+                      stats: Stats | None = None) -> Service:
+    """``svc`` with these real servers (and these counters if given; positional: a
+    snapshot builds thousands)."""
     return Service(svc.protocol, svc.family, svc.address, svc.port, svc.fwmark, svc.scheduler,
                    svc.flags, svc.persistence_timeout, svc.persistence_mask,
-                   svc.persistence_engine, svc.stats, real_servers)
+                   svc.persistence_engine, svc.stats if stats is None else stats,
+                   real_servers)
 
 
 def read_snapshot() -> IpvsSnapshot:
