@@ -4,7 +4,9 @@ real servers until their turn; a failing poller is reported once and started aga
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import until
@@ -44,16 +46,18 @@ class FocusSource:
         if self.tick <= self.fail_first:
             raise OSError("IPVS dump failed: simulated")
         self.focus.append(None if focus is None else frozenset(focus))
-        return table(300, self.tick)
+        snap = table(300, self.tick)
+        # a partial read, as IpvsReader.read(focus) gives (which real servers were read)
+        return snap if focus is None else replace(snap, real_servers_read=frozenset(focus))
 
     async def close(self) -> None:
         return None
 
 
-def app_with(source: FocusSource) -> LvstopApp:
+def app_with(source: FocusSource, incident_dir: Path | None = None) -> LvstopApp:
     host = HostStats.from_dict(load_json_documents(DATA / "host.jsonl")[0])
     return LvstopApp(Sources(ipvs=source, host=FixedHostSource(host), actions=FakeActions()),
-                     interval=0.05)
+                     interval=0.05, incident_dir=incident_dir)
 
 
 async def test_the_ipvs_poll_asks_for_the_services_on_the_screen_and_the_selected_one():
@@ -88,3 +92,19 @@ async def test_a_failing_poller_is_reported_once_and_started_again():
         log = app.event_log
         errors = [k for k in log.ordered_keys if "source_error" in k]
         assert len(errors) == 1  # said once, not at every retry
+
+
+async def test_the_incident_snapshot_reads_every_real_server(tmp_path):
+    """The poll reads only the real servers on the screen; `S` reads them all."""
+    source = FocusSource()
+    app = app_with(source, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        services = app.query_one(ServicesTable)
+        await until(pilot, lambda: services.row_count == 300 and app.ipvs is not None
+                    and app.ipvs.real_servers_read is not None, "a partial poll")
+        await pilot.press("S")
+        await until(pilot, lambda: list(tmp_path.glob("lvstop-incident-*.json")),
+                    "the incident file")
+        assert None in source.focus  # a full read, on demand
+        doc = json.loads(next(tmp_path.glob("lvstop-incident-*.json")).read_text())
+        assert sum(len(s["real_servers"]) for s in doc["ipvs"]["services"]) == 300 * 3
