@@ -584,14 +584,16 @@ class ServiceHeads:
     def __init__(self) -> None:
         self._heads: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
         self._seen: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
+        #: the tail sizes to try, the last one decoded first (any order gives the same)
+        self._sizes = list(SVC_TAILS)
 
     def decode(self, buf: Buffer, off: int, length: int
                ) -> tuple[ServiceHead, Stats] | None:
         """(the head, with any counters, and the message's counters), or None (see
         ``make_service_head``). Malformed: NetlinkError."""
         start, end = off + genl.HDRLEN, off + length
-        for size, layouts in SVC_TAILS.items():
-            for index, layout in enumerate(layouts):
+        for size in self._sizes:
+            for index, layout in enumerate(SVC_TAILS[size]):
                 tail = layout.read(buf, end - size, size) if end - size > start else None
                 if tail is not None:
                     key = ((size, index), bytes(buf[start : end - size]), tail[0:4])
@@ -609,6 +611,8 @@ class ServiceHeads:
         stats = Stats(*s.pop(-1))
         made = make_service_head(s, stats)
         if made is not None:
+            if self._sizes[0] != size:  # this kernel's layout: tried first from now on
+                self._sizes = [size, *(other for other in self._sizes if other != size)]
             flags = s[SVC_ATTR_FLAGS]
             key = (tail_at, bytes(buf[start : end - size]),
                    (flags[0], flags[1], s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK]))
@@ -876,7 +880,6 @@ class IpvsReader:
         self.with_daemons = with_daemons
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
-        self._svc_memo: dict[bytes, tuple[ServiceHead, Stats] | None] = {}
         self._service_heads = ServiceHeads()
         self._rs_memo: dict[str, Memo] = {}
         #: when a partial read (``read(focus)``) reads the real servers of the services
@@ -935,7 +938,6 @@ class IpvsReader:
         t = self.transport
         taken_at = self._clock()
         wall = time.time()
-        svc_new: dict[bytes, tuple[ServiceHead, Stats] | None] = {}
 
         def one_service(buf: bytearray, off: int, length: int
                         ) -> tuple[ServiceHead, Stats] | None:
@@ -944,10 +946,9 @@ class IpvsReader:
             if not self.memo:
                 head = decode_service(buf, off, length)
                 return None if head is None else (head, head.service.stats)
-            value: tuple[ServiceHead, Stats] | None = _memoized(
-                self._svc_memo, svc_new, message_key(buf, off, length),
-                self._service_heads.decode, buf, off, length)
-            return value
+            # no message memo here: a service's counters move whenever it has traffic, and
+            # ServiceHeads reuses what identifies it anyway
+            return self._service_heads.decode(buf, off, length)
 
         dumped: list[tuple[ServiceHead, Stats]] = t.dump(CMD_GET_SERVICE, b"", one_service,
                                                           "IPVS service dump")
@@ -978,7 +979,7 @@ class IpvsReader:
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         if self.memo:
-            self._svc_memo, self._rs_memo = svc_new, rs_memo
+            self._rs_memo = rs_memo
         return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall,
                             None if wanted is None else frozenset(read))
 
