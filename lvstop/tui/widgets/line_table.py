@@ -133,6 +133,7 @@ class LineTable(ScrollView, can_focus=True):
         self._visible: tuple[int, ...] = tuple(range(len(self.columns)))
         self._widths: dict[int, int] = {i: c.width for i, c in enumerate(self.columns)}
         self.lines_refreshed = 0  # how many row lines set_rows marked dirty (benchmarks, tests)
+        self._base_style: Style | None = None  # the widget's style during one repaint
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -363,7 +364,7 @@ class LineTable(ScrollView, can_focus=True):
         cached = self._cache.get(row.key)
         if cached is not None and cached[:3] == (width, selected, self.stale):
             return cached[3]
-        base = self.rich_style
+        base = self._base_style or self.rich_style
         if row.row_mark and not self.stale:
             base = base + self.get_component_rich_style(f"line-table--{row.row_mark}")
         if selected:
@@ -382,6 +383,15 @@ class LineTable(ScrollView, can_focus=True):
         strip = self._line(texts, base, width)
         self._cache[row.key] = (width, selected, self.stale, strip)
         return strip
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks its ancestors each time it is asked for: once per
+        # repaint, not once per line.
+        self._base_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base_style = None
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
