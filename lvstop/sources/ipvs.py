@@ -880,7 +880,10 @@ class IpvsReader:
         self.with_daemons = with_daemons
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
+        self._svc_memo: Memo = {}
         self._service_heads = ServiceHeads()
+        #: the last read's services by key, with the memo's value they were made from
+        self._services: dict[str, tuple[tuple[ServiceHead, Stats], Service]] = {}
         self._rs_memo: dict[str, Memo] = {}
         #: when a partial read (``read(focus)``) reads the real servers of the services
         #: not in focus
@@ -946,10 +949,12 @@ class IpvsReader:
             if not self.memo:
                 head = decode_service(buf, off, length)
                 return None if head is None else (head, head.service.stats)
-            # no message memo here: a service's counters move whenever it has traffic, and
-            # ServiceHeads reuses what identifies it anyway
-            return self._service_heads.decode(buf, off, length)
+            value: tuple[ServiceHead, Stats] | None = _memoized(
+                self._svc_memo, svc_new, message_key(buf, off, length),
+                self._service_heads.decode, buf, off, length)
+            return value
 
+        svc_new: Memo = {}
         dumped: list[tuple[ServiceHead, Stats]] = t.dump(CMD_GET_SERVICE, b"", one_service,
                                                           "IPVS service dump")
         self._service_heads.poll_done()
@@ -961,21 +966,34 @@ class IpvsReader:
         read: set[str] = set()
         rs_memo: dict[str, Memo] = {}
         rs_now: dict[str, tuple[RealServer, ...]] = {}
-        for head, stats in dumped:
+        before = self._services
+        made: dict[str, Service] = {}
+        for pair in dumped:
+            head, stats = pair
             key = head.key
             if wanted is not None and key not in wanted and key in carried:
-                rs_now[key] = carried[key]
+                dests = rs_now[key] = carried[key]
                 rs_memo[key] = self._rs_memo.get(key, {})
-                services.append(with_real_servers(head.service, carried[key], stats))
-                continue
-            dests = self._read_dests(head, rs_memo)
-            if not dests and not self._service_exists(head.ident):
-                continue  # deleted between the two dumps: not part of this snapshot
-            read.add(key)
-            rs_now[key] = dests
-            services.append(with_real_servers(head.service, dests, stats))
+            else:
+                dests = self._read_dests(head, rs_memo, carried.get(key))
+                if not dests and not self._service_exists(head.ident):
+                    continue  # deleted between the two dumps: not part of this snapshot
+                read.add(key)
+                rs_now[key] = dests
+            # an idle service (the same message, the same real servers): the same object
+            old = before.get(key)
+            if old is not None and old[0] is pair and old[1].real_servers is dests:
+                svc = old[1]
+            else:
+                svc = with_real_servers(head.service, dests, stats)
+            services.append(svc)
+            made[key] = svc
         self.sweep.was_read(read, taken_at)
         self._carried = rs_now
+        if self.memo:
+            self._svc_memo = svc_new
+            self._services = {key: (pair, made[pair[0].key]) for pair in dumped
+                              if (key := pair[0].key) in made}
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         if self.memo:
@@ -983,9 +1001,10 @@ class IpvsReader:
         return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall,
                             None if wanted is None else frozenset(read))
 
-    def _read_dests(self, head: ServiceHead, rs_memo: dict[str, Memo]
-                    ) -> tuple[RealServer, ...]:
-        """The real servers of one service (one GET_DEST dump); its memo into ``rs_memo``."""
+    def _read_dests(self, head: ServiceHead, rs_memo: dict[str, Memo],
+                    before: tuple[RealServer, ...] | None = None) -> tuple[RealServer, ...]:
+        """The real servers of one service (one GET_DEST dump); its memo into ``rs_memo``;
+        ``before``'s tuple again when its every object came back (the memo: nothing moved)."""
         if not self.memo:
             parse: Callable[[bytearray, int, int], RealServer | None] = functools.partial(
                 decode_dest, service_key=head.key, service_af=head.af)
@@ -999,8 +1018,12 @@ class IpvsReader:
                                                   head.af)
                 return rs
 
-        return tuple(self.transport.dump(CMD_GET_DEST, head.ident, parse,
-                                         "IPVS real-server dump of " + head.key))
+        dests = tuple(self.transport.dump(CMD_GET_DEST, head.ident, parse,
+                                          "IPVS real-server dump of " + head.key))
+        if before is not None and len(before) == len(dests) and all(
+                a is b for a, b in zip(before, dests, strict=True)):
+            return before
+        return dests
 
     def _service_exists(self, ident: bytes) -> bool:
         try:

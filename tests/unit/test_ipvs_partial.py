@@ -127,3 +127,22 @@ def test_the_sweep_reads_every_service_in_time_and_spreads_the_reads(services, f
         # nobody waits longer than the period (plus the poll that notices)
         assert all(now - last[key] <= every + interval for key in keys)
         now += interval
+
+
+def test_an_idle_table_gives_the_same_objects_again_and_what_a_cold_read_gives():
+    """The kernel folds its counters every 2 s: at 1 s polls every other answer is byte for
+    byte the previous one. Then the services (and their real-server tuples) are the very
+    objects of the previous read, and equal to a fresh cold read's."""
+    clock = Clock()
+    reader = IpvsReader(Replayer(exchanges()), clock=clock)
+    first = reader.read()
+    clock.now += 1
+    second = reader.read(focus=set())
+    clock.now += 11  # every service's turn has come: all real servers read again
+    third = reader.read(focus=set())
+    assert third.real_servers_read is not None and len(third.real_servers_read) == len(
+        third.services)
+    for a, b, c in zip(first.services, second.services, third.services, strict=True):
+        assert a is b is c
+    cold = IpvsReader(Replayer(exchanges()), memo=False).read()
+    assert cold.services == third.services
