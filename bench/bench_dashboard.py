@@ -100,7 +100,7 @@ class SyntheticSource:
     def __init__(self, services: int, per_service: int) -> None:
         self.services, self.per_service, self.tick = services, per_service, 0
 
-    async def snapshot(self) -> IpvsSnapshot:
+    async def snapshot(self, focus: Any = None) -> IpvsSnapshot:
         # built in a thread, as the real netlink reader parses (GIL contention included)
         self.tick += 1
         return await asyncio.to_thread(synthetic, self.services, self.per_service, self.tick)
@@ -138,7 +138,7 @@ class SteadyLabSource:
                        inpkts=stats.inpkts + int(d.inpkts * seconds),
                        inbytes=stats.inbytes + int(d.inbytes * seconds))
 
-    async def snapshot(self) -> IpvsSnapshot:
+    async def snapshot(self, focus: Any = None) -> IpvsSnapshot:
         self.n += 1
         now = time.monotonic()
         if not self.moving:
