@@ -374,7 +374,7 @@ class TickingReader:
 
     async def snapshot(self, focus: Any = None) -> IpvsSnapshot:
         self.tick += 1
-        return await self.reader.snapshot(focus)
+        return await (self.reader.snapshot() if focus is None else self.reader.snapshot(focus))
 
     async def close(self) -> None:
         return None
