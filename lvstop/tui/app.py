@@ -1,10 +1,9 @@
 """The dashboard App: wiring of sources → snapshots → widgets, key bindings, workers, screens.
 
 Sources come in from outside (``lvstop.tui.sources.Sources``): the real ones from
-``lvstop top``, replay fakes from tests and screenshots. One long-running worker per source
-polls, sleeps, polls again, so a slow dump never overlaps the next; a failure ends the worker
-and ``on_worker_state_changed`` (the one place for failures) shows it, marks the source stale
-and restarts the poller after an interval.
+``lvstop top``, replay fakes from tests and screenshots. One worker per ``Poller`` (pollers.py);
+a failure ends it and ``on_worker_state_changed`` (the one place for failures) shows it, marks
+the source stale and restarts the poller after its ``retry``.
 """
 
 from __future__ import annotations
@@ -119,22 +118,18 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
 
     def _start(self) -> None:
-        self.pollers = {p.name: p for p in self._pollers()}
-        for name in self.pollers:
-            self._start_poller(name)
-
-    def _pollers(self) -> list[Poller[Any]]:
         every = lambda: self.interval  # noqa: E731 (asked each time: it may change)
+        vrrp = self.sources.vrrp
         pollers: list[Poller[Any]] = [
             Poller("ipvs", self._fetch_ipvs, IpvsPolled, every, every),
             Poller("host", lambda: asyncio.to_thread(self.sources.host.read), HostPolled,
                    every, every),
-        ]
-        vrrp = self.sources.vrrp
-        if vrrp is not None:
-            pollers.append(Poller("vrrp", vrrp.snapshot, VrrpPolled, every, every,
-                                  start=vrrp.start))
-        return [*pollers, self.keepalived_poller()]
+            *([] if vrrp is None else [Poller("vrrp", vrrp.snapshot, VrrpPolled, every, every,
+                                              start=vrrp.start)]),
+            self.keepalived_poller()]
+        self.pollers = {p.name: p for p in pollers}
+        for name in self.pollers:
+            self._start_poller(name)
 
     def _start_poller(self, name: str) -> None:
         poller = self.pollers[name]
@@ -143,8 +138,8 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
                         description=f"poll {name}")
 
     async def _fetch_ipvs(self) -> IpvsSnapshot:
-        """The services every poll; the real servers of the services on the screen (and
-        the selected one) every poll, the others' in turn (``IpvsReader.read``)."""
+        """Real servers of the services on the screen and the selected one (the others': in
+        turn, ``IpvsReader.read``)."""
         focus = set(self.services_table.keys_in_view())
         if self.selected_service is not None:
             focus.add(self.selected_service)
