@@ -449,7 +449,13 @@ def child(mode: str, interval: float) -> None:
         ipvs = SteadyLabSource(moving=mode == "steady")
     sources = Sources(ipvs=ipvs, host=FixedHostSource(host), actions=FakeActions(),
                       vrrp=ReplayVrrpSource(vrrp, after_end="hold", clock=time.time))
-    LvstopApp(sources, interval=interval).run()
+    try:  # as `lvstop top` runs it (a checkout from before issue 12 has no such thing)
+        from lvstop.tui.pollers import responsive_loop
+    except ImportError:
+        LvstopApp(sources, interval=interval).run()
+        return
+    with responsive_loop():
+        LvstopApp(sources, interval=interval).run()
 
 
 # ---- pty harness ------------------------------------------------------------------------------

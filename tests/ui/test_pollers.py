@@ -108,3 +108,14 @@ async def test_the_incident_snapshot_reads_every_real_server(tmp_path):
         assert None in source.focus  # a full read, on demand
         doc = json.loads(next(tmp_path.glob("lvstop-incident-*.json")).read_text())
         assert sum(len(s["real_servers"]) for s in doc["ipvs"]["services"]) == 300 * 3
+
+
+def test_the_dashboard_runs_with_a_short_gil_switch_interval_and_gives_it_back():
+    import sys
+
+    from lvstop.tui.pollers import SWITCH_INTERVAL, responsive_loop
+
+    before = sys.getswitchinterval()
+    with responsive_loop():
+        assert sys.getswitchinterval() == min(before, SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
