@@ -103,5 +103,8 @@ def run(args: argparse.Namespace) -> int:
             raise LvstopError(f"unknown theme {args.theme!r}{where}; one of "
                               + ", ".join(sorted(app.available_themes)))
         app.theme = args.theme
-    result = app.run()
+    from lvstop.tui.pollers import responsive_loop
+
+    with responsive_loop():
+        result = app.run()
     return int(result or 0)

@@ -339,6 +339,10 @@ class IpvsSnapshot:
     taken_at: float = 0.0
     #: ``time.time()`` when the dump started (for people and logs)
     wall_time: float = 0.0
+    #: keys of the services whose real servers this poll read; the others' real servers are
+    #: the ones an earlier poll read (the dashboard reads those it does not show less often).
+    #: None: every service's (a full snapshot). Not part of equality or the JSON.
+    real_servers_read: frozenset[str] | None = field(default=None, compare=False, repr=False)
     #: lookup caches, built once (not part of equality or the JSON)
     _by_key: dict[str, Service] = field(
         default_factory=dict, init=False, compare=False, repr=False
@@ -349,6 +353,16 @@ class IpvsSnapshot:
 
     def service(self, key: str) -> Service | None:
         return self._by_key.get(key)
+
+    def by_key(self) -> Mapping[str, Service]:
+        """The services by key, in dump order (built once per snapshot: a service's key is
+        computed, so loops over many services use this instead of ``svc.key``)."""
+        return self._by_key
+
+    def real_servers_fresh(self, key: str) -> bool:
+        """Whether this poll read the real servers of service ``key`` (see
+        ``real_servers_read``)."""
+        return self.real_servers_read is None or key in self.real_servers_read
 
     def real_server(self, key: str) -> RealServer | None:
         svc_key, sep, rs_endpoint = key.rpartition("->")

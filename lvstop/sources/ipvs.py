@@ -30,7 +30,7 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -521,15 +521,22 @@ SVC_TAILS = kernel_layouts(KERNEL_SVC_TAIL, skip=(SVC_ATTR_STATS,))
 
 def decode_service(buf: Buffer, off: int, length: int) -> ServiceHead | None:
     """``decode_service_plain``, reading a message as Linux writes it in three parts."""
-    s = _kernel_service(buf, off + genl.HDRLEN, off + length)
-    if s is None:
+    parts = _kernel_service(buf, off + genl.HDRLEN, off + length)
+    if parts is None:
         return decode_service_plain(buf, off, length)
+    s, _tail = parts
     return make_service_head(s, Stats(*s.pop(-1)))
 
 
-def _kernel_service(buf: Buffer, start: int, end: int) -> dict[int, Any] | None:
-    """The service attributes of a message as Linux writes it (its 64-bit stats at key -1),
-    or None if it is written otherwise."""
+#: where a service message's tail was found: its size and the index of its layout among
+#: ``SVC_TAILS[size]`` (the first that matched)
+TailAt: TypeAlias = tuple[int, int]
+
+
+def _kernel_service(buf: Buffer, start: int, end: int
+                    ) -> tuple[dict[int, Any], TailAt] | None:
+    """The service attributes of a message as Linux writes it (its 64-bit stats at key -1)
+    and where its tail was found, or None if it is written otherwise."""
     if end - start < 4:
         return None
     nest_len, nest_type = genl.NLATTR.unpack_from(buf, start)
@@ -552,14 +559,70 @@ def _kernel_service(buf: Buffer, start: int, end: int) -> dict[int, Any] | None:
         if attr_type == attr and attr_len > 4 and pos + attr_len <= end:
             s[attr] = decode_str(bytes(buf[pos + 4 : pos + attr_len]))
             pos += genl.align4(attr_len)
-    for layout in SVC_TAILS.get(end - pos, ()):
+    for index, layout in enumerate(SVC_TAILS.get(end - pos, ())):
         tail = layout.read(buf, pos, end - pos)
         if tail is not None:
             s[SVC_ATTR_FLAGS] = tail[0:2]
             s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK] = tail[2], tail[3]
             s[-1] = tail[4:]
-            return s
+            return s, (end - pos, index)
     return None
+
+
+class ServiceHeads:
+    """``decode_service`` for a table polled again and again, where services keep what
+    identifies them and only their counters move: a message as Linux writes it whose bytes
+    before its stats are those of a service decoded before gives that service's head again,
+    with the message's own counters, without decoding the rest. Kept only behind a property
+    test proving it gives what ``decode_service_plain`` gives (tests/unit/test_ipvs_decode.py).
+
+    Why a message's bytes before its tail decide all but the stats: ``_kernel_service`` reads
+    the head and strings from them alone, and the tail's first values (flags, timeout,
+    netmask) are part of the key; the key also holds which tail layout matched, the first of
+    its size, as ``_kernel_service`` takes it."""
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
+        self._seen: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
+        #: the tail sizes to try, the last one decoded first (any order gives the same)
+        self._sizes = list(SVC_TAILS)
+
+    def decode(self, buf: Buffer, off: int, length: int
+               ) -> tuple[ServiceHead, Stats] | None:
+        """(the head, with any counters, and the message's counters), or None (see
+        ``make_service_head``). Malformed: NetlinkError."""
+        start, end = off + genl.HDRLEN, off + length
+        for size in self._sizes:
+            for index, layout in enumerate(SVC_TAILS[size]):
+                tail = layout.read(buf, end - size, size) if end - size > start else None
+                if tail is not None:
+                    key = ((size, index), bytes(buf[start : end - size]), tail[0:4])
+                    head = self._heads.get(key)
+                    if head is not None:
+                        self._seen[key] = head
+                        return head, Stats(*tail[4:])
+                    break  # the first layout of a size that matches is the one taken
+        parts = _kernel_service(buf, start, end)
+        if parts is None:
+            plain = decode_service_plain(buf, off, length)
+            return None if plain is None else (plain, plain.service.stats)
+        s, tail_at = parts
+        size = tail_at[0]
+        stats = Stats(*s.pop(-1))
+        made = make_service_head(s, stats)
+        if made is not None:
+            if self._sizes[0] != size:  # this kernel's layout: tried first from now on
+                self._sizes = [size, *(other for other in self._sizes if other != size)]
+            flags = s[SVC_ATTR_FLAGS]
+            key = (tail_at, bytes(buf[start : end - size]),
+                   (flags[0], flags[1], s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK]))
+            self._seen[key] = made
+            return made, stats
+        return None
+
+    def poll_done(self) -> None:
+        """Keep only the heads this poll used (services gone are forgotten)."""
+        self._heads, self._seen = self._seen, {}
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -749,8 +812,50 @@ def message_key(buf: Buffer, off: int, length: int) -> bytes:
     return bytes(buf[off + genl.HDRLEN : off + length])
 
 
+#: seconds between two reads of the real servers of a service not in focus (not shown)
+SWEEP_EVERY = 10.0
+
+
+class RealServerSweep:
+    """Which services' real servers a partial read dumps: every service in focus, each
+    service first seen, and each other service when its turn comes, once every ``every``
+    seconds. Turns keep their phase (a read because of the focus does not move it), and the
+    services first seen together (the first poll: all of them) get turns spread over the
+    next ``every`` seconds, so a poll reads about ``services × interval / every`` services
+    besides the focus, never all at once."""
+
+    def __init__(self, every: float = SWEEP_EVERY) -> None:
+        self.every = every
+        #: service key -> when its real servers are next due (monotonic seconds)
+        self._due: dict[str, float] = {}
+        self._first_seen: list[str] = []
+        self._turn: list[str] = []
+
+    def choose(self, keys: Sequence[str], focus: Container[str], now: float) -> set[str]:
+        """The keys (of ``keys``, a service dump's) whose real servers to read now."""
+        due = self._due
+        if len(due) > len(keys) + 1024:  # forget services long gone
+            due = self._due = {key: due[key] for key in keys if key in due}
+        self._first_seen = [key for key in keys if key not in due]
+        self._turn = [key for key in keys if key in due and due[key] <= now]
+        return {key for key in keys if key in focus or due.get(key, now) <= now}
+
+    def was_read(self, keys: Collection[str], now: float) -> None:
+        """The real servers of ``keys`` were read at ``now`` (of the last ``choose``)."""
+        due = self._due
+        for key in self._turn:
+            if key in keys:
+                after = due[key] + self.every
+                due[key] = after if after > now else now + self.every
+        first = self._first_seen
+        for position, key in enumerate(first, 1):
+            if key in keys:
+                due[key] = now + self.every * position / len(first)
+        self._first_seen = self._turn = []
+
+
 class IpvsReader:
-    """Reads full IPVS snapshots. Blocking ``read()``; ``await snapshot()`` runs it off-loop.
+    """Reads IPVS snapshots. Blocking ``read()``; ``await snapshot()`` runs it off-loop.
 
     One reader keeps one netlink socket open, created lazily on first use: in the network
     namespace of the thread that first uses it (pass ``IpvsNetlink()`` made inside a netns to
@@ -765,15 +870,27 @@ class IpvsReader:
         with_timeouts: bool = True,
         with_daemons: bool = True,
         memo: bool = True,
+        sweep_every: float = SWEEP_EVERY,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
+        self._clock = clock
         self._lock = threading.Lock()
         self.with_timeouts = with_timeouts
         self.with_daemons = with_daemons
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
-        self._svc_memo: dict[bytes, ServiceHead | None] = {}
-        self._rs_memo: dict[str, dict[bytes, RealServer | None]] = {}
+        self._svc_memo: Memo = {}
+        self._service_heads = ServiceHeads()
+        #: the last read's services by key, with the memo's value they were made from
+        self._services: dict[str, tuple[tuple[ServiceHead, Stats], Service]] = {}
+        self._rs_memo: dict[str, Memo] = {}
+        #: when a partial read (``read(focus)``) reads the real servers of the services
+        #: not in focus
+        self.sweep = RealServerSweep(sweep_every)
+        #: the real servers the last read gave, by service key (a partial read keeps those
+        #: of the services it does not read)
+        self._carried: dict[str, tuple[RealServer, ...]] = {}
 
     @property
     def transport(self) -> Any:
@@ -792,11 +909,16 @@ class IpvsReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    async def snapshot(self) -> IpvsSnapshot:
-        """A full snapshot, read in a worker thread so the event loop stays free."""
-        return await asyncio.to_thread(self.read)
+    async def snapshot(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        """A snapshot, read in a worker thread so the event loop stays free (``focus``: see
+        ``read``)."""
+        return await asyncio.to_thread(self.read, focus)
 
-    def read(self) -> IpvsSnapshot:
+    def read(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        """A snapshot: every service with its stats; the real servers of every service
+        (``focus`` None), or (a partial read) of the services in ``focus`` and of those
+        ``self.sweep`` says are due, the others keeping the real servers an earlier read
+        gave (``IpvsSnapshot.real_servers_read`` says which were read)."""
         with self._lock:
             # A snapshot allocates a few acyclic objects per real server; the cyclic garbage
             # collector would otherwise run dozens of times during a 10,000-server read
@@ -804,12 +926,12 @@ class IpvsReader:
             gc_was_enabled = gc.isenabled()
             gc.disable()
             try:
-                return self._read()
+                return self._read(focus)
             finally:
                 if gc_was_enabled:
                     gc.enable()
 
-    def _read(self) -> IpvsSnapshot:
+    def _read(self, focus: Collection[str] | None) -> IpvsSnapshot:
         """One consistent snapshot.
 
         Memo: a reply message whose attributes are byte for byte those of the previous poll
@@ -817,42 +939,91 @@ class IpvsReader:
         object instead of being decoded again. Only objects seen in this poll are kept.
         """
         t = self.transport
-        taken_at = time.monotonic()
+        taken_at = self._clock()
         wall = time.time()
-        svc_new: dict[bytes, ServiceHead | None] = {}
-        rs_new: dict[str, dict[bytes, RealServer | None]] = {}
 
-        def one_service(buf: bytearray, off: int, length: int) -> ServiceHead | None:
+        def one_service(buf: bytearray, off: int, length: int
+                        ) -> tuple[ServiceHead, Stats] | None:
             if buf[off + genl.NLMSGHDR.size] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
             if not self.memo:
-                return decode_service(buf, off, length)
-            return _memoized(self._svc_memo, svc_new, message_key(buf, off, length),
-                             decode_service, buf, off, length)
+                head = decode_service(buf, off, length)
+                return None if head is None else (head, head.service.stats)
+            value: tuple[ServiceHead, Stats] | None = _memoized(
+                self._svc_memo, svc_new, message_key(buf, off, length),
+                self._service_heads.decode, buf, off, length)
+            return value
 
-        heads = t.dump(CMD_GET_SERVICE, b"", one_service, "IPVS service dump")
+        svc_new: Memo = {}
+        dumped: list[tuple[ServiceHead, Stats]] = t.dump(CMD_GET_SERVICE, b"", one_service,
+                                                          "IPVS service dump")
+        self._service_heads.poll_done()
+        keys = [head.key for head, _stats in dumped]
+        due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
+        wanted = None if focus is None else due
+        carried = self._carried
         services: list[Service] = []
-        for head in heads:
-            old = self._rs_memo.get(head.key, {})
-            new: dict[bytes, RealServer | None] = {}
-
-            def one_dest(buf: bytearray, off: int, length: int, head: ServiceHead = head,
-                         old: Memo = old, new: Memo = new) -> RealServer | None:
-                return _memoized(old, new, message_key(buf, off, length), decode_dest,
-                                 buf, off, length, head.key, head.af)
-
-            parse = one_dest if self.memo else functools.partial(
-                decode_dest, service_key=head.key, service_af=head.af)
-            dests = t.dump(CMD_GET_DEST, head.ident, parse, "IPVS real-server dump of " + head.key)
-            if not dests and not self._service_exists(head.ident):
-                continue  # deleted between the two dumps: not part of this snapshot
-            rs_new[head.key] = new
-            services.append(with_real_servers(head.service, tuple(dests)))
+        read: set[str] = set()
+        rs_memo: dict[str, Memo] = {}
+        rs_now: dict[str, tuple[RealServer, ...]] = {}
+        before = self._services
+        made: dict[str, Service] = {}
+        for pair in dumped:
+            head, stats = pair
+            key = head.key
+            if wanted is not None and key not in wanted and key in carried:
+                dests = rs_now[key] = carried[key]
+                rs_memo[key] = self._rs_memo.get(key, {})
+            else:
+                dests = self._read_dests(head, rs_memo, carried.get(key))
+                if not dests and not self._service_exists(head.ident):
+                    continue  # deleted between the two dumps: not part of this snapshot
+                read.add(key)
+                rs_now[key] = dests
+            # an idle service (the same message, the same real servers): the same object
+            old = before.get(key)
+            if old is not None and old[0] is pair and old[1].real_servers is dests:
+                svc = old[1]
+            else:
+                svc = with_real_servers(head.service, dests, stats)
+            services.append(svc)
+            made[key] = svc
+        self.sweep.was_read(read, taken_at)
+        self._carried = rs_now
+        if self.memo:
+            self._svc_memo = svc_new
+            self._services = {key: (pair, made[pair[0].key]) for pair in dumped
+                              if (key := pair[0].key) in made}
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         if self.memo:
-            self._svc_memo, self._rs_memo = svc_new, rs_new
-        return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall)
+            self._rs_memo = rs_memo
+        return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall,
+                            None if wanted is None else frozenset(read))
+
+    def _read_dests(self, head: ServiceHead, rs_memo: dict[str, Memo],
+                    before: tuple[RealServer, ...] | None = None) -> tuple[RealServer, ...]:
+        """The real servers of one service (one GET_DEST dump); its memo into ``rs_memo``;
+        ``before``'s tuple again when its every object came back (the memo: nothing moved)."""
+        if not self.memo:
+            parse: Callable[[bytearray, int, int], RealServer | None] = functools.partial(
+                decode_dest, service_key=head.key, service_af=head.af)
+        else:
+            old = self._rs_memo.get(head.key, {})
+            new = rs_memo[head.key] = {}
+
+            def parse(buf: bytearray, off: int, length: int) -> RealServer | None:
+                rs: RealServer | None = _memoized(old, new, message_key(buf, off, length),
+                                                  decode_dest, buf, off, length, head.key,
+                                                  head.af)
+                return rs
+
+        dests = tuple(self.transport.dump(CMD_GET_DEST, head.ident, parse,
+                                          "IPVS real-server dump of " + head.key))
+        if before is not None and len(before) == len(dests) and all(
+                a is b for a, b in zip(before, dests, strict=True)):
+            return before
+        return dests
 
     def _service_exists(self, ident: bytes) -> bool:
         try:
@@ -922,11 +1093,14 @@ def _memoized(old: Memo, new: Memo, key: bytes, decode: Callable[..., Any], *arg
     return value
 
 
-def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...]) -> Service:
-    """``svc`` with these real servers (positional: a snapshot builds thousands)."""
+def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...],
+                      stats: Stats | None = None) -> Service:
+    """``svc`` with these real servers (and these counters if given; positional: a
+    snapshot builds thousands)."""
     return Service(svc.protocol, svc.family, svc.address, svc.port, svc.fwmark, svc.scheduler,
                    svc.flags, svc.persistence_timeout, svc.persistence_mask,
-                   svc.persistence_engine, svc.stats, real_servers)
+                   svc.persistence_engine, svc.stats if stats is None else stats,
+                   real_servers)
 
 
 def read_snapshot() -> IpvsSnapshot:

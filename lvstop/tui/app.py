@@ -1,10 +1,9 @@
 """The dashboard App: wiring of sources → snapshots → widgets, key bindings, workers, screens.
 
 Sources come in from outside (``lvstop.tui.sources.Sources``): the real ones from
-``lvstop top``, replay fakes from tests and screenshots. One long-running worker per source
-polls, sleeps, polls again, so a slow dump never overlaps the next; a failure ends the worker
-and ``on_worker_state_changed`` (the one place for failures) shows it, marks the source stale
-and restarts the poller after an interval.
+``lvstop top``, replay fakes from tests and screenshots. One worker per ``Poller`` (pollers.py);
+a failure ends it and ``on_worker_state_changed`` (the one place for failures) shows it, marks
+the source stale and restarts the poller after its ``retry``.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import App, ComposeResult
@@ -33,6 +33,7 @@ from lvstop.tui.app_writes import WriteKeys
 from lvstop.tui.commands import LvstopCommands
 from lvstop.tui.events import IpvsDiffer, LogEvent, vrrp_log_event
 from lvstop.tui.messages import HostPolled, IpvsPolled, VrrpPolled
+from lvstop.tui.pollers import Poller
 from lvstop.tui.sources import Sources
 from lvstop.tui.widgets.event_log import EventLog
 from lvstop.tui.widgets.filter_bar import FilterBar
@@ -68,7 +69,7 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         self.read_only = read_only
         self.lab = lab
         self.incident_dir = incident_dir or Path.cwd()
-        self.rates = WindowRates()
+        self.rates = WindowRates(history=view.TREND_POINTS)
         self.differ = IpvsDiffer()
         self.last_ok: dict[str, float | None] = {"ipvs": None, "host": None}
         if sources.vrrp is not None:
@@ -77,6 +78,7 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         self.selected_service: str | None = None
         self._errors: dict[str, str] = {}
         self._filter_target: LineTable | None = None
+        self.pollers: dict[str, Poller[Any]] = {}
 
     def compose(self) -> ComposeResult:
         yield HeaderBar()
@@ -116,30 +118,32 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hangup)
 
     def _start(self) -> None:
-        for name in [*self.last_ok, "keepalived"]:
+        every = lambda: self.interval  # noqa: E731 (asked each time: it may change)
+        vrrp = self.sources.vrrp
+        pollers: list[Poller[Any]] = [
+            Poller("ipvs", self._fetch_ipvs, IpvsPolled, every, every),
+            Poller("host", lambda: asyncio.to_thread(self.sources.host.read), HostPolled,
+                   every, every),
+            *([] if vrrp is None else [Poller("vrrp", vrrp.snapshot, VrrpPolled, every, every,
+                                              start=vrrp.start)]),
+            self.keepalived_poller()]
+        self.pollers = {p.name: p for p in pollers}
+        for name in self.pollers:
             self._start_poller(name)
 
     def _start_poller(self, name: str) -> None:
-        self.run_worker(self._poll(name), name=name, group=name, exclusive=True,
-                        exit_on_error=False, description=f"poll {name}")
+        poller = self.pollers[name]
+        self.run_worker(poller.run(self.post_message, lambda: self.paused), name=name,
+                        group=name, exclusive=True, exit_on_error=False,
+                        description=f"poll {name}")
 
-    async def _poll(self, name: str) -> None:
-        if name == "keepalived":  # against a kernel table (drift compares the two)
-            await self._poll_keepalived()
-        if name == "vrrp" and self.sources.vrrp is not None:
-            await self.sources.vrrp.start()
-        loop = asyncio.get_running_loop()
-        while True:
-            started = loop.time()
-            if not self.paused:
-                if name == "ipvs":
-                    self.post_message(IpvsPolled(await self.sources.ipvs.snapshot()))
-                elif name == "vrrp" and self.sources.vrrp is not None:
-                    self.post_message(VrrpPolled(await self.sources.vrrp.snapshot()))
-                elif name == "host":
-                    self.post_message(HostPolled(await asyncio.to_thread(
-                        self.sources.host.read)))
-            await asyncio.sleep(max(0.05, self.interval - (loop.time() - started)))
+    async def _fetch_ipvs(self) -> IpvsSnapshot:
+        """Real servers of the services on the screen and the selected one (the others': in
+        turn, ``IpvsReader.read``)."""
+        focus = set(self.services_table.keys_in_view())
+        if self.selected_service is not None:
+            focus.add(self.selected_service)
+        return await self.sources.ipvs.snapshot(frozenset(focus))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
@@ -148,19 +152,19 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         # One line, never an exception type name (errors.one_line).
         error = one_line(worker.error) if worker.error is not None else "failed"
         name = worker.name or "task"
-        if name.startswith("write:"):
-            self.notify(f"refused: {error}", title=name[6:], severity="error", timeout=8)
+        poller = self.pollers.get(worker.group)
+        if worker.group == "write":  # its name is the write's title
+            self.notify(f"refused: {error}", title=name, severity="error", timeout=8)
             self.log_events([LogEvent(self.sources.clock(), "write_failed",
-                                      f"{name[6:]} failed: {error}", "error", "lvstop")])
-        elif name in self.last_ok or name == "keepalived":
-            if self._errors.get(name) != error:  # say it once, not every retry
-                self._errors[name] = error
-                self.notify(error, title=f"{name} source", severity="error", timeout=8)
+                                      f"{name} failed: {error}", "error", "lvstop")])
+        elif poller is not None:
+            if self._errors.get(poller.name) != error:  # say it once, not every retry
+                self._errors[poller.name] = error
+                self.notify(error, title=f"{poller.name} source", severity="error", timeout=8)
                 self.log_events([LogEvent(self.sources.clock(), "source_error",
-                                          f"{name}: {error}", "error", name)])
+                                          f"{poller.name}: {error}", "error", poller.name)])
             self.refresh_status()
-            self.set_timer(self.interval * (10 if name == "keepalived" else 1),
-                           lambda: self._start_poller(name))
+            self.set_timer(poller.retry(), lambda: self._start_poller(poller.name))
         else:
             self.notify(error, title=worker.description or name, severity="error")
 
@@ -189,7 +193,7 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
             return
         self.rates.update(snapshot)
         self.log_events(self.differ.update(snapshot, self.sources.clock()))
-        self.services_table.set_rows(view.service_rows(snapshot, self.rates))
+        self.services_table.set_source(view.ServiceRows(snapshot, self.rates))
         self._show_real_servers()
         self.timeouts_bar.show(snapshot.timeouts)
 

@@ -10,13 +10,14 @@ Verdicts that change in a round of dumps go to the event log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from textual.app import App
 
 from lvstop.tui.events import LogEvent
 from lvstop.tui.format import coarse_duration
+from lvstop.tui.messages import KeepalivedPolled
+from lvstop.tui.pollers import Poller
 from lvstop.tui.sources import KeepalivedView, Sources
 from lvstop.tui.widgets.real_servers import RealServersTable
 
@@ -27,7 +28,7 @@ class KeepalivedKeys(App[int]):
     interval: float
     rs_table: RealServersTable
     _errors: dict[str, str]
-    _ka_wake: asyncio.Event | None = None
+    pollers: dict[str, Poller[Any]]
     _ka_ask = False
 
     def log_events(self, events: list[LogEvent]) -> None:
@@ -36,20 +37,23 @@ class KeepalivedKeys(App[int]):
     def _show_real_servers(self) -> None:
         raise NotImplementedError
 
-    async def _poll_keepalived(self) -> None:
-        self._ka_wake = asyncio.Event()
-        while True:
-            if self.ipvs is not None:
-                ask, self._ka_ask = self._ka_ask, False
-                before = self.sources.keepalived.view()
-                await asyncio.to_thread(self.sources.keepalived.refresh, self.ipvs, ask)
-                self._keepalived_refreshed(before, self.sources.keepalived.view())
-            self._ka_wake.clear()
-            # Cheap without signals: processes and the config's mtime only.
-            with_ipvs = max(2.0, self.interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ka_wake.wait(),
-                                       with_ipvs if self.ipvs is not None else 0.5)
+    def keepalived_poller(self) -> Poller[tuple[KeepalivedView, KeepalivedView]]:
+        """Reads keepalived's processes and config every few seconds (cheap without
+        signals: processes and the config's mtime only), against the latest kernel table."""
+        return Poller("keepalived", self._fetch_keepalived, KeepalivedPolled,
+                      lambda: max(2.0, self.interval) if self.ipvs is not None else 0.5,
+                      lambda: 10 * self.interval, pauses=False)
+
+    async def _fetch_keepalived(self) -> tuple[KeepalivedView, KeepalivedView] | None:
+        if self.ipvs is None:  # drift compares keepalived with a kernel table: wait for one
+            return None
+        ask, self._ka_ask = self._ka_ask, False
+        before = self.sources.keepalived.view()
+        await asyncio.to_thread(self.sources.keepalived.refresh, self.ipvs, ask)
+        return before, self.sources.keepalived.view()
+
+    def on_keepalived_polled(self, message: KeepalivedPolled) -> None:
+        self._keepalived_refreshed(message.before, message.after)
 
     def _keepalived_refreshed(self, before: KeepalivedView, after: KeepalivedView) -> None:
         self._errors.pop("keepalived", None)
@@ -104,6 +108,5 @@ class KeepalivedKeys(App[int]):
             self.notify("keepalived is not running", title="keepalived", severity="warning")
             return
         self._ka_ask = True
-        if self._ka_wake is not None:
-            self._ka_wake.set()
+        self.pollers["keepalived"].wake.set()
         self.notify("asking keepalived for its state dumps…", title="keepalived", timeout=3)

@@ -3,6 +3,7 @@ snapshot, lab faults (a mixin of ``LvstopApp``)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from textual import work
 from textual.app import App
 from textual.notifications import SeverityLevel
 
+from lvstop.errors import LvstopError, one_line
 from lvstop.safetext import escape_controls
 from lvstop.tui.sources import Sources
 from lvstop.tui.widgets.event_log import EventLog
@@ -68,23 +70,33 @@ class ViewKeys(App[int]):
                 if b.enabled and b.binding.description]
         self.push_screen(HelpScreen(rows))
 
-    @work(thread=True, exit_on_error=False, name="incident", description="incident snapshot")
-    def action_incident(self) -> None:
+    @work(exit_on_error=False, name="incident", description="incident snapshot")
+    async def action_incident(self) -> None:
         from lvstop.tui.incident import incident_document, write_incident
 
         now = self.sources.clock()
-        doc = incident_document(self.ipvs, self.vrrp, self.host, self.event_log.events,
-                                now)
+        ipvs = self.ipvs
+        note = ""
+        if ipvs is not None and ipvs.real_servers_read is not None:
+            # the poll read only the real servers on the screen: the snapshot reads all
+            try:
+                ipvs = await self.sources.ipvs.snapshot()
+            except (LvstopError, OSError) as exc:
+                note = f"\nreal servers as last polled (reading them all failed: " \
+                       f"{one_line(exc)})"
+        # off the loop: a big table's JSON takes a while
+        doc = await asyncio.to_thread(incident_document, ipvs, self.vrrp, self.host,
+                                      list(self.event_log.events), now)
         # the VRRP source's recent packets, when it keeps them (live capture, replays)
         adverts = getattr(self.sources.vrrp, "adverts", None)
-        path, pcap = write_incident(doc, self.incident_dir, now, adverts)
+        path, pcap = await asyncio.to_thread(write_incident, doc, self.incident_dir, now,
+                                             adverts)
         shown = str(path)
         if pcap:
             shown += (f"\n{pcap} (recent VRRP packets: it holds their authentication data, "
                       "simple-auth passwords in clear)")
-        shown += "\nreadable by their owner only (mode 0600)"
-        self.call_from_thread(self.notify, shown, title="incident snapshot saved", timeout=10,
-                              markup=False)
+        shown += "\nreadable by their owner only (mode 0600)" + note
+        self.notify(shown, title="incident snapshot saved", timeout=10, markup=False)
 
     def action_lab_fault(self, key: str) -> None:
         from lvstop.tui.keys import LAB_FAULTS, lab_fault_text

@@ -57,7 +57,7 @@ class WriteKeys(App[int]):
 
         def done(apply: bool | None) -> None:
             if apply:
-                self.run_worker(coro_factory(), name=f"write:{plan.title}", group="write",
+                self.run_worker(coro_factory(), name=plan.title, group="write",
                                 exit_on_error=False, description=plan.command)
             else:
                 self.notify("cancelled: nothing changed", timeout=2)

@@ -102,21 +102,26 @@ class IpvsDiffer:
         if prev is None:
             return []
         out: list[LogEvent] = []
-        old_services = {s.key: s for s in prev.services}
-        new_services = {s.key: s for s in snapshot.services}
+        old_services, new_services = prev.by_key(), snapshot.by_key()
         for key in new_services.keys() - old_services.keys():
             out.append(LogEvent(now, "service_added", f"service {new_services[key].label} "
                                 "appeared", "notice"))
         for key in old_services.keys() - new_services.keys():
             out.append(LogEvent(now, "service_removed",
                                 f"service {old_services[key].label} vanished", "warning"))
-        for key in sorted(new_services.keys() & old_services.keys()):
-            before_svc, after_svc = old_services[key], new_services[key]
-            # Counters change every poll; membership and weights rarely: compare those only.
-            if before_svc is after_svc or [(rs.address, rs.port, rs.weight) for rs in
-                                           before_svc.real_servers] == [
-                    (rs.address, rs.port, rs.weight) for rs in after_svc.real_servers]:
+        # Counters change every poll; membership and weights rarely: compare those only
+        # (real servers a partial read did not read again are the very same tuple).
+        changed = []
+        for key, after_svc in new_services.items():
+            before_svc = old_services.get(key)
+            if before_svc is None:
                 continue
+            before_rs, after_rs = before_svc.real_servers, after_svc.real_servers
+            if before_rs is not after_rs and [(rs.address, rs.port, rs.weight) for rs in
+                                              before_rs] != [
+                    (rs.address, rs.port, rs.weight) for rs in after_rs]:
+                changed.append(key)
+        for key in sorted(changed):
             old_rs = {rs.key: rs for rs in old_services[key].real_servers}
             new_rs = {rs.key: rs for rs in new_services[key].real_servers}
             label = new_services[key].label

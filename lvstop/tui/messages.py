@@ -7,6 +7,7 @@ from textual.message import Message
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.host import HostStats
+from lvstop.tui.sources import KeepalivedView
 
 
 class IpvsPolled(Message):
@@ -34,3 +35,11 @@ class HostPolled(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, HostPolled)
+
+
+class KeepalivedPolled(Message):
+    """keepalived's view before and after one refresh (its changes go to the event log)."""
+
+    def __init__(self, views: tuple[KeepalivedView, KeepalivedView]) -> None:
+        super().__init__()
+        self.before, self.after = views

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
@@ -31,8 +31,8 @@ class NetlinkIpvs:
 
         self.reader = IpvsReader()
 
-    async def snapshot(self) -> IpvsSnapshot:
-        return await self.reader.snapshot()
+    async def snapshot(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        return await self.reader.snapshot(focus)
 
     async def close(self) -> None:
         self.reader.close()

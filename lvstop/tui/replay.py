@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -157,7 +157,8 @@ class ReplayIpvsSource(_AfterEnd):
         self.index = 0
         self.polls = 0
 
-    async def snapshot(self) -> IpvsSnapshot:
+    async def snapshot(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        """The next recorded frame (recorded whole: ``focus`` changes nothing)."""
         self.polls += 1
         if self.index < len(self.frames):
             frame = self.frames[self.index]

@@ -8,7 +8,7 @@ replay data recorded in the lab. Nothing here imports Textual.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -19,8 +19,10 @@ from lvstop.sources.host import HostStats
 
 @runtime_checkable
 class IpvsSource(Protocol):
-    async def snapshot(self) -> IpvsSnapshot:
-        """One consistent dump of services, real servers, stats and timeouts."""
+    async def snapshot(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
+        """One consistent dump of services, real servers, stats and timeouts. ``focus``: the
+        services whose real servers must be read now (those on the screen); the others' may
+        be those an earlier poll read (``IpvsSnapshot.real_servers_read``). None: all."""
         ...
 
     async def close(self) -> None: ...

@@ -6,7 +6,8 @@ not the kernel's 2-second EWMA; a dash means "no rate yet" (first poll, counter 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
 from lvstop.model.vrrp import VridState, VrrpSnapshot
@@ -75,35 +76,88 @@ _FORWARD = {"masq": "masq", "route": "dr", "tunnel": "tun", "local": "local",
             "bypass": "bypass"}
 
 
+#: the points of a service's Trend sparkline (its rates' history: one per poll)
+TREND_POINTS = 10
+
+
+class ServiceRows:
+    """The services table's rows (a ``RowSource``): a row is made only when the table shows
+    it, a sort value only when the table sorts by that column (with 10,000 services, making
+    every row each poll would cost most of a refresh)."""
+
+    def __init__(self, snapshot: IpvsSnapshot, rates: WindowRates) -> None:
+        self._services = snapshot.by_key()
+        self._rates = rates
+        self._rows: dict[str, Row] = {}
+
+    def keys(self) -> Sequence[str]:
+        return list(self._services)
+
+    def row(self, key: str) -> Row:
+        row = self._rows.get(key)
+        if row is None:
+            row = self._rows[key] = service_row(key, self._services[key], self._rates)
+        return row
+
+    def sort_value(self, key: str, column: int) -> Any:
+        svc = self._services[key]
+        name = SERVICE_COLUMNS[column].key
+        if name in _SERVICE_SUMS:
+            up, active, inactive = _sums(svc)
+            return {"rs": up, "active": active, "inactive": inactive}[name]
+        if name in _SERVICE_RATES:
+            r = self._rates.rates(key)
+            return None if r is None else getattr(r, _SERVICE_RATES[name])
+        return {"service": key, "sched": svc.scheduler,
+                "persist": svc.persistence_timeout}.get(name)
+
+    def search_text(self, key: str) -> str:
+        svc = self._services[key]
+        return f"{svc.label.replace('  ', ' ')} {svc.scheduler}"
+
+
+#: the services table's columns that sort by a sum over the real servers, or by a rate
+_SERVICE_SUMS = frozenset({"rs", "active", "inactive"})
+_SERVICE_RATES = {"cps": "cps", "inbps": "inbps", "trend": "cps", "outbps": "outbps",
+                  "inpps": "inpps", "outpps": "outpps"}
+
+
+def _sums(svc: Service) -> tuple[int, int, int]:
+    """Real servers up (weight > 0), active and inactive connections of a service."""
+    up = active = inactive = 0
+    for rs in svc.real_servers:
+        up += rs.weight > 0
+        active += rs.active_conns
+        inactive += rs.inactive_conns
+    return up, active, inactive
+
+
+def service_row(key: str, svc: Service, rates: WindowRates) -> Row:
+    r = rates.rates(key)
+    up, active, inactive = _sums(svc)
+    total = len(svc.real_servers)
+    persist = f"{svc.persistence_timeout}s" if svc.persistence_timeout else "-"
+    label = svc.label.replace("  ", " ")
+    cells = (
+        label, svc.scheduler, f"{up}/{total}", human(active), human(inactive),
+        rate(r.cps if r else None), rate(r.inbps if r else None),
+        sparkline(rates.history(key, "cps"), TREND_POINTS), persist,
+        rate(r.outbps if r else None), rate(r.inpps if r else None),
+        rate(r.outpps if r else None),
+    )
+    values = (
+        key, svc.scheduler, up, active, inactive, r.cps if r else None,
+        r.inbps if r else None, r.cps if r else None, svc.persistence_timeout,
+        r.outbps if r else None, r.inpps if r else None, r.outpps if r else None,
+    )
+    rs_mark = "error" if total and up == 0 else ("warn" if up < total else "")
+    marks = ("", "", rs_mark) + ("",) * 9
+    return Row(key, cells, values, marks, search_text=f"{label} {svc.scheduler}")
+
+
 def service_rows(snapshot: IpvsSnapshot, rates: WindowRates) -> list[Row]:
-    rows = []
-    for svc in snapshot.services:
-        key = svc.key  # a computed property: once per service
-        r = rates.rates(key)
-        up = active = inactive = 0
-        for rs in svc.real_servers:
-            up += rs.weight > 0
-            active += rs.active_conns
-            inactive += rs.inactive_conns
-        total = len(svc.real_servers)
-        persist = f"{svc.persistence_timeout}s" if svc.persistence_timeout else "-"
-        label = svc.label.replace("  ", " ")
-        cells = (
-            label, svc.scheduler, f"{up}/{total}", human(active), human(inactive),
-            rate(r.cps if r else None), rate(r.inbps if r else None),
-            sparkline(rates.history(key, "cps"), 10), persist,
-            rate(r.outbps if r else None), rate(r.inpps if r else None),
-            rate(r.outpps if r else None),
-        )
-        values = (
-            key, svc.scheduler, up, active, inactive, r.cps if r else None,
-            r.inbps if r else None, r.cps if r else None, svc.persistence_timeout,
-            r.outbps if r else None, r.inpps if r else None, r.outpps if r else None,
-        )
-        rs_mark = "error" if total and up == 0 else ("warn" if up < total else "")
-        marks = ("", "", rs_mark) + ("",) * 9
-        rows.append(Row(key, cells, values, marks, search_text=f"{label} {svc.scheduler}"))
-    return rows
+    """Every service's row (``ServiceRows`` makes them only when shown)."""
+    return [service_row(key, svc, rates) for key, svc in snapshot.by_key().items()]
 
 
 def weight_shares(svc: Service) -> dict[str, float | None]:

@@ -257,3 +257,86 @@ def test_corrupted_recorded_messages_decode_alike(data):
         decodes_alike(ipvs.decode_dest, ipvs.decode_dest_plain, bytes(msg), "k", 2)
     else:
         decodes_alike(ipvs.decode_service, ipvs.decode_service_plain, bytes(msg))
+
+
+# -- ServiceHeads: a service decoded before, its counters moved ----------------------------------
+
+def heads_decode_alike(heads: ipvs.ServiceHeads, msg: bytes) -> None:
+    """``heads.decode`` gives what the plain decoder gives: the head (its service with the
+    message's counters) or None; a malformed message raises in both."""
+    try:
+        want = ipvs.decode_service_plain(msg, 0, len(msg))
+    except NetlinkError:
+        with pytest.raises(NetlinkError):
+            heads.decode(msg, 0, len(msg))
+        return
+    got = heads.decode(msg, 0, len(msg))
+    if want is None:
+        assert got is None
+        return
+    assert got is not None
+    head, stats = got
+    assert ipvs.with_real_servers(head.service, (), stats) == want.service
+    assert (head.ident, head.af, head.key) == (want.ident, want.af, want.key)
+
+
+def with_counters(attrs: list, values: list[int], wide_values: list[int]) -> list:
+    """The same service attributes with other counters."""
+    out = []
+    for attr, payload in attrs:
+        if attr == ipvs.SVC_ATTR_STATS:
+            payload = stats_attrs(values, wide=False)
+        elif attr == ipvs.SVC_ATTR_STATS64:
+            payload = stats_attrs(wide_values, wide=True)
+        out.append((attr, payload))
+    return out
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
+def test_service_heads_give_what_the_plain_decoder_gives_as_counters_move(data, start, pad):
+    heads = ipvs.ServiceHeads()
+    attrs = data.draw(service_attrs())
+    for _poll in range(data.draw(st.integers(2, 4))):
+        how = data.draw(st.sampled_from(["counters", "counters", "other service", "altered"]))
+        if how == "counters":
+            attrs = with_counters(attrs, data.draw(counters), data.draw(counters))
+        elif how == "other service":
+            attrs = data.draw(service_attrs())
+        else:
+            attrs = altered(data.draw, attrs)
+        msg = message(ipvs.CMD_NEW_SERVICE, [(ipvs.CMD_ATTR_SERVICE, attrs)], start, pad)
+        heads_decode_alike(heads, msg)
+        if data.draw(st.booleans()):
+            heads.poll_done()
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data())
+def test_service_heads_on_corrupted_recorded_messages(data):
+    """A recorded message decoded, then the same message with flipped bytes or cut."""
+    heads = ipvs.ServiceHeads()
+    original = data.draw(st.sampled_from(recorded(ipvs.CMD_GET_SERVICE)))
+    heads_decode_alike(heads, original)
+    heads.poll_done()
+    msg = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 4))):
+        msg[data.draw(st.integers(genl.HDRLEN, len(msg) - 1))] = data.draw(st.integers(0, 255))
+    msg = msg[:data.draw(st.integers(genl.HDRLEN, len(msg)))]
+    struct.pack_into("=I", msg, 0, len(msg))
+    heads_decode_alike(heads, bytes(msg))
+
+
+def test_service_heads_reuse_the_head_when_only_counters_move():
+    """The reason for ServiceHeads: the second poll of a service reuses its head."""
+    heads = ipvs.ServiceHeads()
+    for msg in recorded(ipvs.CMD_GET_SERVICE):
+        first = heads.decode(msg, 0, len(msg))
+        heads.poll_done()
+        moved = bytearray(msg)
+        moved[-8:] = (int.from_bytes(msg[-8:], "little") + 12345).to_bytes(8, "little")
+        second = heads.decode(bytes(moved), 0, len(moved))
+        assert first is not None and second is not None
+        assert second[0] is first[0]  # the same head object: nothing decoded again
+        assert second[1] != first[1]
+        heads_decode_alike(ipvs.ServiceHeads(), bytes(moved))

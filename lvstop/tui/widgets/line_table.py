@@ -26,9 +26,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lvstop.safetext import escape_controls
-from lvstop.tui.rows import MARKS, Column, Row
+from lvstop.tui.rows import MARKS, Column, Row, RowList, RowSource
 
-__all__ = ["Column", "LineTable", "Row"]
+__all__ = ["Column", "LineTable", "Row", "RowList", "RowSource"]
 
 
 def _sort_value(value: Any) -> tuple[int, Any]:
@@ -122,7 +122,10 @@ class LineTable(ScrollView, can_focus=True):
         self.sort_column = sort_column
         self.sort_reverse = sort_reverse
         self.filter_text = ""
-        self._rows: dict[str, Row] = {}
+        self._source: RowSource = RowList(())
+        self._keys: set[str] = set()
+        #: the rows made (for the lines shown), by key: what the next source is diffed against
+        self._shown: dict[str, Row] = {}
         self._order: list[str] = []
         self._cursor_key: str | None = None
         self._cache: dict[str, tuple[int, bool, bool, Strip]] = {}
@@ -130,6 +133,7 @@ class LineTable(ScrollView, can_focus=True):
         self._visible: tuple[int, ...] = tuple(range(len(self.columns)))
         self._widths: dict[int, int] = {i: c.width for i, c in enumerate(self.columns)}
         self.lines_refreshed = 0  # how many row lines set_rows marked dirty (benchmarks, tests)
+        self._base_style: Style | None = None  # the widget's style during one repaint
 
     # ---- data -----------------------------------------------------------------------------
 
@@ -147,56 +151,57 @@ class LineTable(ScrollView, can_focus=True):
         return self._cursor_key
 
     def get_row(self, key: str) -> Row | None:
-        return self._rows.get(key)
+        if key not in self._keys:
+            return None
+        return self._row(key)
+
+    def keys_in_view(self) -> list[str]:
+        """The keys of the rows on the screen now, top to bottom."""
+        top = round(self.scroll_offset.y)
+        return self._order[top : top + max(0, self.size.height - 1)]
 
     def set_rows(self, rows: Iterable[Row]) -> int:
         """Replace the table's rows, repainting only lines whose row or text changed.
 
         Returns the number of lines marked for repaint.
         """
-        new = {row.key: row for row in rows}
-        old_rows = self._rows
-        # Only what is displayed decides a repaint: sort values (raw rates, ages) may move
-        # while the text stays the same.
-        changed = set()
-        for key, row in new.items():
-            old = old_rows.get(key)
-            if old is None or old.cells != row.cells or old.marks != row.marks \
-                    or old.row_mark != row.row_mark:
-                changed.add(key)
-        for key in changed:
-            self._cache.pop(key, None)
-        for key in old_rows.keys() - new.keys():
-            self._cache.pop(key, None)
-        self._rows = new
-        return self._reorder(changed)
+        return self.set_source(RowList(rows))
+
+    def set_source(self, source: RowSource) -> int:
+        """Show ``source``'s rows: only the rows of the lines in view are made, and those
+        lines repainted whose row or text changed. Returns the number of lines marked for
+        repaint."""
+        old_shown = self._shown
+        self._source = source
+        self._keys = set(source.keys())
+        self._shown = {}
+        return self._reorder(old_shown)
+
+    def _row(self, key: str) -> Row:
+        row = self._shown.get(key)
+        if row is None:
+            row = self._shown[key] = self._source.row(key)
+        return row
 
     def _compute_order(self) -> list[str]:
-        rows: Iterable[Row] = self._rows.values()
+        source = self._source
+        keys: Sequence[str] = source.keys()
         if self.filter_text:
             needle = self.filter_text.lower()
-            rows = [
-                r for r in rows
-                if needle in (r.search_text or " ".join(r.cells)).lower()
-            ]
+            keys = [k for k in keys if needle in source.search_text(k).lower()]
         if self.sort_column is None:
-            return [r.key for r in rows]
+            return list(keys)
         index = next(
             (i for i, c in enumerate(self.columns) if c.key == self.sort_column), None
         )
         if index is None:
-            return [r.key for r in rows]
+            return list(keys)
+        return sorted(keys, key=lambda k: (_sort_value(source.sort_value(k, index)), k),
+                      reverse=self.sort_reverse)
 
-        def value(row: Row) -> tuple[int, Any]:
-            source = row.values if row.values else row.cells
-            return _sort_value(source[index] if index < len(source) else None)
-
-        return [
-            r.key for r in sorted(rows, key=lambda r: (value(r), r.key),
-                                  reverse=self.sort_reverse)
-        ]
-
-    def _reorder(self, changed: set[str] | None = None) -> int:
+    def _reorder(self, old_shown: dict[str, Row] | None = None) -> int:
+        """Order the rows again; with ``old_shown`` (the rows last made, before a new
+        source), repaint the lines in view whose row is not the one made before."""
         old_order = self._order
         self._order = self._compute_order()
         height = max(0, self.size.height - 1)
@@ -204,7 +209,7 @@ class LineTable(ScrollView, can_focus=True):
             self.virtual_size = Size(self.size.width, len(self._order) + 1)
         # Keep the cursor on the same row (by key) across re-sorts.
         old_cursor = self.cursor
-        if self._cursor_key is not None and self._cursor_key in self._rows:
+        if self._cursor_key is not None and self._cursor_key in self._keys:
             try:
                 self.set_reactive(LineTable.cursor, self._order.index(self._cursor_key))
             except ValueError:
@@ -212,13 +217,27 @@ class LineTable(ScrollView, can_focus=True):
         else:
             self.set_reactive(LineTable.cursor, min(self.cursor, max(0, len(self._order) - 1)))
         new_cursor_key = self._order[self.cursor] if self._order else None
+        self._scroll_cursor_visible()
         top = round(self.scroll_offset.y)
+        changed: set[str] = set()
+        if old_shown is not None:
+            # Only what is displayed decides a repaint: sort values (raw rates, ages) may
+            # move while the text stays the same. Rows out of view are made when they are
+            # scrolled into it; their cached lines cannot be trusted any more.
+            cache = self._cache
+            self._cache = {}
+            for key in self._order[top : top + height]:
+                row, old = self._row(key), old_shown.get(key)
+                if old is None or old.cells != row.cells or old.marks != row.marks \
+                        or old.row_mark != row.row_mark:
+                    changed.add(key)
+                elif key in cache:
+                    self._cache[key] = cache[key]
         count = 0
         if not old_order or not self._order:
             self.refresh()
             count = height
         else:
-            changed = changed or set()
             for line in range(height):
                 index = top + line
                 old_key = old_order[index] if index < len(old_order) else None
@@ -234,7 +253,6 @@ class LineTable(ScrollView, can_focus=True):
         if new_cursor_key != self._cursor_key:
             self._cursor_key = new_cursor_key
             self.post_message(self.Highlighted(self, new_cursor_key))
-        self._scroll_cursor_visible()
         return count
 
     def set_filter(self, text: str) -> None:
@@ -346,7 +364,7 @@ class LineTable(ScrollView, can_focus=True):
         cached = self._cache.get(row.key)
         if cached is not None and cached[:3] == (width, selected, self.stale):
             return cached[3]
-        base = self.rich_style
+        base = self._base_style or self.rich_style
         if row.row_mark and not self.stale:
             base = base + self.get_component_rich_style(f"line-table--{row.row_mark}")
         if selected:
@@ -366,6 +384,15 @@ class LineTable(ScrollView, can_focus=True):
         self._cache[row.key] = (width, selected, self.stale, strip)
         return strip
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks its ancestors each time it is asked for: once per
+        # repaint, not once per line.
+        self._base_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base_style = None
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y == 0:
@@ -383,7 +410,7 @@ class LineTable(ScrollView, can_focus=True):
         if index >= len(self._order):
             return Strip.blank(width, self.rich_style)
         key = self._order[index]
-        return self._row_strip(self._rows[key], index == self.cursor, width)
+        return self._row_strip(self._row(key), index == self.cursor, width)
 
     # ---- cursor ---------------------------------------------------------------------------
 
@@ -406,7 +433,7 @@ class LineTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - rows_in_view + 1, animate=False, immediate=True)
 
     def move_cursor_to(self, key: str) -> bool:
-        if key in self._rows and key in self._order:
+        if key in self._keys and key in self._order:
             self.cursor = self._order.index(key)
             return True
         return False
