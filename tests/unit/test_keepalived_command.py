@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from lvstop.cli import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples"
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["keepalived", *argv])
     out, err = capsys.readouterr()
     return code, out, err

@@ -31,7 +31,7 @@ def test_corpus_is_complete():
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
-def test_every_sample_parses(sample: Path):
+def test_every_sample_parses(sample: Path) -> None:
     cfg = parse_file(str(sample), config_id="high")
     assert cfg.files == (str(sample),)
     assert cfg.vrrp_instances or cfg.virtual_servers

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lvstop.model.keepalived import KeepalivedConfig
+from lvstop.model.keepalived import Check, KeepalivedConfig
 from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import parse_check_data, parse_vrrp_data, parse_vrrp_json
 
@@ -47,7 +47,7 @@ def test_oracle_recorded_every_sample():
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
-def test_vrrp_instances_match_keepalived(sample: Path):
+def test_vrrp_instances_match_keepalived(sample: Path) -> None:
     cfg = parsed(sample)
     text = oracle(sample, "keepalived.data")
     if text is None:
@@ -75,14 +75,14 @@ def test_vrrp_instances_match_keepalived(sample: Path):
             # (states may differ: the JSON dump was taken a second after the data dump)
 
 
-def _checker_count(check) -> int:
+def _checker_count(check: Check) -> int:
     # keepalived 2.2.7 runs an SMTP_CHECK host { } as a checker of its own, besides the
     # real server's own address
     return 1 + len(check.hosts)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
-def test_virtual_servers_match_keepalived(sample: Path):
+def test_virtual_servers_match_keepalived(sample: Path) -> None:
     cfg = parsed(sample)
     text = oracle(sample, "keepalived_check.data")
     if text is None:
@@ -120,7 +120,7 @@ _UNKNOWN = re.compile(r"Line (\d+)\) Unknown keyword '([^']+)'")
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=oracle_name)
-def test_unknown_keywords_match_keepalived(sample: Path):
+def test_unknown_keywords_match_keepalived(sample: Path) -> None:
     cfg = parsed(sample)
     text = oracle(sample, "check.txt") or ""
     theirs = {(int(line), word) for line, word in _UNKNOWN.findall(text)}
