@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             total, nonblank = line_counts(path)
             physical += total
             code += nonblank
-        print(f"{name}/: {len(files)} files, {physical:,} lines ({code:,} code)")
+        plural = "" if len(files) == 1 else "s"
+        print(f"{name}/: {len(files)} file{plural}, {physical:,} lines ({code:,} code)")
     root = Path(args.functions)
     if not root.is_dir():
         print(f"code_size: {args.functions}: not a directory", file=sys.stderr)
