@@ -216,7 +216,8 @@ def idle_cpu(services: int, per: int, log: Path, window: float) -> dict[str, Any
 def boot(quick: bool, timeout: float) -> Path:
     from bench_ipvs import boot as boot_script
 
-    return boot_script(quick, timeout, __file__)
+    out: Path = boot_script(quick, timeout, __file__)
+    return out
 
 
 def ms(seconds: float) -> str:

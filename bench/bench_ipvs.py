@@ -226,7 +226,7 @@ def floor_builders(svc_msg: bytes | bytearray, dest_msg: bytes | bytearray) -> d
     }
 
     def build(cls: type, var: str, values: list[str]) -> str:
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        names = [f.name for f in dataclasses.fields(cls)]
         for n in names:
             env[f"set_{cls.__name__}_{n}"] = cls.__dict__[n].__set__
         return "".join([f"    {var} = NEW({cls.__name__})\n"] + [

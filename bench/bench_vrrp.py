@@ -402,7 +402,7 @@ def live(quick: bool) -> dict[str, object] | None:
         if err.exists():
             print(err.read_text()[-2000:])
         return None
-    data = json.loads(out_json.read_text())
+    data: dict[str, Any] = json.loads(out_json.read_text())
     best = None
     print("live (UML, lvstop vrrp --iface, crafted VRRPv3 sender, 50 VRIDs):")
     for r in data["ladder"]:

@@ -83,8 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Names, passwords and config words from packets, capture files and configs reach every
     # command's output: control characters in them are written visibly, whatever the path.
     saved = sys.stdout, sys.stderr
-    sys.stdout = EscapingStream(sys.stdout)  # type: ignore[assignment]
-    sys.stderr = EscapingStream(sys.stderr)  # type: ignore[assignment]
+    sys.stdout = EscapingStream(sys.stdout)
+    sys.stderr = EscapingStream(sys.stderr)
     try:
         return int(commands[args.command].run(args) or 0)
     except LvstopError as exc:

@@ -12,6 +12,7 @@ installs it), so no formatting path can forget it. JSON outputs are already esca
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import IO, Any
 
 #: C0 controls but newline, DEL and the C1 controls (U+0080..U+009F)
@@ -58,7 +59,7 @@ class EscapingStream:
         self.wrapped.write(escape_controls(text))
         return len(text)
 
-    def writelines(self, lines: Any) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 

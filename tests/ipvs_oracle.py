@@ -28,7 +28,8 @@ def generate_rules(seed: int, services: int = 40, max_rs: int = 5) -> str:
     """A seeded IPVS table as ``ipvsadm -R`` input covering every protocol, both families,
     fwmark (both families), every scheduler, persistence with masks, one-packet, the sh/mh
     flags, the sip persistence engine, every forwarding method ipvsadm can set (incl. tunnel
-    types), weight 0 and thresholds."""
+    types), weight 0 and thresholds. (The recorded tables depend on the order of the random
+    draws: the helpers draw in the order this loop always did.)"""
     rnd = random.Random(seed)
     lines: list[str] = []
     used: set[str] = set()
@@ -51,55 +52,68 @@ def generate_rules(seed: int, services: int = 40, max_rs: int = 5) -> str:
         if svc in used:
             continue
         used.add(svc)
-        opts = [f"-s {sched}"]
-        persistent = rnd.random() < 0.4
-        if persistent:
-            opts.append(f"-p {rnd.choice([1, 60, 300, 3600, 86400])}")
-            if rnd.random() < 0.6:
-                if v6:
-                    opts.append(f"-M {rnd.choice([48, 64, 96, 112, 128])}")
-                else:
-                    opts.append("-M " + rnd.choice(V4_MASKS))
-            if kind == "-u" and rnd.random() < 0.5:
-                opts.append("--pe sip")
-        if kind == "-u" and rnd.random() < 0.4:  # ipvsadm: one-packet is for UDP only
-            opts.append("-o")
-        if sched in ("sh", "mh"):
-            flags = rnd.choice([[], [f"{sched}-fallback"], [f"{sched}-port"],
-                                [f"{sched}-fallback", f"{sched}-port"]])
-            if flags:
-                opts.append("-b " + ",".join(flags))
-        lines.append(f"-A {svc} {' '.join(opts)}")
+        lines.append(f"-A {svc} {' '.join(_service_options(rnd, kind, sched, v6))}")
         rs_used: set[str] = set()
         for _ in range(rnd.randint(0, max_rs)):
-            fwd = rnd.choice(["-g", "-i", "-m"])
-            rs_v6 = v6
-            if rs_v6:
-                rip = f"[2001:db8:ffff::{rnd.randint(1, 0xffff):x}]"
-            else:
-                rip = f"192.168.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
-            if kind == "-f":
-                rport = rnd.choice([0, 80]) if fwd == "-m" else 0
-            else:
-                rport = rnd.choice([vport, 8080, 8888]) if fwd == "-m" else vport
-            rs = f"{rip}:{rport}" if rport or rs_v6 else rip
-            if rs in rs_used:
-                continue
-            rs_used.add(rs)
-            ropts = [fwd, f"-w {rnd.choice([0, 1, 1, 5, 10, 100, 65535])}"]
-            if rnd.random() < 0.3:
-                ropts.append(f"-x {rnd.randint(1, 5000)} -y {rnd.randint(0, 50)}")
-            if fwd == "-i" and rnd.random() < 0.6:
-                tun = rnd.choice(["ipip", "gue", "gre"])
-                ropts.append(f"--tun-type {tun}")
-                if tun == "gue":
-                    ropts.append(f"--tun-port {rnd.randint(1, 65535)}")
-                if tun == "gue":
-                    ropts.append(rnd.choice(["--tun-nocsum", "--tun-csum", "--tun-remcsum"]))
-                elif tun == "gre":  # ipvsadm: no remcsum with gre
-                    ropts.append(rnd.choice(["--tun-nocsum", "--tun-csum"]))
-            lines.append(f"-a {svc} -r {rs} {' '.join(ropts)}")
+            line = _real_server_rule(rnd, svc, kind, vport, v6, rs_used)
+            if line is not None:
+                lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def _service_options(rnd: random.Random, kind: str, sched: str, v6: bool) -> list[str]:
+    """A generated service's scheduler, persistence, one-packet and scheduler flags."""
+    opts = [f"-s {sched}"]
+    persistent = rnd.random() < 0.4
+    if persistent:
+        opts.append(f"-p {rnd.choice([1, 60, 300, 3600, 86400])}")
+        if rnd.random() < 0.6:
+            if v6:
+                opts.append(f"-M {rnd.choice([48, 64, 96, 112, 128])}")
+            else:
+                opts.append("-M " + rnd.choice(V4_MASKS))
+        if kind == "-u" and rnd.random() < 0.5:
+            opts.append("--pe sip")
+    if kind == "-u" and rnd.random() < 0.4:  # ipvsadm: one-packet is for UDP only
+        opts.append("-o")
+    if sched in ("sh", "mh"):
+        flags = rnd.choice([[], [f"{sched}-fallback"], [f"{sched}-port"],
+                            [f"{sched}-fallback", f"{sched}-port"]])
+        if flags:
+            opts.append("-b " + ",".join(flags))
+    return opts
+
+
+def _real_server_rule(rnd: random.Random, svc: str, kind: str, vport: int, v6: bool,
+                      rs_used: set[str]) -> str | None:
+    """One generated real server's ``-a`` rule; None when it repeats one (``rs_used``)."""
+    fwd = rnd.choice(["-g", "-i", "-m"])
+    rs_v6 = v6
+    if rs_v6:
+        rip = f"[2001:db8:ffff::{rnd.randint(1, 0xffff):x}]"
+    else:
+        rip = f"192.168.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
+    if kind == "-f":
+        rport = rnd.choice([0, 80]) if fwd == "-m" else 0
+    else:
+        rport = rnd.choice([vport, 8080, 8888]) if fwd == "-m" else vport
+    rs = f"{rip}:{rport}" if rport or rs_v6 else rip
+    if rs in rs_used:
+        return None
+    rs_used.add(rs)
+    ropts = [fwd, f"-w {rnd.choice([0, 1, 1, 5, 10, 100, 65535])}"]
+    if rnd.random() < 0.3:
+        ropts.append(f"-x {rnd.randint(1, 5000)} -y {rnd.randint(0, 50)}")
+    if fwd == "-i" and rnd.random() < 0.6:
+        tun = rnd.choice(["ipip", "gue", "gre"])
+        ropts.append(f"--tun-type {tun}")
+        if tun == "gue":
+            ropts.append(f"--tun-port {rnd.randint(1, 65535)}")
+        if tun == "gue":
+            ropts.append(rnd.choice(["--tun-nocsum", "--tun-csum", "--tun-remcsum"]))
+        elif tun == "gre":  # ipvsadm: no remcsum with gre
+            ropts.append(rnd.choice(["--tun-nocsum", "--tun-csum"]))
+    return f"-a {svc} -r {rs} {' '.join(ropts)}"
 
 
 def big_table(services: int, per_service: int) -> str:
@@ -288,79 +302,12 @@ def compare(snapshot: Any, outputs: dict[str, str], *, counters: bool = True) ->
     diffs: list[str] = []
     ours = {svc.key: svc for svc in snapshot.services}
 
-    def d(msg: str) -> None:
-        diffs.append(msg)
-
     if "save" in outputs:
-        saved = parse_save(outputs["save"])
-        if set(saved) != set(ours):
-            d(f"services differ: only ipvsadm {sorted(set(saved) - set(ours))}, "
-              f"only lvstop {sorted(set(ours) - set(saved))}")
-        for key, s in saved.items():
-            svc = ours.get(key)
-            if svc is None:
-                continue
-            full = 128 if svc.family == "inet6" else 32
-            want_flags = set(s.sched_flags)
-            if s.persistent is not None:
-                want_flags.add("persistent")
-            if s.one_packet:
-                want_flags.add("one-packet")
-            checks = [
-                ("scheduler", svc.scheduler, s.scheduler),
-                ("flags", set(svc.flags), want_flags),
-                ("persistence_timeout", svc.persistence_timeout,
-                 s.persistent if s.persistent is not None else 0),
-                ("persistence_engine", svc.persistence_engine, s.pe),
-            ]
-            if s.persistent is not None:
-                checks.append(("persistence_mask", svc.persistence_mask,
-                               s.mask if s.mask is not None else full))
-            for name, got, want in checks:
-                if got != want:
-                    d(f"{key} {name}: lvstop {got!r}, ipvsadm {want!r}")
-            rs_ours = {rs.endpoint: rs for rs in svc.real_servers}
-            if set(rs_ours) != set(s.real_servers):
-                d(f"{key} real servers: lvstop {sorted(rs_ours)}, ipvsadm {sorted(s.real_servers)}")
-                continue
-            for ep, want_rs in s.real_servers.items():
-                rs = rs_ours[ep]
-                got_rs = {"forward": rs.forward, "weight": rs.weight,
-                          "tunnel_type": rs.tunnel_type if rs.forward == "tunnel" else None,
-                          "tunnel_port": rs.tunnel_port, "tunnel_flags": rs.tunnel_flags}
-                if rs.forward == "tunnel" and want_rs.get("tunnel_type") is None:
-                    # ipvsadm -S omits the default tunnel type (ipip, port 0, nocsum)
-                    want_rs = {**want_rs, "tunnel_type": "ipip", "tunnel_flags": ("nocsum",)}
-                if want_rs.get("tunnel_type") and not want_rs["tunnel_flags"]:
-                    want_rs = {**want_rs, "tunnel_flags": ("nocsum",)}
-                for name in ("forward", "weight", "tunnel_type", "tunnel_port", "tunnel_flags"):
-                    if name in want_rs and got_rs[name] != want_rs[name]:
-                        d(f"{rs.key} {name}: lvstop {got_rs[name]!r}, ipvsadm {want_rs[name]!r}")
+        _compare_saved(parse_save(outputs["save"]), ours, diffs)
 
-    def listing(name: str, svc_fields: Any, rs_fields: Any, svc_cols: int | None = None) -> None:
-        if name not in outputs:
-            return
-        listed = parse_list(outputs[name])
-        if set(listed) != set(ours):
-            d(f"{name}: services differ: only ipvsadm {sorted(set(listed) - set(ours))}, "
-              f"only lvstop {sorted(set(ours) - set(listed))}")
-            return
-        for key, ls in listed.items():
-            svc = ours[key]
-            if svc_fields is not None:
-                got = [str(v) for v in svc_fields(svc)]
-                want = ls.head[: len(got)] if svc_cols is None else ls.head[:svc_cols]
-                if got != want:
-                    d(f"{name} {key}: lvstop {got}, ipvsadm {want}")
-            rs_ours = {rs.endpoint: rs for rs in svc.real_servers}
-            if set(rs_ours) != set(ls.real_servers):
-                d(f"{name} {key} real servers: lvstop {sorted(rs_ours)}, "
-                  f"ipvsadm {sorted(ls.real_servers)}")
-                continue
-            for ep, cols in ls.real_servers.items():
-                got = [str(v) for v in rs_fields(rs_ours[ep])]
-                if got != cols[: len(got)]:
-                    d(f"{name} {rs_ours[ep].key}: lvstop {got}, ipvsadm {cols[: len(got)]}")
+    def listing(name: str, svc_fields: Any, rs_fields: Any) -> None:
+        if name in outputs:
+            _compare_listing(name, parse_list(outputs[name]), ours, svc_fields, rs_fields, diffs)
 
     if counters:
         listing("stats", lambda s: [getattr(s.stats, c) for c in STAT_COLS],
@@ -383,15 +330,94 @@ def compare(snapshot: Any, outputs: dict[str, str], *, counters: bool = True) ->
     if "timeout" in outputs and snapshot.timeouts is not None:
         t = snapshot.timeouts
         if (t.tcp, t.tcpfin, t.udp) != parse_timeouts(outputs["timeout"]):
-            d(f"timeouts: lvstop {(t.tcp, t.tcpfin, t.udp)}, ipvsadm {outputs['timeout']!r}")
+            diffs.append(f"timeouts: lvstop {(t.tcp, t.tcpfin, t.udp)}, "
+                         f"ipvsadm {outputs['timeout']!r}")
     if "daemon" in outputs:
         want_d = parse_daemons(outputs["daemon"])
         got_d = [{"state": x.state, "mcast": x.interface, "syncid": str(x.syncid)}
                  for x in snapshot.daemons]
         want_cmp = [{k: w[k] for k in ("state", "mcast", "syncid")} for w in want_d]
         if sorted(got_d, key=str) != sorted(want_cmp, key=str):
-            d(f"daemons: lvstop {got_d}, ipvsadm {want_cmp}")
+            diffs.append(f"daemons: lvstop {got_d}, ipvsadm {want_cmp}")
     return diffs
+
+
+def _compare_saved(saved: dict[str, SavedService], ours: dict[str, Any],
+                   diffs: list[str]) -> None:
+    """``ipvsadm -Sn``'s services and real servers against lvstop's."""
+    d = diffs.append
+    if set(saved) != set(ours):
+        d(f"services differ: only ipvsadm {sorted(set(saved) - set(ours))}, "
+          f"only lvstop {sorted(set(ours) - set(saved))}")
+    for key, s in saved.items():
+        svc = ours.get(key)
+        if svc is None:
+            continue
+        full = 128 if svc.family == "inet6" else 32
+        want_flags = set(s.sched_flags)
+        if s.persistent is not None:
+            want_flags.add("persistent")
+        if s.one_packet:
+            want_flags.add("one-packet")
+        checks = [
+            ("scheduler", svc.scheduler, s.scheduler),
+            ("flags", set(svc.flags), want_flags),
+            ("persistence_timeout", svc.persistence_timeout,
+             s.persistent if s.persistent is not None else 0),
+            ("persistence_engine", svc.persistence_engine, s.pe),
+        ]
+        if s.persistent is not None:
+            checks.append(("persistence_mask", svc.persistence_mask,
+                           s.mask if s.mask is not None else full))
+        for name, got, want in checks:
+            if got != want:
+                d(f"{key} {name}: lvstop {got!r}, ipvsadm {want!r}")
+        rs_ours = {rs.endpoint: rs for rs in svc.real_servers}
+        if set(rs_ours) != set(s.real_servers):
+            d(f"{key} real servers: lvstop {sorted(rs_ours)}, ipvsadm {sorted(s.real_servers)}")
+            continue
+        for ep, want_rs in s.real_servers.items():
+            _compare_saved_real_server(rs_ours[ep], want_rs, diffs)
+
+
+def _compare_saved_real_server(rs: Any, want_rs: dict[str, Any], diffs: list[str]) -> None:
+    got_rs = {"forward": rs.forward, "weight": rs.weight,
+              "tunnel_type": rs.tunnel_type if rs.forward == "tunnel" else None,
+              "tunnel_port": rs.tunnel_port, "tunnel_flags": rs.tunnel_flags}
+    if rs.forward == "tunnel" and want_rs.get("tunnel_type") is None:
+        # ipvsadm -S omits the default tunnel type (ipip, port 0, nocsum)
+        want_rs = {**want_rs, "tunnel_type": "ipip", "tunnel_flags": ("nocsum",)}
+    if want_rs.get("tunnel_type") and not want_rs["tunnel_flags"]:
+        want_rs = {**want_rs, "tunnel_flags": ("nocsum",)}
+    for name in ("forward", "weight", "tunnel_type", "tunnel_port", "tunnel_flags"):
+        if name in want_rs and got_rs[name] != want_rs[name]:
+            diffs.append(f"{rs.key} {name}: lvstop {got_rs[name]!r}, ipvsadm {want_rs[name]!r}")
+
+
+def _compare_listing(name: str, listed: dict[str, ListedService], ours: dict[str, Any],
+                     svc_fields: Any, rs_fields: Any, diffs: list[str]) -> None:
+    """One ``ipvsadm -Ln`` view's columns against the same fields of lvstop's snapshot."""
+    d = diffs.append
+    if set(listed) != set(ours):
+        d(f"{name}: services differ: only ipvsadm {sorted(set(listed) - set(ours))}, "
+          f"only lvstop {sorted(set(ours) - set(listed))}")
+        return
+    for key, ls in listed.items():
+        svc = ours[key]
+        if svc_fields is not None:
+            got = [str(v) for v in svc_fields(svc)]
+            want = ls.head[: len(got)]
+            if got != want:
+                d(f"{name} {key}: lvstop {got}, ipvsadm {want}")
+        rs_ours = {rs.endpoint: rs for rs in svc.real_servers}
+        if set(rs_ours) != set(ls.real_servers):
+            d(f"{name} {key} real servers: lvstop {sorted(rs_ours)}, "
+              f"ipvsadm {sorted(ls.real_servers)}")
+            continue
+        for ep, cols in ls.real_servers.items():
+            got = [str(v) for v in rs_fields(rs_ours[ep])]
+            if got != cols[: len(got)]:
+                d(f"{name} {rs_ours[ep].key}: lvstop {got}, ipvsadm {cols[: len(got)]}")
 
 
 IPVSADM_VIEWS = {

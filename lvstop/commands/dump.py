@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from lvstop.errors import LvstopError
 from lvstop.safetext import write_control
@@ -116,7 +116,8 @@ def service_line(svc: Service) -> str:
     return " ".join(parts)
 
 
-def _rates_of(key: str, obj: Any, rates: dict[str, Rates] | None) -> tuple[float, ...]:
+def _rates_of(key: str, obj: Service | RealServer,
+              rates: dict[str, Rates] | None) -> tuple[float, ...]:
     if rates is None:
         s = obj.stats
         return (s.cps, s.inpps, s.outpps, s.inbps, s.outbps)

@@ -14,9 +14,16 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lvstop.errors import LvstopError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from lvstop.doctor.facts import HeardAdvert
+    from lvstop.model.keepalived import KeepalivedConfig, KeepalivedVersion
+    from lvstop.track.drift import Drift
 
 NAME = "keepalived"
 HELP = ("keepalived's config, processes and own state, lined up with the kernel's IPVS table "
@@ -155,7 +162,7 @@ def gather(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def wire_masters(adverts: Any) -> dict[tuple[str, int], str]:
+def wire_masters(adverts: Iterable[HeardAdvert]) -> dict[tuple[str, int], str]:
     """(family, VRID) -> the source of the highest-priority advert heard (the master)."""
     best: dict[tuple[str, int], tuple[int, str]] = {}
     for adv in adverts:
@@ -190,9 +197,22 @@ def _fmt_age(seconds: float) -> str:
 
 
 def render_text(pieces: dict[str, Any]) -> str:
+    """The text view: the config and the keepalived processes, then one section each for
+    the VRRP instances, the virtual servers, the differences and the warnings."""
+    lines = [
+        *_config_lines(pieces),
+        *_process_lines(pieces),
+        "",
+        *_instance_lines(pieces["config"], pieces["drift"]),
+        "",
+        *_server_lines(pieces),
+        *_difference_lines(pieces["config"]),
+    ]
+    return "\n".join(lines)
+
+
+def _config_lines(pieces: dict[str, Any]) -> list[str]:
     config = pieces["config"]
-    runtime = pieces["runtime"]
-    drift = pieces["drift"]
     lines: list[str] = []
     lines.append(
         f"config  {config.files[0]}"
@@ -211,6 +231,12 @@ def render_text(pieces: dict[str, Any]) -> str:
         lines.append(f"Errors: keepalived would not run this config ({len(config.errors)})")
         for error in config.errors:
             lines.append(f"  {error}")
+    return lines
+
+
+def _process_lines(pieces: dict[str, Any]) -> list[str]:
+    runtime = pieces["runtime"]
+    lines: list[str] = []
     if runtime is None or not runtime.running:
         lines.append("keepalived  not running")
     else:
@@ -230,8 +256,11 @@ def render_text(pieces: dict[str, Any]) -> str:
             lines.append(f"            {problem}")
     for ignored in pieces.get("ignored", []):
         lines.append(f"            {ignored}")
-    lines.append("")
-    lines.append("VRRP instances")
+    return lines
+
+
+def _instance_lines(config: KeepalivedConfig, drift: Drift) -> list[str]:
+    lines = ["VRRP instances"]
     by_name = {i.name: i for i in drift.instances}
     for inst in config.vrrp_instances:
         d = by_name.get(inst.name)
@@ -247,8 +276,13 @@ def render_text(pieces: dict[str, Any]) -> str:
             lines.append(f"               keepalived starts it in FAULT here: {inst.fault}")
     if not config.vrrp_instances:
         lines.append("  (none)")
-    lines.append("")
-    lines.append("Virtual servers")
+    return lines
+
+
+def _server_lines(pieces: dict[str, Any]) -> list[str]:
+    config = pieces["config"]
+    drift = pieces["drift"]
+    lines = ["Virtual servers"]
     if pieces["ipvs"] is None:
         for cvs in config.virtual_servers:
             lines.append(f"  {cvs.label}  {cvs.protocol} {cvs.lb_algo} {cvs.lb_kind}")
@@ -268,6 +302,11 @@ def render_text(pieces: dict[str, Any]) -> str:
         lines.append("  (none)")
     if pieces["ipvs_error"]:
         lines.append(f"  kernel table not read: {pieces['ipvs_error']}")
+    return lines
+
+
+def _difference_lines(config: KeepalivedConfig) -> list[str]:
+    lines: list[str] = []
     if config.differences:
         lines.append("")
         lines.append(
@@ -290,10 +329,10 @@ def render_text(pieces: dict[str, Any]) -> str:
         lines.append(f"Warnings ({len(warnings)})")
         for warning in warnings:
             lines.append(f"  {warning}")
-    return "\n".join(lines)
+    return lines
 
 
-def _rules_line(rules: str, version: Any) -> str:
+def _rules_line(rules: str, version: KeepalivedVersion | None) -> str:
     if version is None:
         installed = "installed version not read"
     elif version.binary is None:

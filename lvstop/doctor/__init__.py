@@ -11,7 +11,10 @@ with one line of why and one line of fix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lvstop.doctor.facts import Facts
 
 SCHEMA = "lvstop.doctor/1"
 STATUSES = ("ok", "warn", "fail", "skip")
@@ -44,7 +47,7 @@ def skip(check_id: str, summary: str) -> CheckResult:
     return CheckResult(check_id, "skip", summary)
 
 
-def run_all(facts: Any) -> list[CheckResult]:
+def run_all(facts: Facts) -> list[CheckResult]:
     """Every check that applies to the host ``facts`` describe, in a stable order."""
     from lvstop.doctor import director, peer, realserver
 

@@ -526,7 +526,7 @@ def render_reference(snapshot: ExportSnapshot,
                      backend_labels: tuple[str, ...] = BACKEND_LABELS) -> bytes:
     """The same exposition through prometheus-client's ``generate_latest`` (the plain path
     ``render`` is held equal to)."""
-    return generate_latest(SnapshotCollector(snapshot, backend_labels))  # type: ignore[arg-type]
+    return generate_latest(SnapshotCollector(snapshot, backend_labels))
 
 
 class Published:

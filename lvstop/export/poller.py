@@ -26,7 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lvstop.errors import LvstopError
 from lvstop.export.metrics import ExportSnapshot, KeepalivedView, Published, SourceStatus
@@ -34,6 +34,13 @@ from lvstop.model.ipvs import IpvsSnapshot, Stats
 from lvstop.model.keepalived import KeepalivedRuntime
 from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.track.rates import Rates, RateTracker
+
+if TYPE_CHECKING:  # imported when used: `lvstop export --help` stays quick
+    from lvstop.model.keepalived import KeepalivedConfig
+    from lvstop.sources.addresses import LocalAddresses
+    from lvstop.sources.ipvs import IpvsReader
+    from lvstop.sources.vrrp_capture import VrrpCapture
+    from lvstop.track.vrrp import VrrpTracker
 
 #: keepalived is signalled for its dumps at most this often (seconds)
 MIN_DUMP_INTERVAL = 60.0
@@ -47,7 +54,7 @@ def _one_line(exc: BaseException) -> str:
 class IpvsPoll:
     """The IPVS table, the totals and lvstop's rates; blocking, called in a thread."""
 
-    def __init__(self, reader: Any = None,
+    def __init__(self, reader: IpvsReader | None = None,
                  read_totals: Callable[[], Stats] | None = None) -> None:
         self._reader = reader
         self._read_totals = read_totals
@@ -76,9 +83,9 @@ class VrrpPoll:
 
     def __init__(self, interfaces: Sequence[str] | None) -> None:
         self.interfaces = list(interfaces) if interfaces else None
-        self._capture: Any = None
-        self._addresses: Any = None
-        self._tracker: Any = None
+        self._capture: VrrpCapture | None = None
+        self._addresses: LocalAddresses | None = None
+        self._tracker: VrrpTracker | None = None
         self.bogus: dict[str, int] = {}
 
     async def start(self) -> None:
@@ -112,14 +119,13 @@ class VrrpPoll:
                   "addresses", file=sys.stderr)
 
     def snapshot(self) -> VrrpSnapshot:
+        assert self._tracker is not None and self._capture is not None, "snapshot before start"
         now = time.time()
         # behind the clock by the capture's batching latency: no advert still in the ring
         # is overtaken (silence is judged on kernel timestamps)
         self._tracker.tick(now - self._capture.latency)
         source = "live: " + (", ".join(self.interfaces) if self.interfaces else "all")
-        snap: VrrpSnapshot = self._tracker.snapshot(now, capture=self._capture.stats(),
-                                                    source=source)
-        return snap
+        return self._tracker.snapshot(now, capture=self._capture.stats(), source=source)
 
     async def close(self) -> None:
         if self._capture is not None:
@@ -143,7 +149,7 @@ class KeepalivedPoll:
     def __init__(self, *, signals: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.signals = signals
         self.clock = clock
-        self._config: Any = None
+        self._config: KeepalivedConfig | None = None
         self._config_key: tuple[str, float] | None = None
         self._dumped: KeepalivedRuntime | None = None
         self._dumped_pid: int | None = None
@@ -176,12 +182,14 @@ class KeepalivedPoll:
         if key != self._config_key:
             self._config = keepalived_conf.parse_file(path)
             self._config_key = key
+        config = self._config
+        assert config is not None  # parsed when its key was first seen
         chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
         now = self.clock()
         signature = _table_signature(ipvs, vrrp)
         want = self._want_dumps(parent.pid, signature, now)
         runtime = keepalived_state.read_runtime(
-            global_defs=self._config.global_defs, processes=chosen, request_dumps=want)
+            global_defs=config.global_defs, processes=chosen, request_dumps=want)
         if want:
             self._signalled_at = now
             self._signature = signature
@@ -196,7 +204,7 @@ class KeepalivedPoll:
         if vrrp is not None:
             wire = {(v.family, v.vrid): v.master for v in vrrp.vrids if v.master is not None}
             local = vrrp.local_addresses
-        drift = compute_drift(self._config, ipvs, runtime, wire, local)
+        drift = compute_drift(config, ipvs, runtime, wire, local)
         return KeepalivedView(
             running=True,
             instances=runtime.instances,

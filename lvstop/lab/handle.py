@@ -7,11 +7,13 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, TypeVar
 
 from lvstop.lab import faults, runtime
 from lvstop.lab.topology import ROGUE_NODE, Topology, default_topology
+
+_T = TypeVar("_T")
 
 HEAL_TIMEOUT = 30.0
 _scratch_ids = itertools.count(1)
@@ -51,7 +53,7 @@ class LabHandle:
             raise LabCommandError(node, proc)
         return proc
 
-    def netns(self, node: str) -> Any:
+    def netns(self, node: str) -> AbstractContextManager[None]:
         """``with lab.netns("d1"):`` the current thread lives in d1's netns (sockets too)."""
         return runtime.netns(node)
 
@@ -81,8 +83,8 @@ class LabHandle:
         """``seconds`` on an idle host, as a deadline on this host now (see ``load_factor``)."""
         return seconds * self.load_factor()
 
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0,
-                   what: str = "condition", interval: float = 0.1) -> Any:
+    def wait_until(self, predicate: Callable[[], _T | None], timeout: float = 10.0,
+                   what: str = "condition", interval: float = 0.1) -> _T:
         """Poll ``predicate`` until it returns something truthy (returned); AssertionError
         naming ``what`` after ``timeout`` seconds on an idle host, multiplied by the highest
         load factor seen while waiting (a busy host slows the VM). Exceptions from the

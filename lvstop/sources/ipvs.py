@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
@@ -805,6 +805,7 @@ class IpvsNetlink:
 
 #: previous poll's objects by message body (see ``IpvsReader._read``)
 Memo: TypeAlias = dict[bytes, Any]
+_T = TypeVar("_T")
 
 
 def message_key(buf: Buffer, off: int, length: int) -> bytes:
@@ -1084,8 +1085,9 @@ class IpvsReader:
         return tuple(self.transport.dump(CMD_GET_DAEMON, b"", parse, "IPVS sync daemons"))
 
 
-def _memoized(old: Memo, new: Memo, key: bytes, decode: Callable[..., Any], *args: Any) -> Any:
+def _memoized(old: Memo, new: Memo, key: bytes, decode: Callable[..., _T], *args: Any) -> _T:
     """The previous poll's object for ``key`` (kept in ``new``), else ``decode(*args)``."""
+    value: _T
     if key in old:
         value = new[key] = old[key]
     else:

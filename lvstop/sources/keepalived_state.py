@@ -204,7 +204,7 @@ def _bool(text: str | None, default: bool = False) -> bool:
     return text.strip().lower() in ("1", "yes", "true", "on", "enabled")
 
 
-def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:
+def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:  # noqa: PLR0915, C901 — being rewritten (issue 12)
     """Virtual and real servers (with their checkers) of a ``keepalived_check.data`` dump."""
     servers: list[tuple[dict[str, Any], list[_RsBuild]]] = []
     checkers: dict[tuple[str, str, int], list[CheckerState]] = {}

@@ -18,6 +18,7 @@ import struct
 from _socket import AF_INET as _AF_INET
 from _socket import AF_INET6 as _AF_INET6
 from _socket import inet_ntop as _inet_ntop
+from typing import NamedTuple
 
 from lvstop.model.vrrp import Advert, Family
 
@@ -103,14 +104,24 @@ def decode_ip(
         return None
 
 
-def _decode_ip(
-    packet: bytes, time: float, interface: str | None, src_mac: str | None
-) -> Advert | None:
+class _IpHeader(NamedTuple):
+    """What VRRP needs of the IPv4 / IPv6 header: the payload is ``packet[offset:end]``."""
+
+    family: Family
+    proto: int
+    ttl: int
+    offset: int
+    end: int
+    src_raw: bytes
+    dst_raw: bytes
+
+
+def _ip_header(packet: bytes) -> _IpHeader | None:
+    """The IP header's fields, or None when it is not a whole IPv4 / IPv6 header."""
     n = len(packet)
     if n < 1:
         return None
     ip_version = packet[0] >> 4
-    pseudo: int  # ones'-complement partial sum of the v3 pseudo-header (mod 0xffff)
     if ip_version == 4:
         if n < 20:
             return None
@@ -119,31 +130,28 @@ def _decode_ip(
             return None
         total = _H.unpack_from(packet, 2)[0]
         end = min(n, total) if total >= ihl else n
-        proto = packet[9]
-        ttl = packet[8]
-        family: Family = "inet"
-        src_raw = packet[12:16]
-        dst_raw = packet[16:20]
-        src = _inet_ntop(_AF_INET, src_raw)
-        dst = _inet_ntop(_AF_INET, dst_raw)
-        offset = ihl
-        addr_len = 4
-    elif ip_version == 6:
+        return _IpHeader("inet", packet[9], packet[8], ihl, end, packet[12:16], packet[16:20])
+    if ip_version == 6:
         if n < 40:
             return None
         payload_len = _H.unpack_from(packet, 4)[0]
         end = min(n, 40 + payload_len) if payload_len else n
-        proto = packet[6]
-        ttl = packet[7]
-        family = "inet6"
-        src_raw = packet[8:24]
-        dst_raw = packet[24:40]
-        src = _inet_ntop(_AF_INET6, src_raw)
-        dst = _inet_ntop(_AF_INET6, dst_raw)
-        offset = 40
-        addr_len = 16
-    else:
+        return _IpHeader("inet6", packet[6], packet[7], 40, end, packet[8:24], packet[24:40])
+    return None
+
+
+def _decode_ip(
+    packet: bytes, time: float, interface: str | None, src_mac: str | None
+) -> Advert | None:
+    header = _ip_header(packet)
+    if header is None:
         return None
+    family, proto, ttl, offset, end, src_raw, dst_raw = header
+    af = _AF_INET if family == "inet" else _AF_INET6
+    addr_len = len(src_raw)
+    src = _inet_ntop(af, src_raw)
+    dst = _inet_ntop(af, dst_raw)
+    pseudo: int  # ones'-complement partial sum of the v3 pseudo-header (mod 0xffff)
     if proto == IPPROTO_AH:
         # keepalived's auth_type AH: IP | AH | VRRP. AH length is in 4-byte units minus 2.
         if end - offset < 2:
@@ -204,7 +212,6 @@ def _decode_ip(
             time, interface, family, src, src_mac, dst, ttl, "ttl", version, vrid, priority
         )
 
-    af = _AF_INET if addr_len == 4 else _AF_INET6
     addresses = tuple(
         _inet_ntop(af, vrrp[i : i + addr_len]) for i in range(8, 8 + count * addr_len, addr_len)
     )

@@ -522,23 +522,47 @@ class VrrpTracker:
         )
 
     def _on_advert(self, a: Advert, t: float, out: list[VrrpEvent]) -> None:
-        """The one update path of a valid advert."""
+        """The one update path of a valid advert: its sender's record, then a resignation,
+        or who is master and what to watch for next."""
+        found = self._router_for(a, t, out)
+        if found is None:
+            return
+        v, r, new = found
+        interval = a.interval_ms or 0
+        prev_last = self._note_advert(v, r, a, t, new, out)
+        if r.priority == 0:
+            self._on_resign(v, r, t, interval, out)
+            return
+        if r.run_start is None or t - prev_last > r.mdi:
+            r.run_start = t
+        self._elect(v, r, t, out)
+        self._watch(v, r, t, interval, out)
+
+    def _router_for(self, a: Advert, t: float,
+                    out: list[VrrpEvent]) -> tuple[_Vrid, _Router, bool] | None:
+        """The VRID and the sender's router (and whether the router is new); None when either
+        is one too many (counted as untracked)."""
         v = self._vrids.get((a.family, a.vrid or 0, a.interface if self.per_interface else None))
         if v is None:
             v = self._vrid(a, t)
             if v is None:
                 self.last_master = None
                 self._untracked(None, a, t, out)
-                return
-        src = a.src
-        r = v.routers.get(src)
+                return None
+        r = v.routers.get(a.src)
         new = r is None
         if r is None:
             r = self._add_router(v, a, t)
             if r is None:
                 self.last_master = v.master
                 self._untracked(v, a, t, out)
-                return
+                return None
+        return v, r, new
+
+    def _note_advert(self, v: _Vrid, r: _Router, a: Advert, t: float, new: bool,
+                     out: list[VrrpEvent]) -> float:
+        """The advert into its sender's record (a conflict checked when what it says
+        changed); returns when the sender was heard before."""
         prio = a.priority or 0
         interval = a.interval_ms or 0
         version = a.version or 2
@@ -572,34 +596,40 @@ class VrrpTracker:
             v.others_of = None  # r is one of the others of the cached bound: it moves
         if changed and len(v.routers) > 1:
             self._check_conflict(v, t, out)
+        return prev_last
 
-        if prio == 0:
-            r.run_start = None
-            if v.master == src:
-                v.master = None
-                v.prev_master = src
-                v.prev_last = t
-                v.silent = False
-                out.append(
-                    self._event(
-                        v, t, "resign",
-                        f"VRID {v.vrid}: master {src} resigned (priority 0)",
-                        master=None, previous=src, sources=(src,),
-                    )
+    def _on_resign(self, v: _Vrid, r: _Router, t: float, interval: int,
+                   out: list[VrrpEvent]) -> None:
+        """Priority 0: the sender gives up mastership (if it held it)."""
+        src = r.src
+        r.run_start = None
+        if v.master == src:
+            v.master = None
+            v.prev_master = src
+            v.prev_last = t
+            v.silent = False
+            out.append(
+                self._event(
+                    v, t, "resign",
+                    f"VRID {v.vrid}: master {src} resigned (priority 0)",
+                    master=None, previous=src, sources=(src,),
                 )
-                v.silence_at = t + self._silence_mdi(v, r)
-                self._queue_silence(v, interval)
-            if v.split:
-                self._check_split(v, t, out, t)
-            self.last_master = v.master
-            return
+            )
+            v.silence_at = t + self._silence_mdi(v, r)
+            self._queue_silence(v, interval)
+        if v.split:
+            self._check_split(v, t, out, t)
+        self.last_master = v.master
 
-        if r.run_start is None or t - prev_last > r.mdi:
-            r.run_start = t
+    def _elect(self, v: _Vrid, r: _Router, t: float, out: list[VrrpEvent]) -> None:
+        """Who is master after this advert of ``r``: the first, again after a gap, by
+        failover (the master went quiet) or by preemption (a higher priority)."""
+        src = r.src
+        prio = r.priority
         master = v.master
         if master == src:
-            pass  # the master again: the common case
-        elif master is None:
+            return  # the master again: the common case
+        if master is None:
             previous = v.prev_master
             if not v.ever_master:
                 out.append(
@@ -624,18 +654,23 @@ class VrrpTracker:
             v.master = src
             v.master_since = t
             v.silent = False
-        else:
-            m = v.routers[master]
-            if t - m.last > CURRENT_INTERVALS * m.interval_ms / 1000.0:
-                self._change(v, t, "failover", src, master, m.last, out)
-                v.master = src
-                v.master_since = t
-            elif prio > m.priority:
-                self._change(v, t, "preempt", src, master, m.last, out)
-                v.master = src
-                v.master_since = t
+            return
+        m = v.routers[master]
+        if t - m.last > CURRENT_INTERVALS * m.interval_ms / 1000.0:
+            self._change(v, t, "failover", src, master, m.last, out)
+            v.master = src
+            v.master_since = t
+        elif prio > m.priority:
+            self._change(v, t, "preempt", src, master, m.last, out)
+            v.master = src
+            v.master_since = t
+
+    def _watch(self, v: _Vrid, r: _Router, t: float, interval: int,
+               out: list[VrrpEvent]) -> None:
+        """After the election: the master's silence timer and host check, and split brain
+        while another router may still be advertising."""
         master = self.last_master = v.master
-        if master == src:
+        if master == r.src:
             mdi = v.silence_mdi
             if mdi is None:
                 mdi = v.silence_mdi = self._silence_mdi(v, r)

@@ -18,10 +18,15 @@ import select
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.tui.incident import AdvertRing
+
+if TYPE_CHECKING:  # imported in start(): the dashboard draws before the capture opens
+    from lvstop.sources.addresses import LocalAddresses
+    from lvstop.sources.vrrp_capture import VrrpCapture
+    from lvstop.track.vrrp import VrrpTracker
 
 #: Seconds the thread sleeps at most without packets (to notice ``close``).
 IDLE_WAIT = 1.0
@@ -33,9 +38,9 @@ class LiveVrrp:
 
     def __init__(self, interfaces: Sequence[str] | None) -> None:
         self.interfaces = list(interfaces) if interfaces else None
-        self._capture: Any = None
-        self._addresses: Any = None
-        self._tracker: Any = None
+        self._capture: VrrpCapture | None = None
+        self._addresses: LocalAddresses | None = None
+        self._tracker: VrrpTracker | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,9 +91,10 @@ class LiveVrrp:
                 os.write(self._wake[1], b"\0")
 
     def _run(self) -> None:
-        assert self._wake is not None
+        assert self._wake is not None and self._capture is not None and self._tracker is not None
+        capture, tracker = self._capture, self._tracker  # set before the thread starts
         poller = select.poll()
-        for fd in (*self._capture.filenos(), self._wake[0]):
+        for fd in (*capture.filenos(), self._wake[0]):
             poller.register(fd, select.POLLIN)
         try:
             while not self._stop.is_set():
@@ -99,10 +105,10 @@ class LiveVrrp:
                     break
                 with self._lock:
                     self.feeder = threading.get_ident()
-                    self._capture.drain()
+                    capture.drain()
                     pending, self._pending = self._pending, None
                     if pending is not None:
-                        self._tracker.set_local_addresses(*pending)
+                        tracker.set_local_addresses(*pending)
         except BaseException as exc:  # shown by the next snapshot
             self._error = exc
 
@@ -112,12 +118,10 @@ class LiveVrrp:
         now = time.time()
         source = "live: " + (", ".join(self.interfaces) if self.interfaces else "all")
         with self._lock:
-            if self._capture is None:
+            if self._capture is None or self._tracker is None:
                 raise OSError("the VRRP capture is closed")
             self._tracker.tick(now)
-            snap: VrrpSnapshot = self._tracker.snapshot(now, capture=self._capture.stats(),
-                                                        source=source)
-        return snap
+            return self._tracker.snapshot(now, capture=self._capture.stats(), source=source)
 
     async def snapshot(self) -> VrrpSnapshot:
         return await asyncio.to_thread(self._snapshot)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING
 
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
 from lvstop.sources.host import HostReader
@@ -23,6 +23,9 @@ from lvstop.tui.sources import (
     Sources,
     has_cap_net_admin,
 )
+
+if TYPE_CHECKING:
+    from lvstop.model.keepalived import KeepalivedConfig, KeepalivedProcess, KeepalivedRuntime
 
 
 class NetlinkIpvs:
@@ -70,7 +73,7 @@ class KernelActions:
             self._remembered = actions.remembered_weights()
         return self._remembered
 
-    async def _after(self, change: Any) -> str:
+    async def _after(self, change: object) -> str:
         import lvstop.actions as actions
 
         self._remembered = await asyncio.to_thread(actions.remembered_weights)
@@ -111,22 +114,23 @@ class KeepalivedDriftStates:
     ``min_gap``: seconds between two rounds of dumps asked for on its own (0: only by key)."""
 
     def __init__(self, no_signals: str | None = None, min_gap: float = 60.0,
-                 clock: Any = time.time) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
         from lvstop.track.ka_dumps import DumpPolicy
 
         self.no_signals = no_signals
         self.policy = DumpPolicy(min_gap)
         self._clock = clock
         self._view = KeepalivedView(no_signals=no_signals)
-        self._config: Any = None
+        self._config: KeepalivedConfig | None = None
         self._config_key: tuple[str, float] | None = None
-        self._runtime: Any = None  # the last runtime with a fresh dump, for one parent pid
+        # the last runtime with a fresh dump, for one parent pid
+        self._runtime: KeepalivedRuntime | None = None
         self._runtime_pid: int | None = None
 
     def view(self) -> KeepalivedView:
         return self._view
 
-    def _load_config(self, parent: Any) -> Any:
+    def _load_config(self, parent: KeepalivedProcess) -> KeepalivedConfig:
         import os
 
         from lvstop.errors import LvstopError
@@ -142,7 +146,9 @@ class KeepalivedDriftStates:
         if key != self._config_key:
             self._config = keepalived_conf.parse_file(path)
             self._config_key = key
-        return self._config
+        config = self._config
+        assert config is not None  # parsed when its key was first seen
+        return config
 
     def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
         from lvstop.sources import keepalived_state

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from lvstop.lab.handle import LabHandle
+
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ VRID52_D2 = r"\b52 +10\.0\.5\.93 +101\b"
 
 
 class Dashboard:
-    def __init__(self, lab, *extra: str) -> None:
+    def __init__(self, lab: LabHandle, *extra: str) -> None:
         self.lab = lab
         # audit log and drain state of this run stay in the lab folder, not the host's /var
         state = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="dash-"))
@@ -87,7 +89,7 @@ class Dashboard:
         self.lab.run("d1", ["tmux", "-L", SOCKET, "kill-server"], check=False)
 
 
-def weight(lab, vip: str, rs: str) -> int | None:
+def weight(lab: LabHandle, vip: str, rs: str) -> int | None:
     out = lab.run("d1", ["ipvsadm", "-Ln", "-t", f"{vip}:8888"]).stdout
     m = re.search(rf"->\s+{re.escape(rs)}:8888\s+\w+\s+(\d+)", out)
     return int(m.group(1)) if m else None

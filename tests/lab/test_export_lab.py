@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from lvstop.lab.handle import LabHandle
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 
@@ -59,7 +61,7 @@ def parse(text: str, prefix: str = "") -> Samples:
 class Pair:
     """node_exporter and lvstop export, started in netns ``ns``."""
 
-    def __init__(self, lab, ns: str, backend_labels: str | None = None, offset: int = 0
+    def __init__(self, lab: LabHandle, ns: str, backend_labels: str | None = None, offset: int = 0
                  ) -> None:
         from lvstop.lab import runtime
 
@@ -101,7 +103,8 @@ class Pair:
 
 
 @contextmanager
-def pair(lab, ns: str, backend_labels: str | None = None, offset: int = 0) -> Iterator[Pair]:
+def pair(lab: LabHandle, ns: str, backend_labels: str | None = None, offset: int = 0,
+         ) -> Iterator[Pair]:
     p = Pair(lab, ns, backend_labels, offset)
     try:
         yield p
@@ -169,7 +172,7 @@ def proc_services(p: Pair) -> set[tuple[str, str, str, str]]:
     return out
 
 
-def assert_same(lab, p: Pair) -> None:
+def assert_same(lab: LabHandle, p: Pair) -> None:
     # a real server appearing between the two reads is a difference of that moment only:
     # compare until one round agrees (the table holds still in the scratch tests)
     last: list[str] = []
@@ -243,7 +246,7 @@ def _export(ns: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
                             stderr=subprocess.DEVNULL)
 
 
-def _scrape(lab, ns: str, port: int) -> str:
+def _scrape(lab: LabHandle, ns: str, port: int) -> str:
     with lab.netns(ns), urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                                timeout=30) as reply:
         assert reply.status == 200

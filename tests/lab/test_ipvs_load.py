@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from lvstop.lab.handle import LabHandle
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 
@@ -28,7 +30,7 @@ RATE = 25.0  # client requests per second, over both VIPs
 
 
 class Load:
-    def __init__(self, lab, rate: float = RATE, duration: float = 120.0) -> None:
+    def __init__(self, lab: LabHandle, rate: float = RATE, duration: float = 120.0) -> None:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", "client", sys.executable, "-m", "lvstop.lab.load",
              "--vip", VIP1, "--vip", VIP2, "--rate", str(rate), "--duration", str(duration)],
@@ -135,7 +137,7 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
                     e.real_endpoint) for e in entries)
     assert ours == Counter(lnc)
     counts = decode_counts(aggregate_text(text))
-    by_state = Counter()
+    by_state: Counter[tuple[str, str, str]] = Counter()
     for c in counts:
         by_state[(c.virtual_endpoint, c.real_endpoint, c.state)] += c.count
     assert by_state == Counter((e[3], e[4], e[1]) for e in lnc)
@@ -176,9 +178,11 @@ def test_record_dump_json_under_steady_load(lab, load):
         time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
     snaps = [IpvsSnapshot.from_dict(json.loads(line)) for line in lines]
     key = f"tcp:{VIP1}:8888"
-    conns = [s.service(key).stats.conns for s in snaps]
+    services = [s.service(key) for s in snaps]
+    assert None not in services
+    conns = [svc.stats.conns for svc in services if svc is not None]
     assert conns == sorted(conns) and conns[-1] > conns[0]  # steady load: counters grow
-    assert all(len(s.service(key).real_servers) == 2 for s in snaps)
+    assert all(len(svc.real_servers) == 2 for svc in services if svc is not None)
     RECORD_DIR.mkdir(parents=True, exist_ok=True)
     (RECORD_DIR / "lab-steady-load.jsonl").write_text("\n".join(lines) + "\n")
 

@@ -16,8 +16,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from lvstop.model.ipvs import IpvsSnapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
@@ -45,7 +49,8 @@ def ipvsadm_outputs(ns: str) -> dict[str, str]:
             for name, argv in ipvs_oracle.IPVSADM_VIEWS.items()}
 
 
-def record(name: str, rules: str, recorder, outputs: dict[str, str], snapshot) -> None:
+def record(name: str, rules: str, recorder: Any, outputs: dict[str, str],
+           snapshot: IpvsSnapshot) -> None:
     doc = {"about": "recorded in the lvstop lab (UML 6.1) by tests/lab/test_ipvs_oracle.py",
            "rules": rules, "exchanges": recorder.exchanges, "ipvsadm": outputs,
            "snapshot": snapshot.to_dict()}

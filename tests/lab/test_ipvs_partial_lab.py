@@ -77,7 +77,9 @@ def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
             # its turn came at most a sweep after its last read (before the change), noticed
             # by the first poll from then on
             assert seen.taken_at - changed_at <= SWEEP + longest_gap
-            assert [(rs.address, rs.weight) for rs in seen.service(victim.key).real_servers
+            now = seen.service(victim.key)
+            assert now is not None
+            assert [(rs.address, rs.weight) for rs in now.real_servers
                     if rs.address == first_rs.address] == [(first_rs.address, 0)]
             assert seen.real_servers_read is not None
             assert victim.key in seen.real_servers_read

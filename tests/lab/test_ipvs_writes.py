@@ -7,8 +7,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+from lvstop.lab.handle import LabHandle
+
+if TYPE_CHECKING:
+    from lvstop.actions import IpvsWriter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
@@ -56,7 +62,7 @@ def table(lab, tmp_path_factory):
         yield ns, state_dir
 
 
-def writer_in(lab, ns: str, state_dir: Path):
+def writer_in(lab: LabHandle, ns: str, state_dir: Path) -> IpvsWriter:
     from lvstop.actions import AuditLog, DrainState, IpvsWriter
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
 

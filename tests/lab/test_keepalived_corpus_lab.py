@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lvstop.lab.handle import LabHandle
 from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import signal_number
 
@@ -41,7 +42,7 @@ def _modules(lab):
         subprocess.run(["modprobe", "-d", "/tmp/mr", module], check=False, capture_output=True)
 
 
-def _interfaces(lab, ns: str, vlan: bool) -> None:
+def _interfaces(lab: LabHandle, ns: str, vlan: bool) -> None:
     # as tests/data/keepalived/corpus_inside.sh gives them to the recordings (the samples: the
     # VLAN eth0.1 they name, no global IPv6 address)
     for dev in ("eth0", "eth1", "eth2", "eth3"):
@@ -66,7 +67,7 @@ def _read(path: str) -> str | None:
 
 
 def run_keepalived(
-    lab, conf: str, *, vlan: bool = False
+    lab: LabHandle, conf: str, *, vlan: bool = False
 ) -> tuple[str, str, str | None, str | None]:
     """keepalived -t, then a start, a DATA dump and a stop: (-t output, log, data, check data)."""
     config = parse_file(conf, config_id="high")
@@ -130,7 +131,7 @@ def run_keepalived(
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_corpus_config_against_live_keepalived(lab, conf: Path):
+def test_corpus_config_against_live_keepalived(lab: LabHandle, conf: Path) -> None:
     check_txt, log, data, check_data = run_keepalived(lab, str(conf))
     cfg = parse_file(str(conf), config_id="high", interfaces=HOST)
     assert ko.compare_all(cfg, check_txt, log, data, check_data) == []
@@ -150,7 +151,7 @@ SAMPLES = sorted(
 
 
 @pytest.mark.parametrize("name", SAMPLES)
-def test_sample_config_against_live_keepalived(lab, name: str):
+def test_sample_config_against_live_keepalived(lab: LabHandle, name: str) -> None:
     conf = str(ks.sample(name))
     check_txt, log, data, check_data = run_keepalived(lab, conf, vlan=True)
     cfg = parse_file(conf, config_id="high", interfaces=ko.recording_host(vlan=True))
@@ -173,7 +174,7 @@ def _maybe_wrong(value: str) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def vrrp_block(draw, index: int) -> str:
+def vrrp_block(draw: st.DrawFn, index: int) -> str:
     name = draw(st.sampled_from(["VI_1", "VI_2", f"VI_{index}"]))  # duplicate names happen
     lines = [f"vrrp_instance {name} {{", "    interface eth0"]
     lines.append(f"    state {draw(st.sampled_from(['MASTER', 'BACKUP']).flatmap(_maybe_wrong))}")
@@ -195,7 +196,7 @@ def vrrp_block(draw, index: int) -> str:
 
 
 @st.composite
-def vs_block(draw) -> str:
+def vs_block(draw: st.DrawFn) -> str:
     port = draw(st.sampled_from(["80", "443", ""]))
     lines = [f"virtual_server 192.168.200.{draw(octet)} {port} {{".replace("  {", " {")]
     if draw(st.booleans()):
@@ -229,7 +230,7 @@ def vs_block(draw) -> str:
 
 
 @st.composite
-def config_text(draw) -> str:
+def config_text(draw: st.DrawFn) -> str:
     parts = ["global_defs {", "    router_id GEN"]
     if draw(st.booleans()):
         parts.append("    vrrp_strict")
@@ -247,7 +248,7 @@ def config_text(draw) -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(text=config_text())
-def test_generated_configs_against_live_keepalived(lab, text: str):
+def test_generated_configs_against_live_keepalived(lab: LabHandle, text: str) -> None:
     directory = tempfile.mkdtemp(prefix="ka-gen-", dir="/run")
     conf = os.path.join(directory, "keepalived.conf")
     with open(conf, "w") as handle:

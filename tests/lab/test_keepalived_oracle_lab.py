@@ -15,6 +15,7 @@ from pathlib import Path
 import keepalived_samples as ks
 import pytest
 
+from lvstop.lab.handle import LabHandle
 from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import find_processes, read_runtime
 
@@ -46,7 +47,7 @@ def _modules(lab):
         subprocess.run(["modprobe", "-d", "/tmp/mr", module], check=False, capture_output=True)
 
 
-def _interfaces(lab, ns: str) -> None:
+def _interfaces(lab: LabHandle, ns: str) -> None:
     for dev in ("eth0", "eth1", "eth2", "eth3"):
         lab.run(ns, ["ip", "link", "add", dev, "type", "dummy"])
         lab.run(ns, ["ip", "link", "set", dev, "multicast", "on", "up"])
@@ -57,7 +58,7 @@ def _interfaces(lab, ns: str) -> None:
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
-def test_keepalived_parses_what_lvstop_parses(lab, sample: Path):
+def test_keepalived_parses_what_lvstop_parses(lab: LabHandle, sample: Path) -> None:
     config = parse_file(str(sample), config_id="high")
     with lab.scratch_netns() as ns:
         _interfaces(lab, ns)

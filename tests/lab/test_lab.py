@@ -10,18 +10,20 @@ import time
 
 import pytest
 
+from lvstop.lab.handle import LabHandle
+
 pytestmark = pytest.mark.lab
 
 VIP1, VIP2 = "10.0.5.96", "10.0.5.97"
 RS = {"10.0.5.91:8888": "rs1", "10.0.5.92:8888": "rs2"}
 
 
-def vips_on(lab, node: str) -> set[str]:
+def vips_on(lab: LabHandle, node: str) -> set[str]:
     out = lab.run(node, ["ip", "-4", "-o", "addr", "show", "dev", "eth0"]).stdout
     return set(re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out)) & {VIP1, VIP2}
 
 
-def ipvsadm(lab, node: str) -> dict[str, set[str]]:
+def ipvsadm(lab: LabHandle, node: str) -> dict[str, set[str]]:
     """`ipvsadm -Ln` parsed: "VIP:port" -> real servers."""
     out = lab.run(node, ["ipvsadm", "-Ln"]).stdout
     table: dict[str, set[str]] = {}
@@ -36,7 +38,7 @@ def ipvsadm(lab, node: str) -> dict[str, set[str]]:
     return table
 
 
-def fetch_tally(lab, vip: str, count: int = 6) -> dict:
+def fetch_tally(lab: LabHandle, vip: str, count: int = 6) -> dict:
     out = lab.run("client", [sys.executable, "-m", "lvstop.lab.load", "--vip", vip,
                              "--count", str(count), "--timeout", "2"], timeout=60).stdout
     return json.loads(out)
@@ -104,7 +106,7 @@ def test_rs_stop_removes_it_and_rs_start_adds_it_back(lab):
                    what="TCP_CHECK to add rs1 back")
 
 
-def _ipvs_conns(lab, node: str) -> int:
+def _ipvs_conns(lab: LabHandle, node: str) -> int:
     out = lab.run(node, ["ipvsadm", "-Ln", "--stats"]).stdout
     return sum(int(m.group(1)) for m in re.finditer(r"^TCP\s+\S+\s+(\d+)", out, re.M))
 
@@ -146,7 +148,8 @@ def test_vrrp_cut_makes_split_brain_and_restore_heals(lab):
     assert vips_on(lab, "d1") == {VIP1}
 
 
-def _connect_ms(lab, src: str, dst: str, port: int = 8888, timeout: float = 2.0) -> float:
+def _connect_ms(lab: LabHandle, src: str, dst: str, port: int = 8888,
+                timeout: float = 2.0) -> float:
     """Milliseconds for a TCP handshake from ``src`` to ``dst`` (best of 5: a busy host may
     deschedule the VM during one); inf if none."""
     best = float("inf")
@@ -177,7 +180,7 @@ def test_netem_loss_drops_packets(lab):
     assert _connect_ms(lab, "client", "10.0.5.92", timeout=1.0) == float("inf")
 
 
-def _vrrp_sources(lab, node: str, seconds: float) -> dict[tuple[str, int], set[str]]:
+def _vrrp_sources(lab: LabHandle, node: str, seconds: float) -> dict[tuple[str, int], set[str]]:
     """(source, vrid) -> VIPs of every VRRP advert seen on ``node``'s eth0 for a while."""
     seen: dict[tuple[str, int], set[str]] = {}
     with lab.netns(node):

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,8 @@ class Watch:
 
 
 @pytest.fixture
-def watch(tmp_path: Path, request: pytest.FixtureRequest):
+def watch(tmp_path: Path, request: pytest.FixtureRequest,
+          ) -> Iterator[Callable[..., Watch]]:
     started: list[Watch] = []
 
     def start(node: str = "client", pcap: bool = True) -> Watch:
@@ -497,6 +499,39 @@ vrrp_instance V4 {{
 """
 
 
+def _v3_bridge(sw: str, k1: str, k2: str, obs: str) -> None:
+    """A bridge in ``sw`` with a veth to eth0 of each of the other three netns; k1 and k2
+    get 10.0.6.N/24 and fd00:5::N/64."""
+    sh = functools.partial(subprocess.run, check=True, capture_output=True, timeout=30)
+    sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])
+    for i, ns in enumerate((k1, k2, obs), start=1):
+        # no duplicate address detection: a tentative link-local address cannot be the
+        # source of keepalived's IPv6 adverts
+        sh(runtime.ns_argv(ns, ["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
+                                "net.ipv6.conf.default.accept_dad=0"]))
+        sh(["ip", "-n", sw, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0",
+            "netns", ns])
+        sh(["ip", "-n", sw, "link", "set", f"p{i}", "master", "br0", "up"])
+        sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    sh(["ip", "-n", sw, "link", "set", "br0", "up"])
+    for i, ns in enumerate((k1, k2), start=1):
+        sh(["ip", "-n", ns, "addr", "add", f"10.0.6.{i}/24", "dev", "eth0"])
+        sh(["ip", "-n", ns, "addr", "add", f"fd00:5::{i}/64", "dev", "eth0", "nodad"])
+
+
+def _start_v3_keepalived(d: Path, ns: str, conf: str) -> subprocess.Popen[bytes]:
+    """keepalived (VRRP only) in ``ns`` with ``conf``, its files and log in a new ``d``."""
+    d.mkdir()
+    (d / "keepalived.conf").write_text(conf)
+    return subprocess.Popen(
+        runtime.ns_argv(ns, ["keepalived", "-n", "-l", "-D", "-G", "-P",
+                             "-f", str(d / "keepalived.conf"),
+                             "-p", str(d / "keepalived.pid"),
+                             "-r", str(d / "vrrp.pid")]),
+        stdout=(d / "keepalived.log").open("wb"), stderr=subprocess.STDOUT,
+        env={**os.environ, "TMPDIR": str(d)})
+
+
 def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
     """Two keepalived of their own (VRRPv3: VRID 61 with IPv6 VIP fd00:5::96, advert_int 1;
     VRID 62 IPv4 with advert_int 0.5, i.e. 50 centiseconds on the wire) in scratch netns on a
@@ -517,35 +552,13 @@ def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
 
         stack.callback(kill_all)
         sh = functools.partial(subprocess.run, check=True, capture_output=True, timeout=30)
-        sh(["ip", "-n", sw, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])
-        for i, ns in enumerate((k1, k2, obs), start=1):
-            # no duplicate address detection: a tentative link-local address cannot be the
-            # source of keepalived's IPv6 adverts
-            sh(runtime.ns_argv(ns, ["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
-                                    "net.ipv6.conf.default.accept_dad=0"]))
-            sh(["ip", "-n", sw, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0",
-                "netns", ns])
-            sh(["ip", "-n", sw, "link", "set", f"p{i}", "master", "br0", "up"])
-            sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
-        sh(["ip", "-n", sw, "link", "set", "br0", "up"])
-        for i, ns in enumerate((k1, k2), start=1):
-            sh(["ip", "-n", ns, "addr", "add", f"10.0.6.{i}/24", "dev", "eth0"])
-            sh(["ip", "-n", ns, "addr", "add", f"fd00:5::{i}/64", "dev", "eth0", "nodad"])
+        _v3_bridge(sw, k1, k2, obs)
         w = watch(obs)  # lvstop (and tcpdump) on obs's eth0: a pure observer
         kdirs = {}
         for name, ns, prio in (("k1", k1, 100), ("k2", k2, 50)):
-            d = tmp_path / name
-            d.mkdir()
-            (d / "keepalived.conf").write_text(V3_CONF.format(name=name, prio=prio,
-                                                              vip6=vip6, vip4=vip4))
-            procs.append(subprocess.Popen(
-                runtime.ns_argv(ns, ["keepalived", "-n", "-l", "-D", "-G", "-P",
-                                     "-f", str(d / "keepalived.conf"),
-                                     "-p", str(d / "keepalived.pid"),
-                                     "-r", str(d / "vrrp.pid")]),
-                stdout=(d / "keepalived.log").open("wb"), stderr=subprocess.STDOUT,
-                env={**os.environ, "TMPDIR": str(d)}))
-            kdirs[name] = d
+            kdirs[name] = tmp_path / name
+            procs.append(_start_v3_keepalived(kdirs[name], ns, V3_CONF.format(
+                name=name, prio=prio, vip6=vip6, vip4=vip4)))
 
         def k1_link_local() -> str | None:
             out = sh(runtime.ns_argv(k1, ["ip", "-6", "-o", "addr", "show", "dev", "eth0",

@@ -5,16 +5,21 @@ the lab kernel in tests/lab/test_ipvs_limits_lab.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
 from lvstop.model.ipvs import MAX_TIMEOUT, MAX_WEIGHT
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.screens.timeouts import TimeoutsScreen
 from lvstop.tui.screens.weight import WeightScreen
-from tests.ui.conftest import make_app, settle
+from tests.ui.conftest import make_app, settle, until
 from tests.ui.test_keys import SIZE, select_rs1
 
 
-async def type_weight(pilot, text: str) -> None:
-    field = pilot.app.screen.query_one("#weight")
+async def type_weight(pilot: Pilot[Any], text: str) -> None:
+    field = pilot.app.screen.query_one("#weight", Input)
     field.value = ""
     field.focus()
     await pilot.press(*text)
@@ -32,14 +37,14 @@ async def test_weight_above_65535_is_refused_in_the_dialog(replay):
         await pilot.pause()
         assert isinstance(app.screen, WeightScreen)
         await type_weight(pilot, "999999")  # the field takes 5 digits
-        assert app.screen.query_one("#weight").value == "99999"
+        assert app.screen.query_one("#weight", Input).value == "99999"
         assert isinstance(app.screen, WeightScreen)
         error = str(app.screen.query_one("#error").render())
         assert error == f"a weight is a whole number from 0 to {MAX_WEIGHT}"
         await type_weight(pilot, str(MAX_WEIGHT + 1))
         assert isinstance(app.screen, WeightScreen)
         # "+" at the top stays at the top
-        app.screen.query_one("#weight").value = str(MAX_WEIGHT)
+        app.screen.query_one("#weight", Input).value = str(MAX_WEIGHT)
         await pilot.press("plus", "enter")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -58,7 +63,7 @@ async def test_timeouts_above_the_kernel_limit_are_refused_in_the_dialog(replay)
         await pilot.pause()
         assert isinstance(app.screen, TimeoutsScreen)
         for name in ("tcp", "tcpfin", "udp"):
-            field = app.screen.query_one(f"#{name}")
+            field = app.screen.query_one(f"#{name}", Input)
             field.value = ""
             field.focus()
             await pilot.press(*"99999999")  # one digit more than the field takes
@@ -75,9 +80,6 @@ async def test_timeouts_above_the_kernel_limit_are_refused_in_the_dialog(replay)
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.command == f"ipvsadm --set {MAX_TIMEOUT} {MAX_TIMEOUT} {MAX_TIMEOUT}"
         await pilot.press("y")
-        for _ in range(3000):
-            if rep.actions.calls:
-                break
-            await pilot.pause(0.01)
+        await until(pilot, lambda: bool(rep.actions.calls), "the timeouts write")
         assert [c[0] for c in rep.actions.calls] == ["timeouts"]
         assert rep.actions.calls[0][1].tcp == MAX_TIMEOUT

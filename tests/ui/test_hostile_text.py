@@ -5,9 +5,12 @@ unclosed block used to end the dashboard with a MarkupError through the error no
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from textual.app import App
 from textual.widgets._toast import Toast
 
 from lvstop.model.vrrp import Advert
@@ -17,6 +20,7 @@ from lvstop.track.vrrp import VrrpTracker
 from lvstop.tui.events import LogEvent
 from lvstop.tui.replay import load_state
 from lvstop.tui.screens.confirm import ConfirmScreen
+from lvstop.tui.widgets.line_table import LineTable
 from tests.ui.conftest import DATA, make_app, settle
 
 #: markup-looking and control-laden text, as a packet, config or file name may carry it
@@ -28,7 +32,7 @@ HOSTILE = st.lists(
 ).map("".join).filter(lambda s: s.strip() != "")
 
 
-async def _wait_for(condition, what: str) -> None:
+async def _wait_for(condition: Callable[[], object], what: str) -> None:
     for _ in range(3000):  # a generous deadline: the machine is shared
         if condition():
             return
@@ -36,11 +40,11 @@ async def _wait_for(condition, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _toast_texts(app) -> list[str]:
+def _toast_texts(app: App[Any]) -> list[str]:
     return [str(toast.render()) for toast in app.screen.query(Toast)]
 
 
-def _table_text(table) -> str:
+def _table_text(table: LineTable) -> str:
     return "\n".join(table.render_line(y).text for y in range(table.size.height))
 
 

@@ -3,33 +3,23 @@ under the real servers, its undo warning in the drain / weight confirm dialogs."
 
 from __future__ import annotations
 
-import asyncio
-
-from lvstop.tui.replay import FixedStates
+from lvstop.tui.app import LvstopApp
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.screens.help import HelpScreen
 from lvstop.tui.sources import KeepalivedView
 from lvstop.tui.widgets.real_servers import RealServersTable
-from tests.ui.conftest import make_app, settle
-from tests.ui.test_keys import RS1, SIZE, notifications, select_rs1
+from tests.ui.conftest import CountingStates, Notices, make_app, settle, until
+from tests.ui.test_keys import RS1, SIZE, select_rs1
 
 WARNING = ("keepalived manages this real server (/etc/keepalived/keepalived.conf:42): a reload "
            "or a checker transition sets its weight back to 1; drain it in keepalived.conf "
            "(weight 0) to make it last")
 
 
-def with_states(app, view: KeepalivedView) -> FixedStates:
-    states = FixedStates(view)
+def with_states(app: LvstopApp, view: KeepalivedView) -> CountingStates:
+    states = CountingStates(view)
     app.sources.keepalived = states
     return states
-
-
-async def wait_for(predicate, what: str) -> None:
-    for _ in range(1500):  # up to 30 s on a loaded machine; returns as soon as it holds
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_k_asks_keepalived_and_the_view_age_shows(replay):
@@ -37,16 +27,17 @@ async def test_k_asks_keepalived_and_the_view_age_shows(replay):
     app = make_app(rep)
     states = with_states(app, KeepalivedView(states={RS1: "up"}, running=True,
                                              dumped_at=rep.clock.now - 185))
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         rs_table = app.query_one(RealServersTable)
-        await wait_for(lambda: rs_table.border_title ==
+        await until(pilot, lambda: rs_table.border_title ==
                        "Real servers · keepalived's view 3m old · K asks",
                        "the age of keepalived's view")
         assert states.asked == 0  # nothing asked on its own
         await pilot.press("K")
-        await wait_for(lambda: states.asked == 1, "one round asked for")
-        assert any("asking keepalived" in n for n in notifications(app))
+        await until(pilot, lambda: states.asked == 1, "one round asked for")
+        assert notices.any("asking keepalived")
 
 
 async def test_k_refused_when_signals_are_off(replay):
@@ -54,15 +45,18 @@ async def test_k_refused_when_signals_are_off(replay):
     app = make_app(rep, read_only=True)
     reason = "read-only (--keepalived-state allows it)"
     states = with_states(app, KeepalivedView(running=True, no_signals=reason))
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         rs_table = app.query_one(RealServersTable)
-        await wait_for(lambda: rs_table.border_title == "Real servers · keepalived: config × "
-                       f"kernel · not asked: {reason}", "the reason in the real servers' title")
+        title = f"Real servers · keepalived: config × kernel · not asked: {reason}"
+        await until(pilot, lambda: rs_table.border_title == title,
+                    "the reason in the real servers' title")
         await pilot.press("K")
-        await pilot.pause()
-        assert any(reason in n for n in notifications(app))
-        await asyncio.sleep(0.3)  # the poller runs every few ticks: it must not have asked
+        await until(pilot, lambda: notices.any(reason), "the refusal")
+        rounds = states.rounds
+        # the poller's next round came after the key, and did not ask either
+        await until(pilot, lambda: states.rounds > rounds, "the keepalived poller's next round")
         assert states.asked == 0
 
 

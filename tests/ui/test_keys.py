@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.pilot import Pilot
+from textual.widgets import Input
 
 from lvstop.tui.replay import FakeActions
 from lvstop.tui.screens.confirm import ConfirmScreen
@@ -13,13 +18,14 @@ from lvstop.tui.screens.drain import DrainScreen
 from lvstop.tui.screens.help import HelpScreen
 from lvstop.tui.screens.timeouts import TimeoutsHelpScreen, TimeoutsScreen
 from lvstop.tui.screens.weight import WeightScreen
+from lvstop.tui.sources import KeepalivedView
 from lvstop.tui.widgets.event_log import EventLog
 from lvstop.tui.widgets.header import HeaderBar
 from lvstop.tui.widgets.line_table import LineTable
 from lvstop.tui.widgets.real_servers import RealServersTable
 from lvstop.tui.widgets.services import ServicesTable
 from lvstop.tui.widgets.vrrp import VrrpPanel
-from tests.ui.conftest import make_app, settle, until
+from tests.ui.conftest import CountingStates, Notices, make_app, row_of, settle, until
 
 VIP1_SVC = "tcp:10.0.5.96:8888"
 RS1 = f"{VIP1_SVC}->10.0.5.91:8888"
@@ -29,32 +35,28 @@ LAB_PCAP = (Path(__file__).resolve().parents[1] / "data" / "vrrp"
 
 
 def texts(table: LineTable) -> list[str]:
-    return [" ".join(table.get_row(k).cells) for k in table.ordered_keys]  # type: ignore[union-attr]
+    return [" ".join(row_of(table, k).cells) for k in table.ordered_keys]
 
 
-async def wait_workers(app) -> None:
-    """Wait for the writes / snapshot / table reads started by a key (not the pollers)."""
-    for _ in range(1500):  # up to 30 s on a loaded machine; returns as soon as they finish
-        pending = [w for w in app.workers
-                   if w.group not in ("ipvs", "vrrp", "host", "keepalived") and not w.is_finished]
-        if not pending:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.05)
+async def wait_workers(pilot: Pilot[Any]) -> None:
+    """Wait for the writes / snapshot / table reads started by a key (not the pollers), then
+    for the App to handle what they posted."""
+    app = pilot.app
+    await until(pilot, lambda: not [
+        w for w in app.workers
+        if w.group not in ("ipvs", "vrrp", "host", "keepalived") and not w.is_finished],
+        "the workers a key started")
+    await pilot.pause()
 
 
-def notifications(app) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
-def drained_shown(app) -> bool:
+def drained_shown(app: App[Any]) -> bool:
     """rs1's row shows weight 0 with the weight it returns to (and no dialog is up)."""
     row = app.query_one(RealServersTable).get_row(RS1)
     return not isinstance(app.screen, DrainScreen) and row is not None \
         and row.cells[1] == "0 ⇢1"
 
 
-def palette_offers(app, text: str) -> bool:
+def palette_offers(app: App[Any], text: str) -> bool:
     from textual.command import CommandList
 
     lists = app.screen.query(CommandList)
@@ -62,7 +64,7 @@ def palette_offers(app, text: str) -> bool:
                                for option in lists.first()._options)
 
 
-async def select_rs1(pilot) -> None:
+async def select_rs1(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert app.query_one(ServicesTable).move_cursor_to(VIP1_SVC)
     await pilot.press("enter")
@@ -82,8 +84,8 @@ async def test_main_screen_shows_both_vips_rs_and_masters(replay):
         assert services.ordered_keys == [VIP1_SVC, "tcp:10.0.5.97:8888"]
         assert set(app.query_one(RealServersTable).ordered_keys) == {
             RS1, f"{VIP1_SVC}->10.0.5.92:8888"}
-        vrrp = {app.query_one(VrrpPanel).get_row(k).cells[0]: app.query_one(VrrpPanel)
-                .get_row(k).cells[1] for k in app.query_one(VrrpPanel).ordered_keys}
+        panel = app.query_one(VrrpPanel)
+        vrrp = {row_of(panel, k).cells[0]: row_of(panel, k).cells[1] for k in panel.ordered_keys}
         assert vrrp == {"51": "10.0.5.90", "52": "10.0.5.93"}
         # lab load flowed: the services' own rates are non-zero
         row = services.get_row(VIP1_SVC)
@@ -102,14 +104,14 @@ async def test_drain_confirm_applies_and_logs(replay):
         assert app.screen.command == "ipvsadm -e -t 10.0.5.96:8888 -r 10.0.5.91:8888 -g -w 0"
         assert (app.screen.before, app.screen.after) == ("weight 1", "weight 0")
         await pilot.press("y")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
         assert rep.actions.calls == [("drain", RS1)]
         assert isinstance(app.screen, DrainScreen)
         assert any("drained" in e.text and "lvstop" in e.text
                    for e in app.query_one(EventLog).events)
         # the next poll shows the drained weight with the weight it returns to
-        rep.ipvs.after_end = "hold"  # type: ignore[union-attr]
+        rep.ipvs.after_end = "hold"
         await pilot.press("escape")
         await until(pilot, lambda: drained_shown(app), "the next poll to show rs1 drained")
         row = app.query_one(RealServersTable).get_row(RS1)
@@ -119,7 +121,8 @@ async def test_drain_confirm_applies_and_logs(replay):
 async def test_drain_cancel_with_n_and_escape_changes_nothing(replay):
     rep = replay("steady")
     app = make_app(rep)
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         await select_rs1(pilot)
         for key in ("n", "escape"):
@@ -130,7 +133,7 @@ async def test_drain_cancel_with_n_and_escape_changes_nothing(replay):
             await pilot.pause()
             assert not isinstance(app.screen, ConfirmScreen)
         assert rep.actions.calls == []
-        assert "cancelled: nothing changed" in notifications(app)
+        assert "cancelled: nothing changed" in notices.messages
 
 
 async def test_kernel_refusal_is_shown_and_logged(replay):
@@ -138,15 +141,16 @@ async def test_kernel_refusal_is_shown_and_logged(replay):
     rep.actions = FakeActions(fail="IPVS: set weight of 10.0.5.91:8888: ENOENT (no such "
                               "destination)")
     app = make_app(rep)
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         await select_rs1(pilot)
         await pilot.press("d", "enter")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
         assert rep.actions.calls == [("drain", RS1)]
         assert not isinstance(app.screen, DrainScreen)
-        assert any("refused: IPVS: set weight" in m for m in notifications(app))
+        assert notices.any("refused: IPVS: set weight")
         assert any(e.kind == "write_failed" and "ENOENT" in e.text
                    for e in app.query_one(EventLog).events)
 
@@ -155,7 +159,8 @@ async def test_no_cap_net_admin_refuses_before_any_dialog(replay):
     rep = replay("steady")
     rep.actions = FakeActions(refuse="writes need root or CAP_NET_ADMIN")
     app = make_app(rep)
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         await select_rs1(pilot)
         for key in ("d", "r", "w", "t"):
@@ -163,7 +168,7 @@ async def test_no_cap_net_admin_refuses_before_any_dialog(replay):
             await pilot.pause()
             assert app.screen is app.screen_stack[0], key
         assert rep.actions.calls == []
-        assert "writes need root or CAP_NET_ADMIN" in notifications(app)
+        assert "writes need root or CAP_NET_ADMIN" in notices.messages
 
 
 async def test_read_only_removes_writes(replay):
@@ -191,10 +196,10 @@ async def test_restore_gives_back_the_remembered_weight(replay):
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
-        rep.ipvs.after_end = "hold"  # type: ignore[union-attr]
+        rep.ipvs.after_end = "hold"
         await select_rs1(pilot)
         await pilot.press("d", "y")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.press("escape")
         await until(pilot, lambda: drained_shown(app), "the next poll to show rs1 drained")
         await pilot.press("r")
@@ -202,7 +207,7 @@ async def test_restore_gives_back_the_remembered_weight(replay):
         assert isinstance(app.screen, ConfirmScreen)
         assert (app.screen.before, app.screen.after) == ("weight 0", "weight 1")
         await pilot.press("enter")
-        await wait_workers(app)
+        await wait_workers(pilot)
         assert rep.actions.calls == [("drain", RS1), ("restore", RS1)]
 
 
@@ -222,7 +227,7 @@ async def test_weight_steps_then_confirm(replay):
         assert app.screen.after == "weight 3"
         assert app.screen.command.endswith("-r 10.0.5.91:8888 -g -w 3")
         await pilot.press("y")
-        await wait_workers(app)
+        await wait_workers(pilot)
         assert rep.actions.calls == [("weight", (RS1, 3))]
 
 
@@ -251,7 +256,7 @@ async def test_timeouts_edit_confirm_and_explanation(replay):
         assert isinstance(app.screen, TimeoutsHelpScreen)
         await pilot.press("escape")
         await pilot.pause()
-        tcp = app.screen.query_one("#tcp")
+        tcp = app.screen.query_one("#tcp", Input)
         tcp.value = "60"
         tcp.focus()
         await pilot.press("enter")
@@ -259,7 +264,7 @@ async def test_timeouts_edit_confirm_and_explanation(replay):
         assert isinstance(app.screen, ConfirmScreen)
         assert app.screen.command == "ipvsadm --set 60 120 300"
         await pilot.press("y")
-        await wait_workers(app)
+        await wait_workers(pilot)
         assert [c[0] for c in rep.actions.calls] == ["timeouts"]
         assert rep.actions.calls[0][1].tcp == 60
         await pilot.press("T")
@@ -290,35 +295,39 @@ async def test_filter_and_sort(replay):
 async def test_pause_stops_polling(replay):
     rep = replay("steady")
     app = make_app(rep, after_end="hold")
+    states = CountingStates(KeepalivedView(watched=False))
+    app.sources.keepalived = states
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await pilot.press("p")
         # paused: a poll in flight already counted (the count is taken as it starts)
         await until(pilot, lambda: app.paused and "PAUSED" in str(
             app.query_one(HeaderBar).render()), "the PAUSED badge")
-        polls = rep.ipvs.polls  # type: ignore[union-attr]
-        await pilot.pause(0.4)
-        assert rep.ipvs.polls == polls  # type: ignore[union-attr]
+        assert rep.ipvs is not None
+        polls = rep.ipvs.polls
+        # the keepalived poller keeps its pace (≥ 2 s a round, 40 IPVS intervals): two of its
+        # rounds pass while paused, with no IPVS poll
+        rounds = states.rounds
+        await until(pilot, lambda: states.rounds >= rounds + 2, "two keepalived rounds")
+        assert rep.ipvs.polls == polls
         assert "PAUSED" in str(app.query_one(HeaderBar).render())
         await pilot.press("p")
-        for _ in range(300):  # polling resumes (every 0.05 s); up to 30 s on a loaded machine
-            await pilot.pause(0.1)
-            if rep.ipvs.polls > polls:  # type: ignore[union-attr]
-                break
-        assert rep.ipvs.polls > polls  # type: ignore[union-attr]
+        await until(pilot, lambda: rep.ipvs is not None and rep.ipvs.polls > polls,
+                    "polling to resume")
 
 
 async def test_incident_snapshot_file(replay, tmp_path):
     rep = replay("failover")
     app = make_app(rep, incident_dir=tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         await pilot.press("S")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
         files = list(tmp_path.glob("lvstop-incident-*.json"))
         assert len(files) == 1
-        assert any(str(files[0]) in m for m in notifications(app))
+        assert notices.any(str(files[0]))
         doc = json.loads(files[0].read_text())
         assert doc["ipvs"]["schema"] == "lvstop.dump/1"
         assert "-A -t 10.0.5.96:8888 -s rr" in doc["ipvsadm_rules"]
@@ -334,7 +343,7 @@ async def test_connections_view_filters_and_counts(replay):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await pilot.press("c")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
         assert isinstance(app.screen, ConnectionsScreen)
         total = len(app.screen.entries)
@@ -390,7 +399,8 @@ async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
                                      ("split", 51, "split_brain", "SPLIT-BRAIN")):
         rep = replay(state)
         app = make_app(rep)
-        async with app.run_test(size=SIZE) as pilot:
+        notices = Notices()
+        async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
             await settle(pilot, rep)
             events = app.query_one(EventLog).events
             assert any(e.kind == kind and f"VRID {vrid}" in e.text for e in events), state
@@ -406,17 +416,18 @@ async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
 async def test_source_failure_is_visible_and_stale(replay):
     rep = replay("steady")
     app = make_app(rep, after_end="fail")
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
-        await until(pilot, lambda: any("replay ended" in m for m in notifications(app)),
+        await until(pilot, lambda: notices.any("replay ended"),
                     "the failed poll's notification")
         await until(pilot, lambda: app.query_one(ServicesTable).stale, "the stale table")
         assert app.query_one(ServicesTable).stale
-        assert "STALE: no answer" in app.query_one(ServicesTable).border_title
+        assert "STALE: no answer" in str(app.query_one(ServicesTable).border_title)
         assert any(e.kind == "source_error" for e in app.query_one(EventLog).events)
         assert "ipvs STALE" in str(app.query_one(HeaderBar).render())
         # one notice, not one per retry
-        assert sum("replay ended" in m for m in notifications(app)) == 1
+        assert sum("replay ended" in m for m in notices.messages) == 1
 
 
 async def test_empty_namespace_says_so(replay):
@@ -487,17 +498,19 @@ async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(replay, tmp_p
     recorded = list(read_adverts(PcapReader(LAB_PCAP)))
     rep = replay("failover")
     app = make_app(rep, incident_dir=tmp_path)
+    assert rep.vrrp is not None
     for advert in recorded:
-        app.sources.vrrp.adverts.add_advert(advert)
-    async with app.run_test(size=SIZE) as pilot:
+        rep.vrrp.adverts.add_advert(advert)
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         await pilot.press("S")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
         (json_file,) = tmp_path.glob("lvstop-incident-*.json")
         (pcap_file,) = tmp_path.glob("lvstop-incident-*.pcap")
         assert pcap_file.stem == json_file.stem
-        assert any(str(pcap_file) in m for m in notifications(app))
+        assert notices.any(str(pcap_file))
         doc = json.loads(json_file.read_text())
         valid = [a for a in recorded if a.valid]
         assert doc["vrrp_pcap"] == {"file": pcap_file.name, "packets": len(valid)}
@@ -516,7 +529,7 @@ async def test_incident_snapshot_without_adverts_has_no_pcap(replay, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await pilot.press("S")
-        await wait_workers(app)
+        await wait_workers(pilot)
         assert len(list(tmp_path.glob("*.json"))) == 1
         assert not list(tmp_path.glob("*.pcap"))
         assert "vrrp_pcap" not in json.loads(next(tmp_path.glob("*.json")).read_text())

@@ -3,9 +3,11 @@ runs the fault in a thread, the result reaches a notification and the event log.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
+from typing import Any
+
+from textual.pilot import Pilot
 
 from lvstop.lab.faults import FAULTS, parse_params
 from lvstop.lab.runtime import LabError
@@ -13,16 +15,16 @@ from lvstop.tui.keys import LAB_FAULTS
 from lvstop.tui.screens.help import HelpScreen
 from lvstop.tui.widgets.event_log import EventLog
 from lvstop.tui.widgets.lab_strip import LabStrip
-from tests.ui.conftest import make_app, settle
-from tests.ui.test_keys import SIZE, notifications
+from tests.ui.conftest import Notices, make_app, settle, until
+from tests.ui.test_keys import SIZE
 
 
-async def wait_workers(app) -> None:
-    for _ in range(1500):  # up to 30 s on a loaded machine; returns as soon as they finish
-        if not any(w.group == "lab" and not w.is_finished for w in app.workers):
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.05)
+async def wait_workers(pilot: Pilot[Any]) -> None:
+    """Wait for the fault workers, then for the App to handle what they posted."""
+    app = pilot.app
+    await until(pilot, lambda: not any(w.group == "lab" and not w.is_finished
+                                       for w in app.workers), "the lab workers")
+    await pilot.pause()
 
 
 class FakeApply:
@@ -66,7 +68,8 @@ async def test_lab_keys_apply_in_a_thread_and_log(replay):
     gate = threading.Event()
     fake = FakeApply(gate=gate)
     app.lab_apply = fake
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         main = threading.current_thread().name
         await pilot.press("!")
@@ -78,17 +81,17 @@ async def test_lab_keys_apply_in_a_thread_and_log(replay):
         assert app.paused and fake.running
         gate.set()
         await pilot.press("p")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
         assert fake.calls[0][:2] == ("rs-stop", {"node": "rs1"})
         assert fake.calls[0][2] != main
-        assert any("rs-stop done: node=rs1" in m for m in notifications(app))
+        assert notices.any("rs-stop done: node=rs1")
         log = app.query_one(EventLog)
         assert any(e.kind == "lab_fault" and "rs-stop done: node=rs1" in e.text
                    for e in log.events)
         for key in ("9", "0", "@", "#", "$", "%", "^", "&", "*"):
             await pilot.press(key)
-            await wait_workers(app)
+            await wait_workers(pilot)
         names = [(n, p.get("node")) for n, p, _t in fake.calls]
         assert names == [("rs-stop", "rs1"), ("keepalived-kill", "d1"), ("keepalived-kill", "d2"),
                          ("rs-start", "rs1"), ("rs-stop", "rs2"), ("rs-start", "rs2"),
@@ -101,12 +104,13 @@ async def test_lab_key_refusal_is_shown_and_logged(replay):
     rep = replay("steady")
     app = make_app(rep, lab=True)
     app.lab_apply = FakeApply(error="'rs9' is not one of rs1, rs2")
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         await pilot.press("#")
-        await wait_workers(app)
+        await wait_workers(pilot)
         await pilot.pause()
-        shown = notifications(app)
+        shown = notices.messages
         assert any("failed: 'rs9' is not one of rs1, rs2" in m for m in shown), shown
         log = app.query_one(EventLog)
         assert any(e.kind == "lab_fault" and e.severity == "error" for e in log.events)
@@ -141,8 +145,9 @@ async def test_lab_keys_in_help_and_strip_only_with_lab(replay):
         await settle(pilot, rep)
         assert not app.query(LabStrip)
         await pilot.press("!", "1")
-        await wait_workers(app)
+        await wait_workers(pilot)
         assert fake.calls == []
         await pilot.press("question_mark")
         await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
         assert not any(what.startswith("lab:") for _k, what, _t in app.screen.bindings)

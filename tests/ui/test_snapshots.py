@@ -9,9 +9,12 @@ at the report before committing new baselines.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("lvstop_screenshots",
@@ -23,10 +26,11 @@ _spec.loader.exec_module(shots)
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 @pytest.mark.parametrize("state", shots.STATES)
-def test_main_screen(snap_compare, state: str, size: tuple[int, int]) -> None:
+def test_main_screen(snap_compare: Callable[..., bool], state: str,
+                     size: tuple[int, int]) -> None:
     app, rep = shots.build(state, ROOT / "tests" / "data" / "ui")
 
-    async def run_before(pilot) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
         await shots.prepare(app, rep, state)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -4,6 +4,8 @@ gluing fields together), separators present, the empty host name said in words."
 from __future__ import annotations
 
 from rich.style import Style
+from rich.text import Text
+from textual.content import Content
 
 from lvstop.tui.format import host_label
 from lvstop.tui.widgets.header import HeaderBar
@@ -12,8 +14,9 @@ from lvstop.tui.widgets.timeouts import TimeoutsBar
 from tests.ui.conftest import make_app, settle
 
 
-def runs_start_with_space(text) -> list[str]:
+def runs_start_with_space(text: object) -> list[str]:
     """The runs of equal style (as an SVG export writes them) that begin with a space."""
+    assert isinstance(text, Text | Content)  # rich's Text or Textual's Content (render())
     plain = text.plain
     styles: list[list[object]] = [[] for _ in plain]
     for span in text.spans:

@@ -10,7 +10,7 @@ from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.track.vrrp import MAX_ROUTERS_PER_VRID, VrrpTracker
 from lvstop.tui import view
 from lvstop.tui.widgets.vrrp import VrrpPanel
-from tests.ui.conftest import make_app, settle
+from tests.ui.conftest import make_app, row_of, settle
 
 SIZE = (160, 48)
 
@@ -50,7 +50,7 @@ async def test_flooded_vrid_shows_senders_badge_and_count(replay):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         panel = app.query_one(VrrpPanel)
-        rows = {panel.get_row(k).cells[0]: panel.get_row(k) for k in panel.ordered_keys}
+        rows = {row_of(panel, k).cells[0]: row_of(panel, k) for k in panel.ordered_keys}
         badges = view.VRRP_COLUMNS.index(next(c for c in view.VRRP_COLUMNS
                                               if c.key == "badges"))
         n = len(next(v for v in frames[-1].vrids if v.vrid == 51).routers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import keepalived_samples as ks
 
@@ -168,7 +169,8 @@ def test_peer_configs(tmp_path):
 
 
 def rs_facts(**kw):
-    defaults = dict(role="real-server", sysctls=RS_SYSCTLS, addresses=RS_ADDRS, vips=("10.0.5.96",))
+    defaults: dict[str, Any] = dict(role="real-server", sysctls=RS_SYSCTLS, addresses=RS_ADDRS,
+                                    vips=("10.0.5.96",))
     defaults.update(kw)
     return Facts(**defaults)
 

@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 from lvstop.model.ipvs import IpvsSnapshot
-from lvstop.model.keepalived import KeepalivedRuntime
+from lvstop.model.keepalived import KeepalivedConfig, KeepalivedRuntime
 from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import parse_check_data, parse_vrrp_data, parse_vrrp_json
-from lvstop.track.drift import compute_drift
+from lvstop.track.drift import Drift, RealServerDrift, VirtualServerDrift, compute_drift
 
 LAB = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "lab"
 VIP1, VIP2, RS1, RS2 = "10.0.5.96", "10.0.5.97", "10.0.5.91", "10.0.5.92"
 
 
-def load(name: str, *, with_runtime: bool = True):
+def load(name: str, *, with_runtime: bool = True,
+         ) -> tuple[KeepalivedConfig, IpvsSnapshot, KeepalivedRuntime | None]:
     d = LAB / name
     node = (d / "node").read_text().strip()
     config = parse_file(str(d / "keepalived.conf"), config_id=node)
@@ -37,6 +38,18 @@ def key(vip: str, rs: str) -> str:
     return f"tcp:{vip}:8888->{rs}:8888"
 
 
+def real_server(drift: Drift, key: str) -> RealServerDrift:
+    found = drift.real_server(key)
+    assert found is not None, key
+    return found
+
+
+def service(drift: Drift, key: str) -> VirtualServerDrift:
+    found = drift.service(key)
+    assert found is not None, key
+    return found
+
+
 def test_healthy():
     drift = compute_drift(*load("healthy"))
     assert drift.problems() == []
@@ -50,29 +63,29 @@ def test_healthy():
 
 def test_rs1_stopped_is_removed_with_its_checker():
     drift = compute_drift(*load("rs1-stopped"))
-    rs1 = drift.real_server(key(VIP1, RS1))
+    rs1 = real_server(drift, key(VIP1, RS1))
     assert rs1 is not None and rs1.verdict == "removed"
     assert rs1.failing_checks == ("TCP_CHECK :8888",)
-    assert drift.real_server(key(VIP1, RS2)).verdict == "ok"
+    assert real_server(drift, key(VIP1, RS2)).verdict == "ok"
     assert len(drift.problems()) == 2
 
 
 def test_rs1_stopped_without_keepalived_state_is_only_absent():
     drift = compute_drift(*load("rs1-stopped", with_runtime=False))
-    rs1 = drift.real_server(key(VIP1, RS1))
+    rs1 = real_server(drift, key(VIP1, RS1))
     assert rs1.verdict == "absent" and "no keepalived state" in rs1.detail
 
 
 def test_inhibited():
     drift = compute_drift(*load("rs1-inhibited"))
-    rs1 = drift.real_server(key(VIP1, RS1))
+    rs1 = real_server(drift, key(VIP1, RS1))
     assert rs1.verdict == "inhibited" and rs1.kernel_weight == 0
     assert rs1.failing_checks == ("TCP_CHECK :8888",)
 
 
 def test_manual_weight_change():
     drift = compute_drift(*load("rs2-weight-5"))
-    rs2 = drift.real_server(key(VIP1, RS2))
+    rs2 = real_server(drift, key(VIP1, RS2))
     assert rs2.verdict == "changed"
     assert (rs2.kernel_weight, rs2.configured_weight, rs2.keepalived_weight) == (5, 1, 1)
     assert "reload" in rs2.detail
@@ -105,7 +118,7 @@ def _without_rs(ipvs: IpvsSnapshot, vip: str, rs: str) -> IpvsSnapshot:
 def test_removed_by_hand_while_keepalived_says_up():
     config, ipvs, runtime = load("healthy")
     drift = compute_drift(config, _without_rs(ipvs, VIP1, RS2), runtime)
-    rs2 = drift.real_server(key(VIP1, RS2))
+    rs2 = real_server(drift, key(VIP1, RS2))
     assert rs2.verdict == "absent" and "removed by hand" in rs2.detail
 
 
@@ -113,7 +126,7 @@ def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
     config, ipvs, runtime = load("healthy")
     only_vip2 = IpvsSnapshot(services=tuple(s for s in ipvs.services if s.address == VIP2))
     drift = compute_drift(config, only_vip2, runtime)
-    assert drift.service(f"tcp:{VIP1}:8888").verdict == "missing"
+    assert service(drift, f"tcp:{VIP1}:8888").verdict == "missing"
     # sorry server active: every real server gone, the sorry server in the table
     text = (
         (LAB / "healthy" / "keepalived.conf")
@@ -123,6 +136,7 @@ def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
     (tmp_path / "k.conf").write_text(text)
     sorry_cfg = parse_file(str(tmp_path / "k.conf"), config_id="d1")
     svc = ipvs.service(f"tcp:{VIP1}:8888")
+    assert svc is not None
     sorry_rs = dataclasses.replace(svc.real_servers[0], address="10.0.5.200")
     table = IpvsSnapshot(
         services=(
@@ -131,7 +145,7 @@ def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
         )
     )
     drift = compute_drift(sorry_cfg, table, None)
-    vs = drift.service(f"tcp:{VIP1}:8888")
+    vs = service(drift, f"tcp:{VIP1}:8888")
     assert vs.verdict == "sorry" and vs.sorry_active
     assert all(rs.verdict != "unknown" for rs in vs.real_servers)
     # a real server nobody configured
@@ -140,8 +154,9 @@ def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
         services=(dataclasses.replace(svc, real_servers=(*svc.real_servers, stranger)),)
     )
     drift = compute_drift(config, table, runtime)
-    assert drift.real_server(key(VIP1, "10.0.5.100")).verdict == "unknown"
+    assert real_server(drift, key(VIP1, "10.0.5.100")).verdict == "unknown"
     # quorum: keepalived's own verdict when it has one
+    assert runtime is not None and runtime.virtual_servers is not None
     lost = KeepalivedRuntime(
         instances=runtime.instances,
         virtual_servers=tuple(
@@ -149,7 +164,7 @@ def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
         ),
     )
     drift = compute_drift(config, ipvs, lost)
-    assert drift.service(f"tcp:{VIP1}:8888").verdict == "quorum-lost"
+    assert service(drift, f"tcp:{VIP1}:8888").verdict == "quorum-lost"
 
 
 def test_json_dump_names_the_same_instances():

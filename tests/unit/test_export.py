@@ -34,6 +34,7 @@ from lvstop.export.metrics import (
 )
 from lvstop.export.server import parse_listen, serve
 from lvstop.model.ipvs import IpvsSnapshot, Stats
+from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.ipvs_totals import parse_totals, read_totals
 from lvstop.track.rates import Rates
 
@@ -120,6 +121,7 @@ def test_recorded_table_renders_node_exporter_labels():
                 svc_labels = {"local_address": "", "local_port": "0", "proto": "FWM",
                               "local_mark": f"{svc.fwmark:08X}"}
             else:
+                assert svc.address is not None
                 svc_labels = {"local_address": svc.address, "local_port": str(svc.port),
                               "proto": svc.protocol.upper(), "local_mark": ""}
             labels = tuple(sorted({**svc_labels, "remote_address": rs.address,
@@ -162,7 +164,7 @@ def test_a_failed_source_has_up_0_and_no_series():
     assert not [k for k in rendered if k[0].startswith(("node_ipvs_", "lvstop_real_server"))]
 
 
-def vrrp_snapshot(name: str):
+def vrrp_snapshot(name: str) -> tuple[VrrpSnapshot, tuple[tuple[str, int], ...]]:
     from lvstop.sources.pcap import PcapReader
     from lvstop.sources.vrrp_decode import CachedDecoder
     from lvstop.track.vrrp import VrrpTracker
@@ -190,6 +192,7 @@ def test_recorded_failover_shows_in_the_vrrp_series():
     key = (("family", v.family), ("interface", v.interface or ""), ("vrid", str(v.vrid)))
     assert v.failovers >= 1
     assert rendered[("lvstop_vrrp_failovers_total", key)] == v.failovers
+    assert v.last_gap_ms is not None and v.master is not None
     assert rendered[("lvstop_vrrp_last_failover_gap_seconds", key)] == v.last_gap_ms / 1000
     assert rendered[("lvstop_vrrp_has_master", key)] == 1
     assert rendered[("lvstop_vrrp_master", tuple(sorted((*key, ("master", v.master)))))] == 1

@@ -10,6 +10,7 @@ import json
 import re
 import struct
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -175,7 +176,8 @@ def altered(draw: st.DrawFn, attrs: list) -> list:
     return attrs
 
 
-def decodes_alike(fast, plain, msg: bytes, *extra) -> object:
+def decodes_alike(fast: Callable[..., object], plain: Callable[..., object], msg: bytes,
+                  *extra: object) -> object:
     try:
         want = plain(msg, 0, len(msg), *extra)
     except NetlinkError:

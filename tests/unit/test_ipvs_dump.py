@@ -55,8 +55,9 @@ def test_tables_render_every_object(mode):
     for svc, rs in snap.real_servers():
         assert rs.endpoint in text and svc.label in text
     if mode == "stats":
-        svc = snap.service("tcp:10.0.5.96:8888")
-        assert str(svc.stats.inbytes) in text
+        vip1 = snap.service("tcp:10.0.5.96:8888")
+        assert vip1 is not None
+        assert str(vip1.stats.inbytes) in text
 
 
 def test_timeouts_view_and_human_numbers():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import struct
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -51,9 +52,9 @@ class ScriptedSocket:
         pass
 
 
-def scripted(script) -> GenlSocket:
+def scripted(script: list[Callable[[int], bytes]]) -> GenlSocket:
     g = object.__new__(GenlSocket)
-    g._sock = ScriptedSocket(script)
+    g._sock = ScriptedSocket(script)  # type: ignore[assignment]  # the kernel's side, scripted
     g._seq = 0
     g._buf = bytearray(1 << 16)
     g.lock = threading.Lock()
@@ -76,7 +77,9 @@ def test_interrupted_dump_is_run_again():
         lambda s: item(s, 10) + item(s, 20) + done(s),
     ])
     assert g.dump(FAMILY, 5, 1, b"", parse) == [10, 20]
-    assert len(g._sock.sent) == 2
+    sock = g._sock
+    assert isinstance(sock, ScriptedSocket)
+    assert len(sock.sent) == 2
 
 
 def test_dump_interrupted_every_time_gives_up_with_one_line():

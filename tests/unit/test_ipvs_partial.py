@@ -56,7 +56,9 @@ def test_a_partial_read_reads_the_focus_and_carries_the_rest():
     # carried real servers are the very objects the last read of that service gave
     for svc in partial.services:
         if svc.key not in partial.real_servers_read:
-            assert svc.real_servers is full.service(svc.key).real_servers
+            before = full.service(svc.key)
+            assert before is not None
+            assert svc.real_servers is before.real_servers
 
 
 def removed_later(exs: list[dict], victim: int) -> tuple[list[dict], str]:

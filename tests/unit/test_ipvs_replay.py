@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 from ipvs_record import Replayer
 
-from lvstop.model.ipvs import IpvsSnapshot
+from lvstop.model.ipvs import IpvsSnapshot, RealServer
 from lvstop.sources import genl
 from lvstop.sources.conns import aggregate_text, decode_counts, parse_conn_table
 from lvstop.sources.genl import NetlinkError
@@ -126,18 +126,25 @@ def _drop_attr(msg: bytes, nested_type: int, attr_type: int) -> bytes:
     raise AssertionError("attribute not found")
 
 
+def dest(message: bytes | bytearray) -> RealServer:
+    """The real server one destination message holds (of service "k", AF_INET)."""
+    found = decode_dest(message, 0, len(message), "k", 2)
+    assert found is not None
+    return found
+
+
 def test_unexpected_layout_falls_back_to_the_generic_walk():
     """A kernel without STATS64 (older) is parsed through the 32-bit STATS instead."""
     msgs = dest_messages(load("lab-d1-after-load.json"))
-    full = [decode_dest(m, 0, len(m), "k", 2) for m in msgs]
+    full = [dest(m) for m in msgs]
     older = [_drop_attr(m, 2, 12) for m in msgs]  # IPVS_CMD_ATTR_DEST / DEST_ATTR_STATS64
-    parsed = [decode_dest(m, 0, len(m), "k", 2) for m in older]
+    parsed = [dest(m) for m in older]
     assert [(p.address, p.stats.conns, p.stats.inbytes) for p in parsed] == \
         [(f.address, f.stats.conns, f.stats.inbytes) for f in full]
     assert any(f.stats.conns for f in full)
     # and without the address-family attribute the service's family is used
     no_af = [_drop_attr(m, 2, 11) for m in msgs]
-    assert [decode_dest(m, 0, len(m), "k", 2).family for m in no_af] == ["inet"] * len(msgs)
+    assert [dest(m).family for m in no_af] == ["inet"] * len(msgs)
 
 
 def test_service_parser_on_recorded_services():
@@ -193,7 +200,7 @@ def test_memo_reuses_unchanged_objects_and_only_those():
     dest_ex = next(ex for ex in exchanges if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST
                    and ex["replies"])
     msg = bytearray.fromhex(dest_ex["replies"][0])
-    old = decode_dest(msg, 0, len(msg), "k", 2)
+    old = dest(msg)
     pos = msg.rfind(struct.pack("=Q", old.stats.inbytes))  # in STATS64, after STATS
     assert pos > 0
     struct.pack_into("=Q", msg, pos, old.stats.inbytes + 1000)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from lvstop.track.ka_dumps import DumpPolicy
 
 A, B = "tcp:10.0.5.96:8888->10.0.5.91:8888", "tcp:10.0.5.96:8888->10.0.5.92:8888"
-STEADY = {A: 1, B: 1}
+STEADY: dict[str, int | None] = {A: 1, B: 1}
+Frames = list[tuple[float, dict[str, int | None]]]
 
 
-def run(policy: DumpPolicy, frames: list[tuple[float, dict[str, int | None]]]) -> list[float]:
+def run(policy: DumpPolicy, frames: Frames) -> list[float]:
     """The times at which the policy asks (and is taken up on it)."""
     asked = []
     for now, fp in frames:
@@ -30,15 +31,16 @@ def test_a_vanished_real_server_asks_once_after_one_more_refresh():
 
 
 def test_changes_together_make_one_round():
-    frames = [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: None}),
+    frames: Frames = [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: None}),
               (6.0, {A: None, B: None}), (8.0, {A: None, B: None})]
     assert run(DumpPolicy(60.0), frames) == [6.0]
 
 
 def test_at_most_one_round_per_gap_and_the_pending_change_goes_then():
-    frames = [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: 1}),  # round at 4
-              (10.0, {A: 0, B: 1}), (12.0, {A: 0, B: 1}),  # weight change: due at 64
-              *[(float(t), {A: 0, B: 1}) for t in range(14, 200, 2)]]
+    later: Frames = [(float(t), {A: 0, B: 1}) for t in range(14, 200, 2)]
+    frames: Frames = [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: 1}),  # at 4
+                      (10.0, {A: 0, B: 1}), (12.0, {A: 0, B: 1}),  # weight change: due at 64
+                      *later]
     policy = DumpPolicy(60.0)
     assert run(policy, frames) == [4.0, 64.0]
     assert not policy.pending

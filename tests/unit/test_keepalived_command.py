@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import keepalived_samples as ks
+import pytest
 
 from lvstop.cli import main
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["keepalived", *argv])
     out, err = capsys.readouterr()
     return code, out, err

@@ -33,7 +33,7 @@ def test_corpus_is_complete():
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
-def test_every_sample_parses(sample: Path):
+def test_every_sample_parses(sample: Path) -> None:
     cfg = parse_file(str(sample), config_id="high")
     assert cfg.files == (str(sample),)
     assert cfg.vrrp_instances or cfg.virtual_servers
@@ -392,10 +392,10 @@ def test_ten_megabytes_of_config(tmp_path):
     assert len(vs.real_servers) == 120_000
     assert len({rs.address for rs in vs.real_servers}) == 120_000
     for i in (0, 65_536, 119_999):
-        rs = vs.real_servers[i]
-        assert rs.address == f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
-        assert (rs.port, rs.weight, rs.where.line) == (80, 1, 2 + 6 * i)
-        (check,) = rs.checks
+        real = vs.real_servers[i]
+        assert real.address == f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}"
+        assert (real.port, real.weight, real.where.line) == (80, 1, 2 + 6 * i)
+        (check,) = real.checks
         assert (check.type, check.connect_timeout, check.retry) == ("TCP_CHECK", 3.0, 1)
 
 

@@ -46,7 +46,7 @@ def parsed(name: str) -> KeepalivedConfig:
     return parse_file(str(path_of(name)), config_id="high", interfaces=HOST)
 
 
-def test_samples_are_installed_and_the_recorded_ones():
+def test_samples_are_installed_and_the_recorded_ones() -> None:
     assert len(ks.sample_names()) == 25, f"keepalived's samples in {ks.SAMPLES_DIR}"
     # a keepalived package with other samples needs a new recording (record_corpus.sh)
     assert ks.installed_sums() == ks.recorded_sums()
@@ -61,33 +61,33 @@ def test_samples_are_installed_and_the_recorded_ones():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_errors_match_whether_keepalived_runs(name: str):
+def test_errors_match_whether_keepalived_runs(name: str) -> None:
     assert ko.compare_errors(parsed(name), oracle(name, "log") or "") == []
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_vrrp_instances_match_keepalived_fields(name: str):
+def test_vrrp_instances_match_keepalived_fields(name: str) -> None:
     assert not ko.refused(oracle(name, "log") or "")
     assert ko.compare_vrrp(parsed(name), oracle(name, "keepalived.data")) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_virtual_servers_match_keepalived_fields(name: str):
+def test_virtual_servers_match_keepalived_fields(name: str) -> None:
     assert ko.compare_lvs(parsed(name), oracle(name, "keepalived_check.data")) == []
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_keepalived_warning_is_lvstops(name: str):
+def test_every_keepalived_warning_is_lvstops(name: str) -> None:
     assert ko.compare_warnings(parsed(name), oracle(name, "check.txt") or "") == []
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_every_lvstop_warning_is_keepaliveds(name: str):
+def test_every_lvstop_warning_is_keepaliveds(name: str) -> None:
     assert ko.compare_warnings_back(parsed(name), oracle(name, "check.txt") or "") == []
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_keepalived_log_warnings_match(name: str):
+def test_keepalived_log_warnings_match(name: str) -> None:
     assert ko.compare_log(parsed(name), oracle(name, "log") or "") == []
 
 
@@ -95,7 +95,7 @@ def test_keepalived_log_warnings_match(name: str):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_vrrp_instances_match_keepalived(name: str):
+def test_vrrp_instances_match_keepalived(name: str) -> None:
     cfg = parsed(name)
     text = oracle(name, "keepalived.data")
     if text is None:
@@ -130,7 +130,7 @@ def _checker_count(check: Check) -> int:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_virtual_servers_match_keepalived(name: str):
+def test_virtual_servers_match_keepalived(name: str) -> None:
     cfg = parsed(name)
     text = oracle(name, "keepalived_check.data")
     if text is None:
@@ -168,7 +168,7 @@ _UNKNOWN = re.compile(r"Line (\d+)\) Unknown keyword '([^']+)'")
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_unknown_keywords_match_keepalived(name: str):
+def test_unknown_keywords_match_keepalived(name: str) -> None:
     cfg = parsed(name)
     text = oracle(name, "check.txt") or ""
     theirs = {(int(line), word) for line, word in _UNKNOWN.findall(text)}

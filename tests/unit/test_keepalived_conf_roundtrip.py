@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,7 +35,7 @@ def statements_strategy(depth: int) -> st.SearchStrategy[list[Statement]]:
     return st.lists(st.one_of(leaf, block), max_size=4)
 
 
-def strip_where(items) -> list[tuple]:
+def strip_where(items: Sequence[Statement]) -> list[tuple]:
     out = []
     for s in items:
         out.append((s.words, None if s.block is None else strip_where(s.block)))
@@ -42,7 +44,7 @@ def strip_where(items) -> list[tuple]:
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(statements_strategy(3))
-def test_statement_trees_round_trip(tmp_path: Path, tree: list[Statement]):
+def test_statement_trees_round_trip(tmp_path: Path, tree: list[Statement]) -> None:
     path = tmp_path / "k.conf"
     path.write_text(render(tree) + "\n")
     assert strip_where(statements(str(path), config_id="x")) == strip_where(tree)
@@ -151,7 +153,8 @@ def runs_as_written(instances: list[dict], servers: list[dict]) -> tuple[list[di
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(instance, max_size=3), st.lists(virtual_server, max_size=3))
-def test_generated_configs_give_the_model_back(tmp_path: Path, instances, servers):
+def test_generated_configs_give_the_model_back(tmp_path: Path, instances: list[dict[str, Any]],
+                                              servers: list[dict[str, Any]]) -> None:
     instances, servers = runs_as_written(instances, servers)
     path = tmp_path / "k.conf"
     path.write_text(config_text(instances, servers))
@@ -168,11 +171,11 @@ def test_generated_configs_give_the_model_back(tmp_path: Path, instances, server
         )
         assert got.nopreempt == inst["nopreempt"]
         assert [v.address for v in got.virtual_ipaddress] == [f"{a}/{p}" for a, p in inst["vips"]]
-    for vs, got in zip(servers, cfg.virtual_servers, strict=True):
-        d = got.to_dict()
+    for vs, got_vs in zip(servers, cfg.virtual_servers, strict=True):
+        d = got_vs.to_dict()
         for key in ("address", "port", "lb_algo", "lb_kind", "protocol", "persistence_timeout"):
             assert d[key] == vs[key]
-        for rs, got_rs in zip(vs["real_servers"], got.real_servers, strict=True):
+        for rs, got_rs in zip(vs["real_servers"], got_vs.real_servers, strict=True):
             assert (got_rs.address, got_rs.port, got_rs.weight) == (
                 rs["address"],
                 rs["port"],

@@ -38,7 +38,7 @@ def parsed(conf: Path) -> KeepalivedConfig:
     return parse_file(str(conf), config_id="high", interfaces=HOST)
 
 
-def test_corpus_is_large_and_labelled_and_recorded():
+def test_corpus_is_large_and_labelled_and_recorded() -> None:
     assert len(CORPUS) >= 60
     for conf in CORPUS:
         assert conf.read_text().startswith("# pattern: "), conf.name
@@ -48,34 +48,34 @@ def test_corpus_is_large_and_labelled_and_recorded():
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_errors_match_whether_keepalived_runs(conf: Path):
+def test_errors_match_whether_keepalived_runs(conf: Path) -> None:
     assert ko.compare_errors(parsed(conf), oracle(conf, "log") or "") == []
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_vrrp_instances_match_keepalived(conf: Path):
+def test_vrrp_instances_match_keepalived(conf: Path) -> None:
     if ko.refused(oracle(conf, "log") or ""):
         return
     assert ko.compare_vrrp(parsed(conf), oracle(conf, "keepalived.data")) == []
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_virtual_servers_match_keepalived(conf: Path):
+def test_virtual_servers_match_keepalived(conf: Path) -> None:
     if ko.refused(oracle(conf, "log") or ""):
         return
     assert ko.compare_lvs(parsed(conf), oracle(conf, "keepalived_check.data")) == []
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_every_keepalived_warning_is_lvstops(conf: Path):
+def test_every_keepalived_warning_is_lvstops(conf: Path) -> None:
     assert ko.compare_warnings(parsed(conf), oracle(conf, "check.txt") or "") == []
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_every_lvstop_warning_is_keepaliveds(conf: Path):
+def test_every_lvstop_warning_is_keepaliveds(conf: Path) -> None:
     assert ko.compare_warnings_back(parsed(conf), oracle(conf, "check.txt") or "") == []
 
 
 @pytest.mark.parametrize("conf", CORPUS, ids=lambda p: p.stem)
-def test_keepalived_log_warnings_match(conf: Path):
+def test_keepalived_log_warnings_match(conf: Path) -> None:
     assert ko.compare_log(parsed(conf), oracle(conf, "log") or "") == []

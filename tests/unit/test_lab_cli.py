@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -56,9 +57,13 @@ def test_dashboard_is_detected_or_falls_back(monkeypatch):
     # `lvstop top --lab` exists in this tree; the fallback is used when it does not.
     assert lab_cmd.dashboard_available()
     calls = []
+
+    def console(args: argparse.Namespace, argv: list[str], node: str, what: str) -> int:
+        calls.append((argv, node, what))
+        return 0
+
     monkeypatch.setattr(lab_cmd, "dashboard_available", lambda: False)
-    monkeypatch.setattr(lab_cmd, "_console", lambda args, argv, node, what: calls.append(
-        (argv, node, what)) or 0)
-    assert lab_cmd._dashboard(None) == 0
+    monkeypatch.setattr(lab_cmd, "_console", console)
+    assert lab_cmd._dashboard(argparse.Namespace()) == 0
     (argv, node, what), = calls
     assert node == "d1" and what == "shell" and "ipvsadm -Ln" in argv[-1]

@@ -33,7 +33,7 @@ def under_sudo(monkeypatch, tmp_path):
     return conf
 
 
-def one_line_refusal(capsys, argv: list[str]) -> str:
+def one_line_refusal(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
     assert cli.main(argv) != 0
     out = capsys.readouterr()
     assert out.out == "" and len(out.err.splitlines()) == 1, out.err

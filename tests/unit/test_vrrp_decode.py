@@ -8,13 +8,14 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scapy.all import IP, UDP, Dot1Q, Ether, IPv6, raw
-from scapy.layers.inet6 import in6_chksum
+from scapy.compat import raw
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6, in6_chksum
 from scapy.layers.ipsec import AH
-from scapy.layers.l2 import CookedLinux
+from scapy.layers.l2 import CookedLinux, Dot1Q, Ether
 from scapy.layers.vrrp import VRRP, VRRPv3
 
-from lvstop.model.vrrp import BOGUS_CHECKS
+from lvstop.model.vrrp import BOGUS_CHECKS, Advert
 from lvstop.sources.vrrp_decode import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -174,7 +175,7 @@ def _fix_v2_checksum(vrrp: bytearray) -> bytes:
 GOOD = bytearray(raw(v2()[VRRP]))
 
 
-def _bogus(payload: bytes, ttl: int = 255):
+def _bogus(payload: bytes, ttl: int = 255) -> Advert:
     a = decode_ip(_ip(payload, ttl), 1.0)
     assert a is not None and not a.valid
     return a
@@ -272,7 +273,7 @@ GOLDEN = [
 ]
 
 
-def _check(result) -> None:
+def _check(result: Advert | None) -> None:
     if result is None:
         return
     if result.valid:

@@ -86,7 +86,7 @@ def test_preempt_within_one_and_a_half_intervals():
     ]
     # the preempted master's last advert in flight must not count as split brain
     assert not [e for e in events if e.kind == "split_brain"]
-    assert tracker.snapshot().vrid(51).master == D1  # type: ignore[union-attr]
+    assert tracker.snapshot().vrid(51).master == D1
 
 
 def test_higher_priority_after_a_late_master_is_a_failover():

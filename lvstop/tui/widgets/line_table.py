@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -479,8 +480,8 @@ class LineTable(ScrollView, can_focus=True):
     def action_invert_sort(self) -> None:
         self.sort_by(self.sort_column, reverse=not self.sort_reverse)
 
-    def on_click(self, event: Any) -> None:
-        y = getattr(event, "y", 0)
+    def on_click(self, event: events.Click) -> None:
+        y = event.y
         if y >= 1:
             index = round(self.scroll_offset.y) + y - 1
             if 0 <= index < len(self._order):
