@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lvstop.errors import LvstopError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # python 3.10 (the pushed agent under sudo): said in one line
+    tomllib = None  # type: ignore[assignment]
 
 DEFAULT_PATH = Path("/etc/lvstop/lvstop.toml")
 ENV_VAR = "LVSTOP_CONFIG"
@@ -82,6 +86,8 @@ def parse(raw: bytes, path: Path) -> Settings:
     except UnicodeDecodeError as exc:
         bad_line = raw[:exc.start].count(b"\n") + 1
         raise LvstopError(f"{path}:{bad_line}: not UTF-8 text") from None
+    if tomllib is None:
+        raise LvstopError(f"{path}: reading it needs python 3.11 or newer (tomllib)")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
