@@ -7,8 +7,12 @@ Defaults come from the config file (``lvstop.settings``: ``/etc/lvstop/lvstop.to
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from lvstop.errors import LvstopError
+
+if TYPE_CHECKING:
+    from lvstop.fleet.client import Target
 
 NAME = "top"
 HELP = "the live dashboard: services, real servers, VRRP, events, host (the default)"
@@ -39,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident-dir", default=None, metavar="DIR",
                         help="where `S` saves incident snapshots (default: current directory)")
     parser.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
+    fleet = parser.add_argument_group("several directors over ssh (lvstop --host)")
+    fleet.add_argument("--host", action="append", default=None, metavar="[USER@]HOST",
+                       help="a director to show, over your own ssh (repeatable); `local` is "
+                            "this machine; a group name of the config's [groups] is its hosts")
+    fleet.add_argument("--sudo", action="store_true",
+                       help="run the agent on each director with `sudo -n`")
+    fleet.add_argument("--ssh-config", metavar="FILE",
+                       help="ssh's config file (ssh -F FILE; default: ssh's own, ~/.ssh/config)")
+    fleet.add_argument("--agent", choices=("installed", "push"), default="installed",
+                       help="installed: a director's own lvstop when it has one, else the "
+                            "agent file sent over ssh (default); push: always the file")
 
 
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
@@ -87,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
     args = resolve(args)
     if args.interval < 0.1 or args.interval > 3600:
         raise LvstopError(f"--interval {args.interval:g}: use 0.1 to 3600 seconds")
+    if getattr(args, "host", None):
+        return run_fleet(args)
     from lvstop.tui.real import real_sources
 
     sources = real_sources(interfaces=args.iface, vrrp=not args.no_vrrp,
@@ -105,3 +122,36 @@ def run(args: argparse.Namespace) -> int:
         app.theme = args.theme
     result = app.run()
     return int(result or 0)
+
+
+def fleet_targets(hosts: list[str], groups: dict[str, tuple[str, ...]]) -> list[Target]:
+    """The directors ``--host`` names (groups expanded, each once, in order)."""
+    from lvstop.fleet.client import parse_target
+
+    names: list[str] = []
+    for host in hosts:
+        for name in groups.get(host, (host,)):
+            if name not in names:
+                names.append(name)
+    return [parse_target(name) for name in names]
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    from lvstop import settings
+    from lvstop.fleet.client import AgentClient, ConnectOptions
+
+    conf = settings.load(getattr(args, "config", None))
+    targets = fleet_targets(args.host, dict(conf.groups))
+    options = ConnectOptions(interval=args.interval, sudo=args.sudo, agent=args.agent,
+                             iface=tuple(args.iface or ()), vrrp=not args.no_vrrp,
+                             read_only=args.read_only,
+                             ssh_options=("-F", args.ssh_config) if args.ssh_config else ())
+    from lvstop.tui.fleet.app import FleetApp
+
+    clients = [AgentClient(t, options) for t in targets]
+    app = FleetApp(clients, interval=args.interval)
+    if args.theme:
+        if args.theme not in app.available_themes:
+            raise LvstopError(f"unknown theme {args.theme!r}")
+        app.theme = args.theme
+    return int(app.run() or 0)
