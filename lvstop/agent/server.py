@@ -248,7 +248,7 @@ class Keepalived:
     def read(self, addresses: frozenset[str], now: float, urge: bool
              ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """(the instance section, the keepalived status, transition events)."""
-        from lvstop.sources import keepalived_state
+        from lvstop.sources import keepalived_conf, keepalived_state
 
         procs = keepalived_state.own_netns_processes(
             keepalived_state.find_processes(probe.keepalived_process_infos()))
@@ -301,7 +301,8 @@ class Keepalived:
             "running": parent is not None,
             "pid": None if parent is None else parent.pid,
             "started": None if parent is None else parent.started,
-            "config": None if config is None else (config.files[0] if config.files else None),
+            "config": None if config is None else (
+                (parent.config_path if parent else None) or keepalived_conf.DEFAULT_CONFIG),
             "config_error": self._config_error,
             "signals": self.signals,
             "problems": list(self.problems),

@@ -136,6 +136,8 @@ class AgentClient:
         self.bytes_in = 0
         #: bytes received per message type (the figures of the quiet-director measure)
         self.bytes_by_type: dict[str, int] = {}
+        #: how many updates changed each section (what a quiet director still sends)
+        self.updates_by_section: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._proc: asyncio.subprocess.Process | None = None
@@ -309,6 +311,8 @@ class AgentClient:
                     raise LvstopError("an update before the snapshot")
                 changed, deleted = msg.get("set", {}), msg.get("del", {})
                 apply_update(self.state, changed, deleted)
+                for section in {*changed, *deleted}:
+                    self.updates_by_section[section] = self.updates_by_section.get(section, 0) + 1
                 ipvs = any(s in changed or s in deleted for s in ("service", "real_server"))
                 self._sample(float(msg.get("time", now)), ipvs_changed=ipvs)
                 self._changed()

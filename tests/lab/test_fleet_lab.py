@@ -247,7 +247,7 @@ def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(lab: Any,
                 vanished = "done?"
             except Exception as exc:
                 vanished = str(exc)
-            ps = lab.run("d1", ["ps", "-eo", "args"]).stdout
+            ps = lab.run("d1", ["ps", "-ww", "-eo", "args"]).stdout
             return c.hello, vanished, {"ping": await c.request("ping"), "ps": ps}
 
     hello, vanished, more = asyncio.run(scenario())
@@ -283,17 +283,22 @@ def test_quiet_director_sends_near_nothing_per_refresh(lab: Any, ssh_up: Any) ->
     over ssh across 20 refreshes (the host figures every 10 s, ticks), the answers to this
     test's own pings left out."""
 
-    async def run() -> tuple[int, int]:
+    async def run() -> tuple[int, int, dict[str, int], dict[str, int]]:
         async with connected(lab, ssh_up, [D1], lambda v: bool(v.instances)) as (c,):
             start_seq = seq = (await c.request("ping"))["seq"]
             start = c.bytes_in - c.bytes_by_type.get("result", 0)
+            types, sections = dict(c.bytes_by_type), dict(c.updates_by_section)
             while seq < start_seq + 20:
                 await asyncio.sleep(INTERVAL)  # pacing the pings, not a wait for a result
                 seq = (await c.request("ping"))["seq"]
-            return c.bytes_in - c.bytes_by_type.get("result", 0) - start, seq - start_seq
+            types = {k: v - types.get(k, 0) for k, v in c.bytes_by_type.items()}
+            sections = {k: v - sections.get(k, 0) for k, v in c.updates_by_section.items()}
+            return (c.bytes_in - c.bytes_by_type.get("result", 0) - start, seq - start_seq,
+                    types, sections)
 
-    sent, refreshes = asyncio.run(run())
+    sent, refreshes, types, sections = asyncio.run(run())
     per = sent / refreshes
     print(f"\nfleet: {sent} bytes over {refreshes} refreshes with nothing changing "
-          f"({per:.0f} bytes per refresh)")
+          f"({per:.0f} bytes per refresh); bytes by line type {types}, updates by section "
+          f"{sections}")
     assert per < 60, per
