@@ -166,9 +166,9 @@ class AgentClient:
         if len(self._samples) == 2:
             (t0, c0), (t1, c1) = self._samples
             cps = max(0.0, (c1 - c0) / (t1 - t0)) if t1 > t0 else None
-            if self._changed_at is not None and now - self._changed_at > \
-                    2 * self.options.interval + 1:
-                cps = 0.0  # nothing came: the counters stood still
+        if self._samples and self._changed_at is not None and \
+                now - self._changed_at > 2 * self.options.interval + 1:
+            cps = 0.0  # no IPVS change came: the counters stood still
         try:
             return director_view(self.name, self.hello, self.state, status=LIVE,
                                  reason=self.reason, since=self.since, cps=cps,

@@ -100,6 +100,8 @@ async def test_overview_matrix_and_a_hung_director() -> None:
         assert "51 | MASTER | BACKUP | ? | 10.0.5.90 (root@10.0.5.90)" in matrix
         assert "52 | BACKUP | MASTER | ? | 10.0.5.93 (root@10.0.5.93)" in matrix
         assert app.query_one("#diffs", LineTable).row_count == 0
+        assert app.query_one("#diffs", LineTable).border_subtitle == \
+            "none: the IPVS tables agree"
         await pilot.press("q")
     assert d1.closed and hung.closed
 
@@ -111,6 +113,7 @@ async def test_a_difference_is_listed_and_counted() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app, lambda: app.query_one("#diffs", LineTable).row_count == 1)
         assert f"{RS1} | weight | {d1.name}: 1  {d2.name}: 3" in text_of(app, "#diffs")
+        assert app.query_one("#diffs", LineTable).border_subtitle == "1 found"
         assert text_of(app, "#overview").splitlines()[1].endswith("| 1")  # d2 is the odd one
 
 

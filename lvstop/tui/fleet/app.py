@@ -137,7 +137,12 @@ class FleetApp(App[int]):
         reasons = [r for r in (reason_line(d) for d in self.directors) if r]
         self.query_one("#reasons", Static).update(Text(escape_controls("\n".join(reasons))))
         self.query_one("#vrids", LineTable).set_rows(vrid_rows(vrid_matrix(self.directors)))
-        self.query_one("#diffs", LineTable).set_rows(diff_rows(diffs))
+        table = self.query_one("#diffs", LineTable)
+        table.set_rows(diff_rows(diffs))
+        live = sum(1 for d in self.directors if d.ipvs is not None)
+        table.border_subtitle = (f"{len(diffs)} found" if diffs else
+                                 "none: the IPVS tables agree" if live > 1 else
+                                 "fewer than two directors to compare")
         for d in self.directors:
             said = f"{d.status}: {d.reason}" if d.reason else d.status
             if self._status.get(d.name) != said:
