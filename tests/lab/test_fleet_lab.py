@@ -372,7 +372,8 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
             agent.kill()
             agent.wait()
         dash = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "tmux", "-L", "lvstop-cpu", "new-session", "-d", "-P",
+            ["ip", "netns", "exec", ns, "tmux", "-L", "lvstop-cpu", "new-session", "-d", "-s",
+             "cpu", "-P",
              "-F", "#{pane_pid}", "-x", "160", "-y", "48", "env", "TERM=xterm-256color",
              "LANG=C.UTF-8", "COLUMNS=160", "LINES=48", sys.executable, "-m", "lvstop", "top",
              "--no-vrrp", "--interval", "1", "--read-only"], stdout=subprocess.PIPE, text=True)
@@ -380,8 +381,9 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
         pane = int(out.strip())
         try:
             def drawn() -> bool:
-                screen = lab.run(ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p"]).stdout
-                return "10.8.0.1:80" in screen
+                screen = lab.run(ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t",
+                                     "cpu"]).stdout
+                return "10.9.0.1:80" in screen
 
             lab.wait_until(drawn, timeout=60, what="the dashboard showing the 100×10 table")
             start = tree_cpu(pane)
@@ -393,3 +395,15 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
           f"{agent_cpu:.2f} s ({100 * agent_cpu / span:.1f} %), dashboard {dash_cpu:.2f} s "
           f"({100 * dash_cpu / span:.1f} %)")
     assert agent_cpu <= dash_cpu
+
+
+def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: Any) -> None:
+    fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
+    fleet.keys("Enter")
+    fleet.wait_for(rf"Real servers on {re.escape(D1)}", what="d1's screen")
+    fleet.keys("f")  # lvstop top --via root@10.0.5.90: the dashboard, its data over ssh
+    fleet.wait_for(r"─Services", timeout=STARTUP, what="the full dashboard")
+    fleet.wait_for(rf"{re.escape(VIP1)}:8888 +rr\b", timeout=30,
+                   what="d1's services in the full dashboard")
+    fleet.keys("q")
+    fleet.wait_for(rf"Real servers on {re.escape(D1)}", timeout=30, what="back in the fleet")

@@ -8,6 +8,7 @@ task. They call ``on_change``; the App redraws at most every ``REDRAW`` seconds,
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
@@ -77,9 +78,12 @@ class FleetApp(App[int]):
     ]
 
     def __init__(self, clients: Sequence[DirectorSource], interval: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 dashboard_argv: Callable[[str], list[str]] | None = None) -> None:
         super().__init__()
         self.clients = list(clients)
+        #: the command of one director's full dashboard (`lvstop top --via NAME`)
+        self.dashboard_argv = dashboard_argv
         self.interval = interval
         self.clock = clock
         self.directors: tuple[Director, ...] = tuple(c.view() for c in self.clients)
@@ -167,6 +171,20 @@ class FleetApp(App[int]):
     def open_director(self, event: LineTable.Selected) -> None:
         if event.key is not None:
             self.push_screen(DirectorScreen(event.key))
+
+    def full_dashboard(self, name: str) -> None:
+        """Hand the terminal to ``lvstop top --via NAME`` until it quits (the directors'
+        connections wait meanwhile; one that timed out reconnects)."""
+        if self.dashboard_argv is None:
+            self.notify("no full dashboard here", severity="warning")
+            return
+        argv = self.dashboard_argv(name)
+        with self.suspend():
+            result = subprocess.run(argv, check=False)
+        if result.returncode:
+            self.notify(f"the dashboard of {name} ended with status {result.returncode}",
+                        severity="warning", markup=False)
+        self.refresh()
 
     def action_reconnect(self) -> None:
         key = self.query_one("#overview", LineTable).cursor_key

@@ -79,6 +79,8 @@ class DirectorScreen(Screen[None]):
                 tooltip="Set the selected real server's weight on this director"),
         Binding("W", "write('weight', True)", "Weight all", id="fleet.weight_all",
                 tooltip="Set the selected real server's weight on every director"),
+        Binding("f", "full_dashboard", "Full dashboard", id="fleet.full_dashboard",
+                tooltip="This director's full dashboard over its agent (lvstop top --via)"),
     ]
 
     def __init__(self, name: str) -> None:
@@ -118,6 +120,9 @@ class DirectorScreen(Screen[None]):
         table = self.query_one("#real-servers", LineTable)
         table.set_rows(real_server_rows(d, others))
         table.border_title = f"Real servers on {d.name}"
+
+    def action_full_dashboard(self) -> None:
+        self.fleet.full_dashboard(self.director_name)
 
     def action_write(self, op: str, everywhere: bool) -> None:
         key = self.query_one("#real-servers", LineTable).cursor_key
