@@ -569,9 +569,17 @@ class Agent:
                          daemon=True).start()
         threading.Thread(target=self._serve_requests, name="lvstop-agent-writes",
                          daemon=True).start()
+        first = True
         try:
-            self.poll(first=True)
             while not self.stop.is_set():
+                if first:
+                    try:
+                        self.poll(first=True)
+                        first = False
+                    except Exception as exc:  # said in one line; tried again next interval
+                        self.out.raw(error_line(f"poll: {one_line(exc)}"))
+                        self.stop.wait(self.interval)
+                    continue
                 deadline = time.monotonic() + self.interval
                 while not self.stop.is_set() and not self.poke.is_set():
                     left = deadline - time.monotonic()
@@ -582,7 +590,10 @@ class Agent:
                     break
                 urge = self.poke.is_set()
                 self.poke.clear()
-                self.poll(urge=urge)
+                try:
+                    self.poll(urge=urge)
+                except Exception as exc:  # said in one line; the next poll tries again
+                    self.out.raw(error_line(f"poll: {one_line(exc)}"))
         finally:
             if self.wire is not None:
                 self.wire.close()

@@ -383,9 +383,15 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
             def drawn() -> bool:
                 screen = lab.run(ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t",
                                      "cpu"]).stdout
-                return "10.9.0.1:80" in screen
+                return re.search(r"TCP 10\.9\.\d+\.\d+:80 +wlc +10/10", screen) is not None
 
-            lab.wait_until(drawn, timeout=60, what="the dashboard showing the 100×10 table")
+            try:
+                lab.wait_until(drawn, timeout=60, what="the dashboard showing the 100×10 table")
+            except AssertionError as exc:
+                screen = lab.run(ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t",
+                                      "cpu"], check=False)
+                raise AssertionError(f"{exc}; the screen:\n{screen.stdout}{screen.stderr}"
+                                     ) from None
             start = tree_cpu(pane)
             time.sleep(span)
             dash_cpu = tree_cpu(pane) - start

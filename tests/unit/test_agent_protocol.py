@@ -205,3 +205,45 @@ def test_quiet_director_sends_nothing_but_ticks(agent: AgentProcess) -> None:
             if msg["type"] == "update":  # the host figures (every 10 s) at most
                 assert set(msg["set"]) <= {"host"} and not msg["del"], msg
     assert sent < 300, sent
+
+
+def test_a_failing_poll_is_one_error_line_and_the_agent_goes_on(tmp_path: Path) -> None:
+    """A bug in a reader (here: the first two polls raise) is said in one line each; the
+    snapshot follows once a poll succeeds, and EOF still ends the agent cleanly."""
+    import argparse
+    import io
+    import threading
+
+    from lvstop.agent import server
+
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser)
+    args = parser.parse_args(["--no-vrrp", "--interval", "0.1",
+                              "--state-file", str(tmp_path / "drained.json")])
+    read_fd, write_fd = os.pipe()
+    out = io.BytesIO()
+    agent = server.Agent(args, os.fdopen(read_fd, "rb"), out)
+    calls = {"n": 0}
+    real_collect = agent.collect
+
+    def collect(now: float, urge: bool = False) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise KeyError("a reader's bug")
+        return real_collect(now, urge)
+
+    agent.collect = collect  # type: ignore[method-assign]
+    done: list[int] = []
+    thread = threading.Thread(target=lambda: done.append(agent.run()))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while b'"snapshot"' not in out.getvalue():
+        assert time.monotonic() < deadline, out.getvalue()
+        time.sleep(0.05)
+    os.close(write_fd)  # EOF
+    thread.join(timeout=60)
+    assert done == [0]
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [m["type"] for m in lines[:4]] == ["hello", "error", "error", "snapshot"]
+    assert lines[1]["error"].startswith("poll: an unexpected problem in lvstop (please report "
+                                        "it): ") and "a reader's bug" in lines[1]["error"]

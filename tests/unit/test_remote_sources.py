@@ -50,5 +50,5 @@ def test_an_agent_without_ipvs_is_a_one_line_error() -> None:
     link._task = asyncio.Future  # type: ignore[assignment]
     from lvstop.tui.remote import AgentIpvs
 
-    with pytest.raises(LvstopError, match="root@10.0.5.90: no IPVS in this kernel"):
+    with pytest.raises(LvstopError, match=r"root@10\.0\.5\.90: no IPVS in this kernel"):
         asyncio.run(AgentIpvs(link).snapshot())
