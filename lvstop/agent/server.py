@@ -53,6 +53,9 @@ HOST_EVERY = 10.0
 KEEPALIVED_EVERY = 60.0
 #: seconds at least between two rounds, whatever triggers them
 KEEPALIVED_GAP = 2.0
+#: seconds between two scans of /proc for keepalived's processes (a VIP moving, a VRRP event
+#: or the known parent gone scan at once)
+SCAN_EVERY = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -204,6 +207,21 @@ class Keepalived:
         self.problems: tuple[str, ...] = ()
         #: instance name -> (state, since): the agent's own record of transitions
         self._seen: dict[str, tuple[str, float]] = {}
+        self._procs: tuple[Any, ...] = ()
+        self._scanned = 0.0
+
+    def _processes(self, now: float, urge: bool) -> Any:
+        """keepalived's processes: a /proc scan every ``SCAN_EVERY`` s (or when urged, or when
+        the parent seen last is gone); in between the last scan's."""
+        from lvstop.sources import keepalived_state
+
+        parent = next((p for p in self._procs if p.role == "parent"), None)
+        gone = parent is not None and not os.path.exists(f"/proc/{parent.pid}")
+        if urge or gone or now - self._scanned >= SCAN_EVERY:
+            self._procs = keepalived_state.own_netns_processes(
+                keepalived_state.find_processes(probe.keepalived_process_infos()))
+            self._scanned = now
+        return self._procs
 
     def _load_config(self, parent: Any) -> Any:
         from lvstop.sources import keepalived_conf
@@ -248,10 +266,9 @@ class Keepalived:
     def read(self, addresses: frozenset[str], now: float, urge: bool
              ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """(the instance section, the keepalived status, transition events)."""
-        from lvstop.sources import keepalived_conf, keepalived_state
+        from lvstop.sources import keepalived_conf
 
-        procs = keepalived_state.own_netns_processes(
-            keepalived_state.find_processes(probe.keepalived_process_infos()))
+        procs = self._processes(now, urge)
         parent = next((p for p in procs if p.role == "parent"), None)
         config = self._load_config(parent)
         if parent is None or parent.pid != self._dump_pid:
@@ -358,6 +375,7 @@ class Agent:
         signals = args.keepalived_state
         self.keepalived = Keepalived(os.geteuid() == 0 if signals is None else signals)
         self._drained_key: tuple[float, int] | None = None
+        self._last_services: tuple[Any, ...] | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -375,7 +393,14 @@ class Agent:
                 self._reader = None
             state["ipvs"]["error"] = str(exc)
             return
-        state["service"], state["real_server"] = ipvs_sections(snap)
+        if snap.services == self._last_services and self.state["service"]:
+            # nothing moved: the sections of the last poll (to_dict of every real server
+            # each second is most of a quiet agent's CPU at 100x10)
+            state["service"], state["real_server"] = (self.state["service"],
+                                                      self.state["real_server"])
+        else:
+            state["service"], state["real_server"] = ipvs_sections(snap)
+            self._last_services = snap.services
         state["ipvs"]["timeouts"] = None if snap.timeouts is None else snap.timeouts.to_dict()
         state["ipvs"]["daemons"] = [d.to_dict() for d in snap.daemons]
 
