@@ -245,6 +245,9 @@ def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(lab: Any,
     proc = lab.run("d1", ["python3", "-I", "-S", "-c", "import lvstop"], check=False)
     assert proc.returncode == 1 and "No module named 'lvstop'" in proc.stderr
 
+    state = Path(ssh_up.state_file("d1"))
+    before = state.read_bytes() if state.exists() else None  # a drain test may have made it
+
     async def scenario() -> tuple[dict[str, Any], str, dict[str, Any]]:
         async with connected(lab, ssh_up, [D1]) as (c,):
             try:
@@ -260,7 +263,8 @@ def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(lab: Any,
     assert "not in service" in vanished, vanished
     assert more["ping"]["pong"] is True
     assert re.search(r"python3 -I -S \S+/\.cache/lvstop/agent-[0-9a-f]{32}\.pyz", more["ps"])
-    assert not Path(ssh_up.state_file("d1")).exists()  # a refused write makes no file
+    # a refused write makes no file and changes none
+    assert (state.read_bytes() if state.exists() else None) == before
     cache = list((ssh_up.node_home("d1") / ".cache" / "lvstop").iterdir())
     assert len(cache) == 1 and cache[0].name.startswith("agent-")
 
