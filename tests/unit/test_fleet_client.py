@@ -129,3 +129,28 @@ def test_a_hanging_director_stays_connecting_and_closes(tmp_path: Path) -> None:
                 t.cancel()
 
     asyncio.run(both())
+
+
+def test_an_installed_lvstop_is_used_when_asked(tmp_path: Path) -> None:
+    """--agent installed: the director's own `lvstop agent` when `lvstop` is on its PATH;
+    nothing is pushed or cached."""
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "lvstop").write_text(f'#!/bin/sh\nexec {sys.executable} -m lvstop "$@"\n')
+    (bin_dir / "lvstop").chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    ssh = fake_ssh(tmp_path, f'for last; do :; done\nHOME={home} PATH={bin_dir}:/usr/bin:/bin '
+                   'exec sh -c "$last"\n')
+    client = AgentClient(Target("root@d1", "root@d1"),
+                         ConnectOptions(interval=0.2, vrrp=False, agent="installed", ssh=ssh))
+
+    async def body(c: AgentClient) -> dict[str, Any]:
+        await until(lambda: c.view().live, f"live ({c.view().reason})")
+        return c.hello
+
+    hello = asyncio.run(with_client(client, body))
+    assert hello["schema"] == "lvstop.agent/1"
+    assert not (home / ".cache").exists()
