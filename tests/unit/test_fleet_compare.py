@@ -128,3 +128,17 @@ def test_hosts() -> None:
     assert parse_target("root@10.0.5.90").destination == "root@10.0.5.90"
     assert parse_target("admin@[2001:db8::1]").destination == "admin@2001:db8::1"
     assert parse_target("lb1.example.net").destination == "lb1.example.net"
+
+
+def test_host_groups_from_the_settings_file(tmp_path: Path) -> None:
+    from lvstop import settings
+    from lvstop.commands.top import fleet_targets
+
+    conf_file = tmp_path / "lvstop.toml"
+    conf_file.write_text('[groups]\npair1 = ["root@10.0.5.90", "root@10.0.5.93"]\n')
+    conf = settings.load(conf_file)
+    targets = fleet_targets(["pair1", "root@10.0.5.90", "local"], dict(conf.groups))
+    assert [t.name for t in targets] == ["root@10.0.5.90", "root@10.0.5.93", "local"]
+    conf_file.write_text('[groups]\npair1 = "root@d1"\n')
+    with pytest.raises(LvstopError, match=r"\[groups\]: each group must be a list of hosts"):
+        settings.load(conf_file)
