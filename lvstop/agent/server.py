@@ -43,6 +43,7 @@ from lvstop.agent.protocol import (
     line,
     parse_request,
 )
+from lvstop.commands._writes import add_write_options
 from lvstop.errors import LvstopError, one_line
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VridState
@@ -68,12 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keepalived-state", action=argparse.BooleanOptionalAction,
                         default=None, help="signal keepalived for its own instance states "
                         "(default: when root)")
-    parser.add_argument("--audit-log", metavar="PATH",
-                        help="audit log file (default $LVSTOP_AUDIT_LOG or "
-                        "/var/log/lvstop/audit.log)")
-    parser.add_argument("--state-file", metavar="PATH",
-                        help="drained weights (default $LVSTOP_STATE_FILE or "
-                        "/var/lib/lvstop/drained.json)")
+    add_write_options(parser)  # --audit-log, --state-file: as lvstop drain's
 
 
 # -- output ----------------------------------------------------------------------------------

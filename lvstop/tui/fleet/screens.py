@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, Static
 
 from lvstop.fleet.model import Director
@@ -18,6 +18,7 @@ from lvstop.fleet.writes import Step
 from lvstop.safetext import escape_controls
 from lvstop.tui.fleet.rows import RS_COLUMNS, real_server_rows
 from lvstop.tui.rows import Column, Row
+from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.widgets.line_table import LineTable
 
 if TYPE_CHECKING:
@@ -132,32 +133,16 @@ class DirectorScreen(Screen[None]):
         self.fleet.start_write(op, key, self.director_name, everywhere)
 
 
-class FleetConfirmScreen(ModalScreen[bool]):
-    """The one dialog of a fleet write: each director's before → after, Enter / y applies."""
+class FleetConfirmScreen(ConfirmScreen):
+    """The one dialog of a fleet write: each director's before → after (or why it is left
+    out); the confirm dialog's keys, buttons and look."""
 
-    AUTO_FOCUS = None
     DEFAULT_CSS = """
-    FleetConfirmScreen { align: center middle; }
-    FleetConfirmScreen > #dialog {
-        width: auto; min-width: 50; max-width: 90%; height: auto;
-        border: thick $warning; background: $surface; padding: 1 2;
-    }
-    FleetConfirmScreen #title { text-style: bold; color: $text-warning; }
     FleetConfirmScreen #steps { margin: 1 0; }
-    FleetConfirmScreen #buttons { height: auto; align-horizontal: right; }
-    FleetConfirmScreen Button { margin: 0 0 0 1; min-width: 12; }
     """
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,y", "apply", "Apply", id="fleet_confirm.apply",
-                tooltip="Send the write to the directors listed"),
-        Binding("escape,n", "cancel", "Cancel", id="fleet_confirm.cancel",
-                tooltip="Close without changing anything"),
-    ]
-
     def __init__(self, title: str, steps: Sequence[Step]) -> None:
-        super().__init__()
-        self.title_text = title
+        super().__init__(title, "", "", "")
         self.steps = tuple(steps)
 
     def compose(self) -> ComposeResult:
@@ -168,13 +153,3 @@ class FleetConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button("Apply (y)", variant="warning", id="apply")
                 yield Button("Cancel (n)", id="cancel")
-
-    def action_apply(self) -> None:
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(event.button.id == "apply")
