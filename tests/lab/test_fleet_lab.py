@@ -76,6 +76,9 @@ class Fleet:
                 "--agent", "push", "--interval", f"{INTERVAL:g}"]
         lab.run("client", ["tmux", "-L", SOCKET, "new-session", "-d", "-s", "fleet", "-x",
                            "180", "-y", "50", *argv])
+        # if lvstop ends, its last screen (a traceback) stays for the failure message
+        lab.run("client", ["tmux", "-L", SOCKET, "set-option", "-t", "fleet", "remain-on-exit",
+                           "on"], check=False)
         # a detached session may start at tmux's default 80x24: the app redraws on the resize
         lab.run("client", ["tmux", "-L", SOCKET, "resize-window", "-t", "fleet", "-x", "180",
                            "-y", "50"], check=False)
@@ -106,11 +109,17 @@ class Fleet:
                                            what=what or f"screen shows {pattern}"))
         except AssertionError as exc:
             size = self.lab.run("client", ["tmux", "-L", SOCKET, "display", "-p", "-t", "fleet",
-                                           "#{window_width}x#{window_height}"]).stdout.strip()
+                                           "#{window_width}x#{window_height}"],
+                                check=False).stdout.strip()
             raise AssertionError(f"{exc}; the screen ({size}):\n{self.screen()}") from None
 
     def close(self) -> None:
         self.lab.run("client", ["tmux", "-L", SOCKET, "kill-server"], check=False)
+        # gone before the next test's new-session (which would join a dying server)
+        self.lab.wait_until(
+            lambda: self.lab.run("client", ["tmux", "-L", SOCKET, "has-session"],
+                                 check=False).returncode != 0,
+            timeout=10, what="the fleet's tmux server gone")
 
 
 @pytest.fixture
