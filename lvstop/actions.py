@@ -145,7 +145,9 @@ class AuditLog:
             ) from None
 
     def record(self, action: str, target: str, before: str, after: str, result: str) -> str:
-        now = dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+        # timezone.utc, not the 3.11 alias: the pushed agent runs on python 3.10 too
+        stamp = dt.datetime.now(dt.timezone.utc).astimezone()  # noqa: UP017
+        now = stamp.isoformat(timespec="seconds")
         entry = {
             "time": now,
             "user": current_user(),
@@ -299,7 +301,8 @@ class DrainState:
             drained = self.load()
             drained[key] = {
                 "weight": weight,
-                "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "time": dt.datetime.now(dt.timezone.utc).isoformat(  # noqa: UP017 (python 3.10)
+                    timespec="seconds"),
                 "user": current_user(),
             }
             self._save(drained)

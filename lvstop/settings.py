@@ -9,6 +9,8 @@
     incident_dir = "/var/tmp/lvstop"   # where `S` saves incident snapshots
     keepalived_dump_gap = 60    # seconds between two rounds of keepalived dumps the dashboard
                                 # asks for on its own (0: only with the K key)
+    [groups]                    # host groups for `lvstop --host GROUP`
+    pair1 = ["root@10.0.5.90", "root@10.0.5.93"]
 
 A missing default file means defaults; a file named explicitly must exist. Any problem is one
 line naming the file and, where known, the line: ``lvstop.toml:3: interval must be …``.
@@ -18,16 +20,21 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lvstop.errors import LvstopError
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # python 3.10 (the pushed agent under sudo): said in one line
+    tomllib = None  # type: ignore[assignment]
+
 DEFAULT_PATH = Path("/etc/lvstop/lvstop.toml")
 ENV_VAR = "LVSTOP_CONFIG"
-KNOWN = ("read_only", "interval", "iface", "theme", "incident_dir", "keepalived_dump_gap")
+KNOWN = ("read_only", "interval", "iface", "theme", "incident_dir", "keepalived_dump_gap",
+         "groups")
 DUMP_GAP_RANGE = (0.0, 86400.0)
 INTERVAL_RANGE = (0.1, 3600.0)
 
@@ -40,6 +47,8 @@ class Settings:
     theme: str | None = None
     incident_dir: Path | None = None
     keepalived_dump_gap: float = 60.0
+    #: host groups for ``lvstop --host GROUP``: name -> its hosts
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: the file these came from (None: defaults, no file)
     path: Path | None = None
 
@@ -76,12 +85,15 @@ def load(explicit: str | os.PathLike[str] | None = None) -> Settings:
     return parse(raw, path)
 
 
-def parse(raw: bytes, path: Path) -> Settings:
+def _toml(raw: bytes, path: Path) -> tuple[str, dict[str, Any]]:
+    """The file's text and its TOML document; a one-line FILE:LINE error if it is neither."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad_line = raw[:exc.start].count(b"\n") + 1
         raise LvstopError(f"{path}:{bad_line}: not UTF-8 text") from None
+    if tomllib is None:
+        raise LvstopError(f"{path}: reading it needs python 3.11 or newer (tomllib)")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -93,6 +105,11 @@ def parse(raw: bytes, path: Path) -> Settings:
         if m and not m.group(1):
             message += " (at the end of the file)"
         raise LvstopError(f"{where}: {message}") from None
+    return text, data
+
+
+def parse(raw: bytes, path: Path) -> Settings:
+    text, data = _toml(raw, path)
 
     def fail(key: str, problem: str) -> LvstopError:
         line = _line_of(text, key)
@@ -141,4 +158,12 @@ def parse(raw: bytes, path: Path) -> Settings:
             raise fail("keepalived_dump_gap", "keepalived_dump_gap must be a number of seconds, "
                        f"{low:g} (only with the K key) to {high:g}")
         values["keepalived_dump_gap"] = float(gap)
+    if "groups" in data:
+        groups = data["groups"]
+        if not isinstance(groups, dict) or not all(
+                isinstance(hosts, list) and hosts and all(isinstance(h, str) and h for h in hosts)
+                for hosts in groups.values()):
+            raise LvstopError(f"{path}: [groups]: each group must be a list of hosts "
+                              '(pair1 = ["root@d1", "root@d2"])')
+        values["groups"] = tuple((str(k), tuple(v)) for k, v in groups.items())
     return Settings(**values, path=path)

@@ -7,8 +7,12 @@ Defaults come from the config file (``lvstop.settings``: ``/etc/lvstop/lvstop.to
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from lvstop.errors import LvstopError
+
+if TYPE_CHECKING:
+    from lvstop.fleet.client import ConnectOptions, Target
 
 NAME = "top"
 HELP = "the live dashboard: services, real servers, VRRP, events, host (the default)"
@@ -39,6 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--incident-dir", default=None, metavar="DIR",
                         help="where `S` saves incident snapshots (default: current directory)")
     parser.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
+    fleet = parser.add_argument_group("several directors over ssh (lvstop --host)")
+    fleet.add_argument("--host", action="append", default=None, metavar="[USER@]HOST",
+                       help="a director to show, over your own ssh (repeatable); `local` is "
+                            "this machine; a group name of the config's [groups] is its hosts")
+    fleet.add_argument("--via", metavar="[USER@]HOST",
+                       help="the full dashboard of one director over its agent (ssh), "
+                            "without VRRP, keepalived verdicts or the connection table")
+    fleet.add_argument("--sudo", action="store_true",
+                       help="run the agent on each director with `sudo -n`")
+    fleet.add_argument("--ssh-config", metavar="FILE",
+                       help="ssh's config file (ssh -F FILE; default: ssh's own, ~/.ssh/config)")
+    fleet.add_argument("--agent", choices=("installed", "push"), default="installed",
+                       help="installed: a director's own lvstop when it has one, else the "
+                            "agent file sent over ssh (default); push: always the file")
 
 
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
@@ -87,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     args = resolve(args)
     if args.interval < 0.1 or args.interval > 3600:
         raise LvstopError(f"--interval {args.interval:g}: use 0.1 to 3600 seconds")
+    if getattr(args, "host", None):
+        return run_fleet(args)
+    if getattr(args, "via", None):
+        return run_via(args)
     from lvstop.tui.real import real_sources
 
     sources = real_sources(interfaces=args.iface, vrrp=not args.no_vrrp,
@@ -108,3 +130,71 @@ def run(args: argparse.Namespace) -> int:
     with responsive_loop():
         result = app.run()
     return int(result or 0)
+
+
+def fleet_targets(hosts: list[str], groups: dict[str, tuple[str, ...]]) -> list[Target]:
+    """The directors ``--host`` names (groups expanded, each once, in order)."""
+    from lvstop.fleet.client import parse_target
+
+    names: list[str] = []
+    for host in hosts:
+        for name in groups.get(host, (host,)):
+            if name not in names:
+                names.append(name)
+    return [parse_target(name) for name in names]
+
+
+def connect_options(args: argparse.Namespace) -> ConnectOptions:
+    from lvstop.fleet.client import ConnectOptions
+
+    return ConnectOptions(interval=args.interval, sudo=args.sudo, agent=args.agent,
+                          iface=tuple(args.iface or ()), vrrp=not args.no_vrrp,
+                          read_only=args.read_only,
+                          ssh_options=("-F", args.ssh_config) if args.ssh_config else ())
+
+
+def via_argv(args: argparse.Namespace, host: str) -> list[str]:
+    """``lvstop top --via HOST`` with this run's options (the fleet's `f` key runs it)."""
+    import sys
+
+    argv = [sys.executable, "-m", "lvstop", "top", "--via", host, "--interval",
+            f"{args.interval:g}", "--agent", args.agent]
+    argv += ["--sudo"] if args.sudo else []
+    argv += ["--read-only"] if args.read_only else []
+    argv += ["--ssh-config", args.ssh_config] if args.ssh_config else []
+    for name in args.iface or ():
+        argv += ["--iface", name]
+    return argv
+
+
+def run_via(args: argparse.Namespace) -> int:
+    from lvstop.fleet.client import AgentClient, parse_target
+    from lvstop.tui.app import LvstopApp
+    from lvstop.tui.remote import agent_sources
+
+    client = AgentClient(parse_target(args.via), connect_options(args))
+    app = LvstopApp(agent_sources(client), interval=args.interval, read_only=args.read_only,
+                    incident_dir=args.incident_dir)
+    app.title = f"lvstop via {args.via}"
+    if args.theme and args.theme in app.available_themes:
+        app.theme = args.theme
+    return int(app.run() or 0)
+
+
+def run_fleet(args: argparse.Namespace) -> int:
+    from lvstop import settings
+    from lvstop.fleet.client import AgentClient
+
+    conf = settings.load(getattr(args, "config", None))
+    targets = fleet_targets(args.host, dict(conf.groups))
+    options = connect_options(args)
+    from lvstop.tui.fleet.app import FleetApp
+
+    clients = [AgentClient(t, options) for t in targets]
+    app = FleetApp(clients, interval=args.interval,
+                   dashboard_argv=lambda name: via_argv(args, name))
+    if args.theme:
+        if args.theme not in app.available_themes:
+            raise LvstopError(f"unknown theme {args.theme!r}")
+        app.theme = args.theme
+    return int(app.run() or 0)

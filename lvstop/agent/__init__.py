@@ -1,0 +1,1 @@
+"""`lvstop agent` (the director side of `lvstop --host`) and the lvstop.agent/1 protocol."""

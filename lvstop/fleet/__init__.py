@@ -1,0 +1,1 @@
+"""The fleet: several directors over their agents (`lvstop --host`); no Textual here."""

@@ -1,0 +1,135 @@
+"""OpenSSH's sshd on lab directors, for ``lvstop --host`` (Debian's openssh-server).
+
+Inside the VM only. Everything lives under /run/lvstop-lab/ssh/ (the VM's tmpfs): host keys
+and a client key made for the lab, each director's ``sshd_config`` (its own port 22 in its
+netns, root by that key only, ``HOME`` and lvstop's audit log / drained-weights file pointed
+into its node folder so nothing lands in the host's /root or /var through hostfs), and the
+client's ``ssh_config`` (that key, a known_hosts of its own) for ``ssh -F``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+from lvstop.lab import runtime
+from lvstop.lab.topology import Topology
+
+SSH_DIR = runtime.RUN_ROOT / "ssh"
+SSHD = "/usr/sbin/sshd"
+
+
+class SshdMissing(runtime.LabError):
+    pass
+
+
+def client_config() -> Path:
+    return SSH_DIR / "ssh_config"
+
+
+def node_home(node: str) -> Path:
+    return runtime.node_dir(node) / "home"
+
+
+def audit_log(node: str) -> Path:
+    return runtime.node_dir(node) / "audit.log"
+
+
+def state_file(node: str) -> Path:
+    return runtime.node_dir(node) / "drained.json"
+
+
+def _keys() -> None:
+    SSH_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, kind in (("host_ed25519", "ed25519"), ("client_ed25519", "ed25519")):
+        if not (SSH_DIR / name).exists():
+            runtime.sh(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"lvstop-lab-{name}",
+                        "-f", str(SSH_DIR / name)], what=f"ssh-keygen {name}")
+    auth = SSH_DIR / "authorized_keys"
+    auth.write_text((SSH_DIR / "client_ed25519.pub").read_text())
+    auth.chmod(0o600)
+    client_config().write_text(
+        "Host *\n"
+        f"  IdentityFile {SSH_DIR / 'client_ed25519'}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {SSH_DIR / 'known_hosts'}\n"
+        "  GlobalKnownHostsFile /dev/null\n"
+        "  StrictHostKeyChecking accept-new\n"
+        "  LogLevel ERROR\n")
+
+
+def pidfile(node: str) -> Path:
+    return runtime.node_dir(node) / "sshd.pid"
+
+
+def sshd_pid(node: str) -> int | None:
+    return runtime.live_pid(pidfile(node))
+
+
+def start_sshd(topo: Topology, node: str) -> int:
+    """sshd in ``node``'s netns on its lab address, port 22; its pid."""
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None:
+        raise SshdMissing("sshd is not installed (Debian package openssh-server)")
+    pid = sshd_pid(node)
+    if pid is not None:
+        return pid
+    _keys()
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
+    home = node_home(node)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    address = next(n.address for n in topo.nodes if n.name == node)
+    config = runtime.node_dir(node) / "sshd_config"
+    config.write_text(
+        f"ListenAddress {address}\n"
+        f"HostKey {SSH_DIR / 'host_ed25519'}\n"
+        f"PidFile {pidfile(node)}\n"
+        f"AuthorizedKeysFile {SSH_DIR / 'authorized_keys'}\n"
+        "StrictModes no\n"  # the keys live on the VM's tmpfs, not under a home
+        "PermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "UsePAM no\n"
+        f"SetEnv HOME={home} LVSTOP_AUDIT_LOG={audit_log(node)} "
+        f"LVSTOP_STATE_FILE={state_file(node)}\n")
+    pidfile(node).unlink(missing_ok=True)
+    runtime.sh(runtime.ns_argv(node, [SSHD, "-f", str(config), "-E",
+                                      str(runtime.node_dir(node) / "sshd.log")]),
+               what=f"sshd on {node}")
+    runtime.wait_for(lambda: sshd_pid(node) is not None, 10 * runtime.load_factor(),
+                     f"sshd on {node} did not start")
+    pid = sshd_pid(node)
+    assert pid is not None
+    return pid
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def kill_sshd(node: str) -> list[int]:
+    """Kill ``node``'s sshd and every session it serves (their connections drop)."""
+    pid = sshd_pid(node)
+    if pid is None:
+        return []
+    pids = [pid]
+    todo = [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            pids.append(child)
+            todo.append(child)
+    runtime.kill_pids(pids, signal.SIGKILL, what=f"kill sshd on {node}")
+    pidfile(node).unlink(missing_ok=True)
+    return pids

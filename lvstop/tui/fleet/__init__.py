@@ -1,0 +1,1 @@
+"""The fleet screen of `lvstop --host`: directors side by side over their agents."""

@@ -1,0 +1,197 @@
+"""The fleet screen (Pilot), fed two directors recorded in the lab (``tests/data/fleet``) and
+a third that never answers: every key flow, including cancel and a partial failure."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from lvstop.fleet.client import FleetError
+from lvstop.fleet.model import CONNECTING, DOWN, LIVE, Director, director_view
+from lvstop.tui.fleet.app import FleetApp
+from lvstop.tui.fleet.screens import DirectorScreen, FleetConfirmScreen
+from lvstop.tui.widgets.line_table import LineTable
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "fleet"
+RS1 = "tcp:10.0.5.96:8888->10.0.5.91:8888"
+
+
+class FakeDirector:
+    """A director replaying its recorded agent state; requests answered as told."""
+
+    def __init__(self, node: str | None, name: str | None = None, *, hang: bool = False,
+                 refuse: str | None = None) -> None:
+        self.data = json.loads((DATA / f"{node}.json").read_text()) if node else None
+        self._name = name or (self.data["name"] if self.data else "hung")
+        self.hang = hang
+        self.refuse = refuse
+        self.on_change: Any = None
+        self.on_event: Any = None
+        self.requests: list[dict[str, Any]] = []
+        self.closed = False
+        self.status = CONNECTING if hang else LIVE
+        self.reason = ""
+        self.reconnects = 0
+
+    @property
+    def name(self) -> str:
+        return str(self._name)
+
+    def view(self) -> Director:
+        if self.data is None or self.status != LIVE:
+            return Director(name=self.name, status=self.status, reason=self.reason)
+        return director_view(self.name, self.data["hello"], self.data["state"],
+                             updated_at=1.0)
+
+    async def run(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+        await asyncio.Event().wait()  # a hanging ssh, or an agent that never stops
+
+    async def request(self, op: str, within: float = 60.0, **args: Any) -> dict[str, Any]:
+        self.requests.append({"op": op, **args})
+        if self.refuse:
+            raise FleetError(f"{self.name}: {self.refuse}")
+        assert self.data is not None
+        state = self.data["state"]
+        rs = state["real_server"][args["rs"]]
+        before = rs["weight"]
+        rs["weight"] = 0 if op == "drain" else args.get("weight", before)
+        return {"type": "result", "ok": True, "message": f"{args['rs']}: weight {before} -> "
+                f"{rs['weight']}"}
+
+    def reconnect_now(self) -> None:
+        self.reconnects += 1
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def app_with(*directors: FakeDirector) -> FleetApp:
+    return FleetApp(list(directors), interval=0.05, clock=lambda: 1_790_000_000.0)
+
+
+def text_of(app: FleetApp, selector: str) -> str:
+    table = app.query_one(selector, LineTable)
+    return "\n".join(" | ".join(table.get_row(k).cells)  # type: ignore[union-attr]
+                     for k in table.ordered_keys)
+
+
+async def settle(pilot: Any, app: FleetApp, cond: Any) -> None:
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if cond():
+            return
+    raise AssertionError("condition not reached")
+
+
+async def test_overview_matrix_and_a_hung_director() -> None:
+    d1, d2, hung = FakeDirector("d1"), FakeDirector("d2"), FakeDirector(None, "root@h", hang=True)
+    app = app_with(d1, d2, hung)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        overview = text_of(app, "#overview")
+        assert f"{d1.name} | live | up" in overview
+        assert "root@h | connecting" in overview
+        matrix = text_of(app, "#vrids")
+        assert "51 | MASTER | BACKUP | ? | 10.0.5.90 (root@10.0.5.90)" in matrix
+        assert "52 | BACKUP | MASTER | ? | 10.0.5.93 (root@10.0.5.93)" in matrix
+        assert app.query_one("#diffs", LineTable).row_count == 0
+        assert app.query_one("#diffs", LineTable).border_subtitle == \
+            "none: the IPVS tables agree"
+        await pilot.press("q")
+    assert d1.closed and hung.closed
+
+
+async def test_a_difference_is_listed_and_counted() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    d2.data["state"]["real_server"][RS1]["weight"] = 3  # type: ignore[index]
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: app.query_one("#diffs", LineTable).row_count == 1)
+        assert f"{RS1} | weight | {d1.name}: 1  {d2.name}: 3" in text_of(app, "#diffs")
+        assert app.query_one("#diffs", LineTable).border_subtitle == "1 found"
+        assert text_of(app, "#overview").splitlines()[1].endswith("| 1")  # d2 is the odd one
+
+
+async def test_drain_on_all_with_one_confirm_then_cancel_changes_nothing() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        table = app.screen.query_one("#real-servers", LineTable)
+        await settle(pilot, app, lambda: table.cursor_key == RS1)
+        await pilot.press("D")
+        await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
+        assert isinstance(app.screen, FleetConfirmScreen)
+        assert [s.text() for s in app.screen.steps] == [
+            f"{d1.name}: weight 1 → 0", f"{d2.name}: weight 1 → 0"]
+        await pilot.press("n")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        assert d1.requests == [] and d2.requests == []
+        await pilot.press("D")
+        await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
+        await pilot.press("y")
+        await settle(pilot, app, lambda: d1.requests and d2.requests)
+        assert d1.requests == d2.requests == [{"op": "drain", "rs": RS1}]
+
+
+async def test_partial_failure_is_said_per_director() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2", refuse="sudo: a password is required")
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await pilot.press("W")
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "WeightScreen")
+        await pilot.press("backspace", "4", "enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
+        assert isinstance(app.screen, FleetConfirmScreen)
+        assert app.screen.steps[1].text() == f"{d2.name}: weight 1 → 4"
+        await pilot.press("y")
+        await settle(pilot, app, lambda: bool(app._notifications)
+                     and "PARTIAL" in str(list(app._notifications)[-1].message))
+        message = str(list(app._notifications)[-1].message)
+        assert f"done on {d1.name}" in message
+        assert f"{d2.name} FAILED: {d2.name}: sudo: a password is required" in message
+        assert d1.requests == [{"op": "weight", "rs": RS1, "weight": 4}]
+
+
+async def test_a_director_down_shows_its_reason_and_reconnects_on_c() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    d2.status, d2.reason = DOWN, "ssh: connect to host 10.0.5.93 port 22: Connection refused"
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "DOWN" in text_of(app, "#overview"))
+        reasons = str(app.query_one("#reasons").render())
+        assert "Connection refused" in reasons
+        assert "52 | BACKUP | ? |" in text_of(app, "#vrids")
+        table = app.query_one("#overview", LineTable)
+        table.move_cursor_to(d2.name)
+        await pilot.press("c")
+        assert d2.reconnects == 1
+        d2.status = LIVE
+        d2.on_change(d2)
+        await settle(pilot, app, lambda: "DOWN" not in text_of(app, "#overview"))
+
+
+async def test_hostile_names_are_text() -> None:
+    d1 = FakeDirector("d1")
+    assert d1.data is not None
+    hostile = copy.deepcopy(d1.data)
+    hostile["state"]["instance"]["[bold]VI_1\x1b[31m"] = hostile["state"]["instance"].pop(
+        next(iter(hostile["state"]["instance"])))
+    d1.data = hostile
+    app = app_with(d1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        rows = text_of(app.screen, "#instances")  # type: ignore[arg-type]
+        assert "[bold]VI_1" in rows
