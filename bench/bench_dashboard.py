@@ -374,7 +374,7 @@ def table_child(kind: str) -> None:
 
 def child(mode: str, interval: float) -> None:
     """Run the dashboard on this terminal with a bench source (the parent measures it)."""
-    from lvstop.sources.host import HostStats
+    from lvstop.model.host import HostStats
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import (
         FakeActions,
@@ -500,7 +500,7 @@ async def refresh_cost(moving: MovingReplies, what: str, services: int, per_serv
                        polls: int) -> dict[str, float]:
     """Per poll: poll (IpvsReader on the replayed replies, in a worker thread) + rates + diff
     + rows + render, wall and CPU (the process's: the reader's thread included)."""
-    from lvstop.sources.host import HostStats
+    from lvstop.model.host import HostStats
     from lvstop.sources.ipvs import IpvsReader
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import FakeActions, FixedHostSource, load_json_documents
@@ -591,7 +591,7 @@ async def datatable_cost(rows: int, polls: int) -> dict[str, float]:
 
 async def idle_cpu(seconds: float) -> float:
     """CPU share of the App polling 100×10 at 1 s with nothing changing."""
-    from lvstop.sources.host import HostStats
+    from lvstop.model.host import HostStats
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import FakeActions, FixedHostSource, load_json_documents
     from lvstop.tui.sources import Sources

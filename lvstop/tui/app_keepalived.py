@@ -15,7 +15,7 @@ from typing import Any
 
 from textual.app import App
 
-from lvstop.tui.events import LogEvent
+from lvstop.track.events import LogEvent
 from lvstop.tui.format import coarse_duration
 from lvstop.tui.sources import KeepalivedView, Sources
 from lvstop.tui.widgets.real_servers import RealServersTable

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service, Timeouts
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.conns import parse_conn_table
-from lvstop.sources.host import HostStats
 from lvstop.tui.incident import AdvertRing
 from lvstop.tui.sources import Actions, KeepalivedView, Sources
 
