@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dashboard benchmark (issue 6): first frame, refresh cost, keypress latency, terminal bytes.
 
-    .venv/bin/python bench/bench_dashboard.py [--seconds 10] [--quick] [--replies DIR]
+    .venv/bin/python -m bench.bench_dashboard [--seconds 10] [--quick] [--replies DIR]
 
 1. Time to first frame of the real `lvstop top --iface lo --read-only` in a pseudo-terminal
    (120×40): until the services panel is on the screen. (On this host there is no IPVS: the
@@ -55,7 +55,6 @@ from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats, Timeouts  # noqa: E402
 
@@ -157,8 +156,7 @@ TARGETS = {1_000: 75.0, 10_000: 250.0}  # real servers -> refresh cycle wall, ms
 
 def bench_ipvs() -> Any:
     """bench/bench_ipvs.py as a module (its table, recorder boot script and transport)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import bench_ipvs as module
+    from bench import bench_ipvs as module
 
     return module
 
@@ -170,11 +168,10 @@ def reply_file(folder: Path, services: int, per: int) -> Path:
 def record_inside(out: Path) -> None:
     """In the UML VM: load each size with ipvsadm -R (bench_ipvs's table) and record the
     kernel's replies to one full ``IpvsReader.read()``."""
-    b = bench_ipvs()  # its import puts tests/ on sys.path, for its table
-    from ipvs_oracle import big_table
-    from ipvs_record import Recorder
-
+    b = bench_ipvs()
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
+    from tests.ipvs_oracle import big_table
+    from tests.ipvs_record import Recorder
 
     for services, per in (tuple(int(x) for x in a.split("x")) for a in
                           os.environ.get("BENCH_SIZES", "").split(",") if a):
@@ -205,7 +202,7 @@ def record(sizes: list[tuple[int, int]], timeout: float) -> None:
     out = Path(tempfile.mkdtemp(prefix="bench-dashboard-rec-", dir=ROOT / ".lab"))
     # the environment does not reach init: the sizes go into its script
     init_text = b.INIT.format(root=ROOT, python=sys.executable,
-                              script=Path(__file__).resolve(), out=out, quick="")
+                              module="bench.bench_dashboard", out=out, quick="")
     sizes_arg = ",".join(f"{s}x{p}" for s, p in sizes)
     init_text = init_text.replace("\ncd ", f"\nexport BENCH_SIZES={sizes_arg}\ncd ", 1)
     init = out / "init.sh"
@@ -473,7 +470,7 @@ def first_frame(argv: list[str], marker: bytes) -> float:
 
 
 def keypress_latency(samples: int) -> list[float]:
-    me = [sys.executable, str(Path(__file__).resolve()), "--child", "load1000"]
+    me = [sys.executable, "-m", "bench.bench_dashboard", "--child", "load1000"]
     pid, fd = spawn(me, 120, 40)
     sink: list[tuple[float, bytes]] = []
     read_for(fd, 4.0, sink)  # start + a few polls
@@ -684,7 +681,7 @@ def main() -> int:
               f"max {lat[-1] * 1000:.0f} ms  (n={len(lat)}, target < 100 ms)")
 
     print(f"== bytes written to the terminal, 120x40, 1 s refresh, {args.seconds:g} s each")
-    me = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    me = [sys.executable, "-m", "bench.bench_dashboard", "--child"]
     # warm-up 12 s: the 10-poll sparklines are full, every rate has its 2 s window
     steady, steady_cpu = bytes_per_second([*me, "steady"], args.seconds, 12.0)
     idle, idle_cpu_s = bytes_per_second([*me, "idle"], args.seconds, 12.0)
