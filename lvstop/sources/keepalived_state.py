@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -94,64 +95,62 @@ def _int(text: str | None) -> int | None:
 
 def parse_vrrp_data(text: str) -> tuple[InstanceState, ...]:
     """The VRRP instances of a ``keepalived.data`` dump (its "VRRP Topology" section)."""
-    instances: list[InstanceState] = []
-    section = ""
-    current: dict[str, Any] | None = None
-    in_vips = False
+    return tuple(
+        _instance_state(lines[start:end])
+        for name, lines in dump_sections(text)
+        if name == "VRRP Topology"
+        for start, end in _blocks(lines, " VRRP Instance = ")
+    )
 
-    def flush() -> None:
-        if current is not None:
-            instances.append(InstanceState(**current))
 
-    for line in text.splitlines():
-        sec = _SECTION.match(line)
-        if sec:
-            section = sec.group(1)
-            in_vips = False
-            continue
-        if section != "VRRP Topology":
-            continue
-        if line.startswith(" VRRP Instance = "):
-            flush()
-            current = {"name": line.split("=", 1)[1].strip(), "state": "INIT"}
-            in_vips = False
-            continue
-        if current is None:
-            continue
-        stripped = line.strip()
+def _blocks(lines: list[str], opener: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of lines that begins with a line starting with ``opener``."""
+    starts = [at for at, line in enumerate(lines) if line.startswith(opener)]
+    return list(zip(starts, [*starts[1:], len(lines)], strict=True))
+
+
+def _epoch(text: str) -> float | None:
+    """``1795654417.339763 (Thu Nov 26 00:53:37.339763 2026)`` -> the seconds."""
+    try:
+        return float(text.split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+#: an instance's ``   Name = value`` lines lvstop reads: the field and its converter
+_INSTANCE_FIELDS: dict[str, tuple[str, Any]] = {
+    "State": ("state", str),
+    "Wantstate": ("wantstate", str),
+    "Virtual Router ID": ("virtual_router_id", _int),
+    "Interface": ("interface", str),
+    "Priority": ("priority", _int),
+    "Effective priority": ("effective_priority", _int),
+    "VRRP Version": ("version", _int),
+    "Last transition": ("last_transition", _epoch),
+}
+
+
+def _instance_state(block: list[str]) -> InstanceState:
+    """One ``VRRP Instance = NAME`` block: its own values are the lines indented 3 spaces;
+    its addresses the lines indented further under ``Virtual IP``."""
+    values: dict[str, Any] = {"name": block[0].split("=", 1)[1].strip(), "state": "INIT"}
+    for line in block[1:]:
+        kv = _KV.match(line) if line.startswith("   ") and line[3:4] != " " else None
+        if kv and kv.group(2) in _INSTANCE_FIELDS:
+            name, convert = _INSTANCE_FIELDS[kv.group(2)]
+            value = convert(kv.group(3).strip())
+            if value is not None:
+                values[name] = value
+    return InstanceState(**values, vips=_instance_vips(block))
+
+
+def _instance_vips(block: list[str]) -> tuple[str, ...]:
+    vips: list[str] = []
+    for at, line in enumerate(block):
         if line.startswith("   Virtual IP"):
-            in_vips = True
-            continue
-        if in_vips and line.startswith("     "):
-            current.setdefault("vips", ())
-            current["vips"] = (*current["vips"], _vip_with_prefix(stripped.split()[0]))
-            continue
-        in_vips = False
-        if not line.startswith("   ") or line.startswith("    "):
-            continue
-        kv = _KV.match(line)
-        if not kv:
-            continue
-        key, value = kv.group(2), kv.group(3).strip()
-        if key == "State":
-            current["state"] = value
-        elif key == "Wantstate":
-            current["wantstate"] = value
-        elif key == "Virtual Router ID":
-            current["virtual_router_id"] = _int(value)
-        elif key == "Interface":
-            current["interface"] = value
-        elif key == "Priority":
-            current["priority"] = _int(value)
-        elif key == "Effective priority":
-            current["effective_priority"] = _int(value)
-        elif key == "VRRP Version":
-            current["version"] = _int(value)
-        elif key == "Last transition":
-            with contextlib.suppress(ValueError, IndexError):
-                current["last_transition"] = float(value.split()[0])
-    flush()
-    return tuple(instances)
+            listed = itertools.takewhile(lambda entry: entry.startswith("     "), block[at + 1 :])
+            vips.extend(_vip_with_prefix(entry.split()[0]) for entry in listed)
+    return tuple(vips)
 
 
 def parse_vrrp_json(text: str) -> tuple[InstanceState, ...]:
