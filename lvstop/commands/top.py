@@ -87,9 +87,10 @@ def run(args: argparse.Namespace) -> int:
     args = resolve(args)
     if args.interval < 0.1 or args.interval > 3600:
         raise LvstopError(f"--interval {args.interval:g}: use 0.1 to 3600 seconds")
+    from lvstop.actions import make_writer
     from lvstop.tui.real import real_sources
 
-    sources = real_sources(interfaces=args.iface, vrrp=not args.no_vrrp,
+    sources = real_sources(make_writer(), interfaces=args.iface, vrrp=not args.no_vrrp,
                            read_only=args.read_only,
                            keepalived_no_signals=no_signals_reason(args),
                            keepalived_min_gap=args.keepalived_dump_gap)

@@ -23,8 +23,6 @@ from lvstop.model.jsonform import JsonForm, JsonModel
 
 SCHEMA = "lvstop.dump/1"
 
-PROTOCOLS = ("tcp", "udp", "sctp", "fwmark")
-FAMILIES = ("inet", "inet6")
 FORWARDS = ("masq", "local", "tunnel", "route", "bypass")
 
 #: A real server's weight as lvstop writes it: 0 .. 65535 (the kernel, and ipvsadm 1.31,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from lvstop.tui.replay import FixedStates
+from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.screens.help import HelpScreen
 from lvstop.tui.sources import KeepalivedView
@@ -16,6 +16,20 @@ from tests.ui.test_keys import RS1, SIZE, notifications, select_rs1
 WARNING = ("keepalived manages this real server (/etc/keepalived/keepalived.conf:42): a reload "
            "or a checker transition sets its weight back to 1; drain it in keepalived.conf "
            "(weight 0) to make it last")
+
+
+class FixedStates:
+    """A fixed keepalived view; ``refresh`` counts the rounds asked for."""
+
+    def __init__(self, view: KeepalivedView) -> None:
+        self._view = view
+        self.asked = 0
+
+    def view(self) -> KeepalivedView:
+        return self._view
+
+    def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
+        self.asked += ask
 
 
 def with_states(app, view: KeepalivedView) -> FixedStates:
