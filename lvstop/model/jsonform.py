@@ -29,11 +29,14 @@ Getter = Callable[[Any], Any]
 
 
 def plain(value: Any) -> Any:
-    """A field's value as JSON: scalars as they are, tuples as lists, models by ``to_dict``."""
+    """A field's value as JSON: scalars as they are, tuples as lists, mappings as objects,
+    models by ``to_dict``; anything else (bytes: maybe a secret) needs a ``convert``."""
     if value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, (tuple, list)):
         return [plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
     to_dict = getattr(value, "to_dict", None)
     if to_dict is None:
         raise TypeError(f"no JSON form for {type(value).__name__}: give its field a convert")

@@ -165,7 +165,7 @@ def keepalived_runtime_document() -> Any:
     return json.loads(json.dumps(doc).replace(str(DATA), "$DATA"))
 
 
-def dump_document() -> Any:
+def dump_document(monkeypatch: pytest.MonkeyPatch) -> Any:
     """``lvstop dump --json`` of a lab table with tunnels, a persistence engine and a sync
     daemon, read from its recorded netlink replies (the read's clocks zeroed)."""
     from lvstop.sources import ipvs
@@ -173,14 +173,11 @@ def dump_document() -> Any:
     recorded = json.loads((DATA / "ipvs" / "table-seed1.json").read_text())
     real = ipvs.IpvsReader
 
-    def replayed(*_args: Any, **kwargs: Any) -> Any:
+    def replayed(*_args: Any, **kwargs: Any) -> ipvs.IpvsReader:
         return real(Replayer(recorded["exchanges"]), **kwargs)
 
-    ipvs.IpvsReader = replayed  # type: ignore[assignment,misc]
-    try:
-        doc = json.loads(run_cli("dump", "--json"))
-    finally:
-        ipvs.IpvsReader = real  # type: ignore[misc]
+    monkeypatch.setattr(ipvs, "IpvsReader", replayed)
+    doc = json.loads(run_cli("dump", "--json"))
     doc["taken_at"] = doc["time"] = 0.0
     return doc
 
@@ -196,11 +193,11 @@ def vrrp_documents() -> Any:
 @pytest.mark.parametrize(
     "name", ["keepalived.json", "keepalived-runtime.json", "dump.json", "vrrp.jsonl"]
 )
-def test_golden_documents(name):
+def test_golden_documents(name, monkeypatch):
     got = {
         "keepalived.json": keepalived_document,
         "keepalived-runtime.json": keepalived_runtime_document,
-        "dump.json": dump_document,
+        "dump.json": lambda: dump_document(monkeypatch),
         "vrrp.jsonl": vrrp_documents,
     }[name]()
     path = GOLDEN / name
