@@ -345,8 +345,30 @@ class IpvsSnapshot(JsonModel):
 _JOINED = "joined with its address / port into one ADDR:PORT ([IPv6]:PORT) key"
 
 
+class _Endpoints:
+    """A connection's (or a count of them) virtual and real endpoints."""
+
+    __slots__ = ()
+    virtual_address: str
+    virtual_port: int
+    real_address: str
+    real_port: int
+
+    @property
+    def virtual_endpoint(self) -> str:
+        return endpoint(self.virtual_address, self.virtual_port)
+
+    @property
+    def real_endpoint(self) -> str:
+        return endpoint(self.real_address, self.real_port)
+
+
+#: the JSON keys of both
+_ENDPOINTS = {"virtual": lambda c: c.virtual_endpoint, "real": lambda c: c.real_endpoint}
+
+
 @dataclass(frozen=True, slots=True)
-class ConnEntry(JsonModel):
+class ConnEntry(_Endpoints, JsonModel):
     """One line of /proc/net/ip_vs_conn (addresses as ``ipaddress`` prints them)."""
 
     protocol: str  # "tcp" | "udp" | "sctp" | other lower-case name the kernel prints
@@ -364,17 +386,8 @@ class ConnEntry(JsonModel):
     JSON: ClassVar[JsonForm] = JsonForm(
         exclude={name: _JOINED for name in ("client_address", "client_port", "virtual_address",
                                             "virtual_port", "real_address", "real_port")},
-        tail={"client": lambda e: e.client_endpoint, "virtual": lambda e: e.virtual_endpoint,
-              "real": lambda e: e.real_endpoint},
+        tail={"client": lambda e: e.client_endpoint, **_ENDPOINTS},
     )
-
-    @property
-    def virtual_endpoint(self) -> str:
-        return endpoint(self.virtual_address, self.virtual_port)
-
-    @property
-    def real_endpoint(self) -> str:
-        return endpoint(self.real_address, self.real_port)
 
     @property
     def client_endpoint(self) -> str:
@@ -382,7 +395,7 @@ class ConnEntry(JsonModel):
 
 
 @dataclass(frozen=True, slots=True)
-class ConnCount(JsonModel):
+class ConnCount(_Endpoints, JsonModel):
     """How many entries share (protocol, virtual, real server, state)."""
 
     protocol: str
@@ -396,16 +409,8 @@ class ConnCount(JsonModel):
     JSON: ClassVar[JsonForm] = JsonForm(
         exclude={name: _JOINED for name in ("virtual_address", "virtual_port", "real_address",
                                             "real_port")},
-        tail={"virtual": lambda c: c.virtual_endpoint, "real": lambda c: c.real_endpoint},
+        tail=_ENDPOINTS,
     )
-
-    @property
-    def virtual_endpoint(self) -> str:
-        return endpoint(self.virtual_address, self.virtual_port)
-
-    @property
-    def real_endpoint(self) -> str:
-        return endpoint(self.real_address, self.real_port)
 
 
 def split_endpoint(text: str) -> tuple[str, str] | None:

@@ -182,6 +182,25 @@ def dump_document(monkeypatch: pytest.MonkeyPatch) -> Any:
     return doc
 
 
+def conns_document(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """``lvstop dump --json --conns`` / ``--conn-counts``: the connection lists, of the
+    /proc/net/ip_vs_conn the lab recorded (IPv4 and IPv6)."""
+    from lvstop.sources import conns
+
+    table = tmp_path / "ip_vs_conn"
+    table.write_text(json.loads((DATA / "ipvs" / "conns-v4-v6.json").read_text())["ip_vs_conn"])
+    read_conns, read_counts = conns.read_conns, conns.read_conn_counts
+    monkeypatch.setattr(conns, "read_conns", lambda progress: read_conns(str(table), progress))
+    monkeypatch.setattr(conns, "read_conn_counts",
+                        lambda progress: read_counts(str(table), progress))
+    dump_document(monkeypatch)  # the recorded table as the service dump
+    return {
+        "connections": json.loads(run_cli("dump", "--json", "--conns"))["connections"],
+        "connection_counts": json.loads(run_cli("dump", "--json", "--conn-counts"))
+        ["connection_counts"],
+    }
+
+
 def vrrp_documents() -> Any:
     """``lvstop vrrp --json`` of a lab capture: adverts, events and summaries."""
     pcap = DATA / "vrrp" / "lab_vrrp_cut_split_brain_and_cleared.pcap"
@@ -191,13 +210,15 @@ def vrrp_documents() -> Any:
 
 
 @pytest.mark.parametrize(
-    "name", ["keepalived.json", "keepalived-runtime.json", "dump.json", "vrrp.jsonl"]
+    "name",
+    ["keepalived.json", "keepalived-runtime.json", "dump.json", "dump-conns.json", "vrrp.jsonl"],
 )
-def test_golden_documents(name, monkeypatch):
+def test_golden_documents(name, monkeypatch, tmp_path):
     got = {
         "keepalived.json": keepalived_document,
         "keepalived-runtime.json": keepalived_runtime_document,
         "dump.json": lambda: dump_document(monkeypatch),
+        "dump-conns.json": lambda: conns_document(monkeypatch, tmp_path),
         "vrrp.jsonl": vrrp_documents,
     }[name]()
     path = GOLDEN / name
