@@ -43,8 +43,10 @@ class KeepalivedPids(JsonModel):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KeepalivedPids:
         started = data.get("started")
-        return cls(tuple(int(p) for p in data.get("pids") or ()), None if started is None
-                   else float(started))
+        return cls(
+            tuple(int(p) for p in data.get("pids") or ()),
+            None if started is None else float(started),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,12 +125,16 @@ def _plan(cls: type, form: JsonForm) -> _Plan:
         keys,
         tuple((i, key, convert) for i, key, convert in converts if convert is not None),
         tuple((keys[i], form.when[f.name]) for i, f in enumerate(direct) if f.name in form.when),
-        tuple((f.name, form.spread[f.name], form.when.get(f.name))
-              for f in ordered if f.name in form.spread),
+        tuple(
+            (f.name, form.spread[f.name], form.when.get(f.name))
+            for f in ordered
+            if f.name in form.spread
+        ),
         fields_only=False,
     )
-    plan = replace(plan, fields_only=not (
-        form.head or plan.convert or plan.when or plan.spread or form.tail))
+    plan = replace(
+        plan, fields_only=not (form.head or plan.convert or plan.when or plan.spread or form.tail)
+    )
     _plans[cls] = plan
     return plan
 

@@ -201,9 +201,7 @@ def dump_sections(text: str) -> list[tuple[str, list[str]]]:
     indentation: here they are sections like the others, each real server after its
     virtual server."""
     parts = _HEADER.split(text)
-    return [
-        (name, body.splitlines()) for name, body in zip(parts[1::2], parts[2::2], strict=True)
-    ]
+    return [(name, body.splitlines()) for name, body in zip(parts[1::2], parts[2::2], strict=True)]
 
 
 def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:

@@ -191,13 +191,15 @@ def conns_document(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     table.write_text(json.loads((DATA / "ipvs" / "conns-v4-v6.json").read_text())["ip_vs_conn"])
     read_conns, read_counts = conns.read_conns, conns.read_conn_counts
     monkeypatch.setattr(conns, "read_conns", lambda progress: read_conns(str(table), progress))
-    monkeypatch.setattr(conns, "read_conn_counts",
-                        lambda progress: read_counts(str(table), progress))
+    monkeypatch.setattr(
+        conns, "read_conn_counts", lambda progress: read_counts(str(table), progress)
+    )
     dump_document(monkeypatch)  # the recorded table as the service dump
     return {
         "connections": json.loads(run_cli("dump", "--json", "--conns"))["connections"],
-        "connection_counts": json.loads(run_cli("dump", "--json", "--conn-counts"))
-        ["connection_counts"],
+        "connection_counts": json.loads(run_cli("dump", "--json", "--conn-counts"))[
+            "connection_counts"
+        ],
     }
 
 

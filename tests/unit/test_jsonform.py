@@ -44,11 +44,30 @@ class Outer(JsonModel):
 
 def test_every_field_in_order_save_what_the_form_says():
     doc = Outer("a", "s3cret", inners=(Inner("i", 2),), tags=("x",), extra={"k": 1}).to_dict()
-    assert list(doc) == ["type", "label", "inners", "tags", "extra", "time", "later", "file",
-                         "line", "count"]
-    assert doc == {"type": "outer", "label": "a", "inners": [{"name": "i", "weight": 2}],
-                   "tags": ["x"], "extra": {"k": 1}, "time": 0.0, "later": "z",
-                   "file": "/etc/x.conf", "line": 7, "count": 1}
+    assert list(doc) == [
+        "type",
+        "label",
+        "inners",
+        "tags",
+        "extra",
+        "time",
+        "later",
+        "file",
+        "line",
+        "count",
+    ]
+    assert doc == {
+        "type": "outer",
+        "label": "a",
+        "inners": [{"name": "i", "weight": 2}],
+        "tags": ["x"],
+        "extra": {"k": 1},
+        "time": 0.0,
+        "later": "z",
+        "file": "/etc/x.conf",
+        "line": 7,
+        "count": 1,
+    }
     assert "s3cret" not in str(doc)
     assert Outer("a", engine="sip").to_dict()["engine"] == "sip"
 

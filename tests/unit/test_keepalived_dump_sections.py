@@ -38,8 +38,9 @@ def test_real_servers_belong_to_the_virtual_server_before_them():
 def test_quorum_is_read_as_printed():
     text = (DATA / "oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
     assert "quorum = 7, hysteresis = 2" in text
-    (vs,) = parse_check_data(text.replace("quorum = 7, hysteresis = 2",
-                                          "quorum = 0, hysteresis = 0"))
+    (vs,) = parse_check_data(
+        text.replace("quorum = 7, hysteresis = 2", "quorum = 0, hysteresis = 0")
+    )
     assert (vs.quorum, vs.hysteresis) == (0, 0)
     (vs,) = parse_check_data(text)
     assert (vs.quorum, vs.hysteresis) == (7, 2)
