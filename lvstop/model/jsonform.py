@@ -12,7 +12,7 @@ in one ``JsonForm`` (``JSON`` on the class) and inherits ``to_dict`` from ``Json
 - ``exclude``: a field left out, and why (a password, a lookup cache);
 - ``head`` / ``tail``: keys that are not fields (``schema``, ``type``, derived values).
 
-A new field therefore reaches the JSON on its own; ``tests/unit/test_json_fields.py`` fails
+A new field therefore reaches the JSON on its own; ``tests/unit/test_json_golden.py`` fails
 when a form names a field the class lacks, or a model class writes its JSON by hand, and the
 golden documents under ``tests/data/golden`` fail when a key appears, vanishes or changes.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 Getter = Callable[[Any], Any]
@@ -119,21 +119,22 @@ def _plan(cls: type, form: JsonForm) -> _Plan:
         return tuple(getattr(obj, name) for name in names)
 
     keys = tuple(form.rename.get(name, name) for name in names)
-    converts = [(i, keys[i], _convert(f, form)) for i, f in enumerate(direct)]
+    converts = tuple(
+        (i, keys[i], convert) for i, f in enumerate(direct) if (convert := _convert(f, form))
+    )
+    whens = tuple((keys[i], form.when[f.name]) for i, f in enumerate(direct) if f.name in form.when)
+    spreads = tuple(
+        (f.name, form.spread[f.name], form.when.get(f.name))
+        for f in ordered
+        if f.name in form.spread
+    )
     plan = _Plan(
         operator.attrgetter(*names) if len(names) > 1 else get,
         keys,
-        tuple((i, key, convert) for i, key, convert in converts if convert is not None),
-        tuple((keys[i], form.when[f.name]) for i, f in enumerate(direct) if f.name in form.when),
-        tuple(
-            (f.name, form.spread[f.name], form.when.get(f.name))
-            for f in ordered
-            if f.name in form.spread
-        ),
-        fields_only=False,
-    )
-    plan = replace(
-        plan, fields_only=not (form.head or plan.convert or plan.when or plan.spread or form.tail)
+        converts,
+        whens,
+        spreads,
+        fields_only=not (form.head or converts or whens or spreads or form.tail),
     )
     _plans[cls] = plan
     return plan
