@@ -36,7 +36,7 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -729,7 +729,7 @@ def read_runtime(
     problems += [problem] if problem else []
     wanted = {"data": want_vrrp, "json": want_vrrp, "check_data": want_check}
     files: list[DumpFile] = []
-    parsed: dict[str, Any] = {}
+    parsed: dict[str, tuple[Any, ...] | None] = {}
     for kind, path in paths.items():  # data before json: the JSON dump is read only without it
         if not (wanted[kind] and kind in requested):
             files.append(DumpFile(kind, path, "not-requested"))
@@ -748,7 +748,7 @@ def read_runtime(
 
 
 #: each dump's parser (``keepalived.json`` only when ``keepalived.data`` gave no instances)
-_DUMP_PARSERS: dict[str, Any] = {
+_DUMP_PARSERS: dict[str, Callable[[str], tuple[Any, ...]]] = {
     "data": parse_vrrp_data,
     "check_data": parse_check_data,
     "json": parse_vrrp_json,
@@ -776,8 +776,12 @@ def _request_dumps(pid: int, numbers: dict[str, int], want_vrrp: bool) -> tuple[
 
 
 def _read_dump(
-    dump: DumpFile, parse: Any, sent: float, before: int | None, wait: float
-) -> tuple[DumpFile, Any]:
+    dump: DumpFile,
+    parse: Callable[[str], tuple[Any, ...]] | None,
+    sent: float,
+    before: int | None,
+    wait: float,
+) -> tuple[DumpFile, tuple[Any, ...] | None]:
     """Wait for keepalived to rewrite ``dump.path`` after the signal, then read and parse it
     (``parse`` None: only its status)."""
     status, mtime = _wait_for(dump.path, sent, wait, before)
