@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Dashboard benchmark (issues 6 and 12): first frame, refresh cost, keypress latency, bytes.
 
-    .venv/bin/python bench/bench_dashboard.py [--seconds 10] [--quick] [--replies DIR]
-                                              [--only frame,refresh,idle,keys,bytes]
+    .venv/bin/python -m bench.bench_dashboard [--seconds 10] [--quick] [--replies DIR]
+                                            [--only frame,refresh,idle,keys,bytes]
 
 1. Time to first frame of the real `lvstop top --iface lo --read-only` in a pseudo-terminal
    (120×40): until the services panel is on the screen. (On this host there is no IPVS: the
@@ -62,7 +62,6 @@ from statistics import median
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats, Timeouts  # noqa: E402
 from lvstop.sources.ipvs import SWEEP_EVERY  # noqa: E402
@@ -168,8 +167,7 @@ KEYPRESS_TARGET_MS = 100.0  # p95 (issue 12, at 50,000 real servers)
 
 def bench_ipvs() -> Any:
     """bench/bench_ipvs.py as a module (its table, recorder boot script and transport)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import bench_ipvs as module
+    from bench import bench_ipvs as module
 
     return module
 
@@ -181,11 +179,10 @@ def reply_file(folder: Path, services: int, per: int) -> Path:
 def record_inside(out: Path) -> None:
     """In the UML VM: load each size with ipvsadm -R (bench_ipvs's table) and record the
     kernel's replies to one full ``IpvsReader.read()``."""
-    b = bench_ipvs()  # its import puts tests/ on sys.path, for its table
-    from ipvs_oracle import big_table
-    from ipvs_record import Recorder
-
+    b = bench_ipvs()
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
+    from tests.ipvs_oracle import big_table
+    from tests.ipvs_record import Recorder
 
     for services, per in (tuple(int(x) for x in a.split("x")) for a in
                           os.environ.get("BENCH_SIZES", "").split(",") if a):
@@ -216,7 +213,7 @@ def record(sizes: list[tuple[int, int]], timeout: float) -> None:
     out = Path(tempfile.mkdtemp(prefix="bench-dashboard-rec-", dir=ROOT / ".lab"))
     # the environment does not reach init: the sizes go into its script
     init_text = b.INIT.format(root=ROOT, python=sys.executable,
-                              script=Path(__file__).resolve(), out=out, quick="")
+                              module="bench.bench_dashboard", out=out, quick="")
     sizes_arg = ",".join(f"{s}x{p}" for s, p in sizes)
     init_text = init_text.replace("\ncd ", f"\nexport BENCH_SIZES={sizes_arg}\ncd ", 1)
     init = out / "init.sh"
@@ -426,7 +423,7 @@ def table_child(kind: str) -> None:
 
 def child(mode: str, interval: float) -> None:
     """Run the dashboard on this terminal with a bench source (the parent measures it)."""
-    from lvstop.sources.host import HostStats
+    from lvstop.model.host import HostStats
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import (
         FakeActions,
@@ -534,7 +531,7 @@ def first_frame(argv: list[str], marker: bytes) -> float:
 
 
 def keypress_latency(samples: int, mode: str = "load1000", warmup: float = 4.0) -> list[float]:
-    me = [sys.executable, str(Path(__file__).resolve()), "--child", mode]
+    me = [sys.executable, "-m", "bench.bench_dashboard", "--child", mode]
     pid, fd = spawn(me, 120, 40)
     sink: list[tuple[float, bytes]] = []
     read_for(fd, warmup, sink)  # start + a few polls
@@ -563,7 +560,7 @@ async def refresh_cost(moving: MovingReplies, what: str, services: int, per_serv
     reader's thread included). The poll is the dashboard's own: its IPVS poller's ``fetch``
     (``IpvsReader.snapshot(focus)`` with the services on the screen and the selected one as
     the focus, the others' real servers in turn), one poll per second of the reader's clock."""
-    from lvstop.sources.host import HostStats
+    from lvstop.model.host import HostStats
     from lvstop.sources.ipvs import IpvsReader
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import FakeActions, FixedHostSource, load_json_documents
@@ -668,7 +665,7 @@ async def datatable_cost(rows: int, polls: int) -> dict[str, float]:
 
 async def idle_cpu(seconds: float) -> float:
     """CPU share of the App polling 100×10 at 1 s with nothing changing."""
-    from lvstop.sources.host import HostStats
+    from lvstop.model.host import HostStats
     from lvstop.tui.app import LvstopApp
     from lvstop.tui.replay import FakeActions, FixedHostSource, load_json_documents
     from lvstop.tui.sources import Sources
@@ -796,7 +793,7 @@ def keys_section(args: argparse.Namespace) -> None:
 
 def bytes_section(args: argparse.Namespace) -> None:
     print(f"== bytes written to the terminal, 120x40, 1 s refresh, {args.seconds:g} s each")
-    me = [sys.executable, str(Path(__file__).resolve()), "--child"]
+    me = [sys.executable, "-m", "bench.bench_dashboard", "--child"]
     # warm-up 12 s: the 10-poll sparklines are full, every rate has its 2 s window
     steady, steady_cpu = bytes_per_second([*me, "steady"], args.seconds, 12.0)
     idle, idle_cpu_s = bytes_per_second([*me, "idle"], args.seconds, 12.0)

@@ -1,8 +1,8 @@
 """`lvstop export` vs node_exporter's ipvs collector: a scrape's time and bytes, and idle CPU.
 
-    .venv/bin/python bench/bench_export.py            # boots one UML VM, prints figures
-    .venv/bin/python bench/bench_export.py --quick    # fewer rounds, a shorter idle window
-    .venv/bin/python bench/bench_export.py --report .lab/bench-export-XXXX   # re-print a run
+    .venv/bin/python -m bench.bench_export            # boots one UML VM, prints figures
+    .venv/bin/python -m bench.bench_export --quick    # fewer rounds, a shorter idle window
+    .venv/bin/python -m bench.bench_export --report .lab/bench-export-XXXX   # re-print a run
 
 Inside one UML boot, for tables of 1,000x10 and 5,000x4 real servers (``ipvsadm -R``), with
 Debian's ``prometheus-node-exporter --collector.disable-defaults --collector.ipvs`` and
@@ -45,9 +45,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
 
 SIZES = [(1000, 10), (5000, 4)]
 LVSTOP_PORT = 9469
@@ -120,12 +117,11 @@ def lvstop_export(log: Path, interval: float, *extra: str) -> subprocess.Popen[b
 
 
 def inside(out_dir: Path, quick: bool) -> None:
-    from bench_ipvs import run_rounds, sh
-    from ipvs_oracle import big_table
-
+    from bench.bench_ipvs import run_rounds, sh
     from lvstop.export.metrics import ExportSnapshot, SourceStatus, render
     from lvstop.export.poller import IpvsPoll
     from lvstop.sources.ipvs import IpvsReader
+    from tests.ipvs_oracle import big_table
 
     results: dict[str, Any] = {"sizes": [], "idle": None}
     log = out_dir / "exporters.log"
@@ -183,8 +179,8 @@ def inside(out_dir: Path, quick: bool) -> None:
 
 
 def idle_cpu(services: int, per: int, log: Path, window: float) -> dict[str, Any]:
-    from bench_ipvs import sh
-    from ipvs_oracle import big_table
+    from bench.bench_ipvs import sh
+    from tests.ipvs_oracle import big_table
 
     sh(["ipvsadm", "-C"])
     sh(["ipvsadm", "-R"], stdin=big_table(services, per))
@@ -214,10 +210,9 @@ def idle_cpu(services: int, per: int, log: Path, window: float) -> dict[str, Any
 
 
 def boot(quick: bool, timeout: float) -> Path:
-    from bench_ipvs import boot as boot_script
+    from bench.bench_ipvs import boot as boot_script
 
-    out: Path = boot_script(quick, timeout, __file__)
-    return out
+    return boot_script(quick, timeout, "bench.bench_export")
 
 
 def ms(seconds: float) -> str:

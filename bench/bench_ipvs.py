@@ -1,9 +1,9 @@
 """IPVS benchmark: lvstop's snapshot vs `ipvsadm -Ln --stats` vs the stdlib floor, in one lab boot;
 parsing alone replayed on the host; the connection-table aggregate vs `ipvsadm -Lnc`.
 
-    .venv/bin/python bench/bench_ipvs.py            # boots one UML VM (~3-5 min), prints figures
-    .venv/bin/python bench/bench_ipvs.py --quick    # smaller sizes, fewer rounds
-    .venv/bin/python bench/bench_ipvs.py --report .lab/bench-ipvs-XXXX   # re-print a run
+    .venv/bin/python -m bench.bench_ipvs            # boots one UML VM (~3-5 min), prints figures
+    .venv/bin/python -m bench.bench_ipvs --quick    # smaller sizes, fewer rounds
+    .venv/bin/python -m bench.bench_ipvs --report .lab/bench-ipvs-XXXX   # re-print a run
 
 Inside the VM, for tables of 100x10, 1,000x10 and 5,000x4 real servers (TCP, masq, loaded with
 `ipvsadm -R`), it times per snapshot (wall and CPU, CPU including child processes):
@@ -61,8 +61,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from lvstop.sources import genl  # noqa: E402
 from lvstop.sources import ipvs as I  # noqa: E402
@@ -437,11 +435,10 @@ def make_conns(n: int) -> None:
 
 
 def inside(out_dir: Path, quick: bool) -> None:
-    from ipvs_oracle import big_table
-    from ipvs_record import Recorder
-
     from lvstop.sources.conns import read_conn_counts, read_table_text
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
+    from tests.ipvs_oracle import big_table
+    from tests.ipvs_record import Recorder
 
     results: dict[str, Any] = {"sizes": [], "conns": None}
     sizes = QUICK_SIZES if quick else SIZES
@@ -516,21 +513,22 @@ ln -s /usr/lib/uml/modules/$(uname -r) /tmp/mr/lib/modules/$(uname -r)
 for m in ip_vs ip_vs_rr ip_vs_wrr; do modprobe -d /tmp/mr $m; done
 ip link set lo up
 cd {root}
-{python} {script} --inside {out} {quick} > {out}/inside.log 2>&1
+{python} -m {module} --inside {out} {quick} > {out}/inside.log 2>&1
 echo $? > {out}/status
 sync
 poweroff -f
 """
 
 
-def boot(quick: bool, timeout: float, script: str = __file__) -> Path:
-    """Boot UML once with ``script --inside OUT`` as the payload (bench_export reuses it)."""
-    name = Path(script).stem
+def boot(quick: bool, timeout: float, module: str = "bench.bench_ipvs") -> Path:
+    """Boot UML once with ``python -m MODULE --inside OUT`` as the payload (bench_export
+    reuses it)."""
+    name = module.rpartition(".")[2]
     lab = ROOT / ".lab"
     lab.mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=name.replace("_", "-") + "-", dir=lab))
     init = out / "init.sh"
-    init.write_text(INIT.format(root=ROOT, python=sys.executable, script=Path(script).resolve(),
+    init.write_text(INIT.format(root=ROOT, python=sys.executable, module=module,
                                 out=out, quick="--quick" if quick else ""))
     init.chmod(0o755)
     uml = shutil.which("linux.uml")

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """VRRP benchmark (issue 4): offline decode+track against tcpdump, live drops and CPU in UML.
 
-    .venv/bin/python bench/bench_vrrp.py            # offline on the host, then live in one UML boot
-    .venv/bin/python bench/bench_vrrp.py --offline  # only the offline part
-    .venv/bin/python bench/bench_vrrp.py --live     # only the live part (UML)
-    .venv/bin/python bench/bench_vrrp.py --loopback # only host CPU on a private loopback
+    .venv/bin/python -m bench.bench_vrrp            # offline on the host, then live in one UML boot
+    .venv/bin/python -m bench.bench_vrrp --offline  # only the offline part
+    .venv/bin/python -m bench.bench_vrrp --live     # only the live part (UML)
+    .venv/bin/python -m bench.bench_vrrp --loopback # only host CPU on a private loopback
 
 Offline (host): one 100,000-advert pcap (50 VRIDs × 2 routers of keepalived's shape: v2 with
 PASS auth and v3, failovers and split brain here and there), read by the whole
@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from lvstop.model.vrrp import Advert  # noqa: E402
 from lvstop.sources.pcap import PcapReader, PcapWriter, encode_advert  # noqa: E402
@@ -225,7 +224,6 @@ def _setup_netns() -> None:
 
 SENDER = r'''
 import socket, struct, sys, time
-sys.path.insert(0, sys.argv[4])
 from lvstop.model.vrrp import Advert
 from lvstop.sources.pcap import encode_advert
 rate, duration, out = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
@@ -365,7 +363,7 @@ def loopback(quick: bool) -> None:
         print("loopback: skipped (needs root and unshare)")
         return
     out_json = Path(tempfile.mkdtemp(dir=ROOT / ".lab")) / "loopback.json"
-    argv = ["unshare", "-n", sys.executable, str(Path(__file__).resolve()),
+    argv = ["unshare", "-n", sys.executable, "-m", "bench.bench_vrrp",
             "--inside-loopback", str(out_json)] + (["--quick"] if quick else [])
     subprocess.run(argv, check=True)
     data = json.loads(out_json.read_text())
@@ -390,7 +388,9 @@ def live(quick: bool) -> dict[str, object] | None:
         return None
     run_dir = vm.make_run_dir("bench-vrrp-")
     out_json = run_dir / "bench_vrrp.json"
-    argv = [sys.executable, str(Path(__file__).resolve()), "--inside", str(out_json)]
+    # in the VM too, the module runs from the checkout (hostfs): python -m from its root
+    argv = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", str(ROOT), sys.executable, "-m",
+            "bench.bench_vrrp", "--inside", str(out_json)]
     if quick:
         argv.append("--quick")
     payload = vm.Payload("command", tuple(argv), node="client")

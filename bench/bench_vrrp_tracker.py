@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """VRRP tracker cost per advert as distinct senders grow (issue 10, item 4: spoofed senders).
 
-    .venv/bin/python bench/bench_vrrp_tracker.py               # 10, 1,000 and 100,000 senders
-    .venv/bin/python bench/bench_vrrp_tracker.py --before REV  # also the tracker of git REV
+    .venv/bin/python -m bench.bench_vrrp_tracker               # 10, 1,000 and 100,000 senders
+    .venv/bin/python -m bench.bench_vrrp_tracker --before REV  # also the tracker of git REV
 
 One stream shape per sender count N: 200,000 adverts at 10,000 per second of capture time, the
 real master of VRID 51 (10.0.5.90, priority 100) advertising once a second, every other advert
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from lvstop.model.vrrp import Advert  # noqa: E402
 from lvstop.track.vrrp import VrrpTracker  # noqa: E402

@@ -22,7 +22,6 @@ carry them. We echo back every attribute the kernel reported, changing only the 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import errno
@@ -357,7 +356,8 @@ def _kernel_reason(exc: IpvsError) -> str:
 
 
 class IpvsWriter:
-    """Validated, verified, audited IPVS writes. Blocking; the ``a*`` methods run off-loop."""
+    """Validated, verified, audited IPVS writes. Blocking: the dashboard runs them off the
+    loop (``asyncio.to_thread``)."""
 
     def __init__(
         self,
@@ -554,29 +554,16 @@ class IpvsWriter:
         except IpvsError as exc:
             raise ActionError(f"cannot read the timeouts: {exc}") from None
 
-    # -- async wrappers for the dashboard --------------------------------------------------------
-
-    async def aset_weight(self, rs_key: str, weight: int) -> Change:
-        return await asyncio.to_thread(self.set_weight, rs_key, weight)
-
-    async def adrain(self, rs_key: str) -> Change:
-        return await asyncio.to_thread(self.drain, rs_key)
-
-    async def arestore(self, rs_key: str, weight: int | None = None) -> Change:
-        return await asyncio.to_thread(self.restore, rs_key, weight)
-
-    async def aset_timeouts(self, tcp: int = 0, tcpfin: int = 0, udp: int = 0) -> Change:
-        return await asyncio.to_thread(self.set_timeouts, tcp, tcpfin, udp)
+    def remembered_weights(self) -> dict[str, int]:
+        """Real-server key -> weight remembered by a drain (empty when unreadable)."""
+        try:
+            return self.state.all()
+        except ActionError:
+            return {}
 
 
 def _timeouts_text(t: Timeouts) -> str:
     return f"{t.tcp} {t.tcpfin} {t.udp}"
-
-
-# -- module-level convenience for front ends (the dashboard's KernelActions) ---------------------
-
-_default_writer: IpvsWriter | None = None
-_default_lock = threading.Lock()
 
 
 def default_audit_log() -> str:
@@ -587,51 +574,13 @@ def default_state_file() -> str:
     return os.environ.get("LVSTOP_STATE_FILE", DEFAULT_STATE_FILE)
 
 
-def configure(audit_log: str | None = None, state_file: str | None = None,
-              use_syslog: bool = True) -> IpvsWriter:
-    """(Re)build the shared writer; None paths mean $LVSTOP_AUDIT_LOG / $LVSTOP_STATE_FILE
-    or the defaults."""
-    global _default_writer
-    with _default_lock:
-        if _default_writer is not None:
-            _default_writer.reader.close()
-        _default_writer = IpvsWriter(
-            audit=AuditLog(audit_log or default_audit_log(), use_syslog=use_syslog),
-            state=DrainState(state_file or default_state_file()),
-        )
-        return _default_writer
-
-
-def default_writer() -> IpvsWriter:
-    with _default_lock:
-        writer = _default_writer
-    return writer if writer is not None else configure()
-
-
-def _key(rs: RealServer | str) -> str:
-    return rs if isinstance(rs, str) else rs.key
-
-
-def remembered_weights() -> dict[str, int]:
-    """Real-server key -> weight remembered by a drain (empty when unreadable)."""
-    try:
-        return DrainState(default_state_file()).all() if _default_writer is None else \
-            _default_writer.state.all()
-    except ActionError:
-        return {}
-
-
-async def set_weight_async(rs: RealServer | str, weight: int) -> Change:
-    return await default_writer().aset_weight(_key(rs), weight)
-
-
-async def drain_async(rs: RealServer | str) -> Change:
-    return await default_writer().adrain(_key(rs))
-
-
-async def restore_async(rs: RealServer | str, weight: int | None = None) -> Change:
-    return await default_writer().arestore(_key(rs), weight)
-
-
-async def set_timeouts_async(timeouts: Timeouts) -> Change:
-    return await default_writer().aset_timeouts(timeouts.tcp, timeouts.tcpfin, timeouts.udp)
+def make_writer(
+    audit_log: str | None = None, state_file: str | None = None, use_syslog: bool = True
+) -> IpvsWriter:
+    """The writer a front end hands to what writes (the write commands, the dashboard's
+    KernelActions); None paths mean $LVSTOP_AUDIT_LOG / $LVSTOP_STATE_FILE or the defaults.
+    Nothing is opened until the first write."""
+    return IpvsWriter(
+        audit=AuditLog(audit_log or default_audit_log(), use_syslog=use_syslog),
+        state=DrainState(state_file or default_state_file()),
+    )

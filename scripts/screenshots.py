@@ -6,7 +6,7 @@ Feeds the App with the data recorded in the lab (``tests/data/ui``, made by
 ``.lab/ui-record``) with the clock frozen at the recording's end, for each state at 80×24
 and 160×48, into ``screenshots/``.
 
-    .venv/bin/python scripts/screenshots.py [--data DIR] [--out DIR] [--states a,b]
+    .venv/bin/python -m scripts.screenshots [--data DIR] [--out DIR] [--states a,b]
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from lvstop.tui.app import LvstopApp  # noqa: E402
 from lvstop.tui.replay import Replay, load_state  # noqa: E402

@@ -23,7 +23,7 @@ def writer(args: argparse.Namespace) -> Any:
     from lvstop import actions, sudo
 
     sudo.check_write_options(args.audit_log, args.state_file)  # under sudo: binding defaults
-    return actions.configure(audit_log=args.audit_log, state_file=args.state_file)
+    return actions.make_writer(audit_log=args.audit_log, state_file=args.state_file)
 
 
 def keepalived_warning(rs_key: str) -> str | None:

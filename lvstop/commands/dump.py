@@ -277,18 +277,9 @@ def run(args: argparse.Namespace) -> int:
                               "inbps": r.inbps, "outbps": r.outbps} for k, r in rates.items()},
             }
         if conn_entries is not None:
-            doc["connections"] = [
-                {"protocol": e.protocol, "client": e.client_endpoint,
-                 "virtual": e.virtual_endpoint, "real": e.real_endpoint, "state": e.state,
-                 "expires": e.expires, "pe_name": e.pe_name, "pe_data": e.pe_data}
-                for e in conn_entries
-            ]
+            doc["connections"] = [e.to_dict() for e in conn_entries]
         if conn_counts is not None:
-            doc["connection_counts"] = [
-                {"protocol": c.protocol, "virtual": c.virtual_endpoint,
-                 "real": c.real_endpoint, "state": c.state, "count": c.count}
-                for c in conn_counts
-            ]
+            doc["connection_counts"] = [c.to_dict() for c in conn_counts]
         json.dump(doc, out, indent=1)
         out.write("\n")
         return 0

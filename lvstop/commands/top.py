@@ -109,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
         return run_fleet(args)
     if getattr(args, "via", None):
         return run_via(args)
+    from lvstop.actions import make_writer
     from lvstop.tui.real import real_sources
 
-    sources = real_sources(interfaces=args.iface, vrrp=not args.no_vrrp,
+    sources = real_sources(make_writer(), interfaces=args.iface, vrrp=not args.no_vrrp,
                            read_only=args.read_only,
                            keepalived_no_signals=no_signals_reason(args),
                            keepalived_min_gap=args.keepalived_dump_gap)

@@ -16,19 +16,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from lvstop.doctor.facts import Facts
 
+from lvstop.model.jsonform import JsonModel
+
 SCHEMA = "lvstop.doctor/1"
 STATUSES = ("ok", "warn", "fail", "skip")
 
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(JsonModel):
     id: str
     status: str  # ok | warn | fail | skip
     summary: str  # one line: why
     fix: str = ""  # one line: what to do ("" when nothing)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "summary": self.summary, "fix": self.fix}
 
 
 def ok(check_id: str, summary: str) -> CheckResult:

@@ -2,7 +2,8 @@
 
 ``topology`` (pure data, configs), ``vm`` (boot linux.uml from the host), ``inside`` and
 ``runtime`` (build and run the cluster inside the VM), ``faults`` (injectable faults),
-``handle`` (``LabHandle``, what lab tests drive), ``pytest_plugin`` (one VM per session).
+``handle`` (``LabHandle``, what lab tests drive); the pytest plugin that runs the lab
+tests in it is test support: tests/lab_plugin.py.
 Nothing here imports more than the standard library at import time.
 """
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from lvstop.model.jsonform import JsonForm, JsonModel
 
 SCHEMA = "lvstop.dump/1"
 
-PROTOCOLS = ("tcp", "udp", "sctp", "fwmark")
-FAMILIES = ("inet", "inet6")
 FORWARDS = ("masq", "local", "tunnel", "route", "bypass")
 
 #: A real server's weight as lvstop writes it: 0 .. 65535 (the kernel, and ipvsadm 1.31,
@@ -63,12 +63,16 @@ def endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
+def _has_tunnel(rs: RealServer) -> bool:
+    return rs.tunnel_type is not None
+
+
 def _norm_address(text: str) -> str:
     return str(ipaddress.ip_address(text))
 
 
 @dataclass(frozen=True, slots=True)
-class Stats:
+class Stats(JsonModel):
     """One object's counters (64-bit, since the counters were zeroed) and the kernel's rates.
 
     ``cps``/``inpps``/``outpps``/``inbps``/``outbps`` are the *kernel's* estimates: a 2-second
@@ -87,9 +91,6 @@ class Stats:
     inbps: int = 0
     outbps: int = 0
 
-    def to_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in STATS_FIELDS}
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Stats:
         return cls(**{name: int(data.get(name, 0)) for name in STATS_FIELDS})
@@ -99,7 +100,7 @@ ZERO_STATS = Stats()
 
 
 @dataclass(frozen=True, slots=True)
-class RealServer:
+class RealServer(JsonModel):
     """A destination of one virtual service, as the kernel reports it."""
 
     address: str
@@ -121,6 +122,12 @@ class RealServer:
     #: names of the tunnel flags set ("nocsum", "csum", "remcsum")
     tunnel_flags: tuple[str, ...] = ()
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        # the tunnel fields only where the kernel reports a tunnel type
+        when={name: _has_tunnel for name in ("tunnel_type", "tunnel_port", "tunnel_flags")},
+        exclude={"service_key": "the key of its service: the JSON nests it in that service"},
+    )
+
     @property
     def endpoint(self) -> str:
         return endpoint(self.address, self.port)
@@ -128,26 +135,6 @@ class RealServer:
     @property
     def key(self) -> str:
         return f"{self.service_key}->{self.endpoint}"
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "address": self.address,
-            "port": self.port,
-            "family": self.family,
-            "forward": self.forward,
-            "weight": self.weight,
-            "upper_threshold": self.upper_threshold,
-            "lower_threshold": self.lower_threshold,
-            "active_conns": self.active_conns,
-            "inactive_conns": self.inactive_conns,
-            "persistent_conns": self.persistent_conns,
-            "stats": self.stats.to_dict(),
-        }
-        if self.tunnel_type is not None:
-            out["tunnel_type"] = self.tunnel_type
-            out["tunnel_port"] = self.tunnel_port
-            out["tunnel_flags"] = list(self.tunnel_flags)
-        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], service_key: str = "") -> RealServer:
@@ -180,7 +167,7 @@ def service_key(
 
 
 @dataclass(frozen=True, slots=True)
-class Service:
+class Service(JsonModel):
     """A virtual service: (protocol, address, port) or a firewall mark, with its real servers."""
 
     protocol: str
@@ -199,6 +186,11 @@ class Service:
     persistence_engine: str | None = None
     stats: Stats = ZERO_STATS
     real_servers: tuple[RealServer, ...] = ()
+
+    JSON: ClassVar[JsonForm] = JsonForm(
+        head={"key": lambda s: s.key},
+        when={"persistence_engine": lambda s: s.persistence_engine is not None},
+    )
 
     @property
     def key(self) -> str:
@@ -221,25 +213,6 @@ class Service:
             if rs.endpoint == rs_endpoint:
                 return rs
         return None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "key": self.key,
-            "protocol": self.protocol,
-            "family": self.family,
-            "address": self.address,
-            "port": self.port,
-            "fwmark": self.fwmark,
-            "scheduler": self.scheduler,
-            "flags": list(self.flags),
-            "persistence_timeout": self.persistence_timeout,
-            "persistence_mask": self.persistence_mask,
-            "stats": self.stats.to_dict(),
-            "real_servers": [rs.to_dict() for rs in self.real_servers],
-        }
-        if self.persistence_engine is not None:
-            out["persistence_engine"] = self.persistence_engine
-        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Service:
@@ -277,15 +250,12 @@ class Service:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeouts:
+class Timeouts(JsonModel):
     """``ipvsadm --set`` values in seconds (IPVS_CMD_GET_CONFIG)."""
 
     tcp: int = 900
     tcpfin: int = 120
     udp: int = 300
-
-    def to_dict(self) -> dict[str, int]:
-        return {"tcp": self.tcp, "tcpfin": self.tcpfin, "udp": self.udp}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Timeouts:
@@ -293,7 +263,7 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
-class SyncDaemon:
+class SyncDaemon(JsonModel):
     """A connection-synchronisation daemon (IPVS_CMD_GET_DAEMON): master or backup."""
 
     state: str  # "master" | "backup"
@@ -303,17 +273,6 @@ class SyncDaemon:
     mcast_group: str | None = None
     mcast_port: int = 0
     mcast_ttl: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "interface": self.interface,
-            "syncid": self.syncid,
-            "sync_maxlen": self.sync_maxlen,
-            "mcast_group": self.mcast_group,
-            "mcast_port": self.mcast_port,
-            "mcast_ttl": self.mcast_ttl,
-        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SyncDaemon:
@@ -329,7 +288,7 @@ class SyncDaemon:
 
 
 @dataclass(frozen=True, slots=True)
-class IpvsSnapshot:
+class IpvsSnapshot(JsonModel):
     """Everything one poll read, consistent as a whole (see ``lvstop.sources.ipvs``)."""
 
     services: tuple[Service, ...] = ()
@@ -346,6 +305,13 @@ class IpvsSnapshot:
     #: lookup caches, built once (not part of equality or the JSON)
     _by_key: dict[str, Service] = field(
         default_factory=dict, init=False, compare=False, repr=False
+    )
+
+    JSON: ClassVar[JsonForm] = JsonForm(
+        head={"schema": lambda s: SCHEMA},
+        rename={"wall_time": "time"},
+        late=("services",),
+        exclude={"_by_key": "a lookup cache built from services"},
     )
 
     def __post_init__(self) -> None:
@@ -374,17 +340,6 @@ class IpvsSnapshot:
             for rs in svc.real_servers:
                 yield svc, rs
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``lvstop.dump/1`` document (``lvstop dump --json``)."""
-        return {
-            "schema": SCHEMA,
-            "taken_at": self.taken_at,
-            "time": self.wall_time,
-            "timeouts": None if self.timeouts is None else self.timeouts.to_dict(),
-            "daemons": [d.to_dict() for d in self.daemons],
-            "services": [svc.to_dict() for svc in self.services],
-        }
-
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IpvsSnapshot:
         schema = data.get("schema")
@@ -400,8 +355,34 @@ class IpvsSnapshot:
         )
 
 
+#: why a connection's addresses and ports are not keys of their own
+_JOINED = "joined with its address / port into one ADDR:PORT ([IPv6]:PORT) key"
+
+
+class _Endpoints:
+    """A connection's (or a count of them) virtual and real endpoints."""
+
+    __slots__ = ()
+    virtual_address: str
+    virtual_port: int
+    real_address: str
+    real_port: int
+
+    @property
+    def virtual_endpoint(self) -> str:
+        return endpoint(self.virtual_address, self.virtual_port)
+
+    @property
+    def real_endpoint(self) -> str:
+        return endpoint(self.real_address, self.real_port)
+
+
+#: the JSON keys of both
+_ENDPOINTS = {"virtual": lambda c: c.virtual_endpoint, "real": lambda c: c.real_endpoint}
+
+
 @dataclass(frozen=True, slots=True)
-class ConnEntry:
+class ConnEntry(_Endpoints, JsonModel):
     """One line of /proc/net/ip_vs_conn (addresses as ``ipaddress`` prints them)."""
 
     protocol: str  # "tcp" | "udp" | "sctp" | other lower-case name the kernel prints
@@ -416,17 +397,34 @@ class ConnEntry:
     pe_name: str | None = None
     pe_data: str | None = None
 
-    @property
-    def virtual_endpoint(self) -> str:
-        return endpoint(self.virtual_address, self.virtual_port)
-
-    @property
-    def real_endpoint(self) -> str:
-        return endpoint(self.real_address, self.real_port)
+    JSON: ClassVar[JsonForm] = JsonForm(
+        exclude={name: _JOINED for name in ("client_address", "client_port", "virtual_address",
+                                            "virtual_port", "real_address", "real_port")},
+        tail={"client": lambda e: e.client_endpoint, **_ENDPOINTS},
+    )
 
     @property
     def client_endpoint(self) -> str:
         return endpoint(self.client_address, self.client_port)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnCount(_Endpoints, JsonModel):
+    """How many entries share (protocol, virtual, real server, state)."""
+
+    protocol: str
+    virtual_address: str
+    virtual_port: int
+    real_address: str
+    real_port: int
+    state: str
+    count: int
+
+    JSON: ClassVar[JsonForm] = JsonForm(
+        exclude={name: _JOINED for name in ("virtual_address", "virtual_port", "real_address",
+                                            "real_port")},
+        tail=_ENDPOINTS,
+    )
 
 
 def split_endpoint(text: str) -> tuple[str, str] | None:

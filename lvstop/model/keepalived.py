@@ -3,7 +3,8 @@
 Built by ``lvstop.sources.keepalived_conf`` (never by executing anything from the config);
 read by ``lvstop keepalived``, the drift tracker (``lvstop.track.drift``) and ``lvstop doctor``.
 ``KeepalivedConfig.to_dict()`` *is* the ``lvstop keepalived --json`` schema: keys may be added,
-none renamed.
+none renamed. Each class's JSON is its fields (``lvstop.model.jsonform``): its ``JSON`` form
+names only the renames, conversions and exclusions.
 
 Every object remembers where it was written (``file``, ``line``) so a verdict can point at the
 line to change.
@@ -11,8 +12,11 @@ line to change.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
+
+from lvstop.model.jsonform import JsonForm, JsonModel, plain, where_keys
 
 SCHEMA = "lvstop.keepalived/1"
 
@@ -36,6 +40,25 @@ CHECKER_TYPES = (
 #: keepalived's lb_kind words -> the forward names lvstop.model.ipvs uses
 LB_KIND_FORWARD = {"NAT": "masq", "DR": "route", "TUN": "tunnel"}
 
+#: why the ``extra`` statements are not in the JSON
+NOT_MODELLED = (
+    "statements lvstop does not model, kept as written: they may hold secrets (an SSL "
+    "password); the config file is the place to read them"
+)
+
+
+def _addresses(vips: Iterable[VirtualIp]) -> list[str]:
+    """``virtual_ipaddress`` in the JSON: ADDR/PREFIX each (the contract since /1)."""
+    return [vip.address for vip in vips]
+
+
+def _first_of_each(params: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A checker's other parameters under their keywords; the first written wins."""
+    out: dict[str, str] = {}
+    for key, value in params:
+        out.setdefault(key, value)
+    return out
+
 
 @dataclass(frozen=True, slots=True)
 class Where:
@@ -52,7 +75,7 @@ NOWHERE = Where("", 0)
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigWarning:
+class ConfigWarning(JsonModel):
     """Something keepalived would complain about or ignore, never fatal."""
 
     file: str
@@ -62,16 +85,13 @@ class ConfigWarning:
     #: would refuse this config and exit
     level: str = "warning"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "line": self.line, "message": self.message, "level": self.level}
-
     def __str__(self) -> str:
         prefix = "error: " if self.level == "error" else ""
         return f"{self.file}:{self.line}: {prefix}{self.message}"
 
 
 @dataclass(frozen=True, slots=True)
-class ConfigDifference:
+class ConfigDifference(JsonModel):
     """A value keepalived runs that is not what the file says, and keepalived's reason.
 
     ``written`` is the text of the file (None: not written, keepalived derived the value);
@@ -87,17 +107,6 @@ class ConfigDifference:
     file: str = ""
     line: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "subject": self.subject,
-            "field": self.field,
-            "written": self.written,
-            "effective": self.effective,
-            "reason": self.reason,
-            "file": self.file,
-            "line": self.line,
-        }
-
     def __str__(self) -> str:
         what = f"{self.subject} {self.field}".strip()
         now = "dropped" if self.effective is None else self.effective
@@ -106,7 +115,7 @@ class ConfigDifference:
 
 
 @dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(JsonModel):
     """A raw statement: its words, where it was written and its ``{ }`` block if any.
 
     Unknown keywords are kept this way (``extra`` of the block they were in), so nothing
@@ -117,6 +126,10 @@ class Statement:
     where: Where = NOWHERE
     block: tuple[Statement, ...] | None = None
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        spread={"where": where_keys}, when={"block": lambda s: s.block is not None}
+    )
+
     @property
     def keyword(self) -> str:
         return self.words[0] if self.words else ""
@@ -124,12 +137,6 @@ class Statement:
     @property
     def args(self) -> tuple[str, ...]:
         return self.words[1:]
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"words": list(self.words), "line": self.where.line}
-        if self.block is not None:
-            out["block"] = [s.to_dict() for s in self.block]
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +170,7 @@ class HostInterface:
 
 
 @dataclass(frozen=True, slots=True)
-class IpRoute:
+class IpRoute(JsonModel):
     """A route or rule line keepalived keeps (``static_routes`` / ``virtual_routes``,
     ``static_rules`` / ``virtual_rules``), as written; lines it drops are not here (a warning
     says why)."""
@@ -175,28 +182,23 @@ class IpRoute:
     preference: int | None = None
     where: Where = NOWHERE
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"text": self.text, "line": self.where.line}
-        if self.tracked is not None:
-            out["tracked"] = self.tracked
-        if self.preference is not None:
-            out["preference"] = self.preference
-        return out
+    JSON: ClassVar[JsonForm] = JsonForm(
+        when={"tracked": lambda r: r.tracked is not None,
+              "preference": lambda r: r.preference is not None},
+        spread={"where": lambda where: {"line": where.line}},
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class Tracked:
+class Tracked(JsonModel):
     """A ``track_script`` / ``track_interface`` entry and its weight (None: not written)."""
 
     name: str
     weight: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "weight": self.weight}
-
 
 @dataclass(frozen=True, slots=True)
-class VrrpInstance:
+class VrrpInstance(JsonModel):
     name: str
     state: str | None = None  # "MASTER" | "BACKUP" | None (keepalived then starts as BACKUP)
     interface: str | None = None
@@ -228,6 +230,19 @@ class VrrpInstance:
     #: without an address of the instance's family); None when fine or the host is not known
     fault: str | None = None
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        convert={
+            "virtual_ipaddress": _addresses,
+            "virtual_ipaddress_excluded": _addresses,
+            "notify": dict,
+        },
+        spread={"where": where_keys},
+        exclude={
+            "auth_pass": "the VRRP password: never printed (lvstop vrrp masks it too)",
+            "extra": NOT_MODELLED,
+        },
+    )
+
     @property
     def family(self) -> str:
         first = self.virtual_ipaddress[0].ip if self.virtual_ipaddress else ""
@@ -237,51 +252,19 @@ class VrrpInstance:
         """The virtual addresses without prefixes, excluded ones included."""
         return tuple(v.ip for v in self.virtual_ipaddress + self.virtual_ipaddress_excluded)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state,
-            "interface": self.interface,
-            "virtual_router_id": self.virtual_router_id,
-            "priority": self.priority,
-            "advert_int": self.advert_int,
-            "version": self.version,
-            "auth_type": self.auth_type,
-            "virtual_ipaddress": [v.address for v in self.virtual_ipaddress],
-            "virtual_ipaddress_excluded": [v.address for v in self.virtual_ipaddress_excluded],
-            "unicast_src_ip": self.unicast_src_ip,
-            "mcast_src_ip": self.mcast_src_ip,
-            "unicast_peer": list(self.unicast_peer),
-            "nopreempt": self.nopreempt,
-            "preempt_delay": self.preempt_delay,
-            "track_script": [t.to_dict() for t in self.track_script],
-            "track_interface": [t.to_dict() for t in self.track_interface],
-            "notify": {kind: script for kind, script in self.notify},
-            "virtual_routes": [r.to_dict() for r in self.virtual_routes],
-            "virtual_rules": [r.to_dict() for r in self.virtual_rules],
-            "fault": self.fault,
-            "file": self.where.file,
-            "line": self.where.line,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class VrrpSyncGroup:
+class VrrpSyncGroup(JsonModel):
     name: str
     instances: tuple[str, ...] = ()
     notify: tuple[tuple[str, str], ...] = ()
     where: Where = NOWHERE
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "instances": list(self.instances),
-            "notify": {kind: script for kind, script in self.notify},
-        }
+    JSON: ClassVar[JsonForm] = JsonForm(convert={"notify": dict}, spread={"where": where_keys})
 
 
 @dataclass(frozen=True, slots=True)
-class VrrpScript:
+class VrrpScript(JsonModel):
     name: str
     script: str | None = None
     interval: float | None = None
@@ -291,30 +274,18 @@ class VrrpScript:
     fall: int | None = None
     where: Where = NOWHERE
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "script": self.script,
-            "interval": self.interval,
-            "timeout": self.timeout,
-            "weight": self.weight,
-            "rise": self.rise,
-            "fall": self.fall,
-        }
+    JSON: ClassVar[JsonForm] = JsonForm(spread={"where": where_keys})
 
 
 @dataclass(frozen=True, slots=True)
-class UrlCheck:
+class UrlCheck(JsonModel):
     path: str | None = None
     digest: str | None = None
     status_code: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "digest": self.digest, "status_code": self.status_code}
-
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class Check(JsonModel):
     """One health checker of a real server (``TCP_CHECK``, ``HTTP_GET``, ...).
 
     The common parameters are typed fields; every other parameter is kept as written in
@@ -336,6 +307,13 @@ class Check:
     #: keepalived's default for the type); True when the checker block itself set it
     retry_written: bool = False
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        when={"urls": lambda c: bool(c.urls), "hosts": lambda c: bool(c.hosts)},
+        # params after file / line, each under its own keyword (the first written wins)
+        spread={"where": where_keys, "params": _first_of_each},
+        late=("params",),
+    )
+
     def param(self, name: str) -> str | None:
         for key, value in self.params:
             if key == name:
@@ -352,26 +330,9 @@ class Check:
             return f"{self.type} :{self.connect_port}"
         return self.type
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "type": self.type,
-            "connect_ip": self.connect_ip,
-            "connect_port": self.connect_port,
-            "connect_timeout": self.connect_timeout,
-            "retry": self.retry,
-            "delay_before_retry": self.delay_before_retry,
-        }
-        if self.urls:
-            out["urls"] = [u.to_dict() for u in self.urls]
-        if self.hosts:
-            out["hosts"] = [h.to_dict() for h in self.hosts]
-        for key, value in self.params:
-            out.setdefault(key, value)
-        return out
-
 
 @dataclass(frozen=True, slots=True)
-class RealServer:
+class RealServer(JsonModel):
     address: str
     port: int | None  # None: not written (fwmark services); keepalived then uses 0
     weight: int = 1
@@ -383,30 +344,20 @@ class RealServer:
     where: Where = NOWHERE
     extra: tuple[Statement, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "port": self.port,
-            "weight": self.weight,
-            "inhibit_on_failure": self.inhibit_on_failure,
-            "checks": [c.to_dict() for c in self.checks],
-            "file": self.where.file,
-            "line": self.where.line,
-        }
+    JSON: ClassVar[JsonForm] = JsonForm(
+        spread={"where": where_keys}, exclude={"extra": NOT_MODELLED}
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class SorryServer:
+class SorryServer(JsonModel):
     address: str
     port: int | None
     inhibit: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"address": self.address, "port": self.port}
-
 
 @dataclass(frozen=True, slots=True)
-class GroupEntry:
+class GroupEntry(JsonModel):
     """One line of a ``virtual_server_group``: an address (range) and port, or a fwmark."""
 
     address: str | None = None
@@ -428,27 +379,18 @@ class GroupEntry:
         count = min(int(last) - int(first), 255)
         return tuple(str(first + i) for i in range(count + 1))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "address_last": self.address_last,
-            "port": self.port,
-            "fwmark": self.fwmark,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class VirtualServerGroup:
+class VirtualServerGroup(JsonModel):
     name: str
     entries: tuple[GroupEntry, ...] = ()
     where: Where = NOWHERE
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "entries": [e.to_dict() for e in self.entries]}
+    JSON: ClassVar[JsonForm] = JsonForm(spread={"where": where_keys})
 
 
 @dataclass(frozen=True, slots=True)
-class VirtualServer:
+class VirtualServer(JsonModel):
     address: str | None = None
     port: int | None = None
     fwmark: int | None = None
@@ -474,6 +416,10 @@ class VirtualServer:
     where: Where = NOWHERE
     extra: tuple[Statement, ...] = ()
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        spread={"where": where_keys}, exclude={"extra": NOT_MODELLED}
+    )
+
     @property
     def label(self) -> str:
         """``10.0.5.96:8888`` / ``fwmark 1`` / ``group VSG_1``: for people."""
@@ -495,52 +441,23 @@ class VirtualServer:
         """The IPVS forwarding name (``route`` for DR) as lvstop.model.ipvs spells it."""
         return LB_KIND_FORWARD.get(self.lb_kind, "masq")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "port": self.port,
-            "fwmark": self.fwmark,
-            "group": self.group,
-            "protocol": self.protocol,
-            "lb_algo": self.lb_algo,
-            "lb_kind": self.lb_kind,
-            "persistence_timeout": self.persistence_timeout,
-            "persistence_granularity": self.persistence_granularity,
-            "delay_loop": self.delay_loop,
-            "sorry_server": None if self.sorry_server is None else self.sorry_server.to_dict(),
-            "quorum": self.quorum,
-            "hysteresis": self.hysteresis,
-            "alpha": self.alpha,
-            "omega": self.omega,
-            "inhibit_on_failure": self.inhibit_on_failure,
-            "real_servers": [rs.to_dict() for rs in self.real_servers],
-            "file": self.where.file,
-            "line": self.where.line,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class LvsSyncDaemon:
+class LvsSyncDaemon(JsonModel):
     interface: str
     instance: str | None = None
     syncid: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"interface": self.interface, "instance": self.instance, "syncid": self.syncid}
-
 
 @dataclass(frozen=True, slots=True)
-class LvsTimeouts:
+class LvsTimeouts(JsonModel):
     tcp: int | None = None
     tcpfin: int | None = None
     udp: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"tcp": self.tcp, "tcpfin": self.tcpfin, "udp": self.udp}
-
 
 @dataclass(frozen=True, slots=True)
-class GlobalDefs:
+class GlobalDefs(JsonModel):
     router_id: str | None = None
     vrrp_strict: bool = False
     vrrp_version: int | None = None
@@ -553,6 +470,18 @@ class GlobalDefs:
     enable_script_security: bool = False
     where: Where = NOWHERE
     extra: tuple[Statement, ...] = ()
+
+    JSON: ClassVar[JsonForm] = JsonForm(
+        spread={"where": where_keys},
+        exclude={"extra": NOT_MODELLED},
+        tail={
+            "dump_files": lambda g: {
+                "data": g.dump_file("keepalived.data"),
+                "check_data": g.dump_file("keepalived_check.data"),
+                "json": g.dump_file("keepalived.json"),
+            }
+        },
+    )
 
     def dump_file(self, name: str, tmp_dir: str = "/tmp") -> str:
         """Where keepalived 2.2 writes ``name`` (``keepalived.data``, ``keepalived.json``...).
@@ -570,28 +499,9 @@ class GlobalDefs:
             return f"{tmp_dir}/{stem}.{middle}{dot}{ext}"
         return f"{tmp_dir}/{name}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "router_id": self.router_id,
-            "vrrp_strict": self.vrrp_strict,
-            "vrrp_version": self.vrrp_version,
-            "lvs_sync_daemon": None
-            if self.lvs_sync_daemon is None
-            else self.lvs_sync_daemon.to_dict(),
-            "lvs_timeouts": None if self.lvs_timeouts is None else self.lvs_timeouts.to_dict(),
-            "instance": self.instance,
-            "net_namespace": self.net_namespace,
-            "data_use_instance": self.data_use_instance,
-            "dump_files": {
-                "data": self.dump_file("keepalived.data"),
-                "check_data": self.dump_file("keepalived_check.data"),
-                "json": self.dump_file("keepalived.json"),
-            },
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class KeepalivedVersion:
+class KeepalivedVersion(JsonModel):
     """The installed keepalived (``binary`` None: none found) and how its rules compare."""
 
     binary: str | None
@@ -599,17 +509,11 @@ class KeepalivedVersion:
     #: one line for people when lvstop's rules may not be this keepalived's; None when they are
     warning: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "binary": self.binary,
-            "version": self.version,
-            "rules": RULES_VERSION,
-            "warning": self.warning,
-        }
+    JSON: ClassVar[JsonForm] = JsonForm(tail={"rules": lambda v: RULES_VERSION})
 
 
 @dataclass(frozen=True, slots=True)
-class KeepalivedConfig:
+class KeepalivedConfig(JsonModel):
     files: tuple[str, ...] = ()
     config_id: str | None = None
     global_defs: GlobalDefs = GlobalDefs()
@@ -628,6 +532,13 @@ class KeepalivedConfig:
     differences: tuple[ConfigDifference, ...] = ()
     #: the keepalived release whose rules were applied
     rules: str = RULES_VERSION
+
+    JSON: ClassVar[JsonForm] = JsonForm(
+        head={"schema": lambda c: SCHEMA},
+        convert={"static_ipaddress": _addresses},
+        exclude={"extra": NOT_MODELLED},
+        tail={"router_id": lambda c: c.router_id, "errors": lambda c: plain(c.errors)},
+    )
 
     @property
     def errors(self) -> tuple[ConfigWarning, ...]:
@@ -656,28 +567,6 @@ class KeepalivedConfig:
                 return inst
         return None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``lvstop.keepalived/1`` document (``lvstop keepalived --json``)."""
-        return {
-            "schema": SCHEMA,
-            "files": list(self.files),
-            "config_id": self.config_id,
-            "router_id": self.router_id,
-            "global_defs": self.global_defs.to_dict(),
-            "vrrp_instances": [i.to_dict() for i in self.vrrp_instances],
-            "vrrp_sync_groups": [g.to_dict() for g in self.vrrp_sync_groups],
-            "vrrp_scripts": [s.to_dict() for s in self.vrrp_scripts],
-            "virtual_servers": [vs.to_dict() for vs in self.virtual_servers],
-            "virtual_server_groups": [g.to_dict() for g in self.virtual_server_groups],
-            "static_ipaddress": [v.address for v in self.static_ipaddress],
-            "static_routes": [r.to_dict() for r in self.static_routes],
-            "static_rules": [r.to_dict() for r in self.static_rules],
-            "warnings": [w.to_dict() for w in self.warnings],
-            "rules": self.rules,
-            "differences": [d.to_dict() for d in self.differences],
-            "errors": [w.to_dict() for w in self.errors],
-        }
-
 
 # ---------------------------------------------------------------------------------------------
 # Runtime: keepalived's processes and its own view (data / JSON dumps)
@@ -687,7 +576,7 @@ VRRP_STATES = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT", 97: "DELETED", 9
 
 
 @dataclass(frozen=True, slots=True)
-class KeepalivedProcess:
+class KeepalivedProcess(JsonModel):
     """One keepalived process: the parent or one of its VRRP / checker / BFD children."""
 
     pid: int
@@ -704,21 +593,9 @@ class KeepalivedProcess:
     def uptime(self, now: float) -> float:
         return max(0.0, now - self.started)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "ppid": self.ppid,
-            "role": self.role,
-            "started": self.started,
-            "cmdline": list(self.cmdline),
-            "config_path": self.config_path,
-            "netns": self.netns,
-            "netns_name": self.netns_name,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class DumpFile:
+class DumpFile(JsonModel):
     """A keepalived dump file and whether it was fresh when read."""
 
     kind: str  # "data" | "check_data" | "json"
@@ -727,18 +604,9 @@ class DumpFile:
     mtime: float | None = None
     detail: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "path": self.path,
-            "status": self.status,
-            "mtime": self.mtime,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class InstanceState:
+class InstanceState(JsonModel):
     """A VRRP instance as keepalived's VRRP process reports it."""
 
     name: str
@@ -752,41 +620,18 @@ class InstanceState:
     last_transition: float | None = None
     version: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "state": self.state,
-            "wantstate": self.wantstate,
-            "virtual_router_id": self.virtual_router_id,
-            "interface": self.interface,
-            "priority": self.priority,
-            "effective_priority": self.effective_priority,
-            "vips": list(self.vips),
-            "last_transition": self.last_transition,
-            "version": self.version,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class CheckerState:
+class CheckerState(JsonModel):
     type: str
     enabled: bool = True
     up: bool = True
     has_run: bool = False
     target: str | None = None  # the address:port it connects to, when the dump says
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "enabled": self.enabled,
-            "up": self.up,
-            "has_run": self.has_run,
-            "target": self.target,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class RealServerState:
+class RealServerState(JsonModel):
     """A real server as keepalived's checker process reports it."""
 
     address: str
@@ -800,22 +645,9 @@ class RealServerState:
     in_ipvs: bool = True
     checkers: tuple[CheckerState, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "port": self.port,
-            "weight": self.weight,
-            "effective_weight": self.effective_weight,
-            "alive": self.alive,
-            "failed_checkers": self.failed_checkers,
-            "inhibit_on_failure": self.inhibit_on_failure,
-            "in_ipvs": self.in_ipvs,
-            "checkers": [c.to_dict() for c in self.checkers],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class VirtualServerState:
+class VirtualServerState(JsonModel):
     address: str | None = None
     port: int | None = None
     fwmark: int | None = None
@@ -839,26 +671,9 @@ class VirtualServerState:
         host = f"[{self.address}]" if self.address and ":" in self.address else self.address
         return f"{host}:{self.port}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "port": self.port,
-            "fwmark": self.fwmark,
-            "group": self.group,
-            "protocol": self.protocol,
-            "lb_algo": self.lb_algo,
-            "lb_kind": self.lb_kind,
-            "alive": self.alive,
-            "quorum": self.quorum,
-            "hysteresis": self.hysteresis,
-            "quorum_up": self.quorum_up,
-            "sorry_server": self.sorry_server,
-            "real_servers": [rs.to_dict() for rs in self.real_servers],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class KeepalivedRuntime:
+class KeepalivedRuntime(JsonModel):
     """keepalived on this host: its processes and, when it was asked, its own view."""
 
     processes: tuple[KeepalivedProcess, ...] = ()
@@ -869,6 +684,13 @@ class KeepalivedRuntime:
     dumps: tuple[DumpFile, ...] = ()
     signal_numbers: tuple[tuple[str, int], ...] = ()
     problems: tuple[str, ...] = ()
+
+    JSON: ClassVar[JsonForm] = JsonForm(
+        head={"running": lambda r: r.running},
+        rename={"signal_numbers": "signals"},
+        convert={"signal_numbers": dict},
+        tail={"uptime": lambda r: None if r.parent is None else r.parent.uptime(r.taken_at)},
+    )
 
     @property
     def running(self) -> bool:
@@ -886,20 +708,3 @@ class KeepalivedRuntime:
             if inst.name == name:
                 return inst
         return None
-
-    def to_dict(self) -> dict[str, Any]:
-        parent = self.parent
-        return {
-            "running": self.running,
-            "taken_at": self.taken_at,
-            "uptime": None if parent is None else parent.uptime(self.taken_at),
-            "config_path": self.config_path,
-            "processes": [p.to_dict() for p in self.processes],
-            "signals": dict(self.signal_numbers),
-            "dumps": [d.to_dict() for d in self.dumps],
-            "instances": None if self.instances is None else [i.to_dict() for i in self.instances],
-            "virtual_servers": None
-            if self.virtual_servers is None
-            else [v.to_dict() for v in self.virtual_servers],
-            "problems": list(self.problems),
-        }

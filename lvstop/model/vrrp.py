@@ -2,14 +2,17 @@
 
 Produced by ``lvstop.sources.vrrp_decode`` (``Advert``) and ``lvstop.track.vrrp``
 (``VrrpEvent``, ``RouterState``, ``VridState``, ``VrrpSnapshot``); rendered by ``lvstop vrrp``
-and the dashboard. ``to_dict`` gives the ``lvstop vrrp --json`` shape (issue 4); ``from_dict``
+and the dashboard. ``to_dict`` gives the ``lvstop vrrp --json`` shape (issue 4: each class's
+fields, ``lvstop.model.jsonform``); ``from_dict``
 reads it back so fakes can replay recordings made in the lab.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from lvstop.model.jsonform import JsonForm, JsonModel, to_json
 
 Family = Literal["inet", "inet6"]
 
@@ -46,7 +49,7 @@ def _opt_float(value: Any) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Advert:
+class Advert(JsonModel):
     """One VRRP packet seen on the wire (valid or bogus).
 
     ``auth_data`` holds the raw authentication bytes (v2 only); it is masked in ``to_dict``
@@ -71,6 +74,14 @@ class Advert:
     valid: bool = True
     error: str | None = None
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        head={"type": lambda a: "advert"},
+        # after the keys of the first schema (issue 4), where they were added
+        late=("src_mac", "dst"),
+        exclude={"auth_data": "the password bytes: written as auth by to_dict, masked unless "
+                 "show_auth"},
+    )
+
     def at(self, time: float) -> Advert:
         """The same advert seen again at ``time`` (a router repeats its advert every interval;
         the live capture decodes it once). Positional: ~3× faster than ``dataclasses.replace``.
@@ -94,26 +105,7 @@ class Advert:
             auth = self.auth_data.hex()
         else:
             auth = None
-        return {
-            "type": "advert",
-            "time": self.time,
-            "interface": self.interface,
-            "family": self.family,
-            "src": self.src,
-            "ttl": self.ttl,
-            "version": self.version,
-            "vrid": self.vrid,
-            "priority": self.priority,
-            "interval_ms": self.interval_ms,
-            "auth_type": self.auth_type,
-            "addresses": list(self.addresses),
-            "valid": self.valid,
-            "error": self.error,
-            # Additions beyond the issue's schema (allowed: "more may be added").
-            "src_mac": self.src_mac,
-            "dst": self.dst,
-            "auth": auth,
-        }
+        return {**to_json(self, self.JSON), "auth": auth}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Advert:
@@ -153,7 +145,7 @@ class Advert:
 
 
 @dataclass(frozen=True, slots=True)
-class VrrpEvent:
+class VrrpEvent(JsonModel):
     """Something the tracker concluded from the adverts (see ``EVENT_KINDS``)."""
 
     time: float
@@ -169,22 +161,7 @@ class VrrpEvent:
     error: str | None = None
     detail: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "event",
-            "time": self.time,
-            "kind": self.kind,
-            "family": self.family,
-            "vrid": self.vrid,
-            "interface": self.interface,
-            "master": self.master,
-            "previous": self.previous,
-            "gap_ms": self.gap_ms,
-            "sources": list(self.sources),
-            "fields": list(self.fields),
-            "error": self.error,
-            "detail": self.detail,
-        }
+    JSON: ClassVar[JsonForm] = JsonForm(head={"type": lambda e: "event"})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VrrpEvent:
@@ -205,7 +182,7 @@ class VrrpEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class RouterState:
+class RouterState(JsonModel):
     """One router (source address) advertising a VRID."""
 
     src: str
@@ -219,21 +196,6 @@ class RouterState:
     last_seen: float
     adverts: int
     rate: float  # adverts per second over the router's recent adverts
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "src": self.src,
-            "src_mac": self.src_mac,
-            "priority": self.priority,
-            "interval_ms": self.interval_ms,
-            "version": self.version,
-            "auth_type": self.auth_type,
-            "addresses": list(self.addresses),
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "adverts": self.adverts,
-            "rate": self.rate,
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RouterState:
@@ -253,7 +215,7 @@ class RouterState:
 
 
 @dataclass(frozen=True, slots=True)
-class VridState:
+class VridState(JsonModel):
     """What the wire says about one VRID (per family, and per interface when live)."""
 
     family: Family
@@ -296,29 +258,6 @@ class VridState:
                 return router
         return None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "family": self.family,
-            "vrid": self.vrid,
-            "interface": self.interface,
-            "routers": [r.to_dict() for r in self.routers],
-            "master": self.master,
-            "master_since": self.master_since,
-            "split_brain": self.split_brain,
-            "split_brain_since": self.split_brain_since,
-            "split_brain_seconds": self.split_brain_seconds,
-            "conflict_fields": list(self.conflict_fields),
-            "silent": self.silent,
-            "bogus": self.bogus,
-            "last_advert": self.last_advert,
-            "failovers": self.failovers,
-            "last_gap_ms": self.last_gap_ms,
-            "local_vips": list(self.local_vips),
-            "host_mismatch": self.host_mismatch,
-            "too_many_senders": self.too_many_senders,
-            "untracked_adverts": self.untracked_adverts,
-        }
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VridState:
         return cls(
@@ -345,21 +284,13 @@ class VridState:
 
 
 @dataclass(frozen=True, slots=True)
-class CaptureStats:
+class CaptureStats(JsonModel):
     """Counters of a live capture: what the kernel passed/dropped vs what lvstop decoded."""
 
     kernel_packets: int = 0
     kernel_drops: int = 0
     received: int = 0
     decoded: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kernel_packets": self.kernel_packets,
-            "kernel_drops": self.kernel_drops,
-            "received": self.received,
-            "decoded": self.decoded,
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaptureStats:
@@ -372,7 +303,7 @@ class CaptureStats:
 
 
 @dataclass(frozen=True, slots=True)
-class VrrpSnapshot:
+class VrrpSnapshot(JsonModel):
     """Everything the dashboard's VRRP panel renders, at one instant ``time``."""
 
     time: float
@@ -388,6 +319,8 @@ class VrrpSnapshot:
     #: more VRIDs advertised than the tracker keeps, lately
     too_many_vrids: bool = False
 
+    JSON: ClassVar[JsonForm] = JsonForm(head={"type": lambda s: "snapshot"})
+
     @property
     def too_many_senders(self) -> bool:
         """Some VRID, or the set of VRIDs, has more senders than the tracker keeps."""
@@ -398,21 +331,6 @@ class VrrpSnapshot:
             if state.vrid == vrid and state.family == family:
                 return state
         return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": "snapshot",
-            "time": self.time,
-            "vrids": [v.to_dict() for v in self.vrids],
-            "events": [e.to_dict() for e in self.events],
-            "bogus_total": self.bogus_total,
-            "adverts_total": self.adverts_total,
-            "local_addresses": list(self.local_addresses),
-            "capture": self.capture.to_dict(),
-            "source": self.source,
-            "untracked_adverts": self.untracked_adverts,
-            "too_many_vrids": self.too_many_vrids,
-        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VrrpSnapshot:

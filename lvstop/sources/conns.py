@@ -28,10 +28,16 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from lvstop.errors import LvstopError
-from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service, endpoint
+from lvstop.model.ipvs import (
+    ConnCount,
+    ConnEntry,
+    IpvsSnapshot,
+    RealServer,
+    Service,
+    endpoint,
+)
 
 PROC_IP_VS_CONN = "/proc/net/ip_vs_conn"
 HEADER_PREFIX = "Pro FromIP"
@@ -97,27 +103,6 @@ def parse_conn_table(text: str) -> tuple[list[ConnEntry], list[str]]:
 
 # protocol, virtual address, virtual port, real address, real port, state
 _AGG = re.compile(r"^(\S+) \S+ \S+ (\S+) (\S+) (\S+) (\S+) (\S+) ", re.MULTILINE)
-
-
-@dataclass(frozen=True, slots=True)
-class ConnCount:
-    """How many entries share (protocol, virtual, real server, state)."""
-
-    protocol: str
-    virtual_address: str
-    virtual_port: int
-    real_address: str
-    real_port: int
-    state: str
-    count: int
-
-    @property
-    def virtual_endpoint(self) -> str:
-        return endpoint(self.virtual_address, self.virtual_port)
-
-    @property
-    def real_endpoint(self) -> str:
-        return endpoint(self.real_address, self.real_port)
 
 
 #: a fast-path key: protocol (3 chars) + the fixed-width IPv4 columns virtual..state

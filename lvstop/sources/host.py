@@ -11,93 +11,11 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
-
-@dataclass(frozen=True, slots=True)
-class InterfaceRate:
-    """Bytes per second received and sent on one interface since the previous read."""
-
-    name: str
-    rx_bps: float
-    tx_bps: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "rx_bps": self.rx_bps, "tx_bps": self.tx_bps}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InterfaceRate:
-        return cls(str(data["name"]), float(data["rx_bps"]), float(data["tx_bps"]))
-
-
-@dataclass(frozen=True, slots=True)
-class KeepalivedProcess:
-    """keepalived as the process table shows it: pids of all its processes, oldest start."""
-
-    pids: tuple[int, ...]
-    started: float | None  # epoch seconds of the oldest process
-
-    @property
-    def running(self) -> bool:
-        return bool(self.pids)
-
-    def uptime(self, now: float) -> float | None:
-        return None if self.started is None else max(0.0, now - self.started)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pids": list(self.pids), "started": self.started}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> KeepalivedProcess:
-        started = data.get("started")
-        return cls(tuple(int(p) for p in data.get("pids") or ()), None if started is None
-                   else float(started))
-
-
-@dataclass(frozen=True, slots=True)
-class HostStats:
-    """One reading of the host: what the host strip and the header show."""
-
-    time: float
-    hostname: str
-    cpu_percent: float
-    load: tuple[float, float, float]
-    mem_percent: float
-    mem_used: int
-    mem_total: int
-    interfaces: tuple[InterfaceRate, ...] = ()
-    keepalived: KeepalivedProcess = field(default_factory=lambda: KeepalivedProcess((), None))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "hostname": self.hostname,
-            "cpu_percent": self.cpu_percent,
-            "load": list(self.load),
-            "mem_percent": self.mem_percent,
-            "mem_used": self.mem_used,
-            "mem_total": self.mem_total,
-            "interfaces": [i.to_dict() for i in self.interfaces],
-            "keepalived": self.keepalived.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HostStats:
-        load = tuple(float(x) for x in data.get("load") or (0.0, 0.0, 0.0))
-        return cls(
-            time=float(data["time"]),
-            hostname=str(data.get("hostname", "")),
-            cpu_percent=float(data.get("cpu_percent", 0.0)),
-            load=(load[0], load[1], load[2]),
-            mem_percent=float(data.get("mem_percent", 0.0)),
-            mem_used=int(data.get("mem_used", 0)),
-            mem_total=int(data.get("mem_total", 0)),
-            interfaces=tuple(InterfaceRate.from_dict(i) for i in data.get("interfaces") or ()),
-            keepalived=KeepalivedProcess.from_dict(data.get("keepalived") or {}),
-        )
+from lvstop.model.host import HostStats, InterfaceRate, KeepalivedPids
 
 
 def interface_rates(
@@ -124,7 +42,7 @@ def interface_rates(
     return tuple(rates)
 
 
-def find_keepalived(infos: Iterable[dict[str, Any]] | None = None) -> KeepalivedProcess:
+def find_keepalived(infos: Iterable[dict[str, Any]] | None = None) -> KeepalivedPids:
     """This director's keepalived: the trusted keepalived processes (root's, see
     ``keepalived_state.untrusted_reason``) of the network namespace lvstop watches (its own),
     parent first; ``started`` is the parent's start. Another namespace's keepalived (a second
@@ -135,9 +53,9 @@ def find_keepalived(infos: Iterable[dict[str, Any]] | None = None) -> Keepalived
     procs = keepalived_state.own_netns_processes(keepalived_state.find_processes(infos))
     parent = next((p for p in procs if p.role == "parent"), None)
     if parent is None:
-        return KeepalivedProcess((), None)
+        return KeepalivedPids((), None)
     family = [p for p in procs if p.pid == parent.pid or p.ppid == parent.pid]
-    return KeepalivedProcess(tuple(p.pid for p in family), parent.started or None)
+    return KeepalivedPids(tuple(p.pid for p in family), parent.started or None)
 
 
 class HostReader:

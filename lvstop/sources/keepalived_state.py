@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -35,8 +36,8 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from lvstop.model.keepalived import (
@@ -92,70 +93,64 @@ def _int(text: str | None) -> int | None:
     return int(match.group(0)) if match else None
 
 
-def _default(value: int | None, default: int) -> int:
-    return default if value is None else value
-
-
 def parse_vrrp_data(text: str) -> tuple[InstanceState, ...]:
     """The VRRP instances of a ``keepalived.data`` dump (its "VRRP Topology" section)."""
-    instances: list[InstanceState] = []
-    section = ""
-    current: dict[str, Any] | None = None
-    in_vips = False
+    return tuple(
+        _instance_state(lines[start:end])
+        for name, lines in dump_sections(text)
+        if name == "VRRP Topology"
+        for start, end in _blocks(lines, " VRRP Instance = ")
+    )
 
-    def flush() -> None:
-        if current is not None:
-            instances.append(InstanceState(**current))
 
-    for line in text.splitlines():
-        sec = _SECTION.match(line)
-        if sec:
-            section = sec.group(1)
-            in_vips = False
-            continue
-        if section != "VRRP Topology":
-            continue
-        if line.startswith(" VRRP Instance = "):
-            flush()
-            current = {"name": line.split("=", 1)[1].strip(), "state": "INIT"}
-            in_vips = False
-            continue
-        if current is None:
-            continue
-        stripped = line.strip()
+def _blocks(lines: list[str], opener: str) -> list[tuple[int, int]]:
+    """(start, end) of each run of lines that begins with a line starting with ``opener``."""
+    starts = [at for at, line in enumerate(lines) if line.startswith(opener)]
+    return list(zip(starts, [*starts[1:], len(lines)], strict=True))
+
+
+def _epoch(text: str) -> float | None:
+    """``1795654417.339763 (Thu Nov 26 00:53:37.339763 2026)`` -> the seconds."""
+    try:
+        return float(text.split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+#: an instance's ``   Name = value`` lines lvstop reads: the field and its converter
+_INSTANCE_FIELDS: dict[str, tuple[str, Any]] = {
+    "State": ("state", str),
+    "Wantstate": ("wantstate", str),
+    "Virtual Router ID": ("virtual_router_id", _int),
+    "Interface": ("interface", str),
+    "Priority": ("priority", _int),
+    "Effective priority": ("effective_priority", _int),
+    "VRRP Version": ("version", _int),
+    "Last transition": ("last_transition", _epoch),
+}
+
+
+def _instance_state(block: list[str]) -> InstanceState:
+    """One ``VRRP Instance = NAME`` block: its own values are the lines indented 3 spaces;
+    its addresses the lines indented further under ``Virtual IP``."""
+    values: dict[str, Any] = {"name": block[0].split("=", 1)[1].strip(), "state": "INIT"}
+    for line in block[1:]:
+        kv = _KV.match(line) if line.startswith("   ") and line[3:4] != " " else None
+        if kv and kv.group(2) in _INSTANCE_FIELDS:
+            name, convert = _INSTANCE_FIELDS[kv.group(2)]
+            value = convert(kv.group(3).strip())
+            if value is not None:
+                values[name] = value
+    return InstanceState(**values, vips=_instance_vips(block))
+
+
+def _instance_vips(block: list[str]) -> tuple[str, ...]:
+    vips: list[str] = []
+    for at, line in enumerate(block):
         if line.startswith("   Virtual IP"):
-            in_vips = True
-            continue
-        if in_vips and line.startswith("     "):
-            current.setdefault("vips", ())
-            current["vips"] = (*current["vips"], _vip_with_prefix(stripped.split()[0]))
-            continue
-        in_vips = False
-        if not line.startswith("   ") or line.startswith("    "):
-            continue
-        kv = _KV.match(line)
-        if not kv:
-            continue
-        key, value = kv.group(2), kv.group(3).strip()
-        if key == "State":
-            current["state"] = value
-        elif key == "Wantstate":
-            current["wantstate"] = value
-        elif key == "Virtual Router ID":
-            current["virtual_router_id"] = _int(value)
-        elif key == "Interface":
-            current["interface"] = value
-        elif key == "Priority":
-            current["priority"] = _int(value)
-        elif key == "Effective priority":
-            current["effective_priority"] = _int(value)
-        elif key == "VRRP Version":
-            current["version"] = _int(value)
-        elif key == "Last transition":
-            with contextlib.suppress(ValueError, IndexError):
-                current["last_transition"] = float(value.split()[0])
-    flush()
-    return tuple(instances)
+            listed = itertools.takewhile(lambda entry: entry.startswith("     "), block[at + 1 :])
+            vips.extend(_vip_with_prefix(entry.split()[0]) for entry in listed)
+    return tuple(vips)
 
 
 def parse_vrrp_json(text: str) -> tuple[InstanceState, ...]:
@@ -189,159 +184,144 @@ _RS = re.compile(r"^\s+RIP = (\S+), RPORT = (\d+), WEIGHT = (-?\d+)(?: EFF WEIGH
 _CHECKER_HEAD = re.compile(r"^ (\S.*?) -> \[([^\]]+)\]:(\w+):(\d+)\s*$")
 
 
-@dataclass
-class _RsBuild:
-    address: str
-    port: int
-    weight: int
-    effective_weight: int | None
-    values: dict[str, str]
-
-
 def _bool(text: str | None, default: bool = False) -> bool:
     if text is None:
         return default
     return text.strip().lower() in ("1", "yes", "true", "on", "enabled")
 
 
-def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:  # noqa: PLR0915, C901 — being rewritten (issue 12)
+#: a section header of the data dumps, ``------< Virtual server >------`` at any indentation
+_HEADER = re.compile(r"^[ \t]*-+<[ \t]*(.*?)[ \t]*>-+[ \t]*$", re.MULTILINE)
+
+
+def dump_sections(text: str) -> list[tuple[str, list[str]]]:
+    """A data dump cut at its section headers: (section name, the lines under it), in order.
+
+    keepalived nests "Virtual server" / "Real server" under "LVS Topology" only by
+    indentation: here they are sections like the others, each real server after its
+    virtual server."""
+    parts = _HEADER.split(text)
+    return [(name, body.splitlines()) for name, body in zip(parts[1::2], parts[2::2], strict=True)]
+
+
+def parse_check_data(text: str) -> tuple[VirtualServerState, ...]:
     """Virtual and real servers (with their checkers) of a ``keepalived_check.data`` dump."""
-    servers: list[tuple[dict[str, Any], list[_RsBuild]]] = []
+    servers: list[tuple[dict[str, Any], list[list[str]]]] = []  # (values, each RS's lines)
     checkers: dict[tuple[str, str, int], list[CheckerState]] = {}
-    section = ""
-    sub = ""
-    vs: dict[str, Any] | None = None
-    rs: _RsBuild | None = None
-    chk: dict[str, Any] | None = None
-    chk_key: tuple[str, str, int] | None = None
+    for name, lines in dump_sections(text):
+        if name == "Virtual server":
+            servers.append((_virtual_server_values(lines), []))
+        elif name == "Real server" and servers:
+            servers[-1][1].append(lines)
+        elif name == "Health checkers":
+            for key, found in _checkers(lines).items():
+                checkers.setdefault(key, []).extend(found)
+    return tuple(_virtual_server_state(values, blocks, checkers) for values, blocks in servers)
 
-    def flush_checker() -> None:
-        if chk is not None and chk_key is not None:
-            checkers.setdefault(chk_key, []).append(
-                CheckerState(
-                    type=chk.get("type", "?"),
-                    enabled=_bool(chk.get("Enabled"), True),
-                    up=_bool(chk.get("Up"), True),
-                    has_run=_bool(chk.get("Has run")),
-                    target=chk.get("Dest"),
-                )
-            )
 
-    for line in text.splitlines():
-        sec = _SECTION.match(line)
-        if sec:
-            name = sec.group(1)
-            if name in ("Virtual server", "Real server", "Virtual server group"):
-                sub = name
-            else:
-                section = name
-                sub = ""
-            if name == "Virtual server":
-                vs = {}
-                servers.append((vs, []))
-                rs = None
-            elif name == "Real server":
-                rs = None
-            continue
-        if section == "LVS Topology" and sub == "Virtual server" and vs is not None:
-            m = _VS_VIP.match(line)
-            if m:
-                vs["address"] = str(ipaddress.ip_address(m.group(1)))
-                vs["port"] = int(m.group(2))
-                continue
-            m = _VS_FWMARK.match(line)
-            if m:
-                vs["fwmark"] = int(m.group(1))
-                continue
-            m = _VS_GROUP.match(line)
-            if m:
-                vs["group"] = m.group(1)
-                continue
-            if line.strip().startswith("quorum = "):
-                for key, val in re.findall(r"(\w+) = (\d+)", line):
-                    vs[key] = val
-                continue
-            kv = _KV.match(line)
-            if kv:
-                vs[kv.group(2).strip()] = kv.group(3).strip()
-            elif line.strip().startswith(("alpha is", "omega is", "Inhibit on failure is")):
-                key, _, val = line.strip().rpartition(" is ")
-                vs[key] = val
-        elif section == "LVS Topology" and sub == "Real server" and vs is not None:
-            m = _RS.match(line)
-            if m:
-                rs = _RsBuild(
-                    str(ipaddress.ip_address(m.group(1))),
-                    int(m.group(2)),
-                    int(m.group(3)),
-                    _int(m.group(4)),
-                    {},
-                )
-                servers[-1][1].append(rs)
-                continue
-            if rs is None:
-                continue
-            kv = _KV.match(line)
-            if kv:
-                rs.values[kv.group(2).strip()] = kv.group(3).strip()
-            elif line.strip().startswith("Inhibit on failure is"):
-                rs.values["Inhibit on failure"] = line.strip().rsplit(" ", 1)[1]
-        elif section == "Health checkers":
-            m = _CHECKER_HEAD.match(line)
-            if m:
-                flush_checker()
-                chk = {}
-                chk_key = (m.group(1), str(ipaddress.ip_address(m.group(2))), int(m.group(4)))
-                continue
-            if chk is None:
-                continue
-            kv = _KV.match(line)
-            if kv:
-                key, value = kv.group(2).strip(), kv.group(3).strip()
-                if key == "Keepalive method":
-                    chk["type"] = value.split(",")[0].strip()
-                elif key not in chk:
-                    chk[key] = value
-    flush_checker()
+def _virtual_server_values(lines: list[str]) -> dict[str, Any]:
+    """A virtual server section's values by keepalived's names (the last written wins)."""
+    values: dict[str, Any] = {}
+    for line in lines:
+        values.update(_virtual_server_line(line))
+    return values
 
-    out: list[VirtualServerState] = []
-    for vs_values, rs_list in servers:
-        label = _checker_vs_label(vs_values)
-        real_servers = []
-        for item in rs_list:
-            real_servers.append(
-                RealServerState(
-                    address=item.address,
-                    port=item.port,
-                    weight=item.weight,
-                    effective_weight=item.effective_weight,
-                    alive=_bool(item.values.get("alive"), True),
-                    failed_checkers=_int(item.values.get("num failed checkers")) or 0,
-                    inhibit_on_failure=_bool(item.values.get("Inhibit on failure")),
-                    in_ipvs=_bool(item.values.get("RS set"), True),
-                    checkers=tuple(checkers.get((label, item.address, item.port), ())),
-                )
-            )
-        sorry = vs_values.get("sorry server")
-        out.append(
-            VirtualServerState(
-                address=vs_values.get("address"),
-                port=vs_values.get("port"),
-                fwmark=vs_values.get("fwmark"),
-                group=vs_values.get("group"),
-                protocol=vs_values.get("protocol"),
-                lb_algo=vs_values.get("lvs_sched"),
-                lb_kind=vs_values.get("default forwarding method"),
-                alive=_bool(vs_values.get("alive"), True),
-                # keepalived prints the quorum it holds; 0 is real (real servers of weight 0)
-                quorum=_default(_int(vs_values.get("quorum")), 1),
-                hysteresis=_int(vs_values.get("hysteresis")) or 0,
-                quorum_up=_bool(vs_values.get("quorum_state_up"), True),
-                sorry_server=sorry,
-                real_servers=tuple(real_servers),
-            )
-        )
-    return tuple(out)
+
+def _virtual_server_line(line: str) -> dict[str, Any]:
+    stripped = line.strip()
+    if m := _VS_VIP.match(line):
+        return {"address": str(ipaddress.ip_address(m.group(1))), "port": int(m.group(2))}
+    if m := _VS_FWMARK.match(line):
+        return {"fwmark": int(m.group(1))}
+    if m := _VS_GROUP.match(line):
+        return {"group": m.group(1)}
+    if stripped.startswith("quorum = "):  # "quorum = 7, hysteresis = 2"
+        return dict(re.findall(r"(\w+) = (\d+)", line))
+    if kv := _KV.match(line):
+        return {kv.group(2).strip(): kv.group(3).strip()}
+    if stripped.startswith(("alpha is", "omega is", "Inhibit on failure is")):
+        key, _, value = stripped.rpartition(" is ")
+        return {key: value}
+    return {}
+
+
+def _virtual_server_state(
+    values: dict[str, Any],
+    rs_blocks: list[list[str]],
+    checkers: dict[tuple[str, str, int], list[CheckerState]],
+) -> VirtualServerState:
+    label = _checker_vs_label(values)
+    real_servers = (_real_server_state(lines, label, checkers) for lines in rs_blocks)
+    quorum = _int(values.get("quorum"))
+    return VirtualServerState(
+        address=values.get("address"),
+        port=values.get("port"),
+        fwmark=values.get("fwmark"),
+        group=values.get("group"),
+        protocol=values.get("protocol"),
+        lb_algo=values.get("lvs_sched"),
+        lb_kind=values.get("default forwarding method"),
+        alive=_bool(values.get("alive"), True),
+        quorum=1 if quorum is None else quorum,  # as keepalived prints it (0 stays 0)
+        hysteresis=_int(values.get("hysteresis")) or 0,
+        quorum_up=_bool(values.get("quorum_state_up"), True),
+        sorry_server=values.get("sorry server"),
+        real_servers=tuple(rs for rs in real_servers if rs is not None),
+    )
+
+
+def _real_server_state(
+    lines: list[str], vs_label: str, checkers: dict[tuple[str, str, int], list[CheckerState]]
+) -> RealServerState | None:
+    """A real server section: its ``RIP = …`` line, then its values (None: no RIP line)."""
+    heads = [(at, m) for at, line in enumerate(lines) if (m := _RS.match(line))]
+    if not heads:
+        return None
+    at, head = heads[0]
+    values: dict[str, str] = {}
+    for line in lines[at + 1 :]:
+        if kv := _KV.match(line):
+            values[kv.group(2).strip()] = kv.group(3).strip()
+        elif line.strip().startswith("Inhibit on failure is"):
+            values["Inhibit on failure"] = line.strip().rsplit(" ", 1)[1]
+    address, port = str(ipaddress.ip_address(head.group(1))), int(head.group(2))
+    return RealServerState(
+        address=address,
+        port=port,
+        weight=int(head.group(3)),
+        effective_weight=_int(head.group(4)),
+        alive=_bool(values.get("alive"), True),
+        failed_checkers=_int(values.get("num failed checkers")) or 0,
+        inhibit_on_failure=_bool(values.get("Inhibit on failure")),
+        in_ipvs=_bool(values.get("RS set"), True),
+        checkers=tuple(checkers.get((vs_label, address, port), ())),
+    )
+
+
+def _checkers(lines: list[str]) -> dict[tuple[str, str, int], list[CheckerState]]:
+    """The "Health checkers" section: a ``VS -> [RS]:proto:port`` line opens each checker."""
+    heads = [(at, m) for at, line in enumerate(lines) if (m := _CHECKER_HEAD.match(line))]
+    ends = [at for at, _m in heads[1:]] + [len(lines)]
+    found: dict[tuple[str, str, int], list[CheckerState]] = {}
+    for (at, head), end in zip(heads, ends, strict=True):
+        key = (head.group(1), str(ipaddress.ip_address(head.group(2))), int(head.group(4)))
+        found.setdefault(key, []).append(_checker_state(lines[at + 1 : end]))
+    return found
+
+
+def _checker_state(lines: list[str]) -> CheckerState:
+    values: dict[str, str] = {}
+    for line in lines:
+        if kv := _KV.match(line):
+            values.setdefault(kv.group(2).strip(), kv.group(3).strip())  # the first wins
+    method = values.get("Keepalive method")
+    return CheckerState(
+        type=method.split(",")[0].strip() if method else "?",
+        enabled=_bool(values.get("Enabled"), True),
+        up=_bool(values.get("Up"), True),
+        has_run=_bool(values.get("Has run")),
+        target=values.get("Dest"),
+    )
 
 
 def _checker_vs_label(vs: dict[str, Any]) -> str:
@@ -730,84 +710,95 @@ def read_runtime(
     now = time.time()
     procs = find_processes() if processes is None else processes
     parents = [p for p in procs if p.role == "parent"]
-    problems: list[str] = []
     if not parents:
         return KeepalivedRuntime(processes=procs, taken_at=now, problems=("not running",))
     parent = parents[0]
+    problems = []
     if len(parents) > 1:
         problems.append(f"{len(parents)} keepalived instances running; showing pid {parent.pid}")
     paths = dump_paths(parent.pid, global_defs)
-    dumps: list[DumpFile] = []
-    signals: list[tuple[str, int]] = []
-    instances = None
-    servers = None
+    runtime = KeepalivedRuntime(processes=procs, taken_at=now, config_path=parent.config_path)
     if not request_dumps:
-        for kind, path in paths.items():
-            dumps.append(DumpFile(kind, path, "not-requested"))
-        return KeepalivedRuntime(
-            processes=procs,
-            taken_at=now,
-            config_path=parent.config_path,
-            dumps=tuple(dumps),
-            problems=tuple(problems),
-        )
+        dumps = tuple(DumpFile(kind, path, "not-requested") for kind, path in paths.items())
+        return replace(runtime, dumps=dumps, problems=tuple(problems))
     numbers, note = signals_for(parent.pid)
-    if note:
-        problems.append(note)
-    data_sig = numbers.get("DATA")
-    json_sig = numbers.get("JSON")  # None: a build without JSON support; DATA is enough
-    signals.extend(numbers.items())
+    problems += [note] if note else []
     before = {kind: _mtime_ns(path) for kind, path in paths.items()}
     sent = time.time() - 0.01
-    if data_sig is not None:
-        try:
-            os.kill(parent.pid, data_sig)
-        except OSError as exc:
-            problems.append(f"cannot signal keepalived pid {parent.pid}: {exc.strerror}")
-            data_sig = None
-    if json_sig is not None and want_vrrp:
-        try:
-            os.kill(parent.pid, json_sig)
-        except OSError:
-            json_sig = None
-    for kind, path in paths.items():
-        requested = data_sig is not None if kind != "json" else json_sig is not None
-        if (kind == "check_data" and not want_check) or (
-            kind in ("data", "json") and not want_vrrp
-        ):
-            dumps.append(DumpFile(kind, path, "not-requested"))
+    requested, problem = _request_dumps(parent.pid, numbers, want_vrrp)
+    problems += [problem] if problem else []
+    wanted = {"data": want_vrrp, "json": want_vrrp, "check_data": want_check}
+    files: list[DumpFile] = []
+    parsed: dict[str, tuple[Any, ...] | None] = {}
+    for kind, path in paths.items():  # data before json: the JSON dump is read only without it
+        if not (wanted[kind] and kind in requested):
+            files.append(DumpFile(kind, path, "not-requested"))
             continue
-        if not requested:
-            dumps.append(DumpFile(kind, path, "not-requested"))
-            continue
-        status, mtime = _wait_for(path, sent, wait, before[kind])
-        detail = ""
-        if status == "fresh":
-            _settle(path, wait)
-            try:
-                with open(path, encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
-                if kind == "data":
-                    instances = parse_vrrp_data(text)
-                elif kind == "check_data":
-                    servers = parse_check_data(text)
-                elif kind == "json" and instances is None:
-                    instances = parse_vrrp_json(text)
-            except (OSError, ValueError) as exc:
-                status, detail = "unreadable", str(exc)
-        elif status == "stale":
-            detail = f"written {now - (mtime or now):.0f}s ago, not rewritten after the signal"
-        dumps.append(DumpFile(kind, path, status, mtime, detail))
-    return KeepalivedRuntime(
-        processes=procs,
-        taken_at=now,
-        config_path=parent.config_path,
-        instances=instances,
-        virtual_servers=servers,
-        dumps=tuple(dumps),
-        signal_numbers=tuple(signals),
+        parse = None if kind == "json" and parsed.get("data") is not None else _DUMP_PARSERS[kind]
+        dump, parsed[kind] = _read_dump(DumpFile(kind, path, ""), parse, sent, before[kind], wait)
+        files.append(dump)
+    return replace(
+        runtime,
+        instances=parsed["data"] if parsed.get("data") is not None else parsed.get("json"),
+        virtual_servers=parsed.get("check_data"),
+        dumps=tuple(files),
+        signal_numbers=tuple(numbers.items()),
         problems=tuple(problems),
     )
+
+
+#: each dump's parser (``keepalived.json`` only when ``keepalived.data`` gave no instances)
+_DUMP_PARSERS: dict[str, Callable[[str], tuple[Any, ...]]] = {
+    "data": parse_vrrp_data,
+    "check_data": parse_check_data,
+    "json": parse_vrrp_json,
+}
+
+
+def _request_dumps(pid: int, numbers: dict[str, int], want_vrrp: bool) -> tuple[set[str], str]:
+    """Signal keepalived for its dumps: the kinds asked for, and a problem ("" when none).
+
+    DATA makes both children write (keepalived.data, keepalived_check.data); JSON only the
+    VRRP child, and only a build with JSON support has its number."""
+    requested: set[str] = set()
+    problem = ""
+    if numbers.get("DATA") is not None:
+        try:
+            os.kill(pid, numbers["DATA"])
+            requested |= {"data", "check_data"}
+        except OSError as exc:
+            problem = f"cannot signal keepalived pid {pid}: {exc.strerror}"
+    if numbers.get("JSON") is not None and want_vrrp:
+        with contextlib.suppress(OSError):
+            os.kill(pid, numbers["JSON"])
+            requested.add("json")
+    return requested, problem
+
+
+def _read_dump(
+    dump: DumpFile,
+    parse: Callable[[str], tuple[Any, ...]] | None,
+    sent: float,
+    before: int | None,
+    wait: float,
+) -> tuple[DumpFile, tuple[Any, ...] | None]:
+    """Wait for keepalived to rewrite ``dump.path`` after the signal, then read and parse it
+    (``parse`` None: only its status)."""
+    status, mtime = _wait_for(dump.path, sent, wait, before)
+    if status == "stale":
+        ago = f"{time.time() - (mtime or time.time()):.0f}"
+        detail = f"written {ago}s ago, not rewritten after the signal"
+        return replace(dump, status=status, mtime=mtime, detail=detail), None
+    if status != "fresh":
+        return replace(dump, status=status, mtime=mtime), None
+    _settle(dump.path, wait)
+    try:
+        with open(dump.path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+        parsed = None if parse is None else parse(text)
+    except (OSError, ValueError) as exc:
+        return replace(dump, status="unreadable", mtime=mtime, detail=str(exc)), None
+    return replace(dump, status="fresh", mtime=mtime), parsed
 
 
 def can_signal() -> bool:

@@ -309,8 +309,6 @@ class CachedDecoder:
     def __init__(self, max_entries: int = 65536) -> None:
         self.max_entries = max_entries
         self._caches: dict[tuple[int, str | None], dict[bytes, Advert]] = {}
-        self.hits = 0
-        self.misses = 0
 
     def decode(
         self, linktype: int, frame: bytes, time: float, interface: str | None = None
@@ -329,9 +327,7 @@ class CachedDecoder:
             key = frame
         advert = cache.get(key)
         if advert is not None:
-            self.hits += 1
             return advert
-        self.misses += 1
         advert = decode_frame(linktype, frame, time, interface)
         if advert is not None and advert.valid:
             if len(cache) >= self.max_entries:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from lvstop.model.ipvs import IpvsSnapshot, Service, endpoint, service_key
+from lvstop.model.jsonform import JsonForm, JsonModel, where_keys
 from lvstop.model.keepalived import (
     NOWHERE,
     KeepalivedConfig,
@@ -46,7 +47,7 @@ VS_VERDICTS = ("ok", "missing", "sorry", "quorum-lost")
 
 
 @dataclass(frozen=True, slots=True)
-class RealServerDrift:
+class RealServerDrift(JsonModel):
     service_key: str  # the kernel's key (tcp:10.0.5.96:8888)
     address: str
     port: int
@@ -59,28 +60,17 @@ class RealServerDrift:
     failing_checks: tuple[str, ...] = ()
     where: Where = NOWHERE
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        head={"key": lambda rs: rs.key}, spread={"where": where_keys}
+    )
+
     @property
     def key(self) -> str:
         return f"{self.service_key}->{endpoint(self.address, self.port)}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "address": self.address,
-            "port": self.port,
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "configured_weight": self.configured_weight,
-            "kernel_weight": self.kernel_weight,
-            "keepalived_weight": self.keepalived_weight,
-            "failing_checks": list(self.failing_checks),
-            "file": self.where.file,
-            "line": self.where.line,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class VirtualServerDrift:
+class VirtualServerDrift(JsonModel):
     key: str
     label: str  # as written in the config (10.0.5.96:8888, fwmark 1, group VSG_1)
     verdict: str
@@ -90,22 +80,11 @@ class VirtualServerDrift:
     quorum_lost: bool = False
     where: Where = NOWHERE
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "verdict": self.verdict,
-            "detail": self.detail,
-            "sorry_active": self.sorry_active,
-            "quorum_lost": self.quorum_lost,
-            "real_servers": [rs.to_dict() for rs in self.real_servers],
-            "file": self.where.file,
-            "line": self.where.line,
-        }
+    JSON: ClassVar[JsonForm] = JsonForm(spread={"where": where_keys}, late=("real_servers",))
 
 
 @dataclass(frozen=True, slots=True)
-class InstanceDrift:
+class InstanceDrift(JsonModel):
     name: str
     virtual_router_id: int | None
     family: str
@@ -117,23 +96,9 @@ class InstanceDrift:
     agree: bool | None  # keepalived vs wire; None when either is unknown
     detail: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "virtual_router_id": self.virtual_router_id,
-            "family": self.family,
-            "vips": list(self.vips),
-            "configured_state": self.configured_state,
-            "priority": self.priority,
-            "keepalived_state": self.keepalived_state,
-            "wire_state": self.wire_state,
-            "agree": self.agree,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Drift:
+class Drift(JsonModel):
     virtual_servers: tuple[VirtualServerDrift, ...] = ()
     instances: tuple[InstanceDrift, ...] = ()
     #: kernel services keepalived's config does not mention
@@ -194,13 +159,6 @@ class Drift:
             if inst.agree is False:
                 out.append(f"{inst.name}: {inst.detail}")
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "virtual_servers": [vs.to_dict() for vs in self.virtual_servers],
-            "instances": [i.to_dict() for i in self.instances],
-            "foreign_services": list(self.foreign_services),
-        }
 
 
 # ---------------------------------------------------------------------------------------------

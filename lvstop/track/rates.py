@@ -136,15 +136,8 @@ class RateTracker:
         self._size = history
         self._prev: dict[str, Stats] = {}
         self._prev_time: float | None = None
-        self._service_keys: set[str] = set()
         self._history: dict[str, dict[str, RingBuffer]] = {}
         self.latest: dict[str, Rates] = {}
-
-    def reset(self) -> None:
-        self._prev = {}
-        self._prev_time = None
-        self._history = {}
-        self.latest = {}
 
     def update(self, snapshot: IpvsSnapshot) -> dict[str, Rates]:
         cur = counters_by_key(snapshot)

@@ -284,7 +284,6 @@ class VrrpTracker:
         self.bogus_total = 0
         #: adverts not tracked: their sender or VRID was one too many (see too_many_senders)
         self.untracked_adverts = 0
-        self._bogus_no_vrid = 0
         self._vrids_untracked_last: float | None = None  # adverts of VRIDs beyond max_vrids
         self._vrid_evict_at = 0.0  # no VRID can be stale before this time
         self._local: frozenset[str] | None = None
@@ -504,8 +503,6 @@ class VrrpTracker:
         if v is not None:
             v.seen = t
             v.bogus += 1
-        else:
-            self._bogus_no_vrid += 1
         out.append(
             VrrpEvent(
                 time=t,

@@ -23,15 +23,16 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from lvstop.errors import one_line
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VrrpSnapshot
-from lvstop.sources.host import HostStats
+from lvstop.track.events import IpvsDiffer, LogEvent, vrrp_log_event
+from lvstop.track.window_rates import WindowRates
 from lvstop.tui import keys, view
 from lvstop.tui.app_keepalived import KeepalivedKeys
 from lvstop.tui.app_views import ViewKeys
 from lvstop.tui.app_writes import WriteKeys
 from lvstop.tui.commands import LvstopCommands
-from lvstop.tui.events import IpvsDiffer, LogEvent, vrrp_log_event
 from lvstop.tui.messages import HostPolled, IpvsPolled, VrrpPolled
 from lvstop.tui.pollers import Poller
 from lvstop.tui.sources import Sources
@@ -45,7 +46,6 @@ from lvstop.tui.widgets.real_servers import RealServersTable
 from lvstop.tui.widgets.services import ServicesTable
 from lvstop.tui.widgets.timeouts import TimeoutsBar
 from lvstop.tui.widgets.vrrp import VrrpPanel
-from lvstop.tui.window_rates import WindowRates
 
 
 class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):

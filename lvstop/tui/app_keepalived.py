@@ -14,7 +14,7 @@ from typing import Any
 
 from textual.app import App
 
-from lvstop.tui.events import LogEvent
+from lvstop.track.events import LogEvent
 from lvstop.tui.format import coarse_duration
 from lvstop.tui.messages import KeepalivedPolled
 from lvstop.tui.pollers import Poller

@@ -113,7 +113,7 @@ class ViewKeys(App[int]):
 
     def _apply_lab_fault(self, key: str) -> None:
         """In a thread: ``faults.apply`` waits for the lab (up to ~10 s)."""
-        from lvstop.tui.events import LogEvent
+        from lvstop.track.events import LogEvent
         from lvstop.tui.keys import LAB_FAULTS, lab_fault_text
 
         name, params, _label = LAB_FAULTS[key]

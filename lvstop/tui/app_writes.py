@@ -13,7 +13,7 @@ from typing import Any
 from textual.app import App
 
 from lvstop.model.ipvs import RealServer, Service, Timeouts
-from lvstop.tui.events import IpvsDiffer, LogEvent
+from lvstop.track.events import IpvsDiffer, LogEvent
 from lvstop.tui.sources import Sources
 from lvstop.tui.widgets.real_servers import RealServersTable
 from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight

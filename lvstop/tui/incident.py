@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lvstop import __version__
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
 from lvstop.model.vrrp import Advert, VrrpSnapshot
-from lvstop.sources.host import HostStats
-from lvstop.tui.events import LogEvent
+from lvstop.track.events import LogEvent
 
 _FORWARD_FLAG = {"route": "-g", "masq": "-m", "tunnel": "-i", "local": "-g", "bypass": "-g"}
 

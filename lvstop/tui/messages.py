@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VrrpSnapshot
-from lvstop.sources.host import HostStats
 from lvstop.tui.sources import KeepalivedView
 
 

@@ -1,6 +1,6 @@
 """The real sources for `lvstop top`: netlink IPVS reader, live VRRP capture + tracker (on a
 thread of its own: live_vrrp.py), psutil, /proc/net/ip_vs_conn and the kernel writes of
-``lvstop.actions``.
+an ``lvstop.actions.IpvsWriter`` handed in by ``lvstop top``.
 
 Everything heavy (pyroute2, the capture sockets) is imported or opened inside ``start`` /
 the first poll, after the dashboard's first frame.
@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from lvstop.actions import Change, IpvsWriter
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
 from lvstop.sources.host import HostReader
 from lvstop.tui.live_vrrp import LiveVrrp
@@ -49,13 +50,15 @@ class ProcConns:
 
 
 class KernelActions:
-    """``lvstop.actions`` (validate, write, read back, audit); refused without CAP_NET_ADMIN.
+    """The writes of the ``IpvsWriter`` it is given (validate, write, read back, audit), run
+    off the loop; refused without CAP_NET_ADMIN.
 
     The drained servers' remembered weights (a small state file) are read once, off the
     loop, and again after each write, not on every poll.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, writer: IpvsWriter) -> None:
+        self.writer = writer
         self._cap = has_cap_net_admin()
         self._remembered: dict[str, int] = {}
         self._loaded = False
@@ -68,36 +71,27 @@ class KernelActions:
     def return_weights(self) -> dict[str, int]:
         if not self._loaded:
             self._loaded = True
-            import lvstop.actions as actions
-
-            self._remembered = actions.remembered_weights()
+            self._remembered = self.writer.remembered_weights()
         return self._remembered
 
-    async def _after(self, change: object) -> str:
-        import lvstop.actions as actions
-
-        self._remembered = await asyncio.to_thread(actions.remembered_weights)
+    async def _write(self, write: Callable[..., Change], *args: Any) -> str:
+        change = await asyncio.to_thread(write, *args)
+        self._remembered = await asyncio.to_thread(self.writer.remembered_weights)
         return str(change)
 
     async def drain(self, rs: RealServer) -> str:
-        import lvstop.actions as actions
-
-        return await self._after(await actions.drain_async(rs))
+        return await self._write(self.writer.drain, rs.key)
 
     async def restore(self, rs: RealServer) -> str:
-        import lvstop.actions as actions
-
-        return await self._after(await actions.restore_async(rs))
+        return await self._write(self.writer.restore, rs.key)
 
     async def set_weight(self, rs: RealServer, weight: int) -> str:
-        import lvstop.actions as actions
-
-        return await self._after(await actions.set_weight_async(rs, weight))
+        return await self._write(self.writer.set_weight, rs.key, weight)
 
     async def set_timeouts(self, timeouts: Timeouts) -> str:
-        import lvstop.actions as actions
-
-        return await self._after(await actions.set_timeouts_async(timeouts))
+        return await self._write(
+            self.writer.set_timeouts, timeouts.tcp, timeouts.tcpfin, timeouts.udp
+        )
 
 
 #: drift verdicts (lvstop.track.drift) as the real servers table's State column says them
@@ -202,10 +196,12 @@ class KeepalivedDriftStates:
             problems=tuple(problems))
 
 
-def real_sources(interfaces: Sequence[str] = (), vrrp: bool = True,
+def real_sources(writer: IpvsWriter, interfaces: Sequence[str] = (), vrrp: bool = True,
                  read_only: bool = False, keepalived_no_signals: str | None = None,
                  keepalived_min_gap: float = 60.0) -> Sources:
-    actions: Actions = KernelActions()
+    """The dashboard's sources; ``writer`` makes its kernel writes (the caller's, so its audit
+    log and state file are the caller's choice)."""
+    actions: Actions = KernelActions(writer)
     if read_only:
         actions = ReadOnlyActions(inner=actions)
     return Sources(

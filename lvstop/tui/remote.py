@@ -18,8 +18,8 @@ from typing import Any
 from lvstop.errors import LvstopError
 from lvstop.fleet.client import AgentClient
 from lvstop.fleet.model import ipvs_from_state
+from lvstop.model.host import HostStats, KeepalivedPids
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Timeouts
-from lvstop.sources.host import HostStats, KeepalivedProcess
 from lvstop.tui.sources import Sources
 
 #: seconds the first snapshot may take (ssh, the push of the agent file, its first poll)
@@ -90,7 +90,7 @@ class AgentHost:
             cpu_percent=float(stats.get("cpu_percent") or 0.0),
             load=(load[0], load[1], load[2]) if len(load) == 3 else (0.0, 0.0, 0.0),
             mem_percent=float(stats.get("memory_percent") or 0.0), mem_used=0, mem_total=0,
-            keepalived=KeepalivedProcess(
+            keepalived=KeepalivedPids(
                 (int(ka["pid"]),) if ka.get("pid") else (),
                 None if ka.get("started") is None else float(ka["started"])))
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service, Timeouts
 from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.sources.conns import parse_conn_table
-from lvstop.sources.host import HostStats
 from lvstop.tui.incident import AdvertRing
-from lvstop.tui.sources import Actions, KeepalivedView, Sources
+from lvstop.tui.sources import Actions, Sources
 
 
 def load_json_documents(path: str | Path) -> list[dict[str, Any]]:
@@ -233,20 +233,6 @@ class ReplayConns:
 
     def read(self) -> list[ConnEntry]:
         return list(self.entries)
-
-
-class FixedStates:
-    """A fixed keepalived view (widget tests); ``refresh`` counts the rounds asked for."""
-
-    def __init__(self, view: KeepalivedView) -> None:
-        self._view = view
-        self.asked = 0
-
-    def view(self) -> KeepalivedView:
-        return self._view
-
-    def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
-        self.asked += ask
 
 
 @dataclass

@@ -12,9 +12,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Timeouts
 from lvstop.model.vrrp import VrrpSnapshot
-from lvstop.sources.host import HostStats
 
 
 @runtime_checkable

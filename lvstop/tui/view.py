@@ -11,10 +11,10 @@ from typing import Any
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service
 from lvstop.model.vrrp import VridState, VrrpSnapshot
-from lvstop.tui.events import SEVERITY_MARK, LogEvent
+from lvstop.track.events import SEVERITY_MARK, LogEvent
+from lvstop.track.window_rates import WindowRates
 from lvstop.tui.format import duration, human, percent, rate, sparkline
 from lvstop.tui.rows import Column, Row
-from lvstop.tui.window_rates import WindowRates
 
 EMPTY_SERVICES = "no IPVS services in this namespace — is keepalived running?"
 

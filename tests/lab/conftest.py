@@ -1,4 +1,4 @@
-"""Fixtures for tests that run inside the lab VM (see ``lvstop.lab.pytest_plugin``).
+"""Fixtures for tests that run inside the lab VM (see ``tests/lab_plugin.py``).
 
 ``lab`` is the session's :class:`lvstop.lab.LabHandle`; before every lab test the lab is
 put back to its healthy default, undoing only what the previous test changed.
@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from lvstop.lab.pytest_plugin import in_vm
+from lab_plugin import in_vm
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from textual.pilot import Pilot
 
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.tui.app import LvstopApp
-from lvstop.tui.replay import FixedStates, Replay, load_state
+from lvstop.tui.replay import Replay, load_state
 from lvstop.tui.rows import Row
 from lvstop.tui.sources import Actions, KeepalivedView, ReadOnlyActions
 from lvstop.tui.widgets.line_table import LineTable
@@ -47,16 +47,21 @@ def make_app(rep: Replay, *, read_only: bool = False, actions: Actions | None = 
                      incident_dir=incident_dir, lab=lab)
 
 
-class CountingStates(FixedStates):
-    """A fixed keepalived view that also counts the poller's rounds (asking or not)."""
+class CountingStates:
+    """A fixed keepalived view (widget tests) that counts the poller's rounds (``rounds``)
+    and those that asked keepalived (``asked``)."""
 
     def __init__(self, view: KeepalivedView) -> None:
-        super().__init__(view)
+        self._view = view
+        self.asked = 0
         self.rounds = 0
+
+    def view(self) -> KeepalivedView:
+        return self._view
 
     def refresh(self, ipvs: IpvsSnapshot | None, ask: bool = False) -> None:
         self.rounds += 1
-        super().refresh(ipvs, ask)
+        self.asked += ask
 
 
 class Notices:

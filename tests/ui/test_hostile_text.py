@@ -16,8 +16,8 @@ from textual.widgets._toast import Toast
 from lvstop.model.vrrp import Advert
 from lvstop.safetext import escape_controls, has_controls
 from lvstop.sources.keepalived_conf import KeepalivedConfigError, parse_text
+from lvstop.track.events import LogEvent
 from lvstop.track.vrrp import VrrpTracker
-from lvstop.tui.events import LogEvent
 from lvstop.tui.replay import load_state
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.widgets.line_table import LineTable

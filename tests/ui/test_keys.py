@@ -536,7 +536,7 @@ async def test_incident_snapshot_without_adverts_has_no_pcap(replay, tmp_path):
 
 
 async def test_event_log_follows_the_newest_unless_the_user_moved(replay):
-    from lvstop.tui.events import LogEvent
+    from lvstop.track.events import LogEvent
 
     rep = replay("steady")
     app = make_app(rep)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from conftest import until
 
+from lvstop.model.host import HostStats
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats
-from lvstop.sources.host import HostStats
 from lvstop.tui.app import LvstopApp
 from lvstop.tui.replay import FakeActions, FixedHostSource, load_json_documents
 from lvstop.tui.sources import Sources

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats, Timeouts
 from lvstop.model.vrrp import VrrpEvent
+from lvstop.track.events import IpvsDiffer, vrrp_log_event
 from lvstop.track.rates import RateTracker
-from lvstop.tui.events import IpvsDiffer, vrrp_log_event
+from lvstop.track.window_rates import WindowRates
 from lvstop.tui.replay import load_ipvs_frames
 from lvstop.tui.view import real_server_rows, weight_shares
-from lvstop.tui.window_rates import WindowRates
 from lvstop.tui.writes import plan_timeouts, plan_weight
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ui"

@@ -11,13 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lvstop.sources.host import (
-    HostReader,
-    HostStats,
-    InterfaceRate,
-    find_keepalived,
-    interface_rates,
-)
+from lvstop.model.host import HostStats, InterfaceRate
+from lvstop.sources.host import HostReader, find_keepalived, interface_rates
 
 
 def test_interface_rates_from_two_readings() -> None:

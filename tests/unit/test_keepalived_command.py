@@ -58,7 +58,7 @@ def test_json_schema(capsys):
         "NAT",
         50,
     )
-    assert vs["sorry_server"] == {"address": "192.168.200.200", "port": 1358}
+    assert vs["sorry_server"] == {"address": "192.168.200.200", "port": 1358, "inhibit": False}
     (rs,) = vs["real_servers"]
     assert (rs["address"], rs["port"], rs["weight"]) == ("192.168.200.2", 1358, 1)
     assert rs["checks"][0]["type"] == "HTTP_GET" and rs["checks"][0]["retry"] == 3

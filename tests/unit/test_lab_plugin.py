@@ -18,7 +18,7 @@ from lvstop.lab import vm
 pytest_plugins = ["pytester"]
 
 CONFTEST = """
-from lvstop.lab.pytest_plugin import (
+from lab_plugin import (
     pytest_addoption, pytest_collection_finish, pytest_collection_modifyitems,
     pytest_collectreport, pytest_configure, pytest_runtest_logreport,
     pytest_runtest_call, pytest_runtest_protocol, pytest_runtestloop, pytest_sessionfinish,
@@ -133,6 +133,8 @@ def host_as_vm(project, monkeypatch):
         env = dict(os.environ)
         env.update(_exports((run_dir / "init.sh").read_text()))
         env["PATH"] = os.environ["PATH"]
+        # the project's conftest imports tests/lab_plugin.py, as tests/conftest.py does in the VM
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         cmd = shlex.join([sys.executable, "-m", "pytest", *payload.argv])
         return subprocess.Popen(["sh", "-c", f"{cmd} >/dev/null; echo $? > {run_dir}/status"],
                                 env=env, cwd=project.path, start_new_session=True)

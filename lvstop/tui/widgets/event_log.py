@@ -3,7 +3,7 @@ and timeout changes, write results. Newest first, scrollable, kept for the whole
 
 from __future__ import annotations
 
-from lvstop.tui.events import LogEvent
+from lvstop.track.events import LogEvent
 from lvstop.tui.view import EVENT_COLUMNS, event_rows
 from lvstop.tui.widgets.line_table import LineTable
 

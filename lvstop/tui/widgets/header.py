@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.widgets import Static
 
-from lvstop.sources.host import HostStats
+from lvstop.model.host import HostStats
 from lvstop.tui.format import NO_HOSTNAME, coarse_duration, duration, host_label
 from lvstop.tui.widgets.text import Part, glued
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from lvstop.model.host import HostStats
 from lvstop.safetext import escape_controls
-from lvstop.sources.host import HostStats
 from lvstop.tui.format import human
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lvstop.model.ipvs import IpvsSnapshot
+from lvstop.model.jsonform import JsonModel
 from lvstop.model.vrrp import VrrpEvent
 
 #: event log severities → table marks
@@ -21,7 +22,7 @@ SEVERITY_MARK = {"info": "", "notice": "accent", "warning": "warn", "error": "er
 
 
 @dataclass(frozen=True, slots=True)
-class LogEvent:
+class LogEvent(JsonModel):
     time: float
     kind: str
     text: str
@@ -31,10 +32,6 @@ class LogEvent:
     @property
     def key(self) -> str:
         return f"{self.time:.6f}|{self.kind}|{self.text}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"time": self.time, "kind": self.kind, "text": self.text,
-                "severity": self.severity, "source": self.source}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogEvent:

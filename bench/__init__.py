@@ -1,0 +1,1 @@
+"""lvstop's benchmarks: run each from the checkout as ``.venv/bin/python -m bench.NAME``."""
