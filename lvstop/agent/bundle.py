@@ -32,6 +32,9 @@ NOT_REACHED = {
     ("lvstop.sources.keepalived_state", "psutil"):
         "scan_processes only: the agent hands find_processes its /proc scan "
         "(lvstop.agent.probe.keepalived_process_infos)",
+    ("lvstop.sources.keepalived_conf", "psutil"):
+        "host_interfaces only: the agent parses keepalived.conf without this host's "
+        "interfaces (parse_file's interfaces=None)",
 }
 
 MAIN = """\

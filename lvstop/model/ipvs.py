@@ -311,7 +311,9 @@ class IpvsSnapshot(JsonModel):
         head={"schema": lambda s: SCHEMA},
         rename={"wall_time": "time"},
         late=("services",),
-        exclude={"_by_key": "a lookup cache built from services"},
+        exclude={"_by_key": "a lookup cache built from services",
+                 "real_servers_read": "which services this poll read the real servers of: how "
+                 "the dashboard polled, not what the kernel holds"},
     )
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats
 from lvstop.tui import view
 from lvstop.tui.replay import load_ipvs_frames
 from lvstop.tui.rows import RowList
-from lvstop.tui.window_rates import WindowRates
+from lvstop.track.window_rates import WindowRates
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ui"
 

@@ -51,6 +51,7 @@ JSON_MODULES = (
 NOT_OBJECTS = {
     "Where": "always spread into its owner's file / line keys",
     "VirtualIp": "written as its ADDR/PREFIX (virtual_ipaddress is a list of strings since /1)",
+    "HostInterface": "an input of the parser (this host's interfaces), never in a document",
 }
 #: classes that keep a to_dict of their own, built on the form, and why
 OWN_TO_DICT = {"Advert": "adds auth: the password masked unless show_auth"}

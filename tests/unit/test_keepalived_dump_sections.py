@@ -1,5 +1,5 @@
 """keepalived's check dump read section by section (issue 12), on the dumps keepalived 2.2.7
-wrote in the lab (tests/data/keepalived/oracle, corpus-oracle)."""
+wrote in the lab (tests/data/keepalived/samples-oracle, corpus-oracle)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from lvstop.sources.keepalived_state import dump_sections, parse_check_data
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "keepalived"
-DUMPS = sorted([*DATA.glob("oracle/*_check.data"), *DATA.glob("corpus-oracle/*_check.data")])
+DUMPS = sorted([*DATA.glob("samples-oracle/*_check.data"), *DATA.glob("corpus-oracle/*_check.data")])
 
 
 def test_every_recorded_dump_cuts_into_its_sections():
@@ -28,7 +28,7 @@ def test_every_recorded_dump_cuts_into_its_sections():
 
 
 def test_real_servers_belong_to_the_virtual_server_before_them():
-    text = (DATA / "oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
+    text = (DATA / "samples-oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
     sections = dump_sections(text)
     rs_sections = [n for n, _l in sections].count("Real server")
     (vs,) = parse_check_data(text)
@@ -36,7 +36,7 @@ def test_real_servers_belong_to_the_virtual_server_before_them():
 
 
 def test_quorum_is_read_as_printed():
-    text = (DATA / "oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
+    text = (DATA / "samples-oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
     assert "quorum = 7, hysteresis = 2" in text
     (vs,) = parse_check_data(
         text.replace("quorum = 7, hysteresis = 2", "quorum = 0, hysteresis = 0")

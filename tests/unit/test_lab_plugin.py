@@ -240,7 +240,7 @@ def test_more():
 
 
 def test_a_long_test_puts_its_file_first(project, monkeypatch):
-    from lvstop.lab.pytest_plugin import claim_order
+    from lab_plugin import claim_order
 
     project.makepyfile(test_zz_long="""
 import pytest
