@@ -74,6 +74,7 @@ case "$verb" in
         # the gate (pyproject.toml): ruff with the complexity cap; mypy strict on lvstop/,
         # bench/ and scripts/, checked on tests/; the import contracts (layers, no Textual)
         .venv/bin/ruff check lvstop tests bench scripts
+        .venv/bin/ruff format --check --quiet lvstop tests bench scripts || { echo "dev.sh: run .venv/bin/ruff format lvstop tests bench scripts" >&2; exit 1; }
         .venv/bin/mypy
         .venv/bin/lint-imports
         # dev.sh installed user-mode-linux above: a lab that cannot boot is a failure, not a skip.

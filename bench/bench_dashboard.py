@@ -71,6 +71,7 @@ DATA = ROOT / "tests" / "data" / "ui"
 
 # ---- synthetic and replayed sources ---------------------------------------------------------
 
+
 def synthetic(services: int, per_service: int, tick: int) -> IpvsSnapshot:
     """services × per_service real servers; every counter moves with ``tick``."""
     out = []
@@ -80,19 +81,37 @@ def synthetic(services: int, per_service: int, tick: int) -> IpvsSnapshot:
         rss = []
         for r in range(per_service):
             base = (s * per_service + r) % 97 + 1
-            rss.append(RealServer(
-                address=f"192.168.{r}.{s % 250 + 1}", port=8080, forward="masq", weight=1,
-                active_conns=base + tick % 7, inactive_conns=base * 3 + tick % 5,
-                stats=Stats(conns=tick * base, inpkts=tick * base * 10,
-                            outpkts=tick * base * 9, inbytes=tick * base * 1500,
-                            outbytes=tick * base * 9000),
-                service_key=key))
+            rss.append(
+                RealServer(
+                    address=f"192.168.{r}.{s % 250 + 1}",
+                    port=8080,
+                    forward="masq",
+                    weight=1,
+                    active_conns=base + tick % 7,
+                    inactive_conns=base * 3 + tick % 5,
+                    stats=Stats(
+                        conns=tick * base,
+                        inpkts=tick * base * 10,
+                        outpkts=tick * base * 9,
+                        inbytes=tick * base * 1500,
+                        outbytes=tick * base * 9000,
+                    ),
+                    service_key=key,
+                )
+            )
         total = sum(rs.stats.conns for rs in rss)
-        out.append(Service("tcp", "inet", vip, 80, scheduler="wlc",
-                           stats=Stats(conns=total, inpkts=total * 10, inbytes=total * 1500),
-                           real_servers=tuple(rss)))
-    return IpvsSnapshot(tuple(out), Timeouts(), (), taken_at=float(tick),
-                        wall_time=1.7e9 + tick)
+        out.append(
+            Service(
+                "tcp",
+                "inet",
+                vip,
+                80,
+                scheduler="wlc",
+                stats=Stats(conns=total, inpkts=total * 10, inbytes=total * 1500),
+                real_servers=tuple(rss),
+            )
+        )
+    return IpvsSnapshot(tuple(out), Timeouts(), (), taken_at=float(tick), wall_time=1.7e9 + tick)
 
 
 class SyntheticSource:
@@ -119,23 +138,31 @@ class SteadyLabSource:
         first, last = self.frames[0], self.frames[-1]
         span = max(1e-3, last.taken_at - first.taken_at)
         self.per_second: dict[str, Stats] = {}
-        for (s0, s1) in zip(first.services, last.services, strict=True):
+        for s0, s1 in zip(first.services, last.services, strict=True):
             pairs: list[tuple[Service | RealServer, Service | RealServer]] = [
-                (s0, s1), *zip(s0.real_servers, s1.real_servers, strict=True)]
+                (s0, s1),
+                *zip(s0.real_servers, s1.real_servers, strict=True),
+            ]
             for o0, o1 in pairs:
                 key = o1.key
-                self.per_second[key] = Stats(**{
-                    f: int((getattr(o1.stats, f) - getattr(o0.stats, f)) / span)
-                    for f in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")})
+                self.per_second[key] = Stats(
+                    **{
+                        f: int((getattr(o1.stats, f) - getattr(o0.stats, f)) / span)
+                        for f in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
+                    }
+                )
         self.moving = moving
         self.n = 0
         self.start = time.monotonic()
 
     def _stats(self, key: str, stats: Stats, seconds: float) -> Stats:
         d = self.per_second.get(key, Stats())
-        return replace(stats, conns=stats.conns + int(d.conns * seconds),
-                       inpkts=stats.inpkts + int(d.inpkts * seconds),
-                       inbytes=stats.inbytes + int(d.inbytes * seconds))
+        return replace(
+            stats,
+            conns=stats.conns + int(d.conns * seconds),
+            inpkts=stats.inpkts + int(d.inpkts * seconds),
+            inbytes=stats.inbytes + int(d.inbytes * seconds),
+        )
 
     async def snapshot(self, focus: Any = None) -> IpvsSnapshot:
         self.n += 1
@@ -145,10 +172,17 @@ class SteadyLabSource:
             return replace(frame, taken_at=now)
         frame = self.frames[self.n % len(self.frames)]
         seconds = now - self.start
-        services = tuple(replace(
-            svc, stats=self._stats(svc.key, svc.stats, seconds),
-            real_servers=tuple(replace(rs, stats=self._stats(rs.key, rs.stats, seconds))
-                               for rs in svc.real_servers)) for svc in frame.services)
+        services = tuple(
+            replace(
+                svc,
+                stats=self._stats(svc.key, svc.stats, seconds),
+                real_servers=tuple(
+                    replace(rs, stats=self._stats(rs.key, rs.stats, seconds))
+                    for rs in svc.real_servers
+                ),
+            )
+            for svc in frame.services
+        )
         return replace(frame, services=services, taken_at=now, wall_time=time.time())
 
     async def close(self) -> None:
@@ -184,8 +218,11 @@ def record_inside(out: Path) -> None:
     from tests.ipvs_oracle import big_table
     from tests.ipvs_record import Recorder
 
-    for services, per in (tuple(int(x) for x in a.split("x")) for a in
-                          os.environ.get("BENCH_SIZES", "").split(",") if a):
+    for services, per in (
+        tuple(int(x) for x in a.split("x"))
+        for a in os.environ.get("BENCH_SIZES", "").split(",")
+        if a
+    ):
         b.sh(["ipvsadm", "-C"])
         b.sh(["ipvsadm", "-R"], stdin=big_table(services, per))
         reader = IpvsReader(Recorder(IpvsNetlink()))
@@ -202,35 +239,55 @@ def record_inside(out: Path) -> None:
 def record(sizes: list[tuple[int, int]], timeout: float) -> None:
     """One UML boot records the replies for ``sizes`` into the cache (bench_ipvs's init)."""
     if os.geteuid() != 0:
-        raise SystemExit("bench_dashboard: recording the kernel's replies boots a UML VM: "
-                         "run as root, or pass --replies DIR (a bench_ipvs run folder)")
+        raise SystemExit(
+            "bench_dashboard: recording the kernel's replies boots a UML VM: "
+            "run as root, or pass --replies DIR (a bench_ipvs run folder)"
+        )
     uml = shutil.which("linux.uml")
     if uml is None:
-        raise SystemExit("bench_dashboard: linux.uml not found: apt-get install -y "
-                         "user-mode-linux")
+        raise SystemExit("bench_dashboard: linux.uml not found: apt-get install -y user-mode-linux")
     b = bench_ipvs()
     (ROOT / ".lab").mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="bench-dashboard-rec-", dir=ROOT / ".lab"))
     # the environment does not reach init: the sizes go into its script
-    init_text = b.INIT.format(root=ROOT, python=sys.executable,
-                              module="bench.bench_dashboard", out=out, quick="")
+    init_text = b.INIT.format(
+        root=ROOT, python=sys.executable, module="bench.bench_dashboard", out=out, quick=""
+    )
     sizes_arg = ",".join(f"{s}x{p}" for s, p in sizes)
     init_text = init_text.replace("\ncd ", f"\nexport BENCH_SIZES={sizes_arg}\ncd ", 1)
     init = out / "init.sh"
     init.write_text(init_text)
     init.chmod(0o755)
-    print(f"   recording the kernel's replies for {sizes_arg} in a UML boot ({out}) ...",
-          flush=True)
+    print(
+        f"   recording the kernel's replies for {sizes_arg} in a UML boot ({out}) ...", flush=True
+    )
     with (out / "console.log").open("w") as console:
-        subprocess.run(["timeout", str(int(timeout)), uml, "mem=2G", "root=/dev/root",
-                        "rootfstype=hostfs", "rootflags=/", "rw", f"init={init}", "con=null",
-                        "con0=fd:0,fd:1", "quiet"], stdin=subprocess.DEVNULL, stdout=console,
-                       stderr=subprocess.STDOUT, check=False)
+        subprocess.run(
+            [
+                "timeout",
+                str(int(timeout)),
+                uml,
+                "mem=2G",
+                "root=/dev/root",
+                "rootfstype=hostfs",
+                "rootflags=/",
+                "rw",
+                f"init={init}",
+                "con=null",
+                "con0=fd:0,fd:1",
+                "quiet",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     status = (out / "status").read_text().strip() if (out / "status").exists() else "none"
     if status != "0":
         log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
-        raise SystemExit(f"bench_dashboard: the recording VM failed (status {status}):\n"
-                         f"{log[-2000:]}")
+        raise SystemExit(
+            f"bench_dashboard: the recording VM failed (status {status}):\n{log[-2000:]}"
+        )
     REPLY_CACHE.mkdir(parents=True, exist_ok=True)
     for services, per in sizes:
         src = reply_file(out, services, per)
@@ -302,8 +359,14 @@ class MovingReplies:
                 continue
             for msg in msgs:
                 body = int.from_bytes(msg[HDRLEN:], "little")
-                offsets = next((o for lay, o in layouts if lay.struct.size == len(msg)
-                                and body & lay.mask == lay.expected), None)
+                offsets = next(
+                    (
+                        o
+                        for lay, o in layouts
+                        if lay.struct.size == len(msg) and body & lay.mask == lay.expected
+                    ),
+                    None,
+                )
                 if offsets is None:
                     layout = discover_layout(msg, 0, len(msg))
                     offsets = value_offsets(layout)
@@ -388,9 +451,21 @@ def table_child(kind: str) -> None:
     names = ("svc", "sched", "rs", "active", "inact", "cps", "inbps")
 
     def rows(tick: int) -> list[Row]:
-        return [Row(str(i), (f"TCP 10.0.{i // 256}.{i % 256}:80", "wlc", "10/10",
-                             str(tick if i == 3 else i % 7), "2", "3", "4"))
-                for i in range(1000)]
+        return [
+            Row(
+                str(i),
+                (
+                    f"TCP 10.0.{i // 256}.{i % 256}:80",
+                    "wlc",
+                    "10/10",
+                    str(tick if i == 3 else i % 7),
+                    "2",
+                    "3",
+                    "4",
+                ),
+            )
+            for i in range(1000)
+        ]
 
     class Bench(App[None]):
         tick = 0
@@ -440,12 +515,16 @@ def child(mode: str, interval: float) -> None:
     if mode == "load1000":
         ipvs = SyntheticSource(1000, 10)
     elif mode.startswith("replay"):  # replay10000x5: the recorded replies, moving
-        services, per = (int(x) for x in mode[len("replay"):].split("x"))
+        services, per = (int(x) for x in mode[len("replay") :].split("x"))
         ipvs = TickingReader(services, per)
     else:
         ipvs = SteadyLabSource(moving=mode == "steady")
-    sources = Sources(ipvs=ipvs, host=FixedHostSource(host), actions=FakeActions(),
-                      vrrp=ReplayVrrpSource(vrrp, after_end="hold", clock=time.time))
+    sources = Sources(
+        ipvs=ipvs,
+        host=FixedHostSource(host),
+        actions=FakeActions(),
+        vrrp=ReplayVrrpSource(vrrp, after_end="hold", clock=time.time),
+    )
     try:  # as `lvstop top` runs it (a checkout from before issue 12 has no such thing)
         from lvstop.tui.pollers import responsive_loop
     except ImportError:
@@ -457,12 +536,14 @@ def child(mode: str, interval: float) -> None:
 
 # ---- pty harness ------------------------------------------------------------------------------
 
+
 def spawn(argv: list[str], cols: int, rows: int) -> tuple[int, int]:
     pid, fd = pty.fork()
     if pid == 0:
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8", COLUMNS=str(cols),
-                   LINES=str(rows))
+        env = dict(
+            os.environ, TERM="xterm-256color", LANG="C.UTF-8", COLUMNS=str(cols), LINES=str(rows)
+        )
         env.pop("NO_COLOR", None)
         os.execvpe(argv[0], argv, env)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
@@ -497,8 +578,9 @@ def stop(pid: int, fd: int) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bytes_per_second(argv: list[str], seconds: float, warmup: float,
-                     size: tuple[int, int] = (120, 40)) -> tuple[float, float]:
+def bytes_per_second(
+    argv: list[str], seconds: float, warmup: float, size: tuple[int, int] = (120, 40)
+) -> tuple[float, float]:
     pid, fd = spawn(argv, *size)
     sink: list[tuple[float, bytes]] = []
     read_for(fd, warmup, sink)
@@ -554,8 +636,10 @@ def keypress_latency(samples: int, mode: str = "load1000", warmup: float = 4.0) 
 
 # ---- in-process refresh cost --------------------------------------------------------------
 
-async def refresh_cost(moving: MovingReplies, what: str, services: int, per_service: int,
-                       polls: int) -> dict[str, float]:
+
+async def refresh_cost(
+    moving: MovingReplies, what: str, services: int, per_service: int, polls: int
+) -> dict[str, float]:
     """Per poll: poll + rates + diff + rows + render, wall and CPU (the process's: the
     reader's thread included). The poll is the dashboard's own: its IPVS poller's ``fetch``
     (``IpvsReader.snapshot(focus)`` with the services on the screen and the selected one as
@@ -577,8 +661,9 @@ async def refresh_cost(moving: MovingReplies, what: str, services: int, per_serv
             return None
 
     host = HostStats.from_dict(load_json_documents(DATA / "host.jsonl")[0])
-    app = LvstopApp(Sources(ipvs=Reader(), host=FixedHostSource(host), actions=FakeActions()),
-                    interval=3600)
+    app = LvstopApp(
+        Sources(ipvs=Reader(), host=FixedHostSource(host), actions=FakeActions()), interval=3600
+    )
     walls: list[float] = []
     cpus: list[float] = []
     patches: list[float] = []
@@ -614,25 +699,39 @@ async def refresh_cost(moving: MovingReplies, what: str, services: int, per_serv
             # was read moved
             n = sum(len(svc.real_servers) for svc in snap.services)
             if n != services * per_service:
-                raise SystemExit(f"bench_dashboard: {what}: {n} real servers, expected "
-                                 f"{services * per_service}")
+                raise SystemExit(
+                    f"bench_dashboard: {what}: {n} real servers, expected {services * per_service}"
+                )
             first = snap.services[0]
-            if previous is not None and snap.real_servers_fresh(first.key) and any(
-                    a.stats == b.stats for a, b in zip(previous.services[0].real_servers,
-                                                       first.real_servers, strict=True)):
+            if (
+                previous is not None
+                and snap.real_servers_fresh(first.key)
+                and any(
+                    a.stats == b.stats
+                    for a, b in zip(
+                        previous.services[0].real_servers, first.real_servers, strict=True
+                    )
+                )
+            ):
                 raise SystemExit("bench_dashboard: a replayed counter did not move")
             previous = snap
     reader.close()
     skip = 2  # the first polls: no rates yet (2 s window); the first reads every service
-    return {"wall_ms": median(walls[skip:]) * 1e3, "cpu_ms": median(cpus[skip:]) * 1e3,
-            "cpu_mean_ms": sum(cpus[skip:]) / len(cpus[skip:]) * 1e3,
-            "cpu_first_ms": cpus[0] * 1e3,
-            "max_ms": max(walls[skip:]) * 1e3, "update_ms": median(updates[skip:]) * 1e3,
-            "poll_wall_ms": median(polls_w[skip:]) * 1e3,
-            "poll_cpu_ms": median(polls_c[skip:]) * 1e3,
-            "patch_ms": median(patches[skip:]) * 1e3, "rounds": polls - skip,
-            "services_read": median(read[skip:]),
-            "layouts": moving.layouts, "real_servers": services * per_service}
+    return {
+        "wall_ms": median(walls[skip:]) * 1e3,
+        "cpu_ms": median(cpus[skip:]) * 1e3,
+        "cpu_mean_ms": sum(cpus[skip:]) / len(cpus[skip:]) * 1e3,
+        "cpu_first_ms": cpus[0] * 1e3,
+        "max_ms": max(walls[skip:]) * 1e3,
+        "update_ms": median(updates[skip:]) * 1e3,
+        "poll_wall_ms": median(polls_w[skip:]) * 1e3,
+        "poll_cpu_ms": median(polls_c[skip:]) * 1e3,
+        "patch_ms": median(patches[skip:]) * 1e3,
+        "rounds": polls - skip,
+        "services_read": median(read[skip:]),
+        "layouts": moving.layouts,
+        "real_servers": services * per_service,
+    }
 
 
 async def datatable_cost(rows: int, polls: int) -> dict[str, float]:
@@ -650,8 +749,9 @@ async def datatable_cost(rows: int, polls: int) -> dict[str, float]:
         table = app.query_one(DataTable)
         cols = table.add_columns("svc", "sched", "rs", "active", "inact", "cps", "inbps")
         for i in range(rows):
-            table.add_row(f"TCP 10.0.{i // 256}.{i % 256}:80", "wlc", "10/10", "1", "2", "3",
-                          "4", key=str(i))
+            table.add_row(
+                f"TCP 10.0.{i // 256}.{i % 256}:80", "wlc", "10/10", "1", "2", "3", "4", key=str(i)
+            )
         await pilot.pause()
         for tick in range(polls):
             w0 = time.perf_counter()
@@ -681,8 +781,9 @@ async def idle_cpu(seconds: float) -> float:
             return None
 
     host = HostStats.from_dict(load_json_documents(DATA / "host.jsonl")[0])
-    app = LvstopApp(Sources(ipvs=Same(), host=FixedHostSource(host), actions=FakeActions()),
-                    interval=1.0)
+    app = LvstopApp(
+        Sources(ipvs=Same(), host=FixedHostSource(host), actions=FakeActions()), interval=1.0
+    )
     async with app.run_test(size=(120, 40)) as pilot:
         await asyncio.sleep(3)
         c0, w0 = time.process_time(), time.perf_counter()
@@ -697,14 +798,20 @@ def main() -> int:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--quick", action="store_true", help="fewer polls and samples")
-    parser.add_argument("--replies", type=Path, default=None,
-                        help="a bench_ipvs run folder with replies-SxP.json (missing sizes "
-                        "are recorded in a UML boot and cached in .lab/bench-dashboard-replies)")
+    parser.add_argument(
+        "--replies",
+        type=Path,
+        default=None,
+        help="a bench_ipvs run folder with replies-SxP.json (missing sizes "
+        "are recorded in a UML boot and cached in .lab/bench-dashboard-replies)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="UML recording boot timeout")
     parser.add_argument("--inside", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--only", default="frame,refresh,idle,keys,bytes",
-                        help="comma-separated sections to run (default: all): frame, "
-                        "refresh, idle, keys, bytes")
+    parser.add_argument(
+        "--only",
+        default="frame,refresh,idle,keys,bytes",
+        help="comma-separated sections to run (default: all): frame, refresh, idle, keys, bytes",
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
     if args.inside:
@@ -720,15 +827,18 @@ def main() -> int:
     if "frame" in only:
         print("== first frame (real `lvstop top --iface lo --read-only`, pty 120x40)")
         lvstop = str(ROOT / ".venv" / "bin" / "lvstop")
-        frames = [first_frame([lvstop, "top", "--iface", "lo", "--read-only"], b"Services")
-                  for _ in range(3)]
+        frames = [
+            first_frame([lvstop, "top", "--iface", "lo", "--read-only"], b"Services")
+            for _ in range(3)
+        ]
         print(f"   {', '.join(f'{f * 1000:.0f} ms' for f in frames)}  (target < 1000 ms)")
     if "refresh" in only:
         refresh_section(args)
     if "idle" in only:
         share = asyncio.run(idle_cpu(5.0 if args.quick else 10.0))
-        print(f"== idle CPU, 100x10 at 1 s, nothing changing: {share:.2f} % of a core "
-              "(target < 2 %)")
+        print(
+            f"== idle CPU, 100x10 at 1 s, nothing changing: {share:.2f} % of a core (target < 2 %)"
+        )
     if "keys" in only:
         keys_section(args)
     if "bytes" in only:
@@ -739,8 +849,10 @@ def main() -> int:
 def refresh_section(args: argparse.Namespace) -> None:
     # a whole turn of the real servers not on the screen (bench's clock: 1 poll a second)
     polls = 6 if args.quick else 2 + int(SWEEP_EVERY) + 2
-    print("== refresh: the dashboard's poll (IpvsReader on the UML kernel's replayed replies, "
-          "focus = the rows on the screen) + rates + diff + render, headless 200x60")
+    print(
+        "== refresh: the dashboard's poll (IpvsReader on the UML kernel's replayed replies, "
+        "focus = the rows on the screen) + rates + diff + render, headless 200x60"
+    )
     found = replies(args.replies and args.replies.resolve(), args.timeout)
     verdicts = []
     for services, per in SIZES:
@@ -748,47 +860,60 @@ def refresh_section(args: argparse.Namespace) -> None:
         moving = MovingReplies(json.loads(path.read_text()))
         r = asyncio.run(refresh_cost(moving, str(path), services, per, polls))
         n = services * per
-        print(f"   {services}x{per:<3} ({n:>6} RS): cpu median {r['cpu_ms']:6.1f} ms, mean "
-              f"{r['cpu_mean_ms']:6.1f} ms, first poll {r['cpu_first_ms']:.0f} ms; wall "
-              f"{r['wall_ms']:6.1f} ms (max {r['max_ms']:.1f}); poll {r['poll_cpu_ms']:.1f} ms "
-              f"cpu reading {r['services_read']:.0f} of {services} services' real servers; "
-              f"rates+diff+rows {r['update_ms']:.1f} ms; n={r['rounds']}")
+        print(
+            f"   {services}x{per:<3} ({n:>6} RS): cpu median {r['cpu_ms']:6.1f} ms, mean "
+            f"{r['cpu_mean_ms']:6.1f} ms, first poll {r['cpu_first_ms']:.0f} ms; wall "
+            f"{r['wall_ms']:6.1f} ms (max {r['max_ms']:.1f}); poll {r['poll_cpu_ms']:.1f} ms "
+            f"cpu reading {r['services_read']:.0f} of {services} services' real servers; "
+            f"rates+diff+rows {r['update_ms']:.1f} ms; n={r['rounds']}"
+        )
         target = TARGETS.get(n)
         if target is not None:
-            verdicts.append(f"   refresh cycle at {n:,} RS ({services}x{per}): "
-                            f"{r['wall_ms']:.1f} ms wall, target (issue 6) <= {target:g} ms: "
-                            f"{'PASS' if r['wall_ms'] <= target else 'MISS'}")
+            verdicts.append(
+                f"   refresh cycle at {n:,} RS ({services}x{per}): "
+                f"{r['wall_ms']:.1f} ms wall, target (issue 6) <= {target:g} ms: "
+                f"{'PASS' if r['wall_ms'] <= target else 'MISS'}"
+            )
         cpu_target = CPU_TARGETS.get(n)
         if cpu_target is not None:
             worst = max(r["cpu_ms"], r["cpu_mean_ms"])
-            verdicts.append(f"   refresh cycle CPU at {n:,} RS ({services}x{per}): median "
-                            f"{r['cpu_ms']:.1f} ms, mean {r['cpu_mean_ms']:.1f} ms, target "
-                            f"(issue 12) <= {cpu_target:g} ms: "
-                            f"{'PASS' if worst <= cpu_target else 'MISS'}")
+            verdicts.append(
+                f"   refresh cycle CPU at {n:,} RS ({services}x{per}): median "
+                f"{r['cpu_ms']:.1f} ms, mean {r['cpu_mean_ms']:.1f} ms, target "
+                f"(issue 12) <= {cpu_target:g} ms: "
+                f"{'PASS' if worst <= cpu_target else 'MISS'}"
+            )
     print(f"   replies: {', '.join(str(p.relative_to(ROOT)) for p in found.values())}")
-    print("   (poll = IpvsReader parsing the replies, socket I/O excluded; CPU counts every "
-          f"thread of this process; load average {os.getloadavg()[0]:.2f} on "
-          f"{os.cpu_count()} CPUs: wall > cpu is time other processes had the CPU)")
+    print(
+        "   (poll = IpvsReader parsing the replies, socket I/O excluded; CPU counts every "
+        f"thread of this process; load average {os.getloadavg()[0]:.2f} on "
+        f"{os.cpu_count()} CPUs: wall > cpu is time other processes had the CPU)"
+    )
     print("\n".join(verdicts))
     d = asyncio.run(datatable_cost(1000, 6 if args.quick else 12))
     print(f"   DataTable.update_cell, 1000 rows x 2 cells: wall {d['wall_ms']:.1f} ms per refresh")
 
 
 def keys_section(args: argparse.Namespace) -> None:
-    for mode, what in (("load1000", "1000x10 (synthetic snapshots)"),
-                       ("replay10000x5", "10000x5 (lvstop's reader on the replayed replies)")):
+    for mode, what in (
+        ("load1000", "1000x10 (synthetic snapshots)"),
+        ("replay10000x5", "10000x5 (lvstop's reader on the replayed replies)"),
+    ):
         print(f"== keypress latency (j/k) in a pty, {what} polled every second")
         if mode.startswith("replay") and not reply_file(REPLY_CACHE, 10000, 5).exists():
             replies(args.replies and args.replies.resolve(), args.timeout)
         # the big table: its first poll reads every real server; start after it
-        lat = sorted(keypress_latency(10 if args.quick else 20, mode,
-                                      4.0 if mode == "load1000" else 15.0))
+        lat = sorted(
+            keypress_latency(10 if args.quick else 20, mode, 4.0 if mode == "load1000" else 15.0)
+        )
         if lat:
             p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
             verdict = "PASS" if p95 * 1000 < KEYPRESS_TARGET_MS else "MISS"
-            print(f"   median {median(lat) * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  "
-                  f"max {lat[-1] * 1000:.0f} ms  (n={len(lat)}, target p95 < "
-                  f"{KEYPRESS_TARGET_MS:g} ms: {verdict})")
+            print(
+                f"   median {median(lat) * 1000:.0f} ms  p95 {p95 * 1000:.0f} ms  "
+                f"max {lat[-1] * 1000:.0f} ms  (n={len(lat)}, target p95 < "
+                f"{KEYPRESS_TARGET_MS:g} ms: {verdict})"
+            )
 
 
 def bytes_section(args: argparse.Namespace) -> None:
@@ -801,8 +926,10 @@ def bytes_section(args: argparse.Namespace) -> None:
     print(f"   lvstop nothing changing:   {idle:8.0f} B/s  (cpu {idle_cpu_s:.2f} s)")
     dt, _ = bytes_per_second([*me, "datatable"], args.seconds, 4.0, (200, 60))
     lt, _ = bytes_per_second([*me, "linetable"], args.seconds, 4.0, (200, 60))
-    print(f"   1,000-row table at 200x60, one cell changing each second: DataTable."
-          f"update_cell {dt:.0f} B/s, LineTable {lt:.0f} B/s ({dt / max(lt, 1):.0f}x less)")
+    print(
+        f"   1,000-row table at 200x60, one cell changing each second: DataTable."
+        f"update_cell {dt:.0f} B/s, LineTable {lt:.0f} B/s ({dt / max(lt, 1):.0f}x less)"
+    )
     htop = shutil.which("htop")
     if htop:
         h, h_cpu = bytes_per_second([htop, "-d", "10"], args.seconds, 12.0)

@@ -63,8 +63,11 @@ def get(port: int, gz: bool = False) -> bytes:
 
 
 def samples(body: bytes, prefix: str) -> int:
-    return sum(1 for line in body.decode().splitlines()
-               if line.startswith(prefix) and not line.startswith("#"))
+    return sum(
+        1
+        for line in body.decode().splitlines()
+        if line.startswith(prefix) and not line.startswith("#")
+    )
 
 
 def wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
@@ -75,8 +78,7 @@ def wait_answering(port: int, proc: subprocess.Popen[bytes], timeout: float = 30
             return
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"exporter on :{port} exited with {proc.returncode}"
-                                   ) from None
+                raise RuntimeError(f"exporter on :{port} exited with {proc.returncode}") from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -89,8 +91,9 @@ def cpu_seconds(pid: int) -> float:
 
 def start(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -106,14 +109,33 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 def node_exporter(log: Path) -> subprocess.Popen[bytes]:
     binary = shutil.which("prometheus-node-exporter") or "prometheus-node-exporter"
-    return start([binary, "--collector.disable-defaults", "--collector.ipvs",
-                  f"--web.listen-address=127.0.0.1:{NODE_PORT}"], log)
+    return start(
+        [
+            binary,
+            "--collector.disable-defaults",
+            "--collector.ipvs",
+            f"--web.listen-address=127.0.0.1:{NODE_PORT}",
+        ],
+        log,
+    )
 
 
 def lvstop_export(log: Path, interval: float, *extra: str) -> subprocess.Popen[bytes]:
-    return start([sys.executable, "-m", "lvstop", "export", "--listen",
-                  f"127.0.0.1:{LVSTOP_PORT}", "--interval", str(interval), "--no-keepalived",
-                  *extra], log)
+    return start(
+        [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "export",
+            "--listen",
+            f"127.0.0.1:{LVSTOP_PORT}",
+            "--interval",
+            str(interval),
+            "--no-keepalived",
+            *extra,
+        ],
+        log,
+    )
 
 
 def inside(out_dir: Path, quick: bool) -> None:
@@ -138,29 +160,44 @@ def inside(out_dir: Path, quick: bool) -> None:
 
             def poll_render(ipvs: IpvsPoll = poll) -> bytes:
                 snapshot, totals, rates = ipvs.read()
-                return render(ExportSnapshot(
-                    time=time.time(), sources=(SourceStatus("ipvs", True),), ipvs=snapshot,
-                    totals=totals, rates=rates))
+                return render(
+                    ExportSnapshot(
+                        time=time.time(),
+                        sources=(SourceStatus("ipvs", True),),
+                        ipvs=snapshot,
+                        totals=totals,
+                        rates=rates,
+                    )
+                )
 
             rounds = 3 if quick else (9 if services * per <= 10_000 else 7)
-            run = run_rounds({
-                "node_exporter": lambda: get(NODE_PORT),
-                "lvstop_scrape": lambda: get(LVSTOP_PORT),
-                "lvstop_poll_render": poll_render,
-                "lvstop_poll_render_cold": functools.partial(poll_render, cold),
-            }, rounds)
+            run = run_rounds(
+                {
+                    "node_exporter": lambda: get(NODE_PORT),
+                    "lvstop_scrape": lambda: get(LVSTOP_PORT),
+                    "lvstop_poll_render": poll_render,
+                    "lvstop_poll_render_cold": functools.partial(poll_render, cold),
+                },
+                rounds,
+            )
             theirs, ours = get(NODE_PORT), get(LVSTOP_PORT)
             ours_fresh = poll_render()
             row = {
-                "services": services, "per_service": per, "run": run,
-                "bytes": {"node_exporter": len(theirs), "lvstop": len(ours),
-                          "node_exporter_gzip": len(get(NODE_PORT, gz=True)),
-                          "lvstop_gzip": len(get(LVSTOP_PORT, gz=True)),
-                          "lvstop_ipvs_only": len(ours_fresh)},
-                "node_ipvs_samples": {"node_exporter": samples(theirs, "node_ipvs_"),
-                                      "lvstop": samples(ours, "node_ipvs_")},
-                "samples": {"node_exporter": samples(theirs, ""),
-                            "lvstop": samples(ours, "")},
+                "services": services,
+                "per_service": per,
+                "run": run,
+                "bytes": {
+                    "node_exporter": len(theirs),
+                    "lvstop": len(ours),
+                    "node_exporter_gzip": len(get(NODE_PORT, gz=True)),
+                    "lvstop_gzip": len(get(LVSTOP_PORT, gz=True)),
+                    "lvstop_ipvs_only": len(ours_fresh),
+                },
+                "node_ipvs_samples": {
+                    "node_exporter": samples(theirs, "node_ipvs_"),
+                    "lvstop": samples(ours, "node_ipvs_"),
+                },
+                "samples": {"node_exporter": samples(theirs, ""), "lvstop": samples(ours, "")},
             }
             poll.close()
             cold.close()
@@ -202,8 +239,12 @@ def idle_cpu(services: int, per: int, log: Path, window: float) -> dict[str, Any
         after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     finally:
         stop(procs)
-    return {"window_s": elapsed, "scrapes": scrapes, "table": f"{services}x{per}",
-            "cpu_s": {n: after[n] - before[n] for n in pids}}
+    return {
+        "window_s": elapsed,
+        "scrapes": scrapes,
+        "table": f"{services}x{per}",
+        "cpu_s": {n: after[n] - before[n] for n in pids},
+    }
 
 
 # on the host
@@ -230,32 +271,51 @@ def report(out: Path) -> None:
         run = row["run"]
         med = {name: statistics.median(times) for name, times in run["wall"].items()}
         cpu = {name: statistics.median(times) for name, times in run["cpu"].items()}
-        per_round = [(p + s) / n for p, s, n in zip(
-            run["wall"]["lvstop_poll_render"], run["wall"]["lvstop_scrape"],
-            run["wall"]["node_exporter"], strict=True) if n > 0]
+        per_round = [
+            (p + s) / n
+            for p, s, n in zip(
+                run["wall"]["lvstop_poll_render"],
+                run["wall"]["lvstop_scrape"],
+                run["wall"]["node_exporter"],
+                strict=True,
+            )
+            if n > 0
+        ]
         b = row["bytes"]
         print(f"{row['services']:,}x{row['per_service']} ({run['rounds']} rounds):")
         print(f"  node_exporter scrape        {ms(med['node_exporter']):>12}")
         print(f"  lvstop scrape (served)      {ms(med['lvstop_scrape']):>12}")
-        print(f"  lvstop poll+render          {ms(med['lvstop_poll_render']):>12}  "
-              f"(cpu {ms(cpu['lvstop_poll_render'])})")
+        print(
+            f"  lvstop poll+render          {ms(med['lvstop_poll_render']):>12}  "
+            f"(cpu {ms(cpu['lvstop_poll_render'])})"
+        )
         print(f"  lvstop poll+render, cold    {ms(med['lvstop_poll_render_cold']):>12}")
-        print(f"  ratio (poll+render+scrape) / node_exporter: "
-              f"{statistics.median(per_round):.2f}x (best {min(per_round):.2f}x); "
-              f"served scrape alone {med['lvstop_scrape'] / med['node_exporter']:.2f}x")
-        print(f"  bytes: node_exporter {kib(b['node_exporter'])} (gzip "
-              f"{kib(b['node_exporter_gzip'])}), lvstop {kib(b['lvstop'])} (gzip "
-              f"{kib(b['lvstop_gzip'])}): {b['lvstop'] / b['node_exporter']:.2f}x "
-              f"(gzip {b['lvstop_gzip'] / b['node_exporter_gzip']:.2f}x)")
-        print(f"  samples: node_ipvs_* {row['node_ipvs_samples']['node_exporter']:,} vs "
-              f"{row['node_ipvs_samples']['lvstop']:,}; all {row['samples']['node_exporter']:,}"
-              f" vs {row['samples']['lvstop']:,}")
+        print(
+            f"  ratio (poll+render+scrape) / node_exporter: "
+            f"{statistics.median(per_round):.2f}x (best {min(per_round):.2f}x); "
+            f"served scrape alone {med['lvstop_scrape'] / med['node_exporter']:.2f}x"
+        )
+        print(
+            f"  bytes: node_exporter {kib(b['node_exporter'])} (gzip "
+            f"{kib(b['node_exporter_gzip'])}), lvstop {kib(b['lvstop'])} (gzip "
+            f"{kib(b['lvstop_gzip'])}): {b['lvstop'] / b['node_exporter']:.2f}x "
+            f"(gzip {b['lvstop_gzip'] / b['node_exporter_gzip']:.2f}x)"
+        )
+        print(
+            f"  samples: node_ipvs_* {row['node_ipvs_samples']['node_exporter']:,} vs "
+            f"{row['node_ipvs_samples']['lvstop']:,}; all {row['samples']['node_exporter']:,}"
+            f" vs {row['samples']['lvstop']:,}"
+        )
     for idle in results.get("idle") or []:
-        print(f"== Idle CPU, scraped every {SCRAPE_INTERVAL:g} s for {idle['window_s']:.0f} s "
-              f"({idle['scrapes']} scrapes, {idle['table']} table) ==")
+        print(
+            f"== Idle CPU, scraped every {SCRAPE_INTERVAL:g} s for {idle['window_s']:.0f} s "
+            f"({idle['scrapes']} scrapes, {idle['table']} table) =="
+        )
         for name, seconds in idle["cpu_s"].items():
-            print(f"  {name:<14} {seconds:.2f} s CPU = "
-                  f"{100 * seconds / idle['window_s']:.2f} % of one CPU")
+            print(
+                f"  {name:<14} {seconds:.2f} s CPU = "
+                f"{100 * seconds / idle['window_s']:.2f} % of one CPU"
+            )
 
 
 def main() -> int:

@@ -78,35 +78,77 @@ CONNS_TARGET = 0.25  # x ipvsadm -Lnc, wall
 # the floor's layout discovery: the generic walk of the parser lvstop generated before issue 12,
 # kept here as the yardstick's machinery (a bench may generate code; the package no longer does)
 
-_STATS32 = {1: "u32", 2: "u32", 3: "u32", 4: "u64", 5: "u64",
-            6: "u32", 7: "u32", 8: "u32", 9: "u32", 10: "u32"}
+_STATS32 = {
+    1: "u32",
+    2: "u32",
+    3: "u32",
+    4: "u64",
+    5: "u64",
+    6: "u32",
+    7: "u32",
+    8: "u32",
+    9: "u32",
+    10: "u32",
+}
 _STATS64 = {i: "u64" for i in range(1, 11)}
 _SVC_KINDS: dict[int, Any] = {
-    I.SVC_ATTR_AF: "u16", I.SVC_ATTR_PROTOCOL: "u16", I.SVC_ATTR_ADDR: "addr",
-    I.SVC_ATTR_PORT: "u16", I.SVC_ATTR_FWMARK: "u32", I.SVC_ATTR_SCHED_NAME: "str",
-    I.SVC_ATTR_FLAGS: "flags", I.SVC_ATTR_TIMEOUT: "u32", I.SVC_ATTR_NETMASK: "u32",
-    I.SVC_ATTR_STATS: _STATS32, I.SVC_ATTR_PE_NAME: "str", I.SVC_ATTR_STATS64: _STATS64,
+    I.SVC_ATTR_AF: "u16",
+    I.SVC_ATTR_PROTOCOL: "u16",
+    I.SVC_ATTR_ADDR: "addr",
+    I.SVC_ATTR_PORT: "u16",
+    I.SVC_ATTR_FWMARK: "u32",
+    I.SVC_ATTR_SCHED_NAME: "str",
+    I.SVC_ATTR_FLAGS: "flags",
+    I.SVC_ATTR_TIMEOUT: "u32",
+    I.SVC_ATTR_NETMASK: "u32",
+    I.SVC_ATTR_STATS: _STATS32,
+    I.SVC_ATTR_PE_NAME: "str",
+    I.SVC_ATTR_STATS64: _STATS64,
 }
 _DEST_KINDS: dict[int, Any] = {
-    I.DEST_ATTR_ADDR: "addr", I.DEST_ATTR_PORT: "u16", I.DEST_ATTR_FWD_METHOD: "u32",
-    I.DEST_ATTR_WEIGHT: "u32", I.DEST_ATTR_U_THRESH: "u32", I.DEST_ATTR_L_THRESH: "u32",
-    I.DEST_ATTR_ACTIVE_CONNS: "u32", I.DEST_ATTR_INACT_CONNS: "u32",
-    I.DEST_ATTR_PERSIST_CONNS: "u32", I.DEST_ATTR_STATS: _STATS32,
-    I.DEST_ATTR_ADDR_FAMILY: "u16", I.DEST_ATTR_STATS64: _STATS64, I.DEST_ATTR_TUN_TYPE: "u8",
-    I.DEST_ATTR_TUN_PORT: "u16", I.DEST_ATTR_TUN_FLAGS: "u16",
+    I.DEST_ATTR_ADDR: "addr",
+    I.DEST_ATTR_PORT: "u16",
+    I.DEST_ATTR_FWD_METHOD: "u32",
+    I.DEST_ATTR_WEIGHT: "u32",
+    I.DEST_ATTR_U_THRESH: "u32",
+    I.DEST_ATTR_L_THRESH: "u32",
+    I.DEST_ATTR_ACTIVE_CONNS: "u32",
+    I.DEST_ATTR_INACT_CONNS: "u32",
+    I.DEST_ATTR_PERSIST_CONNS: "u32",
+    I.DEST_ATTR_STATS: _STATS32,
+    I.DEST_ATTR_ADDR_FAMILY: "u16",
+    I.DEST_ATTR_STATS64: _STATS64,
+    I.DEST_ATTR_TUN_TYPE: "u8",
+    I.DEST_ATTR_TUN_PORT: "u16",
+    I.DEST_ATTR_TUN_FLAGS: "u16",
 }
 _DAEMON_KINDS: dict[int, Any] = {
-    I.DAEMON_ATTR_STATE: "u32", I.DAEMON_ATTR_MCAST_IFN: "str", I.DAEMON_ATTR_SYNC_ID: "u32",
-    I.DAEMON_ATTR_SYNC_MAXLEN: "u16", I.DAEMON_ATTR_MCAST_GROUP: "addr4",
-    I.DAEMON_ATTR_MCAST_GROUP6: "addr", I.DAEMON_ATTR_MCAST_PORT: "u16",
+    I.DAEMON_ATTR_STATE: "u32",
+    I.DAEMON_ATTR_MCAST_IFN: "str",
+    I.DAEMON_ATTR_SYNC_ID: "u32",
+    I.DAEMON_ATTR_SYNC_MAXLEN: "u16",
+    I.DAEMON_ATTR_MCAST_GROUP: "addr4",
+    I.DAEMON_ATTR_MCAST_GROUP6: "addr",
+    I.DAEMON_ATTR_MCAST_PORT: "u16",
     I.DAEMON_ATTR_MCAST_TTL: "u8",
 }
 _TOP_KINDS: dict[int, Any] = {
-    I.CMD_ATTR_SERVICE: _SVC_KINDS, I.CMD_ATTR_DEST: _DEST_KINDS, I.CMD_ATTR_DAEMON: _DAEMON_KINDS,
-    I.CMD_ATTR_TIMEOUT_TCP: "u32", I.CMD_ATTR_TIMEOUT_TCP_FIN: "u32", I.CMD_ATTR_TIMEOUT_UDP: "u32",
+    I.CMD_ATTR_SERVICE: _SVC_KINDS,
+    I.CMD_ATTR_DEST: _DEST_KINDS,
+    I.CMD_ATTR_DAEMON: _DAEMON_KINDS,
+    I.CMD_ATTR_TIMEOUT_TCP: "u32",
+    I.CMD_ATTR_TIMEOUT_TCP_FIN: "u32",
+    I.CMD_ATTR_TIMEOUT_UDP: "u32",
 }
-_SCALAR = {"u8": ("B", 1), "u16": ("H", 2), "u32": ("I", 4), "u64": ("Q", 8),
-           "addr": ("16s", 16), "addr4": ("4s", 4), "flags": ("II", 8)}
+_SCALAR = {
+    "u8": ("B", 1),
+    "u16": ("H", 2),
+    "u32": ("I", 4),
+    "u64": ("Q", 8),
+    "addr": ("16s", 16),
+    "addr4": ("4s", 4),
+    "flags": ("II", 8),
+}
 
 #: the nlmsghdr + genlmsghdr at the start of every message: skipped by the Struct
 _MSG_PREFIX = f"={genl.HDRLEN}x"
@@ -213,13 +255,23 @@ def floor_builders(svc_msg: bytes | bytearray, dest_msg: bytes | bytearray) -> d
     dl = discover_layout(dest_msg, 0, len(dest_msg))
     s, d = sl.index, dl.index
     env: dict[str, Any] = {
-        "s_unpack": sl.struct.unpack_from, "d_unpack": dl.struct.unpack_from, "C4": {},
-        "SCHED": {}, "IPv4Address": ipaddress.IPv4Address, "RealServer": RealServer,
-        "Stats": Stats, "FWD": I.FORWARD_NAMES, "svcflags": I.service_flag_names,
+        "s_unpack": sl.struct.unpack_from,
+        "d_unpack": dl.struct.unpack_from,
+        "C4": {},
+        "SCHED": {},
+        "IPv4Address": ipaddress.IPv4Address,
+        "RealServer": RealServer,
+        "Stats": Stats,
+        "FWD": I.FORWARD_NAMES,
+        "svcflags": I.service_flag_names,
         "NEW": object.__new__,
         "ident_pack": struct.Struct("=HHHHH2xHHH2xHH16sHHH2x").pack,
-        "from_bytes": int.from_bytes, "S_MASK": sl.mask, "S_EXP": sl.expected,
-        "D_MASK": dl.mask, "D_EXP": dl.expected, "S_LEN": sl.struct.size,
+        "from_bytes": int.from_bytes,
+        "S_MASK": sl.mask,
+        "S_EXP": sl.expected,
+        "D_MASK": dl.mask,
+        "D_EXP": dl.expected,
+        "S_LEN": sl.struct.size,
         "D_LEN": dl.struct.size,
     }
 
@@ -227,9 +279,13 @@ def floor_builders(svc_msg: bytes | bytearray, dest_msg: bytes | bytearray) -> d
         names = [f.name for f in dataclasses.fields(cls)]
         for n in names:
             env[f"set_{cls.__name__}_{n}"] = cls.__dict__[n].__set__
-        return "".join([f"    {var} = NEW({cls.__name__})\n"] + [
-            f"    set_{cls.__name__}_{n}({var}, {x})\n" for n, x in zip(names, values,
-                                                                     strict=True)])
+        return "".join(
+            [f"    {var} = NEW({cls.__name__})\n"]
+            + [
+                f"    set_{cls.__name__}_{n}({var}, {x})\n"
+                for n, x in zip(names, values, strict=True)
+            ]
+        )
 
     s_stats = [f"v[{s[(1, 12, i)]}]" for i in range(1, 11)]
     d_stats = [f"v[{d[(2, 12, i)]}]" for i in range(1, 11)]
@@ -253,19 +309,39 @@ def floor_builders(svc_msg: bytes | bytearray, dest_msg: bytes | bytearray) -> d
     address = C4.get(raw)
     if address is None:
         address = C4[raw] = str(IPv4Address(raw[:4]))
-{build(Stats, "st", d_stats)}{build(RealServer, "rs", [
-        "address", f"((v[{dport}] & 255) << 8) | (v[{dport}] >> 8)", '"inet"',
-        f"FWD[v[{d[(2, 3)]}] & 7]", *(f"v[{d[(2, t)]}]" for t in range(4, 10)), "st", "key",
-        "None", "0", "()"])}    return rs
+{build(Stats, "st", d_stats)}{
+        build(
+            RealServer,
+            "rs",
+            [
+                "address",
+                f"((v[{dport}] & 255) << 8) | (v[{dport}] >> 8)",
+                '"inet"',
+                f"FWD[v[{d[(2, 3)]}] & 7]",
+                *(f"v[{d[(2, t)]}]" for t in range(4, 10)),
+                "st",
+                "key",
+                "None",
+                "0",
+                "()",
+            ],
+        )
+    }    return rs
 """
-    check_s = ("    if length != S_LEN or from_bytes(buf[off + 20:off + length], 'little') "
-               "& S_MASK != S_EXP:\n        raise ValueError('unexpected service layout')\n")
-    check_d = ("    if length != D_LEN or from_bytes(buf[off + 20:off + length], 'little') "
-               "& D_MASK != D_EXP:\n        raise ValueError('unexpected real-server layout')\n")
-    src = (f"def service(buf, off, length):\n{check_s}{service_body}\n"
-           f"def service_unchecked(buf, off, length):\n{service_body}\n"
-           f"def dest(buf, off, length, key):\n{check_d}{dest_body}\n"
-           f"def dest_unchecked(buf, off, length, key):\n{dest_body}\n")
+    check_s = (
+        "    if length != S_LEN or from_bytes(buf[off + 20:off + length], 'little') "
+        "& S_MASK != S_EXP:\n        raise ValueError('unexpected service layout')\n"
+    )
+    check_d = (
+        "    if length != D_LEN or from_bytes(buf[off + 20:off + length], 'little') "
+        "& D_MASK != D_EXP:\n        raise ValueError('unexpected real-server layout')\n"
+    )
+    src = (
+        f"def service(buf, off, length):\n{check_s}{service_body}\n"
+        f"def service_unchecked(buf, off, length):\n{service_body}\n"
+        f"def dest(buf, off, length, key):\n{check_d}{dest_body}\n"
+        f"def dest_unchecked(buf, off, length, key):\n{dest_body}\n"
+    )
     exec(compile(src, "<bench floor>", "exec"), env)
     unpack = dl.struct.unpack_from
 
@@ -287,9 +363,9 @@ class Floor:
         self.family, _ = self.g.resolve("IPVS")
         self.seq = 0
         self.buf = bytearray(1 << 20)
-        svc_msgs = self.dump(4, b"", lambda b, o, n: bytes(b[o:o + n]))
+        svc_msgs = self.dump(4, b"", lambda b, o, n: bytes(b[o : o + n]))
         ident = floor_ident(svc_msgs[0])
-        dest_msg = self.dump(8, ident, lambda b, o, n: bytes(b[o:o + n]))[0]
+        dest_msg = self.dump(8, ident, lambda b, o, n: bytes(b[o : o + n]))[0]
         self.f = floor_builders(svc_msgs[0], dest_msg)
 
     def close(self) -> None:
@@ -298,8 +374,10 @@ class Floor:
     def dump(self, cmd: int, attrs: bytes, parse: Any) -> list[Any]:
         sock = self.g._sock
         self.seq += 1
-        msg = struct.pack("=IHHIIBBH", 20 + len(attrs), self.family, 0x301, self.seq, 0, cmd, 1,
-                          0) + attrs
+        msg = (
+            struct.pack("=IHHIIBBH", 20 + len(attrs), self.family, 0x301, self.seq, 0, cmd, 1, 0)
+            + attrs
+        )
         sock.send(msg)
         out: list[Any] = []
         append = out.append
@@ -427,8 +505,7 @@ def make_conns(n: int) -> None:
     for i in range(n):
         src = socket.inet_aton(f"10.77.{i // 60000}.{1 + (i // 250) % 240}")
         sport = 1024 + i % 60000
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + 4, i & 0xFFFF, 0, 64, 17, 0, src,
-                         dst)
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + 4, i & 0xFFFF, 0, 64, 17, 0, src, dst)
         udp = struct.pack("!HHHH", sport, 53, 12, 0) + b"ping"
         s.sendto(ip + udp, ("10.0.5.96", 0))
     s.close()
@@ -455,15 +532,22 @@ def inside(out_dir: Path, quick: bool) -> None:
         # the floors must give what lvstop gives (else they are no floor for it)
         assert floor.read_model() == cold.read().services, "floor(model) differs from lvstop"
         assert sum(len(d) for _a, d in floor.read_tuples()) == services * per
-        run = run_rounds({
-            "lvstop": cold.read,  # every message parsed
-            "lvstop_memo": reader.read,  # unchanged objects reused
-            "ipvsadm": lambda: sh(["ipvsadm", "-Ln", "--stats"]),
-            "floor_model": floor.read_model,
-            "floor_tuples": floor.read_tuples,
-        }, rounds_for(services * per, quick))
-        row: dict[str, Any] = {"services": services, "per_service": per, "load_s": load_s,
-                               "run": run}
+        run = run_rounds(
+            {
+                "lvstop": cold.read,  # every message parsed
+                "lvstop_memo": reader.read,  # unchanged objects reused
+                "ipvsadm": lambda: sh(["ipvsadm", "-Ln", "--stats"]),
+                "floor_model": floor.read_model,
+                "floor_tuples": floor.read_tuples,
+            },
+            rounds_for(services * per, quick),
+        )
+        row: dict[str, Any] = {
+            "services": services,
+            "per_service": per,
+            "load_s": load_s,
+            "run": run,
+        }
         if services * per <= 10_000 and not quick:
             try:
                 row["pyroute2"] = run_rounds({"pyroute2": pyroute2_read}, 1)
@@ -476,7 +560,8 @@ def inside(out_dir: Path, quick: bool) -> None:
         rec_reader = IpvsReader(Recorder(IpvsNetlink()))
         rec_reader.read()
         (out_dir / f"replies-{services}x{per}.json").write_text(
-            json.dumps(rec_reader.transport.exchanges))
+            json.dumps(rec_reader.transport.exchanges)
+        )
         rec_reader.close()
         results["sizes"].append(row)
         (out_dir / "results.json").write_text(json.dumps(results))
@@ -490,10 +575,14 @@ def inside(out_dir: Path, quick: bool) -> None:
     lines = read_table_text().count("\n") - 1
     conns: dict[str, Any] = {"entries": lines, "make_s": make_s}
     # interleaved too: one ipvsadm -Lnc took 16 s in one boot and 35 s in another
-    conns["run"] = run_rounds({"lvstop_counts": read_conn_counts,
-                               "read_only": read_table_text,
-                               "ipvsadm_lnc": lambda: sh(["ipvsadm", "-Lnc"])},
-                              1 if quick else 3)
+    conns["run"] = run_rounds(
+        {
+            "lvstop_counts": read_conn_counts,
+            "read_only": read_table_text,
+            "ipvsadm_lnc": lambda: sh(["ipvsadm", "-Lnc"]),
+        },
+        1 if quick else 3,
+    )
     counts = read_conn_counts()
     conns["groups"] = len(counts)
     conns["counted"] = sum(c.count for c in counts)
@@ -528,18 +617,41 @@ def boot(quick: bool, timeout: float, module: str = "bench.bench_ipvs") -> Path:
     lab.mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix=name.replace("_", "-") + "-", dir=lab))
     init = out / "init.sh"
-    init.write_text(INIT.format(root=ROOT, python=sys.executable, module=module,
-                                out=out, quick="--quick" if quick else ""))
+    init.write_text(
+        INIT.format(
+            root=ROOT,
+            python=sys.executable,
+            module=module,
+            out=out,
+            quick="--quick" if quick else "",
+        )
+    )
     init.chmod(0o755)
     uml = shutil.which("linux.uml")
     if uml is None:
         raise SystemExit(f"{name}: linux.uml not found: apt-get install -y user-mode-linux")
     print(f"booting UML (results in {out}) ...", flush=True)
     with (out / "console.log").open("w") as console:
-        subprocess.run(["timeout", str(int(timeout)), uml, "mem=2G", "root=/dev/root",
-                        "rootfstype=hostfs", "rootflags=/", "rw", f"init={init}", "con=null",
-                        "con0=fd:0,fd:1", "quiet"], stdin=subprocess.DEVNULL, stdout=console,
-                       stderr=subprocess.STDOUT, check=False)
+        subprocess.run(
+            [
+                "timeout",
+                str(int(timeout)),
+                uml,
+                "mem=2G",
+                "root=/dev/root",
+                "rootfstype=hostfs",
+                "rootflags=/",
+                "rw",
+                f"init={init}",
+                "con=null",
+                "con0=fd:0,fd:1",
+                "quiet",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     status = (out / "status").read_text().strip() if (out / "status").exists() else "none"
     if status != "0":
         log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
@@ -605,6 +717,7 @@ def replay_parse(exchanges: list[dict[str, Any]], rounds: int = 21) -> dict[str,
                 rss = tuple([dest(m, 0, len(m), key) for m in dmsgs])
                 out.append(Service(*args, rss))  # type: ignore[call-arg]
             return tuple(out)
+
         return run
 
     floor_model = floor(f["service"], f["dest"])
@@ -619,9 +732,15 @@ def replay_parse(exchanges: list[dict[str, Any]], rounds: int = 21) -> dict[str,
     assert floor_model() == lvstop() == floor_unchecked(), "a floor differs from lvstop"
     gc.disable()
     try:
-        run = run_rounds({"lvstop": lvstop, "floor_model": floor_model,
-                          "floor_unchecked": floor_unchecked, "floor_tuples": floor_tuples},
-                         rounds)
+        run = run_rounds(
+            {
+                "lvstop": lvstop,
+                "floor_model": floor_model,
+                "floor_unchecked": floor_unchecked,
+                "floor_tuples": floor_tuples,
+            },
+            rounds,
+        )
     finally:
         gc.enable()
     reader.close()
@@ -640,12 +759,18 @@ def report(out: Path, quick: bool) -> list[str]:
     if not uml:
         print("(a run of the older bench: its UML figures are not in this format; replay only)")
     print()
-    print("== Snapshot in UML (one boot): wall / CPU per snapshot, median over interleaved "
-          "rounds (best) ==")
-    print("   lvstop = every message parsed (cold); lvstop_memo = unchanged table, the previous "
-          "poll's objects reused (idle servers)")
-    print(f"{'table':>9} {'who':>12} {'wall med':>12} {'(best)':>12} {'cpu med':>12}   "
-          f"{'vs ipvsadm':>10} {'vs floor(model)':>16}")
+    print(
+        "== Snapshot in UML (one boot): wall / CPU per snapshot, median over interleaved "
+        "rounds (best) =="
+    )
+    print(
+        "   lvstop = every message parsed (cold); lvstop_memo = unchanged table, the previous "
+        "poll's objects reused (idle servers)"
+    )
+    print(
+        f"{'table':>9} {'who':>12} {'wall med':>12} {'(best)':>12} {'cpu med':>12}   "
+        f"{'vs ipvsadm':>10} {'vs floor(model)':>16}"
+    )
     for row in results["sizes"] if uml else ():
         size = f"{row['services']}x{row['per_service']}"
         run = row["run"]
@@ -656,61 +781,85 @@ def report(out: Path, quick: bool) -> list[str]:
         fl = statistics.median(run["wall"]["floor_model"])
         for who, r in runs:
             w, c = summary(r["wall"][who]), summary(r["cpu"][who])
-            print(f"{size:>9} {who:>12} {ms(w['med'])} {ms(w['min'])} {ms(c['med'])}   "
-                  f"{w['med'] / ip:9.3f}x {w['med'] / fl:15.2f}x")
+            print(
+                f"{size:>9} {who:>12} {ms(w['med'])} {ms(w['min'])} {ms(c['med'])}   "
+                f"{w['med'] / ip:9.3f}x {w['med'] / fl:15.2f}x"
+            )
         for who in ("lvstop", "lvstop_memo"):
             rt = ratio(run, who, "ipvsadm")
-            line = (f"snapshot ({who}) {size:>8}: {rt['med']:.3f}x ipvsadm -Ln --stats "
-                    f"(median of {run['rounds']} rounds; best {rt['min']:.3f}x), "
-                    f"target <= {SNAPSHOT_TARGET}x: {verdict(rt['med'], SNAPSHOT_TARGET)}")
+            line = (
+                f"snapshot ({who}) {size:>8}: {rt['med']:.3f}x ipvsadm -Ln --stats "
+                f"(median of {run['rounds']} rounds; best {rt['min']:.3f}x), "
+                f"target <= {SNAPSHOT_TARGET}x: {verdict(rt['med'], SNAPSHOT_TARGET)}"
+            )
             print(f"{'':>9} {line}")
             targets.append(line)
     print()
-    print("== Parsing alone, host replay of the recorded replies (message bytes -> snapshot "
-          "objects), median over interleaved rounds (best) ==")
-    print(f"{'table':>9} {'lvstop':>12} {'floor(model)':>13} {'unchecked':>12} "
-          f"{'floor(tuples)':>14} {'us/RS lvstop':>13} {'us/RS model':>12} "
-          f"{'lvstop/floor(model)':>20} {'lvstop/unchecked':>17}")
+    print(
+        "== Parsing alone, host replay of the recorded replies (message bytes -> snapshot "
+        "objects), median over interleaved rounds (best) =="
+    )
+    print(
+        f"{'table':>9} {'lvstop':>12} {'floor(model)':>13} {'unchecked':>12} "
+        f"{'floor(tuples)':>14} {'us/RS lvstop':>13} {'us/RS model':>12} "
+        f"{'lvstop/floor(model)':>20} {'lvstop/unchecked':>17}"
+    )
     for row in results["sizes"]:
         size = f"{row['services']}x{row['per_service']}"
         ex = json.loads((out / f"replies-{size}.json").read_text())
         r = replay_parse(ex)
         n = r["real_servers"]
         run = r["run"]
-        lv, fm, fu, ft = (statistics.median(run["wall"][k]) for k in
-                          ("lvstop", "floor_model", "floor_unchecked", "floor_tuples"))
+        lv, fm, fu, ft = (
+            statistics.median(run["wall"][k])
+            for k in ("lvstop", "floor_model", "floor_unchecked", "floor_tuples")
+        )
         rt = ratio(run, "lvstop", "floor_model")
         ru = ratio(run, "lvstop", "floor_unchecked")
-        print(f"{size:>9} {ms(lv)} {ms(fm):>13} {ms(fu):>12} {ms(ft):>14} "
-              f"{lv / n * 1e6:10.2f} us {fm / n * 1e6:9.2f} us "
-              f"{rt['med']:12.2f}x ({rt['min']:.2f}x) {ru['med']:10.2f}x ({ru['min']:.2f}x)")
-        line = (f"parse {size:>8}: {rt['med']:.2f}x floor(model) (median of {run['rounds']} "
-                f"rounds; best {rt['min']:.2f}x), target <= {PARSE_TARGET}x: "
-                f"{verdict(rt['med'], PARSE_TARGET)}")
+        print(
+            f"{size:>9} {ms(lv)} {ms(fm):>13} {ms(fu):>12} {ms(ft):>14} "
+            f"{lv / n * 1e6:10.2f} us {fm / n * 1e6:9.2f} us "
+            f"{rt['med']:12.2f}x ({rt['min']:.2f}x) {ru['med']:10.2f}x ({ru['min']:.2f}x)"
+        )
+        line = (
+            f"parse {size:>8}: {rt['med']:.2f}x floor(model) (median of {run['rounds']} "
+            f"rounds; best {rt['min']:.2f}x), target <= {PARSE_TARGET}x: "
+            f"{verdict(rt['med'], PARSE_TARGET)}"
+        )
         print(f"{'':>9} {line}")
         targets.append(line)
-    print("  floor(model): the same objects (checked equal to lvstop's) from one hard-coded struct"
-          " per message checked against the\n  expected attribute headers (the issue's floor),"
-          " objects built slot by slot; unchecked: the same without the check;\n"
-          "  floor(tuples): the struct alone, no real-server objects")
+    print(
+        "  floor(model): the same objects (checked equal to lvstop's) from one hard-coded struct"
+        " per message checked against the\n  expected attribute headers (the issue's floor),"
+        " objects built slot by slot; unchecked: the same without the check;\n"
+        "  floor(tuples): the struct alone, no real-server objects"
+    )
     c = results["conns"]
     if not uml or c is None:
         return targets
     print()
-    print(f"== Connection table in UML: {c['entries']:,} entries, {c['groups']} groups "
-          f"(counted {c['counted']:,}) ==")
+    print(
+        f"== Connection table in UML: {c['entries']:,} entries, {c['groups']} groups "
+        f"(counted {c['counted']:,}) =="
+    )
     crun: dict[str, Any] = c["run"]
     if "ipvsadm" in c:  # a run of the earlier bench (ipvsadm timed apart, once)
-        crun = {"wall": {**c["run"]["wall"], **c["ipvsadm"]["wall"]},
-                "cpu": {**c["run"]["cpu"], **c["ipvsadm"]["cpu"]}}
+        crun = {
+            "wall": {**c["run"]["wall"], **c["ipvsadm"]["wall"]},
+            "cpu": {**c["run"]["cpu"], **c["ipvsadm"]["cpu"]},
+        }
     ip = statistics.median(crun["wall"]["ipvsadm_lnc"])
     for who, r in (("lvstop_counts", crun), ("read_only", crun), ("ipvsadm_lnc", crun)):
         w, cpu = summary(r["wall"][who]), summary(r["cpu"][who])
-        print(f"{who:>14} {ms(w['med'])} cpu {ms(cpu['med'])}   {w['med'] / ip:6.3f}x "
-              f"ipvsadm -Lnc (n={w['n']})")
+        print(
+            f"{who:>14} {ms(w['med'])} cpu {ms(cpu['med'])}   {w['med'] / ip:6.3f}x "
+            f"ipvsadm -Lnc (n={w['n']})"
+        )
     lc = statistics.median(crun["wall"]["lvstop_counts"]) / ip
-    line = (f"conn counts: {lc:.3f}x ipvsadm -Lnc, target <= {CONNS_TARGET}x: "
-            f"{verdict(lc, CONNS_TARGET)}")
+    line = (
+        f"conn counts: {lc:.3f}x ipvsadm -Lnc, target <= {CONNS_TARGET}x: "
+        f"{verdict(lc, CONNS_TARGET)}"
+    )
     print(f"  {line}")
     targets.append(line)
     print()

@@ -80,21 +80,50 @@ def make_pcap(path: Path, n: int = N_ADVERTS, vrids: int = N_VRIDS) -> dict[str,
             if fail_at is not None and i == fail_at:
                 t += 3.96  # master-down interval, then the backup
             src, prio = (b_src, 10) if fail_at is not None and i >= fail_at else (m_src, 100)
-            adv = Advert(time=t, interface=None, family="inet", src=src, dst="224.0.0.18",
-                         ttl=255, version=3 if v3 else 2, vrid=vrid, priority=prio,
-                         interval_ms=1000, auth_type=None if v3 else "simple",
-                         auth_data=b"" if v3 else b"1111", addresses=(f"10.1.{k}.1",))
-            frame = (b"\x01\x00\x5e\x00\x00\x12" + _mac(k * 2 + (src == b_src)) + b"\x08\x00"
-                     + encode_advert(adv))
+            adv = Advert(
+                time=t,
+                interface=None,
+                family="inet",
+                src=src,
+                dst="224.0.0.18",
+                ttl=255,
+                version=3 if v3 else 2,
+                vrid=vrid,
+                priority=prio,
+                interval_ms=1000,
+                auth_type=None if v3 else "simple",
+                auth_data=b"" if v3 else b"1111",
+                addresses=(f"10.1.{k}.1",),
+            )
+            frame = (
+                b"\x01\x00\x5e\x00\x00\x12"
+                + _mac(k * 2 + (src == b_src))
+                + b"\x08\x00"
+                + encode_advert(adv)
+            )
             records.append((t, frame))
             if i in split:
-                other = Advert(time=t + 0.4, interface=None, family="inet",
-                               src=b_src if src == m_src else m_src, dst="224.0.0.18",
-                               ttl=255, version=adv.version, vrid=vrid, priority=10,
-                               interval_ms=1000, auth_type=adv.auth_type,
-                               auth_data=adv.auth_data, addresses=adv.addresses)
-                records.append((t + 0.4, b"\x01\x00\x5e\x00\x00\x12" + _mac(1) + b"\x08\x00"
-                                + encode_advert(other)))
+                other = Advert(
+                    time=t + 0.4,
+                    interface=None,
+                    family="inet",
+                    src=b_src if src == m_src else m_src,
+                    dst="224.0.0.18",
+                    ttl=255,
+                    version=adv.version,
+                    vrid=vrid,
+                    priority=10,
+                    interval_ms=1000,
+                    auth_type=adv.auth_type,
+                    auth_data=adv.auth_data,
+                    addresses=adv.addresses,
+                )
+                records.append(
+                    (
+                        t + 0.4,
+                        b"\x01\x00\x5e\x00\x00\x12" + _mac(1) + b"\x08\x00" + encode_advert(other),
+                    )
+                )
             t += 1.0
     records.sort(key=lambda r: r[0])
     records = records[:n]
@@ -124,8 +153,10 @@ def offline(runs: int) -> dict[str, object]:
         path = Path(tmp) / "adverts.pcap"
         shape = make_pcap(path)
         n = shape["adverts"]
-        print(f"offline: {n} adverts, {N_VRIDS} VRIDs, {shape['failover']} failovers, "
-              f"{shape['split']} split-brain stretches, {path.stat().st_size / 1e6:.1f} MB pcap")
+        print(
+            f"offline: {n} adverts, {N_VRIDS} VRIDs, {shape['failover']} failovers, "
+            f"{shape['split']} split-brain stretches, {path.stat().st_size / 1e6:.1f} MB pcap"
+        )
 
         # in-process: decode only, then decode + track (what the command does minus printing)
         packets = list(PcapReader(path))
@@ -149,11 +180,18 @@ def offline(runs: int) -> dict[str, object]:
         lv_cmd = [str(script)] if script.exists() else [sys.executable, "-m", "lvstop"]
         lv_argv = [*lv_cmd, "vrrp", "--pcap", str(path)]
         # byte-compiled modules, as an installed lvstop has them (see the module docstring)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "lvstop")],
-                       stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(ROOT / "lvstop")],
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
         subprocess.run(lv_argv, stdout=subprocess.DEVNULL, check=True)  # warm the page cache
-        results: dict[str, object] = {"adverts": n, "decode_per_s": n / decode_s,
-                                      "decode_track_per_s": n / track_s, "events": n_events}
+        results: dict[str, object] = {
+            "adverts": n,
+            "decode_per_s": n / decode_s,
+            "decode_track_per_s": n / track_s,
+            "events": n_events,
+        }
         # The tools alternate, round after round, so that machine noise (a shared, loaded
         # machine) hits them alike; medians, not best-of, are compared.
         runs_of: dict[str, list[tuple[float, float]]] = {"text": [], "json": [], "tcpdump": []}
@@ -162,9 +200,11 @@ def offline(runs: int) -> dict[str, object]:
                 runs_of["tcpdump"].append(_run_timed([tcpdump, "-nr", str(path)]))
             runs_of["text"].append(_run_timed(lv_argv))
             runs_of["json"].append(_run_timed([*lv_argv, "--json"]))
-        labels = {"text": "lvstop vrrp --pcap > /dev/null",
-                  "json": "lvstop vrrp --pcap --json > /dev/null",
-                  "tcpdump": "tcpdump -nr > /dev/null"}
+        labels = {
+            "text": "lvstop vrrp --pcap > /dev/null",
+            "json": "lvstop vrrp --pcap --json > /dev/null",
+            "tcpdump": "tcpdump -nr > /dev/null",
+        }
         medians: dict[str, tuple[float, float]] = {}
         print(f"  {runs} interleaved rounds ({' '.join(lv_cmd[-1:])} ...):")
         for name, values in runs_of.items():
@@ -173,26 +213,33 @@ def offline(runs: int) -> dict[str, object]:
             wall = statistics.median(v[0] for v in values)
             cpu = statistics.median(v[1] for v in values)
             medians[name] = (wall, cpu)
-            print(f"  {labels[name]:<40} wall median {wall:6.3f} s (min "
-                  f"{min(v[0] for v in values):.3f})  cpu median {cpu:6.3f} s  "
-                  f"{n / cpu:10,.0f} adverts/s of CPU")
+            print(
+                f"  {labels[name]:<40} wall median {wall:6.3f} s (min "
+                f"{min(v[0] for v in values):.3f})  cpu median {cpu:6.3f} s  "
+                f"{n / cpu:10,.0f} adverts/s of CPU"
+            )
         results["medians"] = medians
         if "tcpdump" in medians:
             tw, tc = medians["tcpdump"]
             for name in ("text", "json"):
                 w, c = medians[name]
                 # per-round ratios too: each lvstop run against the tcpdump run next to it
-                round_ratios = [a[0] / b[0] for a, b in zip(runs_of[name], runs_of["tcpdump"],
-                                                             strict=True)]
-                print(f"  lvstop ({name}) / tcpdump: wall {w / tw:.2f} (median of per-round "
-                      f"ratios {statistics.median(round_ratios):.2f}), cpu {c / tc:.2f}  "
-                      f"(< 1: lvstop faster)")
+                round_ratios = [
+                    a[0] / b[0] for a, b in zip(runs_of[name], runs_of["tcpdump"], strict=True)
+                ]
+                print(
+                    f"  lvstop ({name}) / tcpdump: wall {w / tw:.2f} (median of per-round "
+                    f"ratios {statistics.median(round_ratios):.2f}), cpu {c / tc:.2f}  "
+                    f"(< 1: lvstop faster)"
+                )
             w, _c = medians["text"]
             ratio = w / tw
             verdict = "PASS" if ratio <= 1.0 else "MISS"
-            print(f"  target: whole `lvstop vrrp --pcap` process at least as fast as "
-                  f"`tcpdump -nr` (wall ratio <= 1.00): {ratio:.2f} {verdict}"
-                  f"{' (with the 0.85 margin)' if ratio <= 0.85 else ''}")
+            print(
+                f"  target: whole `lvstop vrrp --pcap` process at least as fast as "
+                f"`tcpdump -nr` (wall ratio <= 1.00): {ratio:.2f} {verdict}"
+                f"{' (with the 0.85 margin)' if ratio <= 0.85 else ''}"
+            )
             results["ratio"] = ratio
             results["verdict"] = verdict
         else:
@@ -214,15 +261,28 @@ def _setup_netns() -> None:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
         _sh("ip", "netns", "add", ns)
         _sh("ip", "-n", ns, "link", "set", "lo", "up")
-    _sh("ip", "link", "add", "bv0", "netns", SENDER_NS, "type", "veth", "peer", "name", "bv1",
-        "netns", RECEIVER_NS)
+    _sh(
+        "ip",
+        "link",
+        "add",
+        "bv0",
+        "netns",
+        SENDER_NS,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "bv1",
+        "netns",
+        RECEIVER_NS,
+    )
     _sh("ip", "-n", SENDER_NS, "addr", "add", "10.9.0.1/24", "dev", "bv0")
     _sh("ip", "-n", RECEIVER_NS, "addr", "add", "10.9.0.2/24", "dev", "bv1")
     _sh("ip", "-n", SENDER_NS, "link", "set", "bv0", "up")
     _sh("ip", "-n", RECEIVER_NS, "link", "set", "bv1", "up")
 
 
-SENDER = r'''
+SENDER = r"""
 import socket, struct, sys, time
 from lvstop.model.vrrp import Advert
 from lvstop.sources.pcap import encode_advert
@@ -246,7 +306,7 @@ while True:
         sent += 1
     time.sleep(max(0.0, start + sent / rate - time.monotonic()))
 open(out, "w").write(str(sent))
-'''
+"""
 
 
 def _cpu_seconds(pid: int) -> tuple[float, str]:
@@ -265,30 +325,67 @@ def _cpu_seconds(pid: int) -> tuple[float, str]:
 
 
 #: (receiver argv prefix, receiver interface, sender argv prefix, sender src, dst, device)
-UML_PATH = (["ip", "netns", "exec", RECEIVER_NS], "bv1", ["ip", "netns", "exec", SENDER_NS],
-            "10.9.0.1", "224.0.0.18", "bv0")
+UML_PATH = (
+    ["ip", "netns", "exec", RECEIVER_NS],
+    "bv1",
+    ["ip", "netns", "exec", SENDER_NS],
+    "10.9.0.1",
+    "224.0.0.18",
+    "bv0",
+)
 LOOPBACK_PATH: tuple[list[str], str, list[str], str, str, str] = (
-    [], "lo", [], "127.0.0.2", "127.0.0.1", "lo")
+    [],
+    "lo",
+    [],
+    "127.0.0.2",
+    "127.0.0.1",
+    "lo",
+)
 
 
-def _measure(tool: str, rate: float, duration: float, work: Path,
-             path: tuple[list[str], str, list[str], str, str, str] = UML_PATH
-             ) -> dict[str, Any]:
+def _measure(
+    tool: str,
+    rate: float,
+    duration: float,
+    work: Path,
+    path: tuple[list[str], str, list[str], str, str, str] = UML_PATH,
+) -> dict[str, Any]:
     """Run `tool` (lvstop or tcpdump) on the receiving side while the sender sends at `rate`
     for `duration` s; return sent, kernel counters, decoded and steady-state CPU %."""
     rx_prefix, iface, tx_prefix, src, dst, dev = path
     out = work / f"{tool}-{rate:g}.out"
     sent_file = work / f"sent-{tool}-{rate:g}"
     if tool == "lvstop":
-        argv = [sys.executable, "-m", "lvstop", "vrrp", "--iface", iface,
-                "--duration", str(duration + 4)]
+        argv = [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "vrrp",
+            "--iface",
+            iface,
+            "--duration",
+            str(duration + 4),
+        ]
     else:
         argv = ["tcpdump", "-i", iface, "-n", "-l", "ip proto 112"]
     with out.open("wb") as f, (work / f"{tool}-{rate:g}.err").open("wb") as err:
         proc = subprocess.Popen([*rx_prefix, *argv], stdout=f, stderr=err, cwd=ROOT)
         time.sleep(2.5)  # imports and socket set-up, outside the measured window
-        sender = subprocess.Popen([*tx_prefix, sys.executable, "-c", SENDER, str(rate),
-                                   str(duration), str(sent_file), str(ROOT), src, dst, dev])
+        sender = subprocess.Popen(
+            [
+                *tx_prefix,
+                sys.executable,
+                "-c",
+                SENDER,
+                str(rate),
+                str(duration),
+                str(sent_file),
+                str(ROOT),
+                src,
+                dst,
+                dev,
+            ]
+        )
         warm = min(2.0, duration / 4)
         time.sleep(warm)
         (c0, how), t0 = _cpu_seconds(proc.pid), time.monotonic()
@@ -301,14 +398,18 @@ def _measure(tool: str, rate: float, duration: float, work: Path,
         proc.wait(timeout=60)
     sent = int(sent_file.read_text())
     cpu = (c1 - c0) / (t1 - t0) * 100
-    result: dict[str, Any] = {"rate": rate, "sent": sent, "cpu_percent": cpu,
-                                      "achieved_rate": sent / duration, "cpu_clock": how}
+    result: dict[str, Any] = {
+        "rate": rate,
+        "sent": sent,
+        "cpu_percent": cpu,
+        "achieved_rate": sent / duration,
+        "cpu_clock": how,
+    }
     text = out.read_text()
     if tool == "lvstop":
         line = next(x for x in text.splitlines() if x.startswith("capture:"))
         nums = [int(x.strip(",")) for x in line.split() if x.strip(",").isdigit()]
-        result.update(kernel_packets=nums[0], kernel_drops=nums[1], read=nums[2],
-                      decoded=nums[3])
+        result.update(kernel_packets=nums[0], kernel_drops=nums[1], read=nums[2], decoded=nums[3])
     else:
         errs = (work / f"{tool}-{rate:g}.err").read_text()
         got = sum(1 for x in text.splitlines() if "VRRP" in x)
@@ -363,15 +464,24 @@ def loopback(quick: bool) -> None:
         print("loopback: skipped (needs root and unshare)")
         return
     out_json = Path(tempfile.mkdtemp(dir=ROOT / ".lab")) / "loopback.json"
-    argv = ["unshare", "-n", sys.executable, "-m", "bench.bench_vrrp",
-            "--inside-loopback", str(out_json)] + (["--quick"] if quick else [])
+    argv = [
+        "unshare",
+        "-n",
+        sys.executable,
+        "-m",
+        "bench.bench_vrrp",
+        "--inside-loopback",
+        str(out_json),
+    ] + (["--quick"] if quick else [])
     subprocess.run(argv, check=True)
     data = json.loads(out_json.read_text())
     print("host loopback (private netns, lvstop vrrp --iface lo, same sender):")
     for key, r in data["cpu"].items():
-        print(f"  CPU {key:>14}: {r['cpu_percent']:6.3f}% of a core  (sent {r['sent']}, "
-              f"decoded {r['decoded']}, kernel drops {r['kernel_drops']}; "
-              f"clock {r.get('cpu_clock')})")
+        print(
+            f"  CPU {key:>14}: {r['cpu_percent']:6.3f}% of a core  (sent {r['sent']}, "
+            f"decoded {r['decoded']}, kernel drops {r['kernel_drops']}; "
+            f"clock {r.get('cpu_clock')})"
+        )
     for rate in (50, 500):
         lv = data["cpu"][f"lvstop@{rate}"]["cpu_percent"]
         td = data["cpu"][f"tcpdump@{rate}"]["cpu_percent"]
@@ -389,8 +499,18 @@ def live(quick: bool) -> dict[str, object] | None:
     run_dir = vm.make_run_dir("bench-vrrp-")
     out_json = run_dir / "bench_vrrp.json"
     # in the VM too, the module runs from the checkout (hostfs): python -m from its root
-    argv = ["sh", "-c", 'cd "$1" && shift && exec "$@"', "sh", str(ROOT), sys.executable, "-m",
-            "bench.bench_vrrp", "--inside", str(out_json)]
+    argv = [
+        "sh",
+        "-c",
+        'cd "$1" && shift && exec "$@"',
+        "sh",
+        str(ROOT),
+        sys.executable,
+        "-m",
+        "bench.bench_vrrp",
+        "--inside",
+        str(out_json),
+    ]
     if quick:
         argv.append("--quick")
     payload = vm.Payload("command", tuple(argv), node="client")
@@ -406,17 +526,21 @@ def live(quick: bool) -> dict[str, object] | None:
     best = None
     print("live (UML, lvstop vrrp --iface, crafted VRRPv3 sender, 50 VRIDs):")
     for r in data["ladder"]:
-        print(f"  offered {r['rate']:>6,.0f}/s achieved {r['achieved_rate']:>8,.0f}/s  sent "
-              f"{r['sent']:>7}  kernel passed {r['kernel_packets']:>7} dropped "
-              f"{r['kernel_drops']:>5}  decoded {r['decoded']:>7}  cpu {r['cpu_percent']:5.1f}%"
-              f"  {'zero drops' if r['zero_drop'] else 'LOSS'}")
+        print(
+            f"  offered {r['rate']:>6,.0f}/s achieved {r['achieved_rate']:>8,.0f}/s  sent "
+            f"{r['sent']:>7}  kernel passed {r['kernel_packets']:>7} dropped "
+            f"{r['kernel_drops']:>5}  decoded {r['decoded']:>7}  cpu {r['cpu_percent']:5.1f}%"
+            f"  {'zero drops' if r['zero_drop'] else 'LOSS'}"
+        )
         if r["zero_drop"]:
             best = r["achieved_rate"]
     print(f"  highest steady rate with zero drops: {best or 0:,.0f} adverts/s")
     for key, r in data["cpu"].items():
-        print(f"  CPU {key:>14}: {r['cpu_percent']:6.2f}% of a core  (sent {r['sent']}, "
-              f"decoded {r['decoded']}, kernel drops {r['kernel_drops']}; "
-              f"clock {r.get('cpu_clock')})")
+        print(
+            f"  CPU {key:>14}: {r['cpu_percent']:6.2f}% of a core  (sent {r['sent']}, "
+            f"decoded {r['decoded']}, kernel drops {r['kernel_drops']}; "
+            f"clock {r.get('cpu_clock')})"
+        )
     for rate in (50, 500):
         lv = data["cpu"][f"lvstop@{rate}"]["cpu_percent"]
         td = data["cpu"][f"tcpdump@{rate}"]["cpu_percent"]
@@ -430,11 +554,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offline", action="store_true", help="only the offline part")
     parser.add_argument("--live", action="store_true", help="only the live part (UML)")
-    parser.add_argument("--runs", type=int, default=15,
-                        help="offline interleaved rounds (medians)")
+    parser.add_argument("--runs", type=int, default=15, help="offline interleaved rounds (medians)")
     parser.add_argument("--quick", action="store_true", help="shorter live windows")
-    parser.add_argument("--loopback", action="store_true",
-                        help="only the host-loopback CPU part")
+    parser.add_argument("--loopback", action="store_true", help="only the host-loopback CPU part")
     parser.add_argument("--inside", metavar="JSON", help=argparse.SUPPRESS)
     parser.add_argument("--inside-loopback", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -43,16 +43,29 @@ T0 = 1_700_000_000.0
 
 
 def _advert(src: str, t: float) -> Advert:
-    return Advert(time=t, interface="eth0", family="inet", src=src, ttl=255, version=2,
-                  vrid=51, priority=100, interval_ms=1000, auth_type="simple",
-                  auth_data=b"secret\0\0", addresses=VIP, dst="224.0.0.18")
+    return Advert(
+        time=t,
+        interface="eth0",
+        family="inet",
+        src=src,
+        ttl=255,
+        version=2,
+        vrid=51,
+        priority=100,
+        interval_ms=1000,
+        auth_type="simple",
+        auth_data=b"secret\0\0",
+        addresses=VIP,
+        dst="224.0.0.18",
+    )
 
 
 def stream(senders: int, n: int = N_ADVERTS) -> list[Advert]:
     """n adverts: the real master each second, spoofed senders in turn otherwise."""
     master = _advert("10.0.5.90", T0)
-    spoofed = [_advert(f"10.{64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}", T0)
-               for i in range(senders)]
+    spoofed = [
+        _advert(f"10.{64 + (i >> 16)}.{(i >> 8) & 255}.{i & 255}", T0) for i in range(senders)
+    ]
     out: list[Advert] = []
     per_second = int(RATE)
     k = 0
@@ -88,8 +101,12 @@ def run(adverts: list[Advert], tracker: Any) -> tuple[float, dict[str, int]]:
 
 def _tracker_of(rev: str) -> Any:
     """The VrrpTracker class of git revision ``rev`` (its module loaded from `git show`)."""
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:lvstop/track/vrrp.py"],
-                            capture_output=True, text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:lvstop/track/vrrp.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(source)
     spec = importlib.util.spec_from_file_location("vrrp_before", f.name)
@@ -107,8 +124,10 @@ def before(rev: str) -> None:
         adverts = stream(senders, n=2 * senders + 2)
         cost, _sizes = run(adverts, old(per_interface=True))
         new_cost, _ = run(adverts, VrrpTracker(per_interface=True))
-        print(f"  {senders:>7,} senders: {cost * 1e6:12,.1f} µs per advert "
-              f"(now {new_cost * 1e6:,.1f} µs)")
+        print(
+            f"  {senders:>7,} senders: {cost * 1e6:12,.1f} µs per advert "
+            f"(now {new_cost * 1e6:,.1f} µs)"
+        )
 
 
 def main() -> int:
@@ -125,20 +144,26 @@ def main() -> int:
             cost, sizes[n] = run(streams[n], VrrpTracker(per_interface=True))
             costs[n].append(cost)
     base = statistics.median(costs[SENDERS[0]])
-    print(f"VRRP tracker, {args.adverts:,} adverts at {RATE:,.0f}/s of capture time, one VRID "
-          f"under spoofed senders; {args.rounds} interleaved rounds, medians")
+    print(
+        f"VRRP tracker, {args.adverts:,} adverts at {RATE:,.0f}/s of capture time, one VRID "
+        f"under spoofed senders; {args.rounds} interleaved rounds, medians"
+    )
     worst = 0.0
     for n in SENDERS:
         median = statistics.median(costs[n])
         ratio = median / base
         worst = max(worst, ratio)
         s = sizes[n]
-        print(f"  {n:>7,} senders: {median * 1e6:6.2f} µs per advert  ratio {ratio:4.2f}  "
-              f"(routers kept {s['routers']}, untracked adverts {s['untracked']:,}, "
-              f"timer heap {s['heap']}, events kept {s['events']})")
+        print(
+            f"  {n:>7,} senders: {median * 1e6:6.2f} µs per advert  ratio {ratio:4.2f}  "
+            f"(routers kept {s['routers']}, untracked adverts {s['untracked']:,}, "
+            f"timer heap {s['heap']}, events kept {s['events']})"
+        )
     verdict = "PASS" if worst <= TARGET else "MISS"
-    print(f"  target: cost per advert flat within {TARGET:g}× from {SENDERS[0]} to "
-          f"{SENDERS[-1]:,} senders: worst ratio {worst:.2f} {verdict}")
+    print(
+        f"  target: cost per advert flat within {TARGET:g}× from {SENDERS[0]} to "
+        f"{SENDERS[-1]:,} senders: worst ratio {worst:.2f} {verdict}"
+    )
     if args.before:
         before(args.before)
     return 0

@@ -124,8 +124,9 @@ def current_user() -> str:
 class AuditLog:
     """Appends one line per write (or refused write) to a file and to syslog."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = DEFAULT_AUDIT_LOG,
-                 use_syslog: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = DEFAULT_AUDIT_LOG, use_syslog: bool = True
+    ) -> None:
         self.path = None if path is None else Path(path)
         self.use_syslog = use_syslog
 
@@ -159,8 +160,7 @@ class AuditLog:
         }
         # json.dumps escapes C0 but not DEL and C1 (U+009B is a one-character CSI): escape
         # those too, so `cat audit.log` or a syslog viewer never runs a terminal control
-        line = _C1.sub(lambda m: f"\\u{ord(m.group()):04x}",
-                       json.dumps(entry, ensure_ascii=False))
+        line = _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(entry, ensure_ascii=False))
         if self.path is not None:
             try:
                 with self.path.open("a", encoding="utf-8") as fh:
@@ -217,16 +217,20 @@ class DrainState:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # O_NONBLOCK: a FIFO planted there must not hang the open (refused below)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                         | os.O_NONBLOCK, 0o600)
+            fd = os.open(
+                self.lock_path,
+                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                0o600,
+            )
         except OSError as exc:
             reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
             raise ActionError(f"{where}: {reason}; nothing was changed") from None
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
-                raise ActionError(f"{where}: not a regular file owned by uid {os.geteuid()}; "
-                                  "nothing was changed")
+                raise ActionError(
+                    f"{where}: not a regular file owned by uid {os.geteuid()}; nothing was changed"
+                )
             deadline = time.monotonic() + LOCK_WAIT
             while True:
                 try:
@@ -234,8 +238,10 @@ class DrainState:
                     return fd
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise ActionError(f"{where}: another lvstop has held it for "
-                                          f"{LOCK_WAIT:.0f} s; nothing was changed") from None
+                        raise ActionError(
+                            f"{where}: another lvstop has held it for "
+                            f"{LOCK_WAIT:.0f} s; nothing was changed"
+                        ) from None
                     time.sleep(0.01)
         except BaseException:
             os.close(fd)
@@ -254,13 +260,17 @@ class DrainState:
         entries = {k: v for k, v in drained.items() if isinstance(v, dict) and "weight" in v}
         for key, entry in entries.items():
             weight = entry["weight"]
-            if isinstance(weight, bool) or not isinstance(weight, int) \
-                    or not 0 <= weight <= MAX_WEIGHT:
+            if (
+                isinstance(weight, bool)
+                or not isinstance(weight, int)
+                or not 0 <= weight <= MAX_WEIGHT
+            ):
                 # json.dumps: the key and value as JSON text, control characters escaped
                 raise ActionError(
                     f"cannot read the drain state {self.path}: the weight remembered for "
                     f"{json.dumps(key)} is {json.dumps(weight)}, not a whole number from 0 to "
-                    f"{MAX_WEIGHT}; correct or remove that entry")
+                    f"{MAX_WEIGHT}; correct or remove that entry"
+                )
         return entries
 
     def _save(self, drained: dict[str, dict[str, Any]]) -> None:
@@ -269,8 +279,9 @@ class DrainState:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".drained.")  # 0600, O_EXCL
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": self.VERSION, "drained": drained}, fh, indent=1,
-                          sort_keys=True)
+                json.dump(
+                    {"version": self.VERSION, "drained": drained}, fh, indent=1, sort_keys=True
+                )
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -283,9 +294,7 @@ class DrainState:
             finally:
                 os.close(dir_fd)
         except OSError as exc:
-            raise ActionError(
-                f"cannot write the drain state {self.path}: {exc.strerror}"
-            ) from None
+            raise ActionError(f"cannot write the drain state {self.path}: {exc.strerror}") from None
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
@@ -301,7 +310,8 @@ class DrainState:
             drained[key] = {
                 "weight": weight,
                 "time": dt.datetime.now(dt.timezone.utc).isoformat(  # noqa: UP017 (python 3.10)
-                    timespec="seconds"),
+                    timespec="seconds"
+                ),
                 "user": current_user(),
             }
             self._save(drained)
@@ -323,8 +333,7 @@ def _ident_from_key(svc_key: str) -> bytes:
         return svc_ident(af, fwmark=fwmark)
     assert address is not None and port is not None
     raw_port = struct.unpack("=H", struct.pack(">H", port))[0]
-    return svc_ident(af, PROTOCOL_NUMBERS[proto], ipaddress.ip_address(address).packed,
-                     raw_port)
+    return svc_ident(af, PROTOCOL_NUMBERS[proto], ipaddress.ip_address(address).packed, raw_port)
 
 
 def dest_attrs(rs: RealServer, weight: int) -> bytes:
@@ -400,8 +409,10 @@ class IpvsWriter:
     # -- writes --------------------------------------------------------------------------------
 
     def _write_weight(self, action: str, rs_key: str, weight: int) -> tuple[RealServer, RealServer]:
-        if not isinstance(weight, int) or isinstance(weight, bool) or not (
-            0 <= weight <= MAX_WEIGHT
+        if (
+            not isinstance(weight, int)
+            or isinstance(weight, bool)
+            or not (0 <= weight <= MAX_WEIGHT)
         ):
             raise ActionError(f"weight must be an integer from 0 to {MAX_WEIGHT}, not {weight!r}")
         _svc_key, ident, _svc, rs = self._locate(rs_key)
@@ -426,8 +437,9 @@ class IpvsWriter:
         after = None if svc is None else svc.real_server(rs.endpoint)
         if after is None or after.weight != weight:
             seen = "gone" if after is None else f"weight {after.weight}"
-            self.audit.record(action, rs.key, str(rs.weight), str(weight),
-                              f"not verified: read back {seen}")
+            self.audit.record(
+                action, rs.key, str(rs.weight), str(weight), f"not verified: read back {seen}"
+            )
             raise ActionError(f"set weight {weight} on {rs.key}, but read back {seen}")
         return rs, after
 
@@ -436,8 +448,13 @@ class IpvsWriter:
             self.audit.check()
             before, after = self._write_weight("weight", rs_key, weight)
             self.audit.record("weight", after.key, str(before.weight), str(after.weight), "ok")
-            return Change("weight", after.key, str(before.weight), str(after.weight),
-                          f"{after.key}: weight {before.weight} -> {after.weight}")
+            return Change(
+                "weight",
+                after.key,
+                str(before.weight),
+                str(after.weight),
+                f"{after.key}: weight {before.weight} -> {after.weight}",
+            )
 
     def drain(self, rs_key: str) -> Change:
         """Weight 0, remembering the weight for ``restore`` (a second drain keeps the first
@@ -450,11 +467,18 @@ class IpvsWriter:
                 _svc_key, _ident, _svc, rs = self._locate(rs_key)
                 remembered = self.state.remembered(rs.key)
                 if rs.weight == 0:
-                    note = (f"remembered weight {remembered}" if remembered is not None
-                            else "no weight remembered")
-                    return Change("drain", rs.key, "0", "0",
-                                  f"{rs.key}: already drained (weight 0, {note}); "
-                                  "nothing changed")
+                    note = (
+                        f"remembered weight {remembered}"
+                        if remembered is not None
+                        else "no weight remembered"
+                    )
+                    return Change(
+                        "drain",
+                        rs.key,
+                        "0",
+                        "0",
+                        f"{rs.key}: already drained (weight 0, {note}); nothing changed",
+                    )
                 if remembered is None or remembered == 0:
                     self.state.remember(rs.key, rs.weight)  # before the write: never unknown
                 try:
@@ -464,9 +488,14 @@ class IpvsWriter:
                         self.state.forget(rs.key)
                     raise
             self.audit.record("drain", after.key, str(before.weight), "0", "ok")
-            return Change("drain", after.key, str(before.weight), "0",
-                          f"{after.key}: drained, weight {before.weight} -> 0 "
-                          f"(remembered {before.weight} in {self.state.path})")
+            return Change(
+                "drain",
+                after.key,
+                str(before.weight),
+                "0",
+                f"{after.key}: drained, weight {before.weight} -> 0 "
+                f"(remembered {before.weight} in {self.state.path})",
+            )
 
     def restore(self, rs_key: str, weight: int | None = None) -> Change:
         """Give a drained real server its remembered weight back (or ``weight``)."""
@@ -488,8 +517,13 @@ class IpvsWriter:
                 before, after = self._write_weight("restore", key, target)
                 self.state.forget(key)
             self.audit.record("restore", after.key, str(before.weight), str(after.weight), "ok")
-            return Change("restore", after.key, str(before.weight), str(after.weight),
-                          f"{after.key}: restored, weight {before.weight} -> {after.weight}")
+            return Change(
+                "restore",
+                after.key,
+                str(before.weight),
+                str(after.weight),
+                f"{after.key}: restored, weight {before.weight} -> {after.weight}",
+            )
 
     def _no_weight_to_restore(self, key: str, weight: int | None) -> None:
         if weight is None and self.state.remembered(key) is None:
@@ -501,8 +535,10 @@ class IpvsWriter:
     def set_timeouts(self, tcp: int = 0, tcpfin: int = 0, udp: int = 0) -> Change:
         """Set the three timeouts in seconds; 0 leaves one unchanged (as ``ipvsadm --set``)."""
         for name, value in (("tcp", tcp), ("tcpfin", tcpfin), ("udp", udp)):
-            if not isinstance(value, int) or isinstance(value, bool) or not (
-                0 <= value <= MAX_TIMEOUT
+            if (
+                not isinstance(value, int)
+                or isinstance(value, bool)
+                or not (0 <= value <= MAX_TIMEOUT)
             ):
                 raise ActionError(
                     f"{name} timeout must be an integer from 0 (unchanged) to {MAX_TIMEOUT} "
@@ -528,8 +564,9 @@ class IpvsWriter:
                 raise
             except IpvsError as exc:
                 reason = _kernel_reason(exc)
-                self.audit.record("timeouts", "timeouts", b_text, _timeouts_text(wanted),
-                                  f"rejected: {reason}")
+                self.audit.record(
+                    "timeouts", "timeouts", b_text, _timeouts_text(wanted), f"rejected: {reason}"
+                )
                 raise ActionError(
                     f"the kernel rejected timeouts {_timeouts_text(wanted)}: {reason}; "
                     "nothing changed"
@@ -537,14 +574,22 @@ class IpvsWriter:
             after = self._timeouts()
             a_text = _timeouts_text(after)
             if after != wanted:
-                self.audit.record("timeouts", "timeouts", b_text, a_text,
-                                  f"not verified: wanted {_timeouts_text(wanted)}")
-                raise ActionError(
-                    f"set timeouts {_timeouts_text(wanted)}, but read back {a_text}"
+                self.audit.record(
+                    "timeouts",
+                    "timeouts",
+                    b_text,
+                    a_text,
+                    f"not verified: wanted {_timeouts_text(wanted)}",
                 )
+                raise ActionError(f"set timeouts {_timeouts_text(wanted)}, but read back {a_text}")
             self.audit.record("timeouts", "timeouts", b_text, a_text, "ok")
-            return Change("timeouts", "timeouts", b_text, a_text,
-                          f"timeouts (tcp tcpfin udp): {b_text} -> {a_text}")
+            return Change(
+                "timeouts",
+                "timeouts",
+                b_text,
+                a_text,
+                f"timeouts (tcp tcpfin udp): {b_text} -> {a_text}",
+            )
 
     def _timeouts(self) -> Timeouts:
         try:

@@ -31,8 +31,10 @@ def _command_names() -> list[str]:
     for folder in pkg.__path__:
         for entry in os.listdir(folder):
             stem, _, ext = entry.partition(".")
-            if stem.isidentifier() and (ext == "py" or (
-                    not ext and os.path.exists(os.path.join(folder, entry, "__init__.py")))):
+            if stem.isidentifier() and (
+                ext == "py"
+                or (not ext and os.path.exists(os.path.join(folder, entry, "__init__.py")))
+            ):
                 names.add(stem)
     return sorted(name for name in names if not name.startswith("_"))
 

@@ -24,6 +24,7 @@ def one_line(exc: BaseException) -> str:
     else:
         detail = str(exc).strip()
         text = "an unexpected problem in lvstop (please report it)" + (
-            f": {detail}" if detail else "")
+            f": {detail}" if detail else ""
+        )
     lines = text.splitlines()
     return " ".join(lines[0].split()) if lines else "an unexpected problem in lvstop"

@@ -33,8 +33,7 @@ except ModuleNotFoundError:  # python 3.10 (the pushed agent under sudo): said i
 
 DEFAULT_PATH = Path("/etc/lvstop/lvstop.toml")
 ENV_VAR = "LVSTOP_CONFIG"
-KNOWN = ("read_only", "interval", "iface", "theme", "incident_dir", "keepalived_dump_gap",
-         "groups")
+KNOWN = ("read_only", "interval", "iface", "theme", "incident_dir", "keepalived_dump_gap", "groups")
 DUMP_GAP_RANGE = (0.0, 86400.0)
 INTERVAL_RANGE = (0.1, 3600.0)
 
@@ -90,7 +89,7 @@ def _toml(raw: bytes, path: Path) -> tuple[str, dict[str, Any]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        bad_line = raw[:exc.start].count(b"\n") + 1
+        bad_line = raw[: exc.start].count(b"\n") + 1
         raise LvstopError(f"{path}:{bad_line}: not UTF-8 text") from None
     if tomllib is None:
         raise LvstopError(f"{path}: reading it needs python 3.11 or newer (tomllib)")
@@ -101,7 +100,7 @@ def _toml(raw: bytes, path: Path) -> tuple[str, dict[str, Any]]:
         m = re.search(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$", message)
         at = (m.group(1) or str(max(1, len(text.splitlines())))) if m else None
         where = f"{path}:{at}" if at else f"{path}"
-        message = message[:m.start()] if m else message
+        message = message[: m.start()] if m else message
         if m and not m.group(1):
             message += " (at the end of the file)"
         raise LvstopError(f"{where}: {message}") from None
@@ -120,8 +119,13 @@ def parse(raw: bytes, path: Path) -> Settings:
             what = "table" if isinstance(value, dict) else "setting"
             return_known = ", ".join(KNOWN)
             key_line = _line_of(text, key) or next(
-                (n for n, s in enumerate(text.splitlines(), 1)
-                 if s.strip() in (f"[{key}]", f"[[{key}]]")), None)
+                (
+                    n
+                    for n, s in enumerate(text.splitlines(), 1)
+                    if s.strip() in (f"[{key}]", f"[[{key}]]")
+                ),
+                None,
+            )
             where = f"{path}:{key_line}" if key_line else f"{path}"
             raise LvstopError(f"{where}: unknown {what} {key!r} (known: {return_known})")
 
@@ -133,8 +137,11 @@ def parse(raw: bytes, path: Path) -> Settings:
     if "interval" in data:
         interval = data["interval"]
         low, high = INTERVAL_RANGE
-        if isinstance(interval, bool) or not isinstance(interval, int | float) \
-                or not low <= interval <= high:
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not low <= interval <= high
+        ):
             raise fail("interval", f"interval must be a number of seconds, {low:g} to {high:g}")
         values["interval"] = float(interval)
     if "iface" in data:
@@ -155,15 +162,21 @@ def parse(raw: bytes, path: Path) -> Settings:
         gap = data["keepalived_dump_gap"]
         low, high = DUMP_GAP_RANGE
         if isinstance(gap, bool) or not isinstance(gap, int | float) or not low <= gap <= high:
-            raise fail("keepalived_dump_gap", "keepalived_dump_gap must be a number of seconds, "
-                       f"{low:g} (only with the K key) to {high:g}")
+            raise fail(
+                "keepalived_dump_gap",
+                "keepalived_dump_gap must be a number of seconds, "
+                f"{low:g} (only with the K key) to {high:g}",
+            )
         values["keepalived_dump_gap"] = float(gap)
     if "groups" in data:
         groups = data["groups"]
         if not isinstance(groups, dict) or not all(
-                isinstance(hosts, list) and hosts and all(isinstance(h, str) and h for h in hosts)
-                for hosts in groups.values()):
-            raise LvstopError(f"{path}: [groups]: each group must be a list of hosts "
-                              '(pair1 = ["root@d1", "root@d2"])')
+            isinstance(hosts, list) and hosts and all(isinstance(h, str) and h for h in hosts)
+            for hosts in groups.values()
+        ):
+            raise LvstopError(
+                f"{path}: [groups]: each group must be a list of hosts "
+                '(pair1 = ["root@d1", "root@d2"])'
+            )
         values["groups"] = tuple((str(k), tuple(v)) for k, v in groups.items())
     return Settings(**values, path=path)

@@ -48,8 +48,7 @@ def restricted() -> bool:
 
 
 def refusal(what: str, why: str) -> LvstopError:
-    return LvstopError(f"{what} is not allowed under sudo: {why} "
-                       "(see the README, \"Under sudo\")")
+    return LvstopError(f'{what} is not allowed under sudo: {why} (see the README, "Under sudo")')
 
 
 def check_environment() -> None:
@@ -58,8 +57,9 @@ def check_environment() -> None:
         return
     for name in ENV_OVERRIDES:
         if os.environ.get(name):
-            raise refusal(f"${name}", "the files are those of /etc/lvstop/lvstop.toml and the "
-                          "defaults")
+            raise refusal(
+                f"${name}", "the files are those of /etc/lvstop/lvstop.toml and the defaults"
+            )
 
 
 def check_write_options(audit_log: str | None, state_file: str | None) -> None:
@@ -75,8 +75,10 @@ def check_write_options(audit_log: str | None, state_file: str | None) -> None:
 
     conf = settings.load(settings.DEFAULT_PATH)
     if conf.read_only:
-        raise LvstopError(f"writes are off on this host (read_only = true in {conf.path}); "
-                          "under sudo that is binding")
+        raise LvstopError(
+            f"writes are off on this host (read_only = true in {conf.path}); "
+            "under sudo that is binding"
+        )
 
 
 def check_dashboard_config(config: str | None) -> None:
@@ -90,16 +92,18 @@ def check_dashboard_config(config: str | None) -> None:
         raise refusal("--config", f"the dashboard reads {settings.DEFAULT_PATH} only")
 
 
-def check_dashboard_options(read_only: bool | None, conf_read_only: bool,
-                            incident_dir: str | None) -> None:
+def check_dashboard_options(
+    read_only: bool | None, conf_read_only: bool, incident_dir: str | None
+) -> None:
     """Under sudo: the config's ``read_only`` and incident folder are binding."""
     if not restricted():
         return
     from lvstop import settings
 
     if read_only is False and conf_read_only:
-        raise refusal("--no-read-only", f"read_only = true in {settings.DEFAULT_PATH} is "
-                      "binding")
+        raise refusal("--no-read-only", f"read_only = true in {settings.DEFAULT_PATH} is binding")
     if incident_dir:
-        raise refusal("--incident-dir", "snapshots go to incident_dir of "
-                      f"{settings.DEFAULT_PATH} (else the current directory)")
+        raise refusal(
+            "--incident-dir",
+            f"snapshots go to incident_dir of {settings.DEFAULT_PATH} (else the current directory)",
+        )

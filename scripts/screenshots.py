@@ -30,8 +30,7 @@ SIZES = ((80, 24), (160, 48))
 def build(state: str, data: Path) -> tuple[LvstopApp, Replay]:
     """The App for one state. "stale": IPVS stops answering while VRRP and host go on."""
     rep = load_state("steady" if state == "stale" else state, data)
-    sources = rep.sources(after_end="stall",
-                          vrrp_after_end="hold" if state == "stale" else "stall")
+    sources = rep.sources(after_end="stall", vrrp_after_end="hold" if state == "stale" else "stall")
     return LvstopApp(sources, interval=0.05), rep
 
 

@@ -13,16 +13,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEDULERS = ("rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed",
-              "nq")
+SCHEDULERS = ("rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq")
 V4_MASKS = ("255.255.255.0", "255.255.0.0", "255.0.0.0", "255.255.255.255", "255.255.255.128")
 FORWARD_SWITCH = {"-g": "route", "-i": "tunnel", "-m": "masq"}
 #: ipvsadm -Ln's Forward column (it has no word for bypass and prints a NULL pointer)
-FORWARD_LABEL = {"Route": "route", "Tunnel": "tunnel", "Masq": "masq", "Local": "local",
-                 "(null)": "bypass"}
+FORWARD_LABEL = {
+    "Route": "route",
+    "Tunnel": "tunnel",
+    "Masq": "masq",
+    "Local": "local",
+    "(null)": "bypass",
+}
 
 
 # -- generator ------------------------------------------------------------------------------------
+
 
 def generate_rules(seed: int, services: int = 40, max_rs: int = 5) -> str:
     """A seeded IPVS table as ``ipvsadm -R`` input covering every protocol, both families,
@@ -45,7 +50,7 @@ def generate_rules(seed: int, services: int = 40, max_rs: int = 5) -> str:
         else:
             vport = rnd.choice([80, 443, 53, 8888, 5060, rnd.randint(1, 65535)])
             if v6:
-                vip = f"[2001:db8:{rnd.randint(0, 0xffff):x}::{rnd.randint(1, 0xffff):x}]"
+                vip = f"[2001:db8:{rnd.randint(0, 0xFFFF):x}::{rnd.randint(1, 0xFFFF):x}]"
             else:
                 vip = f"10.{rnd.randint(0, 255)}.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
             svc = f"{kind} {vip}:{vport}"
@@ -77,20 +82,22 @@ def _service_options(rnd: random.Random, kind: str, sched: str, v6: bool) -> lis
     if kind == "-u" and rnd.random() < 0.4:  # ipvsadm: one-packet is for UDP only
         opts.append("-o")
     if sched in ("sh", "mh"):
-        flags = rnd.choice([[], [f"{sched}-fallback"], [f"{sched}-port"],
-                            [f"{sched}-fallback", f"{sched}-port"]])
+        flags = rnd.choice(
+            [[], [f"{sched}-fallback"], [f"{sched}-port"], [f"{sched}-fallback", f"{sched}-port"]]
+        )
         if flags:
             opts.append("-b " + ",".join(flags))
     return opts
 
 
-def _real_server_rule(rnd: random.Random, svc: str, kind: str, vport: int, v6: bool,
-                      rs_used: set[str]) -> str | None:
+def _real_server_rule(
+    rnd: random.Random, svc: str, kind: str, vport: int, v6: bool, rs_used: set[str]
+) -> str | None:
     """One generated real server's ``-a`` rule; None when it repeats one (``rs_used``)."""
     fwd = rnd.choice(["-g", "-i", "-m"])
     rs_v6 = v6
     if rs_v6:
-        rip = f"[2001:db8:ffff::{rnd.randint(1, 0xffff):x}]"
+        rip = f"[2001:db8:ffff::{rnd.randint(1, 0xFFFF):x}]"
     else:
         rip = f"192.168.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}"
     if kind == "-f":
@@ -128,6 +135,7 @@ def big_table(services: int, per_service: int) -> str:
 
 
 # -- parsers --------------------------------------------------------------------------------------
+
 
 def _norm_endpoint(text: str) -> str:
     """``[2001:db8:0::1]:80`` -> ``[2001:db8::1]:80``; ``1.2.3.4:80``; bare address -> :0."""
@@ -191,8 +199,9 @@ def parse_save(text: str) -> dict[str, SavedService]:
                     svc.persistent = int(next(it))
                 elif tok == "-M":
                     m = next(it)
-                    svc.mask = (ipaddress.IPv4Network(f"0.0.0.0/{m}").prefixlen if "." in m
-                                else int(m))
+                    svc.mask = (
+                        ipaddress.IPv4Network(f"0.0.0.0/{m}").prefixlen if "." in m else int(m)
+                    )
                 elif tok == "--pe":
                     svc.pe = next(it)
                 elif tok == "-o":
@@ -248,8 +257,10 @@ def parse_list(text: str) -> dict[str, ListedService]:
             label = f"{m.group(1)}  {m.group(2)}{m.group(3)}"
             current = out[label_key(label)] = ListedService(label_key(label), m.group(4).split())
             continue
-        if line.startswith("  -> ") and current is not None and not line.startswith(
-            "  -> RemoteAddress"
+        if (
+            line.startswith("  -> ")
+            and current is not None
+            and not line.startswith("  -> RemoteAddress")
         ):
             parts = line[5:].split()
             current.real_servers[_norm_endpoint(parts[0])] = parts[1:]
@@ -280,8 +291,15 @@ def parse_lnc(text: str) -> list[tuple[str, str, str, str, str]]:
         parts = line.split()
         if len(parts) != 6 or parts[0] in ("pro", "IPVS"):
             continue
-        out.append((parts[0].lower(), parts[2], _norm_endpoint(parts[3]),
-                    _norm_endpoint(parts[4]), _norm_endpoint(parts[5])))
+        out.append(
+            (
+                parts[0].lower(),
+                parts[2],
+                _norm_endpoint(parts[3]),
+                _norm_endpoint(parts[4]),
+                _norm_endpoint(parts[5]),
+            )
+        )
     return out
 
 
@@ -310,45 +328,74 @@ def compare(snapshot: Any, outputs: dict[str, str], *, counters: bool = True) ->
             _compare_listing(name, parse_list(outputs[name]), ours, svc_fields, rs_fields, diffs)
 
     if counters:
-        listing("stats", lambda s: [getattr(s.stats, c) for c in STAT_COLS],
-                lambda r: [getattr(r.stats, c) for c in STAT_COLS])
-        listing("rate", lambda s: [getattr(s.stats, c) for c in RATE_COLS],
-                lambda r: [getattr(r.stats, c) for c in RATE_COLS])
-        listing("thresholds", None, lambda r: [r.upper_threshold, r.lower_threshold,
-                                               r.active_conns, r.inactive_conns])
-        listing("persistent", None, lambda r: [r.weight, r.persistent_conns, r.active_conns,
-                                               r.inactive_conns])
-        listing("list", lambda s: [s.scheduler], lambda r: [
-            {v: k for k, v in FORWARD_LABEL.items()}.get(r.forward, r.forward), r.weight,
-            r.active_conns, r.inactive_conns])
+        listing(
+            "stats",
+            lambda s: [getattr(s.stats, c) for c in STAT_COLS],
+            lambda r: [getattr(r.stats, c) for c in STAT_COLS],
+        )
+        listing(
+            "rate",
+            lambda s: [getattr(s.stats, c) for c in RATE_COLS],
+            lambda r: [getattr(r.stats, c) for c in RATE_COLS],
+        )
+        listing(
+            "thresholds",
+            None,
+            lambda r: [r.upper_threshold, r.lower_threshold, r.active_conns, r.inactive_conns],
+        )
+        listing(
+            "persistent",
+            None,
+            lambda r: [r.weight, r.persistent_conns, r.active_conns, r.inactive_conns],
+        )
+        listing(
+            "list",
+            lambda s: [s.scheduler],
+            lambda r: [
+                {v: k for k, v in FORWARD_LABEL.items()}.get(r.forward, r.forward),
+                r.weight,
+                r.active_conns,
+                r.inactive_conns,
+            ],
+        )
     else:
         listing("thresholds", None, lambda r: [r.upper_threshold, r.lower_threshold])
         listing("persistent", None, lambda r: [r.weight])
-        listing("list", lambda s: [s.scheduler], lambda r: [
-            {v: k for k, v in FORWARD_LABEL.items()}.get(r.forward, r.forward), r.weight])
+        listing(
+            "list",
+            lambda s: [s.scheduler],
+            lambda r: [
+                {v: k for k, v in FORWARD_LABEL.items()}.get(r.forward, r.forward),
+                r.weight,
+            ],
+        )
 
     if "timeout" in outputs and snapshot.timeouts is not None:
         t = snapshot.timeouts
         if (t.tcp, t.tcpfin, t.udp) != parse_timeouts(outputs["timeout"]):
-            diffs.append(f"timeouts: lvstop {(t.tcp, t.tcpfin, t.udp)}, "
-                         f"ipvsadm {outputs['timeout']!r}")
+            diffs.append(
+                f"timeouts: lvstop {(t.tcp, t.tcpfin, t.udp)}, ipvsadm {outputs['timeout']!r}"
+            )
     if "daemon" in outputs:
         want_d = parse_daemons(outputs["daemon"])
-        got_d = [{"state": x.state, "mcast": x.interface, "syncid": str(x.syncid)}
-                 for x in snapshot.daemons]
+        got_d = [
+            {"state": x.state, "mcast": x.interface, "syncid": str(x.syncid)}
+            for x in snapshot.daemons
+        ]
         want_cmp = [{k: w[k] for k in ("state", "mcast", "syncid")} for w in want_d]
         if sorted(got_d, key=str) != sorted(want_cmp, key=str):
             diffs.append(f"daemons: lvstop {got_d}, ipvsadm {want_cmp}")
     return diffs
 
 
-def _compare_saved(saved: dict[str, SavedService], ours: dict[str, Any],
-                   diffs: list[str]) -> None:
+def _compare_saved(saved: dict[str, SavedService], ours: dict[str, Any], diffs: list[str]) -> None:
     """``ipvsadm -Sn``'s services and real servers against lvstop's."""
     d = diffs.append
     if set(saved) != set(ours):
-        d(f"services differ: only ipvsadm {sorted(set(saved) - set(ours))}, "
-          f"only lvstop {sorted(set(ours) - set(saved))}")
+        d(
+            f"services differ: only ipvsadm {sorted(set(saved) - set(ours))}, "
+            f"only lvstop {sorted(set(ours) - set(saved))}"
+        )
     for key, s in saved.items():
         svc = ours.get(key)
         if svc is None:
@@ -362,13 +409,17 @@ def _compare_saved(saved: dict[str, SavedService], ours: dict[str, Any],
         checks = [
             ("scheduler", svc.scheduler, s.scheduler),
             ("flags", set(svc.flags), want_flags),
-            ("persistence_timeout", svc.persistence_timeout,
-             s.persistent if s.persistent is not None else 0),
+            (
+                "persistence_timeout",
+                svc.persistence_timeout,
+                s.persistent if s.persistent is not None else 0,
+            ),
             ("persistence_engine", svc.persistence_engine, s.pe),
         ]
         if s.persistent is not None:
-            checks.append(("persistence_mask", svc.persistence_mask,
-                           s.mask if s.mask is not None else full))
+            checks.append(
+                ("persistence_mask", svc.persistence_mask, s.mask if s.mask is not None else full)
+            )
         for name, got, want in checks:
             if got != want:
                 d(f"{key} {name}: lvstop {got!r}, ipvsadm {want!r}")
@@ -381,9 +432,13 @@ def _compare_saved(saved: dict[str, SavedService], ours: dict[str, Any],
 
 
 def _compare_saved_real_server(rs: Any, want_rs: dict[str, Any], diffs: list[str]) -> None:
-    got_rs = {"forward": rs.forward, "weight": rs.weight,
-              "tunnel_type": rs.tunnel_type if rs.forward == "tunnel" else None,
-              "tunnel_port": rs.tunnel_port, "tunnel_flags": rs.tunnel_flags}
+    got_rs = {
+        "forward": rs.forward,
+        "weight": rs.weight,
+        "tunnel_type": rs.tunnel_type if rs.forward == "tunnel" else None,
+        "tunnel_port": rs.tunnel_port,
+        "tunnel_flags": rs.tunnel_flags,
+    }
     if rs.forward == "tunnel" and want_rs.get("tunnel_type") is None:
         # ipvsadm -S omits the default tunnel type (ipip, port 0, nocsum)
         want_rs = {**want_rs, "tunnel_type": "ipip", "tunnel_flags": ("nocsum",)}
@@ -394,13 +449,21 @@ def _compare_saved_real_server(rs: Any, want_rs: dict[str, Any], diffs: list[str
             diffs.append(f"{rs.key} {name}: lvstop {got_rs[name]!r}, ipvsadm {want_rs[name]!r}")
 
 
-def _compare_listing(name: str, listed: dict[str, ListedService], ours: dict[str, Any],
-                     svc_fields: Any, rs_fields: Any, diffs: list[str]) -> None:
+def _compare_listing(
+    name: str,
+    listed: dict[str, ListedService],
+    ours: dict[str, Any],
+    svc_fields: Any,
+    rs_fields: Any,
+    diffs: list[str],
+) -> None:
     """One ``ipvsadm -Ln`` view's columns against the same fields of lvstop's snapshot."""
     d = diffs.append
     if set(listed) != set(ours):
-        d(f"{name}: services differ: only ipvsadm {sorted(set(listed) - set(ours))}, "
-          f"only lvstop {sorted(set(ours) - set(listed))}")
+        d(
+            f"{name}: services differ: only ipvsadm {sorted(set(listed) - set(ours))}, "
+            f"only lvstop {sorted(set(ours) - set(listed))}"
+        )
         return
     for key, ls in listed.items():
         svc = ours[key]
@@ -411,8 +474,10 @@ def _compare_listing(name: str, listed: dict[str, ListedService], ours: dict[str
                 d(f"{name} {key}: lvstop {got}, ipvsadm {want}")
         rs_ours = {rs.endpoint: rs for rs in svc.real_servers}
         if set(rs_ours) != set(ls.real_servers):
-            d(f"{name} {key} real servers: lvstop {sorted(rs_ours)}, "
-              f"ipvsadm {sorted(ls.real_servers)}")
+            d(
+                f"{name} {key} real servers: lvstop {sorted(rs_ours)}, "
+                f"ipvsadm {sorted(ls.real_servers)}"
+            )
             continue
         for ep, cols in ls.real_servers.items():
             got = [str(v) for v in rs_fields(rs_ours[ep])]

@@ -17,15 +17,20 @@ def read_whole(cmd: int, msg: bytes) -> bool:
     if cmd == ipvs.CMD_GET_SERVICE:
         return ipvs._kernel_service(msg, genl.HDRLEN, len(msg)) is not None
     size = len(msg) - genl.HDRLEN
-    return any(layout.read(msg, genl.HDRLEN, size) is not None
-               for layout in ipvs.DEST_LAYOUTS.get(size, ()))
+    return any(
+        layout.read(msg, genl.HDRLEN, size) is not None
+        for layout in ipvs.DEST_LAYOUTS.get(size, ())
+    )
 
 
 def walked(exchanges: Iterable[dict[str, Any]]) -> int:
     """How many recorded service and real-server messages the decoder had to walk."""
-    return sum(not read_whole(ex["cmd"], bytes.fromhex(m)) for ex in exchanges
-               if ex["kind"] == "dump" and ex["cmd"] in (ipvs.CMD_GET_SERVICE, ipvs.CMD_GET_DEST)
-               for m in ex["replies"])
+    return sum(
+        not read_whole(ex["cmd"], bytes.fromhex(m))
+        for ex in exchanges
+        if ex["kind"] == "dump" and ex["cmd"] in (ipvs.CMD_GET_SERVICE, ipvs.CMD_GET_DEST)
+        for m in ex["replies"]
+    )
 
 
 class Recorder:
@@ -45,19 +50,26 @@ class Recorder:
             return parse(buf, off, length)
 
         out = self.inner.dump(cmd, attrs, keep, what)
-        self.exchanges.append({"kind": "dump", "cmd": cmd, "attrs": attrs.hex(),
-                               "replies": raw})
+        self.exchanges.append({"kind": "dump", "cmd": cmd, "attrs": attrs.hex(), "replies": raw})
         return out
 
     def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
         try:
             out = self.inner.request(cmd, attrs, what)
         except IpvsError as exc:
-            self.exchanges.append({"kind": "request", "cmd": cmd, "attrs": attrs.hex(),
-                                   "errno": exc.errno, "replies": []})
+            self.exchanges.append(
+                {
+                    "kind": "request",
+                    "cmd": cmd,
+                    "attrs": attrs.hex(),
+                    "errno": exc.errno,
+                    "replies": [],
+                }
+            )
             raise
-        self.exchanges.append({"kind": "request", "cmd": cmd, "attrs": attrs.hex(),
-                               "replies": [m.hex() for m in out]})
+        self.exchanges.append(
+            {"kind": "request", "cmd": cmd, "attrs": attrs.hex(), "replies": [m.hex() for m in out]}
+        )
         return out
 
     def close(self) -> None:
@@ -101,10 +113,10 @@ class Replayer:
     def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
         ex = self._take("request", cmd, attrs, what)
         if ex.get("errno"):
-            raise ipvs_error(NetlinkError(f"{what}: {genl.errno_text(ex['errno'])}",
-                                          ex["errno"]), what)
+            raise ipvs_error(
+                NetlinkError(f"{what}: {genl.errno_text(ex['errno'])}", ex["errno"]), what
+            )
         return [bytes.fromhex(m) for m in ex["replies"]]
 
     def close(self) -> None:
         pass
-

@@ -49,29 +49,40 @@ def is_lab_item(item: pytest.Item) -> bool:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("lvstop lab")
-    group.addoption("--lab-timeout", type=float, default=None,
-                    help="seconds before the lab VM is killed (default $LVSTOP_LAB_TIMEOUT "
-                    "or 3600)")
-    group.addoption("--lab-keep", action="store_true",
-                    help="keep the lab run folder under .lab/ even when all lab tests pass")
-    group.addoption("--lab-vms", default=None,
-                    help=f"lab VMs sharing the lab tests, file by file (default ${ENV_VMS} "
-                    f"or {DEFAULT_VMS})")
+    group.addoption(
+        "--lab-timeout",
+        type=float,
+        default=None,
+        help="seconds before the lab VM is killed (default $LVSTOP_LAB_TIMEOUT or 3600)",
+    )
+    group.addoption(
+        "--lab-keep",
+        action="store_true",
+        help="keep the lab run folder under .lab/ even when all lab tests pass",
+    )
+    group.addoption(
+        "--lab-vms",
+        default=None,
+        help=f"lab VMs sharing the lab tests, file by file (default ${ENV_VMS} or {DEFAULT_VMS})",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # Everything under tests/lab needs the VM: mark it before `-m` deselection runs.
     for item in items:
         parts = item.path.parts
-        if any(parts[i:i + 2] == LAB_DIR_PARTS for i in range(len(parts) - 1)) \
-                and not is_lab_item(item):
+        if any(
+            parts[i : i + 2] == LAB_DIR_PARTS for i in range(len(parts) - 1)
+        ) and not is_lab_item(item):
             item.add_marker(pytest.mark.lab)
     if not in_vm():
         # Lab tests last: the VM boots and runs them while the host runs everything else.
-        items[:] = [it for it in items if not is_lab_item(it)] + \
-            claim_order([it for it in items if is_lab_item(it)])
+        items[:] = [it for it in items if not is_lab_item(it)] + claim_order(
+            [it for it in items if is_lab_item(it)]
+        )
     select = os.environ.get(ENV_SELECT)
     if in_vm() and select:
         wanted = Path(select).read_text().splitlines()
@@ -107,8 +118,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     seconds = float(os.environ.get(ENV_TEST_TIMEOUT) or DEFAULT_TEST_TIMEOUT) * load_factor()
 
     def expired(signum: int, frame: object) -> None:
-        raise LabTestTimeout(f"lab test still running after {seconds:g}s "
-                             f"(${ENV_TEST_TIMEOUT})")
+        raise LabTestTimeout(f"lab test still running after {seconds:g}s (${ENV_TEST_TIMEOUT})")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -210,6 +220,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # --- on the host: boot the VMs, replay reports ----------------------------------------------
 
+
 class _Vm:
     """One lab VM of the session and what the host has read of its report stream."""
 
@@ -284,8 +295,10 @@ def vm_count(config: pytest.Config, units: int) -> int:
     except ValueError:
         count = 0
     if count < 1:
-        raise pytest.UsageError(f"lvstop lab: the number of lab VMs must be a whole number "
-                                f"of at least 1, not {given!r} (--lab-vms, ${ENV_VMS})")
+        raise pytest.UsageError(
+            f"lvstop lab: the number of lab VMs must be a whole number "
+            f"of at least 1, not {given!r} (--lab-vms, ${ENV_VMS})"
+        )
     return max(1, min(count, units))
 
 
@@ -345,8 +358,11 @@ class HostLab:
         for number in range(1, count + 1):
             one = _Vm(run_dir / f"vm{number}")
             one.run_dir.mkdir()
-            env = {ENV_RESULTS: str(one.run_dir / "results.jsonl"), ENV_SELECT: str(select),
-                   ENV_CLAIMS: str(claims)}
+            env = {
+                ENV_RESULTS: str(one.run_dir / "results.jsonl"),
+                ENV_SELECT: str(select),
+                ENV_CLAIMS: str(claims),
+            }
             vm.prepare(payload, env, one.run_dir, shared=(run_dir,))
             try:
                 one.proc = vm.start(one.run_dir, timeout)
@@ -390,10 +406,15 @@ class HostLab:
                 except subprocess.TimeoutExpired:
                     os.killpg(one.proc.pid, 9)
                     one.proc.wait()
-        clean = bool(self.vms) and all(one.proc is not None and one.proc.returncode == 0
-                                       for one in self.vms)
-        if (self.run_dir is not None and not self.any_failed and clean
-                and not self.config.getoption("lab_keep")):
+        clean = bool(self.vms) and all(
+            one.proc is not None and one.proc.returncode == 0 for one in self.vms
+        )
+        if (
+            self.run_dir is not None
+            and not self.any_failed
+            and clean
+            and not self.config.getoption("lab_keep")
+        ):
             import shutil
 
             shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -423,12 +444,17 @@ def _emit(item: pytest.Item, reports: list[pytest.TestReport]) -> None:
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 
 
-def _report(item: pytest.Item, when: Literal["setup", "call", "teardown"],
-            outcome: Literal["passed", "failed", "skipped"], longrepr: Any = None,
-            duration: float = 0.0) -> pytest.TestReport:
+def _report(
+    item: pytest.Item,
+    when: Literal["setup", "call", "teardown"],
+    outcome: Literal["passed", "failed", "skipped"],
+    longrepr: Any = None,
+    duration: float = 0.0,
+) -> pytest.TestReport:
     keywords = {name: 1 for name in item.keywords}
-    return pytest.TestReport(item.nodeid, _location_tuple(item), keywords, outcome,
-                             longrepr, when, duration=duration)
+    return pytest.TestReport(
+        item.nodeid, _location_tuple(item), keywords, outcome, longrepr, when, duration=duration
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -451,8 +477,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     host.wait_for(item.nodeid)
     config = item.config
     datas = host.reports.get(item.nodeid, [])
-    reports = [config.hook.pytest_report_from_serializable(config=config, data=d)
-               for d in datas]
+    reports = [config.hook.pytest_report_from_serializable(config=config, data=d) for d in datas]
     for rep in reports:
         # JSON made the skip location tuple a list; the terminal summary asserts a tuple.
         if isinstance(rep.longrepr, list):

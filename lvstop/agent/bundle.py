@@ -29,12 +29,16 @@ ROOTS = ("lvstop.agent.server", "lvstop.commands._writes")
 
 #: (module, imported name) → why the agent never executes that import
 NOT_REACHED = {
-    ("lvstop.sources.keepalived_state", "psutil"):
-        "scan_processes only: the agent hands find_processes its /proc scan "
-        "(lvstop.agent.probe.keepalived_process_infos)",
-    ("lvstop.sources.keepalived_conf", "psutil"):
-        "host_interfaces only: the agent parses keepalived.conf without this host's "
-        "interfaces (parse_file's interfaces=None)",
+    (
+        "lvstop.sources.keepalived_state",
+        "psutil",
+    ): "scan_processes only: the agent hands find_processes its /proc scan "
+    "(lvstop.agent.probe.keepalived_process_infos)",
+    (
+        "lvstop.sources.keepalived_conf",
+        "psutil",
+    ): "host_interfaces only: the agent parses keepalived.conf without this host's "
+    "interfaces (parse_file's interfaces=None)",
 }
 
 MAIN = """\
@@ -79,8 +83,11 @@ def _imports(name: str, path: Path) -> list[str]:
                 module = node.module or ""
             out.append(module)
             # `from lvstop.sources import genl`: genl is a module of its own
-            out.extend(f"{module}.{alias.name}" for alias in node.names
-                       if _module_file(f"{module}.{alias.name}") is not None)
+            out.extend(
+                f"{module}.{alias.name}"
+                for alias in node.names
+                if _module_file(f"{module}.{alias.name}") is not None
+            )
     return out
 
 
@@ -121,13 +128,17 @@ def build() -> bytes:
     found = closure()
     unexplained = [f for f in found.foreign if f not in NOT_REACHED]
     if unexplained:
-        raise ValueError("the agent would import beyond the standard library: "
-                         + ", ".join(f"{m} imports {n}" for m, n in unexplained))
+        raise ValueError(
+            "the agent would import beyond the standard library: "
+            + ", ".join(f"{m} imports {n}" for m, n in unexplained)
+        )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        members = {f"{'/'.join(name.split('.'))}"
-                   + ("/__init__.py" if path.name == "__init__.py" else ".py"): path
-                   for name, path in found.modules.items()}
+        members = {
+            f"{'/'.join(name.split('.'))}"
+            + ("/__init__.py" if path.name == "__init__.py" else ".py"): path
+            for name, path in found.modules.items()
+        }
         for arcname in sorted(members):
             info = zipfile.ZipInfo(arcname, _DATE)
             info.compress_type = zipfile.ZIP_DEFLATED

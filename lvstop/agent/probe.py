@@ -57,7 +57,7 @@ def _parse_addr_messages(buf: bytes, out: set[str]) -> bool:
                 if alen < _NLATTR.size:
                     break
                 if atype in (IFA_ADDRESS, IFA_LOCAL):
-                    found[atype] = bytes(buf[pos + 4:pos + alen])
+                    found[atype] = bytes(buf[pos + 4 : pos + alen])
                 pos += (alen + 3) & ~3
             raw = found.get(IFA_LOCAL) or found.get(IFA_ADDRESS)
             if raw is not None and len(out) < MAX_ADDRESSES:
@@ -72,13 +72,18 @@ def _parse_addr_messages(buf: bytes, out: set[str]) -> bool:
 def local_addresses() -> frozenset[str]:
     """Every address this network namespace holds (IPv4 and IPv6), one RTM_GETADDR dump."""
     out: set[str] = set()
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                       NETLINK_ROUTE) as sock:
+    with socket.socket(
+        socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE
+    ) as sock:
         sock.settimeout(5.0)
         sock.bind((0, 0))
         body = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-        sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETADDR,
-                                 NLM_F_REQUEST | NLM_F_DUMP, 1, 0) + body)
+        sock.send(
+            _NLMSGHDR.pack(
+                _NLMSGHDR.size + len(body), RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 1, 0
+            )
+            + body
+        )
         for _ in range(10_000):  # bounded: a dump is a few messages
             if _parse_addr_messages(sock.recv(1 << 16), out):
                 break
@@ -120,8 +125,7 @@ def host_stats(cpu: CpuMeter) -> dict[str, Any]:
                 name, _, rest = text.partition(":")
                 if name in ("MemTotal", "MemAvailable"):
                     mem[name] = int(rest.split()[0])
-        out["memory_percent"] = round(
-            100.0 * (1 - mem["MemAvailable"] / mem["MemTotal"]), 0)
+        out["memory_percent"] = round(100.0 * (1 - mem["MemAvailable"] / mem["MemTotal"]), 0)
     except (OSError, ValueError, KeyError, ZeroDivisionError):
         out["memory_percent"] = None
     return out
@@ -155,13 +159,14 @@ def keepalived_process_infos() -> list[dict[str, Any]]:
             with open(f"/proc/{pid}/stat", "rb") as handle:
                 stat = handle.read()
             # the name is in parentheses and may hold anything: split after the last ')'
-            rest = stat[stat.rindex(b")") + 2:].split()
+            rest = stat[stat.rindex(b")") + 2 :].split()
             if rest[0] == b"Z":
                 continue
             ppid, start_ticks = int(rest[1]), int(rest[19])
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                cmdline = [a.decode("utf-8", "replace")
-                           for a in handle.read(65536).split(b"\0") if a]
+                cmdline = [
+                    a.decode("utf-8", "replace") for a in handle.read(65536).split(b"\0") if a
+                ]
             uids: tuple[int, ...] = ()
             with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
                 for text in handle:
@@ -170,9 +175,16 @@ def keepalived_process_infos() -> list[dict[str, Any]]:
                         break
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile, or unreadable
-        out.append({"pid": pid, "ppid": ppid, "cmdline": cmdline,
-                    "create_time": boot + start_ticks / ticks, "uids": uids,
-                    "untrusted": untrusted_reason(pid, uids)})
+        out.append(
+            {
+                "pid": pid,
+                "ppid": ppid,
+                "cmdline": cmdline,
+                "create_time": boot + start_ticks / ticks,
+                "uids": uids,
+                "untrusted": untrusted_reason(pid, uids),
+            }
+        )
     return out
 
 

@@ -37,15 +37,15 @@ SCHEMA = "lvstop.agent/1"
 
 #: the sections of the agent's state (``README.md`` documents each value's shape)
 SECTIONS = (
-    "service",      # service key -> Service.to_dict() without real_servers
+    "service",  # service key -> Service.to_dict() without real_servers
     "real_server",  # real server key -> RealServer.to_dict() plus "service"
-    "ipvs",         # "timeouts" | "daemons" | "error" -> value
-    "vrid",         # VridState key -> the wire's view (volatile counters left out)
-    "instance",     # keepalived vrrp_instance name -> its state on this director
-    "keepalived",   # "status" -> running, pid, started, config, source, problems
-    "host",         # "stats" -> load, cpu, memory (rounded; sent at most every HOST_EVERY s)
-    "drained",      # real server key -> weight remembered by a drain
-    "addresses",    # "local" -> sorted addresses this director holds
+    "ipvs",  # "timeouts" | "daemons" | "error" -> value
+    "vrid",  # VridState key -> the wire's view (volatile counters left out)
+    "instance",  # keepalived vrrp_instance name -> its state on this director
+    "keepalived",  # "status" -> running, pid, started, config, source, problems
+    "host",  # "stats" -> load, cpu, memory (rounded; sent at most every HOST_EVERY s)
+    "drained",  # real server key -> weight remembered by a drain
+    "addresses",  # "local" -> sorted addresses this director holds
 )
 
 #: seconds without any line after which the agent sends a ``tick``
@@ -137,15 +137,16 @@ class RequestError(ValueError):
 
 
 def _id_ok(value: Any) -> bool:
-    return (isinstance(value, (int, str)) and not isinstance(value, bool)
-            and len(str(value)) <= 64)
+    return isinstance(value, (int, str)) and not isinstance(value, bool) and len(str(value)) <= 64
 
 
 def _check_int(op: str, name: str, value: Any, low: int, high: int, rid: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise RequestError(
             f"{op}: {name} must be a whole number from {low} to {high}, not "
-            f"{json.dumps(value)[:40]}", rid)
+            f"{json.dumps(value)[:40]}",
+            rid,
+        )
 
 
 def parse_request(text: str | bytes) -> Request:
@@ -160,8 +161,9 @@ def parse_request(text: str | bytes) -> Request:
         raise RequestError("malformed request: not a JSON object")
     rid = data.get("id")
     if not _id_ok(rid):
-        raise RequestError("malformed request: id must be a number or a string of at most "
-                           "64 characters")
+        raise RequestError(
+            "malformed request: id must be a number or a string of at most 64 characters"
+        )
     op = data.get("op")
     if not isinstance(op, str):
         raise RequestError("malformed request: no op", rid)

@@ -60,15 +60,24 @@ SCAN_EVERY = 5.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interval", type=float, default=1.0, metavar="S",
-                        help="seconds between polls (default 1)")
-    parser.add_argument("--iface", action="append", default=[], metavar="IF",
-                        help="capture VRRP on this interface (repeatable; default all)")
+    parser.add_argument(
+        "--interval", type=float, default=1.0, metavar="S", help="seconds between polls (default 1)"
+    )
+    parser.add_argument(
+        "--iface",
+        action="append",
+        default=[],
+        metavar="IF",
+        help="capture VRRP on this interface (repeatable; default all)",
+    )
     parser.add_argument("--no-vrrp", action="store_true", help="no VRRP capture")
     parser.add_argument("--read-only", action="store_true", help="refuse every write request")
-    parser.add_argument("--keepalived-state", action=argparse.BooleanOptionalAction,
-                        default=None, help="signal keepalived for its own instance states "
-                        "(default: when root)")
+    parser.add_argument(
+        "--keepalived-state",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="signal keepalived for its own instance states (default: when root)",
+    )
     add_write_options(parser)  # --audit-log, --state-file: as lvstop drain's
 
 
@@ -109,15 +118,23 @@ def vrid_view(v: VridState) -> dict[str, Any]:
     counters and times that move with every advert (so a steady VRID sends nothing)."""
     master = v.master_router
     return {
-        "family": v.family, "vrid": v.vrid, "interface": v.interface, "master": v.master,
+        "family": v.family,
+        "vrid": v.vrid,
+        "interface": v.interface,
+        "master": v.master,
         "master_priority": None if master is None else master.priority,
         "master_since": v.master_since,
         "routers": sorted([r.src, r.priority] for r in v.routers),
         "vips": sorted({a for r in v.routers for a in r.addresses}),
-        "split_brain": v.split_brain, "conflict_fields": list(v.conflict_fields),
-        "silent": v.silent, "bogus": v.bogus, "failovers": v.failovers,
-        "last_gap_ms": v.last_gap_ms, "local_vips": list(v.local_vips),
-        "host_mismatch": v.host_mismatch, "too_many_senders": v.too_many_senders,
+        "split_brain": v.split_brain,
+        "conflict_fields": list(v.conflict_fields),
+        "silent": v.silent,
+        "bogus": v.bogus,
+        "failovers": v.failovers,
+        "last_gap_ms": v.last_gap_ms,
+        "local_vips": list(v.local_vips),
+        "host_mismatch": v.host_mismatch,
+        "too_many_senders": v.too_many_senders,
     }
 
 
@@ -149,8 +166,7 @@ class Wire:
             self.error = str(exc)
             self._capture = None
             return
-        self._thread = threading.Thread(target=self._run, name="lvstop-agent-vrrp",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="lvstop-agent-vrrp", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -215,7 +231,8 @@ class Keepalived:
         gone = parent is not None and not os.path.exists(f"/proc/{parent.pid}")
         if urge or gone or now - self._scanned >= SCAN_EVERY:
             self._procs = keepalived_state.own_netns_processes(
-                keepalived_state.find_processes(probe.keepalived_process_infos()))
+                keepalived_state.find_processes(probe.keepalived_process_infos())
+            )
             self._scanned = now
         return self._procs
 
@@ -241,14 +258,13 @@ class Keepalived:
             self._config_key = key
         return self._config
 
-    def _ask(self, processes: Any, global_defs: Any, addresses: frozenset[str],
-             pid: int) -> None:
+    def _ask(self, processes: Any, global_defs: Any, addresses: frozenset[str], pid: int) -> None:
         from lvstop.sources import keepalived_state
 
         try:
             runtime = keepalived_state.read_runtime(
-                global_defs=global_defs, processes=processes, request_dumps=True,
-                want_check=False)
+                global_defs=global_defs, processes=processes, request_dumps=True, want_check=False
+            )
             if runtime.instances is not None:
                 self._dump = {i.name: i for i in runtime.instances}
                 self._dump_addresses = addresses
@@ -259,8 +275,9 @@ class Keepalived:
         finally:
             self._busy.release()
 
-    def read(self, addresses: frozenset[str], now: float, urge: bool
-             ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    def read(
+        self, addresses: frozenset[str], now: float, urge: bool
+    ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """(the instance section, the keepalived status, transition events)."""
         from lvstop.sources import keepalived_conf
 
@@ -271,16 +288,24 @@ class Keepalived:
             self._dump = None
         stale = self._dump is not None and self._dump_addresses != addresses
         due = urge or stale or self._dump is None or now - self._asked >= KEEPALIVED_EVERY
-        if (self.signals and parent is not None and due and now - self._asked >= KEEPALIVED_GAP
-                and self._busy.acquire(blocking=False)):
+        if (
+            self.signals
+            and parent is not None
+            and due
+            and now - self._asked >= KEEPALIVED_GAP
+            and self._busy.acquire(blocking=False)
+        ):
             self._asked = now
             chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
-            threading.Thread(target=self._ask, name="lvstop-agent-keepalived", daemon=True,
-                             args=(chosen, config.global_defs if config else None, addresses,
-                                   parent.pid)).start()
+            threading.Thread(
+                target=self._ask,
+                name="lvstop-agent-keepalived",
+                daemon=True,
+                args=(chosen, config.global_defs if config else None, addresses, parent.pid),
+            ).start()
         instances: dict[str, Any] = {}
         events: list[dict[str, Any]] = []
-        for inst in (config.vrrp_instances if config else ()):
+        for inst in config.vrrp_instances if config else ():
             vips = list(inst.vips())
             held = [v for v in vips if v in addresses]
             dumped = None if self._dump is None or stale else self._dump.get(inst.name)
@@ -297,15 +322,26 @@ class Keepalived:
             if before is None or before[0] != state:
                 self._seen[inst.name] = (state, transition or now)
                 if before is not None:
-                    events.append({"source": "keepalived", "kind": "transition",
-                                   "instance": inst.name, "vrid": inst.virtual_router_id,
-                                   "text": f"{inst.name} (VRID {inst.virtual_router_id}) "
-                                   f"{before[0]} → {state}"})
+                    events.append(
+                        {
+                            "source": "keepalived",
+                            "kind": "transition",
+                            "instance": inst.name,
+                            "vrid": inst.virtual_router_id,
+                            "text": f"{inst.name} (VRID {inst.virtual_router_id}) "
+                            f"{before[0]} → {state}",
+                        }
+                    )
             instances[inst.name] = {
-                "vrid": inst.virtual_router_id, "family": inst.family,
-                "interface": inst.interface, "priority": inst.priority,
-                "configured_state": inst.state, "vips": vips, "vips_held": held,
-                "state": state, "source": source,
+                "vrid": inst.virtual_router_id,
+                "family": inst.family,
+                "interface": inst.interface,
+                "priority": inst.priority,
+                "configured_state": inst.state,
+                "vips": vips,
+                "vips_held": held,
+                "state": state,
+                "source": source,
                 "since": transition or self._seen[inst.name][1],
             }
         for name in [n for n in self._seen if n not in instances]:
@@ -314,8 +350,9 @@ class Keepalived:
             "running": parent is not None,
             "pid": None if parent is None else parent.pid,
             "started": None if parent is None else parent.started,
-            "config": None if config is None else (
-                (parent.config_path if parent else None) or keepalived_conf.DEFAULT_CONFIG),
+            "config": None
+            if config is None
+            else ((parent.config_path if parent else None) or keepalived_conf.DEFAULT_CONFIG),
             "config_error": self._config_error,
             "signals": self.signals,
             "problems": list(self.problems),
@@ -351,8 +388,13 @@ def ipvs_sections(snap: IpvsSnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 class Agent:
-    def __init__(self, args: argparse.Namespace, stdin: IO[bytes], stdout: IO[bytes],
-                 writer_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        stdin: IO[bytes],
+        stdout: IO[bytes],
+        writer_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self.args = args
         self.interval = max(0.1, float(args.interval))
         self.stop = threading.Event()
@@ -392,8 +434,10 @@ class Agent:
         if snap.services == self._last_services and self.state["service"]:
             # nothing moved: the sections of the last poll (to_dict of every real server
             # each second is most of a quiet agent's CPU at 100x10)
-            state["service"], state["real_server"] = (self.state["service"],
-                                                      self.state["real_server"])
+            state["service"], state["real_server"] = (
+                self.state["service"],
+                self.state["real_server"],
+            )
         else:
             state["service"], state["real_server"] = ipvs_sections(snap)
             self._last_services = snap.services
@@ -458,14 +502,21 @@ class Agent:
         if self.wire is not None and self.wire.error:
             problems.append(self.wire.error)
         return {
-            "type": "hello", "schema": SCHEMA, "lvstop": __version__, "host": facts["host"],
-            "kernel": facts["kernel"], "python": sys.version.split()[0],
-            "keepalived": keepalived_version(), "uid": os.geteuid(),
+            "type": "hello",
+            "schema": SCHEMA,
+            "lvstop": __version__,
+            "host": facts["host"],
+            "kernel": facts["kernel"],
+            "python": sys.version.split()[0],
+            "keepalived": keepalived_version(),
+            "uid": os.geteuid(),
             "capabilities": sorted(
                 ["ipvs", "keepalived", "host", "conns"]
                 + ([] if self.wire is None else ["vrrp"])
-                + ([] if self.args.read_only else ["write"])),
-            "interval": self.interval, "problems": problems,
+                + ([] if self.args.read_only else ["write"])
+            ),
+            "interval": self.interval,
+            "problems": problems,
         }
 
     def poll(self, first: bool = False, urge: bool = False) -> None:
@@ -479,8 +530,9 @@ class Agent:
         else:
             changed, deleted = diff_state(self.state, state)
             if changed or deleted:
-                self.out.send({"type": "update", "seq": self.seq, "time": now,
-                               "set": changed, "del": deleted})
+                self.out.send(
+                    {"type": "update", "seq": self.seq, "time": now, "set": changed, "del": deleted}
+                )
             elif time.monotonic() - self.out.last >= HEARTBEAT:
                 self.out.send({"type": "tick", "seq": self.seq, "time": now})
         self.state = state
@@ -496,8 +548,7 @@ class Agent:
                 if len(text) > MAX_REQUEST and not text.endswith(b"\n"):
                     while text and not text.endswith(b"\n"):  # skip the rest of the line
                         text = self.stdin.readline(MAX_REQUEST + 1)
-                    self.out.raw(error_line(
-                        f"malformed request: longer than {MAX_REQUEST} bytes"))
+                    self.out.raw(error_line(f"malformed request: longer than {MAX_REQUEST} bytes"))
                     if not text:
                         break
                     continue
@@ -540,10 +591,16 @@ class Agent:
         elif request.op == "weight":
             change = writer.set_weight(args["rs"], args["weight"])
         else:
-            change = writer.set_timeouts(args.get("tcp", 0), args.get("tcpfin", 0),
-                                         args.get("udp", 0))
-        return {"action": change.action, "target": change.target, "before": change.before,
-                "after": change.after, "message": change.message}
+            change = writer.set_timeouts(
+                args.get("tcp", 0), args.get("tcpfin", 0), args.get("udp", 0)
+            )
+        return {
+            "action": change.action,
+            "target": change.target,
+            "before": change.before,
+            "after": change.after,
+            "message": change.message,
+        }
 
     def _conns(self, args: dict[str, Any]) -> dict[str, Any]:
         from lvstop.sources.conns import read_conns
@@ -556,9 +613,16 @@ class Agent:
                 continue
             if "rs" in args and not args["rs"].endswith(e.real_endpoint):
                 continue
-            out.append({"protocol": e.protocol, "client": e.client_endpoint,
-                        "virtual": e.virtual_endpoint, "real": e.real_endpoint,
-                        "state": e.state, "expires": e.expires})
+            out.append(
+                {
+                    "protocol": e.protocol,
+                    "client": e.client_endpoint,
+                    "virtual": e.virtual_endpoint,
+                    "real": e.real_endpoint,
+                    "state": e.state,
+                    "expires": e.expires,
+                }
+            )
             if len(out) >= limit:
                 break
         return {"conns": out, "truncated": len(out) >= limit}
@@ -586,10 +650,10 @@ class Agent:
             self.wire = Wire(self.args.iface or None)
             self.wire.start()
         self.out.send(self.hello())
-        threading.Thread(target=self._read_stdin, name="lvstop-agent-stdin",
-                         daemon=True).start()
-        threading.Thread(target=self._serve_requests, name="lvstop-agent-writes",
-                         daemon=True).start()
+        threading.Thread(target=self._read_stdin, name="lvstop-agent-stdin", daemon=True).start()
+        threading.Thread(
+            target=self._serve_requests, name="lvstop-agent-writes", daemon=True
+        ).start()
         first = True
         try:
             while not self.stop.is_set():
@@ -631,8 +695,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The self-contained file's entry point (``python3 agent.pyz [options]``)."""
-    parser = argparse.ArgumentParser(prog="lvstop-agent", description="lvstop's agent: "
-                                     f"{SCHEMA} JSON lines on stdin/stdout")
+    parser = argparse.ArgumentParser(
+        prog="lvstop-agent", description=f"lvstop's agent: {SCHEMA} JSON lines on stdin/stdout"
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 
 NAME = "agent"
-HELP = ("this director's IPVS, VRRP, keepalived and host as lvstop.agent/1 JSON lines on "
-        "stdout, writes asked for on stdin (what `lvstop --host` runs over ssh)")
+HELP = (
+    "this director's IPVS, VRRP, keepalived and host as lvstop.agent/1 JSON lines on "
+    "stdout, writes asked for on stdin (what `lvstop --host` runs over ssh)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

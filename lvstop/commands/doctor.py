@@ -8,9 +8,11 @@ import json
 import sys
 
 NAME = "doctor"
-HELP = ("check this director / real server for the classic LVS + keepalived mistakes (sends "
-        "keepalived no signal: reads its config, processes and the kernel; runs the installed "
-        "keepalived -t once)")
+HELP = (
+    "check this director / real server for the classic LVS + keepalived mistakes (sends "
+    "keepalived no signal: reads its config, processes and the kernel; runs the installed "
+    "keepalived -t once)"
+)
 
 _MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 

@@ -28,43 +28,76 @@ HELP = "print the IPVS table once (like ipvsadm -Ln, with rates), or as JSON"
 
 _FAMILY_ORDER = {"inet": 2, "inet6": 10}
 _PROTO_ORDER = {"tcp": 6, "udp": 17, "sctp": 132}
-_FORWARD_LABEL = {"masq": "Masq", "local": "Local", "tunnel": "Tunnel", "route": "Route",
-                  "bypass": "Bypass"}
+_FORWARD_LABEL = {
+    "masq": "Masq",
+    "local": "Local",
+    "tunnel": "Tunnel",
+    "route": "Route",
+    "bypass": "Bypass",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     view = parser.add_mutually_exclusive_group()
-    view.add_argument("--stats", action="store_true",
-                      help="counters since they were zeroed: conns, packets, bytes")
-    view.add_argument("--rate", action="store_true",
-                      help="rates: CPS, packets/s and bytes/s in and out")
-    view.add_argument("--conns", action="store_true",
-                      help="the connection table (/proc/net/ip_vs_conn), like ipvsadm -Lnc")
-    view.add_argument("--conn-counts", action="store_true",
-                      help="connections counted per service, real server and state")
-    view.add_argument("--timeouts", action="store_true",
-                      help="tcp / tcpfin / udp timeouts and the connection-sync daemons")
-    parser.add_argument("--json", action="store_true",
-                        help="print the lvstop.dump/1 JSON document (with --conns: plus "
-                        "'connections'; with --conn-counts: plus 'connection_counts')")
-    parser.add_argument("--interval", type=float, metavar="SECONDS",
-                        help="read twice, SECONDS apart, and show lvstop's own rates from the "
-                        "counter deltas instead of the kernel's 2 s estimates")
-    parser.add_argument("--exact", action="store_true",
-                        help="exact numbers (default: K/M/G suffixes like ipvsadm)")
-    parser.add_argument("--nosort", action="store_true",
-                        help="kernel order instead of ipvsadm's sort order")
+    view.add_argument(
+        "--stats",
+        action="store_true",
+        help="counters since they were zeroed: conns, packets, bytes",
+    )
+    view.add_argument(
+        "--rate", action="store_true", help="rates: CPS, packets/s and bytes/s in and out"
+    )
+    view.add_argument(
+        "--conns",
+        action="store_true",
+        help="the connection table (/proc/net/ip_vs_conn), like ipvsadm -Lnc",
+    )
+    view.add_argument(
+        "--conn-counts",
+        action="store_true",
+        help="connections counted per service, real server and state",
+    )
+    view.add_argument(
+        "--timeouts",
+        action="store_true",
+        help="tcp / tcpfin / udp timeouts and the connection-sync daemons",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the lvstop.dump/1 JSON document (with --conns: plus "
+        "'connections'; with --conn-counts: plus 'connection_counts')",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="read twice, SECONDS apart, and show lvstop's own rates from the "
+        "counter deltas instead of the kernel's 2 s estimates",
+    )
+    parser.add_argument(
+        "--exact", action="store_true", help="exact numbers (default: K/M/G suffixes like ipvsadm)"
+    )
+    parser.add_argument(
+        "--nosort", action="store_true", help="kernel order instead of ipvsadm's sort order"
+    )
 
 
 # -- ordering like ipvsadm ------------------------------------------------------------------------
+
 
 def _addr_int(address: str | None) -> int:
     return 0 if address is None else int(ipaddress.ip_address(address))
 
 
 def service_order(svc: Service) -> tuple[int, int, int, int, int]:
-    return (svc.fwmark or 0, _FAMILY_ORDER.get(svc.family, 99),
-            _PROTO_ORDER.get(svc.protocol, 0), _addr_int(svc.address), svc.port or 0)
+    return (
+        svc.fwmark or 0,
+        _FAMILY_ORDER.get(svc.family, 99),
+        _PROTO_ORDER.get(svc.protocol, 0),
+        _addr_int(svc.address),
+        svc.port or 0,
+    )
 
 
 def real_server_order(rs: RealServer) -> tuple[int, int, int]:
@@ -83,6 +116,7 @@ def sorted_services(snapshot: IpvsSnapshot, sort: bool = True) -> list[Service]:
 
 
 # -- formatting ---------------------------------------------------------------------------------
+
 
 def human(n: float, exact: bool) -> str:
     """ipvsadm's number style: exact below 100 million (or with --exact), else M / G / T."""
@@ -116,8 +150,9 @@ def service_line(svc: Service) -> str:
     return " ".join(parts)
 
 
-def _rates_of(key: str, obj: Service | RealServer,
-              rates: dict[str, Rates] | None) -> tuple[float, ...]:
+def _rates_of(
+    key: str, obj: Service | RealServer, rates: dict[str, Rates] | None
+) -> tuple[float, ...]:
     if rates is None:
         s = obj.stats
         return (s.cps, s.inpps, s.outpps, s.inbps, s.outbps)
@@ -134,8 +169,11 @@ def render_table(
     out: TextIO,
 ) -> None:
     w = out.write
-    source = (f"lvstop's rates over {interval:g} s" if rates is not None
-              else "kernel's rate estimates (2 s EWMA)")
+    source = (
+        f"lvstop's rates over {interval:g} s"
+        if rates is not None
+        else "kernel's rate estimates (2 s EWMA)"
+    )
     if mode == "stats":
         w("Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n")
         w("  -> RemoteAddress:Port\n")
@@ -146,8 +184,10 @@ def render_table(
     else:
         w(f"Rates: {source}; InBPS in bytes/s\n")
         w("Prot LocalAddress:Port Scheduler Flags\n")
-        w(f"{'  -> RemoteAddress:Port':<33}{'Forward':<7} {'Weight':<6} {'ActiveConn':<10} "
-          f"{'InActConn':<10}" + "".join(f" {h:>8}" for h in ("CPS", "InPPS", "InBPS")) + "\n")
+        w(
+            f"{'  -> RemoteAddress:Port':<33}{'Forward':<7} {'Weight':<6} {'ActiveConn':<10} "
+            f"{'InActConn':<10}" + "".join(f" {h:>8}" for h in ("CPS", "InPPS", "InBPS")) + "\n"
+        )
 
     def nums(values: Iterable[float]) -> str:
         return "".join(f" {human(v, exact):>8}" for v in values)
@@ -171,8 +211,10 @@ def render_table(
             else:
                 r = _rates_of(rs.key, rs, rates)
                 fwd = _FORWARD_LABEL.get(rs.forward, rs.forward)
-                w(f"{ep:<33}{fwd:<7} {rs.weight:<6} {rs.active_conns:<10} "
-                  f"{rs.inactive_conns:<10}{nums((r[0], r[1], r[3]))}\n")
+                w(
+                    f"{ep:<33}{fwd:<7} {rs.weight:<6} {rs.active_conns:<10} "
+                    f"{rs.inactive_conns:<10}{nums((r[0], r[1], r[3]))}\n"
+                )
 
 
 def render_timeouts(snapshot: IpvsSnapshot, out: TextIO) -> None:
@@ -184,8 +226,10 @@ def render_timeouts(snapshot: IpvsSnapshot, out: TextIO) -> None:
     for d in snapshot.daemons:
         extra = ""
         if d.mcast_group:
-            extra = (f", maxlen={d.sync_maxlen}, group={d.mcast_group}, "
-                     f"port={d.mcast_port}, ttl={d.mcast_ttl}")
+            extra = (
+                f", maxlen={d.sync_maxlen}, group={d.mcast_group}, "
+                f"port={d.mcast_port}, ttl={d.mcast_ttl}"
+            )
         out.write(f"{d.state} sync daemon (mcast={d.interface}, syncid={d.syncid}{extra})\n")
 
 
@@ -196,11 +240,14 @@ def _fmt_expiry(seconds: int) -> str:
 def render_conns(entries: Iterable[ConnEntry], out: TextIO) -> None:
     out.write("pro expire state       source             virtual            destination\n")
     for e in entries:
-        out.write(f"{e.protocol.upper():<3} {_fmt_expiry(e.expires):<6} {e.state:<11} "
-                  f"{e.client_endpoint:<18} {e.virtual_endpoint:<18} {e.real_endpoint}\n")
+        out.write(
+            f"{e.protocol.upper():<3} {_fmt_expiry(e.expires):<6} {e.state:<11} "
+            f"{e.client_endpoint:<18} {e.virtual_endpoint:<18} {e.real_endpoint}\n"
+        )
 
 
 # -- run ------------------------------------------------------------------------------------------
+
 
 def _progress_printer(expected: int) -> Callable[[int], None]:
     """Progress on stderr for big tables (only when stderr is a terminal)."""
@@ -263,8 +310,10 @@ def run(args: argparse.Namespace) -> int:
         for warning in warnings[:10]:
             print(f"lvstop: warning: {warning}", file=sys.stderr)
         if len(warnings) > 10:
-            print(f"lvstop: warning: … and {len(warnings) - 10} more unparsable lines",
-                  file=sys.stderr)
+            print(
+                f"lvstop: warning: … and {len(warnings) - 10} more unparsable lines",
+                file=sys.stderr,
+            )
 
     if args.json:
         from dataclasses import replace
@@ -273,8 +322,16 @@ def run(args: argparse.Namespace) -> int:
         if rates is not None:
             doc["lvstop_rates"] = {
                 "interval": args.interval,
-                "rates": {k: {"cps": r.cps, "inpps": r.inpps, "outpps": r.outpps,
-                              "inbps": r.inbps, "outbps": r.outbps} for k, r in rates.items()},
+                "rates": {
+                    k: {
+                        "cps": r.cps,
+                        "inpps": r.inpps,
+                        "outpps": r.outpps,
+                        "inbps": r.inbps,
+                        "outbps": r.outbps,
+                    }
+                    for k, r in rates.items()
+                },
             }
         if conn_entries is not None:
             doc["connections"] = [e.to_dict() for e in conn_entries]
@@ -291,8 +348,10 @@ def run(args: argparse.Namespace) -> int:
     elif conn_counts is not None:
         out.write("pro virtual              destination          state        count\n")
         for c in conn_counts:
-            out.write(f"{c.protocol.upper():<3} {c.virtual_endpoint:<20} {c.real_endpoint:<20} "
-                      f"{c.state:<12} {c.count}\n")
+            out.write(
+                f"{c.protocol.upper():<3} {c.virtual_endpoint:<20} {c.real_endpoint:<20} "
+                f"{c.state:<12} {c.count}\n"
+            )
     else:
         mode = "stats" if args.stats else "rate" if args.rate else "list"
         render_table(services, mode, args.exact, rates, args.interval, out)

@@ -20,29 +20,51 @@ HELP = "serve Prometheus metrics: node_exporter's IPVS series, VRRP from the wir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--listen", metavar="ADDR:PORT",
-                        help="the address to serve /metrics on, e.g. 127.0.0.1:9469 or "
-                        "[::1]:9469 (required: nothing is bound unless told)")
-    parser.add_argument("--interval", type=float, default=5.0, metavar="S",
-                        help="seconds between polls of the sources (default 5; scrapes read "
-                        "the last poll)")
-    parser.add_argument("--iface", "-i", action="append", metavar="IF",
-                        help="capture VRRP on this interface (repeatable; default: all)")
+    parser.add_argument(
+        "--listen",
+        metavar="ADDR:PORT",
+        help="the address to serve /metrics on, e.g. 127.0.0.1:9469 or "
+        "[::1]:9469 (required: nothing is bound unless told)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between polls of the sources (default 5; scrapes read the last poll)",
+    )
+    parser.add_argument(
+        "--iface",
+        "-i",
+        action="append",
+        metavar="IF",
+        help="capture VRRP on this interface (repeatable; default: all)",
+    )
     parser.add_argument("--no-vrrp", action="store_true", help="do not capture VRRP")
-    parser.add_argument("--no-keepalived", action="store_true",
-                        help="do not read keepalived (processes, config, state)")
-    parser.add_argument("--no-keepalived-signals", action="store_true",
-                        help="never signal keepalived for its state dumps (then no instance "
-                        "states and no checker verdicts)")
-    parser.add_argument("--backend-labels", metavar="LIST",
-                        default="local_address,local_port,remote_address,remote_port,proto,"
-                        "local_mark",
-                        help="labels of the per-real-server series, as node_exporter's "
-                        "--collector.ipvs.backend-labels (drop local_port,remote_port to sum "
-                        "over ports)")
-    parser.add_argument("--list-metrics", action="store_true",
-                        help="print the metric names, types, labels and help as JSON lines "
-                        "and exit")
+    parser.add_argument(
+        "--no-keepalived",
+        action="store_true",
+        help="do not read keepalived (processes, config, state)",
+    )
+    parser.add_argument(
+        "--no-keepalived-signals",
+        action="store_true",
+        help="never signal keepalived for its state dumps (then no instance "
+        "states and no checker verdicts)",
+    )
+    parser.add_argument(
+        "--backend-labels",
+        metavar="LIST",
+        default="local_address,local_port,remote_address,remote_port,proto,local_mark",
+        help="labels of the per-real-server series, as node_exporter's "
+        "--collector.ipvs.backend-labels (drop local_port,remote_port to sum "
+        "over ports)",
+    )
+    parser.add_argument(
+        "--list-metrics",
+        action="store_true",
+        help="print the metric names, types, labels and help as JSON lines and exit",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(args, address, labels))
 
 
-async def _serve(args: argparse.Namespace, address: tuple[str, int],
-                 labels: tuple[str, ...]) -> int:
+async def _serve(
+    args: argparse.Namespace, address: tuple[str, int], labels: tuple[str, ...]
+) -> int:
     import asyncio
     import signal
 
@@ -83,8 +106,9 @@ async def _serve(args: argparse.Namespace, address: tuple[str, int],
         published,
         interval=args.interval,
         vrrp=None if args.no_vrrp else VrrpPoll(args.iface),
-        keepalived=None if args.no_keepalived else KeepalivedPoll(
-            signals=not args.no_keepalived_signals),
+        keepalived=None
+        if args.no_keepalived
+        else KeepalivedPoll(signals=not args.no_keepalived_signals),
     )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -96,8 +120,11 @@ async def _serve(args: argparse.Namespace, address: tuple[str, int],
         await poller.poll_once()
         server = serve(address, published)
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
-        print(f"lvstop export: serving http://{host}:{address[1]}/metrics", file=sys.stderr,
-              flush=True)
+        print(
+            f"lvstop export: serving http://{host}:{address[1]}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
         await poller.run(stop)
     finally:
         if server is not None:

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from lvstop.track.drift import Drift
 
 NAME = "keepalived"
-HELP = ("keepalived's config, processes and own state, lined up with the kernel's IPVS table "
-        "(signals keepalived once per run for its state dumps; --no-keepalived-state: never)")
+HELP = (
+    "keepalived's config, processes and own state, lined up with the kernel's IPVS table "
+    "(signals keepalived once per run for its state dumps; --no-keepalived-state: never)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,9 +1,9 @@
 """``lvstop lab``: a real LVS + keepalived cluster in User-Mode Linux, and its dashboard.
 
-    lvstop lab                          boot, then the dashboard on director d1 (q quits)
-    lvstop lab run [--node N] -- CMD    boot, run CMD in node N (default d1), print, exit status
-    lvstop lab shell [--node N]         boot, interactive shell in node N
-    lvstop lab fault NAME [KEY=VALUE]   inside the lab: inject a fault (list: lvstop lab fault)
+lvstop lab                          boot, then the dashboard on director d1 (q quits)
+lvstop lab run [--node N] -- CMD    boot, run CMD in node N (default d1), print, exit status
+lvstop lab shell [--node N]         boot, interactive shell in node N
+lvstop lab fault NAME [KEY=VALUE]   inside the lab: inject a fault (list: lvstop lab fault)
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ from lvstop.errors import LvstopError
 from lvstop.safetext import write_control
 
 NAME = "lab"
-HELP = ("boot a real LVS + keepalived cluster in User-Mode Linux and show the dashboard on it "
-        "(run/shell/fault to use it otherwise)")
+HELP = (
+    "boot a real LVS + keepalived cluster in User-Mode Linux and show the dashboard on it "
+    "(run/shell/fault to use it otherwise)"
+)
 
 NODES = ("d1", "d2", "rs1", "rs2", "client")
 
@@ -28,9 +30,13 @@ NODES = ("d1", "d2", "rs1", "rs2", "client")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n", 1)[1] if __doc__ else None
-    parser.add_argument("--timeout", type=float, default=None,
-                        help="seconds before the VM is stopped (default: 600 for `run`, "
-                        "a day otherwise; $LVSTOP_LAB_TIMEOUT)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds before the VM is stopped (default: 600 for `run`, "
+        "a day otherwise; $LVSTOP_LAB_TIMEOUT)",
+    )
     sub = parser.add_subparsers(dest="lab_command", metavar="ACTION")
     run_p = sub.add_parser("run", help="run a command in a lab node and exit with its status")
     run_p.add_argument("--node", default="d1", choices=NODES, help="node (default d1)")
@@ -50,12 +56,14 @@ def run(args: argparse.Namespace) -> int:
     if action == "run":
         return _run(args)
     if action == "shell":
-        return _console(args, [os.environ.get("SHELL_IN_LAB", "bash"), "--norc", "-i"],
-                        args.node, "shell")
+        return _console(
+            args, [os.environ.get("SHELL_IN_LAB", "bash"), "--norc", "-i"], args.node, "shell"
+        )
     return _dashboard(args)
 
 
 # --- fault (inside the VM) -------------------------------------------------------------------
+
 
 def _fault(args: argparse.Namespace) -> int:
     from lvstop.lab import faults
@@ -78,6 +86,7 @@ def _fault(args: argparse.Namespace) -> int:
 
 
 # --- run (non-interactive) --------------------------------------------------------------------
+
 
 def _timeout(args: argparse.Namespace, kind: str) -> float:
     from lvstop.lab import vm
@@ -191,6 +200,7 @@ def _cleanup(run_dir: Path) -> None:
 
 # --- console (dashboard, shell) --------------------------------------------------------------
 
+
 def dashboard_available() -> bool:
     """True when `lvstop top` exists and takes --lab (written by the dashboard's author)."""
     try:
@@ -217,8 +227,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     if dashboard_available():
         argv = [sys.executable, "-m", "lvstop", "--lab"]
         return _console(args, argv, "d1", "dashboard")
-    print("lvstop lab: the dashboard is not available yet: falling back to ipvsadm -Ln, the "
-          "VIPs and a shell", file=sys.stderr)
+    print(
+        "lvstop lab: the dashboard is not available yet: falling back to ipvsadm -Ln, the "
+        "VIPs and a shell",
+        file=sys.stderr,
+    )
     return _console(args, ["sh", "-c", FALLBACK], "d1", "shell")
 
 
@@ -242,8 +255,9 @@ def _console(args: argparse.Namespace, argv: list[str], node: str, what: str) ->
     from lvstop.lab import vm
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise LvstopError(f"the lab {what} needs a terminal (use `lvstop lab run -- ...` "
-                          "otherwise)")
+        raise LvstopError(
+            f"the lab {what} needs a terminal (use `lvstop lab run -- ...` otherwise)"
+        )
     vm.check_host()
     env = {"PS1": f"[lab {node}] \\w# "}
     run_dir = vm.prepare(vm.Payload("console", tuple(argv), node), env)

@@ -19,44 +19,88 @@ HELP = "the live dashboard: services, real servers, VRRP, events, host (the defa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, metavar="FILE",
-                        help="config file (default $LVSTOP_CONFIG, else "
-                             "/etc/lvstop/lvstop.toml if it exists)")
-    parser.add_argument("--interval", type=float, default=None, metavar="S",
-                        help="refresh interval in seconds (default 1)")
-    parser.add_argument("--iface", action="append", default=None, metavar="IF",
-                        help="interface(s) to watch VRRP adverts on (default: all)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="config file (default $LVSTOP_CONFIG, else /etc/lvstop/lvstop.toml if it exists)",
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="refresh interval in seconds (default 1)",
+    )
+    parser.add_argument(
+        "--iface",
+        action="append",
+        default=None,
+        metavar="IF",
+        help="interface(s) to watch VRRP adverts on (default: all)",
+    )
     parser.add_argument("--no-vrrp", action="store_true", help="do not capture VRRP adverts")
-    parser.add_argument("--read-only", action=argparse.BooleanOptionalAction, default=None,
-                        help="never write to the kernel (no drain / weight / timeouts keys); "
-                             "--no-read-only overrides read_only = true in the config")
-    parser.add_argument("--keepalived-state", action=argparse.BooleanOptionalAction,
-                        default=None,
-                        help="let the dashboard signal keepalived for its state dumps: only "
-                             "when a real server of its config appears, vanishes or changes "
-                             "weight (at most every keepalived_dump_gap s, 60 by default) and "
-                             "on the K key; never in steady state (default: on for root, off "
-                             "with --read-only / read_only = true)")
-    parser.add_argument("--theme", default=None, help="Textual theme name (e.g. nord, "
-                        "gruvbox, textual-light); NO_COLOR=1 turns colour off (Textual "
-                        "honours it)")
-    parser.add_argument("--incident-dir", default=None, metavar="DIR",
-                        help="where `S` saves incident snapshots (default: current directory)")
+    parser.add_argument(
+        "--read-only",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="never write to the kernel (no drain / weight / timeouts keys); "
+        "--no-read-only overrides read_only = true in the config",
+    )
+    parser.add_argument(
+        "--keepalived-state",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let the dashboard signal keepalived for its state dumps: only "
+        "when a real server of its config appears, vanishes or changes "
+        "weight (at most every keepalived_dump_gap s, 60 by default) and "
+        "on the K key; never in steady state (default: on for root, off "
+        "with --read-only / read_only = true)",
+    )
+    parser.add_argument(
+        "--theme",
+        default=None,
+        help="Textual theme name (e.g. nord, "
+        "gruvbox, textual-light); NO_COLOR=1 turns colour off (Textual "
+        "honours it)",
+    )
+    parser.add_argument(
+        "--incident-dir",
+        default=None,
+        metavar="DIR",
+        help="where `S` saves incident snapshots (default: current directory)",
+    )
     parser.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
     fleet = parser.add_argument_group("several directors over ssh (lvstop --host)")
-    fleet.add_argument("--host", action="append", default=None, metavar="[USER@]HOST",
-                       help="a director to show, over your own ssh (repeatable); `local` is "
-                            "this machine; a group name of the config's [groups] is its hosts")
-    fleet.add_argument("--via", metavar="[USER@]HOST",
-                       help="the full dashboard of one director over its agent (ssh), "
-                            "without VRRP, keepalived verdicts or the connection table")
-    fleet.add_argument("--sudo", action="store_true",
-                       help="run the agent on each director with `sudo -n`")
-    fleet.add_argument("--ssh-config", metavar="FILE",
-                       help="ssh's config file (ssh -F FILE; default: ssh's own, ~/.ssh/config)")
-    fleet.add_argument("--agent", choices=("installed", "push"), default="installed",
-                       help="installed: a director's own lvstop when it has one, else the "
-                            "agent file sent over ssh (default); push: always the file")
+    fleet.add_argument(
+        "--host",
+        action="append",
+        default=None,
+        metavar="[USER@]HOST",
+        help="a director to show, over your own ssh (repeatable); `local` is "
+        "this machine; a group name of the config's [groups] is its hosts",
+    )
+    fleet.add_argument(
+        "--via",
+        metavar="[USER@]HOST",
+        help="the full dashboard of one director over its agent (ssh), "
+        "without VRRP, keepalived verdicts or the connection table",
+    )
+    fleet.add_argument(
+        "--sudo", action="store_true", help="run the agent on each director with `sudo -n`"
+    )
+    fleet.add_argument(
+        "--ssh-config",
+        metavar="FILE",
+        help="ssh's config file (ssh -F FILE; default: ssh's own, ~/.ssh/config)",
+    )
+    fleet.add_argument(
+        "--agent",
+        choices=("installed", "push"),
+        default="installed",
+        help="installed: a director's own lvstop when it has one, else the "
+        "agent file sent over ssh (default); push: always the file",
+    )
 
 
 def resolve(args: argparse.Namespace) -> argparse.Namespace:
@@ -68,8 +112,9 @@ def resolve(args: argparse.Namespace) -> argparse.Namespace:
     # under sudo: /etc/lvstop/lvstop.toml only, and its read_only and folders binding
     sudo.check_dashboard_config(getattr(args, "config", None))
     conf = settings.load(getattr(args, "config", None))
-    sudo.check_dashboard_options(getattr(args, "read_only", None), conf.read_only,
-                                 getattr(args, "incident_dir", None))
+    sudo.check_dashboard_options(
+        getattr(args, "read_only", None), conf.read_only, getattr(args, "incident_dir", None)
+    )
     out = argparse.Namespace(**vars(args))
 
     def pick(name: str, default: object) -> object:
@@ -112,19 +157,30 @@ def run(args: argparse.Namespace) -> int:
     from lvstop.actions import make_writer
     from lvstop.tui.real import real_sources
 
-    sources = real_sources(make_writer(), interfaces=args.iface, vrrp=not args.no_vrrp,
-                           read_only=args.read_only,
-                           keepalived_no_signals=no_signals_reason(args),
-                           keepalived_min_gap=args.keepalived_dump_gap)
+    sources = real_sources(
+        make_writer(),
+        interfaces=args.iface,
+        vrrp=not args.no_vrrp,
+        read_only=args.read_only,
+        keepalived_no_signals=no_signals_reason(args),
+        keepalived_min_gap=args.keepalived_dump_gap,
+    )
     from lvstop.tui.app import LvstopApp
 
-    app = LvstopApp(sources, interval=args.interval, read_only=args.read_only, lab=args.lab,
-                    incident_dir=args.incident_dir)
+    app = LvstopApp(
+        sources,
+        interval=args.interval,
+        read_only=args.read_only,
+        lab=args.lab,
+        incident_dir=args.incident_dir,
+    )
     if args.theme:
         if args.theme not in app.available_themes:
             where = f" (from {args.config_path})" if args.config_path and args.theme else ""
-            raise LvstopError(f"unknown theme {args.theme!r}{where}; one of "
-                              + ", ".join(sorted(app.available_themes)))
+            raise LvstopError(
+                f"unknown theme {args.theme!r}{where}; one of "
+                + ", ".join(sorted(app.available_themes))
+            )
         app.theme = args.theme
     from lvstop.tui.pollers import responsive_loop
 
@@ -148,18 +204,33 @@ def fleet_targets(hosts: list[str], groups: dict[str, tuple[str, ...]]) -> list[
 def connect_options(args: argparse.Namespace) -> ConnectOptions:
     from lvstop.fleet.client import ConnectOptions
 
-    return ConnectOptions(interval=args.interval, sudo=args.sudo, agent=args.agent,
-                          iface=tuple(args.iface or ()), vrrp=not args.no_vrrp,
-                          read_only=args.read_only,
-                          ssh_options=("-F", args.ssh_config) if args.ssh_config else ())
+    return ConnectOptions(
+        interval=args.interval,
+        sudo=args.sudo,
+        agent=args.agent,
+        iface=tuple(args.iface or ()),
+        vrrp=not args.no_vrrp,
+        read_only=args.read_only,
+        ssh_options=("-F", args.ssh_config) if args.ssh_config else (),
+    )
 
 
 def via_argv(args: argparse.Namespace, host: str) -> list[str]:
     """``lvstop top --via HOST`` with this run's options (the fleet's `f` key runs it)."""
     import sys
 
-    argv = [sys.executable, "-m", "lvstop", "top", "--via", host, "--interval",
-            f"{args.interval:g}", "--agent", args.agent]
+    argv = [
+        sys.executable,
+        "-m",
+        "lvstop",
+        "top",
+        "--via",
+        host,
+        "--interval",
+        f"{args.interval:g}",
+        "--agent",
+        args.agent,
+    ]
     argv += ["--sudo"] if args.sudo else []
     argv += ["--read-only"] if args.read_only else []
     argv += ["--ssh-config", args.ssh_config] if args.ssh_config else []
@@ -174,8 +245,12 @@ def run_via(args: argparse.Namespace) -> int:
     from lvstop.tui.remote import agent_sources
 
     client = AgentClient(parse_target(args.via), connect_options(args))
-    app = LvstopApp(agent_sources(client), interval=args.interval, read_only=args.read_only,
-                    incident_dir=args.incident_dir)
+    app = LvstopApp(
+        agent_sources(client),
+        interval=args.interval,
+        read_only=args.read_only,
+        incident_dir=args.incident_dir,
+    )
     app.title = f"lvstop via {args.via}"
     if args.theme and args.theme in app.available_themes:
         app.theme = args.theme
@@ -192,8 +267,9 @@ def run_fleet(args: argparse.Namespace) -> int:
     from lvstop.tui.fleet.app import FleetApp
 
     clients = [AgentClient(t, options) for t in targets]
-    app = FleetApp(clients, interval=args.interval,
-                   dashboard_argv=lambda name: via_argv(args, name))
+    app = FleetApp(
+        clients, interval=args.interval, dashboard_argv=lambda name: via_argv(args, name)
+    )
     if args.theme:
         if args.theme not in app.available_themes:
             raise LvstopError(f"unknown theme {args.theme!r}")

@@ -31,12 +31,18 @@ HELP = "show VRRP adverts, masters, failovers and split brain, live or from a pc
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--iface", "-i", action="append", metavar="IF", default=None,
+        "--iface",
+        "-i",
+        action="append",
+        metavar="IF",
+        default=None,
         help="capture on this interface (repeatable; default: all)",
     )
     parser.add_argument("--pcap", "-r", metavar="FILE", help="read a pcap/pcapng file instead")
     parser.add_argument(
-        "--duration", type=float, metavar="S",
+        "--duration",
+        type=float,
+        metavar="S",
         help="stop after S seconds (of capture time with --pcap)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON lines")
@@ -110,8 +116,22 @@ class _Printer:
         if t is None:
             t = a.time
         # everything the line shows but the time (and the master)
-        key = (a.interface, a.src, a.dst, a.valid, a.error, a.vrid, a.ttl, a.version,
-               a.priority, a.interval_ms, a.auth_type, a.auth_data, a.addresses, a.src_mac)
+        key = (
+            a.interface,
+            a.src,
+            a.dst,
+            a.valid,
+            a.error,
+            a.vrid,
+            a.ttl,
+            a.version,
+            a.priority,
+            a.interval_ms,
+            a.auth_type,
+            a.auth_data,
+            a.addresses,
+            a.src_mac,
+        )
         body = self.bodies.get(key)
         if body is None:
             if len(self.bodies) > 65536:
@@ -126,9 +146,7 @@ class _Printer:
             self._sec = sec
             self._clock = time.strftime("%H:%M:%S", time.localtime(sec))
         if a.valid:
-            self.write(
-                f"{self._clock}.{int((t - sec) * 1e6):06d} {body} master {master or '-'}\n"
-            )
+            self.write(f"{self._clock}.{int((t - sec) * 1e6):06d} {body} master {master or '-'}\n")
         else:
             self.write(f"{self._clock}.{int((t - sec) * 1e6):06d} {body}\n")
 
@@ -163,12 +181,9 @@ class _Printer:
             else:
                 head = "no valid adverts"
             routers = ", ".join(
-                f"{r.src} prio {r.priority} {r.adverts} adverts {r.rate:.2f}/s"
-                for r in v.routers
+                f"{r.src} prio {r.priority} {r.adverts} adverts {r.rate:.2f}/s" for r in v.routers
             )
-            gap_text = (
-                " (gaps " + ", ".join(f"{g:.0f}" for g in gaps) + " ms)" if gaps else ""
-            )
+            gap_text = " (gaps " + ", ".join(f"{g:.0f}" for g in gaps) + " ms)" if gaps else ""
             lines = [
                 f"VRID {v.vrid} ({where}): {head}",
                 f"  routers: {routers or '-'}",
@@ -184,9 +199,11 @@ class _Printer:
             if v.local_vips:
                 lines.append(f"  VIPs held here: {', '.join(v.local_vips)}")
             if v.untracked_adverts:
-                lines.append(f"  too many senders: {v.untracked_adverts} adverts from senders "
-                             f"beyond the {len(v.routers)} routers kept (counted, not tracked)"
-                             + (" (ongoing)" if v.too_many_senders else ""))
+                lines.append(
+                    f"  too many senders: {v.untracked_adverts} adverts from senders "
+                    f"beyond the {len(v.routers)} routers kept (counted, not tracked)"
+                    + (" (ongoing)" if v.too_many_senders else "")
+                )
             self.write("\n".join(lines) + "\n")
         if not snap.vrids:
             if not self.as_json:
@@ -195,8 +212,10 @@ class _Printer:
             self.write(f"bogus packets: {snap.bogus_total}\n")
         untracked_vrids = snap.untracked_adverts - sum(v.untracked_adverts for v in snap.vrids)
         if untracked_vrids and not self.as_json:
-            self.write(f"too many VRIDs: {untracked_vrids} adverts of VRIDs beyond the "
-                       f"{len(snap.vrids)} kept (counted, not tracked)\n")
+            self.write(
+                f"too many VRIDs: {untracked_vrids} adverts of VRIDs beyond the "
+                f"{len(snap.vrids)} kept (counted, not tracked)\n"
+            )
         if capture is not None:
             if self.as_json:
                 self.write(_dumps({"type": "capture", **capture.to_dict()}) + "\n")
@@ -251,8 +270,10 @@ def _run_pcap(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printer)
     for warning in reader.warnings:
         _warn(warning)
     if state.bad_links:
-        _warn(f"{args.pcap}: unsupported link type(s) {sorted(state.bad_links)}; "
-              "those packets skipped")
+        _warn(
+            f"{args.pcap}: unsupported link type(s) {sorted(state.bad_links)}; "
+            "those packets skipped"
+        )
     return 0
 
 
@@ -274,8 +295,7 @@ class _PcapRun:
         self.n = 0
         self.bad_links: set[int] = set()
 
-    def one(self, t: float, linktype: int, data: bytes, interface: str | None
-            ) -> Advert | None:
+    def one(self, t: float, linktype: int, data: bytes, interface: str | None) -> Advert | None:
         """Decode, feed and print one packet; the advert (None if not one); raises
         ``_Done`` past ``--duration``."""
         advert = self.decode(linktype, data, t, interface)
@@ -354,8 +374,11 @@ def _classic_ethernet_text(
             # IPv4-over-Ethernet adverts are stored (the key holds the ethertype). A frame of
             # 26 bytes or fewer gets a 20-byte key (it may run into the next record), shorter
             # than any stored one: never a hit.
-            key = buf[data_at : data_at + 18] + buf[data_at + 22 : data_at + 24] \
+            key = (
+                buf[data_at : data_at + 18]
+                + buf[data_at + 22 : data_at + 24]
                 + buf[data_at + 26 : offset]
+            )
             hit = cache.get(key)
             if hit is not None:
                 if t > end:
@@ -465,8 +488,12 @@ async def _live(args: argparse.Namespace, tracker: VrrpTracker, printer: _Printe
             loop.remove_signal_handler(sig)
     for event in tracker.tick(time.time()):
         printer.event(event)
-    printer.summary(tracker.snapshot(time.time(), capture=stats,
-                                     source="live: " + ", ".join(args.iface or ["all"])), stats)
+    printer.summary(
+        tracker.snapshot(
+            time.time(), capture=stats, source="live: " + ", ".join(args.iface or ["all"])
+        ),
+        stats,
+    )
     printer.flush()
     if watcher.error:
         _warn(watcher.error)

@@ -135,8 +135,14 @@ def keepalived_test(path: str, config_id: str | None) -> tuple[int, str] | None:
     if config_id:
         argv += ["-i", config_id]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False,
-                              env={"PATH": ":".join(ROOT_PATH), "LANG": "C"})
+        proc = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+            env={"PATH": ":".join(ROOT_PATH), "LANG": "C"},
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return (-1, f"keepalived -t did not finish: {exc}")
     lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]

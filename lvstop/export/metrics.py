@@ -39,8 +39,14 @@ from lvstop.model.vrrp import VrrpSnapshot
 from lvstop.track.drift import RS_VERDICTS, Drift
 from lvstop.track.rates import Rates
 
-BACKEND_LABELS = ("local_address", "local_port", "remote_address", "remote_port", "proto",
-                  "local_mark")
+BACKEND_LABELS = (
+    "local_address",
+    "local_port",
+    "remote_address",
+    "remote_port",
+    "proto",
+    "local_mark",
+)
 SOURCES = ("ipvs", "vrrp", "keepalived")
 #: the checks of ``lvstop.sources.vrrp_decode`` a bogus packet fails, in its order
 BOGUS_CHECKS = ("truncated", "version", "type", "count", "checksum", "ttl")
@@ -72,84 +78,200 @@ def _defs(*rows: tuple[str, str, tuple[str, ...], str]) -> dict[str, MetricDef]:
 METRICS: dict[str, MetricDef] = _defs(
     # -- node_exporter's ipvs collector, exactly ----------------------------------------------
     ("node_ipvs_connections_total", "counter", (), "The total number of connections made."),
-    ("node_ipvs_incoming_packets_total", "counter", (),
-     "The total number of incoming packets."),
-    ("node_ipvs_outgoing_packets_total", "counter", (),
-     "The total number of outgoing packets."),
+    ("node_ipvs_incoming_packets_total", "counter", (), "The total number of incoming packets."),
+    ("node_ipvs_outgoing_packets_total", "counter", (), "The total number of outgoing packets."),
     ("node_ipvs_incoming_bytes_total", "counter", (), "The total amount of incoming data."),
     ("node_ipvs_outgoing_bytes_total", "counter", (), "The total amount of outgoing data."),
-    ("node_ipvs_backend_connections_active", "gauge", (_B,),
-     "The current active connections by local and remote address."),
-    ("node_ipvs_backend_connections_inactive", "gauge", (_B,),
-     "The current inactive connections by local and remote address."),
-    ("node_ipvs_backend_weight", "gauge", (_B,),
-     "The current backend weight by local and remote address."),
+    (
+        "node_ipvs_backend_connections_active",
+        "gauge",
+        (_B,),
+        "The current active connections by local and remote address.",
+    ),
+    (
+        "node_ipvs_backend_connections_inactive",
+        "gauge",
+        (_B,),
+        "The current inactive connections by local and remote address.",
+    ),
+    (
+        "node_ipvs_backend_weight",
+        "gauge",
+        (_B,),
+        "The current backend weight by local and remote address.",
+    ),
     # -- IPVS, lvstop's own -------------------------------------------------------------------
-    *((name, "gauge", (_B,),
-       f"lvstop's {what} per second over its last poll interval (counter deltas).")
-      for (name, _f), what in zip(RS_RATES, ("connections", "incoming packets",
-                                              "outgoing packets", "incoming bytes",
-                                              "outgoing bytes"), strict=True)),
-    ("lvstop_real_server_drained", "gauge", (_B,),
-     "1 when the real server's weight is 0 (drained; summed: how many)."),
-    ("lvstop_real_server_persistent_connections", "gauge", (_B,),
-     "Persistence templates pointing at the real server."),
+    *(
+        (
+            name,
+            "gauge",
+            (_B,),
+            f"lvstop's {what} per second over its last poll interval (counter deltas).",
+        )
+        for (name, _f), what in zip(
+            RS_RATES,
+            (
+                "connections",
+                "incoming packets",
+                "outgoing packets",
+                "incoming bytes",
+                "outgoing bytes",
+            ),
+            strict=True,
+        )
+    ),
+    (
+        "lvstop_real_server_drained",
+        "gauge",
+        (_B,),
+        "1 when the real server's weight is 0 (drained; summed: how many).",
+    ),
+    (
+        "lvstop_real_server_persistent_connections",
+        "gauge",
+        (_B,),
+        "Persistence templates pointing at the real server.",
+    ),
     ("lvstop_ipvs_services", "gauge", (), "Virtual services in the IPVS table."),
     ("lvstop_ipvs_real_servers", "gauge", (), "Real servers in the IPVS table."),
-    ("lvstop_ipvs_timeout_seconds", "gauge", ("timeout",),
-     "IPVS connection timeouts (ipvsadm --set): tcp, tcpfin, udp."),
-    ("lvstop_ipvs_sync_daemon", "gauge", ("state", "interface", "syncid"),
-     "1 per running connection-sync daemon (master / backup)."),
+    (
+        "lvstop_ipvs_timeout_seconds",
+        "gauge",
+        ("timeout",),
+        "IPVS connection timeouts (ipvsadm --set): tcp, tcpfin, udp.",
+    ),
+    (
+        "lvstop_ipvs_sync_daemon",
+        "gauge",
+        ("state", "interface", "syncid"),
+        "1 per running connection-sync daemon (master / backup).",
+    ),
     # -- VRRP from the wire -------------------------------------------------------------------
-    ("lvstop_vrrp_master", "gauge", (*VRID_LABELS, "master"),
-     "1 for the router the adverts show as master of the VRID (absent: no master)."),
+    (
+        "lvstop_vrrp_master",
+        "gauge",
+        (*VRID_LABELS, "master"),
+        "1 for the router the adverts show as master of the VRID (absent: no master).",
+    ),
     ("lvstop_vrrp_has_master", "gauge", VRID_LABELS, "1 when the VRID has a master on the wire."),
     ("lvstop_vrrp_routers", "gauge", VRID_LABELS, "Routers seen advertising the VRID."),
-    ("lvstop_vrrp_failovers_total", "counter", VRID_LABELS,
-     "Master changes seen on the wire since the exporter started."),
-    ("lvstop_vrrp_last_failover_gap_seconds", "gauge", VRID_LABELS,
-     "Time without a master during the last failover."),
-    ("lvstop_vrrp_split_brain", "gauge", VRID_LABELS,
-     "1 while more than one router claims the VRID as master."),
-    ("lvstop_vrrp_split_brain_seconds_total", "counter", VRID_LABELS,
-     "Time spent in split brain since the exporter started."),
-    ("lvstop_vrrp_conflict_fields", "gauge", VRID_LABELS,
-     "Advert fields the VRID's routers disagree on (interval, version, auth, addresses)."),
+    (
+        "lvstop_vrrp_failovers_total",
+        "counter",
+        VRID_LABELS,
+        "Master changes seen on the wire since the exporter started.",
+    ),
+    (
+        "lvstop_vrrp_last_failover_gap_seconds",
+        "gauge",
+        VRID_LABELS,
+        "Time without a master during the last failover.",
+    ),
+    (
+        "lvstop_vrrp_split_brain",
+        "gauge",
+        VRID_LABELS,
+        "1 while more than one router claims the VRID as master.",
+    ),
+    (
+        "lvstop_vrrp_split_brain_seconds_total",
+        "counter",
+        VRID_LABELS,
+        "Time spent in split brain since the exporter started.",
+    ),
+    (
+        "lvstop_vrrp_conflict_fields",
+        "gauge",
+        VRID_LABELS,
+        "Advert fields the VRID's routers disagree on (interval, version, auth, addresses).",
+    ),
     ("lvstop_vrrp_silent", "gauge", VRID_LABELS, "1 when the VRID's master went silent."),
-    ("lvstop_vrrp_host_mismatch", "gauge", VRID_LABELS,
-     "1 when the wire and this host's addresses disagree about who holds the VIPs."),
+    (
+        "lvstop_vrrp_host_mismatch",
+        "gauge",
+        VRID_LABELS,
+        "1 when the wire and this host's addresses disagree about who holds the VIPs.",
+    ),
     ("lvstop_vrrp_local_vips", "gauge", VRID_LABELS, "VIPs of the VRID held by this host."),
-    ("lvstop_vrrp_last_advert_age_seconds", "gauge", VRID_LABELS,
-     "Seconds since the VRID's last valid advert."),
-    ("lvstop_vrrp_bogus_packets_total", "counter", ("check",),
-     "VRRP packets that failed a check (truncated, version, type, count, checksum, ttl)."),
+    (
+        "lvstop_vrrp_last_advert_age_seconds",
+        "gauge",
+        VRID_LABELS,
+        "Seconds since the VRID's last valid advert.",
+    ),
+    (
+        "lvstop_vrrp_bogus_packets_total",
+        "counter",
+        ("check",),
+        "VRRP packets that failed a check (truncated, version, type, count, checksum, ttl).",
+    ),
     ("lvstop_vrrp_adverts_total", "counter", (), "VRRP packets decoded."),
-    ("lvstop_vrrp_capture_kernel_drops_total", "counter", (),
-     "Packets the kernel dropped before the capture read them."),
+    (
+        "lvstop_vrrp_capture_kernel_drops_total",
+        "counter",
+        (),
+        "Packets the kernel dropped before the capture read them.",
+    ),
     # -- keepalived ---------------------------------------------------------------------------
     ("lvstop_keepalived_running", "gauge", (), "1 when a keepalived parent runs in this netns."),
-    ("lvstop_keepalived_instance_state", "gauge", ("vrrp_instance", "vrid", "state"),
-     "1 for the state keepalived last reported for the VRRP instance (from its data dump)."),
-    ("lvstop_keepalived_instance_wire_disagree", "gauge", ("vrrp_instance", "vrid"),
-     "1 when keepalived's state of the instance and the wire disagree."),
-    ("lvstop_keepalived_state_age_seconds", "gauge", (),
-     "Age of keepalived's last state dump the instance states and verdicts come from."),
-    ("lvstop_keepalived_real_server_verdict", "gauge", (_B, "verdict"),
-     "1 for the real server's verdict: config × keepalived's checkers × kernel "
-     f"({', '.join(RS_VERDICTS)})."),
-    ("lvstop_keepalived_virtual_server_verdict", "gauge", ("virtual_server", "verdict"),
-     "1 for the virtual server's verdict (ok, missing, sorry, quorum-lost)."),
-    ("lvstop_keepalived_drift_problems", "gauge", (),
-     "Things not as configured (virtual servers, real servers, instances), as "
-     "lvstop keepalived lists them."),
+    (
+        "lvstop_keepalived_instance_state",
+        "gauge",
+        ("vrrp_instance", "vrid", "state"),
+        "1 for the state keepalived last reported for the VRRP instance (from its data dump).",
+    ),
+    (
+        "lvstop_keepalived_instance_wire_disagree",
+        "gauge",
+        ("vrrp_instance", "vrid"),
+        "1 when keepalived's state of the instance and the wire disagree.",
+    ),
+    (
+        "lvstop_keepalived_state_age_seconds",
+        "gauge",
+        (),
+        "Age of keepalived's last state dump the instance states and verdicts come from.",
+    ),
+    (
+        "lvstop_keepalived_real_server_verdict",
+        "gauge",
+        (_B, "verdict"),
+        "1 for the real server's verdict: config × keepalived's checkers × kernel "
+        f"({', '.join(RS_VERDICTS)}).",
+    ),
+    (
+        "lvstop_keepalived_virtual_server_verdict",
+        "gauge",
+        ("virtual_server", "verdict"),
+        "1 for the virtual server's verdict (ok, missing, sorry, quorum-lost).",
+    ),
+    (
+        "lvstop_keepalived_drift_problems",
+        "gauge",
+        (),
+        "Things not as configured (virtual servers, real servers, instances), as "
+        "lvstop keepalived lists them.",
+    ),
     # -- the exporter -------------------------------------------------------------------------
     ("lvstop_source_up", "gauge", ("source",), "1 when the source's last poll succeeded."),
-    ("lvstop_source_last_success_timestamp_seconds", "gauge", ("source",),
-     "When the source last polled successfully (Unix time)."),
-    ("lvstop_source_poll_duration_seconds", "gauge", ("source",),
-     "How long the source's last poll took."),
-    ("lvstop_export_snapshot_timestamp_seconds", "gauge", (),
-     "When the snapshot this scrape shows was taken (Unix time)."),
+    (
+        "lvstop_source_last_success_timestamp_seconds",
+        "gauge",
+        ("source",),
+        "When the source last polled successfully (Unix time).",
+    ),
+    (
+        "lvstop_source_poll_duration_seconds",
+        "gauge",
+        ("source",),
+        "How long the source's last poll took.",
+    ),
+    (
+        "lvstop_export_snapshot_timestamp_seconds",
+        "gauge",
+        (),
+        "When the snapshot this scrape shows was taken (Unix time).",
+    ),
     ("lvstop_build_info", "gauge", ("version",), "lvstop's version."),
 )
 
@@ -160,12 +282,14 @@ def parse_backend_labels(text: str) -> tuple[str, ...]:
     wanted = {label for label in text.split(",") if label}
     unknown = sorted(wanted - set(BACKEND_LABELS))
     if unknown:
-        raise ValueError(f"unknown IPVS backend labels: {', '.join(unknown)} "
-                         f"(known: {','.join(BACKEND_LABELS)})")
+        raise ValueError(
+            f"unknown IPVS backend labels: {', '.join(unknown)} (known: {','.join(BACKEND_LABELS)})"
+        )
     return tuple(label for label in BACKEND_LABELS if label in wanted)
 
 
 # -- the snapshot ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
@@ -207,6 +331,7 @@ class ExportSnapshot:
 
 # -- label values as node_exporter renders them -----------------------------------------------
 
+
 def go_ip(address: str) -> str:
     """An address as Go's ``net.IP.String()`` prints it (node_exporter's label values)."""
     if ":" in address:
@@ -237,14 +362,14 @@ class _Picker:
         self.labels = labels
         self.index = [BACKEND_LABELS.index(name) for name in labels]
 
-    def values(self, svc: tuple[str, str, str, str], address: str, port: int
-               ) -> tuple[str, ...]:
+    def values(self, svc: tuple[str, str, str, str], address: str, port: int) -> tuple[str, ...]:
         local_address, local_port, proto, mark = svc
         full = (local_address, local_port, go_ip(address), str(port), proto, mark)
         return tuple(full[i] for i in self.index)
 
 
 # -- the collector -----------------------------------------------------------------------------
+
 
 class _Family:
     """One metric family as the collector builds it: rows of (label values, value).
@@ -289,8 +414,9 @@ def _counter(name: str, labels: tuple[str, ...] = ()) -> _Family:
 class SnapshotCollector:
     """A prometheus-client collector over one ``ExportSnapshot`` (and nothing else)."""
 
-    def __init__(self, snapshot: ExportSnapshot,
-                 backend_labels: tuple[str, ...] = BACKEND_LABELS) -> None:
+    def __init__(
+        self, snapshot: ExportSnapshot, backend_labels: tuple[str, ...] = BACKEND_LABELS
+    ) -> None:
         self.snap = snapshot
         self.picker = _Picker(backend_labels)
 
@@ -316,11 +442,13 @@ class SnapshotCollector:
         snap = self.snap
         totals = snap.totals
         if totals is not None:
-            for name, value in (("node_ipvs_connections_total", totals.conns),
-                                ("node_ipvs_incoming_packets_total", totals.inpkts),
-                                ("node_ipvs_outgoing_packets_total", totals.outpkts),
-                                ("node_ipvs_incoming_bytes_total", totals.inbytes),
-                                ("node_ipvs_outgoing_bytes_total", totals.outbytes)):
+            for name, value in (
+                ("node_ipvs_connections_total", totals.conns),
+                ("node_ipvs_incoming_packets_total", totals.inpkts),
+                ("node_ipvs_outgoing_packets_total", totals.outpkts),
+                ("node_ipvs_incoming_bytes_total", totals.inbytes),
+                ("node_ipvs_outgoing_bytes_total", totals.outbytes),
+            ):
                 counter = _counter(name)
                 counter.add_metric((), value)
                 yield counter
@@ -367,8 +495,10 @@ class SnapshotCollector:
             for key, row in sums.items():
                 add(key, row[column])
             yield family
-        for name, value in (("lvstop_ipvs_services", len(ipvs.services)),
-                            ("lvstop_ipvs_real_servers", n_rs)):
+        for name, value in (
+            ("lvstop_ipvs_services", len(ipvs.services)),
+            ("lvstop_ipvs_real_servers", n_rs),
+        ):
             family = _gauge(name)
             family.add_metric((), value)
             yield family
@@ -383,11 +513,20 @@ class SnapshotCollector:
         yield family
 
     def _vrrp(self, vrrp: VrrpSnapshot) -> Iterator[_Family]:
-        gauges = {name: _gauge(name, VRID_LABELS) for name in (
-            "lvstop_vrrp_has_master", "lvstop_vrrp_routers",
-            "lvstop_vrrp_last_failover_gap_seconds", "lvstop_vrrp_split_brain",
-            "lvstop_vrrp_conflict_fields", "lvstop_vrrp_silent", "lvstop_vrrp_host_mismatch",
-            "lvstop_vrrp_local_vips", "lvstop_vrrp_last_advert_age_seconds")}
+        gauges = {
+            name: _gauge(name, VRID_LABELS)
+            for name in (
+                "lvstop_vrrp_has_master",
+                "lvstop_vrrp_routers",
+                "lvstop_vrrp_last_failover_gap_seconds",
+                "lvstop_vrrp_split_brain",
+                "lvstop_vrrp_conflict_fields",
+                "lvstop_vrrp_silent",
+                "lvstop_vrrp_host_mismatch",
+                "lvstop_vrrp_local_vips",
+                "lvstop_vrrp_last_advert_age_seconds",
+            )
+        }
         master = _gauge("lvstop_vrrp_master", (*VRID_LABELS, "master"))
         failovers = _counter("lvstop_vrrp_failovers_total", VRID_LABELS)
         split_seconds = _counter("lvstop_vrrp_split_brain_seconds_total", VRID_LABELS)
@@ -398,8 +537,9 @@ class SnapshotCollector:
             values: dict[str, float | None] = {
                 "lvstop_vrrp_has_master": v.master is not None,
                 "lvstop_vrrp_routers": len(v.routers),
-                "lvstop_vrrp_last_failover_gap_seconds":
-                    None if v.last_gap_ms is None else v.last_gap_ms / 1000,
+                "lvstop_vrrp_last_failover_gap_seconds": None
+                if v.last_gap_ms is None
+                else v.last_gap_ms / 1000,
                 "lvstop_vrrp_split_brain": v.split_brain,
                 "lvstop_vrrp_conflict_fields": len(v.conflict_fields),
                 "lvstop_vrrp_silent": v.silent,
@@ -453,8 +593,9 @@ class SnapshotCollector:
         yield disagree
         labels = (*self.picker.labels, "verdict")
         verdicts: dict[tuple[str, ...], int] = {}
-        vs_verdict = _gauge("lvstop_keepalived_virtual_server_verdict",
-                            ("virtual_server", "verdict"))
+        vs_verdict = _gauge(
+            "lvstop_keepalived_virtual_server_verdict", ("virtual_server", "verdict")
+        )
         for vs in drift.virtual_servers:
             vs_verdict.add_metric((vs.label, vs.verdict), 1)
             for rs in vs.real_servers:
@@ -515,15 +656,18 @@ def render(snapshot: ExportSnapshot, backend_labels: tuple[str, ...] = BACKEND_L
             key = (names, values)
             labels = label_text.get(key)
             if labels is None:
-                labels = label_text[key] = "{" + ",".join(
-                    f'{names[i]}="{_escape_value(values[i])}"' for i in order) + "}" \
-                    if names else ""
+                labels = label_text[key] = (
+                    "{" + ",".join(f'{names[i]}="{_escape_value(values[i])}"' for i in order) + "}"
+                    if names
+                    else ""
+                )
             append(f"{name}{labels} {floatToGoString(value)}\n")
     return "".join(out).encode()
 
 
-def render_reference(snapshot: ExportSnapshot,
-                     backend_labels: tuple[str, ...] = BACKEND_LABELS) -> bytes:
+def render_reference(
+    snapshot: ExportSnapshot, backend_labels: tuple[str, ...] = BACKEND_LABELS
+) -> bytes:
     """The same exposition through prometheus-client's ``generate_latest`` (the plain path
     ``render`` is held equal to)."""
     return generate_latest(SnapshotCollector(snapshot, backend_labels))
@@ -567,7 +711,17 @@ class _Entry:
 
 def describe() -> list[dict[str, Any]]:
     """The contract as data (README's table, ``lvstop export --list-metrics``)."""
-    return [{"name": m.name, "type": m.kind,
-             "labels": [("local_address, local_port, remote_address, remote_port, proto, "
-                         "local_mark") if label == _B else label for label in m.labels],
-             "help": m.help} for m in METRICS.values()]
+    return [
+        {
+            "name": m.name,
+            "type": m.kind,
+            "labels": [
+                ("local_address, local_port, remote_address, remote_port, proto, local_mark")
+                if label == _B
+                else label
+                for label in m.labels
+            ],
+            "help": m.help,
+        }
+        for m in METRICS.values()
+    ]

@@ -54,8 +54,9 @@ def _one_line(exc: BaseException) -> str:
 class IpvsPoll:
     """The IPVS table, the totals and lvstop's rates; blocking, called in a thread."""
 
-    def __init__(self, reader: IpvsReader | None = None,
-                 read_totals: Callable[[], Stats] | None = None) -> None:
+    def __init__(
+        self, reader: IpvsReader | None = None, read_totals: Callable[[], Stats] | None = None
+    ) -> None:
         self._reader = reader
         self._read_totals = read_totals
         self.rates = RateTracker(history=1)
@@ -115,8 +116,10 @@ class VrrpPoll:
             await watcher.start()
             self._addresses = watcher
         except LvstopError as exc:  # VIP ownership is a bonus; adverts still count
-            print(f"lvstop: warning: {exc}; not comparing the wire with this host's "
-                  "addresses", file=sys.stderr)
+            print(
+                f"lvstop: warning: {exc}; not comparing the wire with this host's addresses",
+                file=sys.stderr,
+            )
 
     def snapshot(self) -> VrrpSnapshot:
         assert self._tracker is not None and self._capture is not None, "snapshot before start"
@@ -189,7 +192,8 @@ class KeepalivedPoll:
         signature = _table_signature(ipvs, vrrp)
         want = self._want_dumps(parent.pid, signature, now)
         runtime = keepalived_state.read_runtime(
-            global_defs=config.global_defs, processes=chosen, request_dumps=want)
+            global_defs=config.global_defs, processes=chosen, request_dumps=want
+        )
         if want:
             self._signalled_at = now
             self._signature = signature
@@ -255,7 +259,8 @@ class Poller:
             if old is None or old.error != error:
                 self.warn(f"{name}: {error}")
             self._status[name] = SourceStatus(
-                name, False, error, None if old is None else old.last_success, duration)
+                name, False, error, None if old is None else old.last_success, duration
+            )
 
     async def start(self) -> None:
         if self.vrrp is not None:
@@ -304,13 +309,13 @@ class Poller:
         if first:  # the first snapshot already has keepalived's part
             await self._keepalived_task
 
-    async def _read_keepalived(self, ipvs: IpvsSnapshot | None,
-                               vrrp_snap: VrrpSnapshot | None) -> None:
+    async def _read_keepalived(
+        self, ipvs: IpvsSnapshot | None, vrrp_snap: VrrpSnapshot | None
+    ) -> None:
         assert self.keepalived is not None
         started = time.monotonic()
         try:
-            self._keepalived_view = await asyncio.to_thread(self.keepalived.read, ipvs,
-                                                            vrrp_snap)
+            self._keepalived_view = await asyncio.to_thread(self.keepalived.read, ipvs, vrrp_snap)
             self._record("keepalived", None, started)
         except Exception as exc:
             self._keepalived_view = None
@@ -321,8 +326,11 @@ class Poller:
         bogus = tuple(sorted(self.vrrp.bogus.items())) if self.vrrp is not None else ()
         return ExportSnapshot(
             time=self.clock(),
-            sources=tuple(self._status[name] for name in ("ipvs", "vrrp", "keepalived")
-                          if name in self._status),
+            sources=tuple(
+                self._status[name]
+                for name in ("ipvs", "vrrp", "keepalived")
+                if name in self._status
+            ),
             ipvs=None if ipvs is None else ipvs[0],
             totals=None if ipvs is None else ipvs[1],
             rates={} if ipvs is None else ipvs[2],

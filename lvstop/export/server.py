@@ -20,8 +20,10 @@ from lvstop.model.ipvs import split_endpoint
 
 #: what ``generate_latest`` writes: the classic text format (Prometheus 2 reads it)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-INDEX = (b"<html><head><title>lvstop export</title></head><body><h1>lvstop export</h1>"
-         b'<p><a href="/metrics">Metrics</a></p></body></html>\n')
+INDEX = (
+    b"<html><head><title>lvstop export</title></head><body><h1>lvstop export</h1>"
+    b'<p><a href="/metrics">Metrics</a></p></body></html>\n'
+)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -31,8 +33,10 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise ValueError(f"bad --listen {text!r}: expected ADDR:PORT or [IPV6]:PORT")
     host, port = parts
     if not host:
-        raise ValueError(f"bad --listen {text!r}: give the address to bind "
-                         "(0.0.0.0 for every IPv4 address, if that is really meant)")
+        raise ValueError(
+            f"bad --listen {text!r}: give the address to bind "
+            "(0.0.0.0 for every IPv4 address, if that is really meant)"
+        )
     try:
         address = str(ipaddress.ip_address(host))
     except ValueError:
@@ -48,8 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
-    def _send(self, code: int, body: bytes, content_type: str, head: bool,
-              encoding: str | None = None) -> None:
+    def _send(
+        self, code: int, body: bytes, content_type: str, head: bool, encoding: str | None = None
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -117,9 +122,7 @@ def serve(address: tuple[str, int], published: Published) -> MetricsServer:
         server = MetricsServer(address, published)
     except OSError as exc:
         host = f"[{address[0]}]" if ":" in address[0] else address[0]
-        raise LvstopError(f"cannot listen on {host}:{address[1]}: "
-                          f"{exc.strerror or exc}") from None
-    thread = threading.Thread(target=server.serve_forever, name="lvstop-export-http",
-                              daemon=True)
+        raise LvstopError(f"cannot listen on {host}:{address[1]}: {exc.strerror or exc}") from None
+    thread = threading.Thread(target=server.serve_forever, name="lvstop-export-http", daemon=True)
     thread.start()
     return server

@@ -43,8 +43,10 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 MAX_LINE = 64 << 20
 
 #: what a host may look like: [USER@]HOST, with HOST a name, an IPv4 or an [IPv6] address
-_TARGET = re.compile(r"^(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]"
-                     r"|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*)$")
+_TARGET = re.compile(
+    r"^(?:[A-Za-z0-9._-]+@)?(?:[A-Za-z0-9][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\]"
+    r"|[0-9A-Fa-f:]+:[0-9A-Fa-f:.]*)$"
+)
 
 
 class FleetError(LvstopError):
@@ -64,8 +66,10 @@ def parse_target(text: str) -> Target:
     if text == "local":
         return Target("local", None)
     if not text or text.startswith("-") or not _TARGET.match(text) or len(text) > 255:
-        raise LvstopError(f"--host {json.dumps(text)}: not [USER@]HOST (a host name, an IPv4 "
-                          "address or an [IPv6] address) or local")
+        raise LvstopError(
+            f"--host {json.dumps(text)}: not [USER@]HOST (a host name, an IPv4 "
+            "address or an [IPv6] address) or local"
+        )
     user, at, host = text.rpartition("@")
     if host.startswith("["):  # ssh takes USER@ADDRESS of an IPv6 address without brackets
         host = host[1:-1]
@@ -109,19 +113,35 @@ def command(target: Target, options: ConnectOptions) -> tuple[list[str], bytes |
 
     b = bundle()
     mode = ("installed-" if options.agent == "installed" else "") + (
-        "sudo-push" if options.sudo else "push")
-    argv = [options.ssh, "-o", "BatchMode=yes", "-o", "ServerAliveInterval=5",
-            "-o", "ServerAliveCountMax=3", "-o", f"ConnectTimeout={options.connect_timeout}",
-            *options.ssh_options, "--", target.destination,
-            *bootstrap_command(b, mode, options.agent_args())]
+        "sudo-push" if options.sudo else "push"
+    )
+    argv = [
+        options.ssh,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=3",
+        "-o",
+        f"ConnectTimeout={options.connect_timeout}",
+        *options.ssh_options,
+        "--",
+        target.destination,
+        *bootstrap_command(b, mode, options.agent_args()),
+    ]
     return argv, b.data
 
 
 class AgentClient:
-    def __init__(self, target: Target, options: ConnectOptions,
-                 on_change: Callable[[AgentClient], None] | None = None,
-                 on_event: Callable[[str, dict[str, Any]], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        target: Target,
+        options: ConnectOptions,
+        on_change: Callable[[AgentClient], None] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.target = target
         self.options = options
         self.on_change = on_change
@@ -159,20 +179,37 @@ class AgentClient:
         now = self.clock()
         retry = None if self.retry_at is None else max(0.0, self.retry_at - now)
         if self.status != LIVE or self.state is None:
-            return Director(name=self.name, status=self.status, reason=self.reason,
-                            since=self.since, retry_in=retry, bytes_in=self.bytes_in,
-                            host=str(self.hello.get("host", "")))
+            return Director(
+                name=self.name,
+                status=self.status,
+                reason=self.reason,
+                since=self.since,
+                retry_in=retry,
+                bytes_in=self.bytes_in,
+                host=str(self.hello.get("host", "")),
+            )
         cps = None
         if len(self._samples) == 2:
             (t0, c0), (t1, c1) = self._samples
             cps = max(0.0, (c1 - c0) / (t1 - t0)) if t1 > t0 else None
-        if self._samples and self._changed_at is not None and \
-                now - self._changed_at > 2 * self.options.interval + 1:
+        if (
+            self._samples
+            and self._changed_at is not None
+            and now - self._changed_at > 2 * self.options.interval + 1
+        ):
             cps = 0.0  # no IPVS change came: the counters stood still
         try:
-            return director_view(self.name, self.hello, self.state, status=LIVE,
-                                 reason=self.reason, since=self.since, cps=cps,
-                                 updated_at=self._updated_at, bytes_in=self.bytes_in)
+            return director_view(
+                self.name,
+                self.hello,
+                self.state,
+                status=LIVE,
+                reason=self.reason,
+                since=self.since,
+                cps=cps,
+                updated_at=self._updated_at,
+                bytes_in=self.bytes_in,
+            )
         except ValueError as exc:
             return Director(name=self.name, status=DOWN, reason=str(exc), since=self.since)
 
@@ -219,8 +256,13 @@ class AgentClient:
         self._samples.clear()
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, limit=MAX_LINE, start_new_session=True)
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=MAX_LINE,
+                start_new_session=True,
+            )
         except OSError as exc:
             return f"cannot run {argv[0]}: {exc.strerror or exc}"
         self._proc = proc
@@ -295,8 +337,10 @@ class AgentClient:
         if msg.get("type") != "hello":
             return "no hello from the agent"
         if msg.get("schema") != SCHEMA:
-            return (f"the director's agent speaks {json.dumps(msg.get('schema'))[:40]}, "
-                    f"not {SCHEMA} (lvstop {str(msg.get('lvstop'))[:20]} there)")
+            return (
+                f"the director's agent speaks {json.dumps(msg.get('schema'))[:40]}, "
+                f"not {SCHEMA} (lvstop {str(msg.get('lvstop'))[:20]} there)"
+            )
         self.hello = msg
         while not self._closing:
             msg = await self._line(proc, SILENCE)
@@ -330,8 +374,9 @@ class AgentClient:
         if self.state is None:
             return
         if ipvs_changed or not self._samples:
-            total = sum(int((s.get("stats") or {}).get("conns", 0))
-                        for s in self.state["service"].values())
+            total = sum(
+                int((s.get("stats") or {}).get("conns", 0)) for s in self.state["service"].values()
+            )
             self._samples.append((when, total))
             self._changed_at = self.clock()
 
@@ -340,8 +385,9 @@ class AgentClient:
         future = self._pending.pop(rid, None) if isinstance(rid, int) else None
         if future is None:
             if self.on_event is not None and msg.get("type") == "error":
-                self.on_event(self.name, {"source": "agent", "kind": "error",
-                                          "text": str(msg.get("error"))})
+                self.on_event(
+                    self.name, {"source": "agent", "kind": "error", "text": str(msg.get("error"))}
+                )
             return
         if not future.done():
             future.set_result(msg)
@@ -367,8 +413,9 @@ class AgentClient:
             async with asyncio.timeout(within):
                 msg = await future
         except TimeoutError:
-            raise FleetError(f"{self.name}: no answer to {op} in {within:.0f} s; it may "
-                             "still happen there") from None
+            raise FleetError(
+                f"{self.name}: no answer to {op} in {within:.0f} s; it may still happen there"
+            ) from None
         except (OSError, ConnectionError) as exc:
             raise FleetError(f"{self.name}: {exc}") from None
         finally:

@@ -35,15 +35,19 @@ def overview(d: Director, differences: Sequence[Difference] = ()) -> Overview:
     rss = [rs for _svc, rs in ipvs.real_servers()] if ipvs else None
     last = d.last_transition
     return Overview(
-        name=d.name, status=d.status, reason=d.reason,
+        name=d.name,
+        status=d.status,
+        reason=d.reason,
         keepalived="?" if not d.live else ("up" if d.keepalived_running else "down"),
         vips_held=tuple(sorted({v for i in d.instances for v in i.vips_held})),
         services=None if ipvs is None else len(ipvs.services),
         real_servers=None if rss is None else len(rss),
-        zero_weight=None if rss is None else sum(
-            1 for rs in rss if rs.weight == 0 and rs.key not in d.drained),
-        drained=None if rss is None else sum(
-            1 for rs in rss if rs.weight == 0 and rs.key in d.drained),
+        zero_weight=None
+        if rss is None
+        else sum(1 for rs in rss if rs.weight == 0 and rs.key not in d.drained),
+        drained=None
+        if rss is None
+        else sum(1 for rs in rss if rs.weight == 0 and rs.key in d.drained),
         active_conns=None if rss is None else sum(rs.active_conns for rs in rss),
         cps=d.cps,
         last_transition="" if last is None else f"{last.name} {last.state}",
@@ -91,18 +95,27 @@ def vrid_matrix(directors: Sequence[Director]) -> list[VridRow]:
             if not d.live:
                 states.append((d.name, "?"))
                 continue
-            inst = next((i for i in d.instances
-                         if i.vrid == vrid and i.family == family), None)
+            inst = next((i for i in d.instances if i.vrid == vrid and i.family == family), None)
             if inst is None:
                 states.append((d.name, "-"))
                 continue
             configured_live += 1
             masters += inst.state == "MASTER"
             states.append((d.name, inst.state))
-        seen = {w.master for d in directors if d.live for w in d.wire
-                if w.vrid == vrid and w.family == family}
-        split = any(w.split_brain for d in directors if d.live for w in d.wire
-                    if w.vrid == vrid and w.family == family)
+        seen = {
+            w.master
+            for d in directors
+            if d.live
+            for w in d.wire
+            if w.vrid == vrid and w.family == family
+        }
+        split = any(
+            w.split_brain
+            for d in directors
+            if d.live
+            for w in d.wire
+            if w.vrid == vrid and w.family == family
+        )
         named = sorted(_who(m, directors) for m in seen if m)
         wire = " / ".join(named) if named else ("silent" if seen else "not seen")
         flag = None
@@ -141,10 +154,16 @@ class Difference:
 
 
 def _service_traits(svc: Service) -> dict[str, str]:
-    persistence = (f"{svc.persistence_timeout}s mask {svc.persistence_mask}"
-                   if svc.persistence_timeout else "none")
-    return {"scheduler": svc.scheduler, "flags": ",".join(svc.flags) or "-",
-            "persistence": persistence}
+    persistence = (
+        f"{svc.persistence_timeout}s mask {svc.persistence_mask}"
+        if svc.persistence_timeout
+        else "none"
+    )
+    return {
+        "scheduler": svc.scheduler,
+        "flags": ",".join(svc.flags) or "-",
+        "persistence": persistence,
+    }
 
 
 def differences(directors: Sequence[Director]) -> list[Difference]:
@@ -172,11 +191,29 @@ def differences(directors: Sequence[Director]) -> list[Difference]:
             both = [(n, r) for n, r in rss if r is not None]
             add(rs_key, "weight", [(n, str(r.weight)) for n, r in both])
             add(rs_key, "forward", [(n, r.forward) for n, r in both])
-    add("timeouts", "timeouts", [
-        (n, "-" if ipvs.timeouts is None
-         else f"{ipvs.timeouts.tcp} {ipvs.timeouts.tcpfin} {ipvs.timeouts.udp}")
-        for n, ipvs in live])
-    add("sync daemon", "sync daemon", [
-        (n, ", ".join(sorted(f"{s.state} {s.interface} id {s.syncid}" for s in ipvs.daemons))
-         or "none") for n, ipvs in live])
+    add(
+        "timeouts",
+        "timeouts",
+        [
+            (
+                n,
+                "-"
+                if ipvs.timeouts is None
+                else f"{ipvs.timeouts.tcp} {ipvs.timeouts.tcpfin} {ipvs.timeouts.udp}",
+            )
+            for n, ipvs in live
+        ],
+    )
+    add(
+        "sync daemon",
+        "sync daemon",
+        [
+            (
+                n,
+                ", ".join(sorted(f"{s.state} {s.interface} id {s.syncid}" for s in ipvs.daemons))
+                or "none",
+            )
+            for n, ipvs in live
+        ],
+    )
     return out

@@ -114,8 +114,9 @@ def ipvs_from_state(state: Mapping[str, Mapping[str, Any]], wall: float) -> Ipvs
     services = []
     for key in sorted(state.get("service", {})):
         data = dict(state["service"][key])
-        data["real_servers"] = sorted(by_service.get(key, ()),
-                                      key=lambda r: (str(r["address"]), int(r["port"])))
+        data["real_servers"] = sorted(
+            by_service.get(key, ()), key=lambda r: (str(r["address"]), int(r["port"]))
+        )
         services.append(Service.from_dict(data))
     ipvs = state.get("ipvs", {})
     timeouts = ipvs.get("timeouts")
@@ -123,32 +124,54 @@ def ipvs_from_state(state: Mapping[str, Mapping[str, Any]], wall: float) -> Ipvs
         services=tuple(services),
         timeouts=None if not timeouts else Timeouts.from_dict(timeouts),
         daemons=tuple(SyncDaemon.from_dict(d) for d in ipvs.get("daemons") or ()),
-        taken_at=wall, wall_time=wall)
+        taken_at=wall,
+        wall_time=wall,
+    )
 
 
-def director_view(name: str, hello: Mapping[str, Any],
-                  state: Mapping[str, Mapping[str, Any]], *, status: str = LIVE,
-                  reason: str = "", since: float = 0.0, cps: float | None = None,
-                  updated_at: float | None = None, bytes_in: int = 0) -> Director:
+def director_view(
+    name: str,
+    hello: Mapping[str, Any],
+    state: Mapping[str, Mapping[str, Any]],
+    *,
+    status: str = LIVE,
+    reason: str = "",
+    since: float = 0.0,
+    cps: float | None = None,
+    updated_at: float | None = None,
+    bytes_in: int = 0,
+) -> Director:
     """One live director from its hello and its current state (ValueError: malformed)."""
     try:
         instances = tuple(
-            Instance(name=str(n), vrid=_int_or_none(i.get("vrid")),
-                     family=str(i.get("family", "inet")), interface=i.get("interface"),
-                     priority=_int_or_none(i.get("priority")), state=str(i.get("state", "?")),
-                     source=str(i.get("source", "")), vips=tuple(i.get("vips") or ()),
-                     vips_held=tuple(i.get("vips_held") or ()),
-                     since=None if i.get("since") is None else float(i["since"]))
-            for n, i in sorted(state.get("instance", {}).items()))
+            Instance(
+                name=str(n),
+                vrid=_int_or_none(i.get("vrid")),
+                family=str(i.get("family", "inet")),
+                interface=i.get("interface"),
+                priority=_int_or_none(i.get("priority")),
+                state=str(i.get("state", "?")),
+                source=str(i.get("source", "")),
+                vips=tuple(i.get("vips") or ()),
+                vips_held=tuple(i.get("vips_held") or ()),
+                since=None if i.get("since") is None else float(i["since"]),
+            )
+            for n, i in sorted(state.get("instance", {}).items())
+        )
         wire = tuple(
-            WireVrid(key=str(k), vrid=int(v["vrid"]), family=str(v.get("family", "inet")),
-                     master=v.get("master"),
-                     master_priority=_int_or_none(v.get("master_priority")),
-                     master_since=None if v.get("master_since") is None
-                     else float(v["master_since"]),
-                     split_brain=bool(v.get("split_brain")),
-                     conflict=bool(v.get("conflict_fields")), silent=bool(v.get("silent")))
-            for k, v in sorted(state.get("vrid", {}).items()))
+            WireVrid(
+                key=str(k),
+                vrid=int(v["vrid"]),
+                family=str(v.get("family", "inet")),
+                master=v.get("master"),
+                master_priority=_int_or_none(v.get("master_priority")),
+                master_since=None if v.get("master_since") is None else float(v["master_since"]),
+                split_brain=bool(v.get("split_brain")),
+                conflict=bool(v.get("conflict_fields")),
+                silent=bool(v.get("silent")),
+            )
+            for k, v in sorted(state.get("vrid", {}).items())
+        )
         ipvs_state = state.get("ipvs", {})
         ka = state.get("keepalived", {}).get("status") or {}
         host = state.get("host", {}).get("stats") or {}
@@ -161,18 +184,30 @@ def director_view(name: str, hello: Mapping[str, Any],
             problems.append(str(ka["config_error"]))
         load = host.get("load")
         return Director(
-            name=name, status=status, reason=reason, since=since,
-            host=str(hello.get("host", "")), kernel=str(hello.get("kernel", "")),
-            lvstop=str(hello.get("lvstop", "")), python=str(hello.get("python", "")),
+            name=name,
+            status=status,
+            reason=reason,
+            since=since,
+            host=str(hello.get("host", "")),
+            kernel=str(hello.get("kernel", "")),
+            lvstop=str(hello.get("lvstop", "")),
+            python=str(hello.get("python", "")),
             keepalived_version=hello.get("keepalived"),
             capabilities=tuple(str(c) for c in hello.get("capabilities") or ()),
-            ipvs=ipvs, ipvs_error=ipvs_state.get("error"), instances=instances, wire=wire,
+            ipvs=ipvs,
+            ipvs_error=ipvs_state.get("error"),
+            instances=instances,
+            wire=wire,
             keepalived_running=bool(ka.get("running")),
             keepalived_pid=_int_or_none(ka.get("pid")),
             drained={str(k): int(v) for k, v in state.get("drained", {}).items()},
             addresses=tuple(state.get("addresses", {}).get("local") or ()),
             load=None if not load else tuple(float(x) for x in load),
-            cpu_percent=host.get("cpu_percent"), cps=cps, updated_at=updated_at,
-            bytes_in=bytes_in, problems=tuple(problems))
+            cpu_percent=host.get("cpu_percent"),
+            cps=cps,
+            updated_at=updated_at,
+            bytes_in=bytes_in,
+            problems=tuple(problems),
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"malformed agent state: {exc}") from None

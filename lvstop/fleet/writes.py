@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from lvstop.errors import one_line
 from lvstop.fleet.model import Director
@@ -28,8 +28,9 @@ class Step:
         return f"{self.director}: weight {self.before} → {self.after}"
 
 
-def plan(op: str, rs_key: str, directors: Sequence[Director],
-         weight: int | None = None) -> list[Step]:
+def plan(
+    op: str, rs_key: str, directors: Sequence[Director], weight: int | None = None
+) -> list[Step]:
     """What ``op`` on ``rs_key`` would do on each of ``directors``."""
     if op not in OPS:
         raise ValueError(f"unknown write {op!r}")
@@ -69,8 +70,13 @@ class Outcome:
 Request = Callable[..., Awaitable[dict[str, Any]]]
 
 
-async def apply(op: str, rs_key: str, steps: Sequence[Step],
-                requesters: Mapping[str, Request], weight: int | None = None) -> list[Outcome]:
+async def apply(
+    op: str,
+    rs_key: str,
+    steps: Sequence[Step],
+    requesters: Mapping[str, Request],
+    weight: int | None = None,
+) -> list[Outcome]:
     """Send the write to every director a step does not skip, all at once; one outcome each
     (in the steps' order), failures with their one-line reason."""
     args: dict[str, Any] = {"rs": rs_key}
@@ -88,7 +94,11 @@ async def apply(op: str, rs_key: str, steps: Sequence[Step],
     return list(await asyncio.gather(*(one(s) for s in sent)))
 
 
-def summary(op: str, rs_key: str, outcomes: Sequence[Outcome]) -> tuple[str, str]:
+#: a notification's severity, as Textual names it (this module does not import Textual)
+Severity = Literal["information", "warning", "error"]
+
+
+def summary(op: str, rs_key: str, outcomes: Sequence[Outcome]) -> tuple[str, Severity]:
     """(one line for a notification, its severity)."""
     done = [o for o in outcomes if o.ok]
     failed = [o for o in outcomes if not o.ok]
@@ -98,6 +108,7 @@ def summary(op: str, rs_key: str, outcomes: Sequence[Outcome]) -> tuple[str, str
         return f"{op} {rs_key}: done on {', '.join(o.director for o in done)}", "information"
     text = "; ".join(f"{o.director} FAILED: {o.message}" for o in failed)
     if done:
-        return (f"{op} {rs_key}: PARTIAL: done on {', '.join(o.director for o in done)}; "
-                f"{text}"), "error"
+        return (
+            f"{op} {rs_key}: PARTIAL: done on {', '.join(o.director for o in done)}; {text}"
+        ), "error"
     return f"{op} {rs_key}: {text}", "error"

@@ -58,14 +58,17 @@ def _node(topo: Topology, name: str, *roles: str) -> str:
 
 # --- keepalived ------------------------------------------------------------------------------
 
+
 def _clear_leftovers(topo: Topology, node: str) -> None:
     """Remove VIPs and IPVS services a killed keepalived left behind, before a fresh start."""
     iface = topo.node(node).interface
     held = runtime.addresses(node, iface)
     for inst in topo.vrrp:
         if inst.vip in held and inst.priority_of(node) is not None:
-            runtime.sh(["ip", "-n", node, "addr", "del", f"{inst.vip}/{topo.prefixlen}", "dev",
-                        iface], check=False)
+            runtime.sh(
+                ["ip", "-n", node, "addr", "del", f"{inst.vip}/{topo.prefixlen}", "dev", iface],
+                check=False,
+            )
     if runtime.ipvs_table(node):
         runtime.sh(runtime.ns_argv(node, ["ipvsadm", "-C"]), what=f"clear IPVS on {node}")
 
@@ -96,11 +99,14 @@ def keepalived_kill(topo: Topology, p: dict[str, Any]) -> str:
     runtime.record_fault(f"keepalived:{node}", "keepalived-start", {"node": node})
     if not pids:
         return f"keepalived on {node} was not running"
-    return (f"keepalived on {node} killed (SIGKILL to pids {', '.join(map(str, pids))}; "
-            "its VIPs and IPVS services stay behind)")
+    return (
+        f"keepalived on {node} killed (SIGKILL to pids {', '.join(map(str, pids))}; "
+        "its VIPs and IPVS services stay behind)"
+    )
 
 
 # --- real servers ----------------------------------------------------------------------------
+
 
 def rs_stop(topo: Topology, p: dict[str, Any]) -> str:
     node = _node(topo, p["node"], REAL_SERVER)
@@ -123,6 +129,7 @@ def rs_start(topo: Topology, p: dict[str, Any]) -> str:
 
 # --- client load -----------------------------------------------------------------------------
 
+
 def _client(topo: Topology) -> str:
     clients = topo.by_role(CLIENT)
     if not clients:
@@ -144,15 +151,28 @@ def load_start(topo: Topology, p: dict[str, Any]) -> str:
     d = runtime.node_dir(client)
     if (pid := runtime.live_pid(d / "load.pid")) is not None:
         return f"load already running on {client} (pid {pid})"
-    argv = [sys.executable, "-m", "lvstop.lab.load", "--rate", f"{rate:g}", "--duration",
-            f"{duration:g}", "--stats", str(d / "load.json"), "--port", str(topo.http_port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "lvstop.lab.load",
+        "--rate",
+        f"{rate:g}",
+        "--duration",
+        f"{duration:g}",
+        "--stats",
+        str(d / "load.json"),
+        "--port",
+        str(topo.http_port),
+    ]
     for vip in vips:
         argv += ["--vip", vip]
     (d / "load.json").unlink(missing_ok=True)
     pid = runtime.spawn(client, argv, log=d / "load.log", pidfile=d / "load.pid")
     runtime.record_fault("load", "load-stop", {})
-    return (f"client load started: {rate:g} req/s to {', '.join(vips)}:{topo.http_port} for "
-            f"at most {duration:g}s (pid {pid})")
+    return (
+        f"client load started: {rate:g} req/s to {', '.join(vips)}:{topo.http_port} for "
+        f"at most {duration:g}s (pid {pid})"
+    )
 
 
 def load_stop(topo: Topology, p: dict[str, Any]) -> str:
@@ -167,6 +187,7 @@ def load_stop(topo: Topology, p: dict[str, Any]) -> str:
 
 # --- VRRP cut (split brain) ------------------------------------------------------------------
 
+
 def _has_ingress(node: str) -> bool:
     out = runtime.sh(["tc", "-n", node, "qdisc", "show", "dev", "eth0"], check=False).stdout
     return "ingress" in out
@@ -178,25 +199,58 @@ def vrrp_cut(topo: Topology, p: dict[str, Any]) -> str:
     if src == dst:
         raise LabError("src and dst must be two different directors")
     if not _has_ingress(dst):
-        runtime.sh(["tc", "-n", dst, "qdisc", "add", "dev", "eth0", "ingress"],
-                   what=f"ingress qdisc on {dst}")
-    runtime.sh(["tc", "-n", dst, "filter", "add", "dev", "eth0", "parent", "ffff:", "protocol",
-                "ip", "prio", "1", "u32", "match", "ip", "protocol", "112", "0xff", "match",
-                "ip", "src", f"{topo.address_of(src)}/32", "action", "drop"],
-               what=f"VRRP drop filter on {dst}")
+        runtime.sh(
+            ["tc", "-n", dst, "qdisc", "add", "dev", "eth0", "ingress"],
+            what=f"ingress qdisc on {dst}",
+        )
+    runtime.sh(
+        [
+            "tc",
+            "-n",
+            dst,
+            "filter",
+            "add",
+            "dev",
+            "eth0",
+            "parent",
+            "ffff:",
+            "protocol",
+            "ip",
+            "prio",
+            "1",
+            "u32",
+            "match",
+            "ip",
+            "protocol",
+            "112",
+            "0xff",
+            "match",
+            "ip",
+            "src",
+            f"{topo.address_of(src)}/32",
+            "action",
+            "drop",
+        ],
+        what=f"VRRP drop filter on {dst}",
+    )
     runtime.record_fault(f"vrrp-cut:{dst}", "vrrp-restore", {"dst": dst})
-    return (f"VRRP from {src} to {dst} dropped ({dst} no longer hears {src}'s adverts: "
-            "split brain in about 3 s)")
+    return (
+        f"VRRP from {src} to {dst} dropped ({dst} no longer hears {src}'s adverts: "
+        "split brain in about 3 s)"
+    )
 
 
 def vrrp_restore(topo: Topology, p: dict[str, Any]) -> str:
-    targets = [d.name for d in topo.directors] if p["dst"] == "all" else \
-        [_node(topo, p["dst"], DIRECTOR)]
+    targets = (
+        [d.name for d in topo.directors] if p["dst"] == "all" else [_node(topo, p["dst"], DIRECTOR)]
+    )
     cleared = []
     for dst in targets:
         if _has_ingress(dst):
-            runtime.sh(["tc", "-n", dst, "qdisc", "del", "dev", "eth0", "ingress"],
-                       what=f"remove VRRP drop on {dst}")
+            runtime.sh(
+                ["tc", "-n", dst, "qdisc", "del", "dev", "eth0", "ingress"],
+                what=f"remove VRRP drop on {dst}",
+            )
             cleared.append(dst)
         runtime.clear_fault(f"vrrp-cut:{dst}")
     if not cleared:
@@ -205,6 +259,7 @@ def vrrp_restore(topo: Topology, p: dict[str, Any]) -> str:
 
 
 # --- netem -----------------------------------------------------------------------------------
+
 
 def _netem_nodes(topo: Topology) -> list[str]:
     names = [n.name for n in topo.nodes]
@@ -229,8 +284,10 @@ def netem(topo: Topology, p: dict[str, Any]) -> str:
         args += ["delay", f"{delay:g}ms"] + ([f"{jitter:g}ms"] if jitter else [])
     if loss:
         args += ["loss", f"{loss:g}%"]
-    runtime.sh(["tc", "-n", node, "qdisc", "replace", "dev", "eth0", "root", "netem", *args],
-               what=f"netem on {node}")
+    runtime.sh(
+        ["tc", "-n", node, "qdisc", "replace", "dev", "eth0", "root", "netem", *args],
+        what=f"netem on {node}",
+    )
     runtime.record_fault(f"netem:{node}", "netem-clear", {"node": node})
     return f"netem on {node} eth0 (outgoing): {' '.join(args)}"
 
@@ -241,17 +298,21 @@ def netem_clear(topo: Topology, p: dict[str, Any]) -> str:
     for node in nodes:
         if node not in _netem_nodes(topo):
             raise LabError(f"{node!r} is not one of {', '.join(_netem_nodes(topo))}")
-        out = runtime.sh(["tc", "-n", node, "qdisc", "show", "dev", "eth0", "root"],
-                         check=False).stdout
+        out = runtime.sh(
+            ["tc", "-n", node, "qdisc", "show", "dev", "eth0", "root"], check=False
+        ).stdout
         if "netem" in out:
-            runtime.sh(["tc", "-n", node, "qdisc", "del", "dev", "eth0", "root"],
-                       what=f"clear netem on {node}")
+            runtime.sh(
+                ["tc", "-n", node, "qdisc", "del", "dev", "eth0", "root"],
+                what=f"clear netem on {node}",
+            )
             cleared.append(node)
         runtime.clear_fault(f"netem:{node}")
     return f"netem cleared on {', '.join(cleared)}" if cleared else "no netem was in place"
 
 
 # --- rogue router (VRID conflict) ------------------------------------------------------------
+
 
 def rogue_start(topo: Topology, p: dict[str, Any]) -> str:
     priority = int(p["priority"])
@@ -265,8 +326,10 @@ def rogue_start(topo: Topology, p: dict[str, Any]) -> str:
         return f"rogue keepalived already running on {ROGUE_NODE.address} (pid {pid})"
     runtime.write_keepalived_config(name, rogue_config(topo, priority))
     pid = runtime.start_keepalived(name)
-    return (f"rogue keepalived on {ROGUE_NODE.address}: VRID 51 priority {priority} with VIP "
-            f"10.0.5.98 (pid {pid})")
+    return (
+        f"rogue keepalived on {ROGUE_NODE.address}: VRID 51 priority {priority} with VIP "
+        f"10.0.5.98 (pid {pid})"
+    )
 
 
 def rogue_stop(topo: Topology, p: dict[str, Any]) -> str:
@@ -285,36 +348,85 @@ _NODE_D1 = Param("node", str, "d1", "director")
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
-        Fault("keepalived-stop", "stop keepalived on a director (SIGTERM: failover now)",
-              (_NODE_D1,), keepalived_stop),
-        Fault("keepalived-start", "start keepalived on a director (preemption)",
-              (_NODE_D1,), keepalived_start),
-        Fault("keepalived-kill", "kill -9 keepalived on a director (failover after ~3 s)",
-              (_NODE_D1,), keepalived_kill),
-        Fault("rs-stop", "stop a real server's HTTP service (its TCP_CHECK removes it)",
-              (Param("node", str, "rs1", "real server"),), rs_stop),
-        Fault("rs-start", "start a real server's HTTP service (its TCP_CHECK adds it back)",
-              (Param("node", str, "rs1", "real server"),), rs_start),
-        Fault("load-start", "steady client HTTP load through the VIPs",
-              (Param("rate", float, 20.0, "requests per second, all VIPs together"),
-               Param("duration", float, 600.0, "stop after this many seconds"),
-               Param("vip", str, "all", "one VIP, or all")), load_start),
+        Fault(
+            "keepalived-stop",
+            "stop keepalived on a director (SIGTERM: failover now)",
+            (_NODE_D1,),
+            keepalived_stop,
+        ),
+        Fault(
+            "keepalived-start",
+            "start keepalived on a director (preemption)",
+            (_NODE_D1,),
+            keepalived_start,
+        ),
+        Fault(
+            "keepalived-kill",
+            "kill -9 keepalived on a director (failover after ~3 s)",
+            (_NODE_D1,),
+            keepalived_kill,
+        ),
+        Fault(
+            "rs-stop",
+            "stop a real server's HTTP service (its TCP_CHECK removes it)",
+            (Param("node", str, "rs1", "real server"),),
+            rs_stop,
+        ),
+        Fault(
+            "rs-start",
+            "start a real server's HTTP service (its TCP_CHECK adds it back)",
+            (Param("node", str, "rs1", "real server"),),
+            rs_start,
+        ),
+        Fault(
+            "load-start",
+            "steady client HTTP load through the VIPs",
+            (
+                Param("rate", float, 20.0, "requests per second, all VIPs together"),
+                Param("duration", float, 600.0, "stop after this many seconds"),
+                Param("vip", str, "all", "one VIP, or all"),
+            ),
+            load_start,
+        ),
         Fault("load-stop", "stop the client load", (), load_stop),
-        Fault("vrrp-cut", "drop VRRP adverts from one director to the other (split brain)",
-              (Param("src", str, "d1", "director whose adverts are dropped"),
-               Param("dst", str, "d2", "director that stops hearing them")), vrrp_cut),
-        Fault("vrrp-restore", "undo vrrp-cut",
-              (Param("dst", str, "all", "director, or all"),), vrrp_restore),
-        Fault("netem", "loss and/or delay on a node's link (outgoing)",
-              (Param("node", str, "d1", "node"),
-               Param("loss", float, 0.0, "percent of packets dropped"),
-               Param("delay", float, 0.0, "milliseconds added"),
-               Param("jitter", float, 0.0, "milliseconds of jitter")), netem),
-        Fault("netem-clear", "remove netem from a node's link",
-              (Param("node", str, "all", "node, or all"),), netem_clear),
-        Fault("rogue-start",
-              "a third keepalived at 10.0.5.99 claiming VRID 51 with another VIP (conflict)",
-              (Param("priority", int, ROGUE_PRIORITY, "its VRRP priority"),), rogue_start),
+        Fault(
+            "vrrp-cut",
+            "drop VRRP adverts from one director to the other (split brain)",
+            (
+                Param("src", str, "d1", "director whose adverts are dropped"),
+                Param("dst", str, "d2", "director that stops hearing them"),
+            ),
+            vrrp_cut,
+        ),
+        Fault(
+            "vrrp-restore",
+            "undo vrrp-cut",
+            (Param("dst", str, "all", "director, or all"),),
+            vrrp_restore,
+        ),
+        Fault(
+            "netem",
+            "loss and/or delay on a node's link (outgoing)",
+            (
+                Param("node", str, "d1", "node"),
+                Param("loss", float, 0.0, "percent of packets dropped"),
+                Param("delay", float, 0.0, "milliseconds added"),
+                Param("jitter", float, 0.0, "milliseconds of jitter"),
+            ),
+            netem,
+        ),
+        Fault(
+            "netem-clear",
+            "remove netem from a node's link",
+            (Param("node", str, "all", "node, or all"),),
+            netem_clear,
+        ),
+        Fault(
+            "rogue-start",
+            "a third keepalived at 10.0.5.99 claiming VRID 51 with another VIP (conflict)",
+            (Param("priority", int, ROGUE_PRIORITY, "its VRRP priority"),),
+            rogue_start,
+        ),
         Fault("rogue-stop", "stop and remove the rogue router", (), rogue_stop),
     )
 }
@@ -333,8 +445,10 @@ def parse_params(fault: Fault, given: Mapping[str, Any]) -> dict[str, Any]:
         try:
             out[param.name] = param.kind(value)
         except (TypeError, ValueError):
-            raise LabError(f"{fault.name}: {param.name}={value!r} is not "
-                           f"{'a number' if param.kind in (int, float) else 'valid'}") from None
+            raise LabError(
+                f"{fault.name}: {param.name}={value!r} is not "
+                f"{'a number' if param.kind in (int, float) else 'valid'}"
+            ) from None
     return out
 
 

@@ -42,13 +42,19 @@ class LabHandle:
 
     # --- commands and namespaces --------------------------------------------------------------
 
-    def run(self, node: str, argv: Sequence[str], check: bool = True,
-            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, node: str, argv: Sequence[str], check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` in ``node``'s netns; text output captured."""
         if isinstance(argv, str):
             raise TypeError("lab.run takes an argv list, not a string")
-        proc = subprocess.run(runtime.ns_argv(node, argv), capture_output=True, text=True,
-                              timeout=self.scaled(timeout), check=False)
+        proc = subprocess.run(
+            runtime.ns_argv(node, argv),
+            capture_output=True,
+            text=True,
+            timeout=self.scaled(timeout),
+            check=False,
+        )
         if check and proc.returncode != 0:
             raise LabCommandError(node, proc)
         return proc
@@ -83,8 +89,13 @@ class LabHandle:
         """``seconds`` on an idle host, as a deadline on this host now (see ``load_factor``)."""
         return seconds * self.load_factor()
 
-    def wait_until(self, predicate: Callable[[], _T | None], timeout: float = 10.0,
-                   what: str = "condition", interval: float = 0.1) -> _T:
+    def wait_until(
+        self,
+        predicate: Callable[[], _T | None],
+        timeout: float = 10.0,
+        what: str = "condition",
+        interval: float = 0.1,
+    ) -> _T:
         """Poll ``predicate`` until it returns something truthy (returned); AssertionError
         naming ``what`` after ``timeout`` seconds on an idle host, multiplied by the highest
         load factor seen while waiting (a busy host slows the VM). Exceptions from the
@@ -107,8 +118,9 @@ class LabHandle:
             if now - started >= timeout * factor:
                 extra = f" (last error: {last_error!r})" if last_error else ""
                 scale = f" ({timeout:g}s x host load factor {factor:.1f})" if factor > 1 else ""
-                raise AssertionError(f"timed out after {now - started:.0f}s{scale} waiting for "
-                                     f"{what}{extra}")
+                raise AssertionError(
+                    f"timed out after {now - started:.0f}s{scale} waiting for {what}{extra}"
+                )
             time.sleep(interval)
 
     # --- state --------------------------------------------------------------------------------
@@ -151,8 +163,10 @@ class LabHandle:
             lo = runtime.addresses(rs.name, "lo")
             for vip in self.topology.vips:
                 if vip not in lo:
-                    runtime.sh(["ip", "-n", rs.name, "addr", "add", f"{vip}/32", "dev", "lo"],
-                               what=f"VIP {vip} on {rs.name} lo")
+                    runtime.sh(
+                        ["ip", "-n", rs.name, "addr", "add", f"{vip}/32", "dev", "lo"],
+                        what=f"VIP {vip} on {rs.name} lo",
+                    )
                     done.append(f"{vip} put back on {rs.name} lo")
             if runtime.httpd_running(rs.name) is None:
                 done.append(faults.apply("rs-start", self.topology, node=rs.name))

@@ -116,9 +116,20 @@ def _console_child() -> None:
 
 def in_node(node: str, argv: tuple[str, ...]) -> list[str]:
     """argv in ``node``'s netns with the node's name as hostname (own UTS namespace)."""
-    return runtime.ns_argv(node, ["unshare", "--uts", "--", "sh", "-c",
-                                  'hostname "$1" && shift && exec "$@"', "lvstop-lab", node,
-                                  *argv])
+    return runtime.ns_argv(
+        node,
+        [
+            "unshare",
+            "--uts",
+            "--",
+            "sh",
+            "-c",
+            'hostname "$1" && shift && exec "$@"',
+            "lvstop-lab",
+            node,
+            *argv,
+        ],
+    )
 
 
 def follow_window_size(path: Path, fd: int) -> None:
@@ -153,14 +164,20 @@ def run_payload(payload: Payload, run_dir: Path) -> int:
     env = dict(os.environ)
     env.update(dict(payload.env))
     if payload.mode == "pytest":
-        return subprocess.run([sys.executable, "-m", "pytest", *payload.argv], env=env,
-                              check=False).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", *payload.argv], env=env, check=False
+        ).returncode
     if payload.mode == "command":
         with (run_dir / "stdout").open("wb") as out, (run_dir / "stderr").open("wb") as err:
             try:
-                return subprocess.run(in_node(payload.node, payload.argv), env=env,
-                                      stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                      check=False).returncode
+                return subprocess.run(
+                    in_node(payload.node, payload.argv),
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    check=False,
+                ).returncode
             except OSError as exc:
                 err.write(f"lvstop lab: {exc}\n".encode())
                 return 127
@@ -168,9 +185,15 @@ def run_payload(payload: Payload, run_dir: Path) -> int:
         with open("/dev/console", "r+b", buffering=0) as console:
             follow_window_size(run_dir / "winsize", console.fileno())
             try:
-                return subprocess.run(in_node(payload.node, payload.argv), env=env,
-                                      stdin=console, stdout=console, stderr=console,
-                                      preexec_fn=_console_child, check=False).returncode
+                return subprocess.run(
+                    in_node(payload.node, payload.argv),
+                    env=env,
+                    stdin=console,
+                    stdout=console,
+                    stderr=console,
+                    preexec_fn=_console_child,
+                    check=False,
+                ).returncode
             except OSError as exc:
                 console.write(f"lvstop lab: {exc}\r\n".encode())
                 return 127

@@ -45,9 +45,14 @@ class Tally:
 
     def as_dict(self) -> dict[str, object]:
         ok = sum(sum(d.values()) for d in self.by_vip.values())
-        return {"requests": ok + sum(self.errors.values()), "ok": ok, "errors": self.errors,
-                "by_vip": self.by_vip, "elapsed": round(time.monotonic() - self.started, 2),
-                "pid": os.getpid()}
+        return {
+            "requests": ok + sum(self.errors.values()),
+            "ok": ok,
+            "errors": self.errors,
+            "by_vip": self.by_vip,
+            "elapsed": round(time.monotonic() - self.started, 2),
+            "pid": os.getpid(),
+        }
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -63,8 +63,9 @@ def in_lab() -> bool:
 
 def require_lab() -> None:
     if not in_lab():
-        raise LabError("this only works inside the lab VM (use `lvstop lab run -- ...` or "
-                       "`lvstop lab shell`)")
+        raise LabError(
+            "this only works inside the lab VM (use `lvstop lab run -- ...` or `lvstop lab shell`)"
+        )
 
 
 def node_dir(node: str) -> Path:
@@ -75,13 +76,16 @@ def node_dir(node: str) -> Path:
 
 # --- commands ------------------------------------------------------------------------------
 
-def sh(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0,
-       what: str | None = None) -> subprocess.CompletedProcess[str]:
+
+def sh(
+    argv: Sequence[str], *, check: bool = True, timeout: float = 30.0, what: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capture its output; on failure raise a one-line LabError."""
     scaled = timeout * load_factor()
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=scaled,
-                              check=False)
+        proc = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=scaled, check=False
+        )
     except FileNotFoundError:
         raise LabError(f"{what or argv[0]}: {argv[0]} not found") from None
     except subprocess.TimeoutExpired:
@@ -139,6 +143,7 @@ def netns(node: str) -> Iterator[None]:
 
 # --- processes -----------------------------------------------------------------------------
 
+
 def pid_alive(pid: int) -> bool:
     # Reap it if it is our own dead child, so it does not linger as a zombie.
     with contextlib.suppress(ChildProcessError):
@@ -162,21 +167,34 @@ def live_pid(path: Path) -> int | None:
     return pid if pid is not None and pid_alive(pid) else None
 
 
-def spawn(node: str, argv: Sequence[str], *, log: Path, pidfile: Path | None = None,
-          env: dict[str, str] | None = None) -> int:
+def spawn(
+    node: str,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    pidfile: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
     """Start a daemon in ``node``'s netns, detached from the caller (own session)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     with log.open("ab") as out:
-        proc = subprocess.Popen(ns_argv(node, argv), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, env=full_env)
+        proc = subprocess.Popen(
+            ns_argv(node, argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=full_env,
+        )
     if pidfile is not None:
         pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
-             interval: float = 0.1) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if predicate():
@@ -195,17 +213,44 @@ def kill_pids(pids: Sequence[int], sig: int, *, timeout: float = 10.0, what: str
 
 # --- topology ------------------------------------------------------------------------------
 
+
 def add_node(topo: Topology, node: Node) -> None:
     """A netns with ``eth0`` (a veth whose peer ``v-<node>`` is on the bridge) and lo up."""
     name = node.name
     peer = f"v-{name}"
     sh(["ip", "netns", "add", name], what=f"create netns {name}")
-    sh(root_argv(["ip", "link", "add", peer, "type", "veth", "peer", "name", node.interface,
-                  "netns", name]), what=f"veth for {name}")
-    sh(root_argv(["ip", "link", "set", peer, "master", topo.bridge, "up"]),
-       what=f"attach {name}")
-    sh(["ip", "-n", name, "addr", "add", f"{node.address}/{topo.prefixlen}", "dev",
-        node.interface], what=f"address of {name}")
+    sh(
+        root_argv(
+            [
+                "ip",
+                "link",
+                "add",
+                peer,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                node.interface,
+                "netns",
+                name,
+            ]
+        ),
+        what=f"veth for {name}",
+    )
+    sh(root_argv(["ip", "link", "set", peer, "master", topo.bridge, "up"]), what=f"attach {name}")
+    sh(
+        [
+            "ip",
+            "-n",
+            name,
+            "addr",
+            "add",
+            f"{node.address}/{topo.prefixlen}",
+            "dev",
+            node.interface,
+        ],
+        what=f"address of {name}",
+    )
     sh(["ip", "-n", name, "link", "set", node.interface, "up"], what=f"{name} eth0 up")
     sh(["ip", "-n", name, "link", "set", "lo", "up"], what=f"{name} lo up")
 
@@ -217,8 +262,25 @@ def remove_node(node: str) -> None:
 
 
 def add_bridge(topo: Topology) -> None:
-    sh(root_argv(["ip", "link", "add", topo.bridge, "type", "bridge", "stp_state", "0",
-                  "forward_delay", "0", "mcast_snooping", "0"]), what="create the bridge")
+    sh(
+        root_argv(
+            [
+                "ip",
+                "link",
+                "add",
+                topo.bridge,
+                "type",
+                "bridge",
+                "stp_state",
+                "0",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ]
+        ),
+        what="create the bridge",
+    )
     sh(root_argv(["ip", "link", "set", topo.bridge, "up"]), what="bridge up")
 
 
@@ -226,12 +288,18 @@ def setup_real_server(topo: Topology, node: Node) -> None:
     """DR real server: every VIP on lo as /32, and never answer ARP for it."""
     sysctls = []
     for dev in ("all", "lo"):
-        sysctls += ["-w", f"net.ipv4.conf.{dev}.arp_ignore=1",
-                    "-w", f"net.ipv4.conf.{dev}.arp_announce=2"]
+        sysctls += [
+            "-w",
+            f"net.ipv4.conf.{dev}.arp_ignore=1",
+            "-w",
+            f"net.ipv4.conf.{dev}.arp_announce=2",
+        ]
     sh(ns_argv(node.name, ["sysctl", "-q", *sysctls]), what=f"arp sysctls on {node.name}")
     for vip in topo.vips:
-        sh(["ip", "-n", node.name, "addr", "add", f"{vip}/32", "dev", "lo"],
-           what=f"VIP {vip} on {node.name} lo")
+        sh(
+            ["ip", "-n", node.name, "addr", "add", f"{vip}/32", "dev", "lo"],
+            what=f"VIP {vip} on {node.name} lo",
+        )
 
 
 def httpd_running(node: str) -> int | None:
@@ -243,8 +311,12 @@ def start_httpd(topo: Topology, node: str) -> int:
     if pid is not None:
         return pid
     d = node_dir(node)
-    return spawn(node, [sys.executable, "-m", "lvstop.lab.httpd", node, str(topo.http_port)],
-                 log=d / "httpd.log", pidfile=d / "httpd.pid")
+    return spawn(
+        node,
+        [sys.executable, "-m", "lvstop.lab.httpd", node, str(topo.http_port)],
+        log=d / "httpd.log",
+        pidfile=d / "httpd.pid",
+    )
 
 
 def stop_httpd(node: str) -> int | None:
@@ -278,13 +350,28 @@ def start_keepalived(node: str, *, wait: float = 10.0) -> int:
     d = node_dir(node)
     for name in KEEPALIVED_PIDS:
         (d / name).unlink(missing_ok=True)
-    argv = ["keepalived", "-n", "-l", "-D", "-G", "-f", str(d / "keepalived.conf"),
-            "-p", str(d / "keepalived.pid"), "-r", str(d / "vrrp.pid"),
-            "-c", str(d / "checkers.pid")]
+    argv = [
+        "keepalived",
+        "-n",
+        "-l",
+        "-D",
+        "-G",
+        "-f",
+        str(d / "keepalived.conf"),
+        "-p",
+        str(d / "keepalived.pid"),
+        "-r",
+        str(d / "vrrp.pid"),
+        "-c",
+        str(d / "checkers.pid"),
+    ]
     # keepalived writes its SIGUSR1/SIGUSR2/JSON dumps into $TMPDIR: one folder per node.
     spawn(node, argv, log=d / "keepalived.log", env={"TMPDIR": str(d)})
-    wait_for(lambda: keepalived_main_pid(node) is not None, wait,
-             f"keepalived on {node} did not start (see {d / 'keepalived.log'})")
+    wait_for(
+        lambda: keepalived_main_pid(node) is not None,
+        wait,
+        f"keepalived on {node} did not start (see {d / 'keepalived.log'})",
+    )
     pid = keepalived_main_pid(node)
     assert pid is not None
     return pid
@@ -303,8 +390,9 @@ def stop_keepalived(node: str, *, sig: int = signal.SIGTERM, timeout: float = 10
         for pid in targets:
             with suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        wait_for(lambda: not any(pid_alive(p) for p in pids), timeout,
-                 f"keepalived on {node} to exit")
+        wait_for(
+            lambda: not any(pid_alive(p) for p in pids), timeout, f"keepalived on {node} to exit"
+        )
     return pids
 
 
@@ -318,7 +406,7 @@ def keepalived_all() -> dict[int, int]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
         fields = stat.rsplit(")", 1)[1].split()
         if comm == "keepalived" and fields[0] not in ("Z", "X"):
             found[int(entry)] = int(fields[1])
@@ -331,8 +419,9 @@ def stray_keepalived(nodes: Sequence[str]) -> list[int]:
     for node in nodes:
         if (RUN_ROOT / node).is_dir():
             known.update(keepalived_pids(node))
-    return sorted(pid for pid, ppid in keepalived_all().items()
-                  if pid not in known and ppid not in known)
+    return sorted(
+        pid for pid, ppid in keepalived_all().items() if pid not in known and ppid not in known
+    )
 
 
 def kill_stray_keepalived(nodes: Sequence[str]) -> list[int]:
@@ -347,14 +436,14 @@ def kill_stray_keepalived(nodes: Sequence[str]) -> list[int]:
 
 # --- health --------------------------------------------------------------------------------
 
+
 def _nl_ipv4_addresses() -> list[tuple[int, str]]:
     """(ifindex, address) of every IPv4 address in the calling thread's netns (rtnetlink)."""
     rtm_getaddr, nlm_f_request, nlm_f_dump = 22, 1, 0x300
     nlmsg_done, nlmsg_error, ifa_local, ifa_address = 3, 2, 2, 1
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
         body = struct.pack("BBBBI", socket.AF_INET, 0, 0, 0, 0)
-        hdr = struct.pack("=IHHII", 16 + len(body), rtm_getaddr, nlm_f_request | nlm_f_dump,
-                          1, 0)
+        hdr = struct.pack("=IHHII", 16 + len(body), rtm_getaddr, nlm_f_request | nlm_f_dump, 1, 0)
         sock.send(hdr + body)
         out: list[tuple[int, str]] = []
         while True:
@@ -374,7 +463,7 @@ def _nl_ipv4_addresses() -> list[tuple[int, str]]:
                     if alen < 4:
                         break
                     if atype in (ifa_local, ifa_address) and alen == 8:
-                        found[atype] = socket.inet_ntoa(data[attrs + 4:attrs + 8])
+                        found[atype] = socket.inet_ntoa(data[attrs + 4 : attrs + 8])
                     attrs += (alen + 3) & ~3
                 addr = found.get(ifa_local) or found.get(ifa_address)
                 if addr:
@@ -413,8 +502,13 @@ def ipvs_table(node: str) -> dict[str, list[str]]:
         parts = line.split()
         if len(parts) >= 2 and parts[0] in ("TCP", "UDP", "SCTP"):
             current = table.setdefault(f"{parts[0]} {_hex_ipport(parts[1])}", [])
-        elif len(parts) >= 2 and parts[0] == "->" and current is not None and ":" in parts[1] \
-                and parts[1] != "RemoteAddress:Port":
+        elif (
+            len(parts) >= 2
+            and parts[0] == "->"
+            and current is not None
+            and ":" in parts[1]
+            and parts[1] != "RemoteAddress:Port"
+        ):
             current.append(_hex_ipport(parts[1]))
     return table
 
@@ -426,8 +520,10 @@ def health_problems(topo: Topology) -> list[str]:
     for inst in topo.vrrp:
         holders = sorted(name for name, addrs in held.items() if inst.vip in addrs)
         if holders != [inst.master]:
-            problems.append(f"VRID {inst.vrid} VIP {inst.vip} is on "
-                            f"{', '.join(holders) or 'no director'}, want {inst.master}")
+            problems.append(
+                f"VRID {inst.vrid} VIP {inst.vip} is on "
+                f"{', '.join(holders) or 'no director'}, want {inst.master}"
+            )
     wanted = {f"{svc.protocol} {svc.vip}:{svc.port}" for svc in topo.services}
     for director in topo.directors:
         table = ipvs_table(director.name)
@@ -439,8 +535,9 @@ def health_problems(topo: Topology) -> list[str]:
             want = sorted(f"{topo.address_of(rs)}:{svc.port}" for rs in svc.real_servers)
             have = sorted(table.get(key, []))
             if have != want:
-                problems.append(f"{director.name} {key} has [{', '.join(have)}], want "
-                                f"[{', '.join(want)}]")
+                problems.append(
+                    f"{director.name} {key} has [{', '.join(have)}], want [{', '.join(want)}]"
+                )
     return problems
 
 

@@ -45,8 +45,21 @@ def _keys() -> None:
     SSH_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     for name, kind in (("host_ed25519", "ed25519"), ("client_ed25519", "ed25519")):
         if not (SSH_DIR / name).exists():
-            runtime.sh(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", f"lvstop-lab-{name}",
-                        "-f", str(SSH_DIR / name)], what=f"ssh-keygen {name}")
+            runtime.sh(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    kind,
+                    "-N",
+                    "",
+                    "-C",
+                    f"lvstop-lab-{name}",
+                    "-f",
+                    str(SSH_DIR / name),
+                ],
+                what=f"ssh-keygen {name}",
+            )
     auth = SSH_DIR / "authorized_keys"
     auth.write_text((SSH_DIR / "client_ed25519.pub").read_text())
     auth.chmod(0o600)
@@ -57,7 +70,8 @@ def _keys() -> None:
         f"  UserKnownHostsFile {SSH_DIR / 'known_hosts'}\n"
         "  GlobalKnownHostsFile /dev/null\n"
         "  StrictHostKeyChecking accept-new\n"
-        "  LogLevel ERROR\n")
+        "  LogLevel ERROR\n"
+    )
 
 
 def pidfile(node: str) -> Path:
@@ -92,13 +106,20 @@ def start_sshd(topo: Topology, node: str) -> int:
         "KbdInteractiveAuthentication no\n"
         "UsePAM no\n"
         f"SetEnv HOME={home} LVSTOP_AUDIT_LOG={audit_log(node)} "
-        f"LVSTOP_STATE_FILE={state_file(node)}\n")
+        f"LVSTOP_STATE_FILE={state_file(node)}\n"
+    )
     pidfile(node).unlink(missing_ok=True)
-    runtime.sh(runtime.ns_argv(node, [SSHD, "-f", str(config), "-E",
-                                      str(runtime.node_dir(node) / "sshd.log")]),
-               what=f"sshd on {node}")
-    runtime.wait_for(lambda: sshd_pid(node) is not None, 10 * runtime.load_factor(),
-                     f"sshd on {node} did not start")
+    runtime.sh(
+        runtime.ns_argv(
+            node, [SSHD, "-f", str(config), "-E", str(runtime.node_dir(node) / "sshd.log")]
+        ),
+        what=f"sshd on {node}",
+    )
+    runtime.wait_for(
+        lambda: sshd_pid(node) is not None,
+        10 * runtime.load_factor(),
+        f"sshd on {node} did not start",
+    )
     pid = sshd_pid(node)
     assert pid is not None
     return pid
@@ -114,7 +135,7 @@ def _children(pid: int) -> list[int]:
                 stat = handle.read()
         except OSError:
             continue
-        if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
+        if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
             out.append(int(entry))
     return out
 

@@ -140,8 +140,9 @@ ROGUE_PRIORITY = 150
 
 
 def rogue_instance(priority: int = ROGUE_PRIORITY) -> VrrpInstance:
-    return VrrpInstance("VI_ROGUE", ROGUE_VRID, ROGUE_VIP, ROGUE_NODE.name,
-                        ((ROGUE_NODE.name, priority),))
+    return VrrpInstance(
+        "VI_ROGUE", ROGUE_VRID, ROGUE_VIP, ROGUE_NODE.name, ((ROGUE_NODE.name, priority),)
+    )
 
 
 def _global_defs(topo: Topology, router_id: str) -> list[str]:

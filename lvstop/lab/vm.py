@@ -35,8 +35,24 @@ from lvstop.errors import LvstopError
 #: traffic control for the faults (netem, ingress + u32 + gact drop), nf_tables/iptables bits.
 MODULES: tuple[str, ...] = (
     "ip_vs",
-    *(f"ip_vs_{s}" for s in
-      ("rr", "wrr", "lc", "wlc", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq")),
+    *(
+        f"ip_vs_{s}"
+        for s in (
+            "rr",
+            "wrr",
+            "lc",
+            "wlc",
+            "fo",
+            "ovf",
+            "lblc",
+            "lblcr",
+            "dh",
+            "sh",
+            "mh",
+            "sed",
+            "nq",
+        )
+    ),
     "veth",
     "bridge",
     "sch_netem",
@@ -121,12 +137,16 @@ def host_mounts(paths: Sequence[Path]) -> list[str]:
         if not any(_below(path, top) for top in VM_TMPFS):
             continue
         if path in VM_TMPFS:
-            raise LvstopError(f"the lab cannot use {path} itself (the VM mounts its own tmpfs "
-                              f"there): use a folder below it or elsewhere ({given})")
+            raise LvstopError(
+                f"the lab cannot use {path} itself (the VM mounts its own tmpfs "
+                f"there): use a folder below it or elsewhere ({given})"
+            )
         for private in VM_PRIVATE:
             if _below(path, private) or _below(private, path):
-                raise LvstopError(f"the lab cannot use {path}: the VM keeps its own {private} "
-                                  f"there; use another folder ({given})")
+                raise LvstopError(
+                    f"the lab cannot use {path}: the VM keeps its own {private} "
+                    f"there; use another folder ({given})"
+                )
         wanted.append(path)
     outermost: list[str] = []
     for path in sorted(set(wanted), key=len):
@@ -138,8 +158,13 @@ def host_mounts(paths: Sequence[Path]) -> list[str]:
 def vm_paths(run_dir: Path) -> list[Path]:
     """Host paths the VM reads or writes: the checkout, the run folder, the venv and the
     interpreter behind it."""
-    return [repo_root(), run_dir, Path(sys.prefix), Path(sys.base_prefix),
-            Path(os.path.realpath(sys.executable)).parent]
+    return [
+        repo_root(),
+        run_dir,
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(os.path.realpath(sys.executable)).parent,
+    ]
 
 
 def check_location() -> None:
@@ -181,16 +206,25 @@ class Payload:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"mode": self.mode, "argv": list(self.argv), "node": self.node,
-             "env": dict(self.env), "wait_healthy": self.wait_healthy}
+            {
+                "mode": self.mode,
+                "argv": list(self.argv),
+                "node": self.node,
+                "env": dict(self.env),
+                "wait_healthy": self.wait_healthy,
+            }
         )
 
     @classmethod
     def from_json(cls, text: str) -> Payload:
         data = json.loads(text)
-        return cls(data["mode"], tuple(data["argv"]), data.get("node", "d1"),
-                   tuple(sorted(data.get("env", {}).items())),
-                   bool(data.get("wait_healthy", True)))
+        return cls(
+            data["mode"],
+            tuple(data["argv"]),
+            data.get("node", "d1"),
+            tuple(sorted(data.get("env", {}).items())),
+            bool(data.get("wait_healthy", True)),
+        )
 
 
 def init_script(run_dir: Path, env: Mapping[str, str], shared: Sequence[Path] = ()) -> str:
@@ -207,7 +241,8 @@ def init_script(run_dir: Path, env: Mapping[str, str], shared: Sequence[Path] = 
         f"mkdir -p {shlex.quote(path)} && mount -t hostfs none {shlex.quote(path)} -o "
         f"{shlex.quote(path)} || echo 'lvstop lab: cannot mount the host folder '"
         f"{shlex.quote(path)}' inside the VM'\n"
-        for path in host_mounts([*vm_paths(run_dir), *shared]))
+        for path in host_mounts([*vm_paths(run_dir), *shared])
+    )
     # The venv's bin first: `lvstop lab fault ...` works in a lab shell.
     path = f"{Path(sys.executable).parent}:{SYSTEM_PATH}"
     return f"""#!/bin/sh
@@ -240,14 +275,23 @@ poweroff -f
 """
 
 
-def prepare(payload: Payload, env: Mapping[str, str] | None = None,
-            run_dir: Path | None = None, shared: Sequence[Path] = ()) -> Path:
+def prepare(
+    payload: Payload,
+    env: Mapping[str, str] | None = None,
+    run_dir: Path | None = None,
+    shared: Sequence[Path] = (),
+) -> Path:
     """Create a run folder with init.sh and payload.json; return it."""
     if run_dir is None:
         check_location()
         run_dir = make_run_dir()
-    full_env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "LVSTOP_IN_LAB": "1",
-                "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+    full_env = {
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "LVSTOP_IN_LAB": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     full_env["TERM"] = os.environ.get("TERM") or "xterm-256color"
     if os.environ.get("COLORTERM"):
         full_env["COLORTERM"] = os.environ["COLORTERM"]
@@ -259,15 +303,28 @@ def prepare(payload: Payload, env: Mapping[str, str] | None = None,
     return run_dir
 
 
-def uml_argv(uml: str, run_dir: Path, timeout: float, *, interactive: bool,
-             mem: str = DEFAULT_MEM) -> list[str]:
+def uml_argv(
+    uml: str, run_dir: Path, timeout: float, *, interactive: bool, mem: str = DEFAULT_MEM
+) -> list[str]:
     argv = ["timeout"]
     if interactive:
         # Let linux.uml read the terminal (timeout otherwise starts it in its own group).
         argv.append("--foreground")
-    argv += ["-k", "10", f"{int(timeout)}s", uml, f"mem={mem}", "root=/dev/root",
-             "rootfstype=hostfs", "rootflags=/", "rw", f"init={run_dir / 'init.sh'}",
-             "con=null", "con0=fd:0,fd:1", "quiet"]
+    argv += [
+        "-k",
+        "10",
+        f"{int(timeout)}s",
+        uml,
+        f"mem={mem}",
+        "root=/dev/root",
+        "rootfstype=hostfs",
+        "rootflags=/",
+        "rw",
+        f"init={run_dir / 'init.sh'}",
+        "con=null",
+        "con0=fd:0,fd:1",
+        "quiet",
+    ]
     if interactive:
         # Only emergencies on the user's terminal (UML's boot chatter would cover the screen).
         argv.append("loglevel=1")
@@ -363,8 +420,9 @@ def report_host_load(run_dir: Path, proc: subprocess.Popen[bytes]) -> threading.
     return thread
 
 
-def start(run_dir: Path, timeout: float, *, interactive: bool = False,
-          mem: str = DEFAULT_MEM) -> subprocess.Popen[bytes]:
+def start(
+    run_dir: Path, timeout: float, *, interactive: bool = False, mem: str = DEFAULT_MEM
+) -> subprocess.Popen[bytes]:
     """Start the VM; non-interactive VMs write their console to ``console.log``."""
     uml = check_host()
     argv = uml_argv(uml, run_dir, timeout, interactive=interactive, mem=mem)
@@ -373,8 +431,13 @@ def start(run_dir: Path, timeout: float, *, interactive: bool = False,
     else:
         console = (run_dir / "console.log").open("wb")
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             console.close()
     report_host_load(run_dir, proc)
@@ -386,8 +449,13 @@ def result(run_dir: Path, returncode: int) -> VmResult:
     return VmResult(run_dir, read_status(run_dir), returncode in (124, 137), returncode)
 
 
-def run(payload: Payload, *, timeout: float, interactive: bool = False,
-        env: Mapping[str, str] | None = None) -> VmResult:
+def run(
+    payload: Payload,
+    *,
+    timeout: float,
+    interactive: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> VmResult:
     """Boot, run the payload, wait for the VM to power off."""
     run_dir = prepare(payload, env)
     proc = start(run_dir, timeout, interactive=interactive)
@@ -401,7 +469,6 @@ def boot_timeout_default(kind: str) -> float:
         try:
             return float(value)
         except ValueError:
-            raise LvstopError(f"LVSTOP_LAB_TIMEOUT={value!r} is not a number of seconds") \
-                from None
+            raise LvstopError(f"LVSTOP_LAB_TIMEOUT={value!r} is not a number of seconds") from None
     # A backstop: each lab test has its own (load-scaled) deadline; a busy host is slow.
     return {"pytest": 3600.0, "command": 600.0}.get(kind, 86400.0)

@@ -238,9 +238,7 @@ class Service(JsonModel):
             scheduler=str(data.get("scheduler", "wlc")),
             flags=tuple(data.get("flags", ())),
             persistence_timeout=int(data.get("persistence_timeout", 0)),
-            persistence_mask=int(
-                data.get("persistence_mask", 128 if family == "inet6" else 32)
-            ),
+            persistence_mask=int(data.get("persistence_mask", 128 if family == "inet6" else 32)),
             persistence_engine=data.get("persistence_engine"),
             stats=Stats.from_dict(data.get("stats") or {}),
             real_servers=tuple(
@@ -303,17 +301,17 @@ class IpvsSnapshot(JsonModel):
     #: None: every service's (a full snapshot). Not part of equality or the JSON.
     real_servers_read: frozenset[str] | None = field(default=None, compare=False, repr=False)
     #: lookup caches, built once (not part of equality or the JSON)
-    _by_key: dict[str, Service] = field(
-        default_factory=dict, init=False, compare=False, repr=False
-    )
+    _by_key: dict[str, Service] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     JSON: ClassVar[JsonForm] = JsonForm(
         head={"schema": lambda s: SCHEMA},
         rename={"wall_time": "time"},
         late=("services",),
-        exclude={"_by_key": "a lookup cache built from services",
-                 "real_servers_read": "which services this poll read the real servers of: how "
-                 "the dashboard polled, not what the kernel holds"},
+        exclude={
+            "_by_key": "a lookup cache built from services",
+            "real_servers_read": "which services this poll read the real servers of: how "
+            "the dashboard polled, not what the kernel holds",
+        },
     )
 
     def __post_init__(self) -> None:
@@ -400,8 +398,17 @@ class ConnEntry(_Endpoints, JsonModel):
     pe_data: str | None = None
 
     JSON: ClassVar[JsonForm] = JsonForm(
-        exclude={name: _JOINED for name in ("client_address", "client_port", "virtual_address",
-                                            "virtual_port", "real_address", "real_port")},
+        exclude={
+            name: _JOINED
+            for name in (
+                "client_address",
+                "client_port",
+                "virtual_address",
+                "virtual_port",
+                "real_address",
+                "real_port",
+            )
+        },
         tail={"client": lambda e: e.client_endpoint, **_ENDPOINTS},
     )
 
@@ -423,8 +430,10 @@ class ConnCount(_Endpoints, JsonModel):
     count: int
 
     JSON: ClassVar[JsonForm] = JsonForm(
-        exclude={name: _JOINED for name in ("virtual_address", "virtual_port", "real_address",
-                                            "real_port")},
+        exclude={
+            name: _JOINED
+            for name in ("virtual_address", "virtual_port", "real_address", "real_port")
+        },
         tail=_ENDPOINTS,
     )
 

@@ -183,8 +183,10 @@ class IpRoute(JsonModel):
     where: Where = NOWHERE
 
     JSON: ClassVar[JsonForm] = JsonForm(
-        when={"tracked": lambda r: r.tracked is not None,
-              "preference": lambda r: r.preference is not None},
+        when={
+            "tracked": lambda r: r.tracked is not None,
+            "preference": lambda r: r.preference is not None,
+        },
         spread={"where": lambda where: {"line": where.line}},
     )
 

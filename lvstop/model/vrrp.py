@@ -78,8 +78,9 @@ class Advert(JsonModel):
         head={"type": lambda a: "advert"},
         # after the keys of the first schema (issue 4), where they were added
         late=("src_mac", "dst"),
-        exclude={"auth_data": "the password bytes: written as auth by to_dict, masked unless "
-                 "show_auth"},
+        exclude={
+            "auth_data": "the password bytes: written as auth by to_dict, masked unless show_auth"
+        },
     )
 
     def at(self, time: float) -> Advert:
@@ -87,9 +88,22 @@ class Advert(JsonModel):
         the live capture decodes it once). Positional: ~3× faster than ``dataclasses.replace``.
         """
         return Advert(
-            time, self.interface, self.family, self.src, self.src_mac, self.dst, self.ttl,
-            self.version, self.vrid, self.priority, self.interval_ms, self.auth_type,
-            self.auth_data, self.addresses, self.valid, self.error,
+            time,
+            self.interface,
+            self.family,
+            self.src,
+            self.src_mac,
+            self.dst,
+            self.ttl,
+            self.version,
+            self.vrid,
+            self.priority,
+            self.interval_ms,
+            self.auth_type,
+            self.auth_data,
+            self.addresses,
+            self.valid,
+            self.error,
         )
 
     @property

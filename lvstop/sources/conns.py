@@ -106,8 +106,10 @@ _AGG = re.compile(r"^(\S+) \S+ \S+ (\S+) (\S+) (\S+) (\S+) (\S+) ", re.MULTILINE
 
 
 #: a fast-path key: protocol (3 chars) + the fixed-width IPv4 columns virtual..state
-_FAST_KEY = re.compile(r"(TCP|UDP) ([0-9A-F]{8}) ([0-9A-F]{4}) ([0-9A-F]{8}) ([0-9A-F]{4}) "
-                       r"([A-Z_0-9]+) +")
+_FAST_KEY = re.compile(
+    r"(TCP|UDP) ([0-9A-F]{8}) ([0-9A-F]{4}) ([0-9A-F]{8}) ([0-9A-F]{4}) "
+    r"([A-Z_0-9]+) +"
+)
 
 
 def _fast_key(line: str) -> str:
@@ -150,8 +152,14 @@ def decode_counts(raw: Mapping[tuple[str, str, str, str, str, str], int]) -> lis
         if proto == "Pro":  # the header line
             continue
         try:
-            key = (proto.lower(), hex_address(vaddr), int(vport, 16), hex_address(daddr),
-                   int(dport, 16), state)
+            key = (
+                proto.lower(),
+                hex_address(vaddr),
+                int(vport, 16),
+                hex_address(daddr),
+                int(dport, 16),
+                state,
+            )
         except ValueError:
             continue
         merged[key] += n
@@ -200,20 +208,23 @@ def read_conns(
     return parse_conn_table(read_table_text(path, progress))
 
 
-def read_conn_counts(path: str = PROC_IP_VS_CONN, progress: Progress | None = None
-                     ) -> list[ConnCount]:
+def read_conn_counts(
+    path: str = PROC_IP_VS_CONN, progress: Progress | None = None
+) -> list[ConnCount]:
     """Counts per (protocol, virtual, real server, state), the cheap way."""
     return decode_counts(aggregate_text(read_table_text(path, progress)))
 
 
-async def conns(path: str = PROC_IP_VS_CONN, progress: Progress | None = None
-                ) -> tuple[list[ConnEntry], list[str]]:
+async def conns(
+    path: str = PROC_IP_VS_CONN, progress: Progress | None = None
+) -> tuple[list[ConnEntry], list[str]]:
     """``read_conns`` in a worker thread (progress is called from that thread)."""
     return await asyncio.to_thread(read_conns, path, progress)
 
 
-async def conn_counts(path: str = PROC_IP_VS_CONN, progress: Progress | None = None
-                      ) -> list[ConnCount]:
+async def conn_counts(
+    path: str = PROC_IP_VS_CONN, progress: Progress | None = None
+) -> list[ConnCount]:
     """``read_conn_counts`` in a worker thread (progress is called from that thread)."""
     return await asyncio.to_thread(read_conn_counts, path, progress)
 
@@ -243,9 +254,7 @@ def counts_by_key(
             svc = snapshot.service(svc_key)
         rs: RealServer | None = None
         if svc is not None:
-            rs = svc.real_server(c.real_endpoint) or svc.real_server(
-                endpoint(c.real_address, 0)
-            )
+            rs = svc.real_server(c.real_endpoint) or svc.real_server(endpoint(c.real_address, 0))
         rs_key = rs.key if rs is not None else f"{svc_key}->{c.real_endpoint}"
         out[(svc_key, rs_key, c.state)] += c.count
     return dict(out)

@@ -115,9 +115,9 @@ def nla_nested(attr_type: int, parts: Iterable[bytes]) -> bytes:
     return nla(attr_type | NLA_F_NESTED, b"".join(parts))
 
 
-def iter_attrs(buf: bytes | bytearray | memoryview, start: int, end: int) -> Iterable[
-    tuple[int, int, int]
-]:
+def iter_attrs(
+    buf: bytes | bytearray | memoryview, start: int, end: int
+) -> Iterable[tuple[int, int, int]]:
     """Yield ``(type, payload_offset, payload_length)`` of the attributes in buf[start:end]."""
     off = start
     unpack = NLATTR.unpack_from
@@ -208,7 +208,10 @@ class GenlSocket:
         if cached is not None:
             return cached
         replies = self.request(
-            GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, nla_str(CTRL_ATTR_FAMILY_NAME, name),
+            GENL_ID_CTRL,
+            CTRL_CMD_GETFAMILY,
+            1,
+            nla_str(CTRL_ATTR_FAMILY_NAME, name),
             what=f"generic netlink family {name}",
         )
         family_id = version = 0

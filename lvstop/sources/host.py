@@ -36,9 +36,7 @@ def interface_rates(
             continue
         rx0, tx0 = before[name]
         rx1, tx1 = after[name]
-        rates.append(
-            InterfaceRate(name, max(0, rx1 - rx0) / seconds, max(0, tx1 - tx0) / seconds)
-        )
+        rates.append(InterfaceRate(name, max(0, rx1 - rx0) / seconds, max(0, tx1 - tx0) / seconds))
     return tuple(rates)
 
 

@@ -160,8 +160,9 @@ def ipvs_error(exc: NetlinkError, what: str = "") -> IpvsError:
     if exc.errno in (errno.EPERM, errno.EACCES):
         return IpvsPermissionError(ERR_PERMISSION, exc.errno)
     prefix = f"{what}: " if what else ""
-    return IpvsError(f"{prefix}{exc}" if what and not str(exc).startswith(what) else str(exc),
-                     exc.errno)
+    return IpvsError(
+        f"{prefix}{exc}" if what and not str(exc).startswith(what) else str(exc), exc.errno
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,33 +186,69 @@ ADDR4 = struct.Struct("4s")
 FLAGS = struct.Struct("=II")  # struct ip_vs_flags: flags, mask
 
 #: IPVS_STATS_ATTR_*: struct ip_vs_stats_user as attributes (bytes are u64, the rest u32)
-STATS32_ATTRS: AttrTable = {1: U32, 2: U32, 3: U32, 4: U64, 5: U64,
-                            6: U32, 7: U32, 8: U32, 9: U32, 10: U32}
+STATS32_ATTRS: AttrTable = {
+    1: U32,
+    2: U32,
+    3: U32,
+    4: U64,
+    5: U64,
+    6: U32,
+    7: U32,
+    8: U32,
+    9: U32,
+    10: U32,
+}
 #: the same ten counters, all u64 (IPVS_SVC_ATTR_STATS64 / IPVS_DEST_ATTR_STATS64)
 STATS64_ATTRS: AttrTable = {i: U64 for i in range(1, 11)}
 SERVICE_ATTRS: AttrTable = {
-    SVC_ATTR_AF: U16, SVC_ATTR_PROTOCOL: U16, SVC_ATTR_ADDR: ADDR,
-    SVC_ATTR_PORT: U16, SVC_ATTR_FWMARK: U32, SVC_ATTR_SCHED_NAME: STRING,
-    SVC_ATTR_FLAGS: FLAGS, SVC_ATTR_TIMEOUT: U32, SVC_ATTR_NETMASK: U32,
-    SVC_ATTR_STATS: STATS32_ATTRS, SVC_ATTR_PE_NAME: STRING, SVC_ATTR_STATS64: STATS64_ATTRS,
+    SVC_ATTR_AF: U16,
+    SVC_ATTR_PROTOCOL: U16,
+    SVC_ATTR_ADDR: ADDR,
+    SVC_ATTR_PORT: U16,
+    SVC_ATTR_FWMARK: U32,
+    SVC_ATTR_SCHED_NAME: STRING,
+    SVC_ATTR_FLAGS: FLAGS,
+    SVC_ATTR_TIMEOUT: U32,
+    SVC_ATTR_NETMASK: U32,
+    SVC_ATTR_STATS: STATS32_ATTRS,
+    SVC_ATTR_PE_NAME: STRING,
+    SVC_ATTR_STATS64: STATS64_ATTRS,
 }
 DEST_ATTRS: AttrTable = {
-    DEST_ATTR_ADDR: ADDR, DEST_ATTR_PORT: U16, DEST_ATTR_FWD_METHOD: U32,
-    DEST_ATTR_WEIGHT: U32, DEST_ATTR_U_THRESH: U32, DEST_ATTR_L_THRESH: U32,
-    DEST_ATTR_ACTIVE_CONNS: U32, DEST_ATTR_INACT_CONNS: U32,
-    DEST_ATTR_PERSIST_CONNS: U32, DEST_ATTR_STATS: STATS32_ATTRS,
-    DEST_ATTR_ADDR_FAMILY: U16, DEST_ATTR_STATS64: STATS64_ATTRS, DEST_ATTR_TUN_TYPE: U8,
-    DEST_ATTR_TUN_PORT: U16, DEST_ATTR_TUN_FLAGS: U16,
+    DEST_ATTR_ADDR: ADDR,
+    DEST_ATTR_PORT: U16,
+    DEST_ATTR_FWD_METHOD: U32,
+    DEST_ATTR_WEIGHT: U32,
+    DEST_ATTR_U_THRESH: U32,
+    DEST_ATTR_L_THRESH: U32,
+    DEST_ATTR_ACTIVE_CONNS: U32,
+    DEST_ATTR_INACT_CONNS: U32,
+    DEST_ATTR_PERSIST_CONNS: U32,
+    DEST_ATTR_STATS: STATS32_ATTRS,
+    DEST_ATTR_ADDR_FAMILY: U16,
+    DEST_ATTR_STATS64: STATS64_ATTRS,
+    DEST_ATTR_TUN_TYPE: U8,
+    DEST_ATTR_TUN_PORT: U16,
+    DEST_ATTR_TUN_FLAGS: U16,
 }
 DAEMON_ATTRS: AttrTable = {
-    DAEMON_ATTR_STATE: U32, DAEMON_ATTR_MCAST_IFN: STRING, DAEMON_ATTR_SYNC_ID: U32,
-    DAEMON_ATTR_SYNC_MAXLEN: U16, DAEMON_ATTR_MCAST_GROUP: ADDR4,
-    DAEMON_ATTR_MCAST_GROUP6: ADDR, DAEMON_ATTR_MCAST_PORT: U16, DAEMON_ATTR_MCAST_TTL: U8,
+    DAEMON_ATTR_STATE: U32,
+    DAEMON_ATTR_MCAST_IFN: STRING,
+    DAEMON_ATTR_SYNC_ID: U32,
+    DAEMON_ATTR_SYNC_MAXLEN: U16,
+    DAEMON_ATTR_MCAST_GROUP: ADDR4,
+    DAEMON_ATTR_MCAST_GROUP6: ADDR,
+    DAEMON_ATTR_MCAST_PORT: U16,
+    DAEMON_ATTR_MCAST_TTL: U8,
 }
 #: IPVS_CMD_ATTR_*: the attributes of a message
 MESSAGE_ATTRS: AttrTable = {
-    CMD_ATTR_SERVICE: SERVICE_ATTRS, CMD_ATTR_DEST: DEST_ATTRS, CMD_ATTR_DAEMON: DAEMON_ATTRS,
-    CMD_ATTR_TIMEOUT_TCP: U32, CMD_ATTR_TIMEOUT_TCP_FIN: U32, CMD_ATTR_TIMEOUT_UDP: U32,
+    CMD_ATTR_SERVICE: SERVICE_ATTRS,
+    CMD_ATTR_DEST: DEST_ATTRS,
+    CMD_ATTR_DAEMON: DAEMON_ATTRS,
+    CMD_ATTR_TIMEOUT_TCP: U32,
+    CMD_ATTR_TIMEOUT_TCP_FIN: U32,
+    CMD_ATTR_TIMEOUT_UDP: U32,
 }
 
 Buffer: TypeAlias = "bytes | bytearray | memoryview"
@@ -283,26 +320,49 @@ LITTLE_ENDIAN = sys.byteorder == "little"
 FWD_TUNNEL = FORWARD_NUMBERS["tunnel"]
 
 
-def make_real_server(raw: bytes, port: int, forward: int, weight: int, tun_type: int,
-                     tun_port: int, tun_flags: int, upper: int, lower: int, active: int,
-                     inactive: int, persistent: int, af: int, stats: Stats,
-                     key: str) -> RealServer:
+def make_real_server(
+    raw: bytes,
+    port: int,
+    forward: int,
+    weight: int,
+    tun_type: int,
+    tun_port: int,
+    tun_flags: int,
+    upper: int,
+    lower: int,
+    active: int,
+    inactive: int,
+    persistent: int,
+    af: int,
+    stats: Stats,
+    key: str,
+) -> RealServer:
     """A RealServer from its attribute values, in the order Linux writes them (port and
     tunnel port: big-endian, read as native u16)."""
     forward &= 7
     tunnel = forward == FWD_TUNNEL
     return RealServer(
-        format_address(af, raw), ((port & 0xFF) << 8) | (port >> 8) if LITTLE_ENDIAN else port,
+        format_address(af, raw),
+        ((port & 0xFF) << 8) | (port >> 8) if LITTLE_ENDIAN else port,
         "inet6" if af == AF_INET6 else "inet",
-        FORWARD_NAMES[forward], weight, upper, lower, active, inactive, persistent, stats, key,
+        FORWARD_NAMES[forward],
+        weight,
+        upper,
+        lower,
+        active,
+        inactive,
+        persistent,
+        stats,
+        key,
         TUNNEL_TYPES.get(tun_type) if tunnel else None,
         swap16(tun_port) if tunnel else 0,
         tunnel_flag_names(tun_flags) if tunnel else (),
     )
 
 
-def decode_dest_plain(buf: Buffer, off: int, length: int, service_key: str,
-                      service_af: int) -> RealServer | None:
+def decode_dest_plain(
+    buf: Buffer, off: int, length: int, service_key: str, service_af: int
+) -> RealServer | None:
     """One real-server message (a GET_DEST dump reply) -> RealServer; None: not a real
     server we can name (no address or port). Malformed: NetlinkError."""
     d = message_attrs(buf, off, length).get(CMD_ATTR_DEST)
@@ -312,15 +372,24 @@ def decode_dest_plain(buf: Buffer, off: int, length: int, service_key: str,
     port = d.get(DEST_ATTR_PORT)
     if raw is None or not isinstance(port, int):
         return None
-    stats = (stats_from(d.get(DEST_ATTR_STATS64)) or stats_from(d.get(DEST_ATTR_STATS))
-             or ZERO_STATS)
+    stats = stats_from(d.get(DEST_ATTR_STATS64)) or stats_from(d.get(DEST_ATTR_STATS)) or ZERO_STATS
     return make_real_server(
-        raw, port, forward=_int(d, DEST_ATTR_FWD_METHOD), weight=_int(d, DEST_ATTR_WEIGHT),
-        tun_type=_int(d, DEST_ATTR_TUN_TYPE, -1), tun_port=_int(d, DEST_ATTR_TUN_PORT),
-        tun_flags=_int(d, DEST_ATTR_TUN_FLAGS), upper=_int(d, DEST_ATTR_U_THRESH),
-        lower=_int(d, DEST_ATTR_L_THRESH), active=_int(d, DEST_ATTR_ACTIVE_CONNS),
-        inactive=_int(d, DEST_ATTR_INACT_CONNS), persistent=_int(d, DEST_ATTR_PERSIST_CONNS),
-        af=_int(d, DEST_ATTR_ADDR_FAMILY, service_af), stats=stats, key=service_key)
+        raw,
+        port,
+        forward=_int(d, DEST_ATTR_FWD_METHOD),
+        weight=_int(d, DEST_ATTR_WEIGHT),
+        tun_type=_int(d, DEST_ATTR_TUN_TYPE, -1),
+        tun_port=_int(d, DEST_ATTR_TUN_PORT),
+        tun_flags=_int(d, DEST_ATTR_TUN_FLAGS),
+        upper=_int(d, DEST_ATTR_U_THRESH),
+        lower=_int(d, DEST_ATTR_L_THRESH),
+        active=_int(d, DEST_ATTR_ACTIVE_CONNS),
+        inactive=_int(d, DEST_ATTR_INACT_CONNS),
+        persistent=_int(d, DEST_ATTR_PERSIST_CONNS),
+        af=_int(d, DEST_ATTR_ADDR_FAMILY, service_af),
+        stats=stats,
+        key=service_key,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +431,12 @@ def make_service_head(s: dict[int, Any], stats: Stats) -> ServiceHead | None:
     netmask = _int(s, SVC_ATTR_NETMASK, 0xFFFFFFFF)
     pe_name = s.get(SVC_ATTR_PE_NAME)
     service = Service(
-        protocol, family, address, port_value, fwmark, scheduler,
+        protocol,
+        family,
+        address,
+        port_value,
+        fwmark,
+        scheduler,
         service_flag_names(flags[0] if isinstance(flags, tuple) else 0, scheduler),
         _int(s, SVC_ATTR_TIMEOUT),
         # IPv6: a prefix length already; IPv4: a netmask, whose bits count in any byte order
@@ -370,8 +444,9 @@ def make_service_head(s: dict[int, Any], stats: Stats) -> ServiceHead | None:
         pe_name if isinstance(pe_name, str) else None,
         stats,
     )
-    return ServiceHead(service, ident, af, service_key(protocol, family, address, port_value,
-                                                       fwmark))
+    return ServiceHead(
+        service, ident, af, service_key(protocol, family, address, port_value, fwmark)
+    )
 
 
 def decode_service_plain(buf: Buffer, off: int, length: int) -> ServiceHead | None:
@@ -380,8 +455,7 @@ def decode_service_plain(buf: Buffer, off: int, length: int) -> ServiceHead | No
     s = message_attrs(buf, off, length).get(CMD_ATTR_SERVICE)
     if not isinstance(s, dict):
         return None
-    stats = (stats_from(s.get(SVC_ATTR_STATS64)) or stats_from(s.get(SVC_ATTR_STATS))
-             or ZERO_STATS)
+    stats = stats_from(s.get(SVC_ATTR_STATS64)) or stats_from(s.get(SVC_ATTR_STATS)) or ZERO_STATS
     return make_service_head(s, stats)
 
 
@@ -401,14 +475,28 @@ STATS_ATTR_PAD = 11  # IPVS_STATS_ATTR_PAD: aligns the u64 payload that follows
 KernelOrder: TypeAlias = "tuple[tuple[int, struct.Struct | KernelOrder], ...]"
 KERNEL_STATS32: KernelOrder = tuple((i, U64 if i in (4, 5) else U32) for i in range(1, 11))
 KERNEL_STATS64: KernelOrder = tuple((i, U64) for i in range(1, 11))
-KERNEL_DEST: KernelOrder = ((CMD_ATTR_DEST, (
-    (DEST_ATTR_ADDR, ADDR), (DEST_ATTR_PORT, U16), (DEST_ATTR_FWD_METHOD, U32),
-    (DEST_ATTR_WEIGHT, U32), (DEST_ATTR_TUN_TYPE, U8), (DEST_ATTR_TUN_PORT, U16),
-    (DEST_ATTR_TUN_FLAGS, U16), (DEST_ATTR_U_THRESH, U32), (DEST_ATTR_L_THRESH, U32),
-    (DEST_ATTR_ACTIVE_CONNS, U32), (DEST_ATTR_INACT_CONNS, U32),
-    (DEST_ATTR_PERSIST_CONNS, U32), (DEST_ATTR_ADDR_FAMILY, U16),
-    (DEST_ATTR_STATS, KERNEL_STATS32), (DEST_ATTR_STATS64, KERNEL_STATS64),
-)),)
+KERNEL_DEST: KernelOrder = (
+    (
+        CMD_ATTR_DEST,
+        (
+            (DEST_ATTR_ADDR, ADDR),
+            (DEST_ATTR_PORT, U16),
+            (DEST_ATTR_FWD_METHOD, U32),
+            (DEST_ATTR_WEIGHT, U32),
+            (DEST_ATTR_TUN_TYPE, U8),
+            (DEST_ATTR_TUN_PORT, U16),
+            (DEST_ATTR_TUN_FLAGS, U16),
+            (DEST_ATTR_U_THRESH, U32),
+            (DEST_ATTR_L_THRESH, U32),
+            (DEST_ATTR_ACTIVE_CONNS, U32),
+            (DEST_ATTR_INACT_CONNS, U32),
+            (DEST_ATTR_PERSIST_CONNS, U32),
+            (DEST_ATTR_ADDR_FAMILY, U16),
+            (DEST_ATTR_STATS, KERNEL_STATS32),
+            (DEST_ATTR_STATS64, KERNEL_STATS64),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,8 +509,7 @@ class KernelLayout:
     mask: int
     expected: int
 
-    def read(self, buf: Buffer, pos: int, size: int, whole: bool = True
-             ) -> tuple[Any, ...] | None:
+    def read(self, buf: Buffer, pos: int, size: int, whole: bool = True) -> tuple[Any, ...] | None:
         """The values in ``buf[pos:pos+size]`` (``whole``: all of it, else its start),
         or None if it is not this layout: every attribute header is checked first (the bytes
         as one int, masked and compared: one C operation for them all)."""
@@ -434,8 +521,9 @@ class KernelLayout:
         return self.struct.unpack_from(buf, pos)
 
 
-def kernel_layout(order: KernelOrder, pad_from: int | None,
-                  skip: tuple[int, ...] | None = None) -> KernelLayout:
+def kernel_layout(
+    order: KernelOrder, pad_from: int | None, skip: tuple[int, ...] | None = None
+) -> KernelLayout:
     """The layout of ``order``, the values of the nest at path ``skip`` not read (a decoder
     takes the 64-bit counters, not the 32-bit ones). ``pad_from``: None when the kernel pads
     nothing (machines with efficient unaligned access); else the sequence start's offset
@@ -473,12 +561,16 @@ def kernel_layout(order: KernelOrder, pad_from: int | None,
     for pos, header in headers.items():
         mask[pos : pos + 4] = b"\xff" * 4
         expected[pos : pos + 4] = header
-    return KernelLayout(struct.Struct("".join(fmt)), int.from_bytes(mask, "little"),
-                        int.from_bytes(expected, "little"))
+    return KernelLayout(
+        struct.Struct("".join(fmt)),
+        int.from_bytes(mask, "little"),
+        int.from_bytes(expected, "little"),
+    )
 
 
-def kernel_layouts(order: KernelOrder, skip: tuple[int, ...] | None = None
-                   ) -> dict[int, tuple[KernelLayout, ...]]:
+def kernel_layouts(
+    order: KernelOrder, skip: tuple[int, ...] | None = None
+) -> dict[int, tuple[KernelLayout, ...]]:
     """The layouts Linux writes ``order`` in (unpadded, or padded from either alignment), by
     their size."""
     by_size: dict[int, tuple[KernelLayout, ...]] = {}
@@ -492,29 +584,55 @@ def kernel_layouts(order: KernelOrder, skip: tuple[int, ...] | None = None
 DEST_LAYOUTS = kernel_layouts(KERNEL_DEST, skip=(CMD_ATTR_DEST, DEST_ATTR_STATS))
 
 
-def decode_dest(buf: Buffer, off: int, length: int, service_key: str,
-                service_af: int) -> RealServer | None:
+def decode_dest(
+    buf: Buffer, off: int, length: int, service_key: str, service_af: int
+) -> RealServer | None:
     """``decode_dest_plain``, reading a message as Linux writes it whole."""
     start = off + genl.HDRLEN
     size = off + length - start
     for layout in DEST_LAYOUTS.get(size, ()):
         v = layout.read(buf, start, size)
         if v is not None:
-            return make_real_server(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9],
-                                    v[10], v[11], v[12], Stats(*v[13:]), service_key)
+            return make_real_server(
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                v[6],
+                v[7],
+                v[8],
+                v[9],
+                v[10],
+                v[11],
+                v[12],
+                Stats(*v[13:]),
+                service_key,
+            )
     return decode_dest_plain(buf, off, length, service_key, service_af)
 
 
 #: a service message as Linux writes it (ip_vs_genl_fill_service): its identity, first
-KERNEL_SVC_VIP: KernelOrder = ((SVC_ATTR_AF, U16), (SVC_ATTR_PROTOCOL, U16),
-                               (SVC_ATTR_ADDR, ADDR), (SVC_ATTR_PORT, U16))
+KERNEL_SVC_VIP: KernelOrder = (
+    (SVC_ATTR_AF, U16),
+    (SVC_ATTR_PROTOCOL, U16),
+    (SVC_ATTR_ADDR, ADDR),
+    (SVC_ATTR_PORT, U16),
+)
 KERNEL_SVC_FWMARK: KernelOrder = ((SVC_ATTR_AF, U16), (SVC_ATTR_FWMARK, U32))
 #: ... then the scheduler's name and the persistence engine's if any (strings), then these
-KERNEL_SVC_TAIL: KernelOrder = ((SVC_ATTR_FLAGS, FLAGS), (SVC_ATTR_TIMEOUT, U32),
-                                (SVC_ATTR_NETMASK, U32), (SVC_ATTR_STATS, KERNEL_STATS32),
-                                (SVC_ATTR_STATS64, KERNEL_STATS64))
-SVC_HEADS = tuple((kernel_layout(order, None), tuple(attr for attr, _kind in order))
-                  for order in (KERNEL_SVC_VIP, KERNEL_SVC_FWMARK))
+KERNEL_SVC_TAIL: KernelOrder = (
+    (SVC_ATTR_FLAGS, FLAGS),
+    (SVC_ATTR_TIMEOUT, U32),
+    (SVC_ATTR_NETMASK, U32),
+    (SVC_ATTR_STATS, KERNEL_STATS32),
+    (SVC_ATTR_STATS64, KERNEL_STATS64),
+)
+SVC_HEADS = tuple(
+    (kernel_layout(order, None), tuple(attr for attr, _kind in order))
+    for order in (KERNEL_SVC_VIP, KERNEL_SVC_FWMARK)
+)
 #: (flags, flags mask, timeout, netmask, the 10 counters of STATS64)
 SVC_TAILS = kernel_layouts(KERNEL_SVC_TAIL, skip=(SVC_ATTR_STATS,))
 
@@ -533,8 +651,7 @@ def decode_service(buf: Buffer, off: int, length: int) -> ServiceHead | None:
 TailAt: TypeAlias = tuple[int, int]
 
 
-def _kernel_service(buf: Buffer, start: int, end: int
-                    ) -> tuple[dict[int, Any], TailAt] | None:
+def _kernel_service(buf: Buffer, start: int, end: int) -> tuple[dict[int, Any], TailAt] | None:
     """The service attributes of a message as Linux writes it (its 64-bit stats at key -1)
     and where its tail was found, or None if it is written otherwise."""
     if end - start < 4:
@@ -587,8 +704,7 @@ class ServiceHeads:
         #: the tail sizes to try, the last one decoded first (any order gives the same)
         self._sizes = list(SVC_TAILS)
 
-    def decode(self, buf: Buffer, off: int, length: int
-               ) -> tuple[ServiceHead, Stats] | None:
+    def decode(self, buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
         """(the head, with any counters, and the message's counters), or None (see
         ``make_service_head``). Malformed: NetlinkError."""
         start, end = off + genl.HDRLEN, off + length
@@ -614,8 +730,11 @@ class ServiceHeads:
             if self._sizes[0] != size:  # this kernel's layout: tried first from now on
                 self._sizes = [size, *(other for other in self._sizes if other != size)]
             flags = s[SVC_ATTR_FLAGS]
-            key = (tail_at, bytes(buf[start : end - size]),
-                   (flags[0], flags[1], s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK]))
+            key = (
+                tail_at,
+                bytes(buf[start : end - size]),
+                (flags[0], flags[1], s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK]),
+            )
             self._seen[key] = made
             return made, stats
         return None
@@ -668,8 +787,11 @@ def service_flag_names(flags: int, scheduler: str) -> tuple[str, ...]:
         if flags & SVC_F_SCHED3:
             names.append("flag-3")
     else:
-        for bit, name in ((SVC_F_SCHED1, "flag-1"), (SVC_F_SCHED2, "flag-2"),
-                          (SVC_F_SCHED3, "flag-3")):
+        for bit, name in (
+            (SVC_F_SCHED1, "flag-1"),
+            (SVC_F_SCHED2, "flag-2"),
+            (SVC_F_SCHED3, "flag-3"),
+        ):
             if flags & bit:
                 names.append(name)
     return tuple(names)
@@ -688,8 +810,8 @@ def tunnel_flag_names(flags: int) -> tuple[str, ...]:
 
 #: svc_ident's two usual shapes, one Struct each: the nested header, AF, then PROTOCOL +
 #: ADDR + PORT or FWMARK (u16 payloads padded to 4 bytes; "16s" pads the address with zeros)
-_IDENT_VIP = struct.Struct("=HH" "HHH2x" "HHH2x" "HH16s" "HHH2x")
-_IDENT_FWMARK = struct.Struct("=HH" "HHH2x" "HHI")
+_IDENT_VIP = struct.Struct("=HHHHH2xHHH2xHH16sHHH2x")
+_IDENT_FWMARK = struct.Struct("=HHHHH2xHHI")
 _NESTED_SERVICE = CMD_ATTR_SERVICE | genl.NLA_F_NESTED
 
 
@@ -701,13 +823,31 @@ def svc_ident(
     # bytes as the general form below (a unit test compares them)
     if fwmark:
         if 0 <= af <= 0xFFFF and 0 < fwmark <= 0xFFFFFFFF:
-            return _IDENT_FWMARK.pack(_IDENT_FWMARK.size, _NESTED_SERVICE, 6, SVC_ATTR_AF, af,
-                                      8, SVC_ATTR_FWMARK, fwmark)
-    elif (0 <= af <= 0xFFFF and 0 <= protocol <= 0xFFFF and 0 <= raw_port <= 0xFFFF
-          and len(raw_addr) <= 16):
-        return _IDENT_VIP.pack(_IDENT_VIP.size, _NESTED_SERVICE, 6, SVC_ATTR_AF, af,
-                               6, SVC_ATTR_PROTOCOL, protocol, 20, SVC_ATTR_ADDR, raw_addr,
-                               6, SVC_ATTR_PORT, raw_port)
+            return _IDENT_FWMARK.pack(
+                _IDENT_FWMARK.size, _NESTED_SERVICE, 6, SVC_ATTR_AF, af, 8, SVC_ATTR_FWMARK, fwmark
+            )
+    elif (
+        0 <= af <= 0xFFFF
+        and 0 <= protocol <= 0xFFFF
+        and 0 <= raw_port <= 0xFFFF
+        and len(raw_addr) <= 16
+    ):
+        return _IDENT_VIP.pack(
+            _IDENT_VIP.size,
+            _NESTED_SERVICE,
+            6,
+            SVC_ATTR_AF,
+            af,
+            6,
+            SVC_ATTR_PROTOCOL,
+            protocol,
+            20,
+            SVC_ATTR_ADDR,
+            raw_addr,
+            6,
+            SVC_ATTR_PORT,
+            raw_port,
+        )
     parts = [genl.nla_u16(SVC_ATTR_AF, af)]
     if fwmark:
         parts.append(genl.nla_u32(SVC_ATTR_FWMARK, fwmark))
@@ -725,8 +865,12 @@ def service_ident_for(svc: Service) -> bytes:
         return svc_ident(af, fwmark=svc.fwmark)
     assert svc.address is not None and svc.port is not None
     packed = ipaddress.ip_address(svc.address).packed
-    return svc_ident(af, PROTOCOL_NUMBERS[svc.protocol], packed,
-                     struct.unpack("=H", struct.pack(">H", svc.port))[0])
+    return svc_ident(
+        af,
+        PROTOCOL_NUMBERS[svc.protocol],
+        packed,
+        struct.unpack("=H", struct.pack(">H", svc.port))[0],
+    )
 
 
 def timeouts_from_reply(data: bytes) -> Timeouts:
@@ -797,7 +941,6 @@ class IpvsNetlink:
             return self.sock.request(self.family, cmd, IPVS_GENL_VERSION, attrs, what=what)
         except NetlinkError as exc:
             raise ipvs_error(exc, what) from None
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -943,21 +1086,27 @@ class IpvsReader:
         taken_at = self._clock()
         wall = time.time()
 
-        def one_service(buf: bytearray, off: int, length: int
-                        ) -> tuple[ServiceHead, Stats] | None:
+        def one_service(buf: bytearray, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
             if buf[off + genl.NLMSGHDR.size] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
             if not self.memo:
                 head = decode_service(buf, off, length)
                 return None if head is None else (head, head.service.stats)
             value: tuple[ServiceHead, Stats] | None = _memoized(
-                self._svc_memo, svc_new, message_key(buf, off, length),
-                self._service_heads.decode, buf, off, length)
+                self._svc_memo,
+                svc_new,
+                message_key(buf, off, length),
+                self._service_heads.decode,
+                buf,
+                off,
+                length,
+            )
             return value
 
         svc_new: Memo = {}
-        dumped: list[tuple[ServiceHead, Stats]] = t.dump(CMD_GET_SERVICE, b"", one_service,
-                                                          "IPVS service dump")
+        dumped: list[tuple[ServiceHead, Stats]] = t.dump(
+            CMD_GET_SERVICE, b"", one_service, "IPVS service dump"
+        )
         self._service_heads.poll_done()
         keys = [head.key for head, _stats in dumped]
         due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
@@ -993,36 +1142,62 @@ class IpvsReader:
         self._carried = rs_now
         if self.memo:
             self._svc_memo = svc_new
-            self._services = {key: (pair, made[pair[0].key]) for pair in dumped
-                              if (key := pair[0].key) in made}
+            self._services = {
+                key: (pair, made[pair[0].key]) for pair in dumped if (key := pair[0].key) in made
+            }
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         if self.memo:
             self._rs_memo = rs_memo
-        return IpvsSnapshot(tuple(services), timeouts, daemons, taken_at, wall,
-                            None if wanted is None else frozenset(read))
+        return IpvsSnapshot(
+            tuple(services),
+            timeouts,
+            daemons,
+            taken_at,
+            wall,
+            None if wanted is None else frozenset(read),
+        )
 
-    def _read_dests(self, head: ServiceHead, rs_memo: dict[str, Memo],
-                    before: tuple[RealServer, ...] | None = None) -> tuple[RealServer, ...]:
+    def _read_dests(
+        self,
+        head: ServiceHead,
+        rs_memo: dict[str, Memo],
+        before: tuple[RealServer, ...] | None = None,
+    ) -> tuple[RealServer, ...]:
         """The real servers of one service (one GET_DEST dump); its memo into ``rs_memo``;
         ``before``'s tuple again when its every object came back (the memo: nothing moved)."""
         if not self.memo:
             parse: Callable[[bytearray, int, int], RealServer | None] = functools.partial(
-                decode_dest, service_key=head.key, service_af=head.af)
+                decode_dest, service_key=head.key, service_af=head.af
+            )
         else:
             old = self._rs_memo.get(head.key, {})
             new = rs_memo[head.key] = {}
 
             def parse(buf: bytearray, off: int, length: int) -> RealServer | None:
-                rs: RealServer | None = _memoized(old, new, message_key(buf, off, length),
-                                                  decode_dest, buf, off, length, head.key,
-                                                  head.af)
+                rs: RealServer | None = _memoized(
+                    old,
+                    new,
+                    message_key(buf, off, length),
+                    decode_dest,
+                    buf,
+                    off,
+                    length,
+                    head.key,
+                    head.af,
+                )
                 return rs
 
-        dests = tuple(self.transport.dump(CMD_GET_DEST, head.ident, parse,
-                                          "IPVS real-server dump of " + head.key))
-        if before is not None and len(before) == len(dests) and all(
-                a is b for a, b in zip(before, dests, strict=True)):
+        dests = tuple(
+            self.transport.dump(
+                CMD_GET_DEST, head.ident, parse, "IPVS real-server dump of " + head.key
+            )
+        )
+        if (
+            before is not None
+            and len(before) == len(dests)
+            and all(a is b for a, b in zip(before, dests, strict=True))
+        ):
             return before
         return dests
 
@@ -1059,8 +1234,7 @@ class IpvsReader:
             def one(buf: bytearray, off: int, length: int) -> RealServer | None:
                 return decode_dest(buf, off, length, key, af)  # no memo: writes want fresh
 
-            dests = transport.dump(CMD_GET_DEST, head.ident, one,
-                                   f"IPVS real-server dump of {key}")
+            dests = transport.dump(CMD_GET_DEST, head.ident, one, f"IPVS real-server dump of {key}")
             return with_real_servers(head.service, tuple(dests))
 
     def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
@@ -1095,14 +1269,25 @@ def _memoized(old: Memo, new: Memo, key: bytes, decode: Callable[..., _T], *args
     return value
 
 
-def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...],
-                      stats: Stats | None = None) -> Service:
+def with_real_servers(
+    svc: Service, real_servers: tuple[RealServer, ...], stats: Stats | None = None
+) -> Service:
     """``svc`` with these real servers (and these counters if given; positional: a
     snapshot builds thousands)."""
-    return Service(svc.protocol, svc.family, svc.address, svc.port, svc.fwmark, svc.scheduler,
-                   svc.flags, svc.persistence_timeout, svc.persistence_mask,
-                   svc.persistence_engine, svc.stats if stats is None else stats,
-                   real_servers)
+    return Service(
+        svc.protocol,
+        svc.family,
+        svc.address,
+        svc.port,
+        svc.fwmark,
+        svc.scheduler,
+        svc.flags,
+        svc.persistence_timeout,
+        svc.persistence_mask,
+        svc.persistence_engine,
+        svc.stats if stats is None else stats,
+        real_servers,
+    )
 
 
 def read_snapshot() -> IpvsSnapshot:

@@ -526,9 +526,7 @@ class _Reader:
             raise KeepalivedConfigError(
                 at.file, at.line, f"more than {MAX_INCLUDES} files included; refusing"
             )
-        data = read_regular_file(
-            path, MAX_TOTAL_BYTES - self.total_bytes + 1, at.file, at.line
-        )
+        data = read_regular_file(path, MAX_TOTAL_BYTES - self.total_bytes + 1, at.file, at.line)
         self.total_bytes += len(data)
         if self.total_bytes > MAX_TOTAL_BYTES:
             raise KeepalivedConfigError(
@@ -557,8 +555,11 @@ class _Reader:
                 continue
             # keepalived reads with fgets(MAXBUF): a longer line comes in pieces of MAXBUF - 1
             # bytes, each read as a line of its own (measured with keepalived 2.2.7 -t)
-            self.warn(where, f"line of {len(raw_bytes)} bytes: keepalived reads it in pieces of "
-                             f"{MAX_LINE + 1} bytes, each as a line of its own")
+            self.warn(
+                where,
+                f"line of {len(raw_bytes)} bytes: keepalived reads it in pieces of "
+                f"{MAX_LINE + 1} bytes, each as a line of its own",
+            )
             for start in range(0, len(raw_bytes), MAX_LINE + 1):
                 yield from self._one_line(raw_bytes[start : start + MAX_LINE + 1], where)
 
@@ -834,8 +835,9 @@ class _Reader:
                 missing.append(one)
         if missing:
             # keepalived: "Config files missing '...'", and it reads on without them
-            self.warn(where, f"include: no such file {', '.join(missing)}; keepalived reads on "
-                             "without it")
+            self.warn(
+                where, f"include: no such file {', '.join(missing)}; keepalived reads on without it"
+            )
         if not matches:
             if not missing:
                 self.warn(where, f"include: no config files matched '{pattern}'")
@@ -2823,7 +2825,6 @@ class _Model:
             retry_written=retry_written,
             **values,  # type: ignore[arg-type]
         )
-
 
     def _smtp_hosts(
         self,

@@ -118,9 +118,7 @@ class RouteReader:
             messages.append("a route must have a destination: keepalived drops it")
             return False, messages
         if not no_track and not oif:
-            messages.append(
-                f"route {dest} has no interface (dev): keepalived cannot track it"
-            )
+            messages.append(f"route {dest} has no interface (dev): keepalived cannot track it")
         return True, messages
 
     def rule(self, words: list[str]) -> tuple[int | None, list[str]]:

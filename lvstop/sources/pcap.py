@@ -109,8 +109,7 @@ class PcapReader:
                 chunks.append(chunk)
                 got += len(chunk)
             if got > MAX_CAPTURE_BYTES:
-                raise PcapError(f"{self.path}: grew past {MAX_CAPTURE_BYTES >> 30} GiB "
-                                "while read")
+                raise PcapError(f"{self.path}: grew past {MAX_CAPTURE_BYTES >> 30} GiB while read")
             return b"".join(chunks)
         except OSError as exc:
             raise PcapError(f"{self.path}: {exc.strerror or exc}") from None
@@ -206,8 +205,9 @@ class PcapReader:
                 ifaces.append((linktype, tick, name))
             elif btype in (_EPB, _OPB) and body_end - body >= 20:
                 # EPB: a 32-bit interface id; OPB (obsolete): 16-bit interface id and drops
-                head = struct.unpack_from(endian + ("IIIII" if btype == _EPB else "HHIIII"),
-                                          buf, body)
+                head = struct.unpack_from(
+                    endian + ("IIIII" if btype == _EPB else "HHIIII"), buf, body
+                )
                 if_id, (hi, lo, caplen) = head[0], head[-4:-1]
                 if if_id >= len(ifaces) or body + 20 + caplen > body_end:
                     self._warn(f"bad packet block at byte {offset}; skipped")
@@ -216,8 +216,10 @@ class PcapReader:
                     count += 1
                     t = ((hi << 32) | lo) * tick
                     if t > MAX_TIME:
-                        self._warn(f"packet #{count} at byte {offset}: time stamp beyond "
-                                   "year 9999; skipped")
+                        self._warn(
+                            f"packet #{count} at byte {offset}: time stamp beyond "
+                            "year 9999; skipped"
+                        )
                     else:
                         yield t, linktype, buf[body + 20 : body + 20 + caplen], name
             elif btype == _SPB and body_end - body >= 4 and ifaces:
@@ -263,8 +265,9 @@ class PcapWriter:
     """Write a classic pcap (nanosecond timestamps) that tcpdump, Wireshark and ``PcapReader``
     read. ``linktype`` is that of every frame written (raw IP, Ethernet or Linux cooked)."""
 
-    def __init__(self, target: str | Path | BinaryIO, linktype: int = LINKTYPE_RAW,
-                 snaplen: int = 65535) -> None:
+    def __init__(
+        self, target: str | Path | BinaryIO, linktype: int = LINKTYPE_RAW, snaplen: int = 65535
+    ) -> None:
         self._own = not hasattr(target, "write")
         self._f: BinaryIO = open(target, "wb") if self._own else target  # type: ignore[arg-type,assignment]  # noqa: SIM115
         self.linktype = linktype
@@ -315,15 +318,26 @@ def encode_advert(advert: Advert) -> bytes:
     if version == 2:
         auth = {"none": 0, "simple": 1, "ah": 2}.get(advert.auth_type or "none", 0)
         head = struct.pack(
-            "!BBBBBBH", 0x21, advert.vrid or 0, advert.priority or 0, len(advert.addresses),
-            auth, (advert.interval_ms or 0) // 1000, 0,
+            "!BBBBBBH",
+            0x21,
+            advert.vrid or 0,
+            advert.priority or 0,
+            len(advert.addresses),
+            auth,
+            (advert.interval_ms or 0) // 1000,
+            0,
         )
         body = head + addrs + advert.auth_data.ljust(8, b"\x00")[:8]
     else:
         cs = (advert.interval_ms or 0) // 10
         head = struct.pack(
-            "!BBBBHH", 0x31, advert.vrid or 0, advert.priority or 0, len(advert.addresses),
-            cs & 0x0FFF, 0,
+            "!BBBBHH",
+            0x31,
+            advert.vrid or 0,
+            advert.priority or 0,
+            len(advert.addresses),
+            cs & 0x0FFF,
+            0,
         )
         body = head + addrs
     src = socket.inet_pton(af, advert.src)

@@ -99,8 +99,9 @@ _BLOCK_HDR = struct.Struct("=III")  # block_status, num_pkts, offset_to_first_pk
 class _Ring:
     """One AF_PACKET socket with its TPACKET_V3 RX ring, bound to an interface or to all."""
 
-    def __init__(self, interface: str | None, block_size: int, blocks: int,
-                 latency_ms: int) -> None:
+    def __init__(
+        self, interface: str | None, block_size: int, blocks: int, latency_ms: int
+    ) -> None:
         self.interface = interface
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
         try:
@@ -114,12 +115,25 @@ class _Ring:
             self.blocks = blocks
             # tpacket_req3: block size/nr, frame size/nr, retire timeout (ms), priv, features
             self.sock.setsockopt(
-                SOL_PACKET, PACKET_RX_RING,
-                struct.pack("IIIIIII", block_size, blocks, frame_size,
-                            block_size // frame_size * blocks, latency_ms, 0, 0),
+                SOL_PACKET,
+                PACKET_RX_RING,
+                struct.pack(
+                    "IIIIIII",
+                    block_size,
+                    blocks,
+                    frame_size,
+                    block_size // frame_size * blocks,
+                    latency_ms,
+                    0,
+                    0,
+                ),
             )
-            self.ring = mmap.mmap(self.sock.fileno(), block_size * blocks, mmap.MAP_SHARED,
-                                  mmap.PROT_READ | mmap.PROT_WRITE)
+            self.ring = mmap.mmap(
+                self.sock.fileno(),
+                block_size * blocks,
+                mmap.MAP_SHARED,
+                mmap.PROT_READ | mmap.PROT_WRITE,
+            )
             self.sock.setblocking(False)
         except BaseException:
             self.sock.close()

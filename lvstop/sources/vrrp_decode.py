@@ -55,7 +55,6 @@ _HDR = struct.Struct("!BBBBBBH")  # ver/type, vrid, prio, count, auth|rsvd, adv 
 _H = struct.Struct("!H")
 
 
-
 def _mac(raw: bytes) -> str | None:
     if len(raw) != 6:
         return None
@@ -196,10 +195,7 @@ def _decode_ip(
     total_sum = int.from_bytes(body, "big")
     if version == 3:
         pseudo = (
-            int.from_bytes(src_raw, "big")
-            + int.from_bytes(dst_raw, "big")
-            + IPPROTO_VRRP
-            + length
+            int.from_bytes(src_raw, "big") + int.from_bytes(dst_raw, "big") + IPPROTO_VRRP + length
         )
         total_sum += pseudo
     if total_sum % 0xFFFF != 0 or total_sum == 0:
@@ -254,9 +250,7 @@ def decode_frame(
         return None
 
 
-def _decode_frame(
-    linktype: int, frame: bytes, time: float, interface: str | None
-) -> Advert | None:
+def _decode_frame(linktype: int, frame: bytes, time: float, interface: str | None) -> Advert | None:
     if linktype == LINKTYPE_ETHERNET:
         if len(frame) < 14:
             return None

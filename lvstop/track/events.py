@@ -17,8 +17,7 @@ from lvstop.model.jsonform import JsonModel
 from lvstop.model.vrrp import VrrpEvent
 
 #: event log severities → table marks
-SEVERITY_MARK = {"info": "", "notice": "accent", "warning": "warn", "error": "error",
-                 "ok": "ok"}
+SEVERITY_MARK = {"info": "", "notice": "accent", "warning": "warn", "error": "error", "ok": "ok"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +34,26 @@ class LogEvent(JsonModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LogEvent:
-        return cls(float(data["time"]), str(data["kind"]), str(data["text"]),
-                   str(data.get("severity", "info")), str(data.get("source", "ipvs")))
+        return cls(
+            float(data["time"]),
+            str(data["kind"]),
+            str(data["text"]),
+            str(data.get("severity", "info")),
+            str(data.get("source", "ipvs")),
+        )
 
 
 _VRRP_SEVERITY = {
-    "master": "notice", "failover": "warning", "preempt": "notice", "resign": "notice",
-    "split_brain": "error", "split_brain_cleared": "ok", "conflict": "error",
-    "silent": "error", "bogus": "warning", "host_mismatch": "warning",
+    "master": "notice",
+    "failover": "warning",
+    "preempt": "notice",
+    "resign": "notice",
+    "split_brain": "error",
+    "split_brain_cleared": "ok",
+    "conflict": "error",
+    "silent": "error",
+    "bogus": "warning",
+    "host_mismatch": "warning",
 }
 
 
@@ -63,8 +74,10 @@ def vrrp_log_event(event: VrrpEvent) -> LogEvent:
     elif event.kind == "conflict":
         text = f"{vrid} conflict between {', '.join(event.sources)}: {', '.join(event.fields)}"
     elif event.kind == "silent":
-        text = f"{vrid} silent: master {event.previous or event.master or '?'} stopped, " \
-               "nobody took over"
+        text = (
+            f"{vrid} silent: master {event.previous or event.master or '?'} stopped, "
+            "nobody took over"
+        )
     elif event.kind == "bogus":
         text = f"{vrid} bogus packet from {', '.join(event.sources) or '?'}: {event.error}"
     elif event.kind == "resign":
@@ -73,8 +86,7 @@ def vrrp_log_event(event: VrrpEvent) -> LogEvent:
         text = event.detail or f"{vrid} {event.kind}"
     if event.interface:
         text += f" on {event.interface}"
-    return LogEvent(event.time, event.kind, text, _VRRP_SEVERITY.get(event.kind, "info"),
-                    "vrrp")
+    return LogEvent(event.time, event.kind, text, _VRRP_SEVERITY.get(event.kind, "info"), "vrrp")
 
 
 class IpvsDiffer:
@@ -101,11 +113,17 @@ class IpvsDiffer:
         out: list[LogEvent] = []
         old_services, new_services = prev.by_key(), snapshot.by_key()
         for key in new_services.keys() - old_services.keys():
-            out.append(LogEvent(now, "service_added", f"service {new_services[key].label} "
-                                "appeared", "notice"))
+            out.append(
+                LogEvent(
+                    now, "service_added", f"service {new_services[key].label} appeared", "notice"
+                )
+            )
         for key in old_services.keys() - new_services.keys():
-            out.append(LogEvent(now, "service_removed",
-                                f"service {old_services[key].label} vanished", "warning"))
+            out.append(
+                LogEvent(
+                    now, "service_removed", f"service {old_services[key].label} vanished", "warning"
+                )
+            )
         # Counters change every poll; membership and weights rarely: compare those only
         # (real servers a partial read did not read again are the very same tuple).
         changed = []
@@ -114,9 +132,9 @@ class IpvsDiffer:
             if before_svc is None:
                 continue
             before_rs, after_rs = before_svc.real_servers, after_svc.real_servers
-            if before_rs is not after_rs and [(rs.address, rs.port, rs.weight) for rs in
-                                              before_rs] != [
-                    (rs.address, rs.port, rs.weight) for rs in after_rs]:
+            if before_rs is not after_rs and [
+                (rs.address, rs.port, rs.weight) for rs in before_rs
+            ] != [(rs.address, rs.port, rs.weight) for rs in after_rs]:
                 changed.append(key)
         for key in sorted(changed):
             old_rs = {rs.key: rs for rs in old_services[key].real_servers}
@@ -124,26 +142,50 @@ class IpvsDiffer:
             label = new_services[key].label
             for rs_key in sorted(new_rs.keys() - old_rs.keys()):
                 rs = new_rs[rs_key]
-                out.append(LogEvent(now, "rs_added", f"{rs.endpoint} appeared in {label} "
-                                    f"(weight {rs.weight})", "notice"))
+                out.append(
+                    LogEvent(
+                        now,
+                        "rs_added",
+                        f"{rs.endpoint} appeared in {label} (weight {rs.weight})",
+                        "notice",
+                    )
+                )
             for rs_key in sorted(old_rs.keys() - new_rs.keys()):
-                out.append(LogEvent(now, "rs_removed",
-                                    f"{old_rs[rs_key].endpoint} vanished from {label}",
-                                    "warning"))
+                out.append(
+                    LogEvent(
+                        now,
+                        "rs_removed",
+                        f"{old_rs[rs_key].endpoint} vanished from {label}",
+                        "warning",
+                    )
+                )
             for rs_key in sorted(new_rs.keys() & old_rs.keys()):
                 before, after = old_rs[rs_key].weight, new_rs[rs_key].weight
                 if before != after:
                     who = self._who(rs_key, after)
-                    out.append(LogEvent(
-                        now, "weight", f"{new_rs[rs_key].endpoint} in {label} weight "
-                        f"{before} → {after} {who}",
-                        "warning" if after == 0 else "notice",
-                        "lvstop" if who == "by lvstop" else "ipvs"))
-        if (prev.timeouts is not None and snapshot.timeouts is not None
-                and prev.timeouts != snapshot.timeouts):
+                    out.append(
+                        LogEvent(
+                            now,
+                            "weight",
+                            f"{new_rs[rs_key].endpoint} in {label} weight {before} → {after} {who}",
+                            "warning" if after == 0 else "notice",
+                            "lvstop" if who == "by lvstop" else "ipvs",
+                        )
+                    )
+        if (
+            prev.timeouts is not None
+            and snapshot.timeouts is not None
+            and prev.timeouts != snapshot.timeouts
+        ):
             t0, t1 = prev.timeouts, snapshot.timeouts
             who = self._who("timeouts", (t1.tcp, t1.tcpfin, t1.udp))
-            out.append(LogEvent(
-                now, "timeouts", f"timeouts tcp/tcpfin/udp {t0.tcp}/{t0.tcpfin}/{t0.udp} → "
-                f"{t1.tcp}/{t1.tcpfin}/{t1.udp} {who}", "notice"))
+            out.append(
+                LogEvent(
+                    now,
+                    "timeouts",
+                    f"timeouts tcp/tcpfin/udp {t0.tcp}/{t0.tcpfin}/{t0.udp} → "
+                    f"{t1.tcp}/{t1.tcpfin}/{t1.udp} {who}",
+                    "notice",
+                )
+            )
         return out

@@ -160,9 +160,7 @@ class RateTracker:
         for key, r in rates.items():
             series = self._history.get(key)
             if series is None:
-                series = self._history[key] = {
-                    name: RingBuffer(self._size) for name in RATE_FIELDS
-                }
+                series = self._history[key] = {name: RingBuffer(self._size) for name in RATE_FIELDS}
             for name in RATE_FIELDS:
                 series[name].append(getattr(r, name))
         self._prev = cur

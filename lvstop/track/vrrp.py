@@ -271,8 +271,14 @@ class VrrpTracker:
     without interface names is tracked per family and VRID.
     """
 
-    def __init__(self, *, per_interface: bool = True, history: int = 200,
-                 max_routers: int = MAX_ROUTERS_PER_VRID, max_vrids: int = MAX_VRIDS) -> None:
+    def __init__(
+        self,
+        *,
+        per_interface: bool = True,
+        history: int = 200,
+        max_routers: int = MAX_ROUTERS_PER_VRID,
+        max_vrids: int = MAX_VRIDS,
+    ) -> None:
         self.per_interface = per_interface
         self.max_routers = max_routers
         self.max_vrids = max_vrids
@@ -356,8 +362,12 @@ class VrrpTracker:
             elif what == "mismatch":
                 v.mismatch_pending -= 1
                 self._check_mismatch(v, due, out)
-                if not v.mismatch_pending and v.mismatch_due > due \
-                        and v.mismatch is not None and v.mismatch != v.mismatch_reported:
+                if (
+                    not v.mismatch_pending
+                    and v.mismatch_due > due
+                    and v.mismatch is not None
+                    and v.mismatch != v.mismatch_reported
+                ):
                     self._queue_mismatch(v, v.mismatch_due)  # only once checks were merged
         return out
 
@@ -370,8 +380,9 @@ class VrrpTracker:
         self._events.extend(out)
         return out
 
-    def snapshot(self, now: float | None = None, *, capture: CaptureStats | None = None,
-                 source: str = "") -> VrrpSnapshot:
+    def snapshot(
+        self, now: float | None = None, *, capture: CaptureStats | None = None, source: str = ""
+    ) -> VrrpSnapshot:
         t = self.now if now is None else now
         vrids = tuple(self._state(v, t) for v in sorted(self._vrids.values(), key=_sort_key))
         return VrrpSnapshot(
@@ -444,18 +455,31 @@ class VrrpTracker:
         last = self._vrids_untracked_last if v is None else v.untracked_last
         if not _held(last, t):
             if v is None:
-                out.append(VrrpEvent(
-                    time=t, kind="too_many_senders", family=a.family, vrid=None,
-                    interface=a.interface, sources=(a.src,),
-                    detail=f"too many senders: more than {self.max_vrids} VRIDs; adverts of "
-                           f"further VRIDs (VRID {a.vrid} from {a.src}) are counted, not "
-                           "tracked"))
+                out.append(
+                    VrrpEvent(
+                        time=t,
+                        kind="too_many_senders",
+                        family=a.family,
+                        vrid=None,
+                        interface=a.interface,
+                        sources=(a.src,),
+                        detail=f"too many senders: more than {self.max_vrids} VRIDs; adverts of "
+                        f"further VRIDs (VRID {a.vrid} from {a.src}) are counted, not "
+                        "tracked",
+                    )
+                )
             else:
-                out.append(self._event(
-                    v, t, "too_many_senders",
-                    f"VRID {v.vrid}: too many senders: more than {self.max_routers} routers "
-                    f"advertise; adverts of further senders ({a.src}) are counted, not tracked",
-                    master=v.master, sources=(a.src,)))
+                out.append(
+                    self._event(
+                        v,
+                        t,
+                        "too_many_senders",
+                        f"VRID {v.vrid}: too many senders: more than {self.max_routers} routers "
+                        f"advertise; adverts of further senders ({a.src}) are counted, not tracked",
+                        master=v.master,
+                        sources=(a.src,),
+                    )
+                )
         if v is None:
             self._vrids_untracked_last = t
         else:
@@ -535,8 +559,9 @@ class VrrpTracker:
         self._elect(v, r, t, out)
         self._watch(v, r, t, interval, out)
 
-    def _router_for(self, a: Advert, t: float,
-                    out: list[VrrpEvent]) -> tuple[_Vrid, _Router, bool] | None:
+    def _router_for(
+        self, a: Advert, t: float, out: list[VrrpEvent]
+    ) -> tuple[_Vrid, _Router, bool] | None:
         """The VRID and the sender's router (and whether the router is new); None when either
         is one too many (counted as untracked)."""
         v = self._vrids.get((a.family, a.vrid or 0, a.interface if self.per_interface else None))
@@ -556,8 +581,9 @@ class VrrpTracker:
                 return None
         return v, r, new
 
-    def _note_advert(self, v: _Vrid, r: _Router, a: Advert, t: float, new: bool,
-                     out: list[VrrpEvent]) -> float:
+    def _note_advert(
+        self, v: _Vrid, r: _Router, a: Advert, t: float, new: bool, out: list[VrrpEvent]
+    ) -> float:
         """The advert into its sender's record (a conflict checked when what it says
         changed); returns when the sender was heard before."""
         prio = a.priority or 0
@@ -595,8 +621,9 @@ class VrrpTracker:
             self._check_conflict(v, t, out)
         return prev_last
 
-    def _on_resign(self, v: _Vrid, r: _Router, t: float, interval: int,
-                   out: list[VrrpEvent]) -> None:
+    def _on_resign(
+        self, v: _Vrid, r: _Router, t: float, interval: int, out: list[VrrpEvent]
+    ) -> None:
         """Priority 0: the sender gives up mastership (if it held it)."""
         src = r.src
         r.run_start = None
@@ -607,9 +634,13 @@ class VrrpTracker:
             v.silent = False
             out.append(
                 self._event(
-                    v, t, "resign",
+                    v,
+                    t,
+                    "resign",
                     f"VRID {v.vrid}: master {src} resigned (priority 0)",
-                    master=None, previous=src, sources=(src,),
+                    master=None,
+                    previous=src,
+                    sources=(src,),
                 )
             )
             v.silence_at = t + self._silence_mdi(v, r)
@@ -631,17 +662,25 @@ class VrrpTracker:
             if not v.ever_master:
                 out.append(
                     self._event(
-                        v, t, "master", f"VRID {v.vrid}: {src} is master (priority {prio})",
-                        master=src, sources=(src,),
+                        v,
+                        t,
+                        "master",
+                        f"VRID {v.vrid}: {src} is master (priority {prio})",
+                        master=src,
+                        sources=(src,),
                     )
                 )
             elif previous == src or previous is None:
                 out.append(
                     self._event(
-                        v, t, "master",
+                        v,
+                        t,
+                        "master",
                         f"VRID {v.vrid}: {src} is master again after "
                         f"{(t - v.prev_last):.2f} s without adverts",
-                        master=src, previous=previous, gap_ms=round((t - v.prev_last) * 1000, 3),
+                        master=src,
+                        previous=previous,
+                        gap_ms=round((t - v.prev_last) * 1000, 3),
                         sources=(src,),
                     )
                 )
@@ -662,8 +701,7 @@ class VrrpTracker:
             v.master = src
             v.master_since = t
 
-    def _watch(self, v: _Vrid, r: _Router, t: float, interval: int,
-               out: list[VrrpEvent]) -> None:
+    def _watch(self, v: _Vrid, r: _Router, t: float, interval: int, out: list[VrrpEvent]) -> None:
         """After the election: the master's silence timer and host check, and split brain
         while another router may still be advertising."""
         master = self.last_master = v.master
@@ -685,8 +723,12 @@ class VrrpTracker:
             v.others_until = _others_until(v, r)
         if t <= v.others_until:
             for x in v.routers.values():
-                if x is not r and x.priority > 0 and x.run_start is not None \
-                        and t - x.last <= x.mdi:
+                if (
+                    x is not r
+                    and x.priority > 0
+                    and x.run_start is not None
+                    and t - x.last <= x.mdi
+                ):
                     self._check_split(v, t, out, None)
                     break
 
@@ -698,7 +740,13 @@ class VrrpTracker:
         self._push(v.silence_at + SILENT_GRACE * interval_ms / 1000.0, v.key, "silence")
 
     def _change(
-        self, v: _Vrid, t: float, kind: str, src: str, previous: str, prev_last: float,
+        self,
+        v: _Vrid,
+        t: float,
+        kind: str,
+        src: str,
+        previous: str,
+        prev_last: float,
         out: list[VrrpEvent],
     ) -> None:
         gap_ms = round((t - prev_last) * 1000.0, 3)
@@ -714,7 +762,13 @@ class VrrpTracker:
         v.last_gap_ms = gap_ms
         out.append(
             self._event(
-                v, t, kind, detail, master=src, previous=previous, gap_ms=gap_ms,
+                v,
+                t,
+                kind,
+                detail,
+                master=src,
+                previous=previous,
+                gap_ms=gap_ms,
                 sources=(previous, src),
             )
         )
@@ -748,9 +802,13 @@ class VrrpTracker:
         v.silent = True
         out.append(
             self._event(
-                v, at, "silent",
+                v,
+                at,
+                "silent",
                 f"VRID {v.vrid}: master {watched} went silent and nobody took over",
-                master=None, previous=watched, sources=(watched,),
+                master=None,
+                previous=watched,
+                sources=(watched,),
             )
         )
         if v.split:
@@ -771,10 +829,13 @@ class VrrpTracker:
                 self._queue_split(v, x.last + x.mdi)
             out.append(
                 self._event(
-                    v, now, "split_brain",
+                    v,
+                    now,
+                    "split_brain",
                     f"VRID {v.vrid}: split brain, {len(members)} routers advertise as master: "
                     + ", ".join(v.split_members),
-                    master=v.master, sources=v.split_members,
+                    master=v.master,
+                    sources=v.split_members,
                 )
             )
             return
@@ -786,7 +847,8 @@ class VrrpTracker:
             return
         if at is None:
             gone = [
-                x.last + x.mdi for x in v.routers.values()
+                x.last + x.mdi
+                for x in v.routers.values()
                 if x.src in v.split_members and x.priority > 0 and now - x.last > x.mdi
             ]
             at = min(now, max(gone)) if gone else now
@@ -798,10 +860,13 @@ class VrrpTracker:
         remaining = active[0].src if active else None
         out.append(
             self._event(
-                v, at, "split_brain_cleared",
+                v,
+                at,
+                "split_brain_cleared",
                 f"VRID {v.vrid}: split brain over"
                 + (f", {remaining} is the only master" if remaining else ""),
-                master=v.master, sources=sources,
+                master=v.master,
+                sources=sources,
             )
         )
 
@@ -834,9 +899,13 @@ class VrrpTracker:
         )
         out.append(
             self._event(
-                v, t, "conflict",
+                v,
+                t,
+                "conflict",
                 f"VRID {v.vrid}: routers disagree on {', '.join(fields)} ({desc})",
-                master=v.master, sources=sources, fields=tuple(fields),
+                master=v.master,
+                sources=sources,
+                fields=tuple(fields),
             )
         )
 
@@ -885,8 +954,12 @@ class VrrpTracker:
         v.mismatch_reported = v.mismatch
         out.append(
             self._event(
-                v, now, "host_mismatch", f"VRID {v.vrid}: {v.mismatch}",
-                master=v.master, sources=(v.master,) if v.master else (),
+                v,
+                now,
+                "host_mismatch",
+                f"VRID {v.vrid}: {v.mismatch}",
+                master=v.master,
+                sources=(v.master,) if v.master else (),
             )
         )
 
@@ -936,7 +1009,8 @@ def _active(v: _Vrid, now: float) -> list[_Router]:
     """The routers that count as advertising (priority > 0, in a run, heard within their
     master-down interval)."""
     return [
-        x for x in v.routers.values()
+        x
+        for x in v.routers.values()
         if x.priority > 0 and x.run_start is not None and now - x.last <= x.mdi
     ]
 

@@ -111,7 +111,7 @@ class WindowRates:
             if r is not None:
                 values.append(getattr(r, name))
         values.reverse()
-        return values[-self._history_size:]
+        return values[-self._history_size :]
 
 
 def _real_servers(poll: _Poll, svc_key: str) -> Mapping[str, Stats] | None:

@@ -61,8 +61,14 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
     host: var[HostStats | None] = var(None, always_update=True, init=False)
     paused: var[bool] = var(False, init=False)
 
-    def __init__(self, sources: Sources, interval: float = 1.0, read_only: bool = False,
-                 lab: bool = False, incident_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        interval: float = 1.0,
+        read_only: bool = False,
+        lab: bool = False,
+        incident_dir: Path | None = None,
+    ) -> None:
         super().__init__()
         self.sources = sources
         self.interval = interval
@@ -122,20 +128,30 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         vrrp = self.sources.vrrp
         pollers: list[Poller[Any]] = [
             Poller("ipvs", self._fetch_ipvs, IpvsPolled, every, every),
-            Poller("host", lambda: asyncio.to_thread(self.sources.host.read), HostPolled,
-                   every, every),
-            *([] if vrrp is None else [Poller("vrrp", vrrp.snapshot, VrrpPolled, every, every,
-                                              start=vrrp.start)]),
-            self.keepalived_poller()]
+            Poller(
+                "host", lambda: asyncio.to_thread(self.sources.host.read), HostPolled, every, every
+            ),
+            *(
+                []
+                if vrrp is None
+                else [Poller("vrrp", vrrp.snapshot, VrrpPolled, every, every, start=vrrp.start)]
+            ),
+            self.keepalived_poller(),
+        ]
         self.pollers = {p.name: p for p in pollers}
         for name in self.pollers:
             self._start_poller(name)
 
     def _start_poller(self, name: str) -> None:
         poller = self.pollers[name]
-        self.run_worker(poller.run(self.post_message, lambda: self.paused), name=name,
-                        group=name, exclusive=True, exit_on_error=False,
-                        description=f"poll {name}")
+        self.run_worker(
+            poller.run(self.post_message, lambda: self.paused),
+            name=name,
+            group=name,
+            exclusive=True,
+            exit_on_error=False,
+            description=f"poll {name}",
+        )
 
     async def _fetch_ipvs(self) -> IpvsSnapshot:
         """Real servers of the services on the screen and the selected one (the others': in
@@ -155,14 +171,32 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         poller = self.pollers.get(worker.group)
         if worker.group == "write":  # its name is the write's title
             self.notify(f"refused: {error}", title=name, severity="error", timeout=8)
-            self.log_events([LogEvent(self.sources.clock(), "write_failed",
-                                      f"{name} failed: {error}", "error", "lvstop")])
+            self.log_events(
+                [
+                    LogEvent(
+                        self.sources.clock(),
+                        "write_failed",
+                        f"{name} failed: {error}",
+                        "error",
+                        "lvstop",
+                    )
+                ]
+            )
         elif poller is not None:
             if self._errors.get(poller.name) != error:  # say it once, not every retry
                 self._errors[poller.name] = error
                 self.notify(error, title=f"{poller.name} source", severity="error", timeout=8)
-                self.log_events([LogEvent(self.sources.clock(), "source_error",
-                                          f"{poller.name}: {error}", "error", poller.name)])
+                self.log_events(
+                    [
+                        LogEvent(
+                            self.sources.clock(),
+                            "source_error",
+                            f"{poller.name}: {error}",
+                            "error",
+                            poller.name,
+                        )
+                    ]
+                )
             self.refresh_status()
             self.set_timer(poller.retry(), lambda: self._start_poller(poller.name))
         else:
@@ -198,11 +232,19 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         self.timeouts_bar.show(snapshot.timeouts)
 
     def _show_real_servers(self) -> None:
-        svc = self.ipvs.service(self.selected_service) if (
-            self.ipvs and self.selected_service) else None
-        self.rs_table.set_rows(view.real_server_rows(
-            svc, self.rates, self.sources.actions.return_weights(),
-            self.sources.keepalived.view().states))
+        svc = (
+            self.ipvs.service(self.selected_service)
+            if (self.ipvs and self.selected_service)
+            else None
+        )
+        self.rs_table.set_rows(
+            view.real_server_rows(
+                svc,
+                self.rates,
+                self.sources.actions.return_weights(),
+                self.sources.keepalived.view().states,
+            )
+        )
 
     def watch_vrrp(self, snapshot: VrrpSnapshot | None) -> None:
         if snapshot is not None:
@@ -226,12 +268,20 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         now = self.sources.clock()
         stale_after = max(2.5 * self.interval, self.interval + 2.0)
         ages = {n: (None if t is None else now - t) for n, t in self.last_ok.items()}
-        self.stale = set() if self.paused else {
-            n for n, age in ages.items()
-            if n in self._errors or (age is not None and age > stale_after)
+        self.stale = (
+            set()
+            if self.paused
+            else {
+                n
+                for n, age in ages.items()
+                if n in self._errors or (age is not None and age > stale_after)
+            }
+        )
+        panels: dict[str, list[LineTable]] = {
+            "ipvs": [self.services_table, self.rs_table],
+            "vrrp": [self.vrrp_panel],
+            "host": [],
         }
-        panels: dict[str, list[LineTable]] = {"ipvs": [self.services_table, self.rs_table],
-                                              "vrrp": [self.vrrp_panel], "host": []}
         for name, widgets in panels.items():
             for widget in widgets:
                 widget.stale = name in self.stale
@@ -244,8 +294,9 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
                     widget.border_title = title
         self.host_strip.set_class("host" in self.stale, "-stale")
         self.show_keepalived_age()
-        self.header_bar.show(self.host, now, self.interval, self.read_only, self.paused, ages,
-                             self.stale)
+        self.header_bar.show(
+            self.host, now, self.interval, self.read_only, self.paused, ages, self.stale
+        )
 
     @on(LineTable.Highlighted, "ServicesTable")
     def _service_highlighted(self, event: LineTable.Highlighted) -> None:
@@ -271,8 +322,9 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
 
     def action_filter(self) -> None:
         focused = self.focused
-        self._filter_target = focused if isinstance(focused, LineTable) else self.query_one(
-            ServicesTable)
+        self._filter_target = (
+            focused if isinstance(focused, LineTable) else self.query_one(ServicesTable)
+        )
         self.query_one(FilterBar).open(self._filter_target.filter_text)
 
     @on(FilterBar.Changed)

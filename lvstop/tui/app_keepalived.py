@@ -40,9 +40,14 @@ class KeepalivedKeys(App[int]):
     def keepalived_poller(self) -> Poller[tuple[KeepalivedView, KeepalivedView]]:
         """Reads keepalived's processes and config every few seconds (cheap without
         signals: processes and the config's mtime only), against the latest kernel table."""
-        return Poller("keepalived", self._fetch_keepalived, KeepalivedPolled,
-                      lambda: max(2.0, self.interval) if self.ipvs is not None else 0.5,
-                      lambda: 10 * self.interval, pauses=False)
+        return Poller(
+            "keepalived",
+            self._fetch_keepalived,
+            KeepalivedPolled,
+            lambda: max(2.0, self.interval) if self.ipvs is not None else 0.5,
+            lambda: 10 * self.interval,
+            pauses=False,
+        )
 
     async def _fetch_keepalived(self) -> tuple[KeepalivedView, KeepalivedView] | None:
         if self.ipvs is None:  # drift compares keepalived with a kernel table: wait for one
@@ -62,16 +67,30 @@ class KeepalivedKeys(App[int]):
         if after.asked is None:
             return
         now = self.sources.clock()
-        events = [LogEvent(now, "keepalived_asked",
-                           f"asked keepalived for its state ({after.asked})", "info", "lvstop")]
+        events = [
+            LogEvent(
+                now,
+                "keepalived_asked",
+                f"asked keepalived for its state ({after.asked})",
+                "info",
+                "lvstop",
+            )
+        ]
         for key, state in after.states.items():
             if before.states.get(key) != state:
                 severity = "ok" if state.startswith("up") else "warning"
-                events.append(LogEvent(now, "keepalived_verdict",
-                                       f"{key}: {state}: {after.details.get(key, '')}",
-                                       severity, "keepalived"))
-        events.extend(LogEvent(now, "keepalived_problem", p, "warning", "keepalived")
-                      for p in after.problems)
+                events.append(
+                    LogEvent(
+                        now,
+                        "keepalived_verdict",
+                        f"{key}: {state}: {after.details.get(key, '')}",
+                        severity,
+                        "keepalived",
+                    )
+                )
+        events.extend(
+            LogEvent(now, "keepalived_problem", p, "warning", "keepalived") for p in after.problems
+        )
         self.log_events(events)
 
     def show_keepalived_age(self) -> None:
@@ -101,8 +120,11 @@ class KeepalivedKeys(App[int]):
     def action_ask_keepalived(self) -> None:
         view = self.sources.keepalived.view()
         if view.no_signals:
-            self.notify(f"lvstop does not signal keepalived here: {view.no_signals}",
-                        title="keepalived", severity="warning")
+            self.notify(
+                f"lvstop does not signal keepalived here: {view.no_signals}",
+                title="keepalived",
+                severity="warning",
+            )
             return
         if not view.running:
             self.notify("keepalived is not running", title="keepalived", severity="warning")

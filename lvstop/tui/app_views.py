@@ -43,8 +43,13 @@ class ViewKeys(App[int]):
         must never be parsed as markup (``VI_[/]1`` would end the dashboard with a
         MarkupError) nor reach the terminal with their control characters. lvstop's own
         messages use no markup, so ``markup`` is ignored."""
-        super().notify(escape_controls(message), title=escape_controls(title, keep_newlines=False),
-                       severity=severity, timeout=timeout, markup=False)
+        super().notify(
+            escape_controls(message),
+            title=escape_controls(title, keep_newlines=False),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def action_explain_timeouts(self) -> None:
         from lvstop.tui.screens.timeouts import TimeoutsHelpScreen
@@ -65,9 +70,11 @@ class ViewKeys(App[int]):
     def action_help(self) -> None:
         from lvstop.tui.screens.help import HelpScreen
 
-        rows = [(self.get_key_display(b.binding), b.binding.description,
-                 b.binding.tooltip or "") for b in self.screen.active_bindings.values()
-                if b.enabled and b.binding.description]
+        rows = [
+            (self.get_key_display(b.binding), b.binding.description, b.binding.tooltip or "")
+            for b in self.screen.active_bindings.values()
+            if b.enabled and b.binding.description
+        ]
         self.push_screen(HelpScreen(rows))
 
     @work(exit_on_error=False, name="incident", description="incident snapshot")
@@ -82,19 +89,20 @@ class ViewKeys(App[int]):
             try:
                 ipvs = await self.sources.ipvs.snapshot()
             except (LvstopError, OSError) as exc:
-                note = f"\nreal servers as last polled (reading them all failed: " \
-                       f"{one_line(exc)})"
+                note = f"\nreal servers as last polled (reading them all failed: {one_line(exc)})"
         # off the loop: a big table's JSON takes a while
-        doc = await asyncio.to_thread(incident_document, ipvs, self.vrrp, self.host,
-                                      list(self.event_log.events), now)
+        doc = await asyncio.to_thread(
+            incident_document, ipvs, self.vrrp, self.host, list(self.event_log.events), now
+        )
         # the VRRP source's recent packets, when it keeps them (live capture, replays)
         adverts = getattr(self.sources.vrrp, "adverts", None)
-        path, pcap = await asyncio.to_thread(write_incident, doc, self.incident_dir, now,
-                                             adverts)
+        path, pcap = await asyncio.to_thread(write_incident, doc, self.incident_dir, now, adverts)
         shown = str(path)
         if pcap:
-            shown += (f"\n{pcap} (recent VRRP packets: it holds their authentication data, "
-                      "simple-auth passwords in clear)")
+            shown += (
+                f"\n{pcap} (recent VRRP packets: it holds their authentication data, "
+                "simple-auth passwords in clear)"
+            )
         shown += "\nreadable by their owner only (mode 0600)" + note
         self.notify(shown, title="incident snapshot saved", timeout=10, markup=False)
 
@@ -108,8 +116,14 @@ class ViewKeys(App[int]):
             return
         text = lab_fault_text(key)
         self.notify(f"applying {text}…", title="lab", timeout=3)
-        self.run_worker(lambda: self._apply_lab_fault(key), thread=True, group="lab",
-                        name="lab", exit_on_error=False, description=f"lab fault {text}")
+        self.run_worker(
+            lambda: self._apply_lab_fault(key),
+            thread=True,
+            group="lab",
+            name="lab",
+            exit_on_error=False,
+            description=f"lab fault {text}",
+        )
 
     def _apply_lab_fault(self, key: str) -> None:
         """In a thread: ``faults.apply`` waits for the lab (up to ~10 s)."""
@@ -129,8 +143,18 @@ class ViewKeys(App[int]):
 
             result, severity = f"failed: {one_line(exc)}", "error"
         line = " ".join(result.split())
-        self.call_from_thread(self.notify, line, title=f"lab: {lab_fault_text(key)}",
-                              severity="error" if severity == "error" else "information",
-                              timeout=8)
-        self.call_from_thread(self.event_log.add, [LogEvent(
-            self.sources.clock(), "lab_fault", f"lab {name}: {line}", severity, "lvstop")])
+        self.call_from_thread(
+            self.notify,
+            line,
+            title=f"lab: {lab_fault_text(key)}",
+            severity="error" if severity == "error" else "information",
+            timeout=8,
+        )
+        self.call_from_thread(
+            self.event_log.add,
+            [
+                LogEvent(
+                    self.sources.clock(), "lab_fault", f"lab {name}: {line}", severity, "lvstop"
+                )
+            ],
+        )

@@ -31,8 +31,9 @@ class WriteKeys(App[int]):
     def _selected_rs(self) -> tuple[Service, RealServer] | None:
         table = self.rs_table
         if self.ipvs is None or table.cursor_key is None:
-            self.notify("select a real server first (Enter on a service, then ↑/↓)",
-                        severity="warning")
+            self.notify(
+                "select a real server first (Enter on a service, then ↑/↓)", severity="warning"
+            )
             return None
         rs = self.ipvs.real_server(table.cursor_key)
         svc = self.ipvs.service(rs.service_key) if rs else None
@@ -57,20 +58,27 @@ class WriteKeys(App[int]):
 
         def done(apply: bool | None) -> None:
             if apply:
-                self.run_worker(coro_factory(), name=plan.title, group="write",
-                                exit_on_error=False, description=plan.command)
+                self.run_worker(
+                    coro_factory(),
+                    name=plan.title,
+                    group="write",
+                    exit_on_error=False,
+                    description=plan.command,
+                )
             else:
                 self.notify("cancelled: nothing changed", timeout=2)
 
-        self.push_screen(ConfirmScreen(plan.title, plan.before, plan.after, plan.command,
-                                       plan.warning), done)
+        self.push_screen(
+            ConfirmScreen(plan.title, plan.before, plan.after, plan.command, plan.warning), done
+        )
 
     async def _apply(self, plan: PlannedWrite, key: str, value: Any, call: Any) -> None:
         self.differ.expect_write(key, value)
         result = await call
         self.notify(result, title="done")
-        self.log_events([LogEvent(self.sources.clock(), plan.kind, f"{result} (lvstop)",
-                                  "ok", "lvstop")])
+        self.log_events(
+            [LogEvent(self.sources.clock(), plan.kind, f"{result} (lvstop)", "ok", "lvstop")]
+        )
 
     def action_drain(self) -> None:
         picked = self._may_write() and self._selected_rs()
@@ -97,8 +105,9 @@ class WriteKeys(App[int]):
         svc, rs = picked
         weight = self.sources.actions.return_weights().get(rs.key, 1)
         plan = self._warned(plan_weight(svc, rs, weight, "restore"), rs)
-        self._confirm_then(plan, lambda: self._apply(
-            plan, rs.key, weight, self.sources.actions.restore(rs)))
+        self._confirm_then(
+            plan, lambda: self._apply(plan, rs.key, weight, self.sources.actions.restore(rs))
+        )
 
     def action_weight(self) -> None:
         picked = self._may_write() and self._selected_rs()
@@ -110,8 +119,12 @@ class WriteKeys(App[int]):
         def chosen(weight: int | None) -> None:
             if weight is not None:
                 plan = self._warned(plan_weight(svc, rs, weight), rs)
-                self._confirm_then(plan, lambda: self._apply(
-                    plan, rs.key, weight, self.sources.actions.set_weight(rs, weight)))
+                self._confirm_then(
+                    plan,
+                    lambda: self._apply(
+                        plan, rs.key, weight, self.sources.actions.set_weight(rs, weight)
+                    ),
+                )
 
         self.push_screen(WeightScreen(rs.endpoint, rs.weight), chosen)
 
@@ -125,8 +138,14 @@ class WriteKeys(App[int]):
         def chosen(new: Timeouts | None) -> None:
             if new is not None:
                 plan = plan_timeouts(current, new)
-                self._confirm_then(plan, lambda: self._apply(
-                    plan, "timeouts", (new.tcp, new.tcpfin, new.udp),
-                    self.sources.actions.set_timeouts(new)))
+                self._confirm_then(
+                    plan,
+                    lambda: self._apply(
+                        plan,
+                        "timeouts",
+                        (new.tcp, new.tcpfin, new.udp),
+                        self.sources.actions.set_timeouts(new),
+                    ),
+                )
 
         self.push_screen(TimeoutsScreen(current), chosen)

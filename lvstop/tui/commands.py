@@ -15,8 +15,7 @@ class LvstopCommands(Provider):
             if app.check_action(binding.action, ()) is False:
                 continue
             key = app.get_key_display(binding)
-            out.append((f"{binding.description} ({key})", binding.action,
-                        binding.tooltip or ""))
+            out.append((f"{binding.description} ({key})", binding.action, binding.tooltip or ""))
         return out
 
     async def discover(self) -> Hits:
@@ -28,5 +27,9 @@ class LvstopCommands(Provider):
         for text, action, help_text in self._commands():
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self.app.run_action, action),
-                          help=help_text)
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    partial(self.app.run_action, action),
+                    help=help_text,
+                )

@@ -71,8 +71,9 @@ def rules_dump(snapshot: IpvsSnapshot) -> str:
             line += " -b " + ",".join(sched_flags)
         lines.append(line)
         for rs in svc.real_servers:
-            rs_line = (f"-a {spec} -r {rs.endpoint} {_FORWARD_FLAG.get(rs.forward, '-g')} "
-                       f"-w {rs.weight}")
+            rs_line = (
+                f"-a {spec} -r {rs.endpoint} {_FORWARD_FLAG.get(rs.forward, '-g')} -w {rs.weight}"
+            )
             rs_line += tunnel_options(rs)
             # ipvsadm -S leaves the thresholds out (so its dump does not restore them);
             # ours keeps them: ipvsadm -R accepts -x / -y.
@@ -97,8 +98,9 @@ class AdvertRing:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def add_raw(self, time: float, ifname: str, src_mac: str | None, ip_packet: bytes,
-                outgoing: bool) -> None:
+    def add_raw(
+        self, time: float, ifname: str, src_mac: str | None, ip_packet: bytes, outgoing: bool
+    ) -> None:
         from lvstop.sources.pcap import cooked_frame
 
         frame = cooked_frame(ip_packet, src_mac, outgoing)
@@ -150,14 +152,14 @@ def _create(path: Path) -> BinaryIO:
     return os.fdopen(os.open(path, _CREATE, FILE_MODE), "wb")
 
 
-def _claim(directory: Path, stamp: str, with_pcap: bool) -> tuple[Path, BinaryIO,
-                                                                    BinaryIO | None]:
+def _claim(directory: Path, stamp: str, with_pcap: bool) -> tuple[Path, BinaryIO, BinaryIO | None]:
     """The first free ``lvstop-incident-STAMP[-N]`` name: its JSON (and pcap) created
     exclusively. A name another user took first (a file, or a symlink meant to make root
     write elsewhere) is skipped, never opened."""
     for n in range(1, 1000):
-        path = directory / (f"lvstop-incident-{stamp}.json" if n == 1
-                            else f"lvstop-incident-{stamp}-{n}.json")
+        path = directory / (
+            f"lvstop-incident-{stamp}.json" if n == 1 else f"lvstop-incident-{stamp}-{n}.json"
+        )
         try:
             handle = _create(path)
         except FileExistsError:
@@ -172,8 +174,9 @@ def _claim(directory: Path, stamp: str, with_pcap: bool) -> tuple[Path, BinaryIO
     raise OSError(errno.EEXIST, f"no free lvstop-incident-{stamp}-N name in {directory}")
 
 
-def write_incident(document: dict[str, Any], directory: Path, now: float,
-                   adverts: AdvertRing | None = None) -> tuple[Path, Path | None]:
+def write_incident(
+    document: dict[str, Any], directory: Path, now: float, adverts: AdvertRing | None = None
+) -> tuple[Path, Path | None]:
     """Write the JSON (and, with ``adverts`` holding any, the pcap of the same name next to
     it, named in the JSON under ``vrrp_pcap``); returns both paths.
 

@@ -40,8 +40,9 @@ LAB_FAULTS: dict[str, tuple[str, dict[str, Any], str]] = {
 def lab_fault_text(key: str) -> str:
     """``keepalived-stop node=d1``: the fault as ``lvstop lab fault`` takes it."""
     name, params, _label = LAB_FAULTS[key]
-    return " ".join([name, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                             for k, v in params.items())])
+    return " ".join(
+        [name, *(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())]
+    )
 
 
 def styles_dir() -> Path:
@@ -61,8 +62,13 @@ PALETTE_BINDINGS: list[Binding] = [
     _b("t", "timeouts", "Timeouts", "Set the tcp / tcpfin / udp timeouts"),
     _b("T", "explain_timeouts", "Why 900s", "Why 900 s hides round-robin", show=False),
     _b("c", "connections", "Conns", "The IPVS connection table"),
-    _b("K", "ask_keepalived", "Ask keepalived",
-       "Ask keepalived for its state dumps now (one round of signals it logs)", show=False),
+    _b(
+        "K",
+        "ask_keepalived",
+        "Ask keepalived",
+        "Ask keepalived for its state dumps now (one round of signals it logs)",
+        show=False,
+    ),
     _b("slash", "filter", "Filter", "Filter the focused table"),
     _b("p", "pause", "Pause", "Pause / resume updates"),
     _b("S", "incident", "Snapshot", "Save an incident snapshot (JSON)"),
@@ -73,8 +79,15 @@ PALETTE_BINDINGS: list[Binding] = [
 APP_BINDINGS: list[BindingType] = [
     *PALETTE_BINDINGS,
     Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit_ctrl_c"),
-    *(Binding(k, f"lab_fault({k!r})", f"lab: {label}", show=False,
-              id=f"lab.{name}" + "".join(f".{v}" for v in params.values() if isinstance(v, str)),
-              tooltip=f"lab fault: {lab_fault_text(k)}")
-      for k, (name, params, label) in LAB_FAULTS.items()),
+    *(
+        Binding(
+            k,
+            f"lab_fault({k!r})",
+            f"lab: {label}",
+            show=False,
+            id=f"lab.{name}" + "".join(f".{v}" for v in params.values() if isinstance(v, str)),
+            tooltip=f"lab fault: {lab_fault_text(k)}",
+        )
+        for k, (name, params, label) in LAB_FAULTS.items()
+    ),
 ]

@@ -95,8 +95,15 @@ class KernelActions:
 
 
 #: drift verdicts (lvstop.track.drift) as the real servers table's State column says them
-VERDICT_TEXT = {"ok": "up", "adjusted": "up (adj)", "removed": "removed", "inhibited":
-                "inhibited", "changed": "changed", "absent": "absent", "unknown": "not conf"}
+VERDICT_TEXT = {
+    "ok": "up",
+    "adjusted": "up (adj)",
+    "removed": "removed",
+    "inhibited": "inhibited",
+    "changed": "changed",
+    "absent": "absent",
+    "unknown": "not conf",
+}
 
 
 class KeepalivedDriftStates:
@@ -107,8 +114,12 @@ class KeepalivedDriftStates:
     --keepalived-state, --no-keepalived-state, not root); None: it may.
     ``min_gap``: seconds between two rounds of dumps asked for on its own (0: only by key)."""
 
-    def __init__(self, no_signals: str | None = None, min_gap: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        no_signals: str | None = None,
+        min_gap: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         from lvstop.track.ka_dumps import DumpPolicy
 
         self.no_signals = no_signals
@@ -171,7 +182,8 @@ class KeepalivedDriftStates:
         if reason is not None:
             chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
             runtime = keepalived_state.read_runtime(
-                global_defs=config.global_defs, processes=chosen, request_dumps=True)
+                global_defs=config.global_defs, processes=chosen, request_dumps=True
+            )
             self.policy.asked(fp, now)
             problems.extend(runtime.problems)
             if runtime.virtual_servers is not None or runtime.instances is not None:
@@ -190,15 +202,26 @@ class KeepalivedDriftStates:
                 if warning:
                     warnings[rs.key] = warning
         self._view = KeepalivedView(
-            states=states, details=details, warnings=warnings, running=True,
+            states=states,
+            details=details,
+            warnings=warnings,
+            running=True,
             dumped_at=self._runtime.taken_at if self._runtime else None,
-            no_signals=self.no_signals, pending=self.policy.pending, asked=reason,
-            problems=tuple(problems))
+            no_signals=self.no_signals,
+            pending=self.policy.pending,
+            asked=reason,
+            problems=tuple(problems),
+        )
 
 
-def real_sources(writer: IpvsWriter, interfaces: Sequence[str] = (), vrrp: bool = True,
-                 read_only: bool = False, keepalived_no_signals: str | None = None,
-                 keepalived_min_gap: float = 60.0) -> Sources:
+def real_sources(
+    writer: IpvsWriter,
+    interfaces: Sequence[str] = (),
+    vrrp: bool = True,
+    read_only: bool = False,
+    keepalived_no_signals: str | None = None,
+    keepalived_min_gap: float = 60.0,
+) -> Sources:
     """The dashboard's sources; ``writer`` makes its kernel writes (the caller's, so its audit
     log and state file are the caller's choice)."""
     actions: Actions = KernelActions(writer)

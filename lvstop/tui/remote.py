@@ -39,8 +39,9 @@ class AgentLink:
         deadline = time.monotonic() + CONNECT_WAIT
         while self.client.status != "live" or self.client.state is None:
             if self.client.status == "down" or time.monotonic() > deadline:
-                raise LvstopError(f"{self.client.name}: "
-                                  f"{self.client.reason or 'no answer from its agent'}")
+                raise LvstopError(
+                    f"{self.client.name}: {self.client.reason or 'no answer from its agent'}"
+                )
             await asyncio.sleep(0.1)
         return self.client
 
@@ -66,8 +67,13 @@ class AgentIpvs:
             raise LvstopError(f"{client.name}: {error}")
         snap = ipvs_from_state(client.state, time.time())
         # rates come from counter deltas over the App's own clock
-        return IpvsSnapshot(snap.services, snap.timeouts, snap.daemons,
-                            taken_at=time.monotonic(), wall_time=time.time())
+        return IpvsSnapshot(
+            snap.services,
+            snap.timeouts,
+            snap.daemons,
+            taken_at=time.monotonic(),
+            wall_time=time.time(),
+        )
 
     async def close(self) -> None:
         await self.link.close()
@@ -86,13 +92,18 @@ class AgentHost:
         ka = state["keepalived"].get("status") or {}
         load = tuple(float(x) for x in stats.get("load") or (0.0, 0.0, 0.0))
         return HostStats(
-            time=time.time(), hostname=str(client.hello.get("host", client.name)),
+            time=time.time(),
+            hostname=str(client.hello.get("host", client.name)),
             cpu_percent=float(stats.get("cpu_percent") or 0.0),
             load=(load[0], load[1], load[2]) if len(load) == 3 else (0.0, 0.0, 0.0),
-            mem_percent=float(stats.get("memory_percent") or 0.0), mem_used=0, mem_total=0,
+            mem_percent=float(stats.get("memory_percent") or 0.0),
+            mem_used=0,
+            mem_total=0,
             keepalived=KeepalivedPids(
                 (int(ka["pid"]),) if ka.get("pid") else (),
-                None if ka.get("started") is None else float(ka["started"])))
+                None if ka.get("started") is None else float(ka["started"]),
+            ),
+        )
 
 
 class AgentActions:
@@ -129,8 +140,9 @@ class AgentActions:
         return await self._ask("weight", rs=rs.key, weight=weight)
 
     async def set_timeouts(self, timeouts: Timeouts) -> str:
-        return await self._ask("timeouts", tcp=timeouts.tcp, tcpfin=timeouts.tcpfin,
-                               udp=timeouts.udp)
+        return await self._ask(
+            "timeouts", tcp=timeouts.tcp, tcpfin=timeouts.tcpfin, udp=timeouts.udp
+        )
 
 
 def agent_sources(client: AgentClient) -> Sources:

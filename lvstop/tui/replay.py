@@ -52,8 +52,9 @@ class FakeActions:
     is returned by ``refusal()`` (no CAP_NET_ADMIN). ``calls`` records every write.
     """
 
-    def __init__(self, fail: str | None = None, refuse: str | None = None,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, fail: str | None = None, refuse: str | None = None, delay: float = 0.0
+    ) -> None:
         self.fail = fail
         self.refuse = refuse
         self.delay = delay
@@ -110,8 +111,10 @@ class FakeActions:
 
         return IpvsSnapshot(
             services=tuple(svc(s) for s in snapshot.services),
-            timeouts=self.timeouts or snapshot.timeouts, daemons=snapshot.daemons,
-            taken_at=snapshot.taken_at, wall_time=snapshot.wall_time,
+            timeouts=self.timeouts or snapshot.timeouts,
+            daemons=snapshot.daemons,
+            taken_at=snapshot.taken_at,
+            wall_time=snapshot.wall_time,
         )
 
 
@@ -146,8 +149,13 @@ class ReplayIpvsSource(_AfterEnd):
     "stall" never answers again (the panel turns stale), "fail" raises ``OSError``.
     """
 
-    def __init__(self, frames: Sequence[IpvsSnapshot], actions: FakeActions | None = None,
-                 after_end: str = "hold", interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        frames: Sequence[IpvsSnapshot],
+        actions: FakeActions | None = None,
+        after_end: str = "hold",
+        interval: float = 1.0,
+    ) -> None:
         if not frames:
             frames = [IpvsSnapshot()]
         super().__init__(after_end)
@@ -171,8 +179,7 @@ class ReplayIpvsSource(_AfterEnd):
             last = self.frames[-1]
             extra = (self.index - len(self.frames) + 1) * self.interval
             self.index += 1
-            frame = replace(last, taken_at=last.taken_at + extra,
-                            wall_time=last.wall_time + extra)
+            frame = replace(last, taken_at=last.taken_at + extra, wall_time=last.wall_time + extra)
         return self.actions.apply(frame) if self.actions else frame
 
     async def close(self) -> None:
@@ -183,8 +190,12 @@ class ReplayVrrpSource(_AfterEnd):
     """Recorded VRRP snapshots, one per poll. "hold" with a ``clock`` keeps the last one
     current (adverts still arriving: its times move with the clock)."""
 
-    def __init__(self, frames: Sequence[VrrpSnapshot], after_end: str = "hold",
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        frames: Sequence[VrrpSnapshot],
+        after_end: str = "hold",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__(after_end)
         self.clock = clock
         self.frames = list(frames) or [VrrpSnapshot(time=0.0, vrids=())]
@@ -208,9 +219,14 @@ class ReplayVrrpSource(_AfterEnd):
         if self.clock is None:
             return last
         shift = self.clock() - last.time
-        return replace(last, time=last.time + shift, vrids=tuple(
-            replace(v, last_advert=None if v.last_advert is None else v.last_advert + shift)
-            for v in last.vrids))
+        return replace(
+            last,
+            time=last.time + shift,
+            vrids=tuple(
+                replace(v, last_advert=None if v.last_advert is None else v.last_advert + shift)
+                for v in last.vrids
+            ),
+        )
 
     async def close(self) -> None:
         return None
@@ -256,23 +272,29 @@ class Replay:
     ipvs: ReplayIpvsSource | None = None
     vrrp: ReplayVrrpSource | None = None
 
-    def sources(self, actions: Actions | None = None, after_end: str = "stall",
-                with_vrrp: bool = True, vrrp_after_end: str = "stall") -> Sources:
+    def sources(
+        self,
+        actions: Actions | None = None,
+        after_end: str = "stall",
+        with_vrrp: bool = True,
+        vrrp_after_end: str = "stall",
+    ) -> Sources:
         self.ipvs = ReplayIpvsSource(self.ipvs_frames, self.actions, after_end=after_end)
-        self.vrrp = ReplayVrrpSource(self.vrrp_frames, after_end=vrrp_after_end,
-                                     clock=self.clock)
+        self.vrrp = ReplayVrrpSource(self.vrrp_frames, after_end=vrrp_after_end, clock=self.clock)
         text = (self.directory / "ip_vs_conn.txt").read_text(encoding="ascii")
-        return Sources(ipvs=self.ipvs, host=FixedHostSource(self.host),
-                       actions=actions or self.actions,
-                       vrrp=self.vrrp if with_vrrp and self.vrrp_frames else None,
-                       conns=ReplayConns(parse_conn_table(text)[0]), clock=self.clock)
-
+        return Sources(
+            ipvs=self.ipvs,
+            host=FixedHostSource(self.host),
+            actions=actions or self.actions,
+            vrrp=self.vrrp if with_vrrp and self.vrrp_frames else None,
+            conns=ReplayConns(parse_conn_table(text)[0]),
+            clock=self.clock,
+        )
 
     def done(self) -> bool:
         """Every recorded frame was handed out."""
         ipvs = self.ipvs is None or self.ipvs.index >= len(self.ipvs.frames)
-        vrrp = self.vrrp is None or not self.vrrp_frames or self.vrrp.index >= len(
-            self.vrrp.frames)
+        vrrp = self.vrrp is None or not self.vrrp_frames or self.vrrp.index >= len(self.vrrp.frames)
         return ipvs and vrrp
 
 

@@ -126,8 +126,11 @@ def has_cap_net_admin(status_path: str = "/proc/self/status") -> bool:
 class ReadOnlyActions:
     """Every write refused with one reason (``--read-only``)."""
 
-    def __init__(self, reason: str = "read-only mode (--read-only): writes are off",
-                 inner: Actions | None = None) -> None:
+    def __init__(
+        self,
+        reason: str = "read-only mode (--read-only): writes are off",
+        inner: Actions | None = None,
+    ) -> None:
         self.reason = reason
         self._inner = inner
 

@@ -72,8 +72,7 @@ EVENT_COLUMNS = (
     Column("text", "Event", 20, flex=True),
 )
 
-_FORWARD = {"masq": "masq", "route": "dr", "tunnel": "tun", "local": "local",
-            "bypass": "bypass"}
+_FORWARD = {"masq": "masq", "route": "dr", "tunnel": "tun", "local": "local", "bypass": "bypass"}
 
 
 #: the points of a service's Trend sparkline (its rates' history: one per poll)
@@ -108,8 +107,9 @@ class ServiceRows:
         if name in _SERVICE_RATES:
             r = self._rates.rates(key)
             return None if r is None else getattr(r, _SERVICE_RATES[name])
-        return {"service": key, "sched": svc.scheduler,
-                "persist": svc.persistence_timeout}.get(name)
+        return {"service": key, "sched": svc.scheduler, "persist": svc.persistence_timeout}.get(
+            name
+        )
 
     def search_text(self, key: str) -> str:
         svc = self._services[key]
@@ -118,8 +118,14 @@ class ServiceRows:
 
 #: the services table's columns that sort by a sum over the real servers, or by a rate
 _SERVICE_SUMS = frozenset({"rs", "active", "inactive"})
-_SERVICE_RATES = {"cps": "cps", "inbps": "inbps", "trend": "cps", "outbps": "outbps",
-                  "inpps": "inpps", "outpps": "outpps"}
+_SERVICE_RATES = {
+    "cps": "cps",
+    "inbps": "inbps",
+    "trend": "cps",
+    "outbps": "outbps",
+    "inpps": "inpps",
+    "outpps": "outpps",
+}
 
 
 def _sums(svc: Service) -> tuple[int, int, int]:
@@ -139,16 +145,32 @@ def service_row(key: str, svc: Service, rates: WindowRates) -> Row:
     persist = f"{svc.persistence_timeout}s" if svc.persistence_timeout else "-"
     label = svc.label.replace("  ", " ")
     cells = (
-        label, svc.scheduler, f"{up}/{total}", human(active), human(inactive),
-        rate(r.cps if r else None), rate(r.inbps if r else None),
-        sparkline(rates.history(key, "cps"), TREND_POINTS), persist,
-        rate(r.outbps if r else None), rate(r.inpps if r else None),
+        label,
+        svc.scheduler,
+        f"{up}/{total}",
+        human(active),
+        human(inactive),
+        rate(r.cps if r else None),
+        rate(r.inbps if r else None),
+        sparkline(rates.history(key, "cps"), TREND_POINTS),
+        persist,
+        rate(r.outbps if r else None),
+        rate(r.inpps if r else None),
         rate(r.outpps if r else None),
     )
     values = (
-        key, svc.scheduler, up, active, inactive, r.cps if r else None,
-        r.inbps if r else None, r.cps if r else None, svc.persistence_timeout,
-        r.outbps if r else None, r.inpps if r else None, r.outpps if r else None,
+        key,
+        svc.scheduler,
+        up,
+        active,
+        inactive,
+        r.cps if r else None,
+        r.inbps if r else None,
+        r.cps if r else None,
+        svc.persistence_timeout,
+        r.outbps if r else None,
+        r.inpps if r else None,
+        r.outpps if r else None,
     )
     rs_mark = "error" if total and up == 0 else ("warn" if up < total else "")
     marks = ("", "", rs_mark) + ("",) * 9
@@ -164,8 +186,10 @@ def weight_shares(svc: Service) -> dict[str, float | None]:
     """Each real server's share (%) of the traffic its weight entitles it to."""
     if svc.scheduler in UNWEIGHTED:
         live = [rs for rs in svc.real_servers if rs.weight > 0]
-        return {rs.key: (100.0 / len(live) if rs.weight > 0 else 0.0) if live else None
-                for rs in svc.real_servers}
+        return {
+            rs.key: (100.0 / len(live) if rs.weight > 0 else 0.0) if live else None
+            for rs in svc.real_servers
+        }
     total = sum(max(0, rs.weight) for rs in svc.real_servers)
     return {rs.key: percent(max(0, rs.weight), total) for rs in svc.real_servers}
 
@@ -196,29 +220,65 @@ def real_server_rows(
         state = (states or {}).get(rs.key, "")
         drained = rs.weight == 0
         imbalanced = (
-            new_share is not None and w_share is not None and svc_cps >= IMBALANCE_MIN_CPS
+            new_share is not None
+            and w_share is not None
+            and svc_cps >= IMBALANCE_MIN_CPS
             and abs(new_share - w_share) > IMBALANCE_POINTS
         )
         cells = (
-            rs.endpoint, weight_cell(rs, return_weights.get(rs.key)), human(rs.active_conns),
-            human(rs.inactive_conns), rate(r.cps if r else None),
+            rs.endpoint,
+            weight_cell(rs, return_weights.get(rs.key)),
+            human(rs.active_conns),
+            human(rs.inactive_conns),
+            rate(r.cps if r else None),
             "-" if new_share is None else f"{new_share:.0f}",
             "-" if w_share is None else f"{w_share:.0f}",
-            state or "-", _FORWARD.get(rs.forward, rs.forward), human(rs.persistent_conns),
+            state or "-",
+            _FORWARD.get(rs.forward, rs.forward),
+            human(rs.persistent_conns),
             rate(r.inbps if r else None),
         )
         values = (
-            rs.endpoint, rs.weight, rs.active_conns, rs.inactive_conns,
-            r.cps if r else None, new_share, w_share, state, rs.forward,
-            rs.persistent_conns, r.inbps if r else None,
+            rs.endpoint,
+            rs.weight,
+            rs.active_conns,
+            rs.inactive_conns,
+            r.cps if r else None,
+            new_share,
+            w_share,
+            state,
+            rs.forward,
+            rs.persistent_conns,
+            r.inbps if r else None,
         )
-        state_mark = "ok" if state.startswith("up") else (
-            "error" if state in ("removed", "absent") else ("warn" if state else ""))
-        marks = ("", "warn" if drained else "", "", "", "",
-                 "warn" if imbalanced else "", "warn" if imbalanced else "",
-                 state_mark, "", "", "")
-        rows.append(Row(rs.key, cells, values, marks, row_mark="dim" if drained else "",
-                        search_text=f"{rs.endpoint} {state}"))
+        state_mark = (
+            "ok"
+            if state.startswith("up")
+            else ("error" if state in ("removed", "absent") else ("warn" if state else ""))
+        )
+        marks = (
+            "",
+            "warn" if drained else "",
+            "",
+            "",
+            "",
+            "warn" if imbalanced else "",
+            "warn" if imbalanced else "",
+            state_mark,
+            "",
+            "",
+            "",
+        )
+        rows.append(
+            Row(
+                rs.key,
+                cells,
+                values,
+                marks,
+                row_mark="dim" if drained else "",
+                search_text=f"{rs.endpoint} {state}",
+            )
+        )
     return rows
 
 
@@ -245,9 +305,11 @@ def vrid_badges(state: VridState) -> tuple[str, str]:
         badges.append(f"BOGUS {state.bogus}")
     if state.host_mismatch:
         badges.append("MISMATCH")
-    mark = "error" if (state.split_brain or state.conflict_fields or state.silent
-                       or state.too_many_senders) else (
-        "warn" if badges else "ok")
+    mark = (
+        "error"
+        if (state.split_brain or state.conflict_fields or state.silent or state.too_many_senders)
+        else ("warn" if badges else "ok")
+    )
     return (" ".join(badges) if badges else "ok"), mark
 
 
@@ -255,8 +317,11 @@ def vrrp_subtitle(snapshot: VrrpSnapshot | None) -> str:
     """The VRRP panel's bottom line: adverts the tracker could not keep, if any."""
     if snapshot is None or not snapshot.untracked_adverts:
         return ""
-    what = "too many VRIDs" if snapshot.too_many_vrids else (
-        "too many senders" if snapshot.too_many_senders else "earlier flood")
+    what = (
+        "too many VRIDs"
+        if snapshot.too_many_vrids
+        else ("too many senders" if snapshot.too_many_senders else "earlier flood")
+    )
     return f"{what}: {snapshot.untracked_adverts:,} adverts not tracked"
 
 
@@ -267,26 +332,57 @@ def vrrp_rows(snapshot: VrrpSnapshot | None, now: float) -> list[Row]:
     rows = []
     for state in snapshot.vrids:
         master = state.master_router
-        interval = master.interval_ms if master else (
-            state.routers[0].interval_ms if state.routers else 1000)
-        vips = master.addresses if master else (
-            state.routers[0].addresses if state.routers else ())
+        interval = (
+            master.interval_ms
+            if master
+            else (state.routers[0].interval_ms if state.routers else 1000)
+        )
+        vips = master.addresses if master else (state.routers[0].addresses if state.routers else ())
         here = bool(state.master and (state.master in local or state.local_vips))
         badges, mark = vrid_badges(state)
         vrid = str(state.vrid) + ("⁶" if state.family == "inet6" else "")
         cells = (
-            vrid, state.master or "none", "yes" if here else "", str(master.priority)
-            if master else "-", ",".join(vips), _age(state.last_advert_age(now), interval),
-            badges, f"{interval / 1000:g}s", state.interface or "",
+            vrid,
+            state.master or "none",
+            "yes" if here else "",
+            str(master.priority) if master else "-",
+            ",".join(vips),
+            _age(state.last_advert_age(now), interval),
+            badges,
+            f"{interval / 1000:g}s",
+            state.interface or "",
         )
         values = (
-            state.vrid, state.master or "", here, master.priority if master else None,
-            ",".join(vips), state.last_advert_age(now), badges, interval, state.interface or "",
+            state.vrid,
+            state.master or "",
+            here,
+            master.priority if master else None,
+            ",".join(vips),
+            state.last_advert_age(now),
+            badges,
+            interval,
+            state.interface or "",
         )
-        marks = ("", "error" if not state.master else "", "accent" if here else "",
-                 "", "", "", mark, "", "")
-        rows.append(Row(state.key, cells, values, marks,
-                        search_text=" ".join((vrid, state.master or "", *vips, badges))))
+        marks = (
+            "",
+            "error" if not state.master else "",
+            "accent" if here else "",
+            "",
+            "",
+            "",
+            mark,
+            "",
+            "",
+        )
+        rows.append(
+            Row(
+                state.key,
+                cells,
+                values,
+                marks,
+                search_text=" ".join((vrid, state.master or "", *vips, badges)),
+            )
+        )
     return rows
 
 
@@ -297,8 +393,7 @@ def event_rows(events: Iterable[LogEvent], clock_format: str = "%H:%M:%S") -> li
     for event in events:
         stamp = _time.strftime(clock_format, _time.localtime(event.time))
         mark = SEVERITY_MARK.get(event.severity, "")
-        rows.append(Row(event.key, (stamp, event.text), (event.time, event.text),
-                        ("", mark)))
+        rows.append(Row(event.key, (stamp, event.text), (event.time, event.text), ("", mark)))
     return rows
 
 

@@ -37,12 +37,39 @@ class Dashboard:
         self.lab = lab
         # audit log and drain state of this run stay in the lab folder, not the host's /var
         state = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="dash-"))
-        argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8",
-                f"LVSTOP_AUDIT_LOG={state / 'audit.log'}",
-                f"LVSTOP_STATE_FILE={state / 'drained.json'}",
-                sys.executable, "-m", "lvstop", "top", "--iface", "eth0", "--interval", "1", *extra]
-        lab.run("d1", ["tmux", "-L", SOCKET, "new-session", "-d", "-s", "dash", "-x", "160",
-                       "-y", "48", *argv])
+        argv = [
+            "env",
+            "TERM=xterm-256color",
+            "LANG=C.UTF-8",
+            f"LVSTOP_AUDIT_LOG={state / 'audit.log'}",
+            f"LVSTOP_STATE_FILE={state / 'drained.json'}",
+            sys.executable,
+            "-m",
+            "lvstop",
+            "top",
+            "--iface",
+            "eth0",
+            "--interval",
+            "1",
+            *extra,
+        ]
+        lab.run(
+            "d1",
+            [
+                "tmux",
+                "-L",
+                SOCKET,
+                "new-session",
+                "-d",
+                "-s",
+                "dash",
+                "-x",
+                "160",
+                "-y",
+                "48",
+                *argv,
+            ],
+        )
         try:
             self.wait_for(FIRST_FRAME, timeout=STARTUP, what="the dashboard's first frame")
         except BaseException:
@@ -50,8 +77,7 @@ class Dashboard:
             raise
 
     def screen(self) -> str:
-        return self.lab.run("d1", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t",
-                                   "dash"]).stdout
+        return self.lab.run("d1", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t", "dash"]).stdout
 
     def keys(self, *keys: str) -> None:
         # Paced: a key that moves the focus takes effect after the keys already queued
@@ -80,8 +106,9 @@ class Dashboard:
             return text if rx.search(text) else None
 
         try:
-            return self.lab.wait_until(seen, timeout=timeout,
-                                       what=what or f"screen shows {pattern}")
+            return self.lab.wait_until(
+                seen, timeout=timeout, what=what or f"screen shows {pattern}"
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}; the screen:\n{self.screen()}") from None
 
@@ -128,16 +155,20 @@ def test_drain_and_restore_rs1_with_confirm(dash, lab):
     dash.wait_for(rf"ipvsadm -e -t {VIP1}:8888 -r {RS1}:8888 -g -w 0", what="the command")
     assert weight(lab, VIP1, RS1) == 1  # nothing happened before the confirmation
     dash.keys("y")
-    lab.wait_until(lambda: weight(lab, VIP1, RS1) == 0, timeout=10,
-                   what="ipvsadm shows rs1 drained (weight 0)")
+    lab.wait_until(
+        lambda: weight(lab, VIP1, RS1) == 0, timeout=10, what="ipvsadm shows rs1 drained (weight 0)"
+    )
     dash.wait_for(r"Draining", what="drain progress screen")
     dash.keys("Escape")
     dash.wait_for(r"0 ⇢1", what="rs1 marked drained with its return weight")
     dash.keys("r")
     dash.wait_for(rf"Restore {RS1}:8888", what="the restore confirm dialog")
     dash.keys("y")
-    lab.wait_until(lambda: weight(lab, VIP1, RS1) == 1, timeout=10,
-                   what="ipvsadm shows rs1 restored (weight 1)")
+    lab.wait_until(
+        lambda: weight(lab, VIP1, RS1) == 1,
+        timeout=10,
+        what="ipvsadm shows rs1 restored (weight 1)",
+    )
     assert weight(lab, VIP1, RS2) == 1
 
 
@@ -155,8 +186,11 @@ def test_keepalived_stop_on_d2_shows_vrid52_failover_within_5s(dash, lab):
     start = time.monotonic()
     lab.fault("keepalived-stop", node="d2")
     dash.wait_for(r"\b52 +10\.0\.5\.90 +yes\b", timeout=5, what="VRRP panel: VRID 52 on d1")
-    dash.wait_for(r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90", timeout=5,
-                  what="event log: VRID 52 failover")
+    dash.wait_for(
+        r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90",
+        timeout=5,
+        what="event log: VRID 52 failover",
+    )
     # 5.5 s on an idle host; a busy host slows the VM (and this test's own tmux polls)
     took, bound = time.monotonic() - start, lab.scaled(5.5)
     assert took <= bound, f"failover shown after {took:.1f}s (bound {bound:.1f}s)"
@@ -168,11 +202,17 @@ def test_lab_fault_keys(lab):
         dash.wait_for(VRID52_D2, timeout=15, what="VRID 52: d2 first")
         dash.keys("3")  # lab key: keepalived-stop on d2
         dash.wait_for(r"lab: keepalived-stop", timeout=10, what="the fault's notice")
-        dash.wait_for(r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90", timeout=10,
-                      what="event log: VRID 52 failover")
+        dash.wait_for(
+            r"VRID 52 failover 10\.0\.5\.93 → 10\.0\.5\.90",
+            timeout=10,
+            what="event log: VRID 52 failover",
+        )
         dash.keys("4")  # keepalived-start on d2: it preempts back
-        dash.wait_for(r"VRID 52 preempted: 10\.0\.5\.90 → 10\.0\.5\.93", timeout=15,
-                      what="event log: VRID 52 preempted by d2")
+        dash.wait_for(
+            r"VRID 52 preempted: 10\.0\.5\.90 → 10\.0\.5\.93",
+            timeout=15,
+            what="event log: VRID 52 preempted by d2",
+        )
     finally:
         dash.close()
 
@@ -186,16 +226,16 @@ def test_lab_keys_rs_stop_and_start(lab):
         dash.wait_for(r"LAB fault keys .*! @ # \$", what="the lab strip")
         dash.keys("!")
         dash.wait_for(r"lab: rs-stop node=rs1", timeout=15, what="the fault's notice")
-        lab.wait_until(lambda: weight(lab, VIP1, RS1) is None, timeout=20,
-                       what="ipvsadm: keepalived removed rs1")
-        dash.wait_for(rf"{RS1}:8888 vanished from", timeout=10,
-                      what="event log: rs1 vanished")
+        lab.wait_until(
+            lambda: weight(lab, VIP1, RS1) is None,
+            timeout=20,
+            what="ipvsadm: keepalived removed rs1",
+        )
+        dash.wait_for(rf"{RS1}:8888 vanished from", timeout=10, what="event log: rs1 vanished")
         dash.wait_for(r"lab rs-stop: ", what="the fault's result in the event log")
         dash.keys("@")
-        lab.wait_until(lambda: weight(lab, VIP1, RS1) == 1, timeout=20,
-                       what="ipvsadm: rs1 back")
-        dash.wait_for(rf"{RS1}:8888 appeared in", timeout=10,
-                      what="event log: rs1 appeared")
+        lab.wait_until(lambda: weight(lab, VIP1, RS1) == 1, timeout=20, what="ipvsadm: rs1 back")
+        dash.wait_for(rf"{RS1}:8888 appeared in", timeout=10, what="event log: rs1 appeared")
     finally:
         dash.close()
 
@@ -213,8 +253,9 @@ def test_incident_snapshot_saves_the_wire_adverts_as_pcap(lab):
         dash.wait_for(VRID51_D1, timeout=15, what="VRID 51: d1")
         dash.wait_for(VRID52_D2, timeout=15, what="VRID 52: d2")
         dash.keys("S")
-        lab.wait_until(lambda: list(out.glob("lvstop-incident-*.pcap")), timeout=10,
-                       what="the incident pcap")
+        lab.wait_until(
+            lambda: list(out.glob("lvstop-incident-*.pcap")), timeout=10, what="the incident pcap"
+        )
         (pcap,) = out.glob("lvstop-incident-*.pcap")
         (js,) = out.glob("lvstop-incident-*.json")
         assert pcap.stem == js.stem
@@ -237,8 +278,9 @@ def test_read_only_from_the_config_file(lab):
         dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
         dash.keys("Enter", "d", "?")
         # Keys are handled in order: once help (after `d`) is up, `d` has had its effect.
-        screen = dash.wait_for(r"ipvsadm -e|\bKey +Does\b",
-                               what="the help screen (or a dialog) after d")
+        screen = dash.wait_for(
+            r"ipvsadm -e|\bKey +Does\b", what="the help screen (or a dialog) after d"
+        )
         assert "ipvsadm -e" not in screen  # no confirm dialog: no write key
         assert weight(lab, VIP1, RS1) == 1
     finally:

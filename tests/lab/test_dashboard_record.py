@@ -65,8 +65,11 @@ class Recorder:
         for _ in range(count):
             self.pump(every)
             ipvs.append(self.reader.read().to_dict())
-            vrrp.append(self.tracker.snapshot(time.time(), capture=self.capture.stats(),
-                                              source="live: eth0").to_dict())
+            vrrp.append(
+                self.tracker.snapshot(
+                    time.time(), capture=self.capture.stats(), source="live: eth0"
+                ).to_dict()
+            )
         return ipvs, vrrp
 
     def close(self) -> None:
@@ -80,7 +83,8 @@ RECORD = ROOT / ".lab" / "ui-record"
 def save(name: str, docs: list[dict]) -> None:
     RECORD.mkdir(parents=True, exist_ok=True)
     (RECORD / f"{name}.jsonl").write_text(
-        "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs), encoding="utf-8")
+        "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs), encoding="utf-8"
+    )
 
 
 def kinds(vrrp_docs: list[dict], vrid: int) -> list[str]:
@@ -105,21 +109,24 @@ def test_record_dashboard_states(lab):
         last = IpvsSnapshot.from_dict(ipvs[-1])
         assert {s.address for s in last.services} == {VIP1, VIP2}
         assert all(len(s.real_servers) == 2 for s in last.services)
-        assert ipvs[-1]["services"][0]["stats"]["conns"] > ipvs[0]["services"][0]["stats"][
-            "conns"], "client load should reach d1's IPVS"
+        assert (
+            ipvs[-1]["services"][0]["stats"]["conns"] > ipvs[0]["services"][0]["stats"]["conns"]
+        ), "client load should reach d1's IPVS"
         masters = {v["vrid"]: v["master"] for v in vrrp[-1]["vrids"]}
         assert masters == {51: "10.0.5.90", 52: "10.0.5.93"}
 
         # rs1 drained on d1 (by ipvsadm: the oracle tool), traffic keeps flowing to rs2.
-        lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", "10.0.5.91:8888", "-g",
-                       "-w", "0"])
+        lab.run(
+            "d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", "10.0.5.91:8888", "-g", "-w", "0"]
+        )
         ipvs, vrrp = rec.frames(4)
         save("drained.ipvs", ipvs)
         save("drained.vrrp", vrrp)
         rs1 = IpvsSnapshot.from_dict(ipvs[-1]).real_server(f"tcp:{VIP1}:8888->10.0.5.91:8888")
         assert rs1 is not None and rs1.weight == 0
-        lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", "10.0.5.91:8888", "-g",
-                       "-w", "1"])
+        lab.run(
+            "d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", "10.0.5.91:8888", "-g", "-w", "1"]
+        )
 
         # d2's keepalived stops: VRID 52 fails over to d1.
         lab.fault("keepalived-stop", node="d2")

@@ -43,13 +43,14 @@ def test_rules_dump_matches_ipvsadm_save_and_restores(lab):
     ours = rules_dump(snapshot)
     # ipvsadm -S omits thresholds: apart from them, the same lines
     assert without_thresholds(ours) == without_thresholds(expected), (
-        f"ours:\n{ours}\nipvsadm -Sn:\n{expected}")
+        f"ours:\n{ours}\nipvsadm -Sn:\n{expected}"
+    )
     assert " -x 100 -y 10" in ours
     # and ours restores the same table, thresholds included
     with lab.scratch_netns() as other:
         lab.run(other, ["sh", "-c", f"printf '%s' '{ours}' | ipvsadm -R"])
-        assert without_thresholds(lab.run(other, ["ipvsadm", "-Sn"]).stdout) == \
-            without_thresholds(expected)
-        thresholds = lab.run(other, ["ipvsadm", "-Ln", "--thresholds", "-u",
-                                     "10.1.0.2:53"]).stdout
+        assert without_thresholds(lab.run(other, ["ipvsadm", "-Sn"]).stdout) == without_thresholds(
+            expected
+        )
+        thresholds = lab.run(other, ["ipvsadm", "-Ln", "--thresholds", "-u", "10.1.0.2:53"]).stdout
         assert re.search(r"10\.2\.0\.3:53\s+100\s+10", thresholds), thresholds

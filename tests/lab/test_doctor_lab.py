@@ -137,11 +137,13 @@ def wait_for_adverts_from(lab: Any, node: str, src: str, timeout: float = 20) ->
     """Block until ``node``'s eth0 has carried a VRRP advert from ``src`` (tcpdump the
     oracle); the deadline is for an idle host and grows with the host's load."""
     try:
-        lab.run(node, ["tcpdump", "-c", "1", "-nli", "eth0", f"ip proto 112 and src host {src}"],
-                timeout=timeout)
+        lab.run(
+            node,
+            ["tcpdump", "-c", "1", "-nli", "eth0", f"ip proto 112 and src host {src}"],
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
-        pytest.fail(f"no VRRP advert from {src} on {node}'s eth0 within "
-                    f"{lab.scaled(timeout):.0f}s")
+        pytest.fail(f"no VRRP advert from {src} on {node}'s eth0 within {lab.scaled(timeout):.0f}s")
 
 
 def test_foreign_vrid(lab):
@@ -173,8 +175,9 @@ def test_director_config_pitfalls(lab):
     # so there nopreempt holds (keepalived 2.2.7's order); without vrrp_strict it is cleared
     assert checks["vrrp.nopreempt"]["status"] == "ok"
     only_nopreempt = text.replace("    advert_int 1\n", "    advert_int 1\n    nopreempt\n", 1)
-    _, alone = doctor(lab, "d1", "--config", config_file("d1-nopreempt.conf", only_nopreempt),
-                      "--listen", "0")
+    _, alone = doctor(
+        lab, "d1", "--config", config_file("d1-nopreempt.conf", only_nopreempt), "--listen", "0"
+    )
     assert alone["vrrp.nopreempt"]["status"] == "fail", alone["vrrp.nopreempt"]
     assert checks["vrrp.strict"]["status"] == "warn"
     assert "ping and ssh to a VIP fail" in checks["vrrp.strict"]["summary"]

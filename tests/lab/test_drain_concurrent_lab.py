@@ -27,13 +27,23 @@ PAIRS = 10  # each pair: 4 lvstop processes (~2 s each to start in UML); the loc
 
 @pytest.mark.long
 def test_concurrent_drains_and_restores_keep_every_weight(lab, tmp_path):
-    opts = ["--audit-log", str(tmp_path / "audit.log"),
-            "--state-file", str(tmp_path / "state" / "drained.json")]
+    opts = [
+        "--audit-log",
+        str(tmp_path / "audit.log"),
+        "--state-file",
+        str(tmp_path / "state" / "drained.json"),
+    ]
 
     def both(verb: str) -> list[subprocess.CompletedProcess[str]]:
-        procs = [subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "lvstop",
-                                   verb, key, *opts], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for key in WEIGHTS]
+        procs = [
+            subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "lvstop", verb, key, *opts],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for key in WEIGHTS
+        ]
         done = []
         for proc in procs:
             out, err = proc.communicate(timeout=120)
@@ -54,4 +64,6 @@ def test_concurrent_drains_and_restores_keep_every_weight(lab, tmp_path):
     audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
     assert len(audit) == 4 * PAIRS and {e["result"] for e in audit} == {"ok"}
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [
-        "drained.json", "drained.json.lock"]
+        "drained.json",
+        "drained.json.lock",
+    ]

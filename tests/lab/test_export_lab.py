@@ -61,25 +61,45 @@ def parse(text: str, prefix: str = "") -> Samples:
 class Pair:
     """node_exporter and lvstop export, started in netns ``ns``."""
 
-    def __init__(self, lab: LabHandle, ns: str, backend_labels: str | None = None, offset: int = 0
-                 ) -> None:
+    def __init__(
+        self, lab: LabHandle, ns: str, backend_labels: str | None = None, offset: int = 0
+    ) -> None:
         from lvstop.lab import runtime
 
         self.lab, self.ns = lab, ns
         self.lvstop_port, self.node_port = LVSTOP_PORT + offset, NODE_PORT + offset
-        node = [shutil.which("prometheus-node-exporter") or "prometheus-node-exporter",
-                "--collector.disable-defaults", "--collector.ipvs",
-                f"--web.listen-address=127.0.0.1:{self.node_port}"]
-        ours = [sys.executable, "-m", "lvstop", "export", "--listen",
-                f"127.0.0.1:{self.lvstop_port}", "--interval", str(INTERVAL), "--no-vrrp",
-                "--no-keepalived"]
+        node = [
+            shutil.which("prometheus-node-exporter") or "prometheus-node-exporter",
+            "--collector.disable-defaults",
+            "--collector.ipvs",
+            f"--web.listen-address=127.0.0.1:{self.node_port}",
+        ]
+        ours = [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "export",
+            "--listen",
+            f"127.0.0.1:{self.lvstop_port}",
+            "--interval",
+            str(INTERVAL),
+            "--no-vrrp",
+            "--no-keepalived",
+        ]
         if backend_labels is not None:
             node.append(f"--collector.ipvs.backend-labels={backend_labels}")
             ours += ["--backend-labels", backend_labels]
-        self.procs = [subprocess.Popen(runtime.ns_argv(ns, argv), stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE) for argv in (node, ours)]
-        lab.wait_until(lambda: self.get(self.node_port) and self.get(self.lvstop_port),
-                       timeout=60, what=f"both exporters answering in {ns}")
+        self.procs = [
+            subprocess.Popen(
+                runtime.ns_argv(ns, argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            for argv in (node, ours)
+        ]
+        lab.wait_until(
+            lambda: self.get(self.node_port) and self.get(self.lvstop_port),
+            timeout=60,
+            what=f"both exporters answering in {ns}",
+        )
 
     def get(self, port: int) -> str:
         url = f"http://127.0.0.1:{port}/metrics"
@@ -103,8 +123,12 @@ class Pair:
 
 
 @contextmanager
-def pair(lab: LabHandle, ns: str, backend_labels: str | None = None, offset: int = 0,
-         ) -> Iterator[Pair]:
+def pair(
+    lab: LabHandle,
+    ns: str,
+    backend_labels: str | None = None,
+    offset: int = 0,
+) -> Iterator[Pair]:
     p = Pair(lab, ns, backend_labels, offset)
     try:
         yield p
@@ -120,8 +144,12 @@ def compare_once(p: Pair) -> list[str]:
     theirs = parse(p.get(p.node_port), "node_ipvs_")
     after, stamp = p.ours()
     while stamp <= t_node:  # the poll that follows node_exporter's read
-        p.lab.wait_until(lambda: p.ours()[1] > t_node, timeout=30,
-                         what="an lvstop poll after node_exporter's read", interval=0.2)
+        p.lab.wait_until(
+            lambda: p.ours()[1] > t_node,
+            timeout=30,
+            what="an lvstop poll after node_exporter's read",
+            interval=0.2,
+        )
         after, stamp = p.ours()
     diffs = []
     if not theirs:
@@ -134,8 +162,10 @@ def compare_once(p: Pair) -> list[str]:
             labels = dict(key[1])
             service = tuple(labels.get(name) for name in SERVICE_LABELS)
             # the listed services as far as the kept labels tell them (--backend-labels)
-            seen = {tuple(None if service[i] is None else v for i, v in enumerate(listed_one))
-                    for listed_one in listed}
+            seen = {
+                tuple(None if service[i] is None else v for i, v in enumerate(listed_one))
+                for listed_one in listed
+            }
             if not key[1] or service in seen:
                 diffs.append(f"only in lvstop (and listed in /proc/net/ip_vs): {key}")
         else:
@@ -183,8 +213,7 @@ def assert_same(lab: LabHandle, p: Pair) -> None:
         return not last
 
     try:
-        lab.wait_until(agree, timeout=60, what="node_exporter and lvstop to agree",
-                       interval=0.5)
+        lab.wait_until(agree, timeout=60, what="node_exporter and lvstop to agree", interval=0.5)
     except AssertionError:
         # what both saw, for the post-mortem (the VM's /tmp is its own: keep it on hostfs)
         DEBUG_DIR.mkdir(parents=True, exist_ok=True)
@@ -197,14 +226,38 @@ def assert_same(lab: LabHandle, p: Pair) -> None:
 
 def test_d1_table_under_load_matches_node_exporter(lab):
     load = subprocess.Popen(
-        ["ip", "netns", "exec", "client", sys.executable, "-m", "lvstop.lab.load",
-         "--vip", "10.0.5.96", "--vip", "10.0.5.97", "--rate", "20", "--duration", "120"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "ip",
+            "netns",
+            "exec",
+            "client",
+            sys.executable,
+            "-m",
+            "lvstop.lab.load",
+            "--vip",
+            "10.0.5.96",
+            "--vip",
+            "10.0.5.97",
+            "--rate",
+            "20",
+            "--duration",
+            "120",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with pair(lab, "d1") as p:
-            lab.wait_until(lambda: parse(p.get(p.node_port), "node_ipvs_connections_total")
-                           .get(("node_ipvs_connections_total", ()), 0) >= 20,
-                           timeout=60, what="client connections counted through d1")
+            lab.wait_until(
+                lambda: (
+                    parse(p.get(p.node_port), "node_ipvs_connections_total").get(
+                        ("node_ipvs_connections_total", ()), 0
+                    )
+                    >= 20
+                ),
+                timeout=60,
+                what="client connections counted through d1",
+            )
             assert_same(lab, p)
             ours, _ = p.ours()
             vips = {dict(labels).get("local_address") for _name, labels in ours}
@@ -216,14 +269,24 @@ def test_d1_table_under_load_matches_node_exporter(lab):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_generated_table_with_fwmark_and_ipv6_matches_node_exporter(lab, seed):
-    subprocess.run(["modprobe", "-d", "/tmp/mr", "ip_vs_pe_sip"], check=False,
-                   capture_output=True)  # the tables use --pe sip
-    rules = "".join(line + "\n" for line in ipvs_oracle.generate_rules(seed).splitlines()
-                    if "--sctp-service" not in line)
+    subprocess.run(
+        ["modprobe", "-d", "/tmp/mr", "ip_vs_pe_sip"], check=False, capture_output=True
+    )  # the tables use --pe sip
+    rules = "".join(
+        line + "\n"
+        for line in ipvs_oracle.generate_rules(seed).splitlines()
+        if "--sctp-service" not in line
+    )
     assert "-f " in rules and "[2001:db8" in rules
     with lab.scratch_netns() as ns:
-        subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"], input=rules, text=True,
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "ipvsadm", "-R"],
+            input=rules,
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         with pair(lab, ns) as p:
             assert_same(lab, p)
             ours, _ = p.ours()
@@ -238,17 +301,21 @@ def test_generated_table_with_fwmark_and_ipv6_matches_node_exporter(lab, seed):
 
 # -- one snapshot per scrape, and a failing source ---------------------------------------------
 
+
 def _export(ns: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
     from lvstop.lab import runtime
 
     argv = [sys.executable, "-m", "lvstop", "export", "--listen", f"127.0.0.1:{port}", *extra]
-    return subprocess.Popen(runtime.ns_argv(ns, argv), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        runtime.ns_argv(ns, argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _scrape(lab: LabHandle, ns: str, port: int) -> str:
-    with lab.netns(ns), urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                               timeout=30) as reply:
+    with (
+        lab.netns(ns),
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as reply,
+    ):
         assert reply.status == 200
         return str(reply.read().decode())
 
@@ -279,10 +346,12 @@ def _consistent(text: str) -> tuple[int, list[str]]:
     samples = parse(text)
     n_rs = samples[("lvstop_ipvs_real_servers", ())]
     n_svc = samples[("lvstop_ipvs_services", ())]
-    weights = {labels: v for (name, labels), v in samples.items()
-               if name == "node_ipvs_backend_weight"}
-    rates = [labels for name, labels in samples
-             if name == "lvstop_real_server_connections_per_second"]
+    weights = {
+        labels: v for (name, labels), v in samples.items() if name == "node_ipvs_backend_weight"
+    }
+    rates = [
+        labels for name, labels in samples if name == "lvstop_real_server_connections_per_second"
+    ]
     drained = sum(v for (name, _l), v in samples.items() if name == "lvstop_real_server_drained")
     services = {tuple(dict(labels)[k] for k in SERVICE_LABELS) for labels in weights}
     stamps = [key for key in samples if key[0] == "lvstop_export_snapshot_timestamp_seconds"]
@@ -292,11 +361,11 @@ def _consistent(text: str) -> tuple[int, list[str]]:
     if len(rates) != n_rs:
         problems.append(f"{len(rates)} rate series, lvstop_ipvs_real_servers {n_rs}")
     if drained != sum(1 for v in weights.values() if v == 0):
-        problems.append(f"drained {drained}, weight-0 series "
-                        f"{sum(1 for v in weights.values() if v == 0)}")
+        problems.append(
+            f"drained {drained}, weight-0 series {sum(1 for v in weights.values() if v == 0)}"
+        )
     if len(services) > n_svc:
-        problems.append(f"{len(services)} services with real servers, lvstop_ipvs_services "
-                        f"{n_svc}")
+        problems.append(f"{len(services)} services with real servers, lvstop_ipvs_services {n_svc}")
     if len(stamps) != 1:
         problems.append(f"{len(stamps)} snapshot timestamps")
     return int(n_rs), problems
@@ -308,10 +377,15 @@ def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
     import threading
 
     with lab.scratch_netns() as ns:
-        subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"], input=_churn_rules(5),
-                       text=True, check=True, capture_output=True, timeout=120)
-        proc = _export(ns, LVSTOP_PORT + 5, "--interval", "0.2", "--no-vrrp",
-                       "--no-keepalived")
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "ipvsadm", "-R"],
+            input=_churn_rules(5),
+            text=True,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        proc = _export(ns, LVSTOP_PORT + 5, "--interval", "0.2", "--no-vrrp", "--no-keepalived")
         stop = threading.Event()
         errors: list[str] = []
 
@@ -321,17 +395,25 @@ def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
             while not stop.is_set():
                 rules = _churn_rules(sizes[n % len(sizes)])
                 n += 1
-                done = subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"],
-                                      input=rules, text=True, capture_output=True,
-                                      timeout=120, check=False)
+                done = subprocess.run(
+                    ["ip", "netns", "exec", ns, "ipvsadm", "-R"],
+                    input=rules,
+                    text=True,
+                    capture_output=True,
+                    timeout=120,
+                    check=False,
+                )
                 if done.returncode != 0:
                     errors.append(done.stderr.strip())
                     return
 
         changer = threading.Thread(target=churn, daemon=True)
         try:
-            lab.wait_until(lambda: _scrape(lab, ns, LVSTOP_PORT + 5), timeout=60,
-                           what="lvstop export answering")
+            lab.wait_until(
+                lambda: _scrape(lab, ns, LVSTOP_PORT + 5),
+                timeout=60,
+                what="lvstop export answering",
+            )
             changer.start()
             seen: set[int] = set()
             scrapes = 0
@@ -344,11 +426,13 @@ def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
                 seen.add(n_rs)
                 scrapes += 1
                 return scrapes >= 30 and len(seen) >= 4
+
             # an inconsistent scrape fails at once (the assertion is not a "not yet")
             deadline = time.monotonic() + 240
             while not enough():
                 assert time.monotonic() < deadline, (
-                    f"only {len(seen)} tables in {scrapes} scrapes after 240 s")
+                    f"only {len(seen)} tables in {scrapes} scrapes after 240 s"
+                )
                 time.sleep(0.05)
         finally:
             stop.set()
@@ -368,20 +452,30 @@ def test_keeps_serving_while_keepalived_source_fails(lab):
 
     def state() -> tuple[float, float, bool, bool]:
         samples = parse(_scrape(lab, "d1", port))
-        return (samples.get(("lvstop_source_up", (("source", "keepalived"),)), -1),
-                samples.get(("lvstop_source_up", (("source", "ipvs"),)), -1),
-                any(name.startswith("lvstop_keepalived_") for name, _l in samples),
-                any(name == "node_ipvs_backend_weight" for name, _l in samples))
+        return (
+            samples.get(("lvstop_source_up", (("source", "keepalived"),)), -1),
+            samples.get(("lvstop_source_up", (("source", "ipvs"),)), -1),
+            any(name.startswith("lvstop_keepalived_") for name, _l in samples),
+            any(name == "node_ipvs_backend_weight" for name, _l in samples),
+        )
+
     try:
-        lab.wait_until(lambda: state() == (1, 1, True, True), timeout=90,
-                       what="every source up, keepalived's series served")
+        lab.wait_until(
+            lambda: state() == (1, 1, True, True),
+            timeout=90,
+            what="every source up, keepalived's series served",
+        )
         conf.rename(hidden)
         try:
-            lab.wait_until(lambda: state() == (0, 1, False, True), timeout=90,
-                           what="the keepalived source down, its series gone, IPVS served")
+            lab.wait_until(
+                lambda: state() == (0, 1, False, True),
+                timeout=90,
+                what="the keepalived source down, its series gone, IPVS served",
+            )
         finally:
             hidden.rename(conf)
-        lab.wait_until(lambda: state() == (1, 1, True, True), timeout=90,
-                       what="the keepalived source back")
+        lab.wait_until(
+            lambda: state() == (1, 1, True, True), timeout=90, what="the keepalived source back"
+        )
     finally:
         _halt(proc)

@@ -70,18 +70,55 @@ class Fleet:
         self.lab = lab
         # COLUMNS / LINES: shutil.get_terminal_size (Textual's) reads them before the pane's
         # size, and the VM's environment may carry an 80x24 of its own
-        argv = ["env", "TERM=xterm-256color", "LANG=C.UTF-8", "COLUMNS=180", "LINES=50",
-                sys.executable, "-m", "lvstop",
-                "--host", D1, "--host", D2, "--ssh-config", str(sshd.client_config()),
-                "--agent", "push", "--interval", f"{INTERVAL:g}"]
-        lab.run("client", ["tmux", "-L", SOCKET, "new-session", "-d", "-s", "fleet", "-x",
-                           "180", "-y", "50", *argv])
+        argv = [
+            "env",
+            "TERM=xterm-256color",
+            "LANG=C.UTF-8",
+            "COLUMNS=180",
+            "LINES=50",
+            sys.executable,
+            "-m",
+            "lvstop",
+            "--host",
+            D1,
+            "--host",
+            D2,
+            "--ssh-config",
+            str(sshd.client_config()),
+            "--agent",
+            "push",
+            "--interval",
+            f"{INTERVAL:g}",
+        ]
+        lab.run(
+            "client",
+            [
+                "tmux",
+                "-L",
+                SOCKET,
+                "new-session",
+                "-d",
+                "-s",
+                "fleet",
+                "-x",
+                "180",
+                "-y",
+                "50",
+                *argv,
+            ],
+        )
         # if lvstop ends, its last screen (a traceback) stays for the failure message
-        lab.run("client", ["tmux", "-L", SOCKET, "set-option", "-t", "fleet", "remain-on-exit",
-                           "on"], check=False)
+        lab.run(
+            "client",
+            ["tmux", "-L", SOCKET, "set-option", "-t", "fleet", "remain-on-exit", "on"],
+            check=False,
+        )
         # a detached session may start at tmux's default 80x24: the app redraws on the resize
-        lab.run("client", ["tmux", "-L", SOCKET, "resize-window", "-t", "fleet", "-x", "180",
-                           "-y", "50"], check=False)
+        lab.run(
+            "client",
+            ["tmux", "-L", SOCKET, "resize-window", "-t", "fleet", "-x", "180", "-y", "50"],
+            check=False,
+        )
         try:
             self.wait_for(r"─ Directors", timeout=STARTUP, what="the fleet's first frame")
         except BaseException:
@@ -89,8 +126,11 @@ class Fleet:
             raise
 
     def screen(self) -> str:
-        return str(self.lab.run("client", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t",
-                                           "fleet"]).stdout)
+        return str(
+            self.lab.run(
+                "client", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t", "fleet"]
+            ).stdout
+        )
 
     def keys(self, *keys: str) -> None:
         for key in keys:
@@ -105,21 +145,39 @@ class Fleet:
             return text if rx.search(text) else None
 
         try:
-            return str(self.lab.wait_until(seen, timeout=timeout,
-                                           what=what or f"screen shows {pattern}"))
+            return str(
+                self.lab.wait_until(seen, timeout=timeout, what=what or f"screen shows {pattern}")
+            )
         except AssertionError as exc:
-            size = self.lab.run("client", ["tmux", "-L", SOCKET, "display", "-p", "-t", "fleet",
-                                           "#{window_width}x#{window_height}"],
-                                check=False).stdout.strip()
+            size = self.lab.run(
+                "client",
+                [
+                    "tmux",
+                    "-L",
+                    SOCKET,
+                    "display",
+                    "-p",
+                    "-t",
+                    "fleet",
+                    "#{window_width}x#{window_height}",
+                ],
+                check=False,
+            ).stdout.strip()
             raise AssertionError(f"{exc}; the screen ({size}):\n{self.screen()}") from None
 
     def close(self) -> None:
         self.lab.run("client", ["tmux", "-L", SOCKET, "kill-server"], check=False)
         # gone before the next test's new-session (which would join a dying server)
         self.lab.wait_until(
-            lambda: self.lab.run("client", ["tmux", "-L", SOCKET, "has-session"],
-                                 check=False).returncode != 0,
-            timeout=10, what="the fleet's tmux server gone")
+            lambda: (
+                self.lab.run(
+                    "client", ["tmux", "-L", SOCKET, "has-session"], check=False
+                ).returncode
+                != 0
+            ),
+            timeout=10,
+            what="the fleet's tmux server gone",
+        )
 
 
 @pytest.fixture
@@ -135,29 +193,37 @@ LIVE_D1 = rf"{re.escape(D1)} +live\b"
 LIVE_D2 = rf"{re.escape(D2)} +live\b"
 
 
-def test_both_directors_their_vrid_matrix_and_a_hand_made_difference(fleet: Fleet,
-                                                                      lab: Any) -> None:
+def test_both_directors_their_vrid_matrix_and_a_hand_made_difference(
+    fleet: Fleet, lab: Any
+) -> None:
     fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
     fleet.wait_for(LIVE_D2, timeout=STARTUP, what="d2 live")
     # each director's keepalived state per VRID; the wire's master named by its director
-    fleet.wait_for(r"^\S*\s+51 +MASTER +BACKUP +10\.0\.5\.90 \(root@10\.0\.5\.90\)",
-                   timeout=30, what="VRID 51: d1 MASTER, d2 BACKUP, the wire says d1")
-    fleet.wait_for(r"^\S*\s+52 +BACKUP +MASTER +10\.0\.5\.93 \(root@10\.0\.5\.93\)",
-                   timeout=30, what="VRID 52: d2 MASTER")
+    fleet.wait_for(
+        r"^\S*\s+51 +MASTER +BACKUP +10\.0\.5\.90 \(root@10\.0\.5\.90\)",
+        timeout=30,
+        what="VRID 51: d1 MASTER, d2 BACKUP, the wire says d1",
+    )
+    fleet.wait_for(
+        r"^\S*\s+52 +BACKUP +MASTER +10\.0\.5\.93 \(root@10\.0\.5\.93\)",
+        timeout=30,
+        what="VRID 52: d2 MASTER",
+    )
     fleet.wait_for(r"none: the IPVS tables agree", what="no difference at first")
     try:
-        lab.run("d2", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g",
-                       "-w", "3"])
+        lab.run("d2", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g", "-w", "3"])
         start = time.monotonic()
-        fleet.wait_for(rf"{re.escape(RS1_KEY)} +weight +{re.escape(D1)}: 1 +"
-                       rf"{re.escape(D2)}: 3", what="the weight difference")
+        fleet.wait_for(
+            rf"{re.escape(RS1_KEY)} +weight +{re.escape(D1)}: 1 +"
+            rf"{re.escape(D2)}: 3",
+            what="the weight difference",
+        )
         took = time.monotonic() - start
         print(f"\nfleet: a change on d2 shown after {took:.2f} s (interval {INTERVAL:g} s)")
         # the issue's bound: within 2 refresh intervals (+ this test's own tmux round trip)
         assert took <= lab.scaled(2 * INTERVAL + 1.5), took
     finally:
-        lab.run("d2", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g",
-                       "-w", "1"])
+        lab.run("d2", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g", "-w", "1"])
     fleet.wait_for(r"none: the IPVS tables agree", what="the difference gone")
 
 
@@ -174,40 +240,43 @@ def test_drain_and_restore_on_both_directors(fleet: Fleet, lab: Any, ssh_up: Any
     assert weight(lab, "d1") == 1 and weight(lab, "d2") == 1  # nothing before the answer
     fleet.keys("y")
     for node in ("d1", "d2"):
-        lab.wait_until(lambda n=node: weight(lab, n) == 0, timeout=15,
-                       what=f"ipvsadm on {node}: rs1 drained")
+        lab.wait_until(
+            lambda n=node: weight(lab, n) == 0, timeout=15, what=f"ipvsadm on {node}: rs1 drained"
+        )
     fleet.wait_for(rf"drain {re.escape(RS1_KEY)}: done on", what="the result")
     for node in ("d1", "d2"):  # each director's own audit log has it
         audit = Path(ssh_up.audit_log(node)).read_text()
         assert f'"action": "drain", "object": "{RS1_KEY}"' in audit, audit
-        assert json.loads(Path(ssh_up.state_file(node)).read_text())["drained"][RS1_KEY][
-            "weight"] == 1
+        assert (
+            json.loads(Path(ssh_up.state_file(node)).read_text())["drained"][RS1_KEY]["weight"] == 1
+        )
     fleet.wait_for(r"0 ⇢1", what="d1's rs1 drained with its return weight")
     fleet.keys("R")
     fleet.wait_for(rf"{re.escape(D2)}: weight 0 → 1", what="the restore dialog")
     fleet.keys("y")
     for node in ("d1", "d2"):
-        lab.wait_until(lambda n=node: weight(lab, n) == 1, timeout=15,
-                       what=f"ipvsadm on {node}: rs1 restored")
+        lab.wait_until(
+            lambda n=node: weight(lab, n) == 1, timeout=15, what=f"ipvsadm on {node}: rs1 restored"
+        )
 
 
-def test_one_sshd_killed_shows_that_director_down_the_other_live(fleet: Fleet, lab: Any,
-                                                                 ssh_up: Any) -> None:
+def test_one_sshd_killed_shows_that_director_down_the_other_live(
+    fleet: Fleet, lab: Any, ssh_up: Any
+) -> None:
     fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
     fleet.wait_for(LIVE_D2, timeout=STARTUP, what="d2 live")
     ssh_up.kill_sshd("d2")
     fleet.wait_for(rf"{re.escape(D2)} +DOWN", timeout=30, what="d2 down")
-    fleet.wait_for(rf"{re.escape(D2)}: .*(refused|closed|reset|No route|timed out)",
-                   what="d2's reason")
+    fleet.wait_for(
+        rf"{re.escape(D2)}: .*(refused|closed|reset|No route|timed out)", what="d2's reason"
+    )
     # d1 stays live: a change on d1 still shows
     try:
-        lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g",
-                       "-w", "5"])
+        lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g", "-w", "5"])
         fleet.keys("Enter")
         fleet.wait_for(rf"{re.escape(RS1)}:8888 +\S+ +5\b", what="d1's new weight while d2 down")
     finally:
-        lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g",
-                       "-w", "1"])
+        lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS1}:8888", "-g", "-w", "1"])
     fleet.keys("Escape")
     ssh_up.start_sshd(lab.topology, "d2")  # reconnected after its backoff
     fleet.wait_for(LIVE_D2, timeout=60, what="d2 live again")
@@ -219,20 +288,25 @@ def test_one_sshd_killed_shows_that_director_down_the_other_live(fleet: Fleet, l
 def ssh_wrapper(sshd: Any) -> str:
     """An ``ssh`` that runs in the client namespace (the test itself is in the VM's root)."""
     path = sshd.SSH_DIR / "ssh-from-client"
-    path.write_text("#!/bin/sh\nexec ip netns exec client ssh \"$@\"\n")
+    path.write_text('#!/bin/sh\nexec ip netns exec client ssh "$@"\n')
     path.chmod(0o755)
     return str(path)
 
 
 @contextlib.asynccontextmanager
-async def connected(lab: Any, sshd: Any, targets: list[str],
-                    ready: Any = None) -> AsyncIterator[list[Any]]:
+async def connected(
+    lab: Any, sshd: Any, targets: list[str], ready: Any = None
+) -> AsyncIterator[list[Any]]:
     """AgentClients over real ssh from the client namespace, once all are live (and
     ``ready(view)``)."""
     from lvstop.fleet.client import AgentClient, ConnectOptions, parse_target
 
-    options = ConnectOptions(interval=INTERVAL, agent="push", ssh=ssh_wrapper(sshd),
-                             ssh_options=("-F", str(sshd.client_config())))
+    options = ConnectOptions(
+        interval=INTERVAL,
+        agent="push",
+        ssh=ssh_wrapper(sshd),
+        ssh_options=("-F", str(sshd.client_config())),
+    )
     clients = [AgentClient(parse_target(t), options) for t in targets]
     tasks = [asyncio.create_task(c.run()) for c in clients]
     try:
@@ -248,8 +322,9 @@ async def connected(lab: Any, sshd: Any, targets: list[str],
             t.cancel()
 
 
-def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(lab: Any,
-                                                                       ssh_up: Any) -> None:
+def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(
+    lab: Any, ssh_up: Any
+) -> None:
     # lvstop is not importable by the director's python3 as the agent runs it
     proc = lab.run("d1", ["python3", "-I", "-S", "-c", "import lvstop"], check=False)
     assert proc.returncode == 1 and "No module named 'lvstop'" in proc.stderr
@@ -314,14 +389,20 @@ def test_quiet_director_sends_near_nothing_per_refresh(lab: Any, ssh_up: Any) ->
                 seq = (await c.request("ping"))["seq"]
             types = {k: v - types.get(k, 0) for k, v in c.bytes_by_type.items()}
             sections = {k: v - sections.get(k, 0) for k, v in c.updates_by_section.items()}
-            return (c.bytes_in - c.bytes_by_type.get("result", 0) - start, seq - start_seq,
-                    types, sections)
+            return (
+                c.bytes_in - c.bytes_by_type.get("result", 0) - start,
+                seq - start_seq,
+                types,
+                sections,
+            )
 
     sent, refreshes, types, sections = asyncio.run(run())
     per = sent / refreshes
-    print(f"\nfleet: {sent} bytes over {refreshes} refreshes with nothing changing "
-          f"({per:.0f} bytes per refresh); bytes by line type {types}, updates by section "
-          f"{sections}")
+    print(
+        f"\nfleet: {sent} bytes over {refreshes} refreshes with nothing changing "
+        f"({per:.0f} bytes per refresh); bytes by line type {types}, updates by section "
+        f"{sections}"
+    )
     assert per < 30, per
 
 
@@ -368,12 +449,31 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
         rules += [f"-a -t {vip}:80 -r 10.8.{s % 250}.{r + 1}:80 -g -w 1" for r in range(10)]
     span = 20.0
     with lab.scratch_netns() as ns:
-        subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"], input="\n".join(rules),
-                       text=True, check=True, timeout=lab.scaled(60))
-        agent = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "lvstop",
-                                  "agent", "--no-vrrp", "--interval", "1"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE)
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "ipvsadm", "-R"],
+            input="\n".join(rules),
+            text=True,
+            check=True,
+            timeout=lab.scaled(60),
+        )
+        agent = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                sys.executable,
+                "-m",
+                "lvstop",
+                "agent",
+                "--no-vrrp",
+                "--interval",
+                "1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             assert agent.stdout is not None
             agent.stdout.readline()  # hello
@@ -385,34 +485,71 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
             agent.kill()
             agent.wait()
         dash = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "tmux", "-L", "lvstop-cpu", "new-session", "-d", "-s",
-             "cpu", "-P",
-             "-F", "#{pane_pid}", "-x", "160", "-y", "48", "env", "TERM=xterm-256color",
-             "LANG=C.UTF-8", "COLUMNS=160", "LINES=48", sys.executable, "-m", "lvstop", "top",
-             "--no-vrrp", "--interval", "1", "--read-only"], stdout=subprocess.PIPE, text=True)
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "tmux",
+                "-L",
+                "lvstop-cpu",
+                "new-session",
+                "-d",
+                "-s",
+                "cpu",
+                "-P",
+                "-F",
+                "#{pane_pid}",
+                "-x",
+                "160",
+                "-y",
+                "48",
+                "env",
+                "TERM=xterm-256color",
+                "LANG=C.UTF-8",
+                "COLUMNS=160",
+                "LINES=48",
+                sys.executable,
+                "-m",
+                "lvstop",
+                "top",
+                "--no-vrrp",
+                "--interval",
+                "1",
+                "--read-only",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         out, _ = dash.communicate(timeout=lab.scaled(30))
         pane = int(out.strip())
         try:
+
             def drawn() -> bool:
-                screen = lab.run(ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t",
-                                     "cpu"]).stdout
+                screen = lab.run(
+                    ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t", "cpu"]
+                ).stdout
                 return re.search(r"TCP 10\.9\.\d+\.\d+:80 +wlc +10/10", screen) is not None
 
             try:
                 lab.wait_until(drawn, timeout=60, what="the dashboard showing the 100×10 table")
             except AssertionError as exc:
-                screen = lab.run(ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t",
-                                      "cpu"], check=False)
-                raise AssertionError(f"{exc}; the screen:\n{screen.stdout}{screen.stderr}"
-                                     ) from None
+                screen = lab.run(
+                    ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t", "cpu"], check=False
+                )
+                raise AssertionError(
+                    f"{exc}; the screen:\n{screen.stdout}{screen.stderr}"
+                ) from None
             start = tree_cpu(pane)
             time.sleep(span)
             dash_cpu = tree_cpu(pane) - start
         finally:
             lab.run(ns, ["tmux", "-L", "lvstop-cpu", "kill-server"], check=False)
-    print(f"\nCPU over {span:g} s at 100x10, 1 s polls, nothing changing: agent "
-          f"{agent_cpu:.2f} s ({100 * agent_cpu / span:.1f} %), dashboard {dash_cpu:.2f} s "
-          f"({100 * dash_cpu / span:.1f} %)")
+    print(
+        f"\nCPU over {span:g} s at 100x10, 1 s polls, nothing changing: agent "
+        f"{agent_cpu:.2f} s ({100 * agent_cpu / span:.1f} %), dashboard {dash_cpu:.2f} s "
+        f"({100 * dash_cpu / span:.1f} %)"
+    )
     assert agent_cpu <= dash_cpu
 
 
@@ -422,7 +559,8 @@ def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: 
     fleet.wait_for(rf"Real servers on {re.escape(D1)}", what="d1's screen")
     fleet.keys("f")  # lvstop top --via root@10.0.5.90: the dashboard, its data over ssh
     fleet.wait_for(r"─Services", timeout=STARTUP, what="the full dashboard")
-    fleet.wait_for(rf"{re.escape(VIP1)}:8888 +rr\b", timeout=30,
-                   what="d1's services in the full dashboard")
+    fleet.wait_for(
+        rf"{re.escape(VIP1)}:8888 +rr\b", timeout=30, what="d1's services in the full dashboard"
+    )
     fleet.keys("q")
     fleet.wait_for(rf"Real servers on {re.escape(D1)}", timeout=30, what="back in the fleet")

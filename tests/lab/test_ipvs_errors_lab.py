@@ -17,8 +17,14 @@ import lvstop
 pytestmark = pytest.mark.lab
 
 PERM = "lvstop: needs root or CAP_NET_ADMIN\n"
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-          "--bounding-set=-all"]
+NOBODY = [
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+]
 #: The interpreter behind the venv (Debian's, world-readable); the venv itself may live in a
 #: folder user nobody cannot enter (a clone in /root).
 PYTHON = os.path.realpath(sys.executable)
@@ -29,8 +35,11 @@ def world_readable() -> Iterator[Path]:
     """A copy of the lvstop package any user can read (in the VM's private /tmp), so the
     unprivileged runs do not depend on where the clone lives."""
     top = Path(tempfile.mkdtemp(prefix="lvstop-nobody-"))
-    shutil.copytree(Path(lvstop.__file__).parent, top / "lvstop",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        Path(lvstop.__file__).parent,
+        top / "lvstop",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
     for folder, _, files in os.walk(top):
         os.chmod(folder, 0o755)
         for name in files:
@@ -39,19 +48,29 @@ def world_readable() -> Iterator[Path]:
     shutil.rmtree(top, ignore_errors=True)
 
 
-def run_in(ns: str, prefix: list[str], argv: list[str], where: Path,
-           ) -> subprocess.CompletedProcess[str]:
+def run_in(
+    ns: str,
+    prefix: list[str],
+    argv: list[str],
+    where: Path,
+) -> subprocess.CompletedProcess[str]:
     # -s -E: not the venv's site, no PYTHON* variables; the copy is found from the cwd (-m).
-    return subprocess.run(["ip", "netns", "exec", ns, *prefix, PYTHON, "-s", "-E", "-m",
-                           "lvstop", *argv], capture_output=True, text=True, timeout=60,
-                          check=False, cwd=where)
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *prefix, PYTHON, "-s", "-E", "-m", "lvstop", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=where,
+    )
 
 
 @pytest.fixture
 def ns(lab):
     with lab.scratch_netns() as name:
-        subprocess.run(["ip", "netns", "exec", name, "ipvsadm", "-A", "-t", "10.0.5.96:80"],
-                       check=True)
+        subprocess.run(
+            ["ip", "netns", "exec", name, "ipvsadm", "-A", "-t", "10.0.5.96:80"], check=True
+        )
         yield name
 
 
@@ -60,9 +79,22 @@ def ns(lab):
 def test_unprivileged_read_is_one_line(ns, how, argv, world_readable):
     if how[0] == "capsh":
         proc = subprocess.run(
-            ["ip", "netns", "exec", ns, "capsh", "--drop=cap_net_admin", "--", "-c",
-             f"{sys.executable} -m lvstop {' '.join(argv)}"],
-            capture_output=True, text=True, timeout=60, check=False)
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "capsh",
+                "--drop=cap_net_admin",
+                "--",
+                "-c",
+                f"{sys.executable} -m lvstop {' '.join(argv)}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     else:
         proc = run_in(ns, how, argv, world_readable)
     assert proc.returncode == 2
@@ -71,19 +103,47 @@ def test_unprivileged_read_is_one_line(ns, how, argv, world_readable):
 
 
 def test_user_namespace_root_is_not_enough(ns):
-    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "setpriv",
-                           "--reuid=0", sys.executable, "-m", "lvstop", "dump"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--net",
+            "setpriv",
+            "--reuid=0",
+            sys.executable,
+            "-m",
+            "lvstop",
+            "dump",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2 and proc.stderr == PERM, proc.stderr
 
 
 def test_unprivileged_write_is_one_line(ns, tmp_path):
     tmp_path.chmod(0o777)
     proc = subprocess.run(
-        ["ip", "netns", "exec", ns, "capsh", "--drop=cap_net_admin", "--", "-c",
-         f"{sys.executable} -m lvstop weight 'tcp:10.0.5.96:80->10.0.5.91:80' 3 "
-         f"--audit-log {tmp_path}/a.log --state-file {tmp_path}/s.json"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "capsh",
+            "--drop=cap_net_admin",
+            "--",
+            "-c",
+            f"{sys.executable} -m lvstop weight 'tcp:10.0.5.96:80->10.0.5.91:80' 3 "
+            f"--audit-log {tmp_path}/a.log --state-file {tmp_path}/s.json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2 and proc.stderr == PERM, proc.stderr
 
 

@@ -32,9 +32,26 @@ RATE = 25.0  # client requests per second, over both VIPs
 class Load:
     def __init__(self, lab: LabHandle, rate: float = RATE, duration: float = 120.0) -> None:
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", "client", sys.executable, "-m", "lvstop.lab.load",
-             "--vip", VIP1, "--vip", VIP2, "--rate", str(rate), "--duration", str(duration)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "ip",
+                "netns",
+                "exec",
+                "client",
+                sys.executable,
+                "-m",
+                "lvstop.lab.load",
+                "--vip",
+                VIP1,
+                "--vip",
+                VIP2,
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -63,13 +80,17 @@ def d1_reader(lab):
 def test_counters_and_connections_agree_with_ipvsadm_within_one_poll(lab, load):
     reader = d1_reader(lab)
     key = f"tcp:{VIP1}:8888"
-    lab.wait_until(lambda: reader.read().service(key).stats.conns >= 20, timeout=30,
-                   what="client connections through d1")
+    lab.wait_until(
+        lambda: reader.read().service(key).stats.conns >= 20,
+        timeout=30,
+        what="client connections through d1",
+    )
     checked = 0
     for _ in range(8):
         before = reader.read()
-        stats = ipvs_oracle.parse_list(lab.run("d1", ["ipvsadm", "-Ln", "--exact",
-                                                      "--stats"]).stdout)
+        stats = ipvs_oracle.parse_list(
+            lab.run("d1", ["ipvsadm", "-Ln", "--exact", "--stats"]).stdout
+        )
         conns = ipvs_oracle.parse_list(lab.run("d1", ["ipvsadm", "-Ln"]).stdout)
         after = reader.read()
         for svc in before.services:
@@ -83,16 +104,24 @@ def test_counters_and_connections_agree_with_ipvsadm_within_one_poll(lab, load):
                 assert rs2 is not None
                 for i, name in enumerate(ipvs_oracle.STAT_COLS):
                     lo, hi = getattr(rs.stats, name), getattr(rs2.stats, name)
-                    assert lo <= int(stats[svc.key].real_servers[rs.endpoint][i]) <= hi, \
-                        (rs.key, name)
+                    assert lo <= int(stats[svc.key].real_servers[rs.endpoint][i]) <= hi, (
+                        rs.key,
+                        name,
+                    )
                 # Forward Weight ActiveConn InActConn: gauges that go up AND down, so they
                 # may move by as many connections as the load opens during the window
                 cols = conns[svc.key].real_servers[rs.endpoint]
                 for col, name in ((2, "active_conns"), (3, "inactive_conns")):
                     a, b = getattr(rs, name), getattr(rs2, name)
                     slack = int(RATE * (after.taken_at - before.taken_at)) + 1
-                    assert min(a, b) - slack <= int(cols[col]) <= max(a, b) + slack, \
-                        (rs.key, name, a, b, cols, slack)
+                    assert min(a, b) - slack <= int(cols[col]) <= max(a, b) + slack, (
+                        rs.key,
+                        name,
+                        a,
+                        b,
+                        cols,
+                        slack,
+                    )
                 checked += 1
     assert checked >= 16
     reader.close()
@@ -133,8 +162,10 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     lnc = ipvs_oracle.parse_lnc(lnc_text)
     assert not warnings
     assert len(entries) >= 30
-    ours = Counter((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint,
-                    e.real_endpoint) for e in entries)
+    ours = Counter(
+        (e.protocol, e.state, e.client_endpoint, e.virtual_endpoint, e.real_endpoint)
+        for e in entries
+    )
     assert ours == Counter(lnc)
     counts = decode_counts(aggregate_text(text))
     by_state: Counter[tuple[str, str, str]] = Counter()
@@ -152,14 +183,27 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     with lab.netns("d1"):
         recorder = Recorder(IpvsNetlink())
     snap = IpvsReader(recorder).read()
-    outputs = {name: lab.run("d1", ["ipvsadm", *argv]).stdout
-               for name, argv in ipvs_oracle.IPVSADM_VIEWS.items() if name != "rate"}
+    outputs = {
+        name: lab.run("d1", ["ipvsadm", *argv]).stdout
+        for name, argv in ipvs_oracle.IPVSADM_VIEWS.items()
+        if name != "rate"
+    }
     assert not ipvs_oracle.compare(snap, outputs)
     RECORD_DIR.mkdir(parents=True, exist_ok=True)
-    (RECORD_DIR / "lab-d1-after-load.json").write_text(json.dumps({
-        "about": "d1 of the lvstop lab after client load (tests/lab/test_ipvs_load.py)",
-        "exchanges": recorder.exchanges, "ipvsadm": outputs, "ip_vs_conn": text,
-        "ipvsadm_lnc": lnc_text, "snapshot": snap.to_dict()}, indent=0) + "\n")
+    (RECORD_DIR / "lab-d1-after-load.json").write_text(
+        json.dumps(
+            {
+                "about": "d1 of the lvstop lab after client load (tests/lab/test_ipvs_load.py)",
+                "exchanges": recorder.exchanges,
+                "ipvsadm": outputs,
+                "ip_vs_conn": text,
+                "ipvsadm_lnc": lnc_text,
+                "snapshot": snap.to_dict(),
+            },
+            indent=0,
+        )
+        + "\n"
+    )
     recorder.close()
 
 
@@ -167,8 +211,11 @@ def test_record_dump_json_under_steady_load(lab, load):
     from lvstop.model.ipvs import IpvsSnapshot
 
     reader = d1_reader(lab)
-    lab.wait_until(lambda: reader.read().service(f"tcp:{VIP1}:8888").stats.conns >= 20,
-                   timeout=30, what="client connections through d1")
+    lab.wait_until(
+        lambda: reader.read().service(f"tcp:{VIP1}:8888").stats.conns >= 20,
+        timeout=30,
+        what="client connections through d1",
+    )
     reader.close()
     lines = []
     for _ in range(6):
@@ -195,9 +242,15 @@ def test_ipv6_and_ipv4_connection_entries_agree_with_ipvsadm_lnc(lab):
     from lvstop.sources.conns import aggregate_text, decode_counts, parse_conn_table
 
     with lab.scratch_netns() as ns:
+
         def run(*argv: str) -> str:
-            return subprocess.run(["ip", "netns", "exec", ns, *argv], capture_output=True,
-                                  text=True, check=True, timeout=30).stdout
+            return subprocess.run(
+                ["ip", "netns", "exec", ns, *argv],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
 
         run("ip", "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad")
         run("ip", "addr", "add", "10.0.5.96/32", "dev", "lo")
@@ -207,8 +260,7 @@ def test_ipv6_and_ipv4_connection_entries_agree_with_ipvsadm_lnc(lab):
         run("ipvsadm", "-A", "-u", "10.0.5.96:53", "-s", "rr", "-p", "60")
         run("ipvsadm", "-a", "-u", "10.0.5.96:53", "-r", "10.0.5.91:53", "-m")
         with lab.netns(ns):
-            for family, vip in ((socket.AF_INET6, "2001:db8::1"), (socket.AF_INET,
-                                                                   "10.0.5.96")):
+            for family, vip in ((socket.AF_INET6, "2001:db8::1"), (socket.AF_INET, "10.0.5.96")):
                 for _ in range(5):
                     with socket.socket(family, socket.SOCK_DGRAM) as s:
                         s.sendto(b"x", (vip, 53))
@@ -219,11 +271,21 @@ def test_ipv6_and_ipv4_connection_entries_agree_with_ipvsadm_lnc(lab):
     assert not warnings
     assert {e.virtual_address for e in entries} == {"2001:db8::1", "10.0.5.96"}
     lnc = ipvs_oracle.parse_lnc(lnc_text)
-    assert Counter((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint,
-                    e.real_endpoint) for e in entries) == Counter(lnc)
+    assert Counter(
+        (e.protocol, e.state, e.client_endpoint, e.virtual_endpoint, e.real_endpoint)
+        for e in entries
+    ) == Counter(lnc)
     counts = decode_counts(aggregate_text(text))
     assert sum(c.count for c in counts) == len(entries) >= 11  # 10 flows + a template
     RECORD_DIR.mkdir(parents=True, exist_ok=True)
-    (RECORD_DIR / "conns-v4-v6.json").write_text(json.dumps(
-        {"about": "scratch netns, local UDP clients (tests/lab/test_ipvs_load.py)",
-         "ip_vs_conn": text, "ipvsadm_lnc": lnc_text}, indent=0) + "\n")
+    (RECORD_DIR / "conns-v4-v6.json").write_text(
+        json.dumps(
+            {
+                "about": "scratch netns, local UDP clients (tests/lab/test_ipvs_load.py)",
+                "ip_vs_conn": text,
+                "ipvsadm_lnc": lnc_text,
+            },
+            indent=0,
+        )
+        + "\n"
+    )

@@ -33,27 +33,38 @@ RECORD_DIR = ROOT / ".lab" / "ipvs-record"
 
 
 def ns_run(ns: str, argv: list[str], stdin: str | None = None) -> str:
-    proc = subprocess.run(["ip", "netns", "exec", ns, *argv], input=stdin, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, f"{argv}: {proc.stderr.strip()}"
     return proc.stdout
 
 
 def load_pe_sip() -> None:
-    subprocess.run(["modprobe", "-d", "/tmp/mr", "ip_vs_pe_sip"], check=False,
-                   capture_output=True)
+    subprocess.run(["modprobe", "-d", "/tmp/mr", "ip_vs_pe_sip"], check=False, capture_output=True)
 
 
 def ipvsadm_outputs(ns: str) -> dict[str, str]:
-    return {name: ns_run(ns, ["ipvsadm", *argv])
-            for name, argv in ipvs_oracle.IPVSADM_VIEWS.items()}
+    return {
+        name: ns_run(ns, ["ipvsadm", *argv]) for name, argv in ipvs_oracle.IPVSADM_VIEWS.items()
+    }
 
 
-def record(name: str, rules: str, recorder: Any, outputs: dict[str, str],
-           snapshot: IpvsSnapshot) -> None:
-    doc = {"about": "recorded in the lvstop lab (UML 6.1) by tests/lab/test_ipvs_oracle.py",
-           "rules": rules, "exchanges": recorder.exchanges, "ipvsadm": outputs,
-           "snapshot": snapshot.to_dict()}
+def record(
+    name: str, rules: str, recorder: Any, outputs: dict[str, str], snapshot: IpvsSnapshot
+) -> None:
+    doc = {
+        "about": "recorded in the lvstop lab (UML 6.1) by tests/lab/test_ipvs_oracle.py",
+        "rules": rules,
+        "exchanges": recorder.exchanges,
+        "ipvsadm": outputs,
+        "snapshot": snapshot.to_dict(),
+    }
     RECORD_DIR.mkdir(parents=True, exist_ok=True)
     (RECORD_DIR / f"{name}.json").write_text(json.dumps(doc, indent=0) + "\n")
 
@@ -70,8 +81,18 @@ def test_generated_table_equals_ipvsadm(lab, seed):
         ns_run(ns, ["ipvsadm", "-R"], stdin=rules)
         ns_run(ns, ["ipvsadm", "--set", str(100 + seed), str(10 + seed), str(200 + seed)])
         if seed % 2:
-            ns_run(ns, ["ipvsadm", "--start-daemon", "master", "--mcast-interface", "lo",
-                        "--syncid", str(seed)])
+            ns_run(
+                ns,
+                [
+                    "ipvsadm",
+                    "--start-daemon",
+                    "master",
+                    "--mcast-interface",
+                    "lo",
+                    "--syncid",
+                    str(seed),
+                ],
+            )
         with lab.netns(ns):
             transport = Recorder(IpvsNetlink())
         reader = IpvsReader(transport)
@@ -94,10 +115,32 @@ def test_every_scheduler_protocol_family_and_forwarding_is_covered():
     text = "".join(ipvs_oracle.generate_rules(s) for s in (1, 2, 3, 4, 5))
     for sched in ipvs_oracle.SCHEDULERS:
         assert f"-s {sched} " in text or f"-s {sched}\n" in text, sched
-    for needle in ("-A -t 10.", "-A -u 10.", "-A --sctp-service 10.", "-A -t [", "-A -u [",
-                   "-A --sctp-service [", " -6 ", "-A -f ", " -p ", " -M 255.", " -M 64",
-                   " -o", "sh-fallback", "sh-port", "mh-fallback", "mh-port", "--pe sip",
-                   " -g ", " -i ", " -m ", "--tun-type gue", "--tun-type gre", "-w 0", " -x "):
+    for needle in (
+        "-A -t 10.",
+        "-A -u 10.",
+        "-A --sctp-service 10.",
+        "-A -t [",
+        "-A -u [",
+        "-A --sctp-service [",
+        " -6 ",
+        "-A -f ",
+        " -p ",
+        " -M 255.",
+        " -M 64",
+        " -o",
+        "sh-fallback",
+        "sh-port",
+        "mh-fallback",
+        "mh-port",
+        "--pe sip",
+        " -g ",
+        " -i ",
+        " -m ",
+        "--tun-type gue",
+        "--tun-type gre",
+        "-w 0",
+        " -x ",
+    ):
         assert needle in text, needle
 
 
@@ -115,13 +158,26 @@ def test_snapshot_stays_consistent_while_services_churn(lab):
             i = 0
             while not stop.is_set():
                 vip = f"10.200.0.{i % 20 + 1}:80"
-                script = f"-D -t {vip}\n" if i % 2 else (
-                    f"-A -t {vip} -s rr\n" + "".join(
-                        f"-a -t {vip} -r 192.168.9.{r}:80 -m\n" for r in range(1, 4)))
-                proc = subprocess.run(["ip", "netns", "exec", ns, "ipvsadm", "-R"],
-                                      input=script, text=True, capture_output=True, check=False)
-                if proc.returncode and "No such service" not in proc.stderr \
-                        and "exists" not in proc.stderr:
+                script = (
+                    f"-D -t {vip}\n"
+                    if i % 2
+                    else (
+                        f"-A -t {vip} -s rr\n"
+                        + "".join(f"-a -t {vip} -r 192.168.9.{r}:80 -m\n" for r in range(1, 4))
+                    )
+                )
+                proc = subprocess.run(
+                    ["ip", "netns", "exec", ns, "ipvsadm", "-R"],
+                    input=script,
+                    text=True,
+                    capture_output=True,
+                    check=False,
+                )
+                if (
+                    proc.returncode
+                    and "No such service" not in proc.stderr
+                    and "exists" not in proc.stderr
+                ):
                     churn_errors.append(proc.stderr)
                 i += 1
 
@@ -166,15 +222,21 @@ def test_local_and_bypass_forwarding_as_ipvsadm_lists_them(lab):
         svc = Service("tcp", "inet", "10.0.5.96", 80)
         for i, fwd in enumerate(("local", "bypass", "masq", "route", "tunnel")):
             rs = RealServer(f"10.0.5.{10 + i}", 80, forward=fwd, weight=i + 1)
-            transport.request(CMD_NEW_DEST, service_ident_for(svc) + dest_attrs(rs, i + 1),
-                              "add a real server")
+            transport.request(
+                CMD_NEW_DEST, service_ident_for(svc) + dest_attrs(rs, i + 1), "add a real server"
+            )
         snap = IpvsReader(transport).read()
         listing = ns_run(ns, ["ipvsadm", "-Ln"])
         transport.close()
     diffs = ipvs_oracle.compare(snap, {"list": listing})
     assert not diffs, diffs
     assert {rs.forward for _s, rs in snap.real_servers()} == {
-        "local", "bypass", "masq", "route", "tunnel"}
+        "local",
+        "bypass",
+        "masq",
+        "route",
+        "tunnel",
+    }
 
 
 def test_lvstop_dump_cli_matches_ipvsadm(lab):
@@ -195,8 +257,9 @@ def test_lvstop_dump_cli_matches_ipvsadm(lab):
     snap = IpvsSnapshot.from_dict(doc)
     assert not ipvs_oracle.compare(snap, outputs)
     # --stats prints the same columns as ipvsadm -Ln --exact --stats
-    assert ipvs_oracle.parse_list(stats_text).keys() == ipvs_oracle.parse_list(
-        outputs["stats"]).keys()
+    assert (
+        ipvs_oracle.parse_list(stats_text).keys() == ipvs_oracle.parse_list(outputs["stats"]).keys()
+    )
     for key, svc in ipvs_oracle.parse_list(outputs["stats"]).items():
         mine = ipvs_oracle.parse_list(stats_text)[key]
         assert mine.head == svc.head and mine.real_servers == svc.real_servers

@@ -22,8 +22,14 @@ SWEEP = 4.0  # seconds (the dashboard's is 10 s; shorter here to keep the test s
 
 
 def ns_run(ns: str, argv: list[str], stdin: str | None = None) -> str:
-    proc = subprocess.run(["ip", "netns", "exec", ns, *argv], input=stdin, capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, f"{argv}: {proc.stderr.strip()}"
     return proc.stdout
 
@@ -45,8 +51,9 @@ def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
             assert partial.real_servers_read is not None
             assert focus <= partial.real_servers_read
             assert len(partial.real_servers_read) < SERVICES
-            diffs = ipvs_oracle.compare(partial, {"list": ns_run(ns, ["ipvsadm", "-Ln"])},
-                                        counters=False)
+            diffs = ipvs_oracle.compare(
+                partial, {"list": ns_run(ns, ["ipvsadm", "-Ln"])}, counters=False
+            )
             assert not diffs, diffs[:10]
 
             # out of focus: a new real server and a weight change, seen within the sweep
@@ -55,8 +62,9 @@ def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
             vip = f"{victim.address}:{victim.port}"
             ns_run(ns, ["ipvsadm", "-a", "-t", vip, "-r", "192.168.77.7:80", "-m", "-w", "3"])
             first_rs = victim.real_servers[0]
-            ns_run(ns, ["ipvsadm", "-e", "-t", vip, "-r", f"{first_rs.address}:80", "-m",
-                        "-w", "0"])
+            ns_run(
+                ns, ["ipvsadm", "-e", "-t", vip, "-r", f"{first_rs.address}:80", "-m", "-w", "0"]
+            )
             changed_at = time.monotonic()  # the reader's clock
             seen = None
             last_taken, longest_gap = changed_at, 0.0
@@ -71,7 +79,8 @@ def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
                     seen = snap
                 else:  # carried until then: what the kernel had before the change
                     assert [(rs.address, rs.weight) for rs in svc.real_servers] == [
-                        (rs.address, rs.weight) for rs in victim.real_servers]
+                        (rs.address, rs.weight) for rs in victim.real_servers
+                    ]
                     time.sleep(0.5)  # the dashboard polls every second; here twice as often
             assert seen is not None, "the change out of focus was never seen"
             # its turn came at most a sweep after its last read (before the change), noticed
@@ -79,19 +88,31 @@ def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
             assert seen.taken_at - changed_at <= SWEEP + longest_gap
             now = seen.service(victim.key)
             assert now is not None
-            assert [(rs.address, rs.weight) for rs in now.real_servers
-                    if rs.address == first_rs.address] == [(first_rs.address, 0)]
+            assert [
+                (rs.address, rs.weight) for rs in now.real_servers if rs.address == first_rs.address
+            ] == [(first_rs.address, 0)]
             assert seen.real_servers_read is not None
             assert victim.key in seen.real_servers_read
-            diffs = ipvs_oracle.compare(seen, {"list": ns_run(ns, ["ipvsadm", "-Ln"])},
-                                        counters=False)
+            diffs = ipvs_oracle.compare(
+                seen, {"list": ns_run(ns, ["ipvsadm", "-Ln"])}, counters=False
+            )
             assert not diffs, diffs[:10]
 
             # in focus: a change is seen by the next poll
             mine = full.services[0]
             assert mine.address is not None
-            ns_run(ns, ["ipvsadm", "-a", "-t", f"{mine.address}:{mine.port}", "-r",
-                        "192.168.77.8:80", "-m"])
+            ns_run(
+                ns,
+                [
+                    "ipvsadm",
+                    "-a",
+                    "-t",
+                    f"{mine.address}:{mine.port}",
+                    "-r",
+                    "192.168.77.8:80",
+                    "-m",
+                ],
+            )
             snap = reader.read(focus)
             svc = snap.service(mine.key)
             assert svc is not None and len(svc.real_servers) == PER + 1

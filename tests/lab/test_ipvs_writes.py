@@ -35,11 +35,22 @@ RS6 = "tcp:[2001:db8::1]:80->[2001:db8::7]:80"
 FWM = "fwm:7->10.0.5.93:0"
 
 
-def ns_run(ns: str, argv: list[str], stdin: str | None = None, check: bool = True,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", "netns", "exec", ns, *argv], input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False,
-                          env=None if env is None else {**os.environ, **env})
+def ns_run(
+    ns: str,
+    argv: list[str],
+    stdin: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        ["ip", "netns", "exec", ns, *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
+    )
     if check:
         assert proc.returncode == 0, f"{argv}: {proc.stderr.strip()}"
     return proc
@@ -68,8 +79,11 @@ def writer_in(lab: LabHandle, ns: str, state_dir: Path) -> IpvsWriter:
 
     with lab.netns(ns):
         reader = IpvsReader(IpvsNetlink())
-    return IpvsWriter(reader, audit=AuditLog(state_dir / "audit.log", use_syslog=False),
-                      state=DrainState(state_dir / "drained.json"))
+    return IpvsWriter(
+        reader,
+        audit=AuditLog(state_dir / "audit.log", use_syslog=False),
+        state=DrainState(state_dir / "drained.json"),
+    )
 
 
 def audit_lines(state_dir: Path) -> list[dict]:
@@ -104,8 +118,12 @@ def test_weight_on_tunnel_keeps_gue_settings(lab, table):
 def test_drain_new_process_restore_gives_the_old_weight(lab, table):
     ns, state_dir = table
     lvstop = [sys.executable, "-m", "lvstop"]
-    opts = ["--audit-log", str(state_dir / "audit.log"),
-            "--state-file", str(state_dir / "drained.json")]
+    opts = [
+        "--audit-log",
+        str(state_dir / "audit.log"),
+        "--state-file",
+        str(state_dir / "drained.json"),
+    ]
     out = ns_run(ns, [*lvstop, "drain", RS1, *opts], env={"SUDO_USER": "alice"}).stdout
     assert "drained" in out
     assert weight_of(ns, RS1) == 0
@@ -168,12 +186,21 @@ def test_write_the_kernel_rejects_changes_nothing_and_says_why(lab, table, monke
 
 def test_cli_errors_are_one_line(lab, table):
     ns, state_dir = table
-    opts = ["--audit-log", str(state_dir / "audit.log"),
-            "--state-file", str(state_dir / "drained.json")]
-    for argv in (["weight", "nonsense", "3"], ["weight", RS1, "70000"],
-                 ["timeouts", "0", "0", "0"], ["drain", "tcp:10.9.9.9:1->10.0.0.1:1"]):
+    opts = [
+        "--audit-log",
+        str(state_dir / "audit.log"),
+        "--state-file",
+        str(state_dir / "drained.json"),
+    ]
+    for argv in (
+        ["weight", "nonsense", "3"],
+        ["weight", RS1, "70000"],
+        ["timeouts", "0", "0", "0"],
+        ["drain", "tcp:10.9.9.9:1->10.0.0.1:1"],
+    ):
         proc = ns_run(ns, [sys.executable, "-m", "lvstop", *argv, *opts], check=False)
         assert proc.returncode == 2, argv
-        assert proc.stderr.startswith("lvstop: ") and len(proc.stderr.splitlines()) == 1, \
+        assert proc.stderr.startswith("lvstop: ") and len(proc.stderr.splitlines()) == 1, (
             proc.stderr
+        )
     assert weight_of(ns, RS1) == 5

@@ -53,14 +53,20 @@ def impostor(lab: Any) -> Iterator[tuple[int, Path]]:
     shutil.copy(shutil.which("sleep") or "/bin/sleep", fake)
     fake.chmod(0o755)
     marker = folder / "RAN"
-    proc = subprocess.Popen(runtime.ns_argv("d1", [
-        "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(fake), "600"]))
+    proc = subprocess.Popen(
+        runtime.ns_argv(
+            "d1",
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(fake), "600"],
+        )
+    )
     try:
         from lvstop.sources.keepalived_state import scan_processes
 
         pid = lab.wait_until(
             lambda: next((i["pid"] for i in scan_processes() if i["pid"] == proc.pid), None),
-            timeout=30, what="the impostor running as keepalived")
+            timeout=30,
+            what="the impostor running as keepalived",
+        )
         fake.unlink()
         script = folder / "keepalived (deleted)"
         script.write_text(f"#!/bin/sh\ntouch {marker}\necho 10\n")
@@ -102,8 +108,11 @@ def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab):
     dash = Dashboard(lab)
     try:
         dash.wait_for(rf"{RS1}:8888 .* up\b", timeout=60, what="rs1 up (config × kernel)")
-        dash.wait_for(r"Real servers · keepalived: config × kernel · K asks", timeout=30,
-                      what="the view's origin in the real servers' title")
+        dash.wait_for(
+            r"Real servers · keepalived: config × kernel · K asks",
+            timeout=30,
+            what="the view's origin in the real servers' title",
+        )
         start = log_size()
         # steady traffic for 3 minutes (a hold, not a wait): the dashboard stays quiet
         until = time.monotonic() + 180
@@ -114,8 +123,11 @@ def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab):
         assert "CPS" in dash.screen()
         before_stop = log_size()
         lab.fault("rs-stop", node="rs1")
-        screen = dash.wait_for(rf"{RS1}:8888: removed: removed by keepalived",
-                               timeout=90, what="keepalived's verdict for rs1 in the log")
+        screen = dash.wait_for(
+            rf"{RS1}:8888: removed: removed by keepalived",
+            timeout=90,
+            what="keepalived's verdict for rs1 in the log",
+        )
         assert "asked keepalived for its state (the kernel table changed)" in screen
         lines = signal_lines(before_stop)
         vrrp_data = [line for line in lines if "VRRP data" in line]
@@ -137,15 +149,19 @@ def test_header_shows_d1s_keepalived_and_kill_start_drain_shows_no_exception(lab
         dash.keys("9")  # kill -9 d1's keepalived
         dash.wait_for(r"keepalived NOT RUNNING", timeout=30, what="NOT RUNNING after kill -9")
         dash.keys("2")  # start it again
-        new = lab.wait_until(lambda: runtime.keepalived_main_pid("d1"), timeout=30,
-                             what="d1's keepalived back")
+        new = lab.wait_until(
+            lambda: runtime.keepalived_main_pid("d1"), timeout=30, what="d1's keepalived back"
+        )
         assert new != d1
         dash.wait_for(rf"keepalived up .*pid {new}\b", timeout=30, what="the new pid")
         dash.wait_for(rf"{RS1}:8888", timeout=30, what="rs1 back in the table")
         # the header reads processes every second, the keepalived poller every 2 s: the
         # warning comes from the poller's view of the new keepalived
-        dash.wait_for(r"Real servers · keepalived(: config × kernel|'s view)", timeout=30,
-                      what="the keepalived poller's view of the new keepalived")
+        dash.wait_for(
+            r"Real servers · keepalived(: config × kernel|'s view)",
+            timeout=30,
+            what="the keepalived poller's view of the new keepalived",
+        )
         dash.keys("Enter", "d")
         dash.wait_for(rf"Drain 10\.0\.5\.9[12]:8888 in TCP {VIP1}:8888", what="the dialog")
         dash.wait_for(r"keepalived manages this real server", what="keepalived's warning")
@@ -159,5 +175,8 @@ def test_header_shows_d1s_keepalived_and_kill_start_drain_shows_no_exception(lab
     finally:
         dash.close()
         for rs in (RS1, RS2):
-            lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{rs}:8888", "-g",
-                           "-w", "1"], check=False)
+            lab.run(
+                "d1",
+                ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{rs}:8888", "-g", "-w", "1"],
+                check=False,
+            )

@@ -39,8 +39,21 @@ def ipvsadm(lab: LabHandle, node: str) -> dict[str, set[str]]:
 
 
 def fetch_tally(lab: LabHandle, vip: str, count: int = 6) -> dict:
-    out = lab.run("client", [sys.executable, "-m", "lvstop.lab.load", "--vip", vip,
-                             "--count", str(count), "--timeout", "2"], timeout=60).stdout
+    out = lab.run(
+        "client",
+        [
+            sys.executable,
+            "-m",
+            "lvstop.lab.load",
+            "--vip",
+            vip,
+            "--count",
+            str(count),
+            "--timeout",
+            "2",
+        ],
+        timeout=60,
+    ).stdout
     return json.loads(out)
 
 
@@ -63,23 +76,33 @@ def test_client_load_through_each_vip_reaches_both_real_servers(lab, vip):
 
 
 def test_real_server_answers_with_its_name(lab):
-    out = lab.run("client", [sys.executable, "-c",
-                             "import urllib.request as u;"
-                             "print(u.urlopen('http://10.0.5.92:8888/', timeout=3).read()"
-                             ".decode(), end='')"]).stdout
+    out = lab.run(
+        "client",
+        [
+            sys.executable,
+            "-c",
+            "import urllib.request as u;"
+            "print(u.urlopen('http://10.0.5.92:8888/', timeout=3).read()"
+            ".decode(), end='')",
+        ],
+    ).stdout
     assert out == "rs2\n"
 
 
 def test_keepalived_stop_fails_over_and_start_preempts(lab):
     result = lab.fault("keepalived-stop", node="d1")
     assert "stopped" in result
-    lab.wait_until(lambda: vips_on(lab, "d2") == {VIP1, VIP2}, timeout=10,
-                   what="d2 to take over 10.0.5.96")
+    lab.wait_until(
+        lambda: vips_on(lab, "d2") == {VIP1, VIP2}, timeout=10, what="d2 to take over 10.0.5.96"
+    )
     assert vips_on(lab, "d1") == set()
     assert ipvsadm(lab, "d1") == {}  # a stopped keepalived removes its virtual services
     lab.fault("keepalived-start", node="d1")
-    lab.wait_until(lambda: vips_on(lab, "d1") == {VIP1} and vips_on(lab, "d2") == {VIP2},
-                   timeout=15, what="d1 to take 10.0.5.96 back (preemption)")
+    lab.wait_until(
+        lambda: vips_on(lab, "d1") == {VIP1} and vips_on(lab, "d2") == {VIP2},
+        timeout=15,
+        what="d1 to take 10.0.5.96 back (preemption)",
+    )
 
 
 def test_keepalived_kill_leaves_vip_behind_and_backup_takes_over(lab):
@@ -87,23 +110,34 @@ def test_keepalived_kill_leaves_vip_behind_and_backup_takes_over(lab):
     assert "killed" in result
     # No priority-0 advert: d1 takes 10.0.5.97 after the master-down interval, while the
     # killed d2 still has it configured (two holders).
-    lab.wait_until(lambda: VIP2 in vips_on(lab, "d1"), timeout=10,
-                   what="d1 to take 10.0.5.97 after d2 was killed")
+    lab.wait_until(
+        lambda: VIP2 in vips_on(lab, "d1"),
+        timeout=10,
+        what="d1 to take 10.0.5.97 after d2 was killed",
+    )
     assert VIP2 in vips_on(lab, "d2")
     lab.fault("keepalived-start", node="d2")
-    lab.wait_until(lambda: vips_on(lab, "d1") == {VIP1} and vips_on(lab, "d2") == {VIP2},
-                   timeout=15, what="d2 to take 10.0.5.97 back")
+    lab.wait_until(
+        lambda: vips_on(lab, "d1") == {VIP1} and vips_on(lab, "d2") == {VIP2},
+        timeout=15,
+        what="d2 to take 10.0.5.97 back",
+    )
 
 
 def test_rs_stop_removes_it_and_rs_start_adds_it_back(lab):
     lab.fault("rs-stop", node="rs1")
-    lab.wait_until(lambda: all(ipvsadm(lab, d)[f"{VIP1}:8888"] == {"10.0.5.92:8888"}
-                               for d in ("d1", "d2")),
-                   timeout=10, what="TCP_CHECK to remove rs1")
+    lab.wait_until(
+        lambda: all(ipvsadm(lab, d)[f"{VIP1}:8888"] == {"10.0.5.92:8888"} for d in ("d1", "d2")),
+        timeout=10,
+        what="TCP_CHECK to remove rs1",
+    )
     assert fetch_tally(lab, VIP1, 2)["by_vip"][VIP1] == {"rs2": 2}
     lab.fault("rs-start", node="rs1")
-    lab.wait_until(lambda: ipvsadm(lab, "d1")[f"{VIP1}:8888"] == set(RS), timeout=10,
-                   what="TCP_CHECK to add rs1 back")
+    lab.wait_until(
+        lambda: ipvsadm(lab, "d1")[f"{VIP1}:8888"] == set(RS),
+        timeout=10,
+        what="TCP_CHECK to add rs1 back",
+    )
 
 
 def _ipvs_conns(lab: LabHandle, node: str) -> int:
@@ -129,8 +163,11 @@ def test_load_start_moves_counters_and_load_stop_stops(lab):
     for vip in (VIP1, VIP2):
         assert set(stats["by_vip"][vip]) == {"rs1", "rs2"}, stats
     # Kernel 6.1 folds the per-CPU counters into what netlink reports every 2 s.
-    lab.wait_until(lambda: _ipvs_conns(lab, "d1") + _ipvs_conns(lab, "d2") >= before + 20,
-                   timeout=5, what="IPVS connection counters to count the load")
+    lab.wait_until(
+        lambda: _ipvs_conns(lab, "d1") + _ipvs_conns(lab, "d2") >= before + 20,
+        timeout=5,
+        what="IPVS connection counters to count the load",
+    )
     assert "stopped" in lab.fault("load-stop")
     settled = ok_count()
     time.sleep(1.5)
@@ -139,17 +176,20 @@ def test_load_start_moves_counters_and_load_stop_stops(lab):
 
 def test_vrrp_cut_makes_split_brain_and_restore_heals(lab):
     lab.fault("vrrp-cut", src="d1", dst="d2")
-    lab.wait_until(lambda: VIP1 in vips_on(lab, "d2"), timeout=10,
-                   what="d2 to claim 10.0.5.96 too (split brain)")
+    lab.wait_until(
+        lambda: VIP1 in vips_on(lab, "d2"),
+        timeout=10,
+        what="d2 to claim 10.0.5.96 too (split brain)",
+    )
     assert VIP1 in vips_on(lab, "d1")
     lab.fault("vrrp-restore")
-    lab.wait_until(lambda: vips_on(lab, "d2") == {VIP2}, timeout=10,
-                   what="d2 to release 10.0.5.96")
+    lab.wait_until(lambda: vips_on(lab, "d2") == {VIP2}, timeout=10, what="d2 to release 10.0.5.96")
     assert vips_on(lab, "d1") == {VIP1}
 
 
-def _connect_ms(lab: LabHandle, src: str, dst: str, port: int = 8888,
-                timeout: float = 2.0) -> float:
+def _connect_ms(
+    lab: LabHandle, src: str, dst: str, port: int = 8888, timeout: float = 2.0
+) -> float:
     """Milliseconds for a TCP handshake from ``src`` to ``dst`` (best of 5: a busy host may
     deschedule the VM during one); inf if none."""
     best = float("inf")
@@ -199,8 +239,9 @@ def _vrrp_sources(lab: LabHandle, node: str, seconds: float) -> dict[tuple[str, 
                     continue
                 src = socket.inet_ntoa(pkt[12:16])
                 vrid, count = pkt[ihl + 1], pkt[ihl + 3]
-                vips = {socket.inet_ntoa(pkt[ihl + 8 + 4 * i:ihl + 12 + 4 * i])
-                        for i in range(count)}
+                vips = {
+                    socket.inet_ntoa(pkt[ihl + 8 + 4 * i : ihl + 12 + 4 * i]) for i in range(count)
+                }
                 seen.setdefault((src, vrid), set()).update(vips)
         finally:
             sock.close()
@@ -209,12 +250,15 @@ def _vrrp_sources(lab: LabHandle, node: str, seconds: float) -> dict[tuple[str, 
 
 def test_rogue_router_claims_vrid_51_with_another_vip(lab):
     # Through the CLI from inside d1's netns, as from `lvstop lab shell` or the dashboard.
-    result = lab.run("d1", [sys.executable, "-m", "lvstop", "lab", "fault", "rogue-start"],
-                     timeout=60).stdout
+    result = lab.run(
+        "d1", [sys.executable, "-m", "lvstop", "lab", "fault", "rogue-start"], timeout=60
+    ).stdout
     assert "10.0.5.99" in result
     seen = lab.wait_until(
         lambda: (s := _vrrp_sources(lab, "client", 2.5)).get(("10.0.5.99", 51)) and s,
-        timeout=15, what="adverts for VRID 51 from 10.0.5.99")
+        timeout=15,
+        what="adverts for VRID 51 from 10.0.5.99",
+    )
     assert seen[("10.0.5.99", 51)] == {"10.0.5.98"}
     lab.fault("rogue-stop")
     assert not lab.run("client", ["ip", "netns", "list"]).stdout.count("rogue")
@@ -222,7 +266,9 @@ def test_rogue_router_claims_vrid_51_with_another_vip(lab):
     assert ("10.0.5.99", 51) not in later
     assert later.get(("10.0.5.90", 51)) == {VIP1} or lab.wait_until(
         lambda: _vrrp_sources(lab, "client", 2.5).get(("10.0.5.90", 51)) == {VIP1},
-        timeout=10, what="d1 to advertise VRID 51 again")
+        timeout=10,
+        what="d1 to advertise VRID 51 again",
+    )
 
 
 def test_vrrp_adverts_carry_the_configured_priorities(lab):
@@ -231,8 +277,10 @@ def test_vrrp_adverts_carry_the_configured_priorities(lab):
     assert seen.get(("10.0.5.93", 52)) == {VIP2}
 
 
-@pytest.mark.parametrize(("signame", "filename"), [
-    ("DATA", "keepalived.data"), ("JSON", "keepalived.json"), ("STATS", "keepalived.stats")])
+@pytest.mark.parametrize(
+    ("signame", "filename"),
+    [("DATA", "keepalived.data"), ("JSON", "keepalived.json"), ("STATS", "keepalived.stats")],
+)
 def test_keepalived_dumps_land_in_the_node_folder(lab, signame, filename):
     import os
 
@@ -280,5 +328,3 @@ def test_unknown_fault_and_bad_params_are_one_line_errors(lab):
         lab.fault("keepalived-stop", node="rs1")
     with pytest.raises(LvstopError, match="has no parameter"):
         lab.fault("netem", node="d1", bogus=1)
-
-

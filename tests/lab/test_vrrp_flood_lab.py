@@ -24,7 +24,7 @@ pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[2]
 N_SPOOFED = 5_000
 
-SENDER = r'''
+SENDER = r"""
 import socket, sys
 sys.path.insert(0, sys.argv[1])
 from lvstop.model.vrrp import Advert
@@ -38,7 +38,7 @@ for i in range(n):
              dst="224.0.0.18", ttl=255, version=2, vrid=51, priority=50, interval_ms=1000,
              auth_type="simple", auth_data=b"spoofed", addresses=(vip,))), ("224.0.0.18", 0))
 print(n)
-'''
+"""
 
 
 def spoofed(src: str) -> bool:
@@ -58,17 +58,21 @@ def test_lvstop_vrrp_keeps_up_with_5000_spoofed_senders(lab, watch):  # noqa: F8
     flood(lab)
     said = w.wait_event(lab, "too_many_senders", 51, timeout=60, after=t0 - 1)
     assert said["master"] == D1 and spoofed(said["sources"][0])
+
     # the real master's next advert, after the flood, is still taken as the master's
     def after_flood() -> bool:
-        return any(r["type"] == "advert" and r["src"] == D1 and r["time"] > t0 + 2
-                   and r["master"] == D1 for r in w.records())
+        return any(
+            r["type"] == "advert" and r["src"] == D1 and r["time"] > t0 + 2 and r["master"] == D1
+            for r in w.records()
+        )
 
     lab.wait_until(after_flood, timeout=60, what="d1's adverts after the flood, as master")
     records = w.stop()
     summary = w.summary(records, 51)
     assert summary["master"] == D1 and summary["too_many_senders"] is True
-    assert not [e for e in w.events("failover") + w.events("preempt")
-                if e["time"] >= t0 - 1], w.brief()
+    assert not [e for e in w.events("failover") + w.events("preempt") if e["time"] >= t0 - 1], (
+        w.brief()
+    )
     kept = [r for r in summary["routers"] if spoofed(r["src"])]
     assert len(summary["routers"]) == 16
     capture = next(r for r in records if r["type"] == "capture")
@@ -84,7 +88,7 @@ def test_lvstop_vrrp_keeps_up_with_5000_spoofed_senders(lab, watch):  # noqa: F8
         assert 0 < counted <= N_SPOOFED, (counted, capture)
 
 
-DASHBOARD_SOURCE = r'''
+DASHBOARD_SOURCE = r"""
 import asyncio, json, sys, threading, time
 sys.path.insert(0, sys.argv[1])
 from lvstop.tui.live_vrrp import LiveVrrp
@@ -113,19 +117,23 @@ async def main() -> None:
                       "snapshot": snap.to_dict()}), flush=True)
 
 asyncio.run(main())
-'''
+"""
 
 
 def test_dashboard_source_tracks_the_flood_off_the_loop(lab, tmp_path):
     out = tmp_path / "source.out"
     with out.open("wb") as f:
         proc = subprocess.Popen(
-            runtime.ns_argv("client", [sys.executable, "-c", DASHBOARD_SOURCE, str(ROOT),
-                                       "120"]),
-            stdout=f, stderr=subprocess.STDOUT)
+            runtime.ns_argv("client", [sys.executable, "-c", DASHBOARD_SOURCE, str(ROOT), "120"]),
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        lab.wait_until(lambda: b"ready" in out.read_bytes() or proc.poll() is not None,
-                       timeout=30, what="the dashboard's VRRP source to see VRID 51")
+        lab.wait_until(
+            lambda: b"ready" in out.read_bytes() or proc.poll() is not None,
+            timeout=30,
+            what="the dashboard's VRRP source to see VRID 51",
+        )
         assert proc.poll() is None, out.read_text()
         flood(lab)
         assert proc.wait(timeout=150) == 0, out.read_text()

@@ -54,9 +54,21 @@ class Watch:
         if self.pcap is not None:
             self._tcpdump_err = (folder / f"{name}.tcpdump.err").open("wb")
             self.tcpdump = subprocess.Popen(
-                runtime.ns_argv(node, ["tcpdump", "-i", "eth0", "-U", "-n", "-w",
-                                       str(self.pcap), "ip proto 112 or ip6 proto 112"]),
-                stdout=subprocess.DEVNULL, stderr=self._tcpdump_err,
+                runtime.ns_argv(
+                    node,
+                    [
+                        "tcpdump",
+                        "-i",
+                        "eth0",
+                        "-U",
+                        "-n",
+                        "-w",
+                        str(self.pcap),
+                        "ip proto 112 or ip6 proto 112",
+                    ],
+                ),
+                stdout=subprocess.DEVNULL,
+                stderr=self._tcpdump_err,
             )
             deadline = time.monotonic() + 10 * runtime.load_factor()
             while b"listening" not in (folder / f"{name}.tcpdump.err").read_bytes():
@@ -65,9 +77,11 @@ class Watch:
         self._out = self.jsonl.open("wb")
         self._err = (folder / f"{name}.err").open("wb")
         self.proc = subprocess.Popen(
-            runtime.ns_argv(node, [sys.executable, "-m", "lvstop", "vrrp", "--json",
-                                   "--iface", "eth0"]),
-            stdout=self._out, stderr=self._err,
+            runtime.ns_argv(
+                node, [sys.executable, "-m", "lvstop", "vrrp", "--json", "--iface", "eth0"]
+            ),
+            stdout=self._out,
+            stderr=self._err,
         )
 
     def records(self) -> list[dict[str, Any]]:
@@ -76,13 +90,22 @@ class Watch:
 
     def events(self, kind: str | None = None, vrid: int | None = None) -> list[dict[str, Any]]:
         return [
-            r for r in self.records()
-            if r["type"] == "event" and (kind is None or r["kind"] == kind)
+            r
+            for r in self.records()
+            if r["type"] == "event"
+            and (kind is None or r["kind"] == kind)
             and (vrid is None or r["vrid"] == vrid)
         ]
 
-    def wait_event(self, lab: Any, kind: str, vrid: int, timeout: float = 15.0,
-                   after: float = 0.0, **match: Any) -> dict[str, Any]:
+    def wait_event(
+        self,
+        lab: Any,
+        kind: str,
+        vrid: int,
+        timeout: float = 15.0,
+        after: float = 0.0,
+        **match: Any,
+    ) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
             assert self.proc.poll() is None, f"lvstop vrrp exited: {self.stderr()}"
             for e in self.events(kind, vrid):
@@ -90,21 +113,32 @@ class Watch:
                     return e
             return None
 
-        return lab.wait_until(found, timeout=timeout,
-                              what=f"{kind} event for VRID {vrid} {match or ''} "
-                              f"(events so far: {self.brief()})")
+        return lab.wait_until(
+            found,
+            timeout=timeout,
+            what=f"{kind} event for VRID {vrid} {match or ''} (events so far: {self.brief()})",
+        )
 
     def wait_adverts(self, lab: Any, vrid: int, count: int, after: float) -> None:
         """Until ``count`` adverts of ``vrid`` sent after ``after`` are recorded (instead of
         sleeping some intervals: a busy host delays the recording, not the wire times)."""
-        lab.wait_until(lambda: sum(1 for r in self.records() if r["type"] == "advert"
-                                   and r["vrid"] == vrid and r["time"] > after) >= count,
-                       timeout=(count + 2) * ADVERT_INT * 3,
-                       what=f"{count} more adverts of VRID {vrid}")
+        lab.wait_until(
+            lambda: (
+                sum(
+                    1
+                    for r in self.records()
+                    if r["type"] == "advert" and r["vrid"] == vrid and r["time"] > after
+                )
+                >= count
+            ),
+            timeout=(count + 2) * ADVERT_INT * 3,
+            what=f"{count} more adverts of VRID {vrid}",
+        )
 
     def brief(self) -> list[tuple[Any, ...]]:
-        return [(e["kind"], e["vrid"], e["master"], e["previous"], e["gap_ms"])
-                for e in self.events()]
+        return [
+            (e["kind"], e["vrid"], e["master"], e["previous"], e["gap_ms"]) for e in self.events()
+        ]
 
     def stderr(self) -> str:
         return (self.folder / f"{self.name}.err").read_text()
@@ -131,8 +165,10 @@ class Watch:
 
 
 @pytest.fixture
-def watch(tmp_path: Path, request: pytest.FixtureRequest,
-          ) -> Iterator[Callable[..., Watch]]:
+def watch(
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Callable[..., Watch]]:
     started: list[Watch] = []
 
     def start(node: str = "client", pcap: bool = True) -> Watch:
@@ -150,15 +186,21 @@ def watch(tmp_path: Path, request: pytest.FixtureRequest,
 
 def keepalived_state(lab: Any, node: str) -> dict[int, str]:
     """VRID -> state name from keepalived's own JSON dump (signal asked of keepalived)."""
-    signum = int(subprocess.run(["keepalived", "--signum=JSON"], capture_output=True,
-                                text=True, check=True).stdout.strip())
+    signum = int(
+        subprocess.run(
+            ["keepalived", "--signum=JSON"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     pid = runtime.keepalived_main_pid(node)
     assert pid is not None, f"keepalived not running on {node}"
     path = Path(lab.node_dir(node)) / "keepalived.json"
     path.unlink(missing_ok=True)
     os.kill(pid, signum)
-    text = lab.wait_until(lambda: path.exists() and path.read_text().rstrip().endswith("]")
-                          and path.read_text(), timeout=10, what=f"{path}")
+    text = lab.wait_until(
+        lambda: path.exists() and path.read_text().rstrip().endswith("]") and path.read_text(),
+        timeout=10,
+        what=f"{path}",
+    )
     names = {0: "INIT", 1: "BACKUP", 2: "MASTER", 3: "FAULT"}
     return {
         int(inst["data"]["vrid"]): names.get(int(inst["data"]["state"]), str(inst["data"]["state"]))
@@ -172,17 +214,24 @@ def wait_vip(lab: Any, node: str, vip: str) -> None:
 
 def wait_master(w: Watch, lab: Any, vrid: int, src: str) -> dict[str, Any]:
     """The observer has seen `src` as master of `vrid` (the start of each test)."""
+
     def seen() -> bool:
-        return any(r["type"] == "advert" and r["vrid"] == vrid and r["master"] == src
-                   for r in w.records())
+        return any(
+            r["type"] == "advert" and r["vrid"] == vrid and r["master"] == src for r in w.records()
+        )
 
     lab.wait_until(seen, timeout=15, what=f"lvstop to see {src} master of VRID {vrid}")
     return w.events("master", vrid)[0]
 
 
 def replay(pcap: Path) -> list[dict[str, Any]]:
-    out = subprocess.run([sys.executable, "-m", "lvstop", "vrrp", "--json", "--pcap", str(pcap)],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "lvstop", "vrrp", "--json", "--pcap", str(pcap)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return [json.loads(line) for line in out.splitlines()]
 
 
@@ -190,17 +239,28 @@ def same_events(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
     """Equal but for gaps within a millisecond: packet sockets may stamp a packet a few µs
     apart (a packet that crossed a netns has its timestamp cleared and is stamped again)."""
     return len(a) == len(b) and all(
-        x[:-1] == y[:-1] and (x[-1] is None) == (y[-1] is None)
+        x[:-1] == y[:-1]
+        and (x[-1] is None) == (y[-1] is None)
         and (x[-1] is None or abs(x[-1] - y[-1]) < 1.0)
-        for x, y in zip(a, b, strict=True))
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def comparable(records: list[dict[str, Any]], start: float, end: float) -> list[tuple[Any, ...]]:
     return [
-        (r["kind"], r["vrid"], r["master"], r["previous"], tuple(r["sources"]),
-         tuple(r["fields"]), r["gap_ms"])
+        (
+            r["kind"],
+            r["vrid"],
+            r["master"],
+            r["previous"],
+            tuple(r["sources"]),
+            tuple(r["fields"]),
+            r["gap_ms"],
+        )
         for r in records
-        if r["type"] == "event" and start <= r["time"] <= end and r["kind"] != "host_mismatch"
+        if r["type"] == "event"
+        and start <= r["time"] <= end
+        and r["kind"] != "host_mismatch"
         # a capture started earlier sees each VRID's first master earlier: skip those
         and not (r["kind"] == "master" and r["previous"] is None)
     ]
@@ -218,10 +278,16 @@ def assert_round_trip(w: Watch, live: list[dict[str, Any]]) -> None:
     # is stamped per socket).
     start = max(live_adverts[0]["time"], off_adverts[0]["time"]) - 1e-3
     end = min(live_adverts[-1]["time"], off_adverts[-1]["time"]) + 1e-3
-    live_in = [(r["time"], r["src"], r["vrid"], r["priority"]) for r in live_adverts
-               if start <= r["time"] <= end]
-    off_in = [(r["time"], r["src"], r["vrid"], r["priority"]) for r in off_adverts
-              if start <= r["time"] <= end]
+    live_in = [
+        (r["time"], r["src"], r["vrid"], r["priority"])
+        for r in live_adverts
+        if start <= r["time"] <= end
+    ]
+    off_in = [
+        (r["time"], r["src"], r["vrid"], r["priority"])
+        for r in off_adverts
+        if start <= r["time"] <= end
+    ]
     assert [x[1:] for x in live_in] == [x[1:] for x in off_in]
     assert all(abs(a[0] - b[0]) < 1e-3 for a, b in zip(live_in, off_in, strict=True))
     live_events = comparable(live, start, end)
@@ -251,7 +317,10 @@ def test_masters_agree_with_keepalived_and_vip_holders(lab, watch):
         assert [r["src"] for r in summary["routers"]] == [summary["master"]]
         router = summary["routers"][0]
         assert (router["interval_ms"], router["auth_type"], router["addresses"]) == (
-            1000, "simple", [vip])
+            1000,
+            "simple",
+            [vip],
+        )
         assert 0.8 < router["rate"] < 1.2  # advert_int 1
         assert summary["failovers"] == 0 and not summary["split_brain"]
     assert not [e for e in w.events() if e["kind"] != "master"]
@@ -302,8 +371,11 @@ def test_kill9_failover_gap_then_preempt(lab, watch):
     preempt = w.wait_event(lab, "preempt", 51, after=t1, timeout=20)
     assert preempt["master"] == D1 and preempt["previous"] == D2
     wait_vip(lab, "d1", VIP1)
-    lab.wait_until(lambda: keepalived_state(lab, "d1").get(51) == "MASTER", timeout=10,
-                   what="keepalived on d1 MASTER of VRID 51")
+    lab.wait_until(
+        lambda: keepalived_state(lab, "d1").get(51) == "MASTER",
+        timeout=10,
+        what="keepalived on d1 MASTER of VRID 51",
+    )
     w.wait_adverts(lab, 51, 2, after=time.time())
     live = w.stop()
     assert w.summary(live, 51)["master"] == D1
@@ -332,8 +404,9 @@ def test_vrrp_cut_split_brain_and_cleared(lab, watch):
     live = w.stop()
     summary = w.summary(live, 51)
     assert not summary["split_brain"]
-    assert summary["split_brain_seconds"] == pytest.approx(cleared["time"] - split["time"],
-                                                           abs=0.01)
+    assert summary["split_brain_seconds"] == pytest.approx(
+        cleared["time"] - split["time"], abs=0.01
+    )
     assert not w.events("split_brain", 52)
     assert_round_trip(w, live)
 
@@ -435,16 +508,20 @@ def test_host_view_on_d1_no_false_mismatch_then_a_real_one(lab, watch):
     wait_master(w, lab, 52, D2)
 
     def adverts_after(vrid: int, t: float) -> int:
-        return sum(1 for r in w.records()
-                   if r["type"] == "advert" and r["vrid"] == vrid and r["time"] > t)
+        return sum(
+            1 for r in w.records() if r["type"] == "advert" and r["vrid"] == vrid and r["time"] > t
+        )
 
     t0 = time.time()
     lab.fault("keepalived-stop", node="d2")
     failover = w.wait_event(lab, "failover", 52, after=t0, master=D1)
     wait_vip(lab, "d1", VIP2)
     # three more adverts of the new master: a mismatch would have been reported by then
-    lab.wait_until(lambda: adverts_after(52, failover["time"]) >= 3, timeout=10,
-                   what="three adverts of d1 for VRID 52 after the failover")
+    lab.wait_until(
+        lambda: adverts_after(52, failover["time"]) >= 3,
+        timeout=10,
+        what="three adverts of d1 for VRID 52 after the failover",
+    )
     assert not w.events("host_mismatch"), w.brief()
 
     t1 = time.time()
@@ -452,8 +529,11 @@ def test_host_view_on_d1_no_false_mismatch_then_a_real_one(lab, watch):
     wait_vip(lab, "d1", VIP2)  # keepalived put it back
     # at its next advert: the protocol bound, plus the slack a busy host needs to notice
     assert time.time() - t1 < lab.scaled(2 * ADVERT_INT), "VIP not back by the next advert"
-    lab.wait_until(lambda: adverts_after(52, t1) >= 3, timeout=10,
-                   what="three adverts of d1 for VRID 52 after the deletion")
+    lab.wait_until(
+        lambda: adverts_after(52, t1) >= 3,
+        timeout=10,
+        what="three adverts of d1 for VRID 52 after the deletion",
+    )
     assert not w.events("host_mismatch"), w.brief()
 
     t2 = time.time()
@@ -507,10 +587,34 @@ def _v3_bridge(sw: str, k1: str, k2: str, obs: str) -> None:
     for i, ns in enumerate((k1, k2, obs), start=1):
         # no duplicate address detection: a tentative link-local address cannot be the
         # source of keepalived's IPv6 adverts
-        sh(runtime.ns_argv(ns, ["sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0",
-                                "net.ipv6.conf.default.accept_dad=0"]))
-        sh(["ip", "-n", sw, "link", "add", f"p{i}", "type", "veth", "peer", "name", "eth0",
-            "netns", ns])
+        sh(
+            runtime.ns_argv(
+                ns,
+                [
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.accept_dad=0",
+                    "net.ipv6.conf.default.accept_dad=0",
+                ],
+            )
+        )
+        sh(
+            [
+                "ip",
+                "-n",
+                sw,
+                "link",
+                "add",
+                f"p{i}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns,
+            ]
+        )
         sh(["ip", "-n", sw, "link", "set", f"p{i}", "master", "br0", "up"])
         sh(["ip", "-n", ns, "link", "set", "eth0", "up"])
     sh(["ip", "-n", sw, "link", "set", "br0", "up"])
@@ -524,12 +628,27 @@ def _start_v3_keepalived(d: Path, ns: str, conf: str) -> subprocess.Popen[bytes]
     d.mkdir()
     (d / "keepalived.conf").write_text(conf)
     return subprocess.Popen(
-        runtime.ns_argv(ns, ["keepalived", "-n", "-l", "-D", "-G", "-P",
-                             "-f", str(d / "keepalived.conf"),
-                             "-p", str(d / "keepalived.pid"),
-                             "-r", str(d / "vrrp.pid")]),
-        stdout=(d / "keepalived.log").open("wb"), stderr=subprocess.STDOUT,
-        env={**os.environ, "TMPDIR": str(d)})
+        runtime.ns_argv(
+            ns,
+            [
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-G",
+                "-P",
+                "-f",
+                str(d / "keepalived.conf"),
+                "-p",
+                str(d / "keepalived.pid"),
+                "-r",
+                str(d / "vrrp.pid"),
+            ],
+        ),
+        stdout=(d / "keepalived.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TMPDIR": str(d)},
+    )
 
 
 def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
@@ -557,12 +676,19 @@ def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
         kdirs = {}
         for name, ns, prio in (("k1", k1, 100), ("k2", k2, 50)):
             kdirs[name] = tmp_path / name
-            procs.append(_start_v3_keepalived(kdirs[name], ns, V3_CONF.format(
-                name=name, prio=prio, vip6=vip6, vip4=vip4)))
+            procs.append(
+                _start_v3_keepalived(
+                    kdirs[name], ns, V3_CONF.format(name=name, prio=prio, vip6=vip6, vip4=vip4)
+                )
+            )
 
         def k1_link_local() -> str | None:
-            out = sh(runtime.ns_argv(k1, ["ip", "-6", "-o", "addr", "show", "dev", "eth0",
-                                          "scope", "link"]), text=True).stdout
+            out = sh(
+                runtime.ns_argv(
+                    k1, ["ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"]
+                ),
+                text=True,
+            ).stdout
             return out.split()[3].split("/")[0] if out.strip() else None
 
         src6 = lab.wait_until(k1_link_local, timeout=10, what="k1's link-local address")
@@ -573,25 +699,44 @@ def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
             logs = {n: (d / "keepalived.log").read_text()[-2000:] for n, d in kdirs.items()}
             raise AssertionError(f"{w.brief()} {w.stderr()} {logs}") from None
         assert m61["family"] == "inet6" and m62["family"] == "inet"
-        lab.wait_until(lambda: vip6 in sh(runtime.ns_argv(k1, ["ip", "-6", "addr"]),
-                                          text=True).stdout, timeout=10, what="VIP6 on k1")
+        lab.wait_until(
+            lambda: vip6 in sh(runtime.ns_argv(k1, ["ip", "-6", "addr"]), text=True).stdout,
+            timeout=10,
+            what="VIP6 on k1",
+        )
         adverts = [r for r in w.records() if r["type"] == "advert"]
         a61 = next(r for r in adverts if r["vrid"] == 61 and r["src"] == src6)
         a62 = next(r for r in adverts if r["vrid"] == 62 and r["src"] == "10.0.6.1")
-        assert (a61["version"], a61["family"], a61["interval_ms"], a61["addresses"],
-                a61["dst"], a61["ttl"], a61["auth_type"], a61["valid"]) == (
-            3, "inet6", 1000, [vip6], "ff02::12", 255, None, True)
-        assert (a62["version"], a62["family"], a62["interval_ms"], a62["addresses"],
-                a62["dst"], a62["ttl"], a62["valid"]) == (
-            3, "inet", 500, [vip4], "224.0.0.18", 255, True)
+        assert (
+            a61["version"],
+            a61["family"],
+            a61["interval_ms"],
+            a61["addresses"],
+            a61["dst"],
+            a61["ttl"],
+            a61["auth_type"],
+            a61["valid"],
+        ) == (3, "inet6", 1000, [vip6], "ff02::12", 255, None, True)
+        assert (
+            a62["version"],
+            a62["family"],
+            a62["interval_ms"],
+            a62["addresses"],
+            a62["dst"],
+            a62["ttl"],
+            a62["valid"],
+        ) == (3, "inet", 500, [vip4], "224.0.0.18", 255, True)
         assert a61["priority"] == 100 and a62["priority"] == 100
         # VRID 62 at 0.5 s: about two adverts a second on the wire
         t_a = time.time()
         time.sleep(2.0)
         t_b = time.time()  # the window actually slept (longer on a busy host)
         w.wait_adverts(lab, 61, 1, after=t_b)  # everything up to t_b is recorded
-        n62 = sum(1 for r in w.records() if r["type"] == "advert" and r["vrid"] == 62
-                  and t_a < r["time"] <= t_b)
+        n62 = sum(
+            1
+            for r in w.records()
+            if r["type"] == "advert" and r["vrid"] == 62 and t_a < r["time"] <= t_b
+        )
         assert round((t_b - t_a) / 0.5) - 1 <= n62 <= round((t_b - t_a) / 0.5) + 1, n62
 
         t0 = time.time()
@@ -611,8 +756,11 @@ def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
             else:
                 assert failover["master"] == "10.0.6.2"
         procs[0].wait(timeout=10)
-        lab.wait_until(lambda: vip6 in sh(runtime.ns_argv(k2, ["ip", "-6", "addr"]),
-                                          text=True).stdout, timeout=10, what="VIP6 on k2")
+        lab.wait_until(
+            lambda: vip6 in sh(runtime.ns_argv(k2, ["ip", "-6", "addr"]), text=True).stdout,
+            timeout=10,
+            what="VIP6 on k2",
+        )
         w.wait_adverts(lab, 61, 1, after=time.time())
         live = w.stop()
         assert w.summary(live, 61)["master"] == src6_k2

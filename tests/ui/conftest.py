@@ -38,13 +38,24 @@ def replay() -> Callable[[str], Replay]:
     return lambda state: load_state(state, DATA)
 
 
-def make_app(rep: Replay, *, read_only: bool = False, actions: Actions | None = None,
-             after_end: str = "stall", incident_dir: Path | None = None,
-             lab: bool = False) -> LvstopApp:
+def make_app(
+    rep: Replay,
+    *,
+    read_only: bool = False,
+    actions: Actions | None = None,
+    after_end: str = "stall",
+    incident_dir: Path | None = None,
+    lab: bool = False,
+) -> LvstopApp:
     if read_only:
         actions = ReadOnlyActions(inner=rep.actions)
-    return LvstopApp(rep.sources(actions, after_end), interval=0.05, read_only=read_only,
-                     incident_dir=incident_dir, lab=lab)
+    return LvstopApp(
+        rep.sources(actions, after_end),
+        interval=0.05,
+        read_only=read_only,
+        incident_dir=incident_dir,
+        lab=lab,
+    )
 
 
 class CountingStates:
@@ -88,8 +99,9 @@ def row_of(table: LineTable, key: str) -> Row:
     return row
 
 
-async def until(pilot: Pilot[Any], predicate: Callable[[], object], what: str,
-                seconds: float = 30.0) -> None:
+async def until(
+    pilot: Pilot[Any], predicate: Callable[[], object], what: str, seconds: float = 30.0
+) -> None:
     """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``seconds``
     seconds (a generous deadline for a loaded machine: it returns as soon as it holds)."""
     deadline = time.monotonic() + seconds
@@ -103,11 +115,15 @@ def caught_up(app: LvstopApp, rep: Replay) -> bool:
     """Every recorded frame was handed out and the App holds the last of each source."""
     if not rep.done() or app.host is None:
         return False
-    if rep.ipvs is not None and (app.ipvs is None
-                                 or app.ipvs.wall_time < rep.ipvs.frames[-1].wall_time):
+    if rep.ipvs is not None and (
+        app.ipvs is None or app.ipvs.wall_time < rep.ipvs.frames[-1].wall_time
+    ):
         return False
-    return app.sources.vrrp is None or rep.vrrp is None or (
-        app.vrrp is not None and app.vrrp.time >= rep.vrrp.frames[-1].time)
+    return (
+        app.sources.vrrp is None
+        or rep.vrrp is None
+        or (app.vrrp is not None and app.vrrp.time >= rep.vrrp.frames[-1].time)
+    )
 
 
 async def settle(pilot: Pilot[Any], rep: Replay) -> None:

@@ -73,7 +73,8 @@ async def test_timeouts_above_the_kernel_limit_are_refused_in_the_dialog(replay)
             await pilot.pause()
             assert isinstance(app.screen, TimeoutsScreen)
             assert str(app.screen.query_one("#error").render()) == (
-                f"{name}: seconds from 0 to {MAX_TIMEOUT} (the kernel's limit)")
+                f"{name}: seconds from 0 to {MAX_TIMEOUT} (the kernel's limit)"
+            )
             field.value = str(MAX_TIMEOUT)
         await pilot.press("enter")
         await pilot.pause()

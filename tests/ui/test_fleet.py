@@ -22,8 +22,14 @@ RS1 = "tcp:10.0.5.96:8888->10.0.5.91:8888"
 class FakeDirector:
     """A director replaying its recorded agent state; requests answered as told."""
 
-    def __init__(self, node: str | None, name: str | None = None, *, hang: bool = False,
-                 refuse: str | None = None) -> None:
+    def __init__(
+        self,
+        node: str | None,
+        name: str | None = None,
+        *,
+        hang: bool = False,
+        refuse: str | None = None,
+    ) -> None:
         self.data = json.loads((DATA / f"{node}.json").read_text()) if node else None
         self._name = name or (self.data["name"] if self.data else "hung")
         self.hang = hang
@@ -43,8 +49,7 @@ class FakeDirector:
     def view(self) -> Director:
         if self.data is None or self.status != LIVE:
             return Director(name=self.name, status=self.status, reason=self.reason)
-        return director_view(self.name, self.data["hello"], self.data["state"],
-                             updated_at=1.0)
+        return director_view(self.name, self.data["hello"], self.data["state"], updated_at=1.0)
 
     async def run(self) -> None:
         if self.on_change is not None:
@@ -60,8 +65,11 @@ class FakeDirector:
         rs = state["real_server"][args["rs"]]
         before = rs["weight"]
         rs["weight"] = 0 if op == "drain" else args.get("weight", before)
-        return {"type": "result", "ok": True, "message": f"{args['rs']}: weight {before} -> "
-                f"{rs['weight']}"}
+        return {
+            "type": "result",
+            "ok": True,
+            "message": f"{args['rs']}: weight {before} -> {rs['weight']}",
+        }
 
     def reconnect_now(self) -> None:
         self.reconnects += 1
@@ -76,8 +84,10 @@ def app_with(*directors: FakeDirector) -> FleetApp:
 
 def text_of(app: FleetApp, selector: str) -> str:
     table = app.query_one(selector, LineTable)
-    return "\n".join(" | ".join(table.get_row(k).cells)  # type: ignore[union-attr]
-                     for k in table.ordered_keys)
+    return "\n".join(
+        " | ".join(table.get_row(k).cells)  # type: ignore[union-attr]
+        for k in table.ordered_keys
+    )
 
 
 async def settle(pilot: Any, app: FleetApp, cond: Any) -> None:
@@ -100,8 +110,7 @@ async def test_overview_matrix_and_a_hung_director() -> None:
         assert "51 | MASTER | BACKUP | ? | 10.0.5.90 (root@10.0.5.90)" in matrix
         assert "52 | BACKUP | MASTER | ? | 10.0.5.93 (root@10.0.5.93)" in matrix
         assert app.query_one("#diffs", LineTable).row_count == 0
-        assert app.query_one("#diffs", LineTable).border_subtitle == \
-            "none: the IPVS tables agree"
+        assert app.query_one("#diffs", LineTable).border_subtitle == "none: the IPVS tables agree"
         await pilot.press("q")
     assert d1.closed and hung.closed
 
@@ -130,7 +139,9 @@ async def test_drain_on_all_with_one_confirm_then_cancel_changes_nothing() -> No
         await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
         assert isinstance(app.screen, FleetConfirmScreen)
         assert [s.text() for s in app.screen.steps] == [
-            f"{d1.name}: weight 1 → 0", f"{d2.name}: weight 1 → 0"]
+            f"{d1.name}: weight 1 → 0",
+            f"{d2.name}: weight 1 → 0",
+        ]
         await pilot.press("n")
         await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
         assert d1.requests == [] and d2.requests == []
@@ -155,8 +166,13 @@ async def test_partial_failure_is_said_per_director() -> None:
         assert isinstance(app.screen, FleetConfirmScreen)
         assert app.screen.steps[1].text() == f"{d2.name}: weight 1 → 4"
         await pilot.press("y")
-        await settle(pilot, app, lambda: bool(app._notifications)
-                     and "PARTIAL" in str(list(app._notifications)[-1].message))
+        await settle(
+            pilot,
+            app,
+            lambda: (
+                bool(app._notifications) and "PARTIAL" in str(list(app._notifications)[-1].message)
+            ),
+        )
         message = str(list(app._notifications)[-1].message)
         assert f"done on {d1.name}" in message
         assert f"{d2.name} FAILED: {d2.name}: sudo: a password is required" in message
@@ -186,7 +202,8 @@ async def test_hostile_names_are_text() -> None:
     assert d1.data is not None
     hostile = copy.deepcopy(d1.data)
     hostile["state"]["instance"]["[bold]VI_1\x1b[31m"] = hostile["state"]["instance"].pop(
-        next(iter(hostile["state"]["instance"])))
+        next(iter(hostile["state"]["instance"]))
+    )
     d1.data = hostile
     app = app_with(d1)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -24,12 +24,35 @@ from lvstop.tui.widgets.line_table import LineTable
 from tests.ui.conftest import DATA, make_app, settle
 
 #: markup-looking and control-laden text, as a packet, config or file name may carry it
-HOSTILE = st.lists(
-    st.sampled_from(["[/]", "[b]", "[link=x]", "[", "]", "\\", "\x1b", "\x1b]0;t\x07", "\r",
-                     "\x9b", "\x7f", "\x00", "\t", "é", "VI_", "$x"])
-    | st.text(max_size=2),
-    min_size=1, max_size=6,
-).map("".join).filter(lambda s: s.strip() != "")
+HOSTILE = (
+    st.lists(
+        st.sampled_from(
+            [
+                "[/]",
+                "[b]",
+                "[link=x]",
+                "[",
+                "]",
+                "\\",
+                "\x1b",
+                "\x1b]0;t\x07",
+                "\r",
+                "\x9b",
+                "\x7f",
+                "\x00",
+                "\t",
+                "é",
+                "VI_",
+                "$x",
+            ]
+        )
+        | st.text(max_size=2),
+        min_size=1,
+        max_size=6,
+    )
+    .map("".join)
+    .filter(lambda s: s.strip() != "")
+)
 
 
 async def _wait_for(condition: Callable[[], object], what: str) -> None:
@@ -58,24 +81,30 @@ def _config_error(text: str) -> KeepalivedConfigError:
 
 def test_unclosed_block_error_quotes_the_markup_name():
     # an unclosed block is keepalived's warning; the missing VRID its VRRP process's exit
-    error = _config_error('vrrp_instance VI_[/]1 {\n  state MASTER\n')
+    error = _config_error("vrrp_instance VI_[/]1 {\n  state MASTER\n")
     assert "VI_[/]1" in str(error)
 
 
 async def test_config_error_with_markup_in_a_worker_is_a_notification(replay):
     rep = replay("steady")
     app = make_app(rep)
-    error = _config_error('vrrp_instance VI_[/]1 {\n  state MASTER\n  [b]unclosed[/b]\n')
+    error = _config_error("vrrp_instance VI_[/]1 {\n  state MASTER\n  [b]unclosed[/b]\n")
 
     def failing() -> None:
         raise error
 
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         await settle(pilot, rep)
-        app.run_worker(failing, name="config", description="keepalived config [red]",
-                       thread=True, exit_on_error=False)
-        await _wait_for(lambda: any(str(error) in t for t in _toast_texts(app)),
-                        "the error's toast")
+        app.run_worker(
+            failing,
+            name="config",
+            description="keepalived config [red]",
+            thread=True,
+            exit_on_error=False,
+        )
+        await _wait_for(
+            lambda: any(str(error) in t for t in _toast_texts(app)), "the error's toast"
+        )
         await pilot.pause()
         assert app.is_running
         assert any("keepalived config [red]" in t for t in _toast_texts(app))
@@ -89,9 +118,27 @@ async def _show_everywhere(strings: list[str]) -> None:
         for i, s in enumerate(strings):
             app.notify(s, title=s)
             app.log_events([LogEvent(now + i, "source_error", s, "error", "lvstop")])
-            tracker.feed(Advert(now, s, "inet", f"10.0.5.{i + 1}", None, "224.0.0.18", 255, 2,
-                                50 + i, 100, 1000, "none", b"", ("10.0.5.96",), True, None),
-                         now)
+            tracker.feed(
+                Advert(
+                    now,
+                    s,
+                    "inet",
+                    f"10.0.5.{i + 1}",
+                    None,
+                    "224.0.0.18",
+                    255,
+                    2,
+                    50 + i,
+                    100,
+                    1000,
+                    "none",
+                    b"",
+                    ("10.0.5.96",),
+                    True,
+                    None,
+                ),
+                now,
+            )
         app.vrrp = tracker.snapshot(now)
         await pilot.pause()
         await _wait_for(lambda: len(_toast_texts(app)) >= len(strings), "the toasts")
@@ -106,8 +153,11 @@ async def _show_everywhere(strings: list[str]) -> None:
             assert (visible if len(visible) <= 6 else visible[:5] + "…") in vrrp, (s, vrrp)
         for text in (*shown, events, vrrp):
             assert not has_controls(text)
-        app.push_screen(ConfirmScreen(f"weight of {strings[0]}", strings[0], strings[-1],
-                                      f"ipvsadm -e {strings[0]}"))
+        app.push_screen(
+            ConfirmScreen(
+                f"weight of {strings[0]}", strings[0], strings[-1], f"ipvsadm -e {strings[0]}"
+            )
+        )
         await pilot.pause()
         labels = [str(w.render()) for w in app.screen.query("Label, Static")]
         assert any(escape_controls(f"weight of {strings[0]}") in t for t in labels), labels
@@ -116,8 +166,12 @@ async def _show_everywhere(strings: list[str]) -> None:
 
 
 # each example is one dashboard session (seconds on a loaded machine): no shrinking phase
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=(Phase.explicit, Phase.reuse, Phase.generate))
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+)
 @given(strings=st.lists(HOSTILE, min_size=1, max_size=4, unique=True))
 @example(strings=["VI_[/]1", "\x1b]0;owned\x07", "\x9b31mred", "a\rb"])
 def test_any_string_renders_as_itself(strings):

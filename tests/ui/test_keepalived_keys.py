@@ -11,9 +11,11 @@ from lvstop.tui.widgets.real_servers import RealServersTable
 from tests.ui.conftest import CountingStates, Notices, make_app, settle, until
 from tests.ui.test_keys import RS1, SIZE, select_rs1
 
-WARNING = ("keepalived manages this real server (/etc/keepalived/keepalived.conf:42): a reload "
-           "or a checker transition sets its weight back to 1; drain it in keepalived.conf "
-           "(weight 0) to make it last")
+WARNING = (
+    "keepalived manages this real server (/etc/keepalived/keepalived.conf:42): a reload "
+    "or a checker transition sets its weight back to 1; drain it in keepalived.conf "
+    "(weight 0) to make it last"
+)
 
 
 def with_states(app: LvstopApp, view: KeepalivedView) -> CountingStates:
@@ -25,15 +27,18 @@ def with_states(app: LvstopApp, view: KeepalivedView) -> CountingStates:
 async def test_k_asks_keepalived_and_the_view_age_shows(replay):
     rep = replay("steady")
     app = make_app(rep)
-    states = with_states(app, KeepalivedView(states={RS1: "up"}, running=True,
-                                             dumped_at=rep.clock.now - 185))
+    states = with_states(
+        app, KeepalivedView(states={RS1: "up"}, running=True, dumped_at=rep.clock.now - 185)
+    )
     notices = Notices()
     async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
         rs_table = app.query_one(RealServersTable)
-        await until(pilot, lambda: rs_table.border_title ==
-                       "Real servers · keepalived's view 3m old · K asks",
-                       "the age of keepalived's view")
+        await until(
+            pilot,
+            lambda: rs_table.border_title == "Real servers · keepalived's view 3m old · K asks",
+            "the age of keepalived's view",
+        )
         assert states.asked == 0  # nothing asked on its own
         await pilot.press("K")
         await until(pilot, lambda: states.asked == 1, "one round asked for")
@@ -50,8 +55,9 @@ async def test_k_refused_when_signals_are_off(replay):
         await settle(pilot, rep)
         rs_table = app.query_one(RealServersTable)
         title = f"Real servers · keepalived: config × kernel · not asked: {reason}"
-        await until(pilot, lambda: rs_table.border_title == title,
-                    "the reason in the real servers' title")
+        await until(
+            pilot, lambda: rs_table.border_title == title, "the reason in the real servers' title"
+        )
         await pilot.press("K")
         await until(pilot, lambda: notices.any(reason), "the refusal")
         rounds = states.rounds
@@ -63,8 +69,7 @@ async def test_k_refused_when_signals_are_off(replay):
 async def test_drain_and_weight_dialogs_say_keepalived_will_undo_it(replay):
     rep = replay("steady")
     app = make_app(rep)
-    with_states(app, KeepalivedView(states={RS1: "up"}, warnings={RS1: WARNING},
-                                    running=True))
+    with_states(app, KeepalivedView(states={RS1: "up"}, warnings={RS1: WARNING}, running=True))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await select_rs1(pilot)

@@ -30,8 +30,12 @@ from tests.ui.conftest import CountingStates, Notices, make_app, row_of, settle,
 VIP1_SVC = "tcp:10.0.5.96:8888"
 RS1 = f"{VIP1_SVC}->10.0.5.91:8888"
 SIZE = (120, 36)
-LAB_PCAP = (Path(__file__).resolve().parents[1] / "data" / "vrrp"
-            / "lab_stop_keepalived_resign_then_failover.pcap")
+LAB_PCAP = (
+    Path(__file__).resolve().parents[1]
+    / "data"
+    / "vrrp"
+    / "lab_stop_keepalived_resign_then_failover.pcap"
+)
 
 
 def texts(table: LineTable) -> list[str]:
@@ -42,26 +46,31 @@ async def wait_workers(pilot: Pilot[Any]) -> None:
     """Wait for the writes / snapshot / table reads started by a key (not the pollers), then
     for the App to handle what they posted."""
     app = pilot.app
-    await until(pilot, lambda: not [
-        w for w in app.workers
-        if w.group not in ("ipvs", "vrrp", "host", "keepalived") and not w.is_finished],
-        "the workers a key started")
+    await until(
+        pilot,
+        lambda: (
+            not [
+                w
+                for w in app.workers
+                if w.group not in ("ipvs", "vrrp", "host", "keepalived") and not w.is_finished
+            ]
+        ),
+        "the workers a key started",
+    )
     await pilot.pause()
 
 
 def drained_shown(app: App[Any]) -> bool:
     """rs1's row shows weight 0 with the weight it returns to (and no dialog is up)."""
     row = app.query_one(RealServersTable).get_row(RS1)
-    return not isinstance(app.screen, DrainScreen) and row is not None \
-        and row.cells[1] == "0 ⇢1"
+    return not isinstance(app.screen, DrainScreen) and row is not None and row.cells[1] == "0 ⇢1"
 
 
 def palette_offers(app: App[Any], text: str) -> bool:
     from textual.command import CommandList
 
     lists = app.screen.query(CommandList)
-    return bool(lists) and any(text in str(option.prompt)
-                               for option in lists.first()._options)
+    return bool(lists) and any(text in str(option.prompt) for option in lists.first()._options)
 
 
 async def select_rs1(pilot: Pilot[Any]) -> None:
@@ -83,7 +92,9 @@ async def test_main_screen_shows_both_vips_rs_and_masters(replay):
         services = app.query_one(ServicesTable)
         assert services.ordered_keys == [VIP1_SVC, "tcp:10.0.5.97:8888"]
         assert set(app.query_one(RealServersTable).ordered_keys) == {
-            RS1, f"{VIP1_SVC}->10.0.5.92:8888"}
+            RS1,
+            f"{VIP1_SVC}->10.0.5.92:8888",
+        }
         panel = app.query_one(VrrpPanel)
         vrrp = {row_of(panel, k).cells[0]: row_of(panel, k).cells[1] for k in panel.ordered_keys}
         assert vrrp == {"51": "10.0.5.90", "52": "10.0.5.93"}
@@ -108,8 +119,9 @@ async def test_drain_confirm_applies_and_logs(replay):
         await pilot.pause()
         assert rep.actions.calls == [("drain", RS1)]
         assert isinstance(app.screen, DrainScreen)
-        assert any("drained" in e.text and "lvstop" in e.text
-                   for e in app.query_one(EventLog).events)
+        assert any(
+            "drained" in e.text and "lvstop" in e.text for e in app.query_one(EventLog).events
+        )
         # the next poll shows the drained weight with the weight it returns to
         rep.ipvs.after_end = "hold"
         await pilot.press("escape")
@@ -138,8 +150,9 @@ async def test_drain_cancel_with_n_and_escape_changes_nothing(replay):
 
 async def test_kernel_refusal_is_shown_and_logged(replay):
     rep = replay("steady")
-    rep.actions = FakeActions(fail="IPVS: set weight of 10.0.5.91:8888: ENOENT (no such "
-                              "destination)")
+    rep.actions = FakeActions(
+        fail="IPVS: set weight of 10.0.5.91:8888: ENOENT (no such destination)"
+    )
     app = make_app(rep)
     notices = Notices()
     async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
@@ -151,8 +164,9 @@ async def test_kernel_refusal_is_shown_and_logged(replay):
         assert rep.actions.calls == [("drain", RS1)]
         assert not isinstance(app.screen, DrainScreen)
         assert notices.any("refused: IPVS: set weight")
-        assert any(e.kind == "write_failed" and "ENOENT" in e.text
-                   for e in app.query_one(EventLog).events)
+        assert any(
+            e.kind == "write_failed" and "ENOENT" in e.text for e in app.query_one(EventLog).events
+        )
 
 
 async def test_no_cap_net_admin_refuses_before_any_dialog(replay):
@@ -301,8 +315,11 @@ async def test_pause_stops_polling(replay):
         await settle(pilot, rep)
         await pilot.press("p")
         # paused: a poll in flight already counted (the count is taken as it starts)
-        await until(pilot, lambda: app.paused and "PAUSED" in str(
-            app.query_one(HeaderBar).render()), "the PAUSED badge")
+        await until(
+            pilot,
+            lambda: app.paused and "PAUSED" in str(app.query_one(HeaderBar).render()),
+            "the PAUSED badge",
+        )
         assert rep.ipvs is not None
         polls = rep.ipvs.polls
         # the keepalived poller keeps its pace (≥ 2 s a round, 40 IPVS intervals): two of its
@@ -312,8 +329,9 @@ async def test_pause_stops_polling(replay):
         assert rep.ipvs.polls == polls
         assert "PAUSED" in str(app.query_one(HeaderBar).render())
         await pilot.press("p")
-        await until(pilot, lambda: rep.ipvs is not None and rep.ipvs.polls > polls,
-                    "polling to resume")
+        await until(
+            pilot, lambda: rep.ipvs is not None and rep.ipvs.polls > polls, "polling to resume"
+        )
 
 
 async def test_incident_snapshot_file(replay, tmp_path):
@@ -395,8 +413,10 @@ async def test_command_palette_runs_drain(replay):
 
 
 async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
-    for state, vrid, kind, badge in (("failover", 52, "failover", None),
-                                     ("split", 51, "split_brain", "SPLIT-BRAIN")):
+    for state, vrid, kind, badge in (
+        ("failover", 52, "failover", None),
+        ("split", 51, "split_brain", "SPLIT-BRAIN"),
+    ):
         rep = replay(state)
         app = make_app(rep)
         notices = Notices()
@@ -419,8 +439,7 @@ async def test_source_failure_is_visible_and_stale(replay):
     notices = Notices()
     async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await settle(pilot, rep)
-        await until(pilot, lambda: notices.any("replay ended"),
-                    "the failed poll's notification")
+        await until(pilot, lambda: notices.any("replay ended"), "the failed poll's notification")
         await until(pilot, lambda: app.query_one(ServicesTable).stale, "the stale table")
         assert app.query_one(ServicesTable).stale
         assert "STALE: no answer" in str(app.query_one(ServicesTable).border_title)
@@ -516,8 +535,9 @@ async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(replay, tmp_p
         assert doc["vrrp_pcap"] == {"file": pcap_file.name, "packets": len(valid)}
         saved = list(read_adverts(PcapReader(pcap_file)))
         assert len(saved) == len(valid) >= 5
-        assert [(a.time, a.vrid, a.src, a.priority, a.addresses) for a in saved] == \
-            [(a.time, a.vrid, a.src, a.priority, a.addresses) for a in valid]
+        assert [(a.time, a.vrid, a.src, a.priority, a.addresses) for a in saved] == [
+            (a.time, a.vrid, a.src, a.priority, a.addresses) for a in valid
+        ]
         # the resignation (priority 0) and the failover are in it
         assert any(a.priority == 0 for a in saved)
         assert any(len({a.src for a in saved if a.vrid == v}) == 2 for v in (51, 52))

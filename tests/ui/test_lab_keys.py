@@ -22,16 +22,20 @@ from tests.ui.test_keys import SIZE
 async def wait_workers(pilot: Pilot[Any]) -> None:
     """Wait for the fault workers, then for the App to handle what they posted."""
     app = pilot.app
-    await until(pilot, lambda: not any(w.group == "lab" and not w.is_finished
-                                       for w in app.workers), "the lab workers")
+    await until(
+        pilot,
+        lambda: not any(w.group == "lab" and not w.is_finished for w in app.workers),
+        "the lab workers",
+    )
     await pilot.pause()
 
 
 class FakeApply:
     """Records calls (and the thread they ran on); slow like the real one, or refusing."""
 
-    def __init__(self, delay: float = 0.0, error: str | None = None,
-                 gate: threading.Event | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, error: str | None = None, gate: threading.Event | None = None
+    ) -> None:
         self.calls: list[tuple[str, dict[str, object], str]] = []
         self.delay = delay
         self.error = error
@@ -87,16 +91,23 @@ async def test_lab_keys_apply_in_a_thread_and_log(replay):
         assert fake.calls[0][2] != main
         assert notices.any("rs-stop done: node=rs1")
         log = app.query_one(EventLog)
-        assert any(e.kind == "lab_fault" and "rs-stop done: node=rs1" in e.text
-                   for e in log.events)
+        assert any(e.kind == "lab_fault" and "rs-stop done: node=rs1" in e.text for e in log.events)
         for key in ("9", "0", "@", "#", "$", "%", "^", "&", "*"):
             await pilot.press(key)
             await wait_workers(pilot)
         names = [(n, p.get("node")) for n, p, _t in fake.calls]
-        assert names == [("rs-stop", "rs1"), ("keepalived-kill", "d1"), ("keepalived-kill", "d2"),
-                         ("rs-start", "rs1"), ("rs-stop", "rs2"), ("rs-start", "rs2"),
-                         ("netem", "d1"), ("netem-clear", None), ("rogue-start", None),
-                         ("rogue-stop", None)]
+        assert names == [
+            ("rs-stop", "rs1"),
+            ("keepalived-kill", "d1"),
+            ("keepalived-kill", "d2"),
+            ("rs-start", "rs1"),
+            ("rs-stop", "rs2"),
+            ("rs-start", "rs2"),
+            ("netem", "d1"),
+            ("netem-clear", None),
+            ("rogue-start", None),
+            ("rogue-stop", None),
+        ]
         assert fake.calls[6][1] == {"node": "d1", "loss": 20.0, "delay": 100.0}
 
 

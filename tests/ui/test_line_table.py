@@ -8,8 +8,11 @@ from textual.app import App, ComposeResult
 from lvstop.tui.rows import Column, Row
 from lvstop.tui.widgets.line_table import LineTable
 
-COLUMNS = (Column("name", "Name", 10), Column("n", "N", 6, numeric=True),
-           Column("extra", "Extra", 30, priority=1))
+COLUMNS = (
+    Column("name", "Name", 10),
+    Column("n", "N", 6, numeric=True),
+    Column("extra", "Extra", 30, priority=1),
+)
 
 
 def rows(n: int, bump: int | None = None) -> list[Row]:
@@ -44,9 +47,13 @@ async def test_numbers_sort_by_value_and_cursor_follows_its_row():
     app = TableApp()
     async with app.run_test(size=(60, 12)) as pilot:
         table = app.query_one(LineTable)
-        table.set_rows([Row("a", ("a", "9", ""), ("a", 9, "")),
-                        Row("b", ("b", "10", ""), ("b", 10, "")),
-                        Row("c", ("c", "100", ""), ("c", 100, ""))])
+        table.set_rows(
+            [
+                Row("a", ("a", "9", ""), ("a", 9, "")),
+                Row("b", ("b", "10", ""), ("b", 10, "")),
+                Row("c", ("c", "100", ""), ("c", 100, "")),
+            ]
+        )
         table.move_cursor_to("a")
         table.sort_by("n", reverse=True)
         await pilot.pause()

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats
+from lvstop.track.window_rates import WindowRates
 from lvstop.tui import view
 from lvstop.tui.replay import load_ipvs_frames
 from lvstop.tui.rows import RowList
-from lvstop.track.window_rates import WindowRates
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ui"
 
@@ -53,15 +53,29 @@ def test_service_sort_values_are_the_rows_values(data):
         services = []
         for i in range(n):
             key = f"tcp:10.1.0.{i}:80"
-            rss = tuple(RealServer(f"10.2.{i}.{r}", 80, weight=data.draw(st.integers(0, 3)),
-                                   active_conns=data.draw(counts),
-                                   inactive_conns=data.draw(counts), service_key=key)
-                        for r in range(data.draw(st.integers(0, 4))))
-            services.append(Service(
-                "tcp", "inet", f"10.1.0.{i}", 80,
-                scheduler=data.draw(st.sampled_from(["rr", "wlc"])),
-                persistence_timeout=data.draw(st.sampled_from([0, 300])),
-                stats=Stats(conns=tick * data.draw(st.integers(0, 100))), real_servers=rss))
+            rss = tuple(
+                RealServer(
+                    f"10.2.{i}.{r}",
+                    80,
+                    weight=data.draw(st.integers(0, 3)),
+                    active_conns=data.draw(counts),
+                    inactive_conns=data.draw(counts),
+                    service_key=key,
+                )
+                for r in range(data.draw(st.integers(0, 4)))
+            )
+            services.append(
+                Service(
+                    "tcp",
+                    "inet",
+                    f"10.1.0.{i}",
+                    80,
+                    scheduler=data.draw(st.sampled_from(["rr", "wlc"])),
+                    persistence_timeout=data.draw(st.sampled_from([0, 300])),
+                    stats=Stats(conns=tick * data.draw(st.integers(0, 100))),
+                    real_servers=rss,
+                )
+            )
         snapshot = IpvsSnapshot(tuple(services), taken_at=float(tick))
         rates.update(snapshot)
     lazy = view.ServiceRows(snapshot, rates)

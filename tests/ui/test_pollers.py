@@ -25,11 +25,26 @@ def table(services: int, tick: int) -> IpvsSnapshot:
     out = []
     for s in range(services):
         key = f"tcp:10.3.{s // 250}.{s % 250}:80"
-        rss = tuple(RealServer(f"10.4.{s // 250}.{s % 250}", 80 + r, weight=1,
-                               stats=Stats(conns=tick * (r + 1)), service_key=key)
-                    for r in range(3))
-        out.append(Service("tcp", "inet", f"10.3.{s // 250}.{s % 250}", 80,
-                           stats=Stats(conns=tick * 6), real_servers=rss))
+        rss = tuple(
+            RealServer(
+                f"10.4.{s // 250}.{s % 250}",
+                80 + r,
+                weight=1,
+                stats=Stats(conns=tick * (r + 1)),
+                service_key=key,
+            )
+            for r in range(3)
+        )
+        out.append(
+            Service(
+                "tcp",
+                "inet",
+                f"10.3.{s // 250}.{s % 250}",
+                80,
+                stats=Stats(conns=tick * 6),
+                real_servers=rss,
+            )
+        )
     return IpvsSnapshot(tuple(out), taken_at=float(tick))
 
 
@@ -56,8 +71,11 @@ class FocusSource:
 
 def app_with(source: FocusSource, incident_dir: Path | None = None) -> LvstopApp:
     host = HostStats.from_dict(load_json_documents(DATA / "host.jsonl")[0])
-    return LvstopApp(Sources(ipvs=source, host=FixedHostSource(host), actions=FakeActions()),
-                     interval=0.05, incident_dir=incident_dir)
+    return LvstopApp(
+        Sources(ipvs=source, host=FixedHostSource(host), actions=FakeActions()),
+        interval=0.05,
+        incident_dir=incident_dir,
+    )
 
 
 async def test_the_ipvs_poll_asks_for_the_services_on_the_screen_and_the_selected_one():
@@ -66,20 +84,36 @@ async def test_the_ipvs_poll_asks_for_the_services_on_the_screen_and_the_selecte
     async with app.run_test(size=(120, 36)) as pilot:
         services = app.query_one(ServicesTable)
         await until(pilot, lambda: services.row_count == 300, "the table")
-        await until(pilot, lambda: len(source.focus) >= 3 and source.focus[-1] is not None
-                    and 0 < len(services.keys_in_view()) < 300
-                    and set(services.keys_in_view()) <= source.focus[-1],
-                    "a poll with the rows in view")
+        await until(
+            pilot,
+            lambda: (
+                len(source.focus) >= 3
+                and source.focus[-1] is not None
+                and 0 < len(services.keys_in_view()) < 300
+                and set(services.keys_in_view()) <= source.focus[-1]
+            ),
+            "a poll with the rows in view",
+        )
         last = source.focus[-1]
         assert last is not None and len(last) < 100  # the screen's rows, not the table
         # move down past the screen: the newly shown rows and the selected one are asked for
         await pilot.press("end")
-        await until(pilot, lambda: services.cursor_key == list(services.ordered_keys)[-1],
-                    "the cursor on the last row")
+        await until(
+            pilot,
+            lambda: services.cursor_key == list(services.ordered_keys)[-1],
+            "the cursor on the last row",
+        )
         selected = services.cursor_key
         shown = set(services.keys_in_view())
-        await until(pilot, lambda: source.focus[-1] is not None and selected in source.focus[-1]
-                    and shown <= source.focus[-1], "a poll with the new rows in view")
+        await until(
+            pilot,
+            lambda: (
+                source.focus[-1] is not None
+                and selected in source.focus[-1]
+                and shown <= source.focus[-1]
+            ),
+            "a poll with the new rows in view",
+        )
         assert app.pollers.keys() == {"ipvs", "host", "keepalived"}
 
 
@@ -100,11 +134,19 @@ async def test_the_incident_snapshot_reads_every_real_server(tmp_path):
     app = app_with(source, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         services = app.query_one(ServicesTable)
-        await until(pilot, lambda: services.row_count == 300 and app.ipvs is not None
-                    and app.ipvs.real_servers_read is not None, "a partial poll")
+        await until(
+            pilot,
+            lambda: (
+                services.row_count == 300
+                and app.ipvs is not None
+                and app.ipvs.real_servers_read is not None
+            ),
+            "a partial poll",
+        )
         await pilot.press("S")
-        await until(pilot, lambda: list(tmp_path.glob("lvstop-incident-*.json")),
-                    "the incident file")
+        await until(
+            pilot, lambda: list(tmp_path.glob("lvstop-incident-*.json")), "the incident file"
+        )
         assert None in source.focus  # a full read, on demand
         doc = json.loads(next(tmp_path.glob("lvstop-incident-*.json")).read_text())
         assert sum(len(s["real_servers"]) for s in doc["ipvs"]["services"]) == 300 * 3

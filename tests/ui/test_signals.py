@@ -21,8 +21,9 @@ def spawn() -> tuple[int, int]:
     if pid == 0:
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8")
-        os.execvpe(sys.executable, [sys.executable, "-m", "lvstop", "top", "--no-vrrp",
-                                    "--read-only"], env)
+        os.execvpe(
+            sys.executable, [sys.executable, "-m", "lvstop", "top", "--no-vrrp", "--read-only"], env
+        )
     return pid, fd
 
 

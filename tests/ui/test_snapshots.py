@@ -17,8 +17,9 @@ import pytest
 from textual.pilot import Pilot
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("lvstop_screenshots",
-                                               ROOT / "scripts" / "screenshots.py")
+_spec = importlib.util.spec_from_file_location(
+    "lvstop_screenshots", ROOT / "scripts" / "screenshots.py"
+)
 assert _spec and _spec.loader
 shots = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(shots)
@@ -26,8 +27,7 @@ _spec.loader.exec_module(shots)
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 @pytest.mark.parametrize("state", shots.STATES)
-def test_main_screen(snap_compare: Callable[..., bool], state: str,
-                     size: tuple[int, int]) -> None:
+def test_main_screen(snap_compare: Callable[..., bool], state: str, size: tuple[int, int]) -> None:
     app, rep = shots.build(state, ROOT / "tests" / "data" / "ui")
 
     async def run_before(pilot: Pilot[Any]) -> None:

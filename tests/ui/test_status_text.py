@@ -53,6 +53,5 @@ async def test_header_and_timeouts_lines(replay):
         assert plain.endswith(" │ every 1s")
         assert runs_start_with_space(header) == []
         timeouts = app.query_one(TimeoutsBar).render()
-        assert str(timeouts) == ("timeouts tcp 900s · tcpfin 120s · udp 300s · "
-                                 "T: why 900s?")
+        assert str(timeouts) == ("timeouts tcp 900s · tcpfin 120s · udp 300s · T: why 900s?")
         assert runs_start_with_space(timeouts) == []

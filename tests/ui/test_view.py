@@ -40,8 +40,9 @@ def test_window_rates_smooth_the_kernels_two_second_counter_updates():
 
 def _svc(scheduler: str, weights: list[int]) -> Service:
     key = "tcp:10.9.0.1:80"
-    rss = tuple(RealServer(f"10.9.1.{i}", 80, weight=w, service_key=key)
-                for i, w in enumerate(weights, 1))
+    rss = tuple(
+        RealServer(f"10.9.1.{i}", 80, weight=w, service_key=key) for i, w in enumerate(weights, 1)
+    )
     return Service("tcp", "inet", "10.9.0.1", 80, scheduler=scheduler, real_servers=rss)
 
 
@@ -57,16 +58,24 @@ def test_imbalance_and_drain_marks():
     key = svc.key
     frames = []
     for t, (c1, c2) in enumerate([(0, 0), (10, 90), (20, 180)]):
-        rss = (replace(svc.real_servers[0], stats=Stats(conns=c1)),
-               replace(svc.real_servers[1], stats=Stats(conns=c2), weight=0 if t else 1))
-        frames.append(IpvsSnapshot((replace(svc, real_servers=rss,
-                                            stats=Stats(conns=c1 + c2)),), Timeouts(),
-                                   taken_at=float(t)))
+        rss = (
+            replace(svc.real_servers[0], stats=Stats(conns=c1)),
+            replace(svc.real_servers[1], stats=Stats(conns=c2), weight=0 if t else 1),
+        )
+        frames.append(
+            IpvsSnapshot(
+                (replace(svc, real_servers=rss, stats=Stats(conns=c1 + c2)),),
+                Timeouts(),
+                taken_at=float(t),
+            )
+        )
     rates = WindowRates()
     for f in frames:
         rates.update(f)
-    rows = {r.key: r for r in real_server_rows(frames[-1].service(key), rates,
-                                               {f"{key}->10.9.1.2:80": 1})}
+    rows = {
+        r.key: r
+        for r in real_server_rows(frames[-1].service(key), rates, {f"{key}->10.9.1.2:80": 1})
+    }
     first, second = rows[f"{key}->10.9.1.1:80"], rows[f"{key}->10.9.1.2:80"]
     assert first.cells[5:7] == ("10", "100") and first.marks[5] == "warn"  # imbalance
     assert second.cells[1] == "0 ⇢1" and second.row_mark == "dim"  # drained, returns to 1
@@ -79,15 +88,22 @@ def test_differ_attributes_writes():
     rs_key = f"{VIP1}->10.0.5.91:8888"
 
     def with_weight(frame: IpvsSnapshot, weight: int) -> IpvsSnapshot:
-        services = tuple(replace(s, real_servers=tuple(
-            replace(rs, weight=weight) if rs.key == rs_key else rs for rs in s.real_servers))
-            for s in frame.services)
+        services = tuple(
+            replace(
+                s,
+                real_servers=tuple(
+                    replace(rs, weight=weight) if rs.key == rs_key else rs for rs in s.real_servers
+                ),
+            )
+            for s in frame.services
+        )
         return replace(frame, services=services)
 
     differ.expect_write(rs_key, 0)
     events = differ.update(with_weight(frames[1], 0), 1.0)
     assert [e.text for e in events] == [
-        "10.0.5.91:8888 in TCP  10.0.5.96:8888 weight 1 → 0 by lvstop"]
+        "10.0.5.91:8888 in TCP  10.0.5.96:8888 weight 1 → 0 by lvstop"
+    ]
     events = differ.update(with_weight(frames[2], 7), 2.0)
     assert events[0].text.endswith("weight 0 → 7 by someone else")
     gone = replace(frames[3], services=frames[3].services[1:])
@@ -95,10 +111,19 @@ def test_differ_attributes_writes():
 
 
 def test_failover_event_text_has_the_gap():
-    event = VrrpEvent(time=1.0, kind="failover", family="inet", vrid=52, interface="eth0",
-                      master="10.0.5.90", previous="10.0.5.93", gap_ms=962.7)
+    event = VrrpEvent(
+        time=1.0,
+        kind="failover",
+        family="inet",
+        vrid=52,
+        interface="eth0",
+        master="10.0.5.90",
+        previous="10.0.5.93",
+        gap_ms=962.7,
+    )
     assert vrrp_log_event(event).text == (
-        "VRID 52 failover 10.0.5.93 → 10.0.5.90 after a 0.96s gap on eth0")
+        "VRID 52 failover 10.0.5.93 → 10.0.5.90 after a 0.96s gap on eth0"
+    )
 
 
 def test_confirm_texts_and_commands():
@@ -109,9 +134,11 @@ def test_confirm_texts_and_commands():
     tun = replace(svc.real_servers[0], forward="tunnel", tunnel_type="gue", tunnel_port=6080)
     assert plan_weight(svc, tun, 3).command.endswith("-i -w 3 --tun-type gue --tun-port 6080")
     t = plan_timeouts(Timeouts(), Timeouts(60, 120, 300))
-    assert (t.before, t.after, t.command) == ("tcp 900s tcpfin 120s udp 300s",
-                                              "tcp 60s tcpfin 120s udp 300s",
-                                              "ipvsadm --set 60 120 300")
+    assert (t.before, t.after, t.command) == (
+        "tcp 900s tcpfin 120s udp 300s",
+        "tcp 60s tcpfin 120s udp 300s",
+        "ipvsadm --set 60 120 300",
+    )
 
 
 def _frames_with_recreation(gap: list[int]) -> list[IpvsSnapshot]:

@@ -20,10 +20,21 @@ def flooded(n: int = 1_000) -> tuple[bool, int]:
     spoofed senders, as the tracker says it."""
     tracker = VrrpTracker()
     for i in range(n):
-        tracker.feed(Advert(time=1.0 + i * 1e-4, interface="eth0", family="inet",
-                            src=f"10.0.{64 + (i >> 8)}.{i & 255}", ttl=255, version=2, vrid=51,
-                            priority=50, interval_ms=1000, auth_type="simple",
-                            addresses=("10.0.5.96",)))
+        tracker.feed(
+            Advert(
+                time=1.0 + i * 1e-4,
+                interface="eth0",
+                family="inet",
+                src=f"10.0.{64 + (i >> 8)}.{i & 255}",
+                ttl=255,
+                version=2,
+                vrid=51,
+                priority=50,
+                interval_ms=1000,
+                auth_type="simple",
+                addresses=("10.0.5.96",),
+            )
+        )
     state = tracker.snapshot().vrids[0]
     return state.too_many_senders, state.untracked_adverts
 
@@ -42,8 +53,10 @@ async def test_flooded_vrid_shows_senders_badge_and_count(replay):
     many, untracked = flooded()
     frames = []
     for frame in rep.vrrp_frames:
-        vrids = tuple(replace(v, too_many_senders=many, untracked_adverts=untracked)
-                      if v.vrid == 51 else v for v in frame.vrids)
+        vrids = tuple(
+            replace(v, too_many_senders=many, untracked_adverts=untracked) if v.vrid == 51 else v
+            for v in frame.vrids
+        )
         frames.append(replace(frame, vrids=vrids, untracked_adverts=untracked))
     rep.vrrp_frames = frames
     app = make_app(rep)
@@ -51,8 +64,7 @@ async def test_flooded_vrid_shows_senders_badge_and_count(replay):
         await settle(pilot, rep)
         panel = app.query_one(VrrpPanel)
         rows = {row_of(panel, k).cells[0]: row_of(panel, k) for k in panel.ordered_keys}
-        badges = view.VRRP_COLUMNS.index(next(c for c in view.VRRP_COLUMNS
-                                              if c.key == "badges"))
+        badges = view.VRRP_COLUMNS.index(next(c for c in view.VRRP_COLUMNS if c.key == "badges"))
         n = len(next(v for v in frames[-1].vrids if v.vrid == 51).routers)
         assert rows["51"].cells[badges].startswith(f"SENDERS>{n}")
         assert rows["51"].marks[badges] == "error"

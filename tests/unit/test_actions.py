@@ -38,8 +38,11 @@ class NoKernel:
 def writer(tmp_path):
     from lvstop.sources.ipvs import IpvsReader
 
-    return IpvsWriter(IpvsReader(NoKernel()), audit=AuditLog(tmp_path / "a.log", use_syslog=False),
-                      state=DrainState(tmp_path / "s.json"))
+    return IpvsWriter(
+        IpvsReader(NoKernel()),
+        audit=AuditLog(tmp_path / "a.log", use_syslog=False),
+        state=DrainState(tmp_path / "s.json"),
+    )
 
 
 def test_drain_state_round_trip_and_atomic_file(tmp_path):
@@ -52,7 +55,9 @@ def test_drain_state_round_trip_and_atomic_file(tmp_path):
     assert st.all() == {}
     # no temporary file left behind; the lock file stays (it is only ever locked, never replaced)
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [
-        "drained.json", "drained.json.lock"]
+        "drained.json",
+        "drained.json.lock",
+    ]
 
 
 def test_drain_state_bad_file_is_one_line(tmp_path):
@@ -103,9 +108,16 @@ def test_weight_validation(tmp_path, weight):
         writer(tmp_path).set_weight("tcp:10.0.5.96:8888->10.0.5.91:8888", weight)
 
 
-@pytest.mark.parametrize("key", ["nonsense", "tcp:10.0.5.96->10.0.5.91:80",
-                                 "icmp:1.2.3.4:5->1.2.3.4:5", "tcp:1.2.3.4:5->1.2.3.4:99999",
-                                 "fwm:0->1.2.3.4:0"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "nonsense",
+        "tcp:10.0.5.96->10.0.5.91:80",
+        "icmp:1.2.3.4:5->1.2.3.4:5",
+        "tcp:1.2.3.4:5->1.2.3.4:99999",
+        "fwm:0->1.2.3.4:0",
+    ],
+)
 def test_bad_keys(tmp_path, key):
     with pytest.raises(ActionError):
         writer(tmp_path).set_weight(key, 1)
@@ -118,11 +130,20 @@ def test_timeout_validation(tmp_path, values):
 
 
 def test_set_dest_echoes_every_attribute_including_the_tunnel():
-    rs = RealServer("2001:db8::7", 80, family="inet6", forward="tunnel", weight=4,
-                    upper_threshold=100, lower_threshold=10, tunnel_type="gue",
-                    tunnel_port=6080, tunnel_flags=("csum",))
+    rs = RealServer(
+        "2001:db8::7",
+        80,
+        family="inet6",
+        forward="tunnel",
+        weight=4,
+        upper_threshold=100,
+        lower_threshold=10,
+        tunnel_type="gue",
+        tunnel_port=6080,
+        tunnel_flags=("csum",),
+    )
     msg = dest_attrs(rs, 9)
-    (t, off, length), = genl.iter_attrs(msg, 0, len(msg))
+    ((t, off, length),) = genl.iter_attrs(msg, 0, len(msg))
     assert t == 2
     attrs = attr_values(msg, off, off + length, DEST_ATTRS)
     assert attrs[1][:16] == bytes.fromhex("20010db8000000000000000000000007")

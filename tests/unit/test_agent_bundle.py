@@ -32,8 +32,7 @@ def test_closure_is_python_310() -> None:
     for name, path in bundle.closure().modules.items():
         source = path.read_text(encoding="utf-8")
         ast.parse(source, str(path), feature_version=(3, 10))
-        for needle in ("dt.UTC", "datetime.UTC", "TaskGroup", "asyncio.timeout(",
-                       "ExceptionGroup"):
+        for needle in ("dt.UTC", "datetime.UTC", "TaskGroup", "asyncio.timeout(", "ExceptionGroup"):
             assert needle not in source, f"{name} uses {needle} (python 3.11)"
         if "import tomllib" in source:
             assert "except ModuleNotFoundError" in source, f"{name}: tomllib unguarded"
@@ -54,28 +53,55 @@ def test_file_runs_alone_under_isolated_python(tmp_path: Path) -> None:
     # -S (no site-packages), an empty environment, run from an empty folder
     empty = tmp_path / "empty"
     empty.mkdir()
-    alone = subprocess.run([SYSTEM_PYTHON, "-I", "-S", "-c", "import lvstop"],
-                           capture_output=True, timeout=60, env={}, cwd=empty)
+    alone = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", "-c", "import lvstop"],
+        capture_output=True,
+        timeout=60,
+        env={},
+        cwd=empty,
+    )
     assert alone.returncode == 1 and b"No module named 'lvstop'" in alone.stderr
     where = subprocess.run(
-        [SYSTEM_PYTHON, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "import lvstop.agent.server, lvstop.actions; "
-         "print(sorted({m.__file__.split('.pyz')[0] for n, m in sys.modules.items() "
-         "if n.startswith('lvstop')}))", str(agent)],
-        capture_output=True, timeout=60, env={}, cwd=empty)
+        [
+            SYSTEM_PYTHON,
+            "-I",
+            "-S",
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "import lvstop.agent.server, lvstop.actions; "
+            "print(sorted({m.__file__.split('.pyz')[0] for n, m in sys.modules.items() "
+            "if n.startswith('lvstop')}))",
+            str(agent),
+        ],
+        capture_output=True,
+        timeout=60,
+        env={},
+        cwd=empty,
+    )
     assert where.returncode == 0, where.stderr.decode()
     assert json.loads(where.stdout.replace(b"'", b'"')) == [str(tmp_path / "agent")]
     # the way ssh runs it
-    proc = subprocess.run([SYSTEM_PYTHON, "-I", "-S", str(agent), "--no-vrrp"], input=b"",
-                          capture_output=True, timeout=120, env={}, cwd=empty)
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-S", str(agent), "--no-vrrp"],
+        input=b"",
+        capture_output=True,
+        timeout=120,
+        env={},
+        cwd=empty,
+    )
     assert proc.returncode == 0 and proc.stderr == b"", proc.stderr.decode()
     assert json.loads(proc.stdout.splitlines()[0])["schema"] == "lvstop.agent/1"
 
 
 def run_bootstrap(home: Path, data: bytes, b: bundle.Bundle) -> subprocess.CompletedProcess[bytes]:
     (command,) = bundle.bootstrap_command(b, "push", ["--no-vrrp"])
-    return subprocess.run(["sh", "-c", command], input=data, capture_output=True,
-                          timeout=120, env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        ["sh", "-c", command],
+        input=data,
+        capture_output=True,
+        timeout=120,
+        env={"HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_bootstrap_caches_by_hash_in_a_private_folder(tmp_path: Path) -> None:

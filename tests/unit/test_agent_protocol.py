@@ -25,11 +25,16 @@ from lvstop.agent.protocol import (
     parse_request,
 )
 
-values = st.recursive(st.none() | st.integers() | st.text(max_size=5),
-                      lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=8)
+values = st.recursive(
+    st.none() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 states = st.fixed_dictionaries(
-    {s: st.dictionaries(st.text(max_size=6), values, max_size=4) for s in SECTIONS})
+    {s: st.dictionaries(st.text(max_size=6), values, max_size=4) for s in SECTIONS}
+)
 
 
 @given(states, states)
@@ -50,25 +55,27 @@ def test_one_real_server_changed_sends_only_it() -> None:
     old["real_server"] = {"a": {"weight": 1}, "b": {"weight": 1}}
     new = empty_state()
     new["real_server"] = {"a": {"weight": 0}}
-    assert diff_state(old, new) == ({"real_server": {"a": {"weight": 0}}},
-                                   {"real_server": ["b"]})
+    assert diff_state(old, new) == ({"real_server": {"a": {"weight": 0}}}, {"real_server": ["b"]})
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{", "malformed request: not JSON"),
-    ("[1, 2]", "malformed request: not a JSON object"),
-    ('{"op": "drain", "rs": "x"}', "malformed request: id must be"),
-    ('{"id": true, "op": "ping"}', "malformed request: id must be"),
-    ('{"id": 1}', "malformed request: no op"),
-    ('{"id": 1, "op": "reboot"}', 'unknown op "reboot"'),
-    ('{"id": 1, "op": "drain"}', "drain: missing rs"),
-    ('{"id": 1, "op": "drain", "rs": "x", "force": 1}', 'drain: unknown argument "force"'),
-    ('{"id": 1, "op": "weight", "rs": "x", "weight": 70000}', "weight: weight must be"),
-    ('{"id": 1, "op": "weight", "rs": "x", "weight": true}', "weight: weight must be"),
-    ('{"id": 1, "op": "timeouts", "tcp": -1}', "timeouts: tcp must be"),
-    ('{"id": 1, "op": "drain", "rs": 5}', "drain: rs must be a string"),
-    ("x" * 5000, "malformed request: longer than"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{", "malformed request: not JSON"),
+        ("[1, 2]", "malformed request: not a JSON object"),
+        ('{"op": "drain", "rs": "x"}', "malformed request: id must be"),
+        ('{"id": true, "op": "ping"}', "malformed request: id must be"),
+        ('{"id": 1}', "malformed request: no op"),
+        ('{"id": 1, "op": "reboot"}', 'unknown op "reboot"'),
+        ('{"id": 1, "op": "drain"}', "drain: missing rs"),
+        ('{"id": 1, "op": "drain", "rs": "x", "force": 1}', 'drain: unknown argument "force"'),
+        ('{"id": 1, "op": "weight", "rs": "x", "weight": 70000}', "weight: weight must be"),
+        ('{"id": 1, "op": "weight", "rs": "x", "weight": true}', "weight: weight must be"),
+        ('{"id": 1, "op": "timeouts", "tcp": -1}', "timeouts: tcp must be"),
+        ('{"id": 1, "op": "drain", "rs": 5}', "drain: rs must be a string"),
+        ("x" * 5000, "malformed request: longer than"),
+    ],
+)
 def test_bad_requests_are_named(text: str, message: str) -> None:
     with pytest.raises(RequestError) as info:
         parse_request(text)
@@ -86,12 +93,19 @@ def test_a_good_request() -> None:
 class AgentProcess:
     def __init__(self, tmp: Path, argv: list[str] | None = None) -> None:
         self.tmp = tmp
-        env = dict(os.environ, LVSTOP_AUDIT_LOG=str(tmp / "audit.log"),
-                   LVSTOP_STATE_FILE=str(tmp / "drained.json"))
+        env = dict(
+            os.environ,
+            LVSTOP_AUDIT_LOG=str(tmp / "audit.log"),
+            LVSTOP_STATE_FILE=str(tmp / "drained.json"),
+        )
         self.proc = subprocess.Popen(
             argv or [sys.executable, "-m", "lvstop", "agent", "--no-vrrp", "--interval", "0.2"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd=tmp)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp,
+        )
         self.lines: list[dict[str, Any]] = []
 
     def send(self, text: str) -> None:
@@ -156,8 +170,9 @@ def test_bad_requests_get_one_error_each_and_nothing_is_written(agent: AgentProc
     agent.send('{"id": 2, "op": "drain"}')
     agent.send('{"id": 3, "op": "drain", "rs": "garbage"}')
     agent.send('{"id": 4, "op": "drain", "rs": "tcp:10.0.5.96:8888->10.0.5.91:8888"}')
-    agent.send('{"id": 5, "op": "weight", "rs": "tcp:10.0.5.96:8888->10.0.5.91:8888", '
-               '"weight": -3}')
+    agent.send(
+        '{"id": 5, "op": "weight", "rs": "tcp:10.0.5.96:8888->10.0.5.91:8888", "weight": -3}'
+    )
     agent.send('{"id": 6, "op": "ping"}')
     agent.read_until(lambda m: m.get("id") == 6, "the ping's answer")
     rc, err = agent.close()
@@ -218,8 +233,9 @@ def test_a_failing_poll_is_one_error_line_and_the_agent_goes_on(tmp_path: Path) 
 
     parser = argparse.ArgumentParser()
     server.add_arguments(parser)
-    args = parser.parse_args(["--no-vrrp", "--interval", "0.1",
-                              "--state-file", str(tmp_path / "drained.json")])
+    args = parser.parse_args(
+        ["--no-vrrp", "--interval", "0.1", "--state-file", str(tmp_path / "drained.json")]
+    )
     read_fd, write_fd = os.pipe()
     out = io.BytesIO()
     agent = server.Agent(args, os.fdopen(read_fd, "rb"), out)
@@ -245,5 +261,7 @@ def test_a_failing_poll_is_one_error_line_and_the_agent_goes_on(tmp_path: Path) 
     assert done == [0]
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert [m["type"] for m in lines[:4]] == ["hello", "error", "error", "snapshot"]
-    assert lines[1]["error"].startswith("poll: an unexpected problem in lvstop (please report "
-                                        "it): ") and "a reader's bug" in lines[1]["error"]
+    assert (
+        lines[1]["error"].startswith("poll: an unexpected problem in lvstop (please report it): ")
+        and "a reader's bug" in lines[1]["error"]
+    )

@@ -169,8 +169,9 @@ def test_peer_configs(tmp_path):
 
 
 def rs_facts(**kw):
-    defaults: dict[str, Any] = dict(role="real-server", sysctls=RS_SYSCTLS, addresses=RS_ADDRS,
-                                    vips=("10.0.5.96",))
+    defaults: dict[str, Any] = dict(
+        role="real-server", sysctls=RS_SYSCTLS, addresses=RS_ADDRS, vips=("10.0.5.96",)
+    )
     defaults.update(kw)
     return Facts(**defaults)
 

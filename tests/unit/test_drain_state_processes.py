@@ -17,7 +17,7 @@ from lvstop.actions import ActionError, DrainState
 
 ROOT = Path(__file__).resolve().parents[2]
 
-WORKER = r'''
+WORKER = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from lvstop.actions import DrainState
@@ -30,16 +30,21 @@ for j in range(n):
     if j % 2 == 0:
         state.forget(f"{name}-{j}")
 print("done")
-'''
+"""
 
 
 def test_two_processes_remembering_at_once_lose_nothing(tmp_path):
     n = 300  # read-modify-writes per process, 450 of them each (remember, and forget half)
     path = tmp_path / "state" / "drained.json"
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(ROOT), str(path), name,
-                               str(n), str(go)], stdout=subprocess.PIPE, text=True)
-             for name in ("a", "b")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(ROOT), str(path), name, str(n), str(go)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
     go.touch()
     for proc in procs:
         out, _ = proc.communicate(timeout=300)
@@ -57,8 +62,11 @@ def test_lock_file_planted_as_a_symlink_is_refused(tmp_path):
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     (state_dir / "drained.json.lock").symlink_to(victim)
-    with pytest.raises(ActionError, match=r"drained.json.lock: it is a symbolic link; nothing "
-                                          "was changed"):
+    with pytest.raises(
+        ActionError,
+        match=r"drained.json.lock: it is a symbolic link; nothing "
+        "was changed",
+    ):
         DrainState(state_dir / "drained.json").remember("k", 5)
     assert victim.read_text() == "keep me\n"
     assert not (state_dir / "drained.json").exists()
@@ -83,8 +91,10 @@ def test_lock_file_of_another_user_or_a_fifo_is_refused(tmp_path):
 @pytest.mark.parametrize("weight", ['"abc"', "-1", "65536", "1.5", "true", "null"])
 def test_corrupt_weight_is_one_line_naming_the_file(tmp_path, weight):
     path = tmp_path / "drained.json"
-    path.write_text('{"version": 1, "drained": {"tcp:10.0.5.96:8888->10.0.5.91:8888\\u001b[2J":'
-                    f' {{"weight": {weight}}}}}}}')
+    path.write_text(
+        '{"version": 1, "drained": {"tcp:10.0.5.96:8888->10.0.5.91:8888\\u001b[2J":'
+        f' {{"weight": {weight}}}}}}}'
+    )
     with pytest.raises(ActionError) as info:
         DrainState(path).all()
     message = str(info.value)
@@ -92,10 +102,22 @@ def test_corrupt_weight_is_one_line_naming_the_file(tmp_path, weight):
     assert f"is {weight}, not a whole number from 0 to 65535" in message
     assert "\x1b" not in message and "\n" not in message
     # the command says it in one line, no traceback (restore reads the state first)
-    proc = subprocess.run([sys.executable, "-m", "lvstop", "restore",
-                           "tcp:10.0.5.96:8888->10.0.5.91:8888", "--state-file", str(path),
-                           "--audit-log", str(tmp_path / "audit.log")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "restore",
+            "tcp:10.0.5.96:8888->10.0.5.91:8888",
+            "--state-file",
+            str(path),
+            "--audit-log",
+            str(tmp_path / "audit.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and proc.stdout == ""
     assert proc.stderr == f"lvstop: {message}\n"
 
@@ -103,10 +125,22 @@ def test_corrupt_weight_is_one_line_naming_the_file(tmp_path, weight):
 def test_a_refused_drain_creates_no_state_file(tmp_path):
     # this host's kernel has no IPVS (or the real server is not there): refused, no files
     state = tmp_path / "nowhere" / "drained.json"
-    proc = subprocess.run([sys.executable, "-m", "lvstop", "drain",
-                           "tcp:10.0.5.96:8888->10.0.5.91:8888", "--state-file", str(state),
-                           "--audit-log", str(tmp_path / "audit.log")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "drain",
+            "tcp:10.0.5.96:8888->10.0.5.91:8888",
+            "--state-file",
+            str(state),
+            "--audit-log",
+            str(tmp_path / "audit.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert not state.parent.exists()
 

@@ -19,8 +19,11 @@ LAB = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "lab"
 VIP1, VIP2, RS1, RS2 = "10.0.5.96", "10.0.5.97", "10.0.5.91", "10.0.5.92"
 
 
-def load(name: str, *, with_runtime: bool = True,
-         ) -> tuple[KeepalivedConfig, IpvsSnapshot, KeepalivedRuntime | None]:
+def load(
+    name: str,
+    *,
+    with_runtime: bool = True,
+) -> tuple[KeepalivedConfig, IpvsSnapshot, KeepalivedRuntime | None]:
     d = LAB / name
     node = (d / "node").read_text().strip()
     config = parse_file(str(d / "keepalived.conf"), config_id=node)

@@ -9,8 +9,10 @@ from lvstop.errors import LvstopError, one_line
 
 def test_lvstop_errors_and_kernel_errors_are_their_sentence():
     assert one_line(LvstopError("no IPVS here")) == "no IPVS here"
-    assert one_line(PermissionError(errno.EACCES, "Permission denied", "/run/x.pid")) == \
-        "/run/x.pid: Permission denied"
+    assert (
+        one_line(PermissionError(errno.EACCES, "Permission denied", "/run/x.pid"))
+        == "/run/x.pid: Permission denied"
+    )
     assert one_line(OSError("cannot ask keepalived")) == "cannot ask keepalived"
 
 

@@ -90,8 +90,16 @@ def test_listen_and_backend_labels_are_validated():
     assert parse_listen("127.0.0.1:9469") == ("127.0.0.1", 9469)
     assert parse_listen("[::1]:9469") == ("::1", 9469)
     assert parse_listen("[2001:DB8::0:1]:80") == ("2001:db8::1", 80)
-    for bad in (":9469", "9469", "localhost:9469", "1.2.3.4:0", "1.2.3.4:70000", "[::1]9469",
-                "::1:9469", "1.2.3.4:x"):
+    for bad in (
+        ":9469",
+        "9469",
+        "localhost:9469",
+        "1.2.3.4:0",
+        "1.2.3.4:70000",
+        "[::1]9469",
+        "::1:9469",
+        "1.2.3.4:x",
+    ):
         with pytest.raises(ValueError, match="--listen"):
             parse_listen(bad)
     assert parse_backend_labels("proto,local_address") == ("local_address", "proto")
@@ -108,28 +116,47 @@ def test_go_ip_prints_ipv4_mapped_as_ipv4():
 
 def test_recorded_table_renders_node_exporter_labels():
     table = recorded_table()
-    rendered = samples(render(ExportSnapshot(time=1.0, sources=UP, ipvs=table,
-                                             totals=parse_totals(IP_VS_STATS))))
+    rendered = samples(
+        render(ExportSnapshot(time=1.0, sources=UP, ipvs=table, totals=parse_totals(IP_VS_STATS)))
+    )
     assert rendered[("node_ipvs_connections_total", ())] == 58
-    weights = {labels: v for (name, labels), v in rendered.items()
-               if name == "node_ipvs_backend_weight"}
+    weights = {
+        labels: v for (name, labels), v in rendered.items() if name == "node_ipvs_backend_weight"
+    }
     n_rs = sum(len(s.real_servers) for s in table.services)
     assert len(weights) == n_rs > 50
     for svc in table.services:
         for rs in svc.real_servers:
             if svc.protocol == "fwmark":
-                svc_labels = {"local_address": "", "local_port": "0", "proto": "FWM",
-                              "local_mark": f"{svc.fwmark:08X}"}
+                svc_labels = {
+                    "local_address": "",
+                    "local_port": "0",
+                    "proto": "FWM",
+                    "local_mark": f"{svc.fwmark:08X}",
+                }
             else:
                 assert svc.address is not None
-                svc_labels = {"local_address": svc.address, "local_port": str(svc.port),
-                              "proto": svc.protocol.upper(), "local_mark": ""}
-            labels = tuple(sorted({**svc_labels, "remote_address": rs.address,
-                                   "remote_port": str(rs.port)}.items()))
+                svc_labels = {
+                    "local_address": svc.address,
+                    "local_port": str(svc.port),
+                    "proto": svc.protocol.upper(),
+                    "local_mark": "",
+                }
+            labels = tuple(
+                sorted(
+                    {
+                        **svc_labels,
+                        "remote_address": rs.address,
+                        "remote_port": str(rs.port),
+                    }.items()
+                )
+            )
             assert weights[labels] == rs.weight
             assert rendered[("lvstop_real_server_drained", labels)] == (rs.weight == 0)
-    assert any(dict(k)["proto"] == "FWM" and re.fullmatch(r"[0-9A-F]{8}", dict(k)["local_mark"])
-               for k in weights)
+    assert any(
+        dict(k)["proto"] == "FWM" and re.fullmatch(r"[0-9A-F]{8}", dict(k)["local_mark"])
+        for k in weights
+    )
     assert any(":" in dict(k)["local_address"] for k in weights)
     assert rendered[("lvstop_ipvs_real_servers", ())] == n_rs
     assert rendered[("lvstop_source_up", (("source", "ipvs"),))] == 1
@@ -140,8 +167,11 @@ def test_dropping_port_labels_sums_like_node_exporter():
     labels = parse_backend_labels("local_address,remote_address,proto,local_mark")
     full = samples(render(ExportSnapshot(time=1.0, sources=UP, ipvs=table)))
     summed = samples(render(ExportSnapshot(time=1.0, sources=UP, ipvs=table), labels))
-    for name in ("node_ipvs_backend_weight", "node_ipvs_backend_connections_active",
-                 "lvstop_real_server_drained"):
+    for name in (
+        "node_ipvs_backend_weight",
+        "node_ipvs_backend_connections_active",
+        "lvstop_real_server_drained",
+    ):
         ours = {k: v for (n, k), v in summed.items() if n == name}
         assert all("local_port" not in dict(k) and "remote_port" not in dict(k) for k in ours)
         expect: dict[tuple[tuple[str, str], ...], float] = {}
@@ -154,13 +184,17 @@ def test_dropping_port_labels_sums_like_node_exporter():
 
 def test_a_failed_source_has_up_0_and_no_series():
     table = recorded_table()
-    snap = ExportSnapshot(time=5.0, ipvs=table, sources=(
-        SourceStatus("ipvs", False, "no IPVS in this kernel: modprobe ip_vs", 1.0, 0.01),
-        SourceStatus("keepalived", True, "", 5.0, 0.1)))
+    snap = ExportSnapshot(
+        time=5.0,
+        ipvs=table,
+        sources=(
+            SourceStatus("ipvs", False, "no IPVS in this kernel: modprobe ip_vs", 1.0, 0.01),
+            SourceStatus("keepalived", True, "", 5.0, 0.1),
+        ),
+    )
     rendered = samples(render(snap))
     assert rendered[("lvstop_source_up", (("source", "ipvs"),))] == 0
-    assert rendered[("lvstop_source_last_success_timestamp_seconds",
-                     (("source", "ipvs"),))] == 1.0
+    assert rendered[("lvstop_source_last_success_timestamp_seconds", (("source", "ipvs"),))] == 1.0
     assert not [k for k in rendered if k[0].startswith(("node_ipvs_", "lvstop_real_server"))]
 
 
@@ -186,8 +220,9 @@ def vrrp_snapshot(name: str) -> tuple[VrrpSnapshot, tuple[tuple[str, int], ...]]
 
 def test_recorded_failover_shows_in_the_vrrp_series():
     vrrp, bogus = vrrp_snapshot("lab_kill9_failover_gap_then_preempt.pcap")
-    rendered = samples(render(ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp,
-                                             bogus_by_check=bogus)))
+    rendered = samples(
+        render(ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp, bogus_by_check=bogus))
+    )
     v = vrrp.vrids[0]
     key = (("family", v.family), ("interface", v.interface or ""), ("vrid", str(v.vrid)))
     assert v.failovers >= 1
@@ -202,11 +237,11 @@ def test_recorded_failover_shows_in_the_vrrp_series():
 def test_recorded_split_brain_shows_in_the_vrrp_series():
     vrrp, _ = vrrp_snapshot("lab_vrrp_cut_split_brain_and_cleared.pcap")
     rendered = samples(render(ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp)))
-    seconds = [v for (name, _k), v in rendered.items()
-               if name == "lvstop_vrrp_split_brain_seconds_total"]
+    seconds = [
+        v for (name, _k), v in rendered.items() if name == "lvstop_vrrp_split_brain_seconds_total"
+    ]
     assert max(seconds) > 0  # the cut's split brain, cleared by the end of the capture
-    assert all(v == 0 for (name, _k), v in rendered.items()
-               if name == "lvstop_vrrp_split_brain")
+    assert all(v == 0 for (name, _k), v in rendered.items() if name == "lvstop_vrrp_split_brain")
 
 
 def test_a_scrape_never_mixes_two_snapshots():
@@ -215,11 +250,13 @@ def test_a_scrape_never_mixes_two_snapshots():
     table = recorded_table()
     versions = []
     for n in (1, 2, 3):
-        services = tuple(replace(s, real_servers=tuple(replace(rs, weight=n)
-                                                       for rs in s.real_servers))
-                         for s in table.services)
-        versions.append(ExportSnapshot(time=float(n), sources=UP,
-                                       ipvs=IpvsSnapshot(services, table.timeouts)))
+        services = tuple(
+            replace(s, real_servers=tuple(replace(rs, weight=n) for rs in s.real_servers))
+            for s in table.services
+        )
+        versions.append(
+            ExportSnapshot(time=float(n), sources=UP, ipvs=IpvsSnapshot(services, table.timeouts))
+        )
     published = Published()
     published.publish(versions[0])
     seen: list[set[float]] = []
@@ -274,10 +311,15 @@ def test_server_serves_get_only_and_gzip():
             import gzip
 
             assert gzip.decompress(r.read()) == plain
-        for method, path, code in (("POST", "/metrics", 501), ("PUT", "/metrics", 501),
-                                   ("DELETE", "/metrics", 501), ("GET", "/admin", 404)):
-            req = urllib.request.Request(url + path, method=method, data=b"x"
-                                         if method != "GET" else None)
+        for method, path, code in (
+            ("POST", "/metrics", 501),
+            ("PUT", "/metrics", 501),
+            ("DELETE", "/metrics", 501),
+            ("GET", "/admin", 404),
+        ):
+            req = urllib.request.Request(
+                url + path, method=method, data=b"x" if method != "GET" else None
+            )
             with pytest.raises(urllib.error.HTTPError) as info:
                 urllib.request.urlopen(req, timeout=30)
             assert info.value.code == code
@@ -296,16 +338,24 @@ def test_serve_refuses_a_taken_port_in_one_line():
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lvstop", "export", *args],
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "lvstop", "export", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "--listen ADDR:PORT is required"),
-    (("--listen", ":9469"), "give the address to bind"),
-    (("--listen", "127.0.0.1:9469", "--backend-labels", "nope"), "unknown IPVS backend"),
-    (("--listen", "127.0.0.1:9469", "--interval", "0"), "--interval must be"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "--listen ADDR:PORT is required"),
+        (("--listen", ":9469"), "give the address to bind"),
+        (("--listen", "127.0.0.1:9469", "--backend-labels", "nope"), "unknown IPVS backend"),
+        (("--listen", "127.0.0.1:9469", "--interval", "0"), "--interval must be"),
+    ],
+)
 def test_cli_errors_are_one_line(args, message):
     proc = run_cli(*args)
     assert proc.returncode == 2
@@ -331,17 +381,29 @@ def test_the_command_keeps_serving_while_ipvs_fails():
     """On a kernel without IPVS (this host) the ipvs source fails for real: /metrics still
     answers 200, with lvstop_source_up{source="ipvs"} 0."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lvstop", "export", "--listen",
-                             f"127.0.0.1:{port}", "--interval", "0.5", "--no-vrrp",
-                             "--no-keepalived"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "export",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--interval",
+            "0.5",
+            "--no-vrrp",
+            "--no-keepalived",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         body = None
         while body is None and time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
-                                            timeout=30) as r:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
                     body = r.read()
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)
@@ -357,15 +419,16 @@ def test_the_command_keeps_serving_while_ipvs_fails():
 
 def test_rendering_ignores_a_stats_free_snapshot():
     # a snapshot taken before any IPVS table exists renders without node_ipvs backends
-    rendered = samples(render(ExportSnapshot(time=1.0, sources=UP, ipvs=IpvsSnapshot(),
-                                             totals=Stats())))
+    rendered = samples(
+        render(ExportSnapshot(time=1.0, sources=UP, ipvs=IpvsSnapshot(), totals=Stats()))
+    )
     assert rendered[("node_ipvs_connections_total", ())] == 0
     assert rendered[("lvstop_ipvs_services", ())] == 0
 
 
 # -- render (the fast writer) is generate_latest's output, byte for byte -----------------------
 
-HOSTILE = ('a"b', "back\\slash", "new\nline", "ünïcode", "", "{x=\"1\"}", "\\n")
+HOSTILE = ('a"b', "back\\slash", "new\nline", "ünïcode", "", '{x="1"}', "\\n")
 
 
 def keepalived_views():
@@ -378,25 +441,40 @@ def keepalived_views():
     for d in sorted(p for p in LAB.iterdir() if (p / "keepalived.conf").exists()):
         config, ipvs, runtime = load(d.name)
         drift = compute_drift(config, ipvs, runtime, {}, ())
-        yield ipvs, KeepalivedView(running=True, instances=runtime and runtime.instances,
-                                   state_time=0.5, drift=drift)
+        yield (
+            ipvs,
+            KeepalivedView(
+                running=True, instances=runtime and runtime.instances, state_time=0.5, drift=drift
+            ),
+        )
 
 
 def render_cases():
     table = recorded_table()
     two = IpvsSnapshot.from_dict(
-        json.loads((DATA / "ipvs" / "table-seed2.json").read_text())["snapshot"])
+        json.loads((DATA / "ipvs" / "table-seed2.json").read_text())["snapshot"]
+    )
     for ipvs in (table, two, IpvsSnapshot()):
-        rates = {rs.key: Rates(i / 3, i * 1e7 + 0.5, 0.0, 1e22 / (i + 1), float(i))
-                 for i, (_s, rs) in enumerate(ipvs.real_servers())}
-        for labels in ("", "proto", "local_address,remote_address,proto,local_mark",
-                       ",".join(BACKEND_LABELS)):
-            yield ExportSnapshot(time=1.5, sources=UP, ipvs=ipvs, totals=Stats(conns=7),
-                                 rates=rates), parse_backend_labels(labels)
+        rates = {
+            rs.key: Rates(i / 3, i * 1e7 + 0.5, 0.0, 1e22 / (i + 1), float(i))
+            for i, (_s, rs) in enumerate(ipvs.real_servers())
+        }
+        for labels in (
+            "",
+            "proto",
+            "local_address,remote_address,proto,local_mark",
+            ",".join(BACKEND_LABELS),
+        ):
+            yield (
+                ExportSnapshot(time=1.5, sources=UP, ipvs=ipvs, totals=Stats(conns=7), rates=rates),
+                parse_backend_labels(labels),
+            )
     for pcap in sorted((DATA / "vrrp").glob("*.pcap")):
         vrrp, bogus = vrrp_snapshot(pcap.name)
-        yield ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp,
-                             bogus_by_check=bogus), BACKEND_LABELS
+        yield (
+            ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp, bogus_by_check=bogus),
+            BACKEND_LABELS,
+        )
         # label values from the wire and from configs are untrusted text
         for text in HOSTILE:
             odd = replace(vrrp, vrids=tuple(replace(v, interface=text) for v in vrrp.vrids))
@@ -404,12 +482,23 @@ def render_cases():
     for ipvs, view in keepalived_views():
         yield ExportSnapshot(time=2.0, sources=UP, ipvs=ipvs, keepalived=view), BACKEND_LABELS
         for text in HOSTILE if view.instances else ():
-            odd_view = replace(view, instances=tuple(replace(inst, name=text + inst.name)
-                                                     for inst in view.instances or ()))
+            odd_view = replace(
+                view,
+                instances=tuple(
+                    replace(inst, name=text + inst.name) for inst in view.instances or ()
+                ),
+            )
             yield ExportSnapshot(time=2.0, sources=UP, keepalived=odd_view), BACKEND_LABELS
-    yield ExportSnapshot(time=3.0, sources=(
-        SourceStatus("ipvs", False, "down", None, 1e-7),
-        SourceStatus("vrrp", True, "", 1.7e9, 123456789.0))), BACKEND_LABELS
+    yield (
+        ExportSnapshot(
+            time=3.0,
+            sources=(
+                SourceStatus("ipvs", False, "down", None, 1e-7),
+                SourceStatus("vrrp", True, "", 1.7e9, 123456789.0),
+            ),
+        ),
+        BACKEND_LABELS,
+    )
 
 
 def test_render_is_generate_latest_byte_for_byte():

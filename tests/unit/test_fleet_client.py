@@ -43,8 +43,7 @@ async def with_client(client: AgentClient, body: Callable[[AgentClient], Any]) -
         task.cancel()
 
 
-def test_local_agent_goes_live_and_answers(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_agent_goes_live_and_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LVSTOP_STATE_FILE", str(tmp_path / "drained.json"))
     monkeypatch.setenv("LVSTOP_AUDIT_LOG", str(tmp_path / "audit.log"))
     client = AgentClient(parse_target("local"), ConnectOptions(interval=0.2, vrrp=False))
@@ -81,8 +80,9 @@ def test_push_over_a_shell_caches_the_agent(tmp_path: Path) -> None:
 
 
 def test_a_refusing_ssh_is_down_with_its_reason_and_retried(tmp_path: Path) -> None:
-    ssh = fake_ssh(tmp_path, 'echo "ssh: connect to host d1 port 22: Connection refused" >&2\n'
-                   "exit 255\n")
+    ssh = fake_ssh(
+        tmp_path, 'echo "ssh: connect to host d1 port 22: Connection refused" >&2\nexit 255\n'
+    )
     client = AgentClient(Target("root@d1", "root@d1"), ConnectOptions(ssh=ssh))
 
     async def body(c: AgentClient) -> None:
@@ -104,8 +104,11 @@ def test_sudo_refusal_and_old_python_are_reasons(tmp_path: Path) -> None:
         return c.view().reason
 
     assert asyncio.run(with_client(client, body)) == "sudo: a password is required"
-    old = fake_ssh(tmp_path, 'echo \'{"type": "error", "id": null, "error": "python3 here is '
-                   '3.6: the agent needs 3.10 or newer"}\'\nexit 3\n')
+    old = fake_ssh(
+        tmp_path,
+        'echo \'{"type": "error", "id": null, "error": "python3 here is '
+        "3.6: the agent needs 3.10 or newer\"}'\nexit 3\n",
+    )
     client = AgentClient(Target("root@old", "root@old"), ConnectOptions(ssh=old))
     assert "3.6: the agent needs 3.10" in asyncio.run(with_client(client, body))
 
@@ -142,10 +145,14 @@ def test_an_installed_lvstop_is_used_when_asked(tmp_path: Path) -> None:
     (bin_dir / "lvstop").chmod(0o755)
     home = tmp_path / "home"
     home.mkdir()
-    ssh = fake_ssh(tmp_path, f'for last; do :; done\nHOME={home} PATH={bin_dir}:/usr/bin:/bin '
-                   'exec sh -c "$last"\n')
-    client = AgentClient(Target("root@d1", "root@d1"),
-                         ConnectOptions(interval=0.2, vrrp=False, agent="installed", ssh=ssh))
+    ssh = fake_ssh(
+        tmp_path,
+        f'for last; do :; done\nHOME={home} PATH={bin_dir}:/usr/bin:/bin exec sh -c "$last"\n',
+    )
+    client = AgentClient(
+        Target("root@d1", "root@d1"),
+        ConnectOptions(interval=0.2, vrrp=False, agent="installed", ssh=ssh),
+    )
 
     async def body(c: AgentClient) -> dict[str, Any]:
         await until(lambda: c.view().live, f"live ({c.view().reason})")

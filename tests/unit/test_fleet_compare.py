@@ -80,20 +80,20 @@ def test_weight_and_presence_differences(d1: dict[str, Any], d2: dict[str, Any])
     assert overview(b, list(diffs.values())).differences == 2
 
 
-def test_plan_lists_each_director_before_and_after(d1: dict[str, Any],
-                                                  d2: dict[str, Any]) -> None:
+def test_plan_lists_each_director_before_and_after(d1: dict[str, Any], d2: dict[str, Any]) -> None:
     a, b = view(d1), view(d2)
     down = Director(name="root@10.0.5.99", status=DOWN, reason="Connection refused")
     steps = writes.plan("drain", RS1, [a, b, down])
     assert [s.text() for s in steps] == [
-        f"{a.name}: weight 1 → 0", f"{b.name}: weight 1 → 0",
-        "root@10.0.5.99: skipped (not connected: Connection refused)"]
+        f"{a.name}: weight 1 → 0",
+        f"{b.name}: weight 1 → 0",
+        "root@10.0.5.99: skipped (not connected: Connection refused)",
+    ]
     restore = writes.plan("restore", RS1, [a])
     assert restore[0].skip == "no weight remembered there"
 
 
-def test_apply_reports_a_partial_failure_plainly(d1: dict[str, Any],
-                                                 d2: dict[str, Any]) -> None:
+def test_apply_reports_a_partial_failure_plainly(d1: dict[str, Any], d2: dict[str, Any]) -> None:
     a, b = view(d1), view(d2)
     steps = writes.plan("weight", RS1, [a, b], 3)
     calls: list[tuple[str, dict[str, Any]]] = []
@@ -104,20 +104,33 @@ def test_apply_reports_a_partial_failure_plainly(d1: dict[str, Any],
             if fail:
                 raise LvstopError(f"{name}: the kernel rejected weight 3: EPERM")
             return {"message": f"{RS1}: weight 1 -> 3"}
+
         return request
 
-    outcomes = asyncio.run(writes.apply("weight", RS1, steps, {
-        a.name: requester(a.name, False), b.name: requester(b.name, True)}, 3))
+    outcomes = asyncio.run(
+        writes.apply(
+            "weight",
+            RS1,
+            steps,
+            {a.name: requester(a.name, False), b.name: requester(b.name, True)},
+            3,
+        )
+    )
     assert [o.ok for o in outcomes] == [True, False]
-    assert sorted(calls) == sorted([(a.name, {"op": "weight", "rs": RS1, "weight": 3}),
-                                    (b.name, {"op": "weight", "rs": RS1, "weight": 3})])
+    assert sorted(calls) == sorted(
+        [
+            (a.name, {"op": "weight", "rs": RS1, "weight": 3}),
+            (b.name, {"op": "weight", "rs": RS1, "weight": 3}),
+        ]
+    )
     text, severity = writes.summary("weight", RS1, outcomes)
     assert severity == "error" and text.startswith(f"weight {RS1}: PARTIAL: done on {a.name}")
     assert "FAILED" in text and "EPERM" in text
 
 
-@pytest.mark.parametrize("text", ["-oProxyCommand=x", "a b", "host;rm", "", "root@", "x" * 300,
-                                  "$(id)@h"])
+@pytest.mark.parametrize(
+    "text", ["-oProxyCommand=x", "a b", "host;rm", "", "root@", "x" * 300, "$(id)@h"]
+)
 def test_hosts_ssh_could_misread_are_refused(text: str) -> None:
     with pytest.raises(LvstopError):
         parse_target(text)

@@ -65,10 +65,21 @@ def test_aggregate_matches_entries():
 
 
 def test_counts_by_snapshot_keys_including_fwmark():
-    svc = Service("tcp", "inet", "10.0.5.96", 8888, real_servers=(
-        RealServer("10.0.5.91", 8888, service_key="tcp:10.0.5.96:8888"),))
-    fwm = Service("fwmark", "inet", None, None, fwmark=4, real_servers=(
-        RealServer("10.0.5.92", 0, service_key="fwm:4"),))
+    svc = Service(
+        "tcp",
+        "inet",
+        "10.0.5.96",
+        8888,
+        real_servers=(RealServer("10.0.5.91", 8888, service_key="tcp:10.0.5.96:8888"),),
+    )
+    fwm = Service(
+        "fwmark",
+        "inet",
+        None,
+        None,
+        fwmark=4,
+        real_servers=(RealServer("10.0.5.92", 0, service_key="fwm:4"),),
+    )
     snap = IpvsSnapshot((svc, fwm))
     text = TABLE + "TCP 0A000564 AA20 0A000561 0050 0A00055C 0050 ESTABLISHED     899\n"
     keyed = counts_by_key(decode_counts(aggregate_text(text)), snap)
@@ -112,11 +123,28 @@ from hypothesis import strategies as st  # noqa: E402
 from lvstop.sources.conns import _AGG  # noqa: E402
 
 
-@given(st.lists(st.tuples(st.sampled_from(["TCP", "UDP", "SCTP"]), st.booleans(),
-                          st.booleans(), st.integers(0, 65535),
-                          st.sampled_from(["ESTABLISHED", "SYN_RECV", "FIN_WAIT", "UDP",
-                                           "NONE", "COOKIE_ECHOED", "CLOSE_WAIT"])),
-                max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["TCP", "UDP", "SCTP"]),
+            st.booleans(),
+            st.booleans(),
+            st.integers(0, 65535),
+            st.sampled_from(
+                [
+                    "ESTABLISHED",
+                    "SYN_RECV",
+                    "FIN_WAIT",
+                    "UDP",
+                    "NONE",
+                    "COOKIE_ECHOED",
+                    "CLOSE_WAIT",
+                ]
+            ),
+        ),
+        max_size=60,
+    )
+)
 def test_fast_aggregate_equals_the_plain_regex(rows):
     text = TABLE.splitlines()[0] + "\n" + "".join(_line(*r) + "\n" for r in rows)
     from collections import Counter
@@ -135,8 +163,10 @@ def test_recorded_ipv4_and_ipv6_table_agrees_with_ipvsadm_lnc():
     doc = json.loads((DATA / "conns-v4-v6.json").read_text())
     entries, warnings = parse_conn_table(doc["ip_vs_conn"])
     assert not warnings
-    assert sorted((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint, e.real_endpoint)
-                  for e in entries) == sorted(ipvs_oracle.parse_lnc(doc["ipvsadm_lnc"]))
+    assert sorted(
+        (e.protocol, e.state, e.client_endpoint, e.virtual_endpoint, e.real_endpoint)
+        for e in entries
+    ) == sorted(ipvs_oracle.parse_lnc(doc["ipvsadm_lnc"]))
     counts = decode_counts(aggregate_text(doc["ip_vs_conn"]))
     assert sum(c.count for c in counts) == len(entries)
     assert {c.virtual_endpoint for c in counts} == {"[2001:db8::1]:53", "10.0.5.96:53"}

@@ -31,12 +31,17 @@ def recorded(cmd: int) -> list[bytes]:
     out = []
     for name in ("table-seed1.json", "table-seed2.json", "lab-d1-after-load.json"):
         doc = json.loads((DATA / name).read_text())
-        out += [bytes.fromhex(m) for ex in doc["exchanges"]
-                if ex["kind"] == "dump" and ex["cmd"] == cmd for m in ex["replies"]]
+        out += [
+            bytes.fromhex(m)
+            for ex in doc["exchanges"]
+            if ex["kind"] == "dump" and ex["cmd"] == cmd
+            for m in ex["replies"]
+        ]
     return out
 
 
 # -- the table against the kernel header -------------------------------------------------------
+
 
 def header_enum(prefix: str) -> dict[str, int]:
     """``IPVS_<prefix>_<NAME>`` -> value, from the enum of the installed ip_vs.h."""
@@ -49,21 +54,31 @@ def header_enum(prefix: str) -> dict[str, int]:
         m = re.match(r"\s*(" + prefix + r"\w+)\s*(?:=\s*(\d+))?\s*,", line)
         if m:
             n = int(m.group(2)) if m.group(2) else n + 1
-            values[m.group(1)[len(prefix):]] = n
+            values[m.group(1)[len(prefix) :]] = n
     return values
 
 
 @pytest.mark.skipif(not HEADER.exists(), reason="no linux-libc-dev ip_vs.h")
-@pytest.mark.parametrize("prefix, ours", [
-    ("IPVS_CMD_ATTR_", "CMD_ATTR_"), ("IPVS_SVC_ATTR_", "SVC_ATTR_"),
-    ("IPVS_DEST_ATTR_", "DEST_ATTR_"), ("IPVS_DAEMON_ATTR_", "DAEMON_ATTR_"),
-    ("IPVS_STATS_ATTR_", "STATS_ATTR_"), ("IPVS_CMD_", "CMD_"),
-])
+@pytest.mark.parametrize(
+    "prefix, ours",
+    [
+        ("IPVS_CMD_ATTR_", "CMD_ATTR_"),
+        ("IPVS_SVC_ATTR_", "SVC_ATTR_"),
+        ("IPVS_DEST_ATTR_", "DEST_ATTR_"),
+        ("IPVS_DAEMON_ATTR_", "DAEMON_ATTR_"),
+        ("IPVS_STATS_ATTR_", "STATS_ATTR_"),
+        ("IPVS_CMD_", "CMD_"),
+    ],
+)
 def test_attribute_numbers_are_the_kernel_headers(prefix, ours):
     kernel = header_enum(prefix)
-    mine = {name[len(ours):]: value for name, value in vars(ipvs).items()
-            if name.startswith(ours) and isinstance(value, int)
-            and not (ours == "CMD_" and name.startswith("CMD_ATTR_"))}
+    mine = {
+        name[len(ours) :]: value
+        for name, value in vars(ipvs).items()
+        if name.startswith(ours)
+        and isinstance(value, int)
+        and not (ours == "CMD_" and name.startswith("CMD_ATTR_"))
+    }
     assert mine, ours
     for name, value in mine.items():
         assert kernel.get(name) == value, f"{ours}{name}"
@@ -102,15 +117,20 @@ def encode(attrs: list, pos: int, pad: bool) -> bytes:
 
 def message(cmd: int, attrs: list, start: int, pad: bool) -> bytes:
     body = encode(attrs, start + genl.HDRLEN, pad)
-    return genl.NLMSGHDR.pack(genl.HDRLEN + len(body), 0x20, 2, 1, 0) + \
-        genl.GENLMSGHDR.pack(cmd, 1, 0) + body
+    return (
+        genl.NLMSGHDR.pack(genl.HDRLEN + len(body), 0x20, 2, 1, 0)
+        + genl.GENLMSGHDR.pack(cmd, 1, 0)
+        + body
+    )
 
 
 def stats_attrs(values: list[int], wide: bool) -> list:
     if wide:
         return [(i, (U64, struct.pack("=Q", v))) for i, v in enumerate(values, 1)]
-    return [(i, (U64, struct.pack("=Q", v)) if i in (4, 5)
-             else struct.pack("=I", v & 0xFFFFFFFF)) for i, v in enumerate(values, 1)]
+    return [
+        (i, (U64, struct.pack("=Q", v)) if i in (4, 5) else struct.pack("=I", v & 0xFFFFFFFF))
+        for i, v in enumerate(values, 1)
+    ]
 
 
 u16 = st.integers(0, 0xFFFF)
@@ -122,18 +142,29 @@ counters = st.lists(u64, min_size=10, max_size=10)
 @st.composite
 def dest_attrs(draw: st.DrawFn) -> list:
     af = draw(st.sampled_from([2, 10]))
-    raw = draw(st.binary(min_size=16, max_size=16)) if af == 10 else \
-        draw(st.binary(min_size=4, max_size=4)) + b"\0" * 12
+    raw = (
+        draw(st.binary(min_size=16, max_size=16))
+        if af == 10
+        else draw(st.binary(min_size=4, max_size=4)) + b"\0" * 12
+    )
     return [
-        (ipvs.DEST_ATTR_ADDR, raw), (ipvs.DEST_ATTR_PORT, struct.pack("=H", draw(u16))),
+        (ipvs.DEST_ATTR_ADDR, raw),
+        (ipvs.DEST_ATTR_PORT, struct.pack("=H", draw(u16))),
         (ipvs.DEST_ATTR_FWD_METHOD, struct.pack("=I", draw(st.integers(0, 7)))),
         (ipvs.DEST_ATTR_WEIGHT, struct.pack("=I", draw(u32))),
         (ipvs.DEST_ATTR_TUN_TYPE, struct.pack("=B", draw(st.integers(0, 3)))),
         (ipvs.DEST_ATTR_TUN_PORT, struct.pack("=H", draw(u16))),
         (ipvs.DEST_ATTR_TUN_FLAGS, struct.pack("=H", draw(st.integers(0, 3)))),
-        *((attr, struct.pack("=I", draw(u32))) for attr in (
-            ipvs.DEST_ATTR_U_THRESH, ipvs.DEST_ATTR_L_THRESH, ipvs.DEST_ATTR_ACTIVE_CONNS,
-            ipvs.DEST_ATTR_INACT_CONNS, ipvs.DEST_ATTR_PERSIST_CONNS)),
+        *(
+            (attr, struct.pack("=I", draw(u32)))
+            for attr in (
+                ipvs.DEST_ATTR_U_THRESH,
+                ipvs.DEST_ATTR_L_THRESH,
+                ipvs.DEST_ATTR_ACTIVE_CONNS,
+                ipvs.DEST_ATTR_INACT_CONNS,
+                ipvs.DEST_ATTR_PERSIST_CONNS,
+            )
+        ),
         (ipvs.DEST_ATTR_ADDR_FAMILY, struct.pack("=H", af)),
         (ipvs.DEST_ATTR_STATS, stats_attrs(draw(counters), wide=False)),
         (ipvs.DEST_ATTR_STATS64, stats_attrs(draw(counters), wide=True)),
@@ -144,25 +175,30 @@ def dest_attrs(draw: st.DrawFn) -> list:
 def service_attrs(draw: st.DrawFn) -> list:
     af = draw(st.sampled_from([2, 10]))
     if draw(st.booleans()):
-        ident = [(ipvs.SVC_ATTR_AF, struct.pack("=H", af)),
-                 (ipvs.SVC_ATTR_FWMARK, struct.pack("=I", draw(st.integers(1, 0xFFFFFFFF))))]
+        ident = [
+            (ipvs.SVC_ATTR_AF, struct.pack("=H", af)),
+            (ipvs.SVC_ATTR_FWMARK, struct.pack("=I", draw(st.integers(1, 0xFFFFFFFF)))),
+        ]
     else:
-        ident = [(ipvs.SVC_ATTR_AF, struct.pack("=H", af)),
-                 (ipvs.SVC_ATTR_PROTOCOL, struct.pack("=H", draw(st.sampled_from([6, 17, 132,
-                                                                                   99])))),
-                 (ipvs.SVC_ATTR_ADDR, draw(st.binary(min_size=16, max_size=16))),
-                 (ipvs.SVC_ATTR_PORT, struct.pack("=H", draw(u16)))]
-    names = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1,
-                    max_size=15)
+        ident = [
+            (ipvs.SVC_ATTR_AF, struct.pack("=H", af)),
+            (ipvs.SVC_ATTR_PROTOCOL, struct.pack("=H", draw(st.sampled_from([6, 17, 132, 99])))),
+            (ipvs.SVC_ATTR_ADDR, draw(st.binary(min_size=16, max_size=16))),
+            (ipvs.SVC_ATTR_PORT, struct.pack("=H", draw(u16))),
+        ]
+    names = st.text(st.characters(min_codepoint=97, max_codepoint=122), min_size=1, max_size=15)
     strings = [(ipvs.SVC_ATTR_SCHED_NAME, draw(names).encode() + b"\0")]
     if draw(st.booleans()):
         strings.append((ipvs.SVC_ATTR_PE_NAME, draw(names).encode() + b"\0"))
-    return [*ident, *strings,
-            (ipvs.SVC_ATTR_FLAGS, struct.pack("=II", draw(st.integers(0, 0x3F)), 0xFFFFFFFF)),
-            (ipvs.SVC_ATTR_TIMEOUT, struct.pack("=I", draw(u32))),
-            (ipvs.SVC_ATTR_NETMASK, struct.pack("=I", draw(u32))),
-            (ipvs.SVC_ATTR_STATS, stats_attrs(draw(counters), wide=False)),
-            (ipvs.SVC_ATTR_STATS64, stats_attrs(draw(counters), wide=True))]
+    return [
+        *ident,
+        *strings,
+        (ipvs.SVC_ATTR_FLAGS, struct.pack("=II", draw(st.integers(0, 0x3F)), 0xFFFFFFFF)),
+        (ipvs.SVC_ATTR_TIMEOUT, struct.pack("=I", draw(u32))),
+        (ipvs.SVC_ATTR_NETMASK, struct.pack("=I", draw(u32))),
+        (ipvs.SVC_ATTR_STATS, stats_attrs(draw(counters), wide=False)),
+        (ipvs.SVC_ATTR_STATS64, stats_attrs(draw(counters), wide=True)),
+    ]
 
 
 def altered(draw: st.DrawFn, attrs: list) -> list:
@@ -176,8 +212,9 @@ def altered(draw: st.DrawFn, attrs: list) -> list:
     return attrs
 
 
-def decodes_alike(fast: Callable[..., object], plain: Callable[..., object], msg: bytes,
-                  *extra: object) -> object:
+def decodes_alike(
+    fast: Callable[..., object], plain: Callable[..., object], msg: bytes, *extra: object
+) -> object:
     try:
         want = plain(msg, 0, len(msg), *extra)
     except NetlinkError:
@@ -194,20 +231,26 @@ def fast_path_reads(msg: bytes) -> bool:
 
 # -- the fast path on recorded messages -----------------------------------------------------
 
+
 def test_recorded_messages_take_the_fast_path_and_agree_with_the_plain_decoders():
     dests, services = recorded(ipvs.CMD_GET_DEST), recorded(ipvs.CMD_GET_SERVICE)
     assert dests and services
     for m in dests:
         assert fast_path_reads(m)
-        assert ipvs.decode_dest(m, 0, len(m), "k", 2) == \
-            ipvs.decode_dest_plain(m, 0, len(m), "k", 2) is not None
+        assert (
+            ipvs.decode_dest(m, 0, len(m), "k", 2)
+            == ipvs.decode_dest_plain(m, 0, len(m), "k", 2)
+            is not None
+        )
     for m in services:
         assert read_whole(ipvs.CMD_GET_SERVICE, m)
-        assert ipvs.decode_service(m, 0, len(m)) == \
-            ipvs.decode_service_plain(m, 0, len(m)) is not None
+        assert (
+            ipvs.decode_service(m, 0, len(m)) == ipvs.decode_service_plain(m, 0, len(m)) is not None
+        )
 
 
 # -- the fast path on generated messages ------------------------------------------------------
+
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
@@ -253,7 +296,7 @@ def test_corrupted_recorded_messages_decode_alike(data):
     msg = bytearray(data.draw(st.sampled_from(recorded(kind))))
     for _ in range(data.draw(st.integers(1, 4))):
         msg[data.draw(st.integers(genl.HDRLEN, len(msg) - 1))] = data.draw(st.integers(0, 255))
-    msg = msg[:data.draw(st.integers(genl.HDRLEN, len(msg)))]
+    msg = msg[: data.draw(st.integers(genl.HDRLEN, len(msg)))]
     struct.pack_into("=I", msg, 0, len(msg))
     if kind == ipvs.CMD_GET_DEST:
         decodes_alike(ipvs.decode_dest, ipvs.decode_dest_plain, bytes(msg), "k", 2)
@@ -262,6 +305,7 @@ def test_corrupted_recorded_messages_decode_alike(data):
 
 
 # -- ServiceHeads: a service decoded before, its counters moved ----------------------------------
+
 
 def heads_decode_alike(heads: ipvs.ServiceHeads, msg: bytes) -> None:
     """``heads.decode`` gives what the plain decoder gives: the head (its service with the
@@ -324,7 +368,7 @@ def test_service_heads_on_corrupted_recorded_messages(data):
     msg = bytearray(original)
     for _ in range(data.draw(st.integers(1, 4))):
         msg[data.draw(st.integers(genl.HDRLEN, len(msg) - 1))] = data.draw(st.integers(0, 255))
-    msg = msg[:data.draw(st.integers(genl.HDRLEN, len(msg)))]
+    msg = msg[: data.draw(st.integers(genl.HDRLEN, len(msg)))]
     struct.pack_into("=I", msg, 0, len(msg))
     heads_decode_alike(heads, bytes(msg))
 

@@ -30,8 +30,9 @@ def replayed(name: str) -> tuple[IpvsSnapshot, dict]:
 def test_order_and_service_lines_match_ipvsadm_ln(name):
     snap, doc = replayed(name)
     listing = doc["ipvsadm"]["list"]
-    want_lines = [line.rstrip() for line in listing.splitlines()
-                  if re.match(r"^(TCP|UDP|SCTP|FWM) ", line)]
+    want_lines = [
+        line.rstrip() for line in listing.splitlines() if re.match(r"^(TCP|UDP|SCTP|FWM) ", line)
+    ]
     got_lines = [dump.service_line(s) for s in dump.sorted_services(snap)]
     norm = [re.sub(r"\s+", " ", w) for w in want_lines]
     got = [re.sub(r"\s+", " ", g) for g in got_lines]
@@ -39,8 +40,11 @@ def test_order_and_service_lines_match_ipvsadm_ln(name):
     # with a wrapping 32-bit subtraction (not worth copying)
     assert sorted(got) == sorted(norm)
     assert [g for g in got if "[" not in g] == [w for w in norm if "[" not in w]
-    want_rs = [ipvs_oracle._norm_endpoint(line.split()[1]) for line in listing.splitlines()
-               if line.startswith("  -> ") and not line.startswith("  -> RemoteAddress")]
+    want_rs = [
+        ipvs_oracle._norm_endpoint(line.split()[1])
+        for line in listing.splitlines()
+        if line.startswith("  -> ") and not line.startswith("  -> RemoteAddress")
+    ]
     got_rs = [rs.endpoint for s in dump.sorted_services(snap) for rs in s.real_servers]
     assert sorted(got_rs) == sorted(want_rs)
     assert [r for r in got_rs if "[" not in r] == [w for w in want_rs if "[" not in w]

@@ -26,18 +26,32 @@ def test_permission_errors(err):
 
 
 def test_other_errors_name_the_errno():
-    exc = ipvs_error(NetlinkError("IPVS service dump: EINVAL (Invalid argument)", errno.EINVAL),
-                     "IPVS service dump")
+    exc = ipvs_error(
+        NetlinkError("IPVS service dump: EINVAL (Invalid argument)", errno.EINVAL),
+        "IPVS service dump",
+    )
     assert str(exc) == "IPVS service dump: EINVAL (Invalid argument)"
     assert "\n" not in str(exc)
 
 
 @pytest.mark.skipif(os.path.exists("/proc/net/ip_vs"), reason="this kernel has IPVS loaded")
-@pytest.mark.parametrize("argv", [["dump"], ["dump", "--json"], ["dump", "--conns"],
-                                  ["timeouts", "1", "0", "0", "--audit-log", "/dev/null"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["dump"],
+        ["dump", "--json"],
+        ["dump", "--conns"],
+        ["timeouts", "1", "0", "0", "--audit-log", "/dev/null"],
+    ],
+)
 def test_no_ipvs_kernel_gives_one_line(argv):
     """The host kernel has no IPVS (LAB.md): the real path, not a mock."""
-    proc = subprocess.run([sys.executable, "-m", "lvstop", *argv], capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lvstop", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr == f"lvstop: {ERR_NO_IPVS}\n"

@@ -19,8 +19,11 @@ FAMILY = 0x20
 def msg(msg_type: int, flags: int, seq: int, payload: bytes) -> bytes:
     body = genl.GENLMSGHDR.pack(5, 1, 0) + payload if msg_type == FAMILY else payload
     length = 16 + len(body)
-    return genl.NLMSGHDR.pack(length, msg_type, flags, seq, 0) + body + b"\0" * (
-        genl.align4(length) - length)
+    return (
+        genl.NLMSGHDR.pack(length, msg_type, flags, seq, 0)
+        + body
+        + b"\0" * (genl.align4(length) - length)
+    )
 
 
 def done(seq: int, flags: int = 0) -> bytes:
@@ -71,11 +74,13 @@ def parse(buf, off, length):
 
 
 def test_interrupted_dump_is_run_again():
-    g = scripted([
-        lambda s: item(s, 1) + item(s, 2, genl.NLM_F_MULTI | genl.NLM_F_DUMP_INTR),
-        lambda s: done(s, genl.NLM_F_DUMP_INTR),
-        lambda s: item(s, 10) + item(s, 20) + done(s),
-    ])
+    g = scripted(
+        [
+            lambda s: item(s, 1) + item(s, 2, genl.NLM_F_MULTI | genl.NLM_F_DUMP_INTR),
+            lambda s: done(s, genl.NLM_F_DUMP_INTR),
+            lambda s: item(s, 10) + item(s, 20) + done(s),
+        ]
+    )
     assert g.dump(FAMILY, 5, 1, b"", parse) == [10, 20]
     sock = g._sock
     assert isinstance(sock, ScriptedSocket)

@@ -35,8 +35,13 @@ def test_keys():
 
 
 def test_lookup_by_key():
-    svc = Service("udp", "inet", "10.0.5.97", 53,
-                  real_servers=(RealServer("10.0.5.92", 53, service_key="udp:10.0.5.97:53"),))
+    svc = Service(
+        "udp",
+        "inet",
+        "10.0.5.97",
+        53,
+        real_servers=(RealServer("10.0.5.92", 53, service_key="udp:10.0.5.97:53"),),
+    )
     snap = IpvsSnapshot((svc,))
     assert snap.service("udp:10.0.5.97:53") is svc
     assert snap.real_server("udp:10.0.5.97:53->10.0.5.92:53") is svc.real_servers[0]
@@ -45,20 +50,49 @@ def test_lookup_by_key():
 
 
 def test_schema_shape_is_exact():
-    svc = Service("tcp", "inet", "10.0.5.96", 8888, scheduler="rr",
-                  real_servers=(RealServer("10.0.5.91", 8888, forward="route",
-                                           service_key="tcp:10.0.5.96:8888"),))
+    svc = Service(
+        "tcp",
+        "inet",
+        "10.0.5.96",
+        8888,
+        scheduler="rr",
+        real_servers=(
+            RealServer("10.0.5.91", 8888, forward="route", service_key="tcp:10.0.5.96:8888"),
+        ),
+    )
     doc = IpvsSnapshot((svc,), Timeouts(900, 120, 300)).to_dict()
     assert doc["schema"] == SCHEMA
     assert doc["timeouts"] == {"tcp": 900, "tcpfin": 120, "udp": 300}
     s = doc["services"][0]
-    for k in ("protocol", "family", "address", "port", "fwmark", "scheduler", "flags",
-              "persistence_timeout", "persistence_mask", "stats", "real_servers"):
+    for k in (
+        "protocol",
+        "family",
+        "address",
+        "port",
+        "fwmark",
+        "scheduler",
+        "flags",
+        "persistence_timeout",
+        "persistence_mask",
+        "stats",
+        "real_servers",
+    ):
         assert k in s
     assert list(s["stats"]) == list(STATS_FIELDS)
     r = s["real_servers"][0]
-    for k in ("address", "port", "family", "forward", "weight", "upper_threshold",
-              "lower_threshold", "active_conns", "inactive_conns", "persistent_conns", "stats"):
+    for k in (
+        "address",
+        "port",
+        "family",
+        "forward",
+        "weight",
+        "upper_threshold",
+        "lower_threshold",
+        "active_conns",
+        "inactive_conns",
+        "persistent_conns",
+        "stats",
+    ):
         assert k in r
     assert r["forward"] == "route"
 
@@ -85,26 +119,60 @@ def services(draw):
     else:
         addr, p, mark = draw(addr_st), draw(port), None
     key = Service(proto, fam, addr, p, mark).key
-    rss = draw(st.lists(st.builds(
-        RealServer, addr_st, port, st.just(fam), st.sampled_from(FORWARDS),
-        st.integers(0, 65535), st.integers(0, 2**31), st.integers(0, 2**31),
-        st.integers(0, 2**31), st.integers(0, 2**31), st.integers(0, 2**31), stats_st,
-        st.just(key)), max_size=4, unique_by=lambda r: (r.address, r.port)))
-    return Service(proto, fam, addr, p, mark,
-                   scheduler=draw(st.sampled_from(["rr", "wlc", "sh", "mh"])),
-                   flags=tuple(draw(st.sets(st.sampled_from(["persistent", "one-packet"])))),
-                   persistence_timeout=draw(st.integers(0, 10**6)),
-                   persistence_mask=draw(st.integers(0, 32 if fam == "inet" else 128)),
-                   stats=draw(stats_st), real_servers=tuple(rss))
+    rss = draw(
+        st.lists(
+            st.builds(
+                RealServer,
+                addr_st,
+                port,
+                st.just(fam),
+                st.sampled_from(FORWARDS),
+                st.integers(0, 65535),
+                st.integers(0, 2**31),
+                st.integers(0, 2**31),
+                st.integers(0, 2**31),
+                st.integers(0, 2**31),
+                st.integers(0, 2**31),
+                stats_st,
+                st.just(key),
+            ),
+            max_size=4,
+            unique_by=lambda r: (r.address, r.port),
+        )
+    )
+    return Service(
+        proto,
+        fam,
+        addr,
+        p,
+        mark,
+        scheduler=draw(st.sampled_from(["rr", "wlc", "sh", "mh"])),
+        flags=tuple(draw(st.sets(st.sampled_from(["persistent", "one-packet"])))),
+        persistence_timeout=draw(st.integers(0, 10**6)),
+        persistence_mask=draw(st.integers(0, 32 if fam == "inet" else 128)),
+        stats=draw(stats_st),
+        real_servers=tuple(rss),
+    )
 
 
-@given(st.lists(services(), max_size=4, unique_by=lambda s: s.key),
-       st.one_of(st.none(), st.builds(Timeouts, st.integers(0, 2**31), st.integers(0, 2**31),
-                                      st.integers(0, 2**31))),
-       st.lists(st.builds(SyncDaemon, st.sampled_from(["master", "backup"]),
-                          st.text("abcdefgh0123", min_size=1, max_size=15),
-                          st.integers(0, 255)), max_size=2),
-       st.floats(0, 1e9), st.floats(0, 2e9))
+@given(
+    st.lists(services(), max_size=4, unique_by=lambda s: s.key),
+    st.one_of(
+        st.none(),
+        st.builds(Timeouts, st.integers(0, 2**31), st.integers(0, 2**31), st.integers(0, 2**31)),
+    ),
+    st.lists(
+        st.builds(
+            SyncDaemon,
+            st.sampled_from(["master", "backup"]),
+            st.text("abcdefgh0123", min_size=1, max_size=15),
+            st.integers(0, 255),
+        ),
+        max_size=2,
+    ),
+    st.floats(0, 1e9),
+    st.floats(0, 2e9),
+)
 def test_json_round_trip(svcs, timeouts, daemons, mono, wall):
     snap = IpvsSnapshot(tuple(svcs), timeouts, tuple(daemons), mono, wall)
     back = IpvsSnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))

@@ -65,8 +65,11 @@ def removed_later(exs: list[dict], victim: int) -> tuple[list[dict], str]:
     """The recording with a second answer to service ``victim``'s real-server dump: its first
     real server gone. Returns the exchanges and that dump's request (hex)."""
     exs = copy.deepcopy(exs)
-    dumps = [ex for ex in exs if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST
-             and len(ex["replies"]) >= 2]
+    dumps = [
+        ex
+        for ex in exs
+        if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST and len(ex["replies"]) >= 2
+    ]
     ex = dumps[victim]
     later = dict(ex, replies=ex["replies"][1:])
     exs.insert(exs.index(ex) + 1, later)
@@ -105,17 +108,22 @@ def test_the_focus_is_read_every_poll():
 
 
 @settings(max_examples=60, deadline=None)
-@given(services=st.integers(1, 3000), focus_size=st.integers(0, 40),
-       every=st.sampled_from([5.0, 10.0, 30.0]), interval=st.sampled_from([0.5, 1.0, 2.0]),
-       polls=st.integers(2, 80))
-def test_the_sweep_reads_every_service_in_time_and_spreads_the_reads(services, focus_size,
-                                                                    every, interval, polls):
+@given(
+    services=st.integers(1, 3000),
+    focus_size=st.integers(0, 40),
+    every=st.sampled_from([5.0, 10.0, 30.0]),
+    interval=st.sampled_from([0.5, 1.0, 2.0]),
+    polls=st.integers(2, 80),
+)
+def test_the_sweep_reads_every_service_in_time_and_spreads_the_reads(
+    services, focus_size, every, interval, polls
+):
     sweep = RealServerSweep(every)
     keys = [f"tcp:10.0.{i // 250}.{i % 250}:80" for i in range(services)]
     last: dict[str, float] = {}
     now = 0.0
     for poll in range(polls):
-        focus = set(keys[poll % services: poll % services + focus_size])
+        focus = set(keys[poll % services : poll % services + focus_size])
         chosen = sweep.choose(keys, focus, now)
         assert focus <= chosen
         if poll == 0:
@@ -143,7 +151,8 @@ def test_an_idle_table_gives_the_same_objects_again_and_what_a_cold_read_gives()
     clock.now += 11  # every service's turn has come: all real servers read again
     third = reader.read(focus=set())
     assert third.real_servers_read is not None and len(third.real_servers_read) == len(
-        third.services)
+        third.services
+    )
     for a, b, c in zip(first.services, second.services, third.services, strict=True):
         assert a is b is c
     cold = IpvsReader(Replayer(exchanges()), memo=False).read()

@@ -75,12 +75,17 @@ def test_oracle_comparison_can_fail():
     svc = next(s for s in snap.services if s.real_servers)
     rs = svc.real_servers[0]
     bad_rs = replace(rs, weight=rs.weight + 1)
-    bad = replace(snap, services=tuple(
-        replace(s, real_servers=(bad_rs, *s.real_servers[1:])) if s is svc else s
-        for s in snap.services))
+    bad = replace(
+        snap,
+        services=tuple(
+            replace(s, real_servers=(bad_rs, *s.real_servers[1:])) if s is svc else s
+            for s in snap.services
+        ),
+    )
     assert any("weight" in d for d in ipvs_oracle.compare(bad, doc["ipvsadm"]))
-    bad2 = replace(snap, services=tuple(
-        replace(s, scheduler="xx") if s is svc else s for s in snap.services))
+    bad2 = replace(
+        snap, services=tuple(replace(s, scheduler="xx") if s is svc else s for s in snap.services)
+    )
     assert any("scheduler" in d for d in ipvs_oracle.compare(bad2, doc["ipvsadm"]))
 
 
@@ -89,15 +94,21 @@ def test_conn_table_recorded_after_load_agrees_with_ipvsadm_lnc():
     entries, warnings = parse_conn_table(doc["ip_vs_conn"])
     assert not warnings and entries
     lnc = ipvs_oracle.parse_lnc(doc["ipvsadm_lnc"])
-    assert sorted((e.protocol, e.state, e.client_endpoint, e.virtual_endpoint,
-                   e.real_endpoint) for e in entries) == sorted(lnc)
+    assert sorted(
+        (e.protocol, e.state, e.client_endpoint, e.virtual_endpoint, e.real_endpoint)
+        for e in entries
+    ) == sorted(lnc)
     counts = decode_counts(aggregate_text(doc["ip_vs_conn"]))
     assert sum(c.count for c in counts) == len(entries)
 
 
 def dest_messages(doc: dict) -> list[bytes]:
-    return [bytes.fromhex(m) for ex in doc["exchanges"]
-            if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST for m in ex["replies"]]
+    return [
+        bytes.fromhex(m)
+        for ex in doc["exchanges"]
+        if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST
+        for m in ex["replies"]
+    ]
 
 
 def test_decoder_and_plain_decoder_agree_on_recorded_messages():
@@ -119,7 +130,7 @@ def _drop_attr(msg: bytes, nested_type: int, attr_type: int) -> bytes:
         for t2, off2, len2 in genl.iter_attrs(buf, off, off + length):
             if t2 == attr_type:
                 start, size = off2 - 4, genl.align4(len2 + 4)
-                del buf[start:start + size]
+                del buf[start : start + size]
                 struct.pack_into("=H", buf, off - 4, length + 4 - size)
                 struct.pack_into("=I", buf, 0, len(buf))
                 return bytes(buf)
@@ -139,8 +150,9 @@ def test_unexpected_layout_falls_back_to_the_generic_walk():
     full = [dest(m) for m in msgs]
     older = [_drop_attr(m, 2, 12) for m in msgs]  # IPVS_CMD_ATTR_DEST / DEST_ATTR_STATS64
     parsed = [dest(m) for m in older]
-    assert [(p.address, p.stats.conns, p.stats.inbytes) for p in parsed] == \
-        [(f.address, f.stats.conns, f.stats.inbytes) for f in full]
+    assert [(p.address, p.stats.conns, p.stats.inbytes) for p in parsed] == [
+        (f.address, f.stats.conns, f.stats.inbytes) for f in full
+    ]
     assert any(f.stats.conns for f in full)
     # and without the address-family attribute the service's family is used
     no_af = [_drop_attr(m, 2, 11) for m in msgs]
@@ -149,8 +161,12 @@ def test_unexpected_layout_falls_back_to_the_generic_walk():
 
 def test_service_parser_on_recorded_services():
     doc = load("table-seed1.json")
-    svc_msgs = [bytes.fromhex(m) for ex in doc["exchanges"]
-                if ex["kind"] == "dump" and ex["cmd"] == 4 for m in ex["replies"]]
+    svc_msgs = [
+        bytes.fromhex(m)
+        for ex in doc["exchanges"]
+        if ex["kind"] == "dump" and ex["cmd"] == 4
+        for m in ex["replies"]
+    ]
     heads = [decode_service(m, 0, len(m)) for m in svc_msgs]
     assert len(heads) == len(ipvs_oracle.parse_save(doc["ipvsadm"]["save"]))
     assert all(h is not None for h in heads)
@@ -162,8 +178,12 @@ def test_corrupted_messages_never_crash(data):
     """Flipped bytes or truncation: a parsed value or a NetlinkError, never anything else."""
     doc = load("table-seed1.json")
     kind = data.draw(st.sampled_from([CMD_GET_DEST, 4]))
-    msgs = [bytes.fromhex(m) for ex in doc["exchanges"]
-            if ex["kind"] == "dump" and ex["cmd"] == kind for m in ex["replies"]]
+    msgs = [
+        bytes.fromhex(m)
+        for ex in doc["exchanges"]
+        if ex["kind"] == "dump" and ex["cmd"] == kind
+        for m in ex["replies"]
+    ]
     msg = bytearray(data.draw(st.sampled_from(msgs)))
     for _ in range(data.draw(st.integers(1, 4))):
         pos = data.draw(st.integers(genl.HDRLEN, len(msg) - 1))
@@ -197,8 +217,11 @@ def test_memo_reuses_unchanged_objects_and_only_those():
         assert a is b  # the same bytes: the same frozen object
     # one real server's counters change: only that one is parsed again
     exchanges = json.loads(json.dumps(doc["exchanges"]))
-    dest_ex = next(ex for ex in exchanges if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST
-                   and ex["replies"])
+    dest_ex = next(
+        ex
+        for ex in exchanges
+        if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_DEST and ex["replies"]
+    )
     msg = bytearray.fromhex(dest_ex["replies"][0])
     old = dest(msg)
     pos = msg.rfind(struct.pack("=Q", old.stats.inbytes))  # in STATS64, after STATS
@@ -208,8 +231,11 @@ def test_memo_reuses_unchanged_objects_and_only_those():
     reader2 = IpvsReader(Replayer(exchanges))
     reader2._rs_memo, reader2._svc_memo = reader._rs_memo, reader._svc_memo
     third = reader2.read()
-    changed = [(a, b) for (_, a), (_, b) in zip(second.real_servers(), third.real_servers(),
-                                                strict=True) if a is not b]
+    changed = [
+        (a, b)
+        for (_, a), (_, b) in zip(second.real_servers(), third.real_servers(), strict=True)
+        if a is not b
+    ]
     assert len(changed) == 1
     a, b = changed[0]
     assert b.stats.inbytes == a.stats.inbytes + 1000 and b.endpoint == a.endpoint
@@ -229,12 +255,16 @@ def test_service_deleted_between_the_dumps_is_dropped_not_an_error():
     gone["replies"] = []
     empty["replies"] = []
     # the kernel's answer to GET_SERVICE: the first one is gone, the second exists (no dests)
-    exchanges.append({"kind": "request", "cmd": 4, "attrs": gone["attrs"],
-                      "errno": errno.ESRCH, "replies": []})
-    svc_reply = next(r for ex in doc["exchanges"] if ex["kind"] == "dump" and ex["cmd"] == 4
-                     for r in ex["replies"])
-    exchanges.append({"kind": "request", "cmd": 4, "attrs": empty["attrs"],
-                      "replies": [svc_reply]})
+    exchanges.append(
+        {"kind": "request", "cmd": 4, "attrs": gone["attrs"], "errno": errno.ESRCH, "replies": []}
+    )
+    svc_reply = next(
+        r
+        for ex in doc["exchanges"]
+        if ex["kind"] == "dump" and ex["cmd"] == 4
+        for r in ex["replies"]
+    )
+    exchanges.append({"kind": "request", "cmd": 4, "attrs": empty["attrs"], "replies": [svc_reply]})
     full, _ = replay(doc)
     snap = IpvsReader(Replayer(exchanges)).read()
     assert len(snap.services) == len(full.services) - 1

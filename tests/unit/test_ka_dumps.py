@@ -25,22 +25,37 @@ def test_steady_table_never_asks():
 
 
 def test_a_vanished_real_server_asks_once_after_one_more_refresh():
-    frames = [(0.0, STEADY), (2.0, STEADY), (4.0, {A: None, B: 1}), (6.0, {A: None, B: 1}),
-              *[(float(t), {A: None, B: 1}) for t in range(8, 600, 2)]]
+    frames = [
+        (0.0, STEADY),
+        (2.0, STEADY),
+        (4.0, {A: None, B: 1}),
+        (6.0, {A: None, B: 1}),
+        *[(float(t), {A: None, B: 1}) for t in range(8, 600, 2)],
+    ]
     assert run(DumpPolicy(60.0), frames) == [6.0]
 
 
 def test_changes_together_make_one_round():
-    frames: Frames = [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: None}),
-              (6.0, {A: None, B: None}), (8.0, {A: None, B: None})]
+    frames: Frames = [
+        (0.0, STEADY),
+        (2.0, {A: None, B: 1}),
+        (4.0, {A: None, B: None}),
+        (6.0, {A: None, B: None}),
+        (8.0, {A: None, B: None}),
+    ]
     assert run(DumpPolicy(60.0), frames) == [6.0]
 
 
 def test_at_most_one_round_per_gap_and_the_pending_change_goes_then():
     later: Frames = [(float(t), {A: 0, B: 1}) for t in range(14, 200, 2)]
-    frames: Frames = [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: 1}),  # at 4
-                      (10.0, {A: 0, B: 1}), (12.0, {A: 0, B: 1}),  # weight change: due at 64
-                      *later]
+    frames: Frames = [
+        (0.0, STEADY),
+        (2.0, {A: None, B: 1}),
+        (4.0, {A: None, B: 1}),  # at 4
+        (10.0, {A: 0, B: 1}),
+        (12.0, {A: 0, B: 1}),  # weight change: due at 64
+        *later,
+    ]
     policy = DumpPolicy(60.0)
     assert run(policy, frames) == [4.0, 64.0]
     assert not policy.pending
@@ -49,8 +64,11 @@ def test_at_most_one_round_per_gap_and_the_pending_change_goes_then():
 def test_a_change_undone_before_the_round_asks_nothing():
     policy = DumpPolicy(60.0)
     assert run(policy, [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: 1})]) == [4.0]
-    frames = [(6.0, STEADY), (8.0, {A: None, B: 1}), *[(float(t), {A: None, B: 1})
-                                                         for t in range(10, 200, 2)]]
+    frames = [
+        (6.0, STEADY),
+        (8.0, {A: None, B: 1}),
+        *[(float(t), {A: None, B: 1}) for t in range(10, 200, 2)],
+    ]
     assert run(policy, frames) == []  # back to what keepalived was last asked about
 
 

@@ -333,11 +333,19 @@ def test_extra_brace(tmp_path):
 
 def test_missing_include_is_a_warning(tmp_path):
     # keepalived 2.2.7: "(Line 2) Config files missing '/nonexistent/file.conf'." and reads on
-    cfg = parse_file(str(write(tmp_path, "k.conf", "! x\ninclude /nonexistent/file.conf\n"
-                                                   "global_defs {\n  router_id X\n}\n")))
+    cfg = parse_file(
+        str(
+            write(
+                tmp_path,
+                "k.conf",
+                "! x\ninclude /nonexistent/file.conf\nglobal_defs {\n  router_id X\n}\n",
+            )
+        )
+    )
     assert cfg.router_id == "X"
     assert [(w.line, w.message) for w in cfg.warnings] == [
-        (2, "include: no such file /nonexistent/file.conf; keepalived reads on without it")]
+        (2, "include: no such file /nonexistent/file.conf; keepalived reads on without it")
+    ]
 
 
 def test_include_loop(tmp_path):

@@ -153,8 +153,9 @@ def runs_as_written(instances: list[dict], servers: list[dict]) -> tuple[list[di
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(instance, max_size=3), st.lists(virtual_server, max_size=3))
-def test_generated_configs_give_the_model_back(tmp_path: Path, instances: list[dict[str, Any]],
-                                              servers: list[dict[str, Any]]) -> None:
+def test_generated_configs_give_the_model_back(
+    tmp_path: Path, instances: list[dict[str, Any]], servers: list[dict[str, Any]]
+) -> None:
     instances, servers = runs_as_written(instances, servers)
     path = tmp_path / "k.conf"
     path.write_text(config_text(instances, servers))

@@ -8,7 +8,9 @@ from pathlib import Path
 from lvstop.sources.keepalived_state import dump_sections, parse_check_data
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "keepalived"
-DUMPS = sorted([*DATA.glob("samples-oracle/*_check.data"), *DATA.glob("corpus-oracle/*_check.data")])
+DUMPS = sorted(
+    [*DATA.glob("samples-oracle/*_check.data"), *DATA.glob("corpus-oracle/*_check.data")]
+)
 
 
 def test_every_recorded_dump_cuts_into_its_sections():

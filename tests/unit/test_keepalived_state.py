@@ -70,8 +70,14 @@ def test_pid_files_from_command_line():
 
 
 def proc(pid: int, ppid: int, cmdline: list[str], untrusted: str | None = None) -> dict[str, Any]:
-    return {"pid": pid, "ppid": ppid, "cmdline": cmdline, "create_time": 100.0,
-            "uids": (0, 0, 0), "untrusted": untrusted}
+    return {
+        "pid": pid,
+        "ppid": ppid,
+        "cmdline": cmdline,
+        "create_time": 100.0,
+        "uids": (0, 0, 0),
+        "untrusted": untrusted,
+    }
 
 
 def test_find_processes_groups_parent_and_children():

@@ -46,8 +46,7 @@ def _impostor(as_nobody: bool) -> Iterator[tuple[subprocess.Popen[bytes], Path]]
     shutil.copy(sleep, fake)
     fake.chmod(0o755)
     marker = folder / "RAN"
-    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if as_nobody \
-        else []
+    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if as_nobody else []
     proc = subprocess.Popen([*prefix, str(fake), "300"])
     try:
         _wait_scanned(proc.pid)

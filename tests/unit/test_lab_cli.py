@@ -14,8 +14,14 @@ from lvstop.commands import lab as lab_cmd
 
 def lvstop(*args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    return subprocess.run([sys.executable, "-m", "lvstop", *args], capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lvstop", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_run_without_a_command_is_a_one_line_error():
@@ -65,5 +71,5 @@ def test_dashboard_is_detected_or_falls_back(monkeypatch):
     monkeypatch.setattr(lab_cmd, "dashboard_available", lambda: False)
     monkeypatch.setattr(lab_cmd, "_console", console)
     assert lab_cmd._dashboard(argparse.Namespace()) == 0
-    (argv, node, what), = calls
+    ((argv, node, what),) = calls
     assert node == "d1" and what == "shell" and "ipvsadm -Ln" in argv[-1]

@@ -82,8 +82,11 @@ def test_required_lab_fails_instead_of_skipping(project, monkeypatch):
 
 def test_a_vm_that_dies_fails_every_lab_test(project, monkeypatch):
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
-    monkeypatch.setattr(vm, "start", lambda run_dir, timeout, **kw: subprocess.Popen(
-        ["true"], start_new_session=True))
+    monkeypatch.setattr(
+        vm,
+        "start",
+        lambda run_dir, timeout, **kw: subprocess.Popen(["true"], start_new_session=True),
+    )
     result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(["*died without an exit status*"])
@@ -119,7 +122,7 @@ def _exports(init: str) -> dict[str, str]:
     env = {}
     for line in init.splitlines():
         if line.startswith("export "):
-            key, _, val = line[len("export "):].partition("=")
+            key, _, val = line[len("export ") :].partition("=")
             env[key] = shlex.split(val)[0] if val else ""
     return env
 
@@ -136,8 +139,12 @@ def host_as_vm(project, monkeypatch):
         # the project's conftest imports tests/lab_plugin.py, as tests/conftest.py does in the VM
         env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         cmd = shlex.join([sys.executable, "-m", "pytest", *payload.argv])
-        return subprocess.Popen(["sh", "-c", f"{cmd} >/dev/null; echo $? > {run_dir}/status"],
-                                env=env, cwd=project.path, start_new_session=True)
+        return subprocess.Popen(
+            ["sh", "-c", f"{cmd} >/dev/null; echo $? > {run_dir}/status"],
+            env=env,
+            cwd=project.path,
+            start_new_session=True,
+        )
 
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
     monkeypatch.setattr(vm, "start", fake_start)
@@ -152,7 +159,8 @@ def test_inner_results_come_back_as_real_outcomes(host_as_vm):
 
 def test_a_hung_lab_test_fails_on_its_own(host_as_vm, monkeypatch):
     monkeypatch.setenv("LVSTOP_LAB_TEST_TIMEOUT", "1")
-    host_as_vm.makepyfile(test_hang="""
+    host_as_vm.makepyfile(
+        test_hang="""
 import time, pytest
 
 @pytest.mark.lab
@@ -162,9 +170,11 @@ def test_hangs():
 @pytest.mark.lab
 def test_next_one_still_runs():
     pass
-""")
-    result = host_as_vm.runpytest("test_hang.py", "-p", "no:cacheprovider",
-                                  "-p", "no:textual-snapshot")
+"""
+    )
+    result = host_as_vm.runpytest(
+        "test_hang.py", "-p", "no:cacheprovider", "-p", "no:textual-snapshot"
+    )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*still running after 1s*"])
 
@@ -174,8 +184,9 @@ def test_unselected_lab_tests_boot_nothing(project, monkeypatch):
         raise AssertionError("booted a VM")
 
     monkeypatch.setattr(vm, "start", boom)
-    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot",
-                               "-m", "not lab")
+    result = project.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:textual-snapshot", "-m", "not lab"
+    )
     result.assert_outcomes(passed=1, deselected=3)
 
 
@@ -206,10 +217,13 @@ def test_NAME_second():
 
 def test_two_vms_share_the_files_and_run_each_test_once(host_as_vm, tmp_path, monkeypatch):
     monkeypatch.setenv("MEET_DIR", str(tmp_path))
-    host_as_vm.makepyfile(test_aa=MEET.replace("NAME", "aa").replace("OTHER", "bb"),
-                          test_bb=MEET.replace("NAME", "bb").replace("OTHER", "aa"))
-    result = host_as_vm.runpytest("test_aa.py", "test_bb.py", "-p", "no:cacheprovider",
-                                  "-p", "no:textual-snapshot")
+    host_as_vm.makepyfile(
+        test_aa=MEET.replace("NAME", "aa").replace("OTHER", "bb"),
+        test_bb=MEET.replace("NAME", "bb").replace("OTHER", "aa"),
+    )
+    result = host_as_vm.runpytest(
+        "test_aa.py", "test_bb.py", "-p", "no:cacheprovider", "-p", "no:textual-snapshot"
+    )
     result.assert_outcomes(passed=4)
     assert sorted((tmp_path / "ran").read_text().split()) == ["aa", "bb"]
     # each file ran in its own VM
@@ -227,13 +241,15 @@ def test_one_vm_takes_every_file_when_the_other_cannot_start(host_as_vm, monkeyp
         return started(run_dir, timeout, **kw)
 
     monkeypatch.setattr(vm, "start", first_fails)
-    host_as_vm.makepyfile(test_more="""
+    host_as_vm.makepyfile(
+        test_more="""
 import pytest
 
 @pytest.mark.lab
 def test_more():
     pass
-""")
+"""
+    )
     result = host_as_vm.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     assert len(calls) == 2
     result.assert_outcomes(passed=3, failed=1, skipped=1)
@@ -242,7 +258,8 @@ def test_more():
 def test_a_long_test_puts_its_file_first(project, monkeypatch):
     from lab_plugin import claim_order
 
-    project.makepyfile(test_zz_long="""
+    project.makepyfile(
+        test_zz_long="""
 import pytest
 
 @pytest.mark.lab
@@ -253,9 +270,11 @@ def test_quick():
 @pytest.mark.long
 def test_slow():
     pass
-""")
-    items, _ = project.inline_genitems("-m", "lab", "-p", "no:textual-snapshot",
-                                       "-p", "no:cacheprovider")
+"""
+    )
+    items, _ = project.inline_genitems(
+        "-m", "lab", "-p", "no:textual-snapshot", "-p", "no:cacheprovider"
+    )
     lab_items = [item for item in items if item.get_closest_marker("lab") is not None]
     names = [item.name for item in claim_order(lab_items)]
     assert names[:2] == ["test_quick", "test_slow"]
@@ -265,10 +284,12 @@ def test_slow():
 @pytest.mark.parametrize("given", ["0", "two", "-1"])
 def test_a_bad_vm_count_is_one_line(project, monkeypatch, given):
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
-    monkeypatch.setattr(vm, "start", lambda *a, **kw: (_ for _ in ()).throw(
-        AssertionError("booted a VM")))
-    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot",
-                               f"--lab-vms={given}")
+    monkeypatch.setattr(
+        vm, "start", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("booted a VM"))
+    )
+    result = project.runpytest(
+        "-p", "no:cacheprovider", "-p", "no:textual-snapshot", f"--lab-vms={given}"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: lvstop lab: the number of lab VMs must be*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()

@@ -40,8 +40,13 @@ def value(block: str, key: str) -> str:
 
 def test_default_topology_addresses():
     addr = {n.name: n.address for n in TOPO.nodes}
-    assert addr == {"d1": "10.0.5.90", "d2": "10.0.5.93", "rs1": "10.0.5.91",
-                    "rs2": "10.0.5.92", "client": "10.0.5.100"}
+    assert addr == {
+        "d1": "10.0.5.90",
+        "d2": "10.0.5.93",
+        "rs1": "10.0.5.91",
+        "rs2": "10.0.5.92",
+        "client": "10.0.5.100",
+    }
     assert [d.name for d in TOPO.directors] == ["d1", "d2"]
     assert TOPO.vips == ("10.0.5.96", "10.0.5.97")
     assert all(TOPO.contains(a) for a in addr.values())
@@ -59,18 +64,27 @@ def first_vip(block: str) -> str:
 @pytest.mark.parametrize(
     ("director", "expected"),
     [
-        ("d1", {"VI_1": ("MASTER", "51", "100", "10.0.5.96/24"),
-                "VI_2": ("BACKUP", "52", "11", "10.0.5.97/24")}),
-        ("d2", {"VI_1": ("BACKUP", "51", "10", "10.0.5.96/24"),
-                "VI_2": ("MASTER", "52", "101", "10.0.5.97/24")}),
+        (
+            "d1",
+            {
+                "VI_1": ("MASTER", "51", "100", "10.0.5.96/24"),
+                "VI_2": ("BACKUP", "52", "11", "10.0.5.97/24"),
+            },
+        ),
+        (
+            "d2",
+            {
+                "VI_1": ("BACKUP", "51", "10", "10.0.5.96/24"),
+                "VI_2": ("MASTER", "52", "101", "10.0.5.97/24"),
+            },
+        ),
     ],
 )
 def test_dual_master_vrrp_instances(director, expected):
     text = keepalived_config(TOPO, director)
     instances = blocks(text, "vrrp_instance")
     got = {
-        name: (value(b, "state"), value(b, "virtual_router_id"), value(b, "priority"),
-               first_vip(b))
+        name: (value(b, "state"), value(b, "virtual_router_id"), value(b, "priority"), first_vip(b))
         for name, b in instances.items()
     }
     assert got == expected
@@ -88,8 +102,7 @@ def test_virtual_services_dr_rr_tcp_check(director):
     for body in services.values():
         assert value(body, "lb_algo") == "rr"
         assert value(body, "lb_kind") == "DR"
-        assert re.findall(r"real_server (\S+ \d+) \{", body) == ["10.0.5.91 8888",
-                                                                 "10.0.5.92 8888"]
+        assert re.findall(r"real_server (\S+ \d+) \{", body) == ["10.0.5.91 8888", "10.0.5.92 8888"]
         assert body.count("TCP_CHECK {") == 2
         assert body.count("connect_port 8888") == 2
 
@@ -109,28 +122,48 @@ def test_config_only_for_directors():
     assert {n.role for n in TOPO.directors} == {DIRECTOR}
 
 
-@pytest.mark.skipif(shutil.which("keepalived", path="/usr/sbin:/usr/bin:/sbin:/bin") is None,
-                    reason="keepalived not installed")
+@pytest.mark.skipif(
+    shutil.which("keepalived", path="/usr/sbin:/usr/bin:/sbin:/bin") is None,
+    reason="keepalived not installed",
+)
 @pytest.mark.parametrize("which", ["d1", "d2", "rogue"])
 def test_keepalived_accepts_generated_configs(tmp_path, which):
     text = rogue_config(TOPO) if which == "rogue" else keepalived_config(TOPO, which)
     conf = tmp_path / "keepalived.conf"
     conf.write_text(text)
-    proc = subprocess.run(["keepalived", "-t", "-f", str(conf)], capture_output=True, text=True,
-                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    proc = subprocess.run(
+        ["keepalived", "-t", "-f", str(conf)],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 # --- VM plumbing ------------------------------------------------------------------------------
 
+
 def test_init_script_mounts_loads_modules_and_powers_off(tmp_path):
     text = vm.init_script(tmp_path, {"LVSTOP_IN_LAB": "1", "TERM": "xterm"})
     assert text.startswith("#!/bin/sh\n")
-    for line in ("mount -t proc proc /proc", "mount -t tmpfs tmp /tmp",
-                 "mount -t tmpfs run /run", "mkdir -p /run/netns /dev/pts"):
+    for line in (
+        "mount -t proc proc /proc",
+        "mount -t tmpfs tmp /tmp",
+        "mount -t tmpfs run /run",
+        "mkdir -p /run/netns /dev/pts",
+    ):
         assert line in text
-    for module in ("ip_vs", "ip_vs_rr", "ip_vs_wlc", "ip_vs_mh", "veth", "bridge", "sch_netem",
-                   "nf_tables", "ip_tables"):
+    for module in (
+        "ip_vs",
+        "ip_vs_rr",
+        "ip_vs_wlc",
+        "ip_vs_mh",
+        "veth",
+        "bridge",
+        "sch_netem",
+        "nf_tables",
+        "ip_tables",
+    ):
         assert re.search(rf"for m in .*\b{module}\b", text)
     assert "-m lvstop.lab.inside" in text
     assert text.rstrip().endswith("poweroff -f")
@@ -152,8 +185,9 @@ def test_payload_round_trip():
 
 
 def test_missing_programs_name_the_debian_package(monkeypatch):
-    monkeypatch.setattr(vm, "REQUIRED_PROGRAMS",
-                        (("linux.uml-not-here", "user-mode-linux"), ("ipvsadm", "ipvsadm")))
+    monkeypatch.setattr(
+        vm, "REQUIRED_PROGRAMS", (("linux.uml-not-here", "user-mode-linux"), ("ipvsadm", "ipvsadm"))
+    )
     with pytest.raises(LvstopError) as err:
         vm.check_host()
     msg = str(err.value)
@@ -170,10 +204,16 @@ def test_host_paths_under_the_vms_tmpfs_are_mounted_again(tmp_path):
     assert vm.host_mounts([Path("/run/user/0/lvstop")]) == ["/run/user/0/lvstop"]
 
 
-@pytest.mark.parametrize("path, why", [
-    ("/tmp", "/tmp itself"), ("/run", "/run itself"), ("/tmp/mr/x", "its own /tmp/mr"),
-    ("/run/netns", "its own /run/netns"), ("/run/lvstop-lab/d1", "its own /run/lvstop-lab"),
-])
+@pytest.mark.parametrize(
+    "path, why",
+    [
+        ("/tmp", "/tmp itself"),
+        ("/run", "/run itself"),
+        ("/tmp/mr/x", "its own /tmp/mr"),
+        ("/run/netns", "its own /run/netns"),
+        ("/run/lvstop-lab/d1", "its own /run/lvstop-lab"),
+    ],
+)
 def test_host_paths_the_vm_keeps_to_itself_are_refused_in_one_line(path, why):
     with pytest.raises(LvstopError, match=re.escape(why)) as err:
         vm.host_mounts([Path(path)])
@@ -245,11 +285,24 @@ def test_vm_result_failure_lines(tmp_path):
 
 # --- faults registry (parameter handling needs no VM) ----------------------------------------
 
+
 def test_every_fault_has_a_description_and_an_undo_pair():
     names = set(faults.FAULTS)
-    assert {"keepalived-stop", "keepalived-start", "keepalived-kill", "rs-stop", "rs-start",
-            "load-start", "load-stop", "vrrp-cut", "vrrp-restore", "netem", "netem-clear",
-            "rogue-start", "rogue-stop"} <= names
+    assert {
+        "keepalived-stop",
+        "keepalived-start",
+        "keepalived-kill",
+        "rs-stop",
+        "rs-start",
+        "load-start",
+        "load-stop",
+        "vrrp-cut",
+        "vrrp-restore",
+        "netem",
+        "netem-clear",
+        "rogue-start",
+        "rogue-stop",
+    } <= names
     for fault in faults.FAULTS.values():
         assert fault.description and "\n" not in fault.description
     assert len(faults.describe()) == len(names)
@@ -258,7 +311,11 @@ def test_every_fault_has_a_description_and_an_undo_pair():
 def test_fault_params_are_converted_and_checked():
     netem = faults.FAULTS["netem"]
     assert faults.parse_params(netem, {"loss": "5", "node": "rs1"}) == {
-        "node": "rs1", "loss": 5.0, "delay": 0.0, "jitter": 0.0}
+        "node": "rs1",
+        "loss": 5.0,
+        "delay": 0.0,
+        "jitter": 0.0,
+    }
     with pytest.raises(LvstopError, match="no parameter 'bogus'"):
         faults.parse_params(netem, {"bogus": 1})
     with pytest.raises(LvstopError, match="is not a number"):

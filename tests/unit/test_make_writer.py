@@ -19,8 +19,9 @@ def test_each_writer_has_the_paths_it_was_given(tmp_path: Path) -> None:
     assert not any(name.startswith("_default") for name in vars(actions))
 
 
-def test_defaults_come_from_the_environment(tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LVSTOP_AUDIT_LOG", str(tmp_path / "env.log"))
     monkeypatch.setenv("LVSTOP_STATE_FILE", str(tmp_path / "env.json"))
     writer = make_writer(use_syslog=False)

@@ -34,10 +34,17 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "vrrp"
 def frames(n=5):
     out = []
     for i in range(n):
-        p = Ether(src="02:00:00:00:00:5a", dst="01:00:5e:00:00:12") / IP(
-            src="10.0.5.90", dst="224.0.0.18", ttl=255) / VRRP(
-            vrid=51, priority=100 - i, addrlist=["10.0.5.96"], authtype=1,
-            auth1=int.from_bytes(b"1111", "big"))
+        p = (
+            Ether(src="02:00:00:00:00:5a", dst="01:00:5e:00:00:12")
+            / IP(src="10.0.5.90", dst="224.0.0.18", ttl=255)
+            / VRRP(
+                vrid=51,
+                priority=100 - i,
+                addrlist=["10.0.5.96"],
+                authtype=1,
+                auth1=int.from_bytes(b"1111", "big"),
+            )
+        )
         p.time = 1700000000 + i + 0.123456
         out.append(p)
     return out
@@ -89,9 +96,11 @@ def test_pcapng_handmade_nanosecond_resolution_and_name():
     opts = struct.pack("<HH", 2, 4) + b"eth9" + struct.pack("<HHB3x", 9, 1, 9) + b"\0" * 4
     idb = _ng_block(1, struct.pack("<HHI", LINKTYPE_RAW, 0, 65535) + opts)
     ts = 1700000000_123456789
-    epb = _ng_block(6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(pkt), len(pkt))
-                    + pkt)
+    epb = _ng_block(
+        6, struct.pack("<IIIII", 0, ts >> 32, ts & 0xFFFFFFFF, len(pkt), len(pkt)) + pkt
+    )
     import tempfile
+
     with tempfile.NamedTemporaryFile(suffix=".pcapng") as f:
         f.write(shb + idb + epb)
         f.flush()
@@ -122,11 +131,14 @@ def test_truncated_file_keeps_what_was_read_and_warns(tmp_path):
     assert len(reader.warnings) == 1 and "truncated packet #3" in reader.warnings[0]
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "too short"),
-    (b"hello world, not a capture", "not a pcap or pcapng file"),
-    (struct.pack("<I", 0xA1B2C3D4) + b"\0" * 4, "truncated pcap header"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "too short"),
+        (b"hello world, not a capture", "not a pcap or pcapng file"),
+        (struct.pack("<I", 0xA1B2C3D4) + b"\0" * 4, "truncated pcap header"),
+    ],
+)
 def test_not_a_capture_is_one_line_error(tmp_path, content, message):
     path = tmp_path / "x.pcap"
     path.write_bytes(content)
@@ -143,19 +155,62 @@ def test_missing_file_and_directory(tmp_path):
 
 def adverts_sample():
     return [
-        Advert(time=1700000000.25, interface="eth0", family="inet", src="10.0.5.90",
-               src_mac="02:00:0a:00:05:5a", dst="224.0.0.18", ttl=255, version=2, vrid=51,
-               priority=100, interval_ms=1000, auth_type="simple", auth_data=b"1111\0\0\0\0",
-               addresses=("10.0.5.96",)),
-        Advert(time=1700000001.5, interface="eth0", family="inet", src="10.0.5.93",
-               src_mac="02:00:0a:00:05:5d", dst="224.0.0.18", ttl=255, version=3, vrid=52,
-               priority=101, interval_ms=1500, auth_type=None, addresses=("10.0.5.97",
-                                                                           "10.0.5.98")),
-        Advert(time=1700000002.75, interface="eth0", family="inet6", src="fe80::5d",
-               src_mac=None, dst="ff02::12", ttl=255, version=3, vrid=52, priority=0,
-               interval_ms=100, auth_type=None, addresses=("2001:db8::97",)),
-        Advert(time=1700000003.0, interface="eth0", family="inet", src="10.0.5.99",
-               ttl=64, vrid=51, valid=False, error="ttl"),
+        Advert(
+            time=1700000000.25,
+            interface="eth0",
+            family="inet",
+            src="10.0.5.90",
+            src_mac="02:00:0a:00:05:5a",
+            dst="224.0.0.18",
+            ttl=255,
+            version=2,
+            vrid=51,
+            priority=100,
+            interval_ms=1000,
+            auth_type="simple",
+            auth_data=b"1111\0\0\0\0",
+            addresses=("10.0.5.96",),
+        ),
+        Advert(
+            time=1700000001.5,
+            interface="eth0",
+            family="inet",
+            src="10.0.5.93",
+            src_mac="02:00:0a:00:05:5d",
+            dst="224.0.0.18",
+            ttl=255,
+            version=3,
+            vrid=52,
+            priority=101,
+            interval_ms=1500,
+            auth_type=None,
+            addresses=("10.0.5.97", "10.0.5.98"),
+        ),
+        Advert(
+            time=1700000002.75,
+            interface="eth0",
+            family="inet6",
+            src="fe80::5d",
+            src_mac=None,
+            dst="ff02::12",
+            ttl=255,
+            version=3,
+            vrid=52,
+            priority=0,
+            interval_ms=100,
+            auth_type=None,
+            addresses=("2001:db8::97",),
+        ),
+        Advert(
+            time=1700000003.0,
+            interface="eth0",
+            family="inet",
+            src="10.0.5.99",
+            ttl=64,
+            vrid=51,
+            valid=False,
+            error="ttl",
+        ),
     ]
 
 
@@ -167,10 +222,27 @@ def test_incident_snapshot_round_trip(tmp_path):
     for a, b in zip(src[:3], back, strict=True):
         assert b.valid, b
         assert b.time == pytest.approx(a.time, abs=1e-6)
-        assert (b.src, b.src_mac, b.version, b.vrid, b.priority, b.interval_ms,
-                b.auth_type, b.addresses, b.auth_data) == (
-            a.src, a.src_mac, a.version, a.vrid, a.priority,
-            a.interval_ms, a.auth_type, a.addresses, a.auth_data)
+        assert (
+            b.src,
+            b.src_mac,
+            b.version,
+            b.vrid,
+            b.priority,
+            b.interval_ms,
+            b.auth_type,
+            b.addresses,
+            b.auth_data,
+        ) == (
+            a.src,
+            a.src_mac,
+            a.version,
+            a.vrid,
+            a.priority,
+            a.interval_ms,
+            a.auth_type,
+            a.addresses,
+            a.auth_data,
+        )
 
 
 def test_written_pcap_is_read_by_scapy_and_tcpdump(tmp_path):
@@ -181,8 +253,9 @@ def test_written_pcap_is_read_by_scapy_and_tcpdump(tmp_path):
     assert pkts[0][VRRP].vrid == 51 and pkts[1][VRRPv3].priority == 101
     if shutil.which("tcpdump") is None:
         pytest.skip("tcpdump not installed")
-    out = subprocess.run(["tcpdump", "-nn", "-v", "-r", str(path)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["tcpdump", "-nn", "-v", "-r", str(path)], capture_output=True, text=True, check=True
+    ).stdout
     assert "vrid 51, prio 100" in out and "vrid 52, prio 101" in out
     assert "bad" not in out  # IP header checksums are right
 
@@ -214,8 +287,9 @@ def test_lab_captures_match_tcpdump_packet_count(name):
     """Every packet tcpdump lists in a capture recorded in the lab is an advert for us."""
     if shutil.which("tcpdump") is None:
         pytest.skip("tcpdump not installed")
-    out = subprocess.run(["tcpdump", "-nn", "-r", str(DATA / name)], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["tcpdump", "-nn", "-r", str(DATA / name)], capture_output=True, text=True, check=True
+    ).stdout
     lines = [line for line in out.splitlines() if "VRRP" in line]
     adverts = list(read_adverts(PcapReader(DATA / name)))
     assert len(adverts) == len(lines) > 0

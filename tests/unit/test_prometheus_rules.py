@@ -15,13 +15,15 @@ from lvstop.export.metrics import METRICS
 CONTRIB = Path(__file__).resolve().parents[2] / "contrib" / "prometheus"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool missing (Debian's prometheus package; ./dev.sh installs it)")
+    PROMTOOL is None, reason="promtool missing (Debian's prometheus package; ./dev.sh installs it)"
+)
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     assert PROMTOOL is not None
-    return subprocess.run([PROMTOOL, *args], cwd=CONTRIB, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=CONTRIB, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 @needs_promtool

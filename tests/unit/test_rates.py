@@ -19,13 +19,20 @@ def snap(t: float, svc_conns: int, rs_conns: dict[str, int], services: int = 1) 
     for i in range(services):
         key = SVC_KEY if i == 0 else f"tcp:10.0.5.96:{9000 + i}"
         rss = tuple(
-            RealServer(addr, 8888, stats=Stats(conns=c, inpkts=c * 3, inbytes=c * 300),
-                       service_key=key)
+            RealServer(
+                addr, 8888, stats=Stats(conns=c, inpkts=c * 3, inbytes=c * 300), service_key=key
+            )
             for addr, c in rs_conns.items()
         )
         svcs.append(
-            Service("tcp", "inet", "10.0.5.96", 8888 if i == 0 else 9000 + i,
-                    stats=Stats(conns=svc_conns, inpkts=svc_conns * 3), real_servers=rss)
+            Service(
+                "tcp",
+                "inet",
+                "10.0.5.96",
+                8888 if i == 0 else 9000 + i,
+                stats=Stats(conns=svc_conns, inpkts=svc_conns * 3),
+                real_servers=rss,
+            )
         )
     return IpvsSnapshot(tuple(svcs), taken_at=t)
 

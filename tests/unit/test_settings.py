@@ -25,11 +25,20 @@ def top_args(*argv: str) -> argparse.Namespace:
 
 
 def test_full_file(tmp_path):
-    path = write(tmp_path, 'read_only = true\ninterval = 2\niface = "eth1"\n'
-                           'theme = "nord"\nincident_dir = "/var/tmp/x"\n')
+    path = write(
+        tmp_path,
+        'read_only = true\ninterval = 2\niface = "eth1"\n'
+        'theme = "nord"\nincident_dir = "/var/tmp/x"\n',
+    )
     conf = settings.load(path)
-    assert conf == settings.Settings(read_only=True, interval=2.0, iface=("eth1",),
-                                     theme="nord", incident_dir=Path("/var/tmp/x"), path=path)
+    assert conf == settings.Settings(
+        read_only=True,
+        interval=2.0,
+        iface=("eth1",),
+        theme="nord",
+        incident_dir=Path("/var/tmp/x"),
+        path=path,
+    )
     assert settings.load(write(tmp_path, 'iface = ["eth0", "eth1"]\n')).iface == ("eth0", "eth1")
 
 
@@ -48,20 +57,23 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
     assert settings.load().read_only is True
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("interval = 1\nread_only = yes\n", r"lvstop\.toml:2: Invalid value"),
-    ("interval = 1\n\n[x\n", r"lvstop\.toml:3: "),
-    ("read_only = 1\n", r"lvstop\.toml:1: read_only must be true or false"),
-    ("\ninterval = 0\n", r"lvstop\.toml:2: interval must be a number of seconds, 0\.1 to 3600"),
-    ("interval = true\n", r"lvstop\.toml:1: interval must be"),
-    ("iface = [1]\n", r"lvstop\.toml:1: iface must be"),
-    ("theme = 3\n", r"lvstop\.toml:1: theme must be"),
-    ("incident_dir = []\n", r"lvstop\.toml:1: incident_dir must be"),
-    ("keepalived_dump_gap = -1\n", r"lvstop\.toml:1: keepalived_dump_gap must be a number"),
-    ("keepalived_dump_gap = true\n", r"lvstop\.toml:1: keepalived_dump_gap must be"),
-    ("read_only = true\nreadonly = true\n", r"lvstop\.toml:2: unknown setting 'readonly'"),
-    ("read_only = true\n[top]\ninterval = 1\n", r"lvstop\.toml:2: unknown table 'top'"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("interval = 1\nread_only = yes\n", r"lvstop\.toml:2: Invalid value"),
+        ("interval = 1\n\n[x\n", r"lvstop\.toml:3: "),
+        ("read_only = 1\n", r"lvstop\.toml:1: read_only must be true or false"),
+        ("\ninterval = 0\n", r"lvstop\.toml:2: interval must be a number of seconds, 0\.1 to 3600"),
+        ("interval = true\n", r"lvstop\.toml:1: interval must be"),
+        ("iface = [1]\n", r"lvstop\.toml:1: iface must be"),
+        ("theme = 3\n", r"lvstop\.toml:1: theme must be"),
+        ("incident_dir = []\n", r"lvstop\.toml:1: incident_dir must be"),
+        ("keepalived_dump_gap = -1\n", r"lvstop\.toml:1: keepalived_dump_gap must be a number"),
+        ("keepalived_dump_gap = true\n", r"lvstop\.toml:1: keepalived_dump_gap must be"),
+        ("read_only = true\nreadonly = true\n", r"lvstop\.toml:2: unknown setting 'readonly'"),
+        ("read_only = true\n[top]\ninterval = 1\n", r"lvstop\.toml:2: unknown table 'top'"),
+    ],
+)
 def test_bad_files_give_one_line_naming_file_and_line(tmp_path, text, error):
     path = write(tmp_path, text)
     with pytest.raises(LvstopError, match=error) as info:
@@ -71,22 +83,46 @@ def test_bad_files_give_one_line_naming_file_and_line(tmp_path, text, error):
 
 def test_not_utf8(tmp_path):
     path = tmp_path / "lvstop.toml"
-    path.write_bytes(b"interval = 1\ntheme = \"\xff\"\n")
+    path.write_bytes(b'interval = 1\ntheme = "\xff"\n')
     with pytest.raises(LvstopError, match=r"lvstop\.toml:2: not UTF-8"):
         settings.load(path)
 
 
 def test_flags_override_the_file(tmp_path, monkeypatch):
-    path = write(tmp_path, 'read_only = true\ninterval = 2\niface = "eth1"\n'
-                           'theme = "nord"\nincident_dir = "/var/tmp/x"\n')
+    path = write(
+        tmp_path,
+        'read_only = true\ninterval = 2\niface = "eth1"\n'
+        'theme = "nord"\nincident_dir = "/var/tmp/x"\n',
+    )
     monkeypatch.setenv(settings.ENV_VAR, str(path))
     merged = top.resolve(top_args())
-    assert (merged.read_only, merged.interval, merged.iface, merged.theme,
-            merged.incident_dir) == (True, 2.0, ["eth1"], "nord", Path("/var/tmp/x"))
-    merged = top.resolve(top_args("--no-read-only", "--interval", "0.5", "--iface", "eth0",
-                                  "--theme", "gruvbox", "--incident-dir", "/tmp/i"))
-    assert (merged.read_only, merged.interval, merged.iface, merged.theme,
-            merged.incident_dir) == (False, 0.5, ["eth0"], "gruvbox", Path("/tmp/i"))
+    assert (merged.read_only, merged.interval, merged.iface, merged.theme, merged.incident_dir) == (
+        True,
+        2.0,
+        ["eth1"],
+        "nord",
+        Path("/var/tmp/x"),
+    )
+    merged = top.resolve(
+        top_args(
+            "--no-read-only",
+            "--interval",
+            "0.5",
+            "--iface",
+            "eth0",
+            "--theme",
+            "gruvbox",
+            "--incident-dir",
+            "/tmp/i",
+        )
+    )
+    assert (merged.read_only, merged.interval, merged.iface, merged.theme, merged.incident_dir) == (
+        False,
+        0.5,
+        ["eth0"],
+        "gruvbox",
+        Path("/tmp/i"),
+    )
     (tmp_path / "other").mkdir()
     other = write(tmp_path / "other", "interval = 3\n")
     assert top.resolve(top_args("--config", str(other))).interval == 3.0
@@ -96,8 +132,13 @@ def test_no_file_no_flags_gives_the_old_defaults(tmp_path, monkeypatch):
     monkeypatch.delenv(settings.ENV_VAR, raising=False)
     monkeypatch.setattr(settings, "DEFAULT_PATH", tmp_path / "absent.toml")
     merged = top.resolve(top_args())
-    assert (merged.read_only, merged.interval, merged.iface, merged.theme,
-            merged.incident_dir) == (False, 1.0, [], None, None)
+    assert (merged.read_only, merged.interval, merged.iface, merged.theme, merged.incident_dir) == (
+        False,
+        1.0,
+        [],
+        None,
+        None,
+    )
     assert top.resolve(top_args("--read-only")).read_only is True
 
 

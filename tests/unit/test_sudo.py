@@ -40,8 +40,10 @@ def one_line_refusal(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str
     return out.err
 
 
-@pytest.mark.parametrize("command", [["drain", KEY], ["restore", KEY], ["weight", KEY, "3"],
-                                     ["timeouts", "60", "0", "0"]])
+@pytest.mark.parametrize(
+    "command",
+    [["drain", KEY], ["restore", KEY], ["weight", KEY, "3"], ["timeouts", "60", "0", "0"]],
+)
 @pytest.mark.parametrize("option", ["--audit-log", "--state-file"])
 def test_write_commands_refuse_file_overrides(under_sudo, capsys, tmp_path, command, option):
     target = tmp_path / "elsewhere" / "file"
@@ -51,8 +53,7 @@ def test_write_commands_refuse_file_overrides(under_sudo, capsys, tmp_path, comm
 
 
 @pytest.mark.parametrize("name", sudo.ENV_OVERRIDES)
-def test_variables_that_redirect_files_are_refused(under_sudo, capsys, monkeypatch, tmp_path,
-                                                   name):
+def test_variables_that_redirect_files_are_refused(under_sudo, capsys, monkeypatch, tmp_path, name):
     monkeypatch.setenv(name, str(tmp_path / "x"))
     for argv in (["drain", KEY], ["top", "--read-only"]):
         err = one_line_refusal(capsys, argv)
@@ -64,8 +65,10 @@ def test_read_only_in_the_config_refuses_writes_under_sudo(under_sudo, capsys):
     under_sudo.write_text("read_only = true\n")
     for argv in (["drain", KEY], ["weight", KEY, "3"], ["timeouts", "60", "0", "0"]):
         err = one_line_refusal(capsys, argv)
-        assert err == (f"lvstop: writes are off on this host (read_only = true in {under_sudo});"
-                       " under sudo that is binding\n")
+        assert err == (
+            f"lvstop: writes are off on this host (read_only = true in {under_sudo});"
+            " under sudo that is binding\n"
+        )
     err = one_line_refusal(capsys, ["top", "--no-read-only"])
     assert err.startswith("lvstop: --no-read-only is not allowed under sudo: ")
 
@@ -84,8 +87,14 @@ def test_dashboard_reads_only_the_default_config(under_sudo, capsys, tmp_path):
     err = one_line_refusal(capsys, ["top", "--incident-dir", str(tmp_path)])
     assert err.startswith("lvstop: --incident-dir is not allowed under sudo: ")
     # the default config itself, and the options that do not override it, are fine
-    args = argparse.Namespace(config=str(under_sudo), interval=None, iface=None, read_only=True,
-                              theme=None, incident_dir=None)
+    args = argparse.Namespace(
+        config=str(under_sudo),
+        interval=None,
+        iface=None,
+        read_only=True,
+        theme=None,
+        incident_dir=None,
+    )
     assert top.resolve(args).read_only is True
 
 
@@ -99,17 +108,45 @@ def test_root_itself_is_not_restricted(monkeypatch, tmp_path):
     # as root, an override goes through to the write (here refused by this host's kernel,
     # which has no IPVS: a different one-line error, after the override was accepted)
     state = tmp_path / "s" / "drained.json"
-    proc = subprocess.run([sys.executable, "-m", "lvstop", "drain", KEY, "--state-file",
-                           str(state), "--audit-log", str(tmp_path / "audit.log")],
-                          capture_output=True, text=True, timeout=60,
-                          env={k: v for k, v in os.environ.items() if not k.startswith("SUDO_")})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lvstop",
+            "drain",
+            KEY,
+            "--state-file",
+            str(state),
+            "--audit-log",
+            str(tmp_path / "audit.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SUDO_")},
+    )
     assert "under sudo" not in proc.stderr and proc.stderr.startswith("lvstop: ")
 
 
 def test_a_new_process_with_sudos_variables_is_restricted(tmp_path):
     # the variables sudo sets for the command it runs (uid 1000 ran `sudo lvstop ...`)
-    proc = subprocess.run(["/usr/bin/env", "SUDO_UID=1000", "SUDO_USER=alice", sys.executable,
-                           "-m", "lvstop", "drain", KEY, "--audit-log", "/dev/null"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            "/usr/bin/env",
+            "SUDO_UID=1000",
+            "SUDO_USER=alice",
+            sys.executable,
+            "-m",
+            "lvstop",
+            "drain",
+            KEY,
+            "--audit-log",
+            "/dev/null",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode != 0
     assert proc.stderr.startswith("lvstop: --audit-log is not allowed under sudo")

@@ -42,19 +42,29 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                    reason="needs root and unshare for a private network namespace")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or os.geteuid() != 0,
+    reason="needs root and unshare for a private network namespace",
+)
 def test_address_events_in_private_netns():
-    proc = subprocess.run(["unshare", "-n", sys.executable, "-c", SCRIPT], capture_output=True,
-                          text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        ["unshare", "-n", sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     result = json.loads(proc.stdout)
     seen = result["seen"]
     assert seen[0] == []  # lo is down in a fresh namespace: nothing yet (the initial dump)
     assert ["10.0.5.96", "127.0.0.1", "::1"] in seen
     assert ["10.0.5.96", "127.0.0.1", "2001:db8::96", "::1"] in seen
     assert seen[-1] == ["127.0.0.1", "2001:db8::96", "::1"]  # the deletion arrived too
-    assert result["entries"] == [["127.0.0.1", 8, "inet"], ["2001:db8::96", 128, "inet6"],
-                                 ["::1", 128, "inet6"]]
+    assert result["entries"] == [
+        ["127.0.0.1", 8, "inet"],
+        ["2001:db8::96", 128, "inet6"],
+        ["::1", 128, "inet6"],
+    ]
     assert result["error"] is None
 
 

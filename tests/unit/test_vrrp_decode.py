@@ -32,38 +32,60 @@ MAC = "02:00:0a:00:05:5a"
 def v2(vrid=51, prio=100, addrs=("10.0.5.96",), authtype=1, auth=b"1111", adv=1, **ip):
     a1 = int.from_bytes(auth[:4].ljust(4, b"\0"), "big")
     a2 = int.from_bytes(auth[4:8].ljust(4, b"\0"), "big")
-    return IP(src=ip.get("src", "10.0.5.90"), dst=ip.get("dst", "224.0.0.18"),
-              ttl=ip.get("ttl", 255)) / VRRP(
-        vrid=vrid, priority=prio, ipcount=len(addrs), addrlist=list(addrs), authtype=authtype,
-        adv=adv, auth1=a1, auth2=a2)
+    return IP(
+        src=ip.get("src", "10.0.5.90"), dst=ip.get("dst", "224.0.0.18"), ttl=ip.get("ttl", 255)
+    ) / VRRP(
+        vrid=vrid,
+        priority=prio,
+        ipcount=len(addrs),
+        addrlist=list(addrs),
+        authtype=authtype,
+        adv=adv,
+        auth1=a1,
+        auth2=a2,
+    )
 
 
 def v3(vrid=52, prio=101, addrs=("10.0.5.97",), adv=100, **ip):
-    return IP(src=ip.get("src", "10.0.5.93"), dst=ip.get("dst", "224.0.0.18"),
-              ttl=ip.get("ttl", 255)) / VRRPv3(
-        vrid=vrid, priority=prio, ipcount=len(addrs), addrlist=list(addrs), adv=adv)
+    return IP(
+        src=ip.get("src", "10.0.5.93"), dst=ip.get("dst", "224.0.0.18"), ttl=ip.get("ttl", 255)
+    ) / VRRPv3(vrid=vrid, priority=prio, ipcount=len(addrs), addrlist=list(addrs), adv=adv)
 
 
 def v3_6(vrid=52, prio=101, addrs=("2001:db8::97",), adv=100, hlim=255):
     return IPv6(src="fe80::5d", dst="ff02::12", hlim=hlim) / VRRPv3(
-        vrid=vrid, priority=prio, ipcount=len(addrs), addrlist=list(addrs), adv=adv)
+        vrid=vrid, priority=prio, ipcount=len(addrs), addrlist=list(addrs), adv=adv
+    )
 
 
 # --- golden packets ----------------------------------------------------------------------------
 
+
 def test_v2_simple_auth_ethernet():
-    a = decode_frame(LINKTYPE_ETHERNET, raw(Ether(src=MAC, dst="01:00:5e:00:00:12") / v2()),
-                     1700000000.25, "eth0")
+    a = decode_frame(
+        LINKTYPE_ETHERNET,
+        raw(Ether(src=MAC, dst="01:00:5e:00:00:12") / v2()),
+        1700000000.25,
+        "eth0",
+    )
     assert a is not None and a.valid and a.error is None
     assert (a.time, a.interface, a.family, a.src, a.src_mac, a.dst, a.ttl) == (
-        1700000000.25, "eth0", "inet", "10.0.5.90", MAC, "224.0.0.18", 255)
+        1700000000.25,
+        "eth0",
+        "inet",
+        "10.0.5.90",
+        MAC,
+        "224.0.0.18",
+        255,
+    )
     assert (a.version, a.vrid, a.priority, a.interval_ms) == (2, 51, 100, 1000)
     assert (a.auth_type, a.auth_text, a.addresses) == ("simple", "1111", ("10.0.5.96",))
 
 
 def test_v2_no_auth_and_several_addresses_and_interval():
-    a = decode_ip(raw(v2(authtype=0, auth=b"", adv=3, addrs=("10.0.5.96", "10.0.5.97",
-                                                             "192.0.2.1"))), 1.0)
+    a = decode_ip(
+        raw(v2(authtype=0, auth=b"", adv=3, addrs=("10.0.5.96", "10.0.5.97", "192.0.2.1"))), 1.0
+    )
     assert a is not None and a.valid
     assert a.auth_type == "none" and a.auth_data == b""
     assert a.interval_ms == 3000
@@ -71,9 +93,11 @@ def test_v2_no_auth_and_several_addresses_and_interval():
 
 
 def test_v2_ah_auth_behind_ah_header():
-    pkt = IP(src="10.0.5.90", dst="224.0.0.18", ttl=255) / AH(
-        nh=112, payloadlen=4, spi=0x100, seq=7, icv=b"\x11" * 12) / VRRP(
-        vrid=51, priority=100, addrlist=["10.0.5.96"], authtype=2)
+    pkt = (
+        IP(src="10.0.5.90", dst="224.0.0.18", ttl=255)
+        / AH(nh=112, payloadlen=4, spi=0x100, seq=7, icv=b"\x11" * 12)
+        / VRRP(vrid=51, priority=100, addrlist=["10.0.5.96"], authtype=2)
+    )
     a = decode_ip(raw(pkt), 1.0)
     assert a is not None and a.valid, a
     assert (a.vrid, a.priority, a.auth_type, a.addresses) == (51, 100, "ah", ("10.0.5.96",))
@@ -97,8 +121,9 @@ def test_v3_ipv4_centiseconds():
 
 
 def test_v3_ipv6():
-    a = decode_frame(LINKTYPE_ETHERNET, raw(Ether(src=MAC) / v3_6(addrs=("2001:db8::97",
-                                                                         "fe80::97"))), 3.0)
+    a = decode_frame(
+        LINKTYPE_ETHERNET, raw(Ether(src=MAC) / v3_6(addrs=("2001:db8::97", "fe80::97"))), 3.0
+    )
     assert a is not None and a.valid, a
     assert (a.family, a.src, a.dst, a.ttl) == ("inet6", "fe80::5d", "ff02::12", 255)
     assert a.addresses == ("2001:db8::97", "fe80::97") and a.interval_ms == 1000
@@ -109,19 +134,38 @@ def test_unicast_advert():
     assert a is not None and a.valid and a.dst == "10.0.5.90"
 
 
-@pytest.mark.parametrize("linktype,frame", [
-    (LINKTYPE_ETHERNET, lambda p: raw(Ether(src=MAC) / Dot1Q(vlan=7) / p)),
-    (LINKTYPE_ETHERNET,
-     lambda p: raw(Ether(src=MAC, type=0x88A8) / Dot1Q(vlan=7) / Dot1Q(vlan=8) / p)),
-    (LINKTYPE_LINUX_SLL,
-     lambda p: raw(CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6,
-                               src=bytes.fromhex(MAC.replace(":", "")) + b"\0\0",
-                               proto=0x0800) / p)),
-    (LINKTYPE_LINUX_SLL2, lambda p: struct.pack("!HHIHBB8s", 0x0800, 0, 2, 1, 0, 6,
-                                                bytes.fromhex(MAC.replace(":", ""))) + raw(p)),
-    (LINKTYPE_RAW, lambda p: raw(p)),
-    (LINKTYPE_NULL, lambda p: struct.pack("<I", 2) + raw(p)),
-])
+@pytest.mark.parametrize(
+    "linktype,frame",
+    [
+        (LINKTYPE_ETHERNET, lambda p: raw(Ether(src=MAC) / Dot1Q(vlan=7) / p)),
+        (
+            LINKTYPE_ETHERNET,
+            lambda p: raw(Ether(src=MAC, type=0x88A8) / Dot1Q(vlan=7) / Dot1Q(vlan=8) / p),
+        ),
+        (
+            LINKTYPE_LINUX_SLL,
+            lambda p: raw(
+                CookedLinux(
+                    pkttype=0,
+                    lladdrtype=1,
+                    lladdrlen=6,
+                    src=bytes.fromhex(MAC.replace(":", "")) + b"\0\0",
+                    proto=0x0800,
+                )
+                / p
+            ),
+        ),
+        (
+            LINKTYPE_LINUX_SLL2,
+            lambda p: (
+                struct.pack("!HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, bytes.fromhex(MAC.replace(":", "")))
+                + raw(p)
+            ),
+        ),
+        (LINKTYPE_RAW, lambda p: raw(p)),
+        (LINKTYPE_NULL, lambda p: struct.pack("<I", 2) + raw(p)),
+    ],
+)
 def test_link_types(linktype, frame):
     a = decode_frame(linktype, frame(v2()), 5.0, None)
     assert a is not None and a.valid and a.vrid == 51
@@ -151,12 +195,12 @@ def test_agrees_with_scapy_dissector(version, adv, prio):
     layer = parsed[VRRP] if version == 2 else parsed[VRRPv3]
     a = decode_ip(raw(pkt), 1.0)
     assert a is not None and a.valid
-    assert (a.vrid, a.priority, a.addresses) == (layer.vrid, layer.priority,
-                                                 tuple(layer.addrlist))
+    assert (a.vrid, a.priority, a.addresses) == (layer.vrid, layer.priority, tuple(layer.addrlist))
     assert a.interval_ms == (layer.adv * 1000 if version == 2 else layer.adv * 10)
 
 
 # --- bogus checks, in order ---------------------------------------------------------------------
+
 
 def _ip(payload: bytes, ttl: int = 255, proto: int = 112) -> bytes:
     return raw(IP(src="10.0.5.90", dst="224.0.0.18", ttl=ttl, proto=proto) / payload)
@@ -267,9 +311,15 @@ def test_bogus_checks_are_the_documented_ones():
 # --- fuzzing ------------------------------------------------------------------------------------
 
 GOLDEN = [
-    raw(v2()), raw(v2(authtype=0)), raw(v3()), raw(v3_6()),
-    raw(IP(src="10.0.5.90", dst="224.0.0.18", ttl=255) / AH(nh=112, payloadlen=4, icv=b"\0" * 12)
-        / VRRP(vrid=51, addrlist=["10.0.5.96"], authtype=2)),
+    raw(v2()),
+    raw(v2(authtype=0)),
+    raw(v3()),
+    raw(v3_6()),
+    raw(
+        IP(src="10.0.5.90", dst="224.0.0.18", ttl=255)
+        / AH(nh=112, payloadlen=4, icv=b"\0" * 12)
+        / VRRP(vrid=51, addrlist=["10.0.5.96"], authtype=2)
+    ),
 ]
 
 

@@ -17,12 +17,24 @@ from lvstop.track.vrrp import MAX_PENDING, SENDERS_HOLD, VRID_STALE, VrrpTracker
 VIP = ("10.0.5.96",)
 
 
-def adv(t, src, prio=100, *, vrid=51, interval=1000, version=2, addrs=VIP, iface="eth0",
-        valid=True):
-    return Advert(time=t, interface=iface, family="inet", src=src, ttl=255, version=version,
-                  vrid=vrid, priority=prio, interval_ms=interval,
-                  auth_type="simple" if version == 2 else None, addresses=addrs, valid=valid,
-                  error=None if valid else "ttl")
+def adv(
+    t, src, prio=100, *, vrid=51, interval=1000, version=2, addrs=VIP, iface="eth0", valid=True
+):
+    return Advert(
+        time=t,
+        interface=iface,
+        family="inet",
+        src=src,
+        ttl=255,
+        version=version,
+        vrid=vrid,
+        priority=prio,
+        interval_ms=interval,
+        auth_type="simple" if version == 2 else None,
+        addresses=addrs,
+        valid=valid,
+        error=None if valid else "ttl",
+    )
 
 
 def spoofed(i: int) -> str:
@@ -59,8 +71,9 @@ def test_one_advert_each_from_thousands_of_senders_is_bounded_work(monkeypatch):
     (v,) = snap.vrids
     assert len(v.routers) == track.MAX_ROUTERS_PER_VRID
     assert v.master == "10.0.5.90"  # the master is kept, its adverts still count
-    assert v.routers[0].adverts == 2 or any(r.src == "10.0.5.90" and r.adverts == 2
-                                            for r in v.routers)
+    assert v.routers[0].adverts == 2 or any(
+        r.src == "10.0.5.90" and r.adverts == 2 for r in v.routers
+    )
     assert v.untracked_adverts == n - (track.MAX_ROUTERS_PER_VRID - 1)
     assert snap.untracked_adverts == v.untracked_adverts and v.too_many_senders
     assert snap.too_many_senders and not snap.too_many_vrids
@@ -178,10 +191,14 @@ def streams(draw: st.DrawFn, span: float = 1e9) -> list[tuple[Advert, float]]:
         vrid = draw(st.sampled_from([51, 52]))
         if (src, vrid) not in protos or draw(st.integers(0, 9)) == 0:
             protos[(src, vrid)] = adv(
-                t, src, draw(st.sampled_from([0, 50, 100, 150, 255])), vrid=vrid,
+                t,
+                src,
+                draw(st.sampled_from([0, 50, 100, 150, 255])),
+                vrid=vrid,
                 interval=draw(st.sampled_from([1000, 2000] if span < 1e9 else [300, 1000])),
                 version=draw(st.sampled_from([2, 3])),
-                addrs=draw(st.sampled_from([VIP, ("10.0.5.97",), (*VIP, "10.0.5.97")])))
+                addrs=draw(st.sampled_from([VIP, ("10.0.5.97",), (*VIP, "10.0.5.97")])),
+            )
         a = protos[(src, vrid)]
         if draw(st.integers(0, 29)) == 0:
             a = adv(t, src, vrid=vrid, valid=False)
@@ -189,8 +206,13 @@ def streams(draw: st.DrawFn, span: float = 1e9) -> list[tuple[Advert, float]]:
     return out
 
 
-def replay(stream: list[tuple[Advert | None, float]], tracker: VrrpTracker, *, fresh: bool,
-           local: bool = False) -> tuple[list[VrrpEvent], VrrpSnapshot]:
+def replay(
+    stream: list[tuple[Advert | None, float]],
+    tracker: VrrpTracker,
+    *,
+    fresh: bool,
+    local: bool = False,
+) -> tuple[list[VrrpEvent], VrrpSnapshot]:
     """Feed the stream (None: a tick instead of an advert), ticking after every fifth."""
     events: list[VrrpEvent] = []
     if local:
@@ -218,14 +240,21 @@ def check_invariants(tracker: VrrpTracker, events: list[VrrpEvent], snap: VrrpSn
             assert v.master in {r.src for r in v.routers}
         # the snapshot is a minute after the last advert: past the hold
         assert not v.too_many_senders
-        said = [e for e in events if e.kind == "too_many_senders" and e.vrid == v.vrid
-                and e.interface == v.interface]
+        said = [
+            e
+            for e in events
+            if e.kind == "too_many_senders" and e.vrid == v.vrid and e.interface == v.interface
+        ]
         assert bool(said) == (v.untracked_adverts > 0)
         # split brain and its end alternate, starting with split brain
-        splits = [e.kind for e in events if e.vrid == v.vrid and e.interface == v.interface
-                  and e.kind.startswith("split_brain")]
-        assert splits == ["split_brain", "split_brain_cleared"] * (len(splits) // 2) \
-            + (["split_brain"] if len(splits) % 2 else [])
+        splits = [
+            e.kind
+            for e in events
+            if e.vrid == v.vrid and e.interface == v.interface and e.kind.startswith("split_brain")
+        ]
+        assert splits == ["split_brain", "split_brain_cleared"] * (len(splits) // 2) + (
+            ["split_brain"] if len(splits) % 2 else []
+        )
         assert v.split_brain == (len(splits) % 2 == 1)
     for vs in tracker._vrids.values():
         assert vs.split_pending <= MAX_PENDING and vs.mismatch_pending <= MAX_PENDING
@@ -277,14 +306,17 @@ def test_senders_beyond_the_bound_are_as_if_never_heard(stream, local, max_route
         kept.append((a if a.src in srcs else None, t))
     bounded = replay(stream, VrrpTracker(max_routers=max_routers), fresh=True, local=local)
     alone = replay(kept, VrrpTracker(max_routers=max_routers), fresh=True, local=local)
-    assert [e.to_dict() for e in bounded[0] if e.kind != "too_many_senders"] \
-        == [e.to_dict() for e in alone[0]]
+    assert [e.to_dict() for e in bounded[0] if e.kind != "too_many_senders"] == [
+        e.to_dict() for e in alone[0]
+    ]
     strip = {"too_many_senders", "untracked_adverts"}
-    assert [{k: x for k, x in v.to_dict().items() if k not in strip} for v in bounded[1].vrids] \
-        == [{k: x for k, x in v.to_dict().items() if k not in strip} for v in alone[1].vrids]
+    assert [{k: x for k, x in v.to_dict().items() if k not in strip} for v in bounded[1].vrids] == [
+        {k: x for k, x in v.to_dict().items() if k not in strip} for v in alone[1].vrids
+    ]
 
 
 # --- `lvstop vrrp` -----------------------------------------------------------------------
+
 
 def test_lvstop_vrrp_says_too_many_senders(tmp_path):
     # a capture of 2,000 spoofed senders (raw IP records, as encode_advert rebuilds them)
@@ -301,16 +333,28 @@ def test_lvstop_vrrp_says_too_many_senders(tmp_path):
         for i in range(2_000):
             w.write(0.01 + i * 1e-4, encode_advert(adv(0.0, spoofed(i), 50, iface=None)))
         w.write(1.0, encode_advert(adv(1.0, "10.0.5.90", iface=None)))
-    text = subprocess.run([sys.executable, "-m", "lvstop", "vrrp", "--pcap", str(path)],
-                          capture_output=True, text=True, check=True, timeout=120)
+    text = subprocess.run(
+        [sys.executable, "-m", "lvstop", "vrrp", "--pcap", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert text.stderr == ""
     untracked = 2_000 - (track.MAX_ROUTERS_PER_VRID - 1)
     assert "*** TOO_MANY_SENDERS: VRID 51: too many senders: more than 16 routers" in text.stdout
-    assert (f"  too many senders: {untracked} adverts from senders beyond the 16 routers "
-            "kept (counted, not tracked) (ongoing)") in text.stdout
+    assert (
+        f"  too many senders: {untracked} adverts from senders beyond the 16 routers "
+        "kept (counted, not tracked) (ongoing)"
+    ) in text.stdout
     assert "VRID 51 (inet): master 10.0.5.90 (priority 100)" in text.stdout
-    out = subprocess.run([sys.executable, "-m", "lvstop", "vrrp", "--json", "--pcap", str(path)],
-                         capture_output=True, text=True, check=True, timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "lvstop", "vrrp", "--json", "--pcap", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     records = [json.loads(line) for line in out.splitlines()]
     (event,) = [r for r in records if r["type"] == "event" and r["kind"] == "too_many_senders"]
     assert event["vrid"] == 51 and event["sources"] == [spoofed(15)]

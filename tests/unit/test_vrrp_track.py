@@ -11,12 +11,36 @@ D1, D2, D3 = "10.0.5.90", "10.0.5.93", "10.0.5.99"
 VIP = ("10.0.5.96",)
 
 
-def adv(t, src, prio, *, vrid=51, addrs=VIP, interval=1000, version=2, auth="simple",
-        iface=None, family="inet", valid=True, error=None):
-    return Advert(time=t, interface=iface, family=family, src=src, ttl=255, version=version,
-                  vrid=vrid, priority=prio, interval_ms=interval,
-                  auth_type=auth if version == 2 else None, addresses=addrs, valid=valid,
-                  error=error)
+def adv(
+    t,
+    src,
+    prio,
+    *,
+    vrid=51,
+    addrs=VIP,
+    interval=1000,
+    version=2,
+    auth="simple",
+    iface=None,
+    family="inet",
+    valid=True,
+    error=None,
+):
+    return Advert(
+        time=t,
+        interface=iface,
+        family=family,
+        src=src,
+        ttl=255,
+        version=version,
+        vrid=vrid,
+        priority=prio,
+        interval_ms=interval,
+        auth_type=auth if version == 2 else None,
+        addresses=addrs,
+        valid=valid,
+        error=error,
+    )
 
 
 def run(adverts, tracker=None, until=None):
@@ -30,8 +54,17 @@ def run(adverts, tracker=None, until=None):
 
 
 def brief(events):
-    return [(round(e.time, 6), e.kind, e.vrid, e.master, e.previous,
-             None if e.gap_ms is None else round(e.gap_ms, 3)) for e in events]
+    return [
+        (
+            round(e.time, 6),
+            e.kind,
+            e.vrid,
+            e.master,
+            e.previous,
+            None if e.gap_ms is None else round(e.gap_ms, 3),
+        )
+        for e in events
+    ]
 
 
 def steady(src, prio, start, count, interval=1.0, **kw):
@@ -128,7 +161,10 @@ def test_silent_from_pcap_time_via_feed_of_later_packet():
     seq = [*steady(D1, 100, 0, 2), adv(20, D2, 101, vrid=52, addrs=("10.0.5.97",))]
     _, events = run(seq)
     assert [(e.kind, e.vrid, round(e.time, 6)) for e in events] == [
-        ("master", 51, 0), ("silent", 51, 4.609375), ("master", 52, 20)]
+        ("master", 51, 0),
+        ("silent", 51, 4.609375),
+        ("master", 52, 20),
+    ]
 
 
 def test_master_returning_after_silence():
@@ -191,12 +227,15 @@ def test_split_brain_ongoing_in_snapshot():
     assert state.split_brain_seconds == pytest.approx(17 - 15.0)
 
 
-@pytest.mark.parametrize("change,field", [
-    ({"addrs": ("10.0.5.98",)}, "addresses"),
-    ({"interval": 2000}, "interval_ms"),
-    ({"version": 3}, "version"),
-    ({"auth": "none"}, "auth_type"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"addrs": ("10.0.5.98",)}, "addresses"),
+        ({"interval": 2000}, "interval_ms"),
+        ({"version": 3}, "version"),
+        ({"auth": "none"}, "auth_type"),
+    ],
+)
 def test_conflict_names_the_field(change, field):
     seq = [*steady(D1, 100, 0, 4), adv(1.5, D3, 50, **change), adv(2.5, D3, 50, **change)]
     seq = sorted(seq, key=lambda a: a.time)
@@ -211,8 +250,10 @@ def test_conflict_names_the_field(change, field):
 
 
 def test_same_vip_set_in_another_order_is_no_conflict():
-    seq = [adv(0, D1, 100, addrs=("10.0.5.96", "10.0.5.97")),
-           adv(0.5, D2, 10, addrs=("10.0.5.97", "10.0.5.96"))]
+    seq = [
+        adv(0, D1, 100, addrs=("10.0.5.96", "10.0.5.97")),
+        adv(0.5, D2, 10, addrs=("10.0.5.97", "10.0.5.96")),
+    ]
     _, events = run(seq)
     assert [e.kind for e in events] == ["master"]
 
@@ -225,9 +266,12 @@ def test_conflict_forgotten_when_the_rogue_is_gone():
 
 def test_bogus_event_and_counts():
     bad = adv(1, D3, 100, valid=False, error="checksum")
-    tracker, events = run([*steady(D1, 100, 0, 3), bad], )
+    tracker, events = run(
+        [*steady(D1, 100, 0, 3), bad],
+    )
     assert [(e.kind, e.error, e.vrid, e.sources) for e in events[1:]] == [
-        ("bogus", "checksum", 51, (D3,))]
+        ("bogus", "checksum", 51, (D3,))
+    ]
     snap = tracker.snapshot(3)
     assert snap.bogus_total == 1 and snap.vrids[0].bogus == 1
     # a bogus packet is never a router's advert
@@ -235,22 +279,35 @@ def test_bogus_event_and_counts():
 
 
 def test_bogus_without_trustworthy_vrid():
-    bad = Advert(time=1, interface=None, family="inet", src=D3, ttl=255, version=9, vrid=51,
-                 valid=False, error="version")
+    bad = Advert(
+        time=1,
+        interface=None,
+        family="inet",
+        src=D3,
+        ttl=255,
+        version=9,
+        vrid=51,
+        valid=False,
+        error="version",
+    )
     tracker, events = run([bad])
     assert events[0].vrid is None and tracker.snapshot(1).vrids == ()
 
 
 def test_per_interface_and_per_family_are_separate():
     tracker = VrrpTracker(per_interface=True)
-    seq = [adv(0, D1, 100, iface="eth0"), adv(0.1, D2, 10, iface="eth1"),
-           adv(0.2, "fe80::1", 100, family="inet6", version=3, addrs=("2001:db8::96",))]
+    seq = [
+        adv(0, D1, 100, iface="eth0"),
+        adv(0.1, D2, 10, iface="eth1"),
+        adv(0.2, "fe80::1", 100, family="inet6", version=3, addrs=("2001:db8::96",)),
+    ]
     _, events = run(seq, tracker)
     assert [(e.kind, e.interface, e.family, e.master) for e in events] == [
-        ("master", "eth0", "inet", D1), ("master", "eth1", "inet", D2),
-        ("master", None, "inet6", "fe80::1")]
-    assert [v.key for v in tracker.snapshot().vrids] == ["inet:51@eth0", "inet:51@eth1",
-                                                         "inet6:51"]
+        ("master", "eth0", "inet", D1),
+        ("master", "eth1", "inet", D2),
+        ("master", None, "inet6", "fe80::1"),
+    ]
+    assert [v.key for v in tracker.snapshot().vrids] == ["inet:51@eth0", "inet:51@eth1", "inet6:51"]
 
 
 def test_v3_fast_timers():
@@ -300,18 +357,31 @@ def test_snapshot_round_trips_through_dict():
 def test_recent_events_kept_for_the_dashboard():
     tracker = VrrpTracker(per_interface=False, history=2)
     run(split_sequence(), tracker, until=30)
-    assert [e.kind for e in tracker.snapshot().events] == ["split_brain",
-                                                           "split_brain_cleared"]
+    assert [e.kind for e in tracker.snapshot().events] == ["split_brain", "split_brain_cleared"]
 
 
 def test_advert_at_is_the_same_advert_at_another_time():
     import dataclasses
 
     # every field a distinct value, so that a field out of place cannot go unnoticed
-    a = Advert(time=1.0, interface="eth0", family="inet6", src="fe80::1", src_mac="02:00::1",
-               dst="ff02::12", ttl=254, version=3, vrid=7, priority=9, interval_ms=30,
-               auth_type="simple", auth_data=b"pw", addresses=("2001:db8::1",), valid=False,
-               error="ttl")
+    a = Advert(
+        time=1.0,
+        interface="eth0",
+        family="inet6",
+        src="fe80::1",
+        src_mac="02:00::1",
+        dst="ff02::12",
+        ttl=254,
+        version=3,
+        vrid=7,
+        priority=9,
+        interval_ms=30,
+        auth_type="simple",
+        auth_data=b"pw",
+        addresses=("2001:db8::1",),
+        valid=False,
+        error="ttl",
+    )
     b = a.at(2.5)
     assert b.time == 2.5 and b == dataclasses.replace(a, time=2.5)
 
@@ -324,13 +394,16 @@ def test_no_host_mismatch_when_the_address_event_lags_a_failover():
     t0 = 1795652900.0
     tracker = VrrpTracker(per_interface=False)
     tracker.set_local_addresses({D1, "10.0.5.96"}, t0 + 17)
-    seq = [adv(t0 + 19.618, D2, 101, vrid=52, addrs=("10.0.5.97",)),
-           adv(t0 + 20.618, D2, 0, vrid=52, addrs=("10.0.5.97",)),
-           *steady(D1, 11, t0 + 21.577, 2, vrid=52, addrs=("10.0.5.97",))]
+    seq = [
+        adv(t0 + 19.618, D2, 101, vrid=52, addrs=("10.0.5.97",)),
+        adv(t0 + 20.618, D2, 0, vrid=52, addrs=("10.0.5.97",)),
+        *steady(D1, 11, t0 + 21.577, 2, vrid=52, addrs=("10.0.5.97",)),
+    ]
     _, events = run(seq, tracker)
     assert [e.kind for e in events] == ["master", "resign", "failover"]
     assert tracker.set_local_addresses({D1, "10.0.5.96", "10.0.5.97"}, t0 + 22.77) == []
-    _, events = run(steady(D1, 11, t0 + 23.577, 3, vrid=52, addrs=("10.0.5.97",)), tracker,
-                    until=t0 + 27)
+    _, events = run(
+        steady(D1, 11, t0 + 23.577, 3, vrid=52, addrs=("10.0.5.97",)), tracker, until=t0 + 27
+    )
     assert events == []
     assert tracker.snapshot(t0 + 27).vrids[0].host_mismatch is None

@@ -73,13 +73,22 @@ class FleetApp(App[int]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="fleet.quit", tooltip="Leave lvstop"),
-        Binding("c", "reconnect", "Reconnect", id="fleet.reconnect",
-                tooltip="Reconnect the selected director now (not after its backoff)"),
+        Binding(
+            "c",
+            "reconnect",
+            "Reconnect",
+            id="fleet.reconnect",
+            tooltip="Reconnect the selected director now (not after its backoff)",
+        ),
     ]
 
-    def __init__(self, clients: Sequence[DirectorSource], interval: float = 1.0,
-                 clock: Callable[[], float] = time.time,
-                 dashboard_argv: Callable[[str], list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        clients: Sequence[DirectorSource],
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        dashboard_argv: Callable[[str], list[str]] | None = None,
+    ) -> None:
         super().__init__()
         self.clients = list(clients)
         #: the command of one director's full dashboard (`lvstop top --via NAME`)
@@ -96,12 +105,10 @@ class FleetApp(App[int]):
         table.border_title = "Directors (Enter: one director)"
         yield table
         yield Static("", id="reasons", markup=False)
-        vrids = LineTable(vrid_columns(self.directors), empty_text="no VRID seen",
-                          id="vrids")
+        vrids = LineTable(vrid_columns(self.directors), empty_text="no VRID seen", id="vrids")
         vrids.border_title = "VRID × director (keepalived's state; the wire's master)"
         yield vrids
-        diffs = LineTable(DIFF_COLUMNS, empty_text="the directors' IPVS tables agree",
-                          id="diffs")
+        diffs = LineTable(DIFF_COLUMNS, empty_text="the directors' IPVS tables agree", id="diffs")
         diffs.border_title = "Differences between directors"
         yield diffs
         log = RichLog(id="log", max_lines=500, wrap=False, markup=False)
@@ -113,8 +120,12 @@ class FleetApp(App[int]):
         for client in self.clients:
             client.on_change = self._changed
             client.on_event = self._event
-            self.run_worker(client.run(), group=f"director:{client.name}",
-                            exit_on_error=False, description=f"director {client.name}")
+            self.run_worker(
+                client.run(),
+                group=f"director:{client.name}",
+                exit_on_error=False,
+                description=f"director {client.name}",
+            )
         self.set_interval(REDRAW, self._redraw_if_dirty)
         self.set_interval(1.0, self._tick)  # ages and retry countdowns move
         self.query_one("#overview", LineTable).focus()
@@ -137,16 +148,21 @@ class FleetApp(App[int]):
         diffs = differences(self.directors)
         now = self.clock()
         self.query_one("#overview", LineTable).set_rows(
-            overview_row(overview(d, diffs), d, now) for d in self.directors)
+            overview_row(overview(d, diffs), d, now) for d in self.directors
+        )
         reasons = [r for r in (reason_line(d) for d in self.directors) if r]
         self.query_one("#reasons", Static).update(Text(escape_controls("\n".join(reasons))))
         self.query_one("#vrids", LineTable).set_rows(vrid_rows(vrid_matrix(self.directors)))
         table = self.query_one("#diffs", LineTable)
         table.set_rows(diff_rows(diffs))
         live = sum(1 for d in self.directors if d.ipvs is not None)
-        table.border_subtitle = (f"{len(diffs)} found" if diffs else
-                                 "none: the IPVS tables agree" if live > 1 else
-                                 "fewer than two directors to compare")
+        table.border_subtitle = (
+            f"{len(diffs)} found"
+            if diffs
+            else "none: the IPVS tables agree"
+            if live > 1
+            else "fewer than two directors to compare"
+        )
         for d in self.directors:
             said = f"{d.status}: {d.reason}" if d.reason else d.status
             if self._status.get(d.name) != said:
@@ -159,7 +175,8 @@ class FleetApp(App[int]):
     def log_line(self, director: str, source: str, text: str) -> None:
         stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
         self.query_one("#log", RichLog).write(
-            Text(escape_controls(f"{stamp} {director} {source}: {text}", keep_newlines=False)))
+            Text(escape_controls(f"{stamp} {director} {source}: {text}", keep_newlines=False))
+        )
 
     def _event(self, director: str, msg: dict[str, Any]) -> None:
         self.log_line(director, str(msg.get("source", "agent")), str(msg.get("text", "")))
@@ -182,8 +199,11 @@ class FleetApp(App[int]):
         with self.suspend():
             result = subprocess.run(argv, check=False)
         if result.returncode:
-            self.notify(f"the dashboard of {name} ended with status {result.returncode}",
-                        severity="warning", markup=False)
+            self.notify(
+                f"the dashboard of {name} ended with status {result.returncode}",
+                severity="warning",
+                markup=False,
+            )
         self.refresh()
 
     def action_reconnect(self) -> None:
@@ -209,13 +229,16 @@ class FleetApp(App[int]):
             return
         self._confirm(op, rs_key, targets, None)
 
-    def _confirm(self, op: str, rs_key: str, targets: Sequence[Director],
-                 weight: int | None) -> None:
+    def _confirm(
+        self, op: str, rs_key: str, targets: Sequence[Director], weight: int | None
+    ) -> None:
         steps = writes.plan(op, rs_key, targets, weight)
         if all(s.skip for s in steps):
-            self.notify(f"{op} {rs_key}: nothing to send — "
-                        + "; ".join(s.text() for s in steps), severity="warning",
-                        markup=False)
+            self.notify(
+                f"{op} {rs_key}: nothing to send — " + "; ".join(s.text() for s in steps),
+                severity="warning",
+                markup=False,
+            )
             return
         where = "every director" if len(targets) > 1 else targets[0].name
         title = f"{op.capitalize()} {rs_key} on {where}"
@@ -229,15 +252,20 @@ class FleetApp(App[int]):
         self.push_screen(FleetConfirmScreen(title, steps), answered)
 
     @work(group="fleet-writes", exit_on_error=False, description="a fleet write")
-    async def _apply(self, op: str, rs_key: str, steps: Sequence[writes.Step],
-                     weight: int | None) -> None:
+    async def _apply(
+        self, op: str, rs_key: str, steps: Sequence[writes.Step], weight: int | None
+    ) -> None:
         requesters = {c.name: c.request for c in self.clients}
         outcomes = await writes.apply(op, rs_key, steps, requesters, weight)
         for o in outcomes:
             self.log_line(o.director, op, ("ok: " if o.ok else "FAILED: ") + o.message)
         text, severity = writes.summary(op, rs_key, outcomes)
-        self.notify(text, severity=severity, markup=False,  # type: ignore[arg-type]
-                    timeout=10)
+        self.notify(
+            text,
+            severity=severity,
+            markup=False,
+            timeout=10,
+        )
 
     # -- the one place for worker failures --------------------------------------------------
 
@@ -253,12 +281,17 @@ class FleetApp(App[int]):
             name = group.partition(":")[2]
             client = next((c for c in self.clients if c.name == name), None)
             if client is not None:
-                self.set_timer(self.interval * 5, lambda c=client: self.run_worker(
-                    c.run(), group=f"director:{c.name}", exit_on_error=False,
-                    description=f"director {c.name}"))
+                self.set_timer(
+                    self.interval * 5,
+                    lambda c=client: self.run_worker(
+                        c.run(),
+                        group=f"director:{c.name}",
+                        exit_on_error=False,
+                        description=f"director {c.name}",
+                    ),
+                )
 
     async def action_quit(self) -> None:
         for client in self.clients:
             await client.close()
         self.exit(0)
-

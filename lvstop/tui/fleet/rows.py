@@ -50,17 +50,51 @@ def overview_row(o: Overview, d: Director, now: float | None = None) -> Row:
         link, link_mark = f"DOWN{retry}", "error"
     else:
         link, link_mark = "connecting", "warn"
-    transition = (f"{o.last_transition} {_age(o.last_transition_at, now)}"
-                  if o.last_transition else "")
-    cells = (o.name, link, o.keepalived, " ".join(o.vips_held), _n(o.services),
-             _n(o.real_servers), _n(o.zero_weight), _n(o.drained), _n(o.active_conns),
-             "" if o.cps is None else f"{o.cps:.1f}", transition, str(o.differences))
-    marks = ("", link_mark, "error" if o.keepalived == "down" else "", "", "", "",
-             "warn" if o.zero_weight else "", "accent" if o.drained else "", "", "", "",
-             "warn" if o.differences else "")
-    values = (o.name, o.status, o.keepalived, len(o.vips_held), o.services, o.real_servers,
-              o.zero_weight, o.drained, o.active_conns, o.cps, o.last_transition_at,
-              o.differences)
+    transition = (
+        f"{o.last_transition} {_age(o.last_transition_at, now)}" if o.last_transition else ""
+    )
+    cells = (
+        o.name,
+        link,
+        o.keepalived,
+        " ".join(o.vips_held),
+        _n(o.services),
+        _n(o.real_servers),
+        _n(o.zero_weight),
+        _n(o.drained),
+        _n(o.active_conns),
+        "" if o.cps is None else f"{o.cps:.1f}",
+        transition,
+        str(o.differences),
+    )
+    marks = (
+        "",
+        link_mark,
+        "error" if o.keepalived == "down" else "",
+        "",
+        "",
+        "",
+        "warn" if o.zero_weight else "",
+        "accent" if o.drained else "",
+        "",
+        "",
+        "",
+        "warn" if o.differences else "",
+    )
+    values = (
+        o.name,
+        o.status,
+        o.keepalived,
+        len(o.vips_held),
+        o.services,
+        o.real_servers,
+        o.zero_weight,
+        o.drained,
+        o.active_conns,
+        o.cps,
+        o.last_transition_at,
+        o.differences,
+    )
     return Row(o.name, cells, values, marks, search_text=" ".join(cells))
 
 
@@ -76,24 +110,43 @@ def reason_line(d: Director) -> str | None:
 
 
 def vrid_columns(directors: Sequence[Director]) -> tuple[Column, ...]:
-    return (Column("vrid", "VRID", 6, numeric=True),
-            *(Column(f"d:{d.name}", d.name[:16], max(8, min(16, len(d.name))))
-              for d in directors),
-            Column("wire", "Wire master", 24, flex=True),
-            Column("flag", "Flag", 20))
+    return (
+        Column("vrid", "VRID", 6, numeric=True),
+        *(Column(f"d:{d.name}", d.name[:16], max(8, min(16, len(d.name)))) for d in directors),
+        Column("wire", "Wire master", 24, flex=True),
+        Column("flag", "Flag", 20),
+    )
 
 
 def vrid_rows(rows: Sequence[VridRow]) -> list[Row]:
     out = []
     for r in rows:
-        state_marks = tuple("ok" if s == "MASTER" else "error" if s in ("FAULT", "STOPPED")
-                            else "dim" if s in ("-", "?") else "" for _n, s in r.states)
-        cells = (str(r.vrid) if r.family == "inet" else f"{r.vrid} v6",
-                 *(s for _n, s in r.states), r.wire_master, r.flag or "")
-        out.append(Row(r.key, cells, (r.vrid, *(s for _n, s in r.states), r.wire_master,
-                                      r.flag or ""),
-                       ("", *state_marks, "", "error" if r.flag else ""),
-                       row_mark="error" if r.flag else "", search_text=" ".join(cells)))
+        state_marks = tuple(
+            "ok"
+            if s == "MASTER"
+            else "error"
+            if s in ("FAULT", "STOPPED")
+            else "dim"
+            if s in ("-", "?")
+            else ""
+            for _n, s in r.states
+        )
+        cells = (
+            str(r.vrid) if r.family == "inet" else f"{r.vrid} v6",
+            *(s for _n, s in r.states),
+            r.wire_master,
+            r.flag or "",
+        )
+        out.append(
+            Row(
+                r.key,
+                cells,
+                (r.vrid, *(s for _n, s in r.states), r.wire_master, r.flag or ""),
+                ("", *state_marks, "", "error" if r.flag else ""),
+                row_mark="error" if r.flag else "",
+                search_text=" ".join(cells),
+            )
+        )
     return out
 
 
@@ -109,8 +162,15 @@ def diff_rows(diffs: Sequence[Difference]) -> list[Row]:
     for i, diff in enumerate(diffs):
         values = "  ".join(f"{name}: {value}" for name, value in diff.values)
         cells = (diff.key, diff.what, values)
-        out.append(Row(f"{i}:{diff.key}:{diff.what}", cells, cells, ("", "warn", ""),
-                       search_text=" ".join(cells)))
+        out.append(
+            Row(
+                f"{i}:{diff.key}:{diff.what}",
+                cells,
+                cells,
+                ("", "warn", ""),
+                search_text=" ".join(cells),
+            )
+        )
     return out
 
 
@@ -132,22 +192,57 @@ def real_server_rows(d: Director, others: Sequence[Director]) -> list[Row]:
     out = []
     for svc, rs in d.ipvs.real_servers():
         drained = d.drained.get(rs.key)
-        weight = f"{rs.weight} ⇢{drained}" if drained is not None and rs.weight == 0 \
-            else str(rs.weight)
+        weight = (
+            f"{rs.weight} ⇢{drained}" if drained is not None and rs.weight == 0 else str(rs.weight)
+        )
         theirs = []
         for o in others:
             other = o.ipvs.real_server(rs.key) if o.ipvs is not None else None
-            theirs.append(f"{o.name}: " + ("?" if o.ipvs is None else
-                                           "absent" if other is None else f"w{other.weight}"))
-        differs = any(t.endswith(("absent",)) or not t.endswith(f"w{rs.weight}")
-                      for t in theirs if not t.endswith("?"))
-        cells = (svc.label, rs.endpoint, rs.forward, weight, str(rs.active_conns),
-                 str(rs.inactive_conns), "  ".join(theirs))
-        out.append(Row(rs.key, cells,
-                       (svc.label, rs.endpoint, rs.forward, rs.weight, rs.active_conns,
-                        rs.inactive_conns, cells[-1]),
-                       ("", "", "", "accent" if drained is not None and rs.weight == 0
-                        else "warn" if rs.weight == 0 else "", "", "",
-                        "warn" if differs else ""),
-                       search_text=" ".join(cells)))
+            theirs.append(
+                f"{o.name}: "
+                + ("?" if o.ipvs is None else "absent" if other is None else f"w{other.weight}")
+            )
+        differs = any(
+            t.endswith(("absent",)) or not t.endswith(f"w{rs.weight}")
+            for t in theirs
+            if not t.endswith("?")
+        )
+        cells = (
+            svc.label,
+            rs.endpoint,
+            rs.forward,
+            weight,
+            str(rs.active_conns),
+            str(rs.inactive_conns),
+            "  ".join(theirs),
+        )
+        out.append(
+            Row(
+                rs.key,
+                cells,
+                (
+                    svc.label,
+                    rs.endpoint,
+                    rs.forward,
+                    rs.weight,
+                    rs.active_conns,
+                    rs.inactive_conns,
+                    cells[-1],
+                ),
+                (
+                    "",
+                    "",
+                    "",
+                    "accent"
+                    if drained is not None and rs.weight == 0
+                    else "warn"
+                    if rs.weight == 0
+                    else "",
+                    "",
+                    "",
+                    "warn" if differs else "",
+                ),
+                search_text=" ".join(cells),
+            )
+        )
     return out

@@ -38,22 +38,48 @@ def instance_rows(d: Director) -> list[Row]:
     rows = []
     for i in d.instances:
         vips = " ".join(v + ("*" if v in i.vips_held else "") for v in i.vips)
-        cells = (i.name, "" if i.vrid is None else str(i.vrid), i.state, i.source,
-                 "" if i.priority is None else str(i.priority), vips)
-        rows.append(Row(i.name, cells, (i.name, i.vrid, i.state, i.source, i.priority, vips),
-                        ("", "", "ok" if i.state == "MASTER" else "error"
-                         if i.state in ("FAULT", "STOPPED") else "", "dim", "", ""),
-                        search_text=" ".join(cells)))
+        cells = (
+            i.name,
+            "" if i.vrid is None else str(i.vrid),
+            i.state,
+            i.source,
+            "" if i.priority is None else str(i.priority),
+            vips,
+        )
+        rows.append(
+            Row(
+                i.name,
+                cells,
+                (i.name, i.vrid, i.state, i.source, i.priority, vips),
+                (
+                    "",
+                    "",
+                    "ok"
+                    if i.state == "MASTER"
+                    else "error"
+                    if i.state in ("FAULT", "STOPPED")
+                    else "",
+                    "dim",
+                    "",
+                    "",
+                ),
+                search_text=" ".join(cells),
+            )
+        )
     return rows
 
 
 def facts(d: Director) -> str:
     if not d.live:
         return f"{d.name}: {d.status.upper()}: {d.reason}"
-    ka = (f"keepalived {d.keepalived_version or '?'} pid {d.keepalived_pid}"
-          if d.keepalived_running else "keepalived not running")
-    return (f"{d.name} ({d.host}): kernel {d.kernel}, python {d.python}, lvstop "
-            f"{d.lvstop}, {ka}" + (f"; {d.problems[0]}" if d.problems else ""))
+    ka = (
+        f"keepalived {d.keepalived_version or '?'} pid {d.keepalived_pid}"
+        if d.keepalived_running
+        else "keepalived not running"
+    )
+    return f"{d.name} ({d.host}): kernel {d.kernel}, python {d.python}, lvstop {d.lvstop}, {ka}" + (
+        f"; {d.problems[0]}" if d.problems else ""
+    )
 
 
 class DirectorScreen(Screen[None]):
@@ -66,22 +92,62 @@ class DirectorScreen(Screen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "app.pop_screen", "Back", id="fleet.back",
-                tooltip="Back to the fleet overview"),
-        Binding("d", "write('drain', False)", "Drain", id="fleet.drain",
-                tooltip="Drain the selected real server on this director"),
-        Binding("D", "write('drain', True)", "Drain all", id="fleet.drain_all",
-                tooltip="Drain the selected real server on every director"),
-        Binding("r", "write('restore', False)", "Restore", id="fleet.restore",
-                tooltip="Restore the selected real server on this director"),
-        Binding("R", "write('restore', True)", "Restore all", id="fleet.restore_all",
-                tooltip="Restore the selected real server on every director"),
-        Binding("w", "write('weight', False)", "Weight", id="fleet.weight",
-                tooltip="Set the selected real server's weight on this director"),
-        Binding("W", "write('weight', True)", "Weight all", id="fleet.weight_all",
-                tooltip="Set the selected real server's weight on every director"),
-        Binding("f", "full_dashboard", "Full dashboard", id="fleet.full_dashboard",
-                tooltip="This director's full dashboard over its agent (lvstop top --via)"),
+        Binding(
+            "escape",
+            "app.pop_screen",
+            "Back",
+            id="fleet.back",
+            tooltip="Back to the fleet overview",
+        ),
+        Binding(
+            "d",
+            "write('drain', False)",
+            "Drain",
+            id="fleet.drain",
+            tooltip="Drain the selected real server on this director",
+        ),
+        Binding(
+            "D",
+            "write('drain', True)",
+            "Drain all",
+            id="fleet.drain_all",
+            tooltip="Drain the selected real server on every director",
+        ),
+        Binding(
+            "r",
+            "write('restore', False)",
+            "Restore",
+            id="fleet.restore",
+            tooltip="Restore the selected real server on this director",
+        ),
+        Binding(
+            "R",
+            "write('restore', True)",
+            "Restore all",
+            id="fleet.restore_all",
+            tooltip="Restore the selected real server on every director",
+        ),
+        Binding(
+            "w",
+            "write('weight', False)",
+            "Weight",
+            id="fleet.weight",
+            tooltip="Set the selected real server's weight on this director",
+        ),
+        Binding(
+            "W",
+            "write('weight', True)",
+            "Weight all",
+            id="fleet.weight_all",
+            tooltip="Set the selected real server's weight on every director",
+        ),
+        Binding(
+            "f",
+            "full_dashboard",
+            "Full dashboard",
+            id="fleet.full_dashboard",
+            tooltip="This director's full dashboard over its agent (lvstop top --via)",
+        ),
     ]
 
     def __init__(self, name: str) -> None:
@@ -97,8 +163,9 @@ class DirectorScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="facts", markup=False)
-        instances = LineTable(INSTANCE_COLUMNS, empty_text="no keepalived instances",
-                              id="instances")
+        instances = LineTable(
+            INSTANCE_COLUMNS, empty_text="no keepalived instances", id="instances"
+        )
         instances.border_title = "keepalived"
         yield instances
         table = LineTable(RS_COLUMNS, empty_text="no real servers", id="real-servers")
@@ -148,8 +215,9 @@ class FleetConfirmScreen(ConfirmScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(escape_controls(self.title_text), id="title", markup=False)
-            yield Static(escape_controls("\n".join(s.text() for s in self.steps)), id="steps",
-                         markup=False)
+            yield Static(
+                escape_controls("\n".join(s.text() for s in self.steps)), id="steps", markup=False
+            )
             with Horizontal(id="buttons"):
                 yield Button("Apply (y)", variant="warning", id="apply")
                 yield Button("Cancel (n)", id="cancel")

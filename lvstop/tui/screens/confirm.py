@@ -32,14 +32,25 @@ class ConfirmScreen(ModalScreen[bool]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter,y", "apply", "Apply", id="confirm.apply",
-                tooltip="Apply the change to the kernel"),
-        Binding("escape,n", "cancel", "Cancel", id="confirm.cancel",
-                tooltip="Close without changing anything"),
+        Binding(
+            "enter,y",
+            "apply",
+            "Apply",
+            id="confirm.apply",
+            tooltip="Apply the change to the kernel",
+        ),
+        Binding(
+            "escape,n",
+            "cancel",
+            "Cancel",
+            id="confirm.cancel",
+            tooltip="Close without changing anything",
+        ),
     ]
 
-    def __init__(self, title: str, before: str, after: str, command: str,
-                 warning: str = "") -> None:
+    def __init__(
+        self, title: str, before: str, after: str, command: str, warning: str = ""
+    ) -> None:
         super().__init__()
         self.warning = warning
         self.title_text = title
@@ -50,8 +61,9 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(escape_controls(self.title_text), id="title", markup=False)
-            yield Static(escape_controls(f"{self.before}  →  {self.after}"), id="change",
-                         markup=False)
+            yield Static(
+                escape_controls(f"{self.before}  →  {self.after}"), id="change", markup=False
+            )
             yield Static(escape_controls(f"same as: {self.command}"), id="command", markup=False)
             if self.warning:
                 yield Static(escape_controls(f"⚠ {self.warning}"), id="warning", markup=False)

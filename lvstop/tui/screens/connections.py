@@ -55,8 +55,9 @@ def matches(entry: ConnEntry, terms: Sequence[str]) -> bool:
             if field not in ("client", "rs", "state"):
                 return False
         else:
-            hay = " ".join((entry.client_endpoint, entry.real_endpoint,
-                            entry.virtual_endpoint, entry.state)).lower()
+            hay = " ".join(
+                (entry.client_endpoint, entry.real_endpoint, entry.virtual_endpoint, entry.state)
+            ).lower()
             if term.lower() not in hay:
                 return False
     return True
@@ -68,22 +69,40 @@ def summarize(entries: Sequence[ConnEntry]) -> str:
     templates = sum(1 for e in entries if is_template(e))
     state_text = ", ".join(f"{s} {n}" for s, n in states.most_common()) or "none"
     rs_text = ", ".join(f"{rs} {n}" for rs, n in per_rs.most_common(6)) or "none"
-    return (f"{len(entries)} entries  states: {state_text}\nper real server: {rs_text}  "
-            f"persistence templates: {templates}")
+    return (
+        f"{len(entries)} entries  states: {state_text}\nper real server: {rs_text}  "
+        f"persistence templates: {templates}"
+    )
 
 
 def conn_rows(entries: Sequence[ConnEntry]) -> list[Row]:
     rows = []
     for i, e in enumerate(entries[:MAX_ROWS]):
         tmpl = is_template(e)
-        rows.append(Row(
-            f"{i}|{e.protocol}|{e.client_endpoint}|{e.virtual_endpoint}|{e.real_endpoint}",
-            (e.protocol.upper(), e.client_endpoint, e.real_endpoint, e.state,
-             f"{e.expires}s", "tmpl" if tmpl else "", e.virtual_endpoint),
-            (e.protocol, e.client_endpoint, e.real_endpoint, e.state, e.expires, tmpl,
-             e.virtual_endpoint),
-            ("", "", "", "", "", "accent" if tmpl else "", ""),
-        ))
+        rows.append(
+            Row(
+                f"{i}|{e.protocol}|{e.client_endpoint}|{e.virtual_endpoint}|{e.real_endpoint}",
+                (
+                    e.protocol.upper(),
+                    e.client_endpoint,
+                    e.real_endpoint,
+                    e.state,
+                    f"{e.expires}s",
+                    "tmpl" if tmpl else "",
+                    e.virtual_endpoint,
+                ),
+                (
+                    e.protocol,
+                    e.client_endpoint,
+                    e.real_endpoint,
+                    e.state,
+                    e.expires,
+                    tmpl,
+                    e.virtual_endpoint,
+                ),
+                ("", "", "", "", "", "accent" if tmpl else "", ""),
+            )
+        )
     return rows
 
 
@@ -94,8 +113,13 @@ class ConnectionsScreen(Screen[None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "dismiss", "Back", id="conns.back"),
-        Binding("slash", "filter", "Filter", id="conns.filter",
-                tooltip="client=, rs=, state= or any text"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="conns.filter",
+            tooltip="client=, rs=, state= or any text",
+        ),
         Binding("R", "reload", "Reload", id="conns.reload", tooltip="Read the table again"),
     ]
 
@@ -107,8 +131,9 @@ class ConnectionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("reading the connection table…", id="summary", markup=False)
-        yield Input(placeholder="filter: client=10.0.5.100 rs=10.0.5.91 state=ESTABLISHED",
-                    id="conn-filter")
+        yield Input(
+            placeholder="filter: client=10.0.5.100 rs=10.0.5.91 state=ESTABLISHED", id="conn-filter"
+        )
         table = LineTable(CONN_COLUMNS, empty_text="no connection entries", id="conns")
         table.border_title = "Connections"
         yield table
@@ -125,8 +150,7 @@ class ConnectionsScreen(Screen[None]):
         if not any(w.group == "conns" and not w.is_finished for w in self.workers):
             self._read()
 
-    @work(group="conns", thread=True, exit_on_error=False,
-          description="read /proc/net/ip_vs_conn")
+    @work(group="conns", thread=True, exit_on_error=False, description="read /proc/net/ip_vs_conn")
     def _read(self) -> None:
         entries = self.source.read()
         self.app.call_from_thread(self._show, entries)

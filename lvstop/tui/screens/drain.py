@@ -33,18 +33,24 @@ def read_sysctls(directory: Path = SYSCTL_DIR) -> dict[str, int | None]:
     return out
 
 
-def drain_warnings(sysctls: dict[str, int | None], persistent: bool,
-                   tcp_timeout: int | None) -> list[str]:
+def drain_warnings(
+    sysctls: dict[str, int | None], persistent: bool, tcp_timeout: int | None
+) -> list[str]:
     warnings = []
     if persistent and sysctls.get("expire_quiescent_template") == 0:
-        warnings.append("expire_quiescent_template=0: persistence templates keep sending "
-                        "returning clients here until they expire")
+        warnings.append(
+            "expire_quiescent_template=0: persistence templates keep sending "
+            "returning clients here until they expire"
+        )
     if sysctls.get("expire_nodest_conn") == 0:
-        warnings.append("expire_nodest_conn=0: if the server is removed instead of drained, "
-                        "its entries linger until their timeout")
+        warnings.append(
+            "expire_nodest_conn=0: if the server is removed instead of drained, "
+            "its entries linger until their timeout"
+        )
     if tcp_timeout is not None and tcp_timeout >= 300:
-        warnings.append(f"tcp timeout {tcp_timeout}s: idle keep-alive connections can hold "
-                        "on that long")
+        warnings.append(
+            f"tcp timeout {tcp_timeout}s: idle keep-alive connections can hold on that long"
+        )
     return warnings
 
 
@@ -93,11 +99,14 @@ class DrainScreen(ModalScreen[None]):
         svc = snapshot.service(rs.service_key)
         self.query_one("#counts", Static).update(
             f"weight {rs.weight}   active {rs.active_conns}   inactive {rs.inactive_conns}"
-            f"   persistent {rs.persistent_conns}")
+            f"   persistent {rs.persistent_conns}"
+        )
         empty = rs.active_conns == rs.inactive_conns == rs.persistent_conns == 0
         self.query_one("#done", Static).update(
-            "no connections left: safe to take it down" if empty else "")
+            "no connections left: safe to take it down" if empty else ""
+        )
         persistent = bool(svc and svc.persistence_timeout)
         tcp = snapshot.timeouts.tcp if snapshot.timeouts else None
         self.query_one("#warnings", Static).update(
-            "\n".join(drain_warnings(self.sysctls, persistent, tcp)))
+            "\n".join(drain_warnings(self.sysctls, persistent, tcp))
+        )

@@ -13,8 +13,11 @@ from textual.widgets import Static
 from lvstop.tui.rows import Column, Row
 from lvstop.tui.widgets.line_table import LineTable
 
-HELP_COLUMNS = (Column("key", "Key", 12), Column("what", "Does", 22),
-                Column("why", "", 60, priority=1))
+HELP_COLUMNS = (
+    Column("key", "Key", 12),
+    Column("what", "Does", 22),
+    Column("why", "", 60, priority=1),
+)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -35,10 +38,12 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = LineTable(HELP_COLUMNS, empty_text="no keys")
-        table.set_rows(Row(f"{i}", (key, what, why)) for i, (key, what, why)
-                       in enumerate(self.bindings))
+        table.set_rows(
+            Row(f"{i}", (key, what, why)) for i, (key, what, why) in enumerate(self.bindings)
+        )
         table.border_title = "Keys"
         with VerticalScroll():
             yield table
-            yield Static("Every action is also in the command palette (ctrl+p). "
-                         "Esc closes.", id="foot")
+            yield Static(
+                "Every action is also in the command palette (ctrl+p). Esc closes.", id="foot"
+            )

@@ -65,8 +65,13 @@ class TimeoutsScreen(ModalScreen[Timeouts | None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="timeouts.cancel"),
-        Binding("f1", "explain", "Why?", id="timeouts.explain",
-                tooltip="Why 900 s hides round-robin in tests"),
+        Binding(
+            "f1",
+            "explain",
+            "Why?",
+            id="timeouts.explain",
+            tooltip="Why 900 s hides round-robin in tests",
+        ),
     ]
 
     def __init__(self, current: Timeouts) -> None:
@@ -79,8 +84,12 @@ class TimeoutsScreen(ModalScreen[Timeouts | None]):
             for name in ("tcp", "tcpfin", "udp"):
                 with Horizontal():
                     yield Label(name)
-                    yield Input(str(getattr(self.current, name)), id=name, restrict=r"[0-9]*",
-                                max_length=len(str(MAX_TIMEOUT)))
+                    yield Input(
+                        str(getattr(self.current, name)),
+                        id=name,
+                        restrict=r"[0-9]*",
+                        max_length=len(str(MAX_TIMEOUT)),
+                    )
             yield Static("Enter to review, Esc to cancel, F1: why 900 s hides rr", id="hint")
             yield Static("", id="error")
 
@@ -91,7 +100,8 @@ class TimeoutsScreen(ModalScreen[Timeouts | None]):
             text = self.query_one(f"#{name}", Input).value.strip() or "0"
             if not text.isdigit() or int(text) > MAX_TIMEOUT:
                 self.query_one("#error", Static).update(
-                    f"{name}: seconds from 0 to {MAX_TIMEOUT} (the kernel's limit)")
+                    f"{name}: seconds from 0 to {MAX_TIMEOUT} (the kernel's limit)"
+                )
                 return
             # 0 means "unchanged", as ipvsadm --set: show the value that will be in effect.
             values[name] = int(text) or getattr(self.current, name)

@@ -39,10 +39,12 @@ class WeightScreen(ModalScreen[int | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(escape_controls(f"Weight of {self.endpoint} (now {self.current})"),
-                        markup=False)
-            yield Input(str(self.current), id="weight", restrict=r"[0-9]*",
-                        max_length=len(str(MAX_WEIGHT)))
+            yield Label(
+                escape_controls(f"Weight of {self.endpoint} (now {self.current})"), markup=False
+            )
+            yield Input(
+                str(self.current), id="weight", restrict=r"[0-9]*", max_length=len(str(MAX_WEIGHT))
+            )
             yield Static("+ / - step, Enter to review, Esc to cancel", id="hint")
             yield Static("", id="error")
 
@@ -50,7 +52,8 @@ class WeightScreen(ModalScreen[int | None]):
         text = self.query_one("#weight", Input).value.strip()
         if not text.isdigit() or int(text) > MAX_WEIGHT:
             self.query_one("#error", Static).update(
-                f"a weight is a whole number from 0 to {MAX_WEIGHT}")
+                f"a weight is a whole number from 0 to {MAX_WEIGHT}"
+            )
             return None
         return int(text)
 

@@ -9,10 +9,10 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class EventLog(LineTable):
-
     def __init__(self, *, id: str | None = "events") -> None:
-        super().__init__(EVENT_COLUMNS, empty_text="no events yet", sort_column="time",
-                         sort_reverse=True, id=id)
+        super().__init__(
+            EVENT_COLUMNS, empty_text="no events yet", sort_column="time", sort_reverse=True, id=id
+        )
         self.border_title = "Events"
         self.events: list[LogEvent] = []
         self._keys: set[str] = set()

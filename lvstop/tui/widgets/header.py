@@ -23,7 +23,10 @@ class HeaderBar(Static):
     """
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "header--badge", "header--bad", "header--ok", "header--dim",
+        "header--badge",
+        "header--bad",
+        "header--ok",
+        "header--dim",
     }
 
     def __init__(self, *, id: str | None = "header") -> None:

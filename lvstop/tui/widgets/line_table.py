@@ -82,10 +82,21 @@ class LineTable(ScrollView, can_focus=True):
         Binding("home,g", "first", "First", show=False),
         Binding("end,G", "last", "Last", show=False),
         Binding("enter", "select", "Select", show=False),
-        Binding("s", "cycle_sort", "Sort", id="table.sort",
-                tooltip="Sort by the next column (numbers by value)"),
-        Binding("i", "invert_sort", "Invert", show=False, id="table.invert",
-                tooltip="Reverse the sort order"),
+        Binding(
+            "s",
+            "cycle_sort",
+            "Sort",
+            id="table.sort",
+            tooltip="Sort by the next column (numbers by value)",
+        ),
+        Binding(
+            "i",
+            "invert_sort",
+            "Invert",
+            show=False,
+            id="table.invert",
+            tooltip="Reverse the sort order",
+        ),
     ]
 
     cursor: reactive[int] = reactive(0, repaint=False, init=False)
@@ -192,13 +203,14 @@ class LineTable(ScrollView, can_focus=True):
             keys = [k for k in keys if needle in source.search_text(k).lower()]
         if self.sort_column is None:
             return list(keys)
-        index = next(
-            (i for i, c in enumerate(self.columns) if c.key == self.sort_column), None
-        )
+        index = next((i for i, c in enumerate(self.columns) if c.key == self.sort_column), None)
         if index is None:
             return list(keys)
-        return sorted(keys, key=lambda k: (_sort_value(source.sort_value(k, index)), k),
-                      reverse=self.sort_reverse)
+        return sorted(
+            keys,
+            key=lambda k: (_sort_value(source.sort_value(k, index)), k),
+            reverse=self.sort_reverse,
+        )
 
     def _reorder(self, old_shown: dict[str, Row] | None = None) -> int:
         """Order the rows again; with ``old_shown`` (the rows last made, before a new
@@ -229,8 +241,12 @@ class LineTable(ScrollView, can_focus=True):
             self._cache = {}
             for key in self._order[top : top + height]:
                 row, old = self._row(key), old_shown.get(key)
-                if old is None or old.cells != row.cells or old.marks != row.marks \
-                        or old.row_mark != row.row_mark:
+                if (
+                    old is None
+                    or old.cells != row.cells
+                    or old.marks != row.marks
+                    or old.row_mark != row.row_mark
+                ):
                     changed.add(key)
                 elif key in cache:
                     self._cache[key] = cache[key]
@@ -309,8 +325,7 @@ class LineTable(ScrollView, can_focus=True):
         run: list[str] = []
         run_style = base
         used = 0
-        for position, (index, (text, style)) in enumerate(zip(self._visible, texts,
-                                                                 strict=True)):
+        for position, (index, (text, style)) in enumerate(zip(self._visible, texts, strict=True)):
             column = self.columns[index]
             col_width = self._widths[index]
             # cells hold names from packets, configs and the kernel: controls shown, not sent
@@ -328,8 +343,11 @@ class LineTable(ScrollView, can_focus=True):
                 # the same (same background): a run never starts with spaces, which SVG
                 # renderers such as rsvg drop (screenshots with shifted columns).
                 body = text.lstrip(" ")
-                if len(body) < len(text) and cell_style.bgcolor == run_style.bgcolor \
-                        and not (run_style.underline or run_style.strike or run_style.reverse):
+                if (
+                    len(body) < len(text)
+                    and cell_style.bgcolor == run_style.bgcolor
+                    and not (run_style.underline or run_style.strike or run_style.reverse)
+                ):
                     run.append(text[: len(text) - len(body)])
                     text = body
                 if not text:
@@ -355,7 +373,7 @@ class LineTable(ScrollView, can_focus=True):
             column = self.columns[index]
             label = column.label
             if column.key == self.sort_column:
-                label = (label + ("▲" if not self.sort_reverse else "▼"))
+                label = label + ("▲" if not self.sort_reverse else "▼")
             labels.append((label, Style()))
         strip = self._line(labels, base, width)
         self._header_cache = (width, strip)
@@ -378,7 +396,8 @@ class LineTable(ScrollView, can_focus=True):
             mark = row.marks[index] if index < len(row.marks) else ""
             style = (
                 self.get_component_rich_style(f"line-table--{mark}", partial=True)
-                if mark and not self.stale else Style()
+                if mark and not self.stale
+                else Style()
             )
             texts.append((text, style))
         strip = self._line(texts, base, width)
@@ -401,12 +420,15 @@ class LineTable(ScrollView, can_focus=True):
         index = round(self.scroll_offset.y) + y - 1
         if not self._order:
             if y == 1:
-                text = self.empty_text if not self.filter_text else (
-                    f"no row matches “{self.filter_text}”"
+                text = (
+                    self.empty_text
+                    if not self.filter_text
+                    else (f"no row matches “{self.filter_text}”")
                 )
                 style = self.rich_style + self.get_component_rich_style("line-table--empty")
-                return Strip([Segment(" " + escape_controls(text, keep_newlines=False), style)]
-                             ).adjust_cell_length(width, style)
+                return Strip(
+                    [Segment(" " + escape_controls(text, keep_newlines=False), style)]
+                ).adjust_cell_length(width, style)
             return Strip.blank(width, self.rich_style)
         if index >= len(self._order):
             return Strip.blank(width, self.rich_style)

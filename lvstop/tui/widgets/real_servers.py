@@ -12,8 +12,8 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class RealServersTable(LineTable):
-
     def __init__(self, *, id: str | None = "real-servers") -> None:
-        super().__init__(RS_COLUMNS, empty_text="select a service (Enter) to see its real "
-                         "servers", id=id)
+        super().__init__(
+            RS_COLUMNS, empty_text="select a service (Enter) to see its real servers", id=id
+        )
         self.border_title = "Real servers"

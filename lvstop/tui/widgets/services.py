@@ -7,7 +7,6 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class ServicesTable(LineTable):
-
     def __init__(self, *, id: str | None = "services") -> None:
         super().__init__(SERVICE_COLUMNS, empty_text=EMPTY_SERVICES, id=id)
         self.border_title = "Services"

@@ -31,8 +31,11 @@ class TimeoutsBar(Static):
         long = self.get_component_rich_style("timeouts--long", partial=True)
         # Separated by " · " (``glued``: no styled run starts with a space).
         parts: list[Part] = [("timeouts ", None)]
-        for name, seconds in (("tcp", timeouts.tcp), ("tcpfin", timeouts.tcpfin),
-                              ("udp", timeouts.udp)):
+        for name, seconds in (
+            ("tcp", timeouts.tcp),
+            ("tcpfin", timeouts.tcpfin),
+            ("udp", timeouts.udp),
+        ):
             parts.append((f"{name} ", None))
             # 900 s tcp keeps a test client on one real server: flag it (see the T screen).
             parts.append((f"{seconds}s", long if name == "tcp" and seconds >= 300 else value))

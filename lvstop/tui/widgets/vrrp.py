@@ -8,10 +8,10 @@ from lvstop.tui.widgets.line_table import LineTable
 
 
 class VrrpPanel(LineTable):
-
     def __init__(self, *, id: str | None = "vrrp") -> None:
-        super().__init__(VRRP_COLUMNS, empty_text="no VRRP adverts seen yet", sort_column="vrid",
-                         id=id)
+        super().__init__(
+            VRRP_COLUMNS, empty_text="no VRRP adverts seen yet", sort_column="vrid", id=id
+        )
         self.border_title = "VRRP"
 
     def show(self, snapshot: VrrpSnapshot, now: float) -> None:
