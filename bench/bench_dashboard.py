@@ -51,7 +51,6 @@ import select
 import shutil
 import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import termios
@@ -243,9 +242,6 @@ def record(sizes: list[tuple[int, int]], timeout: float) -> None:
             "bench_dashboard: recording the kernel's replies boots a UML VM: "
             "run as root, or pass --replies DIR (a bench_ipvs run folder)"
         )
-    uml = shutil.which("linux.uml")
-    if uml is None:
-        raise SystemExit("bench_dashboard: linux.uml not found: apt-get install -y user-mode-linux")
     b = bench_ipvs()
     (ROOT / ".lab").mkdir(exist_ok=True)
     out = Path(tempfile.mkdtemp(prefix="bench-dashboard-rec-", dir=ROOT / ".lab"))
@@ -261,33 +257,7 @@ def record(sizes: list[tuple[int, int]], timeout: float) -> None:
     print(
         f"   recording the kernel's replies for {sizes_arg} in a UML boot ({out}) ...", flush=True
     )
-    with (out / "console.log").open("w") as console:
-        subprocess.run(
-            [
-                "timeout",
-                str(int(timeout)),
-                uml,
-                "mem=2G",
-                "root=/dev/root",
-                "rootfstype=hostfs",
-                "rootflags=/",
-                "rw",
-                f"init={init}",
-                "con=null",
-                "con0=fd:0,fd:1",
-                "quiet",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    status = (out / "status").read_text().strip() if (out / "status").exists() else "none"
-    if status != "0":
-        log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
-        raise SystemExit(
-            f"bench_dashboard: the recording VM failed (status {status}):\n{log[-2000:]}"
-        )
+    b.run_vm(init, out, timeout, "bench_dashboard")
     REPLY_CACHE.mkdir(parents=True, exist_ok=True)
     for services, per in sizes:
         src = reply_file(out, services, per)

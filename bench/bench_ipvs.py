@@ -609,28 +609,12 @@ poweroff -f
 """
 
 
-def boot(quick: bool, timeout: float, module: str = "bench.bench_ipvs") -> Path:
-    """Boot UML once with ``python -m MODULE --inside OUT`` as the payload (bench_export
-    reuses it)."""
-    name = module.rpartition(".")[2]
-    lab = ROOT / ".lab"
-    lab.mkdir(exist_ok=True)
-    out = Path(tempfile.mkdtemp(prefix=name.replace("_", "-") + "-", dir=lab))
-    init = out / "init.sh"
-    init.write_text(
-        INIT.format(
-            root=ROOT,
-            python=sys.executable,
-            module=module,
-            out=out,
-            quick="--quick" if quick else "",
-        )
-    )
-    init.chmod(0o755)
+def run_vm(init: Path, out: Path, timeout: float, name: str) -> None:
+    """Boot UML with ``init`` (its console to ``out/console.log``) and wait; exit with the
+    inside log's tail unless the payload wrote status 0 to ``out/status``."""
     uml = shutil.which("linux.uml")
     if uml is None:
         raise SystemExit(f"{name}: linux.uml not found: apt-get install -y user-mode-linux")
-    print(f"booting UML (results in {out}) ...", flush=True)
     with (out / "console.log").open("w") as console:
         subprocess.run(
             [
@@ -656,6 +640,28 @@ def boot(quick: bool, timeout: float, module: str = "bench.bench_ipvs") -> Path:
     if status != "0":
         log = (out / "inside.log").read_text() if (out / "inside.log").exists() else ""
         raise SystemExit(f"{name}: the VM run failed (status {status}):\n{log[-2000:]}")
+
+
+def boot(quick: bool, timeout: float, module: str = "bench.bench_ipvs") -> Path:
+    """Boot UML once with ``python -m MODULE --inside OUT`` as the payload (bench_export
+    reuses it)."""
+    name = module.rpartition(".")[2]
+    lab = ROOT / ".lab"
+    lab.mkdir(exist_ok=True)
+    out = Path(tempfile.mkdtemp(prefix=name.replace("_", "-") + "-", dir=lab))
+    init = out / "init.sh"
+    init.write_text(
+        INIT.format(
+            root=ROOT,
+            python=sys.executable,
+            module=module,
+            out=out,
+            quick="--quick" if quick else "",
+        )
+    )
+    init.chmod(0o755)
+    print(f"booting UML (results in {out}) ...", flush=True)
+    run_vm(init, out, timeout, name)
     return out
 
 

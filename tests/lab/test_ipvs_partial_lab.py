@@ -5,7 +5,6 @@ carried service's real servers are what the kernel had when they were last read.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,23 +14,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 
+from tests.lab.test_ipvs_oracle import ns_run
+
 pytestmark = pytest.mark.lab
 
 SERVICES, PER = 60, 3
 SWEEP = 4.0  # seconds (the dashboard's is 10 s; shorter here to keep the test short)
-
-
-def ns_run(ns: str, argv: list[str], stdin: str | None = None) -> str:
-    proc = subprocess.run(
-        ["ip", "netns", "exec", ns, *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"{argv}: {proc.stderr.strip()}"
-    return proc.stdout
 
 
 def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
