@@ -7,16 +7,17 @@ is installed. Tests build ``Facts`` directly from values recorded in the lab.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.keepalived import KeepalivedConfig, KeepalivedProcess
+from lvstop.model.vrrp import Advert
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,38 +152,49 @@ def keepalived_test(path: str, config_id: str | None) -> tuple[int, str] | None:
     return (proc.returncode, first)
 
 
-def listen(seconds: float, interfaces: list[str] | None) -> tuple[HeardAdvert, ...]:
-    from lvstop.sources.vrrp_capture import VrrpCapture
+class Listener:
+    """VRRP adverts heard from the moment it is made: the capture's ring keeps the packets
+    while doctor does other work (``keepalived -t``), so the listening window starts first.
+    It only listens: it never sends a packet."""
 
-    heard: list[HeardAdvert] = []
+    def __init__(self, interfaces: list[str] | None) -> None:
+        from lvstop.sources.vrrp_capture import VrrpCapture
 
-    def on_advert(adv: object) -> None:
-        vrid = getattr(adv, "vrid", None)
-        if vrid is None or not getattr(adv, "valid", False):
+        self.heard: list[HeardAdvert] = []
+        self.capture = VrrpCapture(interfaces, self._on_advert)
+        self.capture.open()
+        self.started = time.monotonic()
+
+    def _on_advert(self, adv: Advert) -> None:
+        if adv.vrid is None or not adv.valid:
             return
-        heard.append(
+        self.heard.append(
             HeardAdvert(
-                interface=getattr(adv, "interface", None),
-                src=str(getattr(adv, "src", "")),
-                family=str(getattr(adv, "family", "inet")),
-                vrid=int(vrid),
-                priority=getattr(adv, "priority", None),
-                addresses=tuple(getattr(adv, "addresses", ()) or ()),
+                interface=adv.interface,
+                src=str(adv.src),
+                family=str(adv.family),
+                vrid=adv.vrid,
+                priority=adv.priority,
+                addresses=tuple(adv.addresses),
             )
         )
 
-    async def run() -> None:
-        cap = VrrpCapture(interfaces, on_advert)
-        cap.open()
-        cap.start()
+    def finish(self, seconds: float) -> tuple[HeardAdvert, ...]:
+        """The adverts of the ``seconds`` since it was made (waiting for the rest of them)."""
         try:
-            await asyncio.sleep(seconds)
-            cap.drain()
+            while True:
+                self.capture.drain()
+                left = seconds - (time.monotonic() - self.started)
+                if left <= 0:
+                    break
+                time.sleep(min(left, 0.1))
         finally:
-            cap.close()
+            self.capture.close()
+        return tuple(self.heard)
 
-    asyncio.run(run())
-    return tuple(heard)
+
+def listen(seconds: float, interfaces: list[str] | None) -> tuple[HeardAdvert, ...]:
+    return Listener(interfaces).finish(seconds)
 
 
 def gather(
@@ -255,13 +267,18 @@ def gather(
     adverts = None
     listen_error = None
     if role in ("director", "both") and config is not None and path is not None:
-        ka_test = keepalived_test(path, config_id)
+        listener = None
         if listen_seconds > 0 and config.vrrp_instances:
             ifaces = sorted({i.interface for i in config.vrrp_instances if i.interface})
             try:
-                adverts = listen(listen_seconds, [i for i in ifaces if i in devices] or None)
+                # listening first: a rogue router is heard only until it yields to ours, and
+                # keepalived -t takes seconds on a busy host
+                listener = Listener([i for i in ifaces if i in devices] or None)
             except LvstopError as exc:
                 listen_error = str(exc)
+        ka_test = keepalived_test(path, config_id)
+        if listener is not None:
+            adverts = listener.finish(listen_seconds)
     if config is not None and path is not None and config_path is None:
         # this host's config judged on this host's interfaces, as keepalived loads it; read
         # again only now so that nothing delays the listening window above (a rogue router is
