@@ -80,7 +80,9 @@ def test_lvstop_vrrp_keeps_up_with_5000_spoofed_senders(lab, watch):  # noqa: F8
     # (tracked or not), unless lvstop's own ring dropped some (then at most as many)
     assert w.pcap is not None
     sent = [r for r in replay(w.pcap) if r["type"] == "advert" and spoofed(r["src"])]
-    assert len(sent) == N_SPOOFED
+    # the sender sent all of them (flood); tcpdump itself may drop some on a busy host (4,925
+    # of 5,000 once, two lab VMs and `yes` on two cores): lvstop is held to the sender's count
+    assert 0 < len(sent) <= N_SPOOFED
     counted = sum(r["adverts"] for r in kept) + summary["untracked_adverts"]
     if capture["kernel_drops"] == 0:
         assert counted == N_SPOOFED, (counted, capture)
