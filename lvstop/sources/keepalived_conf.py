@@ -22,6 +22,7 @@ message is one line: ``FILE:LINE: what``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import glob
 import ipaddress
 import os
@@ -29,8 +30,9 @@ import re
 import shutil
 import socket
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from lvstop.errors import LvstopError
 from lvstop.model.keepalived import (
@@ -263,13 +265,13 @@ _UINT_MAX = 2**32 - 1
 #: timer.h TIMER_HZ: keepalived keeps times in microseconds
 TIMER_HZ = 1_000_000
 INSTANCE_UNSIGNED: dict[str, tuple[int, int, str]] = {
-    "garp_master_delay": (0, _UINT_MAX // TIMER_HZ, "garp_master_delay '{value}' invalid"),
-    "garp_master_refresh": (0, _UINT_MAX, "invalid garp_master_refresh '{value}'"),
-    "garp_master_repeat": (0, _UINT_MAX, "garp_master_repeat '{value}' invalid"),
-    "garp_master_refresh_repeat": (0, _UINT_MAX, "garp_master_refresh_repeat '{value}' invalid"),
-    "garp_lower_prio_delay": (0, _UINT_MAX // TIMER_HZ, "garp_lower_prio_delay '{value}' invalid"),
-    "garp_lower_prio_repeat": (0, 2**31 - 1, "invalid garp_lower_prio_repeat '{value}'"),
-    "down_timer_adverts": (1, 100, "invalid down_timer_adverts [1:100] '{value}'"),
+    "garp_master_delay": (0, _UINT_MAX // TIMER_HZ, "garp_master_delay '{word}' invalid"),
+    "garp_master_refresh": (0, _UINT_MAX, "invalid garp_master_refresh '{word}'"),
+    "garp_master_repeat": (0, _UINT_MAX, "garp_master_repeat '{word}' invalid"),
+    "garp_master_refresh_repeat": (0, _UINT_MAX, "garp_master_refresh_repeat '{word}' invalid"),
+    "garp_lower_prio_delay": (0, _UINT_MAX // TIMER_HZ, "garp_lower_prio_delay '{word}' invalid"),
+    "garp_lower_prio_repeat": (0, 2**31 - 1, "invalid garp_lower_prio_repeat '{word}'"),
+    "down_timer_adverts": (1, 100, "invalid down_timer_adverts [1:100] '{word}'"),
 }
 
 NOTIFY_KEYWORDS = (
@@ -958,6 +960,103 @@ def _runnable(command: str | None) -> bool:
     return os.path.isfile(program) and os.access(program, os.X_OK)
 
 
+# -- keyword tables ---------------------------------------------------------------------------
+# Each block keepalived reads (global_defs, vrrp_instance, virtual_server, real_server, the
+# checkers) is a table: keyword -> Keyword(field, converter, keepalived's range / default and
+# its warning). ``_Model.keyword`` applies one entry; a quirk a table cannot say is a small
+# named converter of its own (``_Model.kw_*``). The tables follow the ``_Model`` class.
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: a converter's answer when the field keeps its earlier value (keepalived ignored the line)
+KEEP = _Keep.KEEP
+
+
+@dataclass(slots=True)
+class _Block:
+    """What one block's keywords set so far: the converters write here."""
+
+    subject: str
+    values: dict[str, object] = field(default_factory=dict)
+    extra: list[Statement] = field(default_factory=list)
+    #: field -> (word, line) of the last value keepalived rejected (its default is then noted)
+    rejected: dict[str, tuple[str, Statement]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _InstanceBlock(_Block):
+    name: str = ""
+    notify: list[tuple[str, str]] = field(default_factory=list)
+    #: the address family of the first VIP
+    family: str | None = None
+
+
+@dataclass(slots=True)
+class _VsBlock(_Block):
+    real_servers: list[Statement] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _RsBlock(_Block):
+    #: "real_server ADDRESS of LABEL" (where an unknown keyword is reported)
+    where_name: str = ""
+    port: int | None = None
+    vs_kind: str = "NAT"
+    vs_retry: int | None = None
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _CheckBlock(_Block):
+    keyword: str = ""
+    rs_port: int | None = None
+    inherited_retry: int | None = None
+    urls: list[UrlCheck] = field(default_factory=list)
+    hosts: list[Check] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    retry_written: bool = False
+
+
+B = TypeVar("B", bound=_Block)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword(Generic[B]):
+    """How keepalived 2.2.7 reads one keyword of a block: the field it sets and the converter
+    reading the line (the value, or ``KEEP`` when nothing changes)."""
+
+    field: str
+    read: Callable[[_Model, Statement, Keyword[Any], B], object]
+    #: keepalived's range for the value
+    lo: float = 0
+    hi: float = 0
+    #: the value a flag keyword sets; the value keepalived uses when it rejects the written one
+    #: (``KEEP``: the earlier value stays)
+    default: object = KEEP
+    #: keepalived's message when it rejects the value; {subject} {keyword} {word} (the first
+    #: value) and {words} (all of them) are filled in
+    warning: str = ""
+    #: the warning every use draws (a deprecated keyword)
+    note: str = ""
+    #: the names keepalived accepts (``kw_choice``)
+    choices: frozenset[str] = frozenset()
+    #: also kept as written in ``extra`` (keywords lvstop checks but does not model)
+    extra: bool = False
+
+    def message(self, model: _Model, sub: Statement, subject: str) -> str:
+        return self.warning.format(
+            subject=subject,
+            keyword=sub.keyword,
+            word=sub.words[1] if len(sub.words) > 1 else "",
+            words=model.words_of(sub),
+            lo=self.lo,
+            hi=self.hi,
+        )
+
+
 class _Model:
     def __init__(
         self,
@@ -1161,6 +1260,74 @@ class _Model:
             self.warn(st, f"'{st.keyword}' needs a {{ }} block")
             return ()
         return st.block
+
+    # -- keyword tables: the one function applying an entry, and the converters ----------------
+
+    def keyword(self, entry: Keyword[B], sub: Statement, blk: B) -> None:
+        """Apply one table entry to one line of a block."""
+        if entry.note:
+            self.warn(sub, entry.note)
+        value = entry.read(self, sub, entry, blk)
+        if value is not KEEP and entry.field:
+            blk.values[entry.field] = value
+        if entry.extra:
+            blk.extra.append(sub)
+
+    def kw_word(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """The first value as written (None, with a warning, when there is none)."""
+        return self.arg(sub)
+
+    def kw_rest(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """Every value as one string (a script with its arguments)."""
+        return " ".join(sub.words[1:]) or None
+
+    def kw_flag(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.bool_flag(sub)
+
+    def kw_const(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """A keyword that sets its field to one value (``nopreempt``, ``preempt``)."""
+        return kw.default
+
+    def kw_float(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.float_arg(sub)
+
+    def kw_int(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """An integer in lo..hi (``int_arg`` warns); outside it ``kw.default``."""
+        value = self.int_arg(sub, int(kw.lo), int(kw.hi))
+        return kw.default if value is None else value
+
+    def kw_uint(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """keepalived's read_unsigned_strvec in lo..hi; outside it keepalived's warning and its
+        default (a default that is a value is a difference: keepalived runs another value)."""
+        value = self._strict_int(sub, int(kw.lo), int(kw.hi))
+        if value is not None:
+            return value
+        reason = kw.message(self, sub, blk.subject)
+        if kw.default is KEEP or kw.default is None:
+            self.warn(sub, reason)
+        else:
+            self.differ(sub, blk.subject, kw.field, self.words_of(sub), str(kw.default), reason)
+        return kw.default
+
+    def kw_decimal(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """keepalived's read_decimal_unsigned_strvec in lo..hi, else its warning."""
+        value = self._decimal(sub, kw.lo, kw.hi)
+        if value is None:
+            self.warn(sub, kw.message(self, sub, blk.subject))
+            return kw.default
+        return value
+
+    def kw_choice(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """One of keepalived's names (strcmp: case matters), else its warning; the rejected
+        word is remembered for the default's note."""
+        word = self.arg(sub)
+        if word is None:
+            return KEEP
+        if word in kw.choices:
+            return word
+        self.warn(sub, kw.message(self, sub, blk.subject))
+        blk.rejected[kw.field] = (word, sub)
+        return KEEP
 
     # -- top level ----------------------------------------------------------------------------
 
@@ -1547,48 +1714,33 @@ class _Model:
     # -- global_defs --------------------------------------------------------------------------
 
     def global_defs(self, st: Statement) -> GlobalDefs:
-        values: dict[str, object] = {}
-        extra: list[Statement] = []
+        blk = _Block("global_defs")
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "router_id":
-                values["router_id"] = self.arg(sub)
-            elif kw == "vrrp_strict":
-                values["vrrp_strict"] = self.bool_flag(sub)
-            elif kw == "vrrp_version":
-                values["vrrp_version"] = self.int_arg(sub, 2, 3)
-            elif kw == "lvs_sync_daemon":
-                if len(sub.words) >= 3:
-                    syncid = None
-                    if "id" in sub.words:
-                        idx = sub.words.index("id")
-                        if idx + 1 < len(sub.words) and sub.words[idx + 1].isdigit():
-                            syncid = int(sub.words[idx + 1])
-                    values["lvs_sync_daemon"] = LvsSyncDaemon(sub.words[1], sub.words[2], syncid)
-                elif len(sub.words) == 2:
-                    values["lvs_sync_daemon"] = LvsSyncDaemon(sub.words[1])
-                else:
-                    self.warn(sub, "lvs_sync_daemon needs an interface and a vrrp_instance")
-            elif kw == "lvs_timeouts":
-                values["lvs_timeouts"] = self.lvs_timeouts(sub)
-            elif kw == "instance":
-                values["instance"] = self.arg(sub)
-            elif kw == "net_namespace":
-                values["net_namespace"] = self.arg(sub)
-            elif kw == "data_use_instance":
-                values["data_use_instance"] = self.bool_flag(sub)
-            elif kw == "enable_script_security":
-                values["enable_script_security"] = self.bool_flag(sub)
-            elif kw in ("vrrp_garp_interval", "vrrp_gna_interval"):
-                # global_parser.c: 1 us .. UINT_MAX us, else "... is invalid" and ignored
-                if self._decimal(sub, 0.000001, 4294.967295) is None:
-                    self.warn(sub, f"{kw} '{self.words_of(sub)}' is invalid: keepalived ignores it")
-                extra.append(sub)
-            else:
-                if kw not in VALUE_BLOCKS or sub.block is None:
-                    self.unknown(sub, "global_defs", None)
-                extra.append(sub)
-        return GlobalDefs(where=st.where, extra=tuple(extra), **values)  # type: ignore[arg-type]
+            entry = GLOBAL_DEFS_TABLE.get(sub.keyword)
+            if entry is not None:
+                self.keyword(entry, sub, blk)
+                continue
+            if sub.keyword not in VALUE_BLOCKS or sub.block is None:
+                self.unknown(sub, "global_defs", None)
+            blk.extra.append(sub)
+        return GlobalDefs(where=st.where, extra=tuple(blk.extra), **blk.values)  # type: ignore[arg-type]
+
+    def kw_lvs_sync_daemon(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """``lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [id N] ...``."""
+        if len(sub.words) >= 3:
+            syncid = None
+            if "id" in sub.words:
+                idx = sub.words.index("id")
+                if idx + 1 < len(sub.words) and sub.words[idx + 1].isdigit():
+                    syncid = int(sub.words[idx + 1])
+            return LvsSyncDaemon(sub.words[1], sub.words[2], syncid)
+        if len(sub.words) == 2:
+            return LvsSyncDaemon(sub.words[1])
+        self.warn(sub, "lvs_sync_daemon needs an interface and a vrrp_instance")
+        return KEEP
+
+    def kw_lvs_timeouts(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.lvs_timeouts(sub)
 
     def lvs_timeouts(self, st: Statement) -> LvsTimeouts:
         found: dict[str, int] = {}
@@ -1676,142 +1828,126 @@ class _Model:
             out.append(Tracked(sub.words[0], weight))
         return tuple(out)
 
-    def vrrp_instance(self, st: Statement) -> VrrpInstance | None:  # noqa: PLR0915, C901 — being rewritten (issue 12)
+    def vrrp_instance(self, st: Statement) -> VrrpInstance | None:
         # vrrp_parser.c vrrp_handler: exactly one word after the keyword
         if len(st.words) != 2:
             self.warn(st, "vrrp_instance must have a name (one word); keepalived skips the block")
             return None
         name = st.words[1]
-        subject = f"vrrp_instance {name}"
-        values: dict[str, object] = {}
-        notify: list[tuple[str, str]] = []
-        extra: list[Statement] = []
-        family: str | None = None
+        blk = _InstanceBlock(f"vrrp_instance {name}", name=name)
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "state":
-                self._vrrp_state(sub, subject, values)
-            elif kw == "interface":
-                values["interface"] = self.arg(sub)
-                self.written_at[(name, "interface")] = sub.where
-            elif kw == "virtual_router_id":
-                vrid = self.int_arg(sub, 1, 255)
-                if vrid is not None:
-                    values["virtual_router_id"] = vrid
-            elif kw == "priority":
-                self.priority_written[name] = True
-                prio = self._strict_int(sub, 1, 255)
-                if prio is None:
-                    self.differ(
-                        sub,
-                        subject,
-                        "priority",
-                        self.words_of(sub),
-                        "100",
-                        f"priority '{self.words_of(sub)}' must be 1..255: keepalived uses "
-                        "its default 100",
-                    )
-                    prio = 100
-                values["priority"] = prio
-            elif kw == "advert_int":
-                adv = self._decimal(sub, 0.01, 255.0)
-                if adv is None:
-                    self.warn(
-                        sub,
-                        f"advert_int '{self.words_of(sub)}' not valid (0.01..255 s); "
-                        "keepalived ignores it",
-                    )
-                else:
-                    values["advert_int"] = adv
-            elif kw == "version":
-                ver = self.int_arg(sub, 2, 3)
-                if ver is not None:
-                    values["version"] = ver
-                    self.explicit_version.add(name)
-            elif kw == "authentication":
-                self._authentication(sub, subject, values)
-            elif kw in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-                vips = [v for v in (self.vip(x) for x in self.value_block(sub)) if v is not None]
-                values[kw] = tuple(values.get(kw, ())) + tuple(vips)  # type: ignore[arg-type]
-                if vips and family is None:
-                    family = "inet6" if ":" in vips[0].ip else "inet"
-            elif kw in ("unicast_src_ip", "mcast_src_ip"):
-                # the same setting (the advert source address) under two names: the last wins
-                addr = self.sockaddr(sub, self.arg(sub))
-                if addr is not None:
-                    values[kw] = addr
-                    values["unicast_src_ip" if kw == "mcast_src_ip" else "mcast_src_ip"] = None
-            elif kw == "unicast_peer":
-                peers = list(values.get("unicast_peer", ()))  # type: ignore[call-overload]
-                for peer in self.value_block(sub):
-                    addr = self.sockaddr(peer, peer.words[0])
-                    if addr is not None and addr not in peers:
-                        peers.append(addr)
-                values["unicast_peer"] = tuple(peers)
-            elif kw == "nopreempt":
-                values["nopreempt"] = True
-            elif kw == "preempt":
-                values["nopreempt"] = False
-            elif kw == "preempt_delay":
-                delay = self._decimal(sub, 0.0, 1_000_000.0)
-                if delay is None:
-                    self.warn(sub, "preempt_delay not valid: keepalived uses 0")
-                values["preempt_delay"] = delay or None
-            elif kw in ("virtual_routes", "virtual_rules") and sub.block is not None:
-                routes = self.ip_routes(sub, kw == "virtual_rules")
-                values[kw] = tuple(values.get(kw, ())) + routes  # type: ignore[arg-type]
-            elif kw == "track_script":
-                values["track_script"] = self.tracked(sub)
-            elif kw == "track_interface":
-                values["track_interface"] = self.tracked(sub)
-                for line in self.value_block(sub):
-                    self.written_at.setdefault((name, f"track {line.words[0]}"), line.where)
-            elif kw in NOTIFY_KEYWORDS:
-                script = self.arg(sub)
-                if script is None:
-                    continue
-                if any(k == kw for k, _ in notify):
-                    # vrrp_parser.c: "notify_master script already specified - ignoring"
-                    self.warn(
-                        sub,
-                        f"{kw} already specified for {subject}: keepalived keeps the "
-                        "first and ignores this one",
-                    )
-                    continue
-                notify.append((kw, " ".join(sub.words[1:])))
-            elif kw in INSTANCE_UNSIGNED:
-                self._instance_unsigned(sub, name)
-                extra.append(sub)
-            elif kw == "use_vmac":
-                values["use_vmac"] = True
-            elif kw == "lvs_sync_daemon_interface":
-                self.warn(
-                    sub,
-                    "lvs_sync_daemon_interface in a vrrp_instance is deprecated; "
-                    "use lvs_sync_daemon in global_defs",
-                )
-                values["lvs_sync_daemon_interface"] = self.arg(sub)
+            entry = VRRP_INSTANCE_TABLE.get(sub.keyword)
+            if entry is None:
+                self._instance_other(sub, blk)
             else:
-                if not (kw in VALUE_BLOCKS and sub.block is not None):
-                    self.unknown(sub, subject, VRRP_INSTANCE_KEYWORDS)
-                extra.append(sub)
-        for peer in values.get("unicast_peer", ()):  # type: ignore[attr-defined]
+                self.keyword(entry, sub, blk)
+        family = blk.family
+        for peer in blk.values.get("unicast_peer", ()):  # type: ignore[attr-defined]
             if family is None:
                 family = "inet6" if ":" in peer else "inet"
         self.families[name] = family or "inet"
         return VrrpInstance(
             name=name,
-            notify=tuple(notify),
+            notify=tuple(blk.notify),
             where=st.where,
-            extra=tuple(extra),
-            **values,  # type: ignore[arg-type]
+            extra=tuple(blk.extra),
+            **blk.values,  # type: ignore[arg-type]
         )
 
-    def _instance_unsigned(self, sub: Statement, name: str) -> None:
+    def _instance_other(self, sub: Statement, blk: _InstanceBlock) -> None:
+        """A keyword the instance does not model: kept as written (warned when unknown)."""
+        if not (sub.keyword in VALUE_BLOCKS and sub.block is not None):
+            self.unknown(sub, blk.subject, VRRP_INSTANCE_KEYWORDS)
+        blk.extra.append(sub)
+
+    def kw_state(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        self._vrrp_state(sub, blk.subject, blk.values)
+        return KEEP
+
+    def kw_interface(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        interface = self.arg(sub)
+        self.written_at[(blk.name, "interface")] = sub.where
+        return interface
+
+    def kw_priority(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        # written at all (even invalid) matters to the sync groups' address-owner rule
+        self.priority_written[blk.name] = True
+        return self.kw_uint(sub, kw, blk)
+
+    def kw_version(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        version = self.kw_int(sub, kw, blk)
+        if version is not KEEP:
+            self.explicit_version.add(blk.name)
+        return version
+
+    def kw_authentication(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        self._authentication(sub, blk.subject, blk.values)
+        return KEEP
+
+    def kw_vips(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        """Each block adds to the earlier ones; the first VIP sets the instance's family."""
+        vips = [v for v in (self.vip(x) for x in self.value_block(sub)) if v is not None]
+        if vips and blk.family is None:
+            blk.family = "inet6" if ":" in vips[0].ip else "inet"
+        return tuple(blk.values.get(kw.field, ())) + tuple(vips)  # type: ignore[arg-type]
+
+    def kw_src_ip(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """The same setting (the advert source address) under two names: the last wins."""
+        addr = self.sockaddr(sub, self.arg(sub))
+        if addr is None:
+            return KEEP
+        blk.values["unicast_src_ip" if kw.field == "mcast_src_ip" else "mcast_src_ip"] = None
+        return addr
+
+    def kw_peers(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        peers = list(blk.values.get("unicast_peer", ()))  # type: ignore[call-overload]
+        for peer in self.value_block(sub):
+            addr = self.sockaddr(peer, peer.words[0])
+            if addr is not None and addr not in peers:
+                peers.append(addr)
+        return tuple(peers)
+
+    def kw_preempt_delay(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        delay = self._decimal(sub, kw.lo, kw.hi)
+        if delay is None:
+            self.warn(sub, kw.warning)
+        return delay or None
+
+    def kw_routes(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        if sub.block is None:
+            self._instance_other(sub, blk)
+            return KEEP
+        routes = self.ip_routes(sub, kw.field == "virtual_rules")
+        return tuple(blk.values.get(kw.field, ())) + routes  # type: ignore[arg-type]
+
+    def kw_tracked(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.tracked(sub)
+
+    def kw_track_interface(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        tracked = self.tracked(sub)
+        for line in self.value_block(sub):
+            self.written_at.setdefault((blk.name, f"track {line.words[0]}"), line.where)
+        return tracked
+
+    def kw_notify(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        if self.arg(sub) is None:
+            return KEEP
+        if any(k == sub.keyword for k, _ in blk.notify):
+            # vrrp_parser.c: "notify_master script already specified - ignoring"
+            self.warn(
+                sub,
+                f"{sub.keyword} already specified for {blk.subject}: keepalived keeps the "
+                "first and ignores this one",
+            )
+            return KEEP
+        blk.notify.append((sub.keyword, " ".join(sub.words[1:])))
+        return KEEP
+
+    def kw_instance_unsigned(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
         """lib/parser.c read_unsigned_func as the running keepalived applies it: strtoul's value
         (leading digits; junk after them or a '-' draws its warning but is read), then the
         keyword's range; outside it the handler ignores the line."""
-        lo, hi, ignored = INSTANCE_UNSIGNED[sub.keyword]
+        lo, hi = int(kw.lo), int(kw.hi)
         text = sub.words[1] if len(sub.words) > 1 else ""
         found = re.match(r"[ \t]*(-?)(\d*)", text)
         assert found is not None  # every part of the pattern is optional
@@ -1820,17 +1956,18 @@ class _Model:
         if sign:
             value = (-value) % 2**64  # strtoul of "-N"
         clean = not sign and digits != "" and found.end() == len(text)
-        subject = f"vrrp_instance {name}"
+        subject = blk.subject
         if not lo <= value <= hi:
-            reason = ignored.format(value=text)
+            reason = kw.message(self, sub, subject)
             self.warn(sub, f"{subject}: {reason} (outside {lo}..{hi}): keepalived ignores it")
-            return
+            return KEEP
         if not clean:
             self.warn(
                 sub, f"{subject}: {sub.keyword} '{text}' is not a number: keepalived reads {value}"
             )
         if value == 0 and sub.keyword.endswith("repeat") and "lower_prio" not in sub.keyword:
             self.warn(sub, f"{subject}: {sub.keyword} must be greater than 0: keepalived uses 1")
+        return KEEP
 
     def _vrrp_state(self, sub: Statement, subject: str, values: dict[str, object]) -> None:
         word = self.arg(sub)
@@ -2267,9 +2404,10 @@ class _Model:
             entries.append(GroupEntry(address=first, address_last=last, port=port))
         return VirtualServerGroup(name, tuple(entries), st.where)
 
-    def virtual_server(self, st: Statement) -> VirtualServer | None:  # noqa: PLR0915, C901 — being rewritten (issue 12)
+    def _vs_address(self, st: Statement) -> dict[str, object] | None:
+        """The virtual server's own words: ``ADDRESS [PORT]``, ``fwmark N`` or ``group NAME``
+        (None, with keepalived's warning, when it skips the virtual server)."""
         words = st.words
-        values: dict[str, object] = {}
         if len(words) >= 3 and words[1] == "fwmark":
             mark = self._strict_int(st, 0, 0xFFFFFFFF, index=2)
             if mark is None:
@@ -2279,10 +2417,10 @@ class _Model:
                     "keepalived skips the virtual server",
                 )
                 return None
-            values["fwmark"] = mark
-        elif len(words) >= 3 and words[1] == "group":
-            values["group"] = words[2]
-        elif len(words) >= 2 and words[1] not in ("fwmark", "group"):
+            return {"fwmark": mark}
+        if len(words) >= 3 and words[1] == "group":
+            return {"group": words[2]}
+        if len(words) >= 2 and words[1] not in ("fwmark", "group"):
             # check_data.c alloc_vs: no port (or 0) is port 0, the address may carry a /prefix
             addr = self.sockaddr(st, words[1], quiet=True)
             port_text = words[2] if len(words) >= 3 else None
@@ -2300,145 +2438,61 @@ class _Model:
                     "keepalived skips the virtual server",
                 )
                 return None
-            values["address"] = addr
-            values["port"] = port
-        else:
-            self.warn(st, "virtual_server needs 'ADDRESS [PORT]', 'fwmark N' or 'group NAME'")
+            return {"address": addr, "port": port}
+        self.warn(st, "virtual_server needs 'ADDRESS [PORT]', 'fwmark N' or 'group NAME'")
+        return None
+
+    def virtual_server(self, st: Statement) -> VirtualServer | None:
+        values = self._vs_address(st)
+        if values is None:
             return None
-        probe = VirtualServer(**values)  # type: ignore[arg-type]
-        label = probe.label
-        subject = f"virtual_server {label}"
-        real_servers: list[RealServer] = []
-        pending_rs: list[Statement] = []
-        extra: list[Statement] = []
-        protocol_set = False
-        lb_algo_set = False
-        lb_kind_set = False
-        bad_algo: str | None = None
-        bad_kind: str | None = None
-        bad_algo_st = bad_kind_st = st
-        retry: int | None = None
+        label = VirtualServer(**values).label  # type: ignore[arg-type]
+        blk = _VsBlock(f"virtual_server {label}", values)
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "real_server":
-                pending_rs.append(sub)
-            elif kw in ("lb_algo", "lvs_sched"):
-                algo = self.arg(sub)
-                if algo is None:
-                    continue
-                if algo not in LVS_SCHEDULERS:
-                    self.warn(
-                        sub, f"{subject}: invalid lvs_scheduler '{algo}' - keepalived ignores it"
-                    )
-                    bad_algo, bad_algo_st = algo, sub
-                else:
-                    values["lb_algo"] = algo
-                    lb_algo_set = True
-            elif kw in ("lb_kind", "lvs_method"):
-                kind = self.arg(sub)
-                if kind is None:
-                    continue
-                if kind not in ("NAT", "DR", "TUN"):
-                    # check_parser.c svr_forwarding_handler: strcmp, upper case only
-                    self.warn(
-                        sub,
-                        f"{subject}: unknown routing method '{kind}' (NAT, DR or TUN, "
-                        "upper case) - keepalived ignores it",
-                    )
-                    bad_kind, bad_kind_st = kind, sub
-                else:
-                    values["lb_kind"] = kind
-                    lb_kind_set = True
-            elif kw == "protocol":
-                proto = (self.arg(sub) or "").upper()
-                if proto not in ("TCP", "UDP", "SCTP"):
-                    self.warn(
-                        sub, f"unknown protocol '{self.words_of(sub)}': keepalived ignores it"
-                    )
-                else:
-                    values["protocol"] = proto
-                    protocol_set = True
-            elif kw == "persistence_timeout":
-                # keepalived: the keyword alone means 360 s; else 1..31 days
-                if len(sub.words) == 1:
-                    values["persistence_timeout"] = PERSISTENT_TIMEOUT
-                else:
-                    pto = self._strict_int(sub, 1, LVS_MAX_TIMEOUT)
-                    if pto is None:
-                        self.warn(
-                            sub,
-                            f"persistence_timeout '{self.words_of(sub)}' invalid "
-                            f"(1..{LVS_MAX_TIMEOUT}): keepalived ignores it",
-                        )
-                    else:
-                        values["persistence_timeout"] = pto
-            elif kw == "persistence_granularity":
-                values["persistence_granularity"] = self.arg(sub)
-                if not values.get("persistence_timeout"):
-                    values["persistence_timeout"] = PERSISTENT_TIMEOUT
-            elif kw == "delay_loop":
-                delay = self._decimal(sub, 1e-6, 1e12)
-                if delay is None:
-                    self.warn(
-                        sub,
-                        f"virtual server delay loop '{self.words_of(sub)}' invalid: "
-                        "keepalived ignores it",
-                    )
-                else:
-                    values["delay_loop"] = delay
-            elif kw == "retry":
-                retry = self._strict_int(sub, 1, 0xFFFFFFFF)
-                if retry is None:
-                    self.warn(sub, f"retry value invalid - {self.words_of(sub)}")
-            elif kw == "sorry_server":
-                if len(sub.words) >= 2:
-                    addr = self.sockaddr(sub, sub.words[1])
-                    sorry_port = self.port(sub, sub.words[2]) if len(sub.words) > 2 else None
-                    if addr is not None:
-                        values["sorry_server"] = SorryServer(addr, sorry_port)
-                else:
-                    self.warn(sub, "sorry_server needs an address")
-            elif kw == "sorry_server_inhibit":
-                values["_sorry_inhibit"] = True
-            elif kw == "quorum":
-                q = self._strict_int(sub, 1, 0xFFFFFFFF)
-                if q is None:
-                    self.warn(sub, f"quorum '{self.words_of(sub)}' invalid: keepalived ignores it")
-                else:
-                    values["quorum"] = q
-            elif kw == "hysteresis":
-                h = self._strict_int(sub, 0, 0xFFFFFFFF)
-                if h is None:
-                    self.warn(
-                        sub, f"hysteresis '{self.words_of(sub)}' invalid: keepalived ignores it"
-                    )
-                else:
-                    values["hysteresis"] = h
-            elif kw in ("quorum_up", "quorum_down"):
-                values[kw] = " ".join(sub.words[1:]) or None
-            elif kw in ("alpha", "omega", "ops"):
-                values[kw] = self.bool_flag(sub)
-            elif kw == "inhibit_on_failure":
-                values["inhibit_on_failure"] = self.bool_flag(sub)
-            elif kw == "virtualhost":
-                values["virtualhost"] = self.arg(sub)
-            elif kw == "ip_family":
-                values["ip_family"] = self.arg(sub)
+            entry = VIRTUAL_SERVER_TABLE.get(sub.keyword)
+            if entry is not None:
+                self.keyword(entry, sub, blk)
             else:
-                self.unknown(sub, subject, VS_KEYWORDS)
-                extra.append(sub)
-        sorry_inhibit = bool(values.pop("_sorry_inhibit", False))
-        sorry = values.get("sorry_server")
-        if isinstance(sorry, SorryServer) and sorry_inhibit:
-            values["sorry_server"] = SorryServer(sorry.address, sorry.port, True)
-        by_address = values.get("fwmark") is None and values.get("group") is None
+                self.unknown(sub, blk.subject, VS_KEYWORDS)
+                blk.extra.append(sub)
+        retry = values.pop("_retry", None)
+        if values.pop("_sorry_inhibit", False):
+            sorry = values.get("sorry_server")
+            if isinstance(sorry, SorryServer):
+                values["sorry_server"] = SorryServer(sorry.address, sorry.port, True)
+        real_servers = self._vs_real_servers(blk, label, retry)  # type: ignore[arg-type]
+        if not real_servers:
+            self.differ(
+                st,
+                blk.subject,
+                "",
+                label,
+                None,
+                "virtual server has no real servers: keepalived ignores it",
+            )
+            return None
+        self._vs_defaults(st, blk, real_servers)
+        real_servers = self._real_server_ports(st, blk.subject, values, real_servers)
+        vs = VirtualServer(
+            real_servers=tuple(real_servers),
+            where=st.where,
+            extra=tuple(blk.extra),
+            **values,  # type: ignore[arg-type]
+        )
+        return self._quorum(st, blk.subject, vs)
+
+    def _vs_real_servers(self, blk: _VsBlock, label: str, retry: int | None) -> list[RealServer]:
+        """The real servers keepalived keeps: of the virtual server's family (tunnelled ones
+        may differ), each address and port once."""
+        values, subject = blk.values, blk.subject
         family = values.get("ip_family") if values.get("ip_family") in ("inet", "inet6") else None
         if values.get("address") is not None:
             family = "inet6" if ":" in str(values["address"]) else "inet"
         vs_inhibit = bool(values.get("inhibit_on_failure", False))
         vs_kind = str(values.get("lb_kind", "NAT"))
         seen: set[tuple[str, int]] = set()
-        for rs_st in pending_rs:
+        real_servers: list[RealServer] = []
+        for rs_st in blk.real_servers:
             rs = self.real_server(rs_st, label, vs_inhibit, vs_kind, retry)
             if rs is None:
                 continue
@@ -2470,19 +2524,16 @@ class _Model:
                 continue
             seen.add(key)
             real_servers.append(rs)
-        if not real_servers:
-            self.differ(
-                st,
-                subject,
-                "",
-                label,
-                None,
-                "virtual server has no real servers: keepalived ignores it",
-            )
-            return None
-        # validate_check_config's rules, in its order, for the virtual servers it keeps
+        return real_servers
+
+    def _vs_defaults(self, st: Statement, blk: _VsBlock, real_servers: list[RealServer]) -> None:
+        """validate_check_config's rules, in its order, for the virtual servers it keeps: the
+        defaults keepalived fills in where the block set nothing it accepts."""
+        values, subject = blk.values, blk.subject
+        protocol_set = "protocol" in values
+        by_address = values.get("fwmark") is None and values.get("group") is None
         if protocol_set and values.get("fwmark") is not None:
-            self.warn(st, f"virtual_server {label}: protocol is ignored for fwmark services")
+            self.warn(st, f"{subject}: protocol is ignored for fwmark services")
         if by_address and not protocol_set:
             # check_data.c validate_check_config: protocol 0 would be UDP in the kernel
             self.differ(
@@ -2505,7 +2556,8 @@ class _Model:
                 f"persistence_timeout {PERSISTENT_TIMEOUT}",
             )
             values["persistence_timeout"] = PERSISTENT_TIMEOUT
-        if not lb_algo_set:
+        if "lb_algo" not in values:
+            bad_algo, bad_algo_st = blk.rejected.get("lb_algo", (None, st))
             self.differ(
                 bad_algo_st,
                 subject,
@@ -2514,7 +2566,8 @@ class _Model:
                 "wlc",
                 "no scheduler set: keepalived uses its default 'wlc'",
             )
-        if not lb_kind_set and any(rs.lb_kind is None for rs in real_servers):
+        if "lb_kind" not in values and any(rs.lb_kind is None for rs in real_servers):
+            bad_kind, bad_kind_st = blk.rejected.get("lb_kind", (None, st))
             self.differ(
                 bad_kind_st,
                 subject,
@@ -2523,14 +2576,38 @@ class _Model:
                 "NAT",
                 "no forwarding method set: keepalived uses NAT",
             )
-        real_servers = self._real_server_ports(st, subject, values, real_servers)
-        vs = VirtualServer(
-            real_servers=tuple(real_servers),
-            where=st.where,
-            extra=tuple(extra),
-            **values,  # type: ignore[arg-type]
-        )
-        return self._quorum(st, subject, vs)
+
+    def kw_real_server(self, sub: Statement, kw: Keyword[Any], blk: _VsBlock) -> object:
+        """Read after the block: they take the virtual server's settings written after them."""
+        blk.real_servers.append(sub)
+        return KEEP
+
+    def kw_protocol(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        proto = (self.arg(sub) or "").upper()
+        if proto in kw.choices:
+            return proto
+        self.warn(sub, kw.message(self, sub, blk.subject))
+        return KEEP
+
+    def kw_persistence_timeout(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        # keepalived: the keyword alone means 360 s; else 1..31 days
+        if len(sub.words) == 1:
+            return PERSISTENT_TIMEOUT
+        return self.kw_uint(sub, kw, blk)
+
+    def kw_persistence_granularity(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        # a granularity makes the service persistent (the default timeout when it was not)
+        if not blk.values.get("persistence_timeout"):
+            blk.values["persistence_timeout"] = PERSISTENT_TIMEOUT
+        return self.arg(sub)
+
+    def kw_sorry_server(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        if len(sub.words) < 2:
+            self.warn(sub, "sorry_server needs an address")
+            return KEEP
+        addr = self.sockaddr(sub, sub.words[1])
+        sorry_port = self.port(sub, sub.words[2]) if len(sub.words) > 2 else None
+        return KEEP if addr is None else SorryServer(addr, sorry_port)
 
     def _real_server_ports(
         self,
@@ -2658,173 +2735,164 @@ class _Model:
                 "keepalived skips it",
             )
             return None
-        values: dict[str, object] = {"inhibit_on_failure": vs_inhibit}
-        checks: list[Check] = []
-        extra: list[Statement] = []
-        where_name = f"real_server {st.words[1]} of {vs_label}"
-        rs_retry: int | None = None
+        blk = _RsBlock(
+            f"virtual_server {vs_label} real_server {st.words[1]}",
+            {"inhibit_on_failure": vs_inhibit},
+            where_name=f"real_server {st.words[1]} of {vs_label}",
+            port=port,
+            vs_kind=vs_kind,
+            vs_retry=vs_retry,
+        )
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "weight":
-                weight = self._strict_int(sub, 0, IPVS_WEIGHT_MAX)
-                if weight is None:
-                    self.warn(
-                        sub,
-                        f"real server weight {self.words_of(sub)} is outside range "
-                        f"0-{IPVS_WEIGHT_MAX}: keepalived ignores it",
-                    )
-                else:
-                    values["weight"] = weight
-            elif kw == "inhibit_on_failure":
-                values["inhibit_on_failure"] = self.bool_flag(sub)
-            elif kw in ("notify_up", "notify_down"):
-                values[kw] = " ".join(sub.words[1:]) or None
-            elif kw == "lvs_method":
-                kind = self.arg(sub)
-                if kind in ("NAT", "DR", "TUN"):
-                    values["lb_kind"] = kind
-                elif kind is not None:
-                    self.differ(
-                        sub,
-                        f"virtual_server {vs_label} real_server {st.words[1]}",
-                        "lb_kind",
-                        kind,
-                        vs_kind,
-                        f"unknown routing method '{kind}' (NAT, DR or TUN, upper case): "
-                        "keepalived ignores it",
-                    )
-            elif kw == "retry":
-                rs_retry = self._strict_int(sub, 1, 0xFFFFFFFF)
-                if rs_retry is None:
-                    self.warn(sub, f"retry value invalid - {self.words_of(sub)}")
-            elif kw in CHECKER_TYPES:
-                inherited = rs_retry if rs_retry is not None else vs_retry
-                checks.append(
-                    self.check(
-                        sub,
-                        port,
-                        inherited,
-                        f"virtual_server {vs_label} real_server {st.words[1]} {kw}",
-                    )
-                )
+            entry = REAL_SERVER_TABLE.get(sub.keyword)
+            if entry is not None:
+                self.keyword(entry, sub, blk)
             else:
-                self.unknown(sub, where_name, RS_KEYWORDS)
-                extra.append(sub)
+                self.unknown(sub, blk.where_name, RS_KEYWORDS)
+                blk.extra.append(sub)
+        checks = blk.checks
+        rs_retry = blk.values.pop("_retry", None)
         if rs_retry is not None:
             # a retry written after the checker still applies (validate_check_config runs last)
             checks = [
-                c if c.retry_written else dataclasses.replace(c, retry=rs_retry) for c in checks
+                c if c.retry_written else dataclasses.replace(c, retry=rs_retry)  # type: ignore[arg-type]
+                for c in checks
             ]
         return RealServer(
             address=addr,
             port=port,
             checks=tuple(checks),
             where=st.where,
-            extra=tuple(extra),
-            **values,  # type: ignore[arg-type]
+            extra=tuple(blk.extra),
+            **blk.values,  # type: ignore[arg-type]
         )
 
-    def check(  # noqa: C901, PLR0915 — one branch per keyword of keepalived's checker blocks
+    def kw_rs_method(self, sub: Statement, kw: Keyword[Any], blk: _RsBlock) -> object:
+        kind = self.arg(sub)
+        if kind is None:
+            return KEEP
+        if kind in kw.choices:
+            return kind
+        self.differ(sub, blk.subject, kw.field, kind, blk.vs_kind, kw.message(self, sub, ""))
+        return KEEP
+
+    def kw_checker(self, sub: Statement, kw: Keyword[Any], blk: _RsBlock) -> object:
+        """A checker takes the retry written before it (its real server's, else its virtual
+        server's); one written after it is applied when the real server ends."""
+        rs_retry = blk.values.get("_retry")
+        inherited = rs_retry if rs_retry is not None else blk.vs_retry
+        subject = f"{blk.subject} {sub.keyword}"
+        blk.checks.append(self.check(sub, blk.port, inherited, subject))  # type: ignore[arg-type]
+        return KEEP
+
+    def check(
         self,
         st: Statement,
         rs_port: int | None,
         inherited_retry: int | None = None,
         subject: str = "",
     ) -> Check:
-        values: dict[str, object] = {}
-        urls: list[UrlCheck] = []
-        hosts: list[Check] = []
-        params: list[tuple[str, str]] = []
         kind = st.keyword if st.keyword != "host" else "SMTP_CHECK"
         allowed = CHECKER_KEYWORDS.get(kind, frozenset())
         if st.keyword == "host":
             allowed = CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS
-        retry_written = False
+        blk = _CheckBlock(
+            subject, keyword=st.keyword, rs_port=rs_port, inherited_retry=inherited_retry
+        )
         for sub in self.block(st) if st.block is not None else ():
-            kw = sub.keyword
-            if kw not in allowed:
-                self.unknown(sub, st.keyword, allowed)
-                if kw in ("nb_get_retry", "retry") and len(sub.words) > 1:
-                    default = (
-                        inherited_retry
-                        if inherited_retry is not None
-                        else (DEFAULT_RETRY.get(kind, 1))
-                    )
-                    self.differ(
-                        sub,
-                        subject or st.keyword,
-                        "retry",
-                        self.words_of(sub),
-                        str(default),
-                        f"'{kw}' is not a {st.keyword} keyword in "
-                        "keepalived 2.2.7: the retry count stays the default",
-                        warn=False,
-                    )
+            if sub.keyword not in allowed:
+                self._check_not_allowed(sub, blk, kind, allowed)
                 continue
-            if kw == "connect_ip":
-                text = self.arg(sub)
-                if text is not None:
-                    values["connect_ip"] = self.address(sub, text)
-            elif kw == "connect_port":
-                text = self.arg(sub)
-                if text is not None:
-                    values["connect_port"] = self.port(sub, text)
-            elif kw == "connect_timeout":
-                values["connect_timeout"] = self.float_arg(sub)
-            elif kw in ("retry", "nb_get_retry"):
-                if kw == "nb_get_retry":
-                    self.warn(sub, "nb_get_retry is deprecated - please use 'retry'")
-                retry = self._strict_int(sub, 0, 0xFFFFFFFF)
-                if retry is None:
-                    self.warn(
-                        sub, f"invalid {kw} value '{self.words_of(sub)}': keepalived ignores it"
-                    )
-                else:
-                    values["retry"] = retry
-                    retry_written = True
-            elif kw == "delay_before_retry":
-                values["delay_before_retry"] = self.float_arg(sub)
-            elif kw == "url":
-                url: dict[str, str] = {}
-                for part in self.block(sub):
-                    if part.keyword in ("path", "digest"):
-                        url[part.keyword] = self.arg(part) or ""
-                    elif part.keyword == "status_code":
-                        url["status_code"] = " ".join(part.words[1:])
-                    else:
-                        self.unknown(part, "url", URL_KEYWORDS)
-                urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
-            elif kw == "host" and st.keyword == "SMTP_CHECK":
-                host = self.check(
-                    Statement(("host",), sub.where, sub.block), rs_port, inherited_retry, subject
-                )
-                hosts.append(host)
-                # check_smtp.c: a host block's retry / delay_before_retry are the SMTP_CHECK's
-                # own (the current checker's), written in file order
-                if host.retry_written:
-                    values["retry"] = host.retry
-                    retry_written = True
-                if host.delay_before_retry is not None:
-                    values["delay_before_retry"] = host.delay_before_retry
+            entry = CHECKER_TABLE.get(sub.keyword)
+            if entry is None:
+                blk.params.append((sub.keyword, " ".join(sub.words[1:])))
             else:
-                params.append((kw, " ".join(sub.words[1:])))
-        if not retry_written:
+                self.keyword(entry, sub, blk)
+        values = blk.values
+        if not blk.retry_written:
             values["retry"] = (
                 inherited_retry if inherited_retry is not None else DEFAULT_RETRY.get(kind, 1)
             )
         if kind in NO_RETRY:
             values["retry"] = None
+        hosts = blk.hosts
         if hosts:
-            hosts = self._smtp_hosts(st, values, params, hosts, retry_written)
+            hosts = self._smtp_hosts(st, values, blk.params, hosts, blk.retry_written)
         return Check(
             type=st.keyword,
-            urls=tuple(urls),
+            urls=tuple(blk.urls),
             hosts=tuple(hosts),
-            params=tuple(params),
+            params=tuple(blk.params),
             where=st.where,
-            retry_written=retry_written,
+            retry_written=blk.retry_written,
             **values,  # type: ignore[arg-type]
         )
+
+    def _check_not_allowed(
+        self, sub: Statement, blk: _CheckBlock, kind: str, allowed: frozenset[str]
+    ) -> None:
+        """A keyword this checker does not have: keepalived ignores it (a retry written there
+        leaves the default retry count in place)."""
+        self.unknown(sub, blk.keyword, allowed)
+        if sub.keyword in ("nb_get_retry", "retry") and len(sub.words) > 1:
+            inherited = blk.inherited_retry
+            default = inherited if inherited is not None else DEFAULT_RETRY.get(kind, 1)
+            self.differ(
+                sub,
+                blk.subject or blk.keyword,
+                "retry",
+                self.words_of(sub),
+                str(default),
+                f"'{sub.keyword}' is not a {blk.keyword} keyword in "
+                "keepalived 2.2.7: the retry count stays the default",
+                warn=False,
+            )
+
+    def kw_connect_ip(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        text = self.arg(sub)
+        return KEEP if text is None else self.address(sub, text)
+
+    def kw_connect_port(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        text = self.arg(sub)
+        return KEEP if text is None else self.port(sub, text)
+
+    def kw_check_retry(self, sub: Statement, kw: Keyword[Any], blk: _CheckBlock) -> object:
+        retry = self.kw_uint(sub, kw, blk)
+        if retry is not KEEP:
+            blk.retry_written = True
+        return retry
+
+    def kw_url(self, sub: Statement, kw: Keyword[Any], blk: _CheckBlock) -> object:
+        url: dict[str, str] = {}
+        for part in self.block(sub):
+            if part.keyword in ("path", "digest"):
+                url[part.keyword] = self.arg(part) or ""
+            elif part.keyword == "status_code":
+                url["status_code"] = " ".join(part.words[1:])
+            else:
+                self.unknown(part, "url", URL_KEYWORDS)
+        blk.urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
+        return KEEP
+
+    def kw_smtp_host(self, sub: Statement, kw: Keyword[Any], blk: _CheckBlock) -> object:
+        if blk.keyword != "SMTP_CHECK":
+            blk.params.append((sub.keyword, " ".join(sub.words[1:])))
+            return KEEP
+        host = self.check(
+            Statement(("host",), sub.where, sub.block),
+            blk.rs_port,
+            blk.inherited_retry,
+            blk.subject,
+        )
+        blk.hosts.append(host)
+        # check_smtp.c: a host block's retry / delay_before_retry are the SMTP_CHECK's own (the
+        # current checker's), written in file order
+        if host.retry_written:
+            blk.values["retry"] = host.retry
+            blk.retry_written = True
+        if host.delay_before_retry is not None:
+            blk.values["delay_before_retry"] = host.delay_before_retry
+        return KEEP
 
     def _smtp_hosts(
         self,
@@ -2861,6 +2929,222 @@ class _Model:
             values[key] = getattr(first, key)
         params.extend((k, v) for k, v in first.params if k in binds)
         return hosts
+
+
+# ---------------------------------------------------------------------------------------------
+# keepalived 2.2.7's keywords per block: keyword -> (field, converter, range / default, warning)
+
+GLOBAL_DEFS_TABLE: dict[str, Keyword[_Block]] = {
+    "router_id": Keyword("router_id", _Model.kw_word),
+    "vrrp_strict": Keyword("vrrp_strict", _Model.kw_flag),
+    # an invalid version clears an earlier one
+    "vrrp_version": Keyword("vrrp_version", _Model.kw_int, 2, 3, default=None),
+    "lvs_sync_daemon": Keyword("lvs_sync_daemon", _Model.kw_lvs_sync_daemon),
+    "lvs_timeouts": Keyword("lvs_timeouts", _Model.kw_lvs_timeouts),
+    "instance": Keyword("instance", _Model.kw_word),
+    "net_namespace": Keyword("net_namespace", _Model.kw_word),
+    "data_use_instance": Keyword("data_use_instance", _Model.kw_flag),
+    "enable_script_security": Keyword("enable_script_security", _Model.kw_flag),
+    # global_parser.c: 1 us .. UINT_MAX us, else "... is invalid" and ignored
+    **{
+        name: Keyword(
+            "",
+            _Model.kw_decimal,
+            0.000001,
+            4294.967295,
+            warning="{keyword} '{words}' is invalid: keepalived ignores it",
+            extra=True,
+        )
+        for name in ("vrrp_garp_interval", "vrrp_gna_interval")
+    },
+}
+
+VRRP_INSTANCE_TABLE: dict[str, Keyword[_InstanceBlock]] = {
+    "state": Keyword("state", _Model.kw_state),
+    "interface": Keyword("interface", _Model.kw_interface),
+    "virtual_router_id": Keyword("virtual_router_id", _Model.kw_int, 1, 255),
+    "priority": Keyword(
+        "priority",
+        _Model.kw_priority,
+        1,
+        255,
+        default=100,
+        warning="priority '{words}' must be 1..255: keepalived uses its default 100",
+    ),
+    "advert_int": Keyword(
+        "advert_int",
+        _Model.kw_decimal,
+        0.01,
+        255.0,
+        warning="advert_int '{words}' not valid (0.01..255 s); keepalived ignores it",
+    ),
+    "version": Keyword("version", _Model.kw_version, 2, 3),
+    "authentication": Keyword("", _Model.kw_authentication),
+    "virtual_ipaddress": Keyword("virtual_ipaddress", _Model.kw_vips),
+    "virtual_ipaddress_excluded": Keyword("virtual_ipaddress_excluded", _Model.kw_vips),
+    "unicast_src_ip": Keyword("unicast_src_ip", _Model.kw_src_ip),
+    "mcast_src_ip": Keyword("mcast_src_ip", _Model.kw_src_ip),
+    "unicast_peer": Keyword("unicast_peer", _Model.kw_peers),
+    "nopreempt": Keyword("nopreempt", _Model.kw_const, default=True),
+    "preempt": Keyword("nopreempt", _Model.kw_const, default=False),
+    "preempt_delay": Keyword(
+        "preempt_delay",
+        _Model.kw_preempt_delay,
+        0.0,
+        1_000_000.0,
+        warning="preempt_delay not valid: keepalived uses 0",
+    ),
+    "virtual_routes": Keyword("virtual_routes", _Model.kw_routes),
+    "virtual_rules": Keyword("virtual_rules", _Model.kw_routes),
+    "track_script": Keyword("track_script", _Model.kw_tracked),
+    "track_interface": Keyword("track_interface", _Model.kw_track_interface),
+    **{name: Keyword("", _Model.kw_notify) for name in NOTIFY_KEYWORDS},
+    **{
+        name: Keyword("", _Model.kw_instance_unsigned, lo, hi, warning=warning, extra=True)
+        for name, (lo, hi, warning) in INSTANCE_UNSIGNED.items()
+    },
+    "use_vmac": Keyword("use_vmac", _Model.kw_const, default=True),
+    "lvs_sync_daemon_interface": Keyword(
+        "lvs_sync_daemon_interface",
+        _Model.kw_word,
+        note="lvs_sync_daemon_interface in a vrrp_instance is deprecated; "
+        "use lvs_sync_daemon in global_defs",
+    ),
+}
+
+_SCHEDULER: Keyword[_VsBlock] = Keyword(
+    "lb_algo",
+    _Model.kw_choice,
+    choices=LVS_SCHEDULERS,
+    warning="{subject}: invalid lvs_scheduler '{word}' - keepalived ignores it",
+)
+# check_parser.c svr_forwarding_handler: strcmp, upper case only
+_FORWARDING: Keyword[_VsBlock] = Keyword(
+    "lb_kind",
+    _Model.kw_choice,
+    choices=frozenset(("NAT", "DR", "TUN")),
+    warning="{subject}: unknown routing method '{word}' (NAT, DR or TUN, upper case) - "
+    "keepalived ignores it",
+)
+
+VIRTUAL_SERVER_TABLE: dict[str, Keyword[_VsBlock]] = {
+    "real_server": Keyword("", _Model.kw_real_server),
+    "lb_algo": _SCHEDULER,
+    "lvs_sched": _SCHEDULER,
+    "lb_kind": _FORWARDING,
+    "lvs_method": _FORWARDING,
+    "protocol": Keyword(
+        "protocol",
+        _Model.kw_protocol,
+        choices=frozenset(("TCP", "UDP", "SCTP")),
+        warning="unknown protocol '{words}': keepalived ignores it",
+    ),
+    "persistence_timeout": Keyword(
+        "persistence_timeout",
+        _Model.kw_persistence_timeout,
+        1,
+        LVS_MAX_TIMEOUT,
+        warning="persistence_timeout '{words}' invalid (1..{hi}): keepalived ignores it",
+    ),
+    "persistence_granularity": Keyword(
+        "persistence_granularity", _Model.kw_persistence_granularity
+    ),
+    "delay_loop": Keyword(
+        "delay_loop",
+        _Model.kw_decimal,
+        1e-6,
+        1e12,
+        warning="virtual server delay loop '{words}' invalid: keepalived ignores it",
+    ),
+    # passed to the real servers' checkers; an invalid retry clears an earlier one
+    "retry": Keyword(
+        "_retry",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        default=None,
+        warning="retry value invalid - {words}",
+    ),
+    "sorry_server": Keyword("sorry_server", _Model.kw_sorry_server),
+    "sorry_server_inhibit": Keyword("_sorry_inhibit", _Model.kw_const, default=True),
+    "quorum": Keyword(
+        "quorum",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        warning="quorum '{words}' invalid: keepalived ignores it",
+    ),
+    "hysteresis": Keyword(
+        "hysteresis",
+        _Model.kw_uint,
+        0,
+        _UINT_MAX,
+        warning="hysteresis '{words}' invalid: keepalived ignores it",
+    ),
+    "quorum_up": Keyword("quorum_up", _Model.kw_rest),
+    "quorum_down": Keyword("quorum_down", _Model.kw_rest),
+    "alpha": Keyword("alpha", _Model.kw_flag),
+    "omega": Keyword("omega", _Model.kw_flag),
+    "ops": Keyword("ops", _Model.kw_flag),
+    "inhibit_on_failure": Keyword("inhibit_on_failure", _Model.kw_flag),
+    "virtualhost": Keyword("virtualhost", _Model.kw_word),
+    "ip_family": Keyword("ip_family", _Model.kw_word),
+}
+
+REAL_SERVER_TABLE: dict[str, Keyword[_RsBlock]] = {
+    "weight": Keyword(
+        "weight",
+        _Model.kw_uint,
+        0,
+        IPVS_WEIGHT_MAX,
+        warning="real server weight {words} is outside range 0-{hi}: keepalived ignores it",
+    ),
+    "inhibit_on_failure": Keyword("inhibit_on_failure", _Model.kw_flag),
+    "notify_up": Keyword("notify_up", _Model.kw_rest),
+    "notify_down": Keyword("notify_down", _Model.kw_rest),
+    "lvs_method": Keyword(
+        "lb_kind",
+        _Model.kw_rs_method,
+        choices=frozenset(("NAT", "DR", "TUN")),
+        warning="unknown routing method '{word}' (NAT, DR or TUN, upper case): "
+        "keepalived ignores it",
+    ),
+    # the checkers' retry (also those written before it); an invalid retry clears it
+    "retry": Keyword(
+        "_retry",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        default=None,
+        warning="retry value invalid - {words}",
+    ),
+    **{name: Keyword("", _Model.kw_checker) for name in CHECKER_TYPES},
+}
+
+#: the keywords a checker models; its other allowed keywords are kept as ``params``
+CHECKER_TABLE: dict[str, Keyword[_CheckBlock]] = {
+    "connect_ip": Keyword("connect_ip", _Model.kw_connect_ip),
+    "connect_port": Keyword("connect_port", _Model.kw_connect_port),
+    "connect_timeout": Keyword("connect_timeout", _Model.kw_float),
+    "retry": Keyword(
+        "retry",
+        _Model.kw_check_retry,
+        0,
+        _UINT_MAX,
+        warning="invalid {keyword} value '{words}': keepalived ignores it",
+    ),
+    "nb_get_retry": Keyword(
+        "retry",
+        _Model.kw_check_retry,
+        0,
+        _UINT_MAX,
+        warning="invalid {keyword} value '{words}': keepalived ignores it",
+        note="nb_get_retry is deprecated - please use 'retry'",
+    ),
+    "delay_before_retry": Keyword("delay_before_retry", _Model.kw_float),
+    "url": Keyword("", _Model.kw_url),
+    "host": Keyword("", _Model.kw_smtp_host),
+}
 
 
 # ---------------------------------------------------------------------------------------------
