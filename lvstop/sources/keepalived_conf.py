@@ -1057,6 +1057,39 @@ class Keyword(Generic[B]):
         )
 
 
+@dataclass(slots=True)
+class _Root:
+    """The top-level blocks read so far."""
+
+    global_defs: GlobalDefs = field(default_factory=GlobalDefs)
+    instances: list[VrrpInstance] = field(default_factory=list)
+    instance_names: set[str] = field(default_factory=set)
+    groups: list[VrrpSyncGroup] = field(default_factory=list)
+    scripts: list[VrrpScript] = field(default_factory=list)
+    servers: list[VirtualServer] = field(default_factory=list)
+    vs_groups: list[VirtualServerGroup] = field(default_factory=list)
+    extra: list[Statement] = field(default_factory=list)
+    statics: dict[str, tuple[IpRoute, ...]] = field(
+        default_factory=lambda: {"static_routes": (), "static_rules": ()}
+    )
+    static_ips: list[VirtualIp] = field(default_factory=list)
+    #: a top-level ``net_namespace`` / ``instance`` (global_defs' own win)
+    netns: str | None = None
+    instance: str | None = None
+
+
+@dataclass(slots=True)
+class _Running:
+    """An instance's settings as vrrp_complete_instance changes them, step by step."""
+
+    version: int
+    state: str | None
+    priority: int
+    auth_type: str | None
+    nopreempt: bool
+    preempt_delay: float | None
+
+
 class _Model:
     def __init__(
         self,
@@ -1331,78 +1364,18 @@ class _Model:
 
     # -- top level ----------------------------------------------------------------------------
 
-    def config(  # noqa: C901, PLR0915 — one step per top-level keyword keepalived reads, in its order
+    def config(
         self, tree: list[Statement], files: list[str], config_id: str | None
     ) -> KeepalivedConfig:
-        global_defs = GlobalDefs()
-        instances: list[VrrpInstance] = []
-        groups: list[VrrpSyncGroup] = []
-        scripts: list[VrrpScript] = []
-        servers: list[VirtualServer] = []
-        vs_groups: list[VirtualServerGroup] = []
-        extra: list[Statement] = []
-        statics: dict[str, tuple[IpRoute, ...]] = {"static_routes": (), "static_rules": ()}
-        instance_names: set[str] = set()
-        static_ips: list[VirtualIp] = []
-        root_netns: str | None = None
-        root_instance: str | None = None
-        for st in tree:
-            kw = st.keyword
-            if kw == "global_defs":
-                global_defs = self.global_defs(st)
-            elif kw == "vrrp_instance":
-                if len(st.words) == 2 and st.words[1] in instance_names:
-                    # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
-                    self.differ(
-                        st,
-                        f"vrrp_instance {st.words[1]}",
-                        "",
-                        "defined again",
-                        None,
-                        "vrrp instance already defined: keepalived keeps the first and "
-                        "skips this block",
-                    )
-                    continue
-                inst = self.vrrp_instance(st)
-                if inst is not None:
-                    instances.append(inst)
-                    instance_names.add(inst.name)
-            elif kw == "vrrp_sync_group":
-                grp = self.sync_group(st)
-                if grp is not None:
-                    groups.append(grp)
-            elif kw == "vrrp_script":
-                scr = self.vrrp_script(st)
-                if scr is not None:
-                    scripts.append(scr)
-            elif kw == "virtual_server":
-                vs = self.virtual_server(st)
-                if vs is not None:
-                    servers.append(vs)
-            elif kw == "virtual_server_group":
-                vsg = self.vs_group(st)
-                if vsg is not None:
-                    vs_groups.append(vsg)
-            elif kw in ("static_routes", "static_rules") and st.block is not None:
-                statics[kw] += self.ip_routes(st, kw == "static_rules")
-            elif kw == "static_ipaddress" and st.block is not None:
-                static_ips += [v for v in (self.vip(x) for x in self.value_block(st)) if v]
-            else:
-                if kw == "net_namespace" and len(st.words) > 1:
-                    root_netns = st.words[1]
-                elif kw == "instance" and len(st.words) > 1:
-                    root_instance = st.words[1]
-                if kw not in ROOT_KEYWORDS:
-                    if kw in KNOWN_KEYWORDS:
-                        self.warn(st, f"keyword '{kw}' is not valid at the top level")
-                    else:
-                        self.warn(st, f"unknown keyword '{kw}'")
-                extra.append(st)
-        if root_netns is not None or root_instance is not None:
+        root = self.top_level(tree)
+        global_defs = root.global_defs
+        instances, groups, statics = root.instances, root.groups, root.statics
+        scripts, servers, static_ips = root.scripts, root.servers, root.static_ips
+        if root.netns is not None or root.instance is not None:
             global_defs = dataclasses.replace(
                 global_defs,
-                net_namespace=global_defs.net_namespace or root_netns,
-                instance=global_defs.instance or root_instance,
+                net_namespace=global_defs.net_namespace or root.netns,
+                instance=global_defs.instance or root.instance,
             )
         if global_defs.vrrp_version is not None:
             instances = [
@@ -1411,7 +1384,7 @@ class _Model:
                 else dataclasses.replace(inst, version=global_defs.vrrp_version)
                 for inst in instances
             ]
-        self.cross_checks(instances, groups, scripts, servers, vs_groups)
+        self.cross_checks(instances, groups, scripts, servers, root.vs_groups)
         host_known = self.interfaces is not None and global_defs.net_namespace is None
         vrrp_exits = False
         if host_known and not any(x.keyword == "dynamic_interfaces" for x in global_defs.extra):
@@ -1437,14 +1410,71 @@ class _Model:
             vrrp_sync_groups=tuple(groups),
             vrrp_scripts=tuple(scripts),
             virtual_servers=tuple(servers),
-            virtual_server_groups=tuple(vs_groups),
+            virtual_server_groups=tuple(root.vs_groups),
             warnings=tuple(self.warnings),
-            extra=tuple(extra),
+            extra=tuple(root.extra),
             static_ipaddress=tuple(static_ips),
             static_routes=statics["static_routes"],
             static_rules=statics["static_rules"],
             differences=tuple(self.differences),
         )
+
+    def top_level(self, tree: list[Statement]) -> _Root:
+        """The top-level blocks in file order, one step per keyword keepalived reads."""
+        root = _Root()
+        for st in tree:
+            kw = st.keyword
+            if kw == "global_defs":
+                root.global_defs = self.global_defs(st)
+            elif kw == "vrrp_instance":
+                self._root_instance(st, root)
+            elif kw == "vrrp_sync_group":
+                root.groups += filter(None, [self.sync_group(st)])
+            elif kw == "vrrp_script":
+                root.scripts += filter(None, [self.vrrp_script(st)])
+            elif kw == "virtual_server":
+                root.servers += filter(None, [self.virtual_server(st)])
+            elif kw == "virtual_server_group":
+                root.vs_groups += filter(None, [self.vs_group(st)])
+            elif kw in ("static_routes", "static_rules") and st.block is not None:
+                root.statics[kw] += self.ip_routes(st, kw == "static_rules")
+            elif kw == "static_ipaddress" and st.block is not None:
+                root.static_ips += [v for v in (self.vip(x) for x in self.value_block(st)) if v]
+            else:
+                self._root_other(st, root)
+        return root
+
+    def _root_instance(self, st: Statement, root: _Root) -> None:
+        if len(st.words) == 2 and st.words[1] in root.instance_names:
+            # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
+            self.differ(
+                st,
+                f"vrrp_instance {st.words[1]}",
+                "",
+                "defined again",
+                None,
+                "vrrp instance already defined: keepalived keeps the first and skips this block",
+            )
+            return
+        inst = self.vrrp_instance(st)
+        if inst is not None:
+            root.instances.append(inst)
+            root.instance_names.add(inst.name)
+
+    def _root_other(self, st: Statement, root: _Root) -> None:
+        """A top-level keyword lvstop keeps as written (``net_namespace`` and ``instance`` are
+        global_defs' when it sets none)."""
+        kw = st.keyword
+        if kw == "net_namespace" and len(st.words) > 1:
+            root.netns = st.words[1]
+        elif kw == "instance" and len(st.words) > 1:
+            root.instance = st.words[1]
+        if kw not in ROOT_KEYWORDS:
+            if kw in KNOWN_KEYWORDS:
+                self.warn(st, f"keyword '{kw}' is not valid at the top level")
+            else:
+                self.warn(st, f"unknown keyword '{kw}'")
+        root.extra.append(st)
 
     def script_security(
         self,
@@ -2124,90 +2154,124 @@ class _Model:
         self._vrid_conflicts(out)
         return out, kept_groups
 
-    def _complete_instance(  # noqa: PLR0915, C901 — being rewritten (issue 12)
+    def _complete_instance(
         self, inst: VrrpInstance, global_defs: GlobalDefs
     ) -> tuple[VrrpInstance, bool]:
         """vrrp.c vrrp_complete_instance: the instance keepalived runs, and False when it
-        refuses it (its VRRP process exits)."""
+        refuses it (its VRRP process exits). Its steps in keepalived's order."""
         subject = f"vrrp_instance {inst.name}"
-        where = inst.where
         strict = global_defs.vrrp_strict
-        changes: dict[str, object] = {}
         family = self.families.get(inst.name, "inet")
-        version = inst.version
+        run = _Running(
+            self._complete_version(inst, family, strict),
+            inst.state,
+            inst.priority,
+            inst.auth_type,
+            inst.nopreempt,
+            inst.preempt_delay,
+        )
+        # (vrrp.c's "Unicast peers are not supported in strict mode" never fires in 2.2.7: it
+        # tests VRRP_FLAG_UNICAST before the function sets it; the corpus oracle shows
+        # keepalived running vrrp_strict with unicast peers)
+        if not inst.virtual_ipaddress:
+            if run.version == 3 or strict:
+                self.error_at(
+                    inst.where,
+                    f"{subject}: no virtual_ipaddress; at least one is required "
+                    "(VRRPv3 / vrrp_strict): keepalived's VRRP process exits",
+                )
+                return inst, False
+            self.warn_at(inst.where, f"{subject}: no virtual_ipaddress; at least one is sensible")
+        self._complete_state(inst, strict, run)
+        self._complete_auth(inst, strict, family, run)
+        self._complete_preempt(inst, strict, run)
+        changes = {
+            key: value
+            for key, value in (
+                ("version", run.version),
+                ("advert_int", self._advert_rule(inst, run.version)),
+                ("state", run.state),
+                ("priority", run.priority),
+                ("auth_type", run.auth_type),
+                ("nopreempt", run.nopreempt),
+                ("preempt_delay", run.preempt_delay),
+            )
+            if getattr(inst, key) != value
+        }
+        if not changes:
+            return inst, True
+        return dataclasses.replace(inst, **changes), True  # type: ignore[arg-type]
+
+    def _complete_version(self, inst: VrrpInstance, family: str, strict: bool) -> int:
+        """IPv6 needs VRRPv3: set when no version was written, a difference under vrrp_strict."""
         if family == "inet6" and inst.name not in self.explicit_version:
-            version = 3
-        elif family == "inet6" and version == 2 and strict:
+            return 3
+        if family == "inet6" and inst.version == 2 and strict:
             self.differ_at(
-                where,
-                subject,
+                inst.where,
+                f"vrrp_instance {inst.name}",
                 "version",
                 "2",
                 "3",
                 "cannot use IPv6 with VRRP version 2: keepalived sets version 3",
             )
-            version = 3
-        if version != inst.version:
-            changes["version"] = version
-        # (vrrp.c's "Unicast peers are not supported in strict mode" never fires in 2.2.7: it
-        # tests VRRP_FLAG_UNICAST before the function sets it; the corpus oracle shows
-        # keepalived running vrrp_strict with unicast peers)
-        if not inst.virtual_ipaddress:
-            if version == 3 or strict:
-                self.error_at(
-                    where,
-                    f"{subject}: no virtual_ipaddress; at least one is required "
-                    "(VRRPv3 / vrrp_strict): keepalived's VRRP process exits",
-                )
-                return inst, False
-            else:
-                self.warn_at(where, f"{subject}: no virtual_ipaddress; at least one is sensible")
-        state = inst.state
-        priority = inst.priority
+            return 3
+        return inst.version
+
+    def _complete_state(self, inst: VrrpInstance, strict: bool, run: _Running) -> None:
+        """The priority when none was written, the state from it when none was; vrrp_strict
+        wants MASTER exactly for the address owner."""
         if not self.priority_written.get(inst.name):
             # vrrp.c: no priority -> derived from the initial state
-            priority = 255 if state == "MASTER" else 100
-        if state is None:
-            state = "MASTER" if priority == 255 else "BACKUP"
-        elif strict and (state == "MASTER") != (priority == 255):
-            new = "MASTER" if priority == 255 else "BACKUP"
+            run.priority = 255 if run.state == "MASTER" else 100
+        if run.state is None:
+            run.state = "MASTER" if run.priority == 255 else "BACKUP"
+        elif strict and (run.state == "MASTER") != (run.priority == 255):
+            new = "MASTER" if run.priority == 255 else "BACKUP"
             self.differ_at(
-                where,
-                subject,
+                inst.where,
+                f"vrrp_instance {inst.name}",
                 "state",
-                state,
+                run.state,
                 new,
                 "with vrrp_strict, state MASTER must match being address owner (priority 255)",
             )
-            state = new
-        auth_type = inst.auth_type
-        if auth_type is not None:
-            reason = None
-            if strict:
-                reason = "vrrp_strict does not support authentication: keepalived ignores it"
-            elif version == 3:
-                reason = "VRRP version 3 does not support authentication: keepalived ignores it"
-            elif not inst.auth_pass:
-                reason = "authentication without auth_pass: keepalived ignores it"
-            elif family == "inet6" and auth_type == "AH":
-                reason = "AH authentication cannot be used with IPv6: keepalived ignores it"
-            elif auth_type == "AH" and state == "MASTER" and priority != 255:
-                self.differ_at(
-                    where,
-                    subject,
-                    "state",
-                    state,
-                    "BACKUP",
-                    "initial state MASTER is incompatible with AH authentication "
-                    "(unless priority 255): keepalived clears it",
-                )
-                state = "BACKUP"
-            if reason is not None:
-                self.differ_at(where, subject, "auth_type", auth_type, None, reason)
-                auth_type = None
-        nopreempt = inst.nopreempt
-        preempt_delay = inst.preempt_delay
-        if priority == 255 and nopreempt:
+            run.state = new
+
+    def _complete_auth(self, inst: VrrpInstance, strict: bool, family: str, run: _Running) -> None:
+        """The authentication keepalived drops, and AH's initial-state rule."""
+        auth_type = run.auth_type
+        if auth_type is None:
+            return
+        subject = f"vrrp_instance {inst.name}"
+        reason = None
+        if strict:
+            reason = "vrrp_strict does not support authentication: keepalived ignores it"
+        elif run.version == 3:
+            reason = "VRRP version 3 does not support authentication: keepalived ignores it"
+        elif not inst.auth_pass:
+            reason = "authentication without auth_pass: keepalived ignores it"
+        elif family == "inet6" and auth_type == "AH":
+            reason = "AH authentication cannot be used with IPv6: keepalived ignores it"
+        elif auth_type == "AH" and run.state == "MASTER" and run.priority != 255:
+            self.differ_at(
+                inst.where,
+                subject,
+                "state",
+                run.state,
+                "BACKUP",
+                "initial state MASTER is incompatible with AH authentication "
+                "(unless priority 255): keepalived clears it",
+            )
+            run.state = "BACKUP"
+        if reason is not None:
+            self.differ_at(inst.where, subject, "auth_type", auth_type, None, reason)
+            run.auth_type = None
+
+    def _complete_preempt(self, inst: VrrpInstance, strict: bool, run: _Running) -> None:
+        """nopreempt and preempt_delay where keepalived clears them."""
+        where, subject = inst.where, f"vrrp_instance {inst.name}"
+        if run.priority == 255 and run.nopreempt:
             self.differ_at(
                 where,
                 subject,
@@ -2216,9 +2280,9 @@ class _Model:
                 "preempt",
                 "nopreempt is incompatible with priority 255: keepalived resets it",
             )
-            nopreempt = False
-        if state == "MASTER":
-            if nopreempt:
+            run.nopreempt = False
+        if run.state == "MASTER":
+            if run.nopreempt:
                 self.differ_at(
                     where,
                     subject,
@@ -2227,42 +2291,28 @@ class _Model:
                     "preempt",
                     "nopreempt does not work with initial state MASTER: keepalived clears it",
                 )
-                nopreempt = False
-            if preempt_delay:
+                run.nopreempt = False
+            if run.preempt_delay:
                 self.differ_at(
                     where,
                     subject,
                     "preempt_delay",
-                    f"{preempt_delay:g}",
+                    f"{run.preempt_delay:g}",
                     "0",
                     "preempt_delay does not work with initial state MASTER: keepalived clears it",
                 )
-                preempt_delay = None
-        if preempt_delay and (strict or nopreempt):
+                run.preempt_delay = None
+        if run.preempt_delay and (strict or run.nopreempt):
             why = "vrrp_strict" if strict else "nopreempt"
             self.differ_at(
                 where,
                 subject,
                 "preempt_delay",
-                f"{preempt_delay:g}",
+                f"{run.preempt_delay:g}",
                 "0",
                 f"preempt_delay is incompatible with {why}: keepalived resets it",
             )
-            preempt_delay = None
-        advert_int = self._advert_rule(inst, version)
-        for key, value in (
-            ("advert_int", advert_int),
-            ("state", state),
-            ("priority", priority),
-            ("auth_type", auth_type),
-            ("nopreempt", nopreempt),
-            ("preempt_delay", preempt_delay),
-        ):
-            if getattr(inst, key) != value:
-                changes[key] = value
-        if not changes:
-            return inst, True
-        return dataclasses.replace(inst, **changes), True  # type: ignore[arg-type]
+            run.preempt_delay = None
 
     def _advert_rule(self, inst: VrrpInstance, version: int) -> float:
         """vrrp.c: VRRPv2 adverts are whole seconds, VRRPv3 ones 10 ms units below 40.96 s;
