@@ -25,6 +25,7 @@ import dataclasses
 import enum
 import glob
 import ipaddress
+import math
 import os
 import re
 import shutil
@@ -1314,6 +1315,10 @@ class _Model:
         """Every value as one string (a script with its arguments)."""
         return " ".join(sub.words[1:]) or None
 
+    def kw_command(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """A command with its arguments (a quoted empty one stays empty: not "unset")."""
+        return " ".join(sub.words[1:]) if len(sub.words) > 1 else None
+
     def kw_flag(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
         return self.bool_flag(sub)
 
@@ -1325,8 +1330,10 @@ class _Model:
         return self.float_arg(sub)
 
     def kw_int(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
-        """An integer in lo..hi (``int_arg`` warns); outside it ``kw.default``."""
-        value = self.int_arg(sub, int(kw.lo), int(kw.hi))
+        """An integer in lo..hi (``int_arg`` warns; hi ``math.inf``: no upper bound); outside it
+        ``kw.default``."""
+        hi = None if kw.hi == math.inf else int(kw.hi)
+        value = self.int_arg(sub, int(kw.lo), hi)
         return kw.default if value is None else value
 
     def kw_uint(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
@@ -2403,20 +2410,14 @@ class _Model:
         name = self.arg(st)
         if name is None:
             return None
-        values: dict[str, object] = {}
+        blk = _Block(f"vrrp_script {name}")
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "script":
-                values["script"] = " ".join(sub.words[1:]) if len(sub.words) > 1 else None
-            elif kw in ("interval", "timeout"):
-                values[kw] = self.float_arg(sub)
-            elif kw == "weight":
-                values["weight"] = self.int_arg(sub, -253, 253)
-            elif kw in ("rise", "fall"):
-                values[kw] = self.int_arg(sub, 1)
+            entry = VRRP_SCRIPT_TABLE.get(sub.keyword)
+            if entry is None:
+                self.unknown(sub, blk.subject, None)
             else:
-                self.unknown(sub, f"vrrp_script {name}", None)
-        return VrrpScript(name=name, where=st.where, **values)  # type: ignore[arg-type]
+                self.keyword(entry, sub, blk)
+        return VrrpScript(name=name, where=st.where, **blk.values)  # type: ignore[arg-type]
 
     # -- LVS ----------------------------------------------------------------------------------
 
@@ -3060,6 +3061,15 @@ VRRP_INSTANCE_TABLE: dict[str, Keyword[_InstanceBlock]] = {
         note="lvs_sync_daemon_interface in a vrrp_instance is deprecated; "
         "use lvs_sync_daemon in global_defs",
     ),
+}
+
+VRRP_SCRIPT_TABLE: dict[str, Keyword[_Block]] = {
+    "script": Keyword("script", _Model.kw_command),
+    "interval": Keyword("interval", _Model.kw_float),
+    "timeout": Keyword("timeout", _Model.kw_float),
+    "weight": Keyword("weight", _Model.kw_int, -253, 253, default=None),
+    "rise": Keyword("rise", _Model.kw_int, 1, math.inf, default=None),
+    "fall": Keyword("fall", _Model.kw_int, 1, math.inf, default=None),
 }
 
 _SCHEDULER: Keyword[_VsBlock] = Keyword(
