@@ -144,7 +144,7 @@ def readable_models() -> list[type]:
     return found
 
 
-def test_every_model_with_from_dict_has_a_round_trip_here():
+def test_every_model_with_from_dict_has_a_round_trip_here() -> None:
     assert set(readable_models()) == set(MODELS)
     assert len(MODELS) == 16
 
@@ -164,14 +164,14 @@ def test_to_dict_then_from_dict_is_the_same_object(cls: type) -> None:
     round_trip()
 
 
-def test_a_document_without_a_required_key_is_refused():
+def test_a_document_without_a_required_key_is_refused() -> None:
     with pytest.raises(KeyError, match="time"):
         VrrpSnapshot.from_dict({"vrids": []})
     with pytest.raises(KeyError, match="address"):
         RealServer.from_dict({"port": 80})
 
 
-def test_older_documents_take_the_named_missing_values():
+def test_older_documents_take_the_named_missing_values() -> None:
     router = RouterState.from_dict(
         {
             "src": "10.0.0.1",
