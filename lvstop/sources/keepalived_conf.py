@@ -2506,12 +2506,13 @@ class _Model:
             else:
                 self.unknown(sub, blk.subject, VS_KEYWORDS)
                 blk.extra.append(sub)
+        # the retry keyword's (None: unset, or cleared by an invalid one)
         retry = values.pop("_retry", None)
         if values.pop("_sorry_inhibit", False):
             sorry = values.get("sorry_server")
             if isinstance(sorry, SorryServer):
                 values["sorry_server"] = SorryServer(sorry.address, sorry.port, True)
-        real_servers = self._vs_real_servers(blk, label, retry)  # type: ignore[arg-type]
+        real_servers = self._vs_real_servers(blk, label, retry if isinstance(retry, int) else None)
         if not real_servers:
             self.differ(
                 st,
@@ -2803,11 +2804,10 @@ class _Model:
                 blk.extra.append(sub)
         checks = blk.checks
         rs_retry = blk.values.pop("_retry", None)
-        if rs_retry is not None:
+        if isinstance(rs_retry, int):
             # a retry written after the checker still applies (validate_check_config runs last)
             checks = [
-                c if c.retry_written else dataclasses.replace(c, retry=rs_retry)  # type: ignore[arg-type]
-                for c in checks
+                c if c.retry_written else dataclasses.replace(c, retry=rs_retry) for c in checks
             ]
         return RealServer(
             address=addr,
@@ -2831,9 +2831,9 @@ class _Model:
         """A checker takes the retry written before it (its real server's, else its virtual
         server's); one written after it is applied when the real server ends."""
         rs_retry = blk.values.get("_retry")
-        inherited = rs_retry if rs_retry is not None else blk.vs_retry
+        inherited = rs_retry if isinstance(rs_retry, int) else blk.vs_retry
         subject = f"{blk.subject} {sub.keyword}"
-        blk.checks.append(self.check(sub, blk.port, inherited, subject))  # type: ignore[arg-type]
+        blk.checks.append(self.check(sub, blk.port, inherited, subject))
         return KEEP
 
     def check(
