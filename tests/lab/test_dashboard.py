@@ -7,6 +7,8 @@ grows with the host's load (``lab.wait_until``): a busy 2-core host slows the on
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import sys
 import tempfile
@@ -20,7 +22,10 @@ from lvstop.lab.handle import LabHandle
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parents[2]
-SOCKET = "lvstop-dash"
+#: each Dashboard has a tmux server of its own: a new session sent to the socket of a server
+#: the last test killed can join it while it exits and vanish with it ("server exited
+#: unexpectedly" in a loaded run)
+_SOCKETS = itertools.count(1)
 VIP1, VIP2 = "10.0.5.96", "10.0.5.97"
 RS1, RS2 = "10.0.5.91", "10.0.5.92"
 #: The services panel's title: on the screen from the first frame on, at any width (the
@@ -35,6 +40,7 @@ VRID52_D2 = r"\b52 +10\.0\.5\.93 +101\b"
 class Dashboard:
     def __init__(self, lab: LabHandle, *extra: str) -> None:
         self.lab = lab
+        self.socket = f"lvstop-dash-{os.getpid()}-{next(_SOCKETS)}"
         # audit log and drain state of this run stay in the lab folder, not the host's /var
         state = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="dash-"))
         argv = [
@@ -58,7 +64,7 @@ class Dashboard:
             [
                 "tmux",
                 "-L",
-                SOCKET,
+                self.socket,
                 "new-session",
                 "-d",
                 "-s",
@@ -77,17 +83,19 @@ class Dashboard:
             raise
 
     def screen(self) -> str:
-        return self.lab.run("d1", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t", "dash"]).stdout
+        return self.lab.run(
+            "d1", ["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "dash"]
+        ).stdout
 
     def keys(self, *keys: str) -> None:
         # Paced: a key that moves the focus takes effect after the keys already queued
         # behind it, so each gets its turn (longer when the host is busy).
         for key in keys:
-            self.lab.run("d1", ["tmux", "-L", SOCKET, "send-keys", "-t", "dash", key])
+            self.lab.run("d1", ["tmux", "-L", self.socket, "send-keys", "-t", "dash", key])
             time.sleep(self.lab.scaled(0.15))
 
     def type(self, text: str) -> None:
-        self.lab.run("d1", ["tmux", "-L", SOCKET, "send-keys", "-t", "dash", "-l", text])
+        self.lab.run("d1", ["tmux", "-L", self.socket, "send-keys", "-t", "dash", "-l", text])
         time.sleep(self.lab.scaled(0.15))
 
     def filter(self, text: str) -> None:
@@ -113,7 +121,7 @@ class Dashboard:
             raise AssertionError(f"{exc}; the screen:\n{self.screen()}") from None
 
     def close(self) -> None:
-        self.lab.run("d1", ["tmux", "-L", SOCKET, "kill-server"], check=False)
+        self.lab.run("d1", ["tmux", "-L", self.socket, "kill-server"], check=False)
 
 
 def weight(lab: LabHandle, vip: str, rs: str) -> int | None:
