@@ -8,16 +8,28 @@ as ``(buffer, offset, length)`` so the hot path never copies or re-wraps message
 
 Blocking on purpose: callers run it in a worker thread (``IpvsReader.snapshot()``).
 Every failure is a ``NetlinkError`` whose ``str()`` is one line with the errno's name.
+
+Datagrams are received several per system call where the C library has ``recvmmsg``
+(``BatchReceiver``). Why: a dump's last data datagram and its NLMSG_DONE are two datagrams,
+and the kernel queues the DONE while the receive of the data runs (net/netlink/af_netlink.c:
+``netlink_recvmsg`` calls ``netlink_dump`` again after dequeuing), so one ``recvmmsg`` returns
+both. An IPVS real-server dump (one per service: the API has no other way, and a second dump
+on a socket before the first ends is refused with EBUSY) then costs a send and one receive
+instead of a send and two receives: two system calls per service where ``ipvsadm -Ln`` makes
+about eighteen (libipvs opens a socket and resolves the family for every request).
+``GenlSocket(batch=False)`` receives one datagram per ``recv_into`` (the plain path; the lab
+proves both give the same snapshot: tests/lab/test_ipvs_batch_lab.py).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno as errno_mod
 import os
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from lvstop.errors import LvstopError
@@ -59,6 +71,14 @@ HDRLEN = NLMSGHDR.size + GENLMSGHDR.size  # 20: where a genl message's attribute
 #: how many times a dump interrupted by a concurrent change is re-run before giving up
 DUMP_RETRIES = 5
 RECV_BUFFER = 1 << 20
+#: recvmmsg: datagrams per call and the room for each. Linux allocates a dump's datagrams at
+#: most SKB_WITH_OVERHEAD(32768) bytes (netlink_recvmsg caps max_recvmsg_len there) and a
+#: request's reply NLMSG_GOODSIZE, so 64 KiB holds any; a datagram that does not fit is an
+#: error (MSG_TRUNC), never a silent cut. 16 x 64 KiB: the plain path's one 1 MiB buffer.
+BATCH_SLOTS = 16
+BATCH_SLOT = 1 << 16
+MSG_TRUNC = 0x20
+MSG_WAITFORONE = 0x10000
 
 T = TypeVar("T")
 
@@ -129,12 +149,99 @@ def iter_attrs(
         off += align4(length)
 
 
+class _IoVec(ctypes.Structure):
+    _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = (
+        ("msg_name", ctypes.c_void_p),
+        ("msg_namelen", ctypes.c_uint32),
+        ("msg_iov", ctypes.POINTER(_IoVec)),
+        ("msg_iovlen", ctypes.c_size_t),
+        ("msg_control", ctypes.c_void_p),
+        ("msg_controllen", ctypes.c_size_t),
+        ("msg_flags", ctypes.c_int),
+    )
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = (("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint))
+
+
+def _libc_recvmmsg() -> Callable[..., int] | None:
+    """The C library's ``recvmmsg`` (glibc and musl have it), or None."""
+    try:
+        func = ctypes.CDLL(None, use_errno=True).recvmmsg
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = (
+        ctypes.c_int,
+        ctypes.POINTER(_MMsgHdr),
+        ctypes.c_uint,
+        ctypes.c_int,
+        ctypes.c_void_p,
+    )
+    func.restype = ctypes.c_int
+    return func
+
+
+class BatchReceiver:
+    """``recvmmsg(fd, ..., MSG_WAITFORONE)`` into ``buf``: up to BATCH_SLOTS datagrams per
+    call, datagram i at ``buf[i * BATCH_SLOT:]``; it waits for the first datagram only and
+    takes the ones already queued behind it. The buffers and headers are made once."""
+
+    def __init__(self, fd: int, buf: bytearray, recvmmsg: Callable[..., int]) -> None:
+        if len(buf) < BATCH_SLOTS * BATCH_SLOT:
+            raise ValueError("receive buffer smaller than BATCH_SLOTS x BATCH_SLOT")
+        self._fd = fd
+        self._recvmmsg = recvmmsg
+        #: the buffer as C memory (pins ``buf``: it cannot be resized while this lives)
+        self._memory = (ctypes.c_char * len(buf)).from_buffer(buf)
+        base = ctypes.addressof(self._memory)
+        self._iov = (_IoVec * BATCH_SLOTS)(
+            *(_IoVec(base + i * BATCH_SLOT, BATCH_SLOT) for i in range(BATCH_SLOTS))
+        )
+        self._msgs = (_MMsgHdr * BATCH_SLOTS)()
+        for i, m in enumerate(self._msgs):
+            m.msg_hdr.msg_iov = ctypes.pointer(self._iov[i])
+            m.msg_hdr.msg_iovlen = 1
+
+    def receive(self) -> list[tuple[int, int]]:
+        """(start, end) in the buffer of each datagram received (at least one); OSError."""
+        while True:
+            count = self._recvmmsg(self._fd, self._msgs, BATCH_SLOTS, MSG_WAITFORONE, None)
+            if count >= 0:
+                break
+            err = ctypes.get_errno()
+            if err != errno_mod.EINTR:
+                raise OSError(err, os.strerror(err))
+        out = []
+        for i in range(count):
+            m = self._msgs[i]
+            if m.msg_hdr.msg_flags & MSG_TRUNC:
+                raise OSError(errno_mod.EMSGSIZE, "datagram larger than the receive buffer")
+            start = i * BATCH_SLOT
+            out.append((start, start + m.msg_len))
+        return out
+
+    def close(self) -> None:
+        """Release the buffer (``from_buffer`` pins it)."""
+        del self._msgs, self._iov, self._memory
+
+
+_RECVMMSG = _libc_recvmmsg()
+
+
 class GenlSocket:
     """One NETLINK_GENERIC socket. Not thread-safe: one request at a time, serialised by the
     caller holding ``lock`` (IpvsReader holds it for a whole snapshot). Not taken per call:
-    in the UML lab a lock round trip per dump cost ~25 us, a third of a real-server dump."""
+    in the UML lab a lock round trip per dump cost ~25 us, a third of a real-server dump.
 
-    def __init__(self, rcvbuf: int = 4 << 20) -> None:
+    ``batch``: receive with ``recvmmsg`` when the C library has it (see the module's
+    docstring); False: one ``recv_into`` per datagram."""
+
+    def __init__(self, rcvbuf: int = 4 << 20, *, batch: bool = True) -> None:
         try:
             self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         except OSError as exc:
@@ -151,11 +258,22 @@ class GenlSocket:
             pass
         self._sock.bind((0, 0))
         self._seq = 0
-        self._buf = bytearray(RECV_BUFFER)
+        self._buf = bytearray(max(RECV_BUFFER, BATCH_SLOTS * BATCH_SLOT))
+        self._batch: BatchReceiver | None = None
+        if batch and _RECVMMSG is not None:
+            self._batch = BatchReceiver(self._sock.fileno(), self._buf, _RECVMMSG)
         self.lock = threading.Lock()
         self._families: dict[str, tuple[int, int]] = {}
 
+    @property
+    def batched(self) -> bool:
+        """Whether datagrams are received several per call (``recvmmsg``)."""
+        return self._batch is not None
+
     def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
         self._sock.close()
 
     def __enter__(self) -> GenlSocket:
@@ -184,9 +302,12 @@ class GenlSocket:
             raise NetlinkError(f"netlink send failed: {errno_text(err)}", err) from None
         return self._seq
 
-    def _recv(self) -> int:
+    def _recv(self) -> Sequence[tuple[int, int]]:
+        """The datagrams of one receive call, as (start, end) in ``self._buf``."""
         try:
-            return self._sock.recv_into(self._buf)
+            if self._batch is not None:
+                return self._batch.receive()
+            return ((0, self._sock.recv_into(self._buf)),)
         except OSError as exc:
             err = exc.errno or 0
             if err == errno_mod.ENOBUFS:
@@ -237,23 +358,22 @@ class GenlSocket:
         replies: list[bytes] = []
         buf = self._buf
         while True:
-            n = self._recv()
-            off = 0
-            while off + NLMSGHDR.size <= n:
-                length, msg_type, _flags, mseq, _pid = NLMSGHDR.unpack_from(buf, off)
-                if length < NLMSGHDR.size or off + length > n:
-                    raise NetlinkError("netlink: truncated message in reply")
-                if mseq == seq:
-                    if msg_type == NLMSG_ERROR:
-                        (code,) = _ERR.unpack_from(buf, off + NLMSGHDR.size)
-                        if code == 0:  # the ACK
+            for off, n in self._recv():
+                while off + NLMSGHDR.size <= n:
+                    length, msg_type, _flags, mseq, _pid = NLMSGHDR.unpack_from(buf, off)
+                    if length < NLMSGHDR.size or off + length > n:
+                        raise NetlinkError("netlink: truncated message in reply")
+                    if mseq == seq:
+                        if msg_type == NLMSG_ERROR:
+                            (code,) = _ERR.unpack_from(buf, off + NLMSGHDR.size)
+                            if code == 0:  # the ACK
+                                return replies
+                            raise self._error(buf, off, what)
+                        if msg_type == NLMSG_DONE:
                             return replies
-                        raise self._error(buf, off, what)
-                    if msg_type == NLMSG_DONE:
-                        return replies
-                    if msg_type == family:
-                        replies.append(bytes(buf[off : off + length]))
-                off += align4(length)
+                        if msg_type == family:
+                            replies.append(bytes(buf[off : off + length]))
+                    off += align4(length)
 
     def dump(
         self,
@@ -297,32 +417,31 @@ class GenlSocket:
         unpack_hdr = NLMSGHDR.unpack_from
         hdr_size = NLMSGHDR.size
         while True:
-            n = self._recv()
-            off = 0
-            while off + hdr_size <= n:
-                length, msg_type, flags, mseq, _pid = unpack_hdr(buf, off)
-                if length < hdr_size or off + length > n:
-                    raise NetlinkError(f"{what}: truncated netlink message")
-                if mseq != seq:  # a leftover of an earlier, abandoned request
-                    off += (length + 3) & ~3
-                    continue
-                if flags & NLM_F_DUMP_INTR:
-                    interrupted = True
-                if msg_type == family:
-                    item = parse(buf, off, length)
-                    if item is not None:
-                        append(item)
-                elif msg_type == NLMSG_DONE:
-                    if length >= hdr_size + 4:
+            for off, n in self._recv():
+                while off + hdr_size <= n:
+                    length, msg_type, flags, mseq, _pid = unpack_hdr(buf, off)
+                    if length < hdr_size or off + length > n:
+                        raise NetlinkError(f"{what}: truncated netlink message")
+                    if mseq != seq:  # a leftover of an earlier, abandoned request
+                        off += (length + 3) & ~3
+                        continue
+                    if flags & NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if msg_type == family:
+                        item = parse(buf, off, length)
+                        if item is not None:
+                            append(item)
+                    elif msg_type == NLMSG_DONE:
+                        if length >= hdr_size + 4:
+                            (code,) = _ERR.unpack_from(buf, off + hdr_size)
+                            if code < 0:
+                                raise self._error(buf, off, what)
+                        return out, interrupted
+                    elif msg_type == NLMSG_ERROR:
                         (code,) = _ERR.unpack_from(buf, off + hdr_size)
-                        if code < 0:
+                        if code != 0:
                             raise self._error(buf, off, what)
-                    return out, interrupted
-                elif msg_type == NLMSG_ERROR:
-                    (code,) = _ERR.unpack_from(buf, off + hdr_size)
-                    if code != 0:
-                        raise self._error(buf, off, what)
-                    return out, interrupted
-                elif msg_type == NLMSG_OVERRUN:
-                    raise NetlinkError(f"{what}: netlink overrun", errno_mod.ENOBUFS)
-                off += (length + 3) & ~3
+                        return out, interrupted
+                    elif msg_type == NLMSG_OVERRUN:
+                        raise NetlinkError(f"{what}: netlink overrun", errno_mod.ENOBUFS)
+                    off += (length + 3) & ~3
