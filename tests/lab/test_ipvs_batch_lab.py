@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 
-from tests.lab.test_ipvs_oracle import load_pe_sip, ns_run
+from tests.lab.test_ipvs_oracle import ipvsadm_outputs, load_pe_sip, ns_run
 
 pytestmark = pytest.mark.lab
 
@@ -61,7 +61,7 @@ def test_batched_and_plain_reads_give_the_same_snapshot(lab, seed):
         batched, plain = readers(lab, ns)
         try:
             a, b = batched.read(), plain.read()
-            outputs = {"list": ns_run(ns, ["ipvsadm", "-Ln", "--exact", "--stats"])}
+            outputs = ipvsadm_outputs(ns)
         finally:
             batched.close()
             plain.close()
