@@ -23,14 +23,13 @@ proves both give the same snapshot: tests/lab/test_ipvs_batch_lab.py).
 
 from __future__ import annotations
 
-import ctypes
 import errno as errno_mod
 import os
 import socket
 import struct
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from lvstop.errors import LvstopError
 
@@ -71,16 +70,28 @@ HDRLEN = NLMSGHDR.size + GENLMSGHDR.size  # 20: where a genl message's attribute
 #: how many times a dump interrupted by a concurrent change is re-run before giving up
 DUMP_RETRIES = 5
 RECV_BUFFER = 1 << 20
-#: recvmmsg: datagrams per call and the room for each. Linux allocates a dump's datagrams at
-#: most SKB_WITH_OVERHEAD(32768) bytes (netlink_recvmsg caps max_recvmsg_len there) and a
-#: request's reply NLMSG_GOODSIZE, so 64 KiB holds any; a datagram that does not fit is an
-#: error (MSG_TRUNC), never a silent cut. 16 x 64 KiB: the plain path's one 1 MiB buffer.
-BATCH_SLOTS = 16
-BATCH_SLOT = 1 << 16
-MSG_TRUNC = 0x20
-MSG_WAITFORONE = 0x10000
 
 T = TypeVar("T")
+
+
+class BatchReceiver(Protocol):
+    """Receives every datagram queued on a socket, up to a batch, in one system call
+    (``lvstop.sources.recvmmsg``)."""
+
+    def receive(self) -> list[tuple[int, int]]: ...
+
+    def close(self) -> None: ...
+
+
+def batch_receiver(fd: int, buf: bytearray) -> BatchReceiver | None:
+    """A ``recvmmsg`` receiver into ``buf``, or None where there is none (a Python built
+    without ctypes, as python3-minimal is on a director running the agent; a C library
+    without recvmmsg): then one datagram per ``recv_into``."""
+    try:
+        from lvstop.sources import recvmmsg
+    except ImportError:
+        return None
+    return recvmmsg.receiver(fd, buf)
 
 
 class NetlinkError(LvstopError):
@@ -149,90 +160,6 @@ def iter_attrs(
         off += align4(length)
 
 
-class _IoVec(ctypes.Structure):
-    _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
-
-
-class _MsgHdr(ctypes.Structure):
-    _fields_ = (
-        ("msg_name", ctypes.c_void_p),
-        ("msg_namelen", ctypes.c_uint32),
-        ("msg_iov", ctypes.POINTER(_IoVec)),
-        ("msg_iovlen", ctypes.c_size_t),
-        ("msg_control", ctypes.c_void_p),
-        ("msg_controllen", ctypes.c_size_t),
-        ("msg_flags", ctypes.c_int),
-    )
-
-
-class _MMsgHdr(ctypes.Structure):
-    _fields_ = (("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint))
-
-
-def _libc_recvmmsg() -> Callable[..., int] | None:
-    """The C library's ``recvmmsg`` (glibc and musl have it), or None."""
-    try:
-        func = ctypes.CDLL(None, use_errno=True).recvmmsg
-    except (OSError, AttributeError):
-        return None
-    func.argtypes = (
-        ctypes.c_int,
-        ctypes.POINTER(_MMsgHdr),
-        ctypes.c_uint,
-        ctypes.c_int,
-        ctypes.c_void_p,
-    )
-    func.restype = ctypes.c_int
-    return func
-
-
-class BatchReceiver:
-    """``recvmmsg(fd, ..., MSG_WAITFORONE)`` into ``buf``: up to BATCH_SLOTS datagrams per
-    call, datagram i at ``buf[i * BATCH_SLOT:]``; it waits for the first datagram only and
-    takes the ones already queued behind it. The buffers and headers are made once."""
-
-    def __init__(self, fd: int, buf: bytearray, recvmmsg: Callable[..., int]) -> None:
-        if len(buf) < BATCH_SLOTS * BATCH_SLOT:
-            raise ValueError("receive buffer smaller than BATCH_SLOTS x BATCH_SLOT")
-        self._fd = fd
-        self._recvmmsg = recvmmsg
-        #: the buffer as C memory (pins ``buf``: it cannot be resized while this lives)
-        self._memory = (ctypes.c_char * len(buf)).from_buffer(buf)
-        base = ctypes.addressof(self._memory)
-        self._iov = (_IoVec * BATCH_SLOTS)(
-            *(_IoVec(base + i * BATCH_SLOT, BATCH_SLOT) for i in range(BATCH_SLOTS))
-        )
-        self._msgs = (_MMsgHdr * BATCH_SLOTS)()
-        for i, m in enumerate(self._msgs):
-            m.msg_hdr.msg_iov = ctypes.pointer(self._iov[i])
-            m.msg_hdr.msg_iovlen = 1
-
-    def receive(self) -> list[tuple[int, int]]:
-        """(start, end) in the buffer of each datagram received (at least one); OSError."""
-        while True:
-            count = self._recvmmsg(self._fd, self._msgs, BATCH_SLOTS, MSG_WAITFORONE, None)
-            if count >= 0:
-                break
-            err = ctypes.get_errno()
-            if err != errno_mod.EINTR:
-                raise OSError(err, os.strerror(err))
-        out = []
-        for i in range(count):
-            m = self._msgs[i]
-            if m.msg_hdr.msg_flags & MSG_TRUNC:
-                raise OSError(errno_mod.EMSGSIZE, "datagram larger than the receive buffer")
-            start = i * BATCH_SLOT
-            out.append((start, start + m.msg_len))
-        return out
-
-    def close(self) -> None:
-        """Release the buffer (``from_buffer`` pins it)."""
-        del self._msgs, self._iov, self._memory
-
-
-_RECVMMSG = _libc_recvmmsg()
-
-
 class GenlSocket:
     """One NETLINK_GENERIC socket. Not thread-safe: one request at a time, serialised by the
     caller holding ``lock`` (IpvsReader holds it for a whole snapshot). Not taken per call:
@@ -258,10 +185,10 @@ class GenlSocket:
             pass
         self._sock.bind((0, 0))
         self._seq = 0
-        self._buf = bytearray(max(RECV_BUFFER, BATCH_SLOTS * BATCH_SLOT))
+        self._buf = bytearray(RECV_BUFFER)
         self._batch: BatchReceiver | None = None
-        if batch and _RECVMMSG is not None:
-            self._batch = BatchReceiver(self._sock.fileno(), self._buf, _RECVMMSG)
+        if batch:
+            self._batch = batch_receiver(self._sock.fileno(), self._buf)
         self.lock = threading.Lock()
         self._families: dict[str, tuple[int, int]] = {}
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from lvstop.sources import genl
-from lvstop.sources.genl import BATCH_SLOT, BATCH_SLOTS, BatchReceiver, GenlSocket, NetlinkError
+from lvstop.sources import genl, recvmmsg
+from lvstop.sources.genl import GenlSocket, NetlinkError
+from lvstop.sources.recvmmsg import BATCH_SLOT, BATCH_SLOTS, BatchReceiver
 
-pytestmark = pytest.mark.skipif(genl._RECVMMSG is None, reason="the C library has no recvmmsg")
+pytestmark = pytest.mark.skipif(recvmmsg._RECVMMSG is None, reason="the C library has no recvmmsg")
 
 
 @pytest.fixture
@@ -27,8 +29,8 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
 
 def receiver(sock: socket.socket) -> tuple[BatchReceiver, bytearray]:
     buf = bytearray(BATCH_SLOTS * BATCH_SLOT)
-    assert genl._RECVMMSG is not None
-    return BatchReceiver(sock.fileno(), buf, genl._RECVMMSG), buf
+    assert recvmmsg._RECVMMSG is not None
+    return BatchReceiver(sock.fileno(), buf, recvmmsg._RECVMMSG), buf
 
 
 def test_every_queued_datagram_comes_in_one_call(pair):
@@ -67,7 +69,18 @@ def test_a_datagram_larger_than_a_slot_is_an_error_not_a_silent_cut(pair):
 
 def test_the_buffer_must_hold_every_slot():
     with pytest.raises(ValueError, match="smaller"):
-        BatchReceiver(0, bytearray(BATCH_SLOT), genl._RECVMMSG)  # type: ignore[arg-type]
+        BatchReceiver(0, bytearray(BATCH_SLOT), recvmmsg._RECVMMSG)  # type: ignore[arg-type]
+
+
+def test_without_ctypes_the_socket_receives_one_datagram_per_call(monkeypatch):
+    # python3-minimal (a director running the agent) has no ctypes: the import fails
+    import lvstop.sources
+
+    monkeypatch.setitem(sys.modules, "lvstop.sources.recvmmsg", None)
+    monkeypatch.delattr(lvstop.sources, "recvmmsg")
+    with GenlSocket() as g:
+        assert not g.batched
+        assert g.resolve("nlctrl")[0] == genl.GENL_ID_CTRL
 
 
 def test_an_error_of_the_call_is_one_line_through_the_socket():
