@@ -10,7 +10,11 @@ Inside the VM, for tables of 100x10, 1,000x10 and 5,000x4 real servers (TCP, mas
 - lvstop: ``IpvsReader.read()`` (services, real servers, stats, timeouts, daemons; the socket
   kept open as the dashboard does), cold (``memo=False``: every message parsed, the figure the
   target is judged on) and with the memo on an unchanged table (idle servers: the previous
-  poll's objects are reused);
+  poll's objects are reused); lvstop_plain: cold, receiving one datagram per ``recv_into``
+  (``GenlSocket(batch=False)``: the reader before ``recvmmsg``, three system calls per
+  service instead of two), so before / after come from the same boot;
+- sockets: lvstop's socket side alone, every message dropped unparsed (the service dump and
+  one real-server dump per service, batched): what the wire costs, parsing aside;
 - ipvsadm: ``ipvsadm -Ln --stats`` as a whole process (output to a pipe);
 - floor(tuples): the least any Python dump can do: one socket, one service dump, one
   real-server dump per service (the kernel's API imposes one per service), each message
@@ -34,6 +38,10 @@ It records the kernel's replies, and the host then times parsing alone on those 
 over an in-memory transport) vs floor(model) and floor(tuples) on the same messages.
 Targets (issues 3 and 12): snapshot wall <= 0.3x ipvsadm at every size; parsing <= 2.5x
 floor(model) (issue 12 traded speed for a plain decoder).
+Syscalls per service (``strace -f -c`` on one cold read in a fresh process, and on one
+``ipvsadm -Ln --stats``): lvstop's netlink calls (send, recv*) per service, ipvsadm's netlink
+calls and all its calls per service (libipvs opens a socket and resolves the family for each
+request). Skipped, with a note, when strace is not installed.
 Connection table: 100,000 entries (UDP, local client via a raw socket); counts per (virtual,
 real server, state) by lvstop (``read_conn_counts``) vs ``ipvsadm -Lnc`` vs only reading the
 file; target <= 0.25x ipvsadm -Lnc. UML syscalls cost ~50 us each: compare ratios within one
@@ -475,6 +483,67 @@ def sh(argv: list[str], stdin: str | None = None) -> str:
     return proc.stdout
 
 
+def sockets_only(transport: Any, idents: list[bytes]) -> Callable[[], None]:
+    """lvstop's socket side alone: the service dump and one real-server dump per service
+    (``idents``, taken beforehand), every message dropped unparsed."""
+
+    def drop(buf: bytearray, off: int, length: int) -> None:
+        return None
+
+    def run() -> None:
+        transport.dump(I.CMD_GET_SERVICE, b"", drop, "services")
+        for ident in idents:
+            transport.dump(I.CMD_GET_DEST, ident, drop, "real servers")
+
+    return run
+
+
+#: one cold read in a fresh process, batched ("1") or not ("0") (for strace)
+ONE_READ = """import sys
+from lvstop.sources.genl import GenlSocket
+from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
+IpvsReader(IpvsNetlink(GenlSocket(batch=sys.argv[1] == "1")), memo=False).read()
+"""
+NETLINK_IO = ("sendto", "sendmsg", "send", "recvfrom", "recvmsg", "recv", "recvmmsg")
+
+
+def strace_calls(argv: list[str]) -> dict[str, int] | None:
+    """System calls by name of ``argv`` and its children (``strace -f -c``); None: no strace."""
+    if shutil.which("strace") is None:
+        return None
+    summary = Path(tempfile.mkdtemp()) / "strace.txt"
+    subprocess.run(
+        ["strace", "-f", "-c", "-o", str(summary), *argv], capture_output=True, check=True
+    )
+    calls: dict[str, int] = {}
+    for line in summary.read_text().splitlines():
+        parts = line.split()
+        # "% time seconds usecs/call calls [errors] syscall"
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+            calls[parts[-1]] = int(parts[3])
+    return calls
+
+
+def syscalls_per_service(services: int) -> dict[str, Any] | None:
+    """Netlink calls per service of one cold lvstop read (batched and plain) and of one
+    ``ipvsadm -Ln --stats`` (and all of ipvsadm's calls per service)."""
+    counts = {
+        "lvstop": strace_calls([sys.executable, "-c", ONE_READ, "1"]),
+        "lvstop_plain": strace_calls([sys.executable, "-c", ONE_READ, "0"]),
+        "ipvsadm": strace_calls(["ipvsadm", "-Ln", "--stats"]),
+    }
+    if any(c is None for c in counts.values()):
+        return None
+    out: dict[str, Any] = {"raw": counts}
+    for who, calls in counts.items():
+        assert calls is not None
+        out[who] = sum(calls.get(name, 0) for name in NETLINK_IO) / services
+    ipvsadm = counts["ipvsadm"]
+    assert ipvsadm is not None
+    out["ipvsadm_all"] = sum(ipvsadm.values()) / services
+    return out
+
+
 def pyroute2_read() -> int:
     from pyroute2 import IPVS
     from pyroute2.ipvs import IPVSDest, IPVSService
@@ -513,6 +582,7 @@ def make_conns(n: int) -> None:
 
 def inside(out_dir: Path, quick: bool) -> None:
     from lvstop.sources.conns import read_conn_counts, read_table_text
+    from lvstop.sources.genl import GenlSocket
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
     from tests.ipvs_oracle import big_table
     from tests.ipvs_record import Recorder
@@ -528,14 +598,22 @@ def inside(out_dir: Path, quick: bool) -> None:
         snap = reader.read()
         assert sum(len(s.real_servers) for s in snap.services) == services * per
         cold = IpvsReader(memo=False)
+        plain = IpvsReader(IpvsNetlink(GenlSocket(batch=False)), memo=False)
+        assert cold.transport.sock.batched and not plain.transport.sock.batched
         floor = Floor()
-        # the floors must give what lvstop gives (else they are no floor for it)
+        # the floors must give what lvstop gives (else they are no floor for it), and the
+        # batched receive what the plain one gives
         assert floor.read_model() == cold.read().services, "floor(model) differs from lvstop"
+        assert plain.read().services == snap.services, "batched and plain reads differ"
+        sockets = IpvsNetlink()
+        idents = [I.service_ident_for(svc) for svc in snap.services]
         assert sum(len(d) for _a, d in floor.read_tuples()) == services * per
         run = run_rounds(
             {
                 "lvstop": cold.read,  # every message parsed
+                "lvstop_plain": plain.read,  # the same, one datagram per receive (before)
                 "lvstop_memo": reader.read,  # unchanged objects reused
+                "sockets": sockets_only(sockets, idents),  # the wire alone, nothing parsed
                 "ipvsadm": lambda: sh(["ipvsadm", "-Ln", "--stats"]),
                 "floor_model": floor.read_model,
                 "floor_tuples": floor.read_tuples,
@@ -553,8 +631,11 @@ def inside(out_dir: Path, quick: bool) -> None:
                 row["pyroute2"] = run_rounds({"pyroute2": pyroute2_read}, 1)
             except Exception as exc:  # a reference only: report, do not lose the run
                 print(f"inside: pyroute2 failed: {exc!r}", flush=True)
+        row["syscalls"] = syscalls_per_service(services)
         reader.close()
         cold.close()
+        plain.close()
+        sockets.close()
         floor.close()
         # the kernel's replies, for the host replay
         rec_reader = IpvsReader(Recorder(IpvsNetlink()))
@@ -757,27 +838,10 @@ def ms(x: float) -> str:
     return f"{x * 1000:9.1f} ms"
 
 
-def report(out: Path, quick: bool) -> list[str]:
-    """Print the report; return the target lines (PASS / MISS) for the summary."""
-    results = json.loads((out / "results.json").read_text())
+def report_snapshots(sizes: list[dict[str, Any]]) -> list[str]:
+    """The UML snapshot rows of ``report``; return their target lines."""
     targets: list[str] = []
-    uml = all("run" in row for row in results["sizes"])
-    if not uml:
-        print("(a run of the older bench: its UML figures are not in this format; replay only)")
-    print()
-    print(
-        "== Snapshot in UML (one boot): wall / CPU per snapshot, median over interleaved "
-        "rounds (best) =="
-    )
-    print(
-        "   lvstop = every message parsed (cold); lvstop_memo = unchanged table, the previous "
-        "poll's objects reused (idle servers)"
-    )
-    print(
-        f"{'table':>9} {'who':>12} {'wall med':>12} {'(best)':>12} {'cpu med':>12}   "
-        f"{'vs ipvsadm':>10} {'vs floor(model)':>16}"
-    )
-    for row in results["sizes"] if uml else ():
+    for row in sizes:
         size = f"{row['services']}x{row['per_service']}"
         run = row["run"]
         runs = [(who, run) for who in run["wall"]]
@@ -800,6 +864,47 @@ def report(out: Path, quick: bool) -> list[str]:
             )
             print(f"{'':>9} {line}")
             targets.append(line)
+        for who, what in (
+            ("lvstop_plain", "cold, one datagram per receive (before)"),
+            ("sockets", "the wire alone"),
+        ):
+            if who in run["wall"]:
+                rt = ratio(run, who, "ipvsadm")
+                print(f"{'':>9} {who} ({what}): {rt['med']:.3f}x ipvsadm (best {rt['min']:.3f}x)")
+        calls = row.get("syscalls")
+        if calls:
+            print(
+                f"{'':>9} netlink system calls per service: lvstop {calls['lvstop']:.2f}, "
+                f"lvstop_plain {calls['lvstop_plain']:.2f}, ipvsadm {calls['ipvsadm']:.2f} "
+                f"(ipvsadm, all calls: {calls['ipvsadm_all']:.1f})"
+            )
+        elif "syscalls" in row:
+            print(f"{'':>9} (strace not installed: no system call counts)")
+    return targets
+
+
+def report(out: Path, quick: bool) -> list[str]:
+    """Print the report; return the target lines (PASS / MISS) for the summary."""
+    results = json.loads((out / "results.json").read_text())
+    targets: list[str] = []
+    uml = all("run" in row for row in results["sizes"])
+    if not uml:
+        print("(a run of the older bench: its UML figures are not in this format; replay only)")
+    print()
+    print(
+        "== Snapshot in UML (one boot): wall / CPU per snapshot, median over interleaved "
+        "rounds (best) =="
+    )
+    print(
+        "   lvstop = every message parsed (cold); lvstop_memo = unchanged table, the previous "
+        "poll's objects reused (idle servers)"
+    )
+    print(
+        f"{'table':>9} {'who':>12} {'wall med':>12} {'(best)':>12} {'cpu med':>12}   "
+        f"{'vs ipvsadm':>10} {'vs floor(model)':>16}"
+    )
+    if uml:
+        targets += report_snapshots(results["sizes"])
     print()
     print(
         "== Parsing alone, host replay of the recorded replies (message bytes -> snapshot "

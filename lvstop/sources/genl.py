@@ -8,6 +8,17 @@ as ``(buffer, offset, length)`` so the hot path never copies or re-wraps message
 
 Blocking on purpose: callers run it in a worker thread (``IpvsReader.snapshot()``).
 Every failure is a ``NetlinkError`` whose ``str()`` is one line with the errno's name.
+
+Datagrams are received several per system call where the C library has ``recvmmsg``
+(``BatchReceiver``). Why: a dump's last data datagram and its NLMSG_DONE are two datagrams,
+and the kernel queues the DONE while the receive of the data runs (net/netlink/af_netlink.c:
+``netlink_recvmsg`` calls ``netlink_dump`` again after dequeuing), so one ``recvmmsg`` returns
+both. An IPVS real-server dump (one per service: the API has no other way, and a second dump
+on a socket before the first ends is refused with EBUSY) then costs a send and one receive
+instead of a send and two receives: two system calls per service where ``ipvsadm -Ln`` makes
+about eighteen (libipvs opens a socket and resolves the family for every request).
+``GenlSocket(batch=False)`` receives one datagram per ``recv_into`` (the plain path; the lab
+proves both give the same snapshot: tests/lab/test_ipvs_batch_lab.py).
 """
 
 from __future__ import annotations
@@ -17,8 +28,8 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from lvstop.errors import LvstopError
 
@@ -61,6 +72,26 @@ DUMP_RETRIES = 5
 RECV_BUFFER = 1 << 20
 
 T = TypeVar("T")
+
+
+class BatchReceiver(Protocol):
+    """Receives every datagram queued on a socket, up to a batch, in one system call
+    (``lvstop.sources.recvmmsg``)."""
+
+    def receive(self) -> list[tuple[int, int]]: ...
+
+    def close(self) -> None: ...
+
+
+def batch_receiver(fd: int, buf: bytearray) -> BatchReceiver | None:
+    """A ``recvmmsg`` receiver into ``buf``, or None where there is none (a Python built
+    without ctypes, as python3-minimal is on a director running the agent; a C library
+    without recvmmsg): then one datagram per ``recv_into``."""
+    try:
+        from lvstop.sources import recvmmsg
+    except ImportError:
+        return None
+    return recvmmsg.receiver(fd, buf)
 
 
 class NetlinkError(LvstopError):
@@ -132,9 +163,12 @@ def iter_attrs(
 class GenlSocket:
     """One NETLINK_GENERIC socket. Not thread-safe: one request at a time, serialised by the
     caller holding ``lock`` (IpvsReader holds it for a whole snapshot). Not taken per call:
-    in the UML lab a lock round trip per dump cost ~25 us, a third of a real-server dump."""
+    in the UML lab a lock round trip per dump cost ~25 us, a third of a real-server dump.
 
-    def __init__(self, rcvbuf: int = 4 << 20) -> None:
+    ``batch``: receive with ``recvmmsg`` when the C library has it (see the module's
+    docstring); False: one ``recv_into`` per datagram."""
+
+    def __init__(self, rcvbuf: int = 4 << 20, *, batch: bool = True) -> None:
         try:
             self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
         except OSError as exc:
@@ -152,10 +186,21 @@ class GenlSocket:
         self._sock.bind((0, 0))
         self._seq = 0
         self._buf = bytearray(RECV_BUFFER)
+        self._batch: BatchReceiver | None = None
+        if batch:
+            self._batch = batch_receiver(self._sock.fileno(), self._buf)
         self.lock = threading.Lock()
         self._families: dict[str, tuple[int, int]] = {}
 
+    @property
+    def batched(self) -> bool:
+        """Whether datagrams are received several per call (``recvmmsg``)."""
+        return self._batch is not None
+
     def close(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
         self._sock.close()
 
     def __enter__(self) -> GenlSocket:
@@ -184,9 +229,12 @@ class GenlSocket:
             raise NetlinkError(f"netlink send failed: {errno_text(err)}", err) from None
         return self._seq
 
-    def _recv(self) -> int:
+    def _recv(self) -> Sequence[tuple[int, int]]:
+        """The datagrams of one receive call, as (start, end) in ``self._buf``."""
         try:
-            return self._sock.recv_into(self._buf)
+            if self._batch is not None:
+                return self._batch.receive()
+            return ((0, self._sock.recv_into(self._buf)),)
         except OSError as exc:
             err = exc.errno or 0
             if err == errno_mod.ENOBUFS:
@@ -237,23 +285,22 @@ class GenlSocket:
         replies: list[bytes] = []
         buf = self._buf
         while True:
-            n = self._recv()
-            off = 0
-            while off + NLMSGHDR.size <= n:
-                length, msg_type, _flags, mseq, _pid = NLMSGHDR.unpack_from(buf, off)
-                if length < NLMSGHDR.size or off + length > n:
-                    raise NetlinkError("netlink: truncated message in reply")
-                if mseq == seq:
-                    if msg_type == NLMSG_ERROR:
-                        (code,) = _ERR.unpack_from(buf, off + NLMSGHDR.size)
-                        if code == 0:  # the ACK
+            for off, n in self._recv():
+                while off + NLMSGHDR.size <= n:
+                    length, msg_type, _flags, mseq, _pid = NLMSGHDR.unpack_from(buf, off)
+                    if length < NLMSGHDR.size or off + length > n:
+                        raise NetlinkError("netlink: truncated message in reply")
+                    if mseq == seq:
+                        if msg_type == NLMSG_ERROR:
+                            (code,) = _ERR.unpack_from(buf, off + NLMSGHDR.size)
+                            if code == 0:  # the ACK
+                                return replies
+                            raise self._error(buf, off, what)
+                        if msg_type == NLMSG_DONE:
                             return replies
-                        raise self._error(buf, off, what)
-                    if msg_type == NLMSG_DONE:
-                        return replies
-                    if msg_type == family:
-                        replies.append(bytes(buf[off : off + length]))
-                off += align4(length)
+                        if msg_type == family:
+                            replies.append(bytes(buf[off : off + length]))
+                    off += align4(length)
 
     def dump(
         self,
@@ -297,32 +344,31 @@ class GenlSocket:
         unpack_hdr = NLMSGHDR.unpack_from
         hdr_size = NLMSGHDR.size
         while True:
-            n = self._recv()
-            off = 0
-            while off + hdr_size <= n:
-                length, msg_type, flags, mseq, _pid = unpack_hdr(buf, off)
-                if length < hdr_size or off + length > n:
-                    raise NetlinkError(f"{what}: truncated netlink message")
-                if mseq != seq:  # a leftover of an earlier, abandoned request
-                    off += (length + 3) & ~3
-                    continue
-                if flags & NLM_F_DUMP_INTR:
-                    interrupted = True
-                if msg_type == family:
-                    item = parse(buf, off, length)
-                    if item is not None:
-                        append(item)
-                elif msg_type == NLMSG_DONE:
-                    if length >= hdr_size + 4:
+            for off, n in self._recv():
+                while off + hdr_size <= n:
+                    length, msg_type, flags, mseq, _pid = unpack_hdr(buf, off)
+                    if length < hdr_size or off + length > n:
+                        raise NetlinkError(f"{what}: truncated netlink message")
+                    if mseq != seq:  # a leftover of an earlier, abandoned request
+                        off += (length + 3) & ~3
+                        continue
+                    if flags & NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if msg_type == family:
+                        item = parse(buf, off, length)
+                        if item is not None:
+                            append(item)
+                    elif msg_type == NLMSG_DONE:
+                        if length >= hdr_size + 4:
+                            (code,) = _ERR.unpack_from(buf, off + hdr_size)
+                            if code < 0:
+                                raise self._error(buf, off, what)
+                        return out, interrupted
+                    elif msg_type == NLMSG_ERROR:
                         (code,) = _ERR.unpack_from(buf, off + hdr_size)
-                        if code < 0:
+                        if code != 0:
                             raise self._error(buf, off, what)
-                    return out, interrupted
-                elif msg_type == NLMSG_ERROR:
-                    (code,) = _ERR.unpack_from(buf, off + hdr_size)
-                    if code != 0:
-                        raise self._error(buf, off, what)
-                    return out, interrupted
-                elif msg_type == NLMSG_OVERRUN:
-                    raise NetlinkError(f"{what}: netlink overrun", errno_mod.ENOBUFS)
-                off += (length + 3) & ~3
+                        return out, interrupted
+                    elif msg_type == NLMSG_OVERRUN:
+                        raise NetlinkError(f"{what}: netlink overrun", errno_mod.ENOBUFS)
+                    off += (length + 3) & ~3

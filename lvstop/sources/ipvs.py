@@ -1167,9 +1167,12 @@ class IpvsReader:
         """The real servers of one service (one GET_DEST dump); its memo into ``rs_memo``;
         ``before``'s tuple again when its every object came back (the memo: nothing moved)."""
         if not self.memo:
-            parse: Callable[[bytearray, int, int], RealServer | None] = functools.partial(
-                decode_dest, service_key=head.key, service_af=head.af
-            )
+            key, af = head.key, head.af
+
+            def parse(buf: bytearray, off: int, length: int) -> RealServer | None:
+                # positional: a partial with keywords costs twice the call, per real server
+                return decode_dest(buf, off, length, key, af)
+
         else:
             old = self._rs_memo.get(head.key, {})
             new = rs_memo[head.key] = {}

@@ -60,6 +60,7 @@ def scripted(script: list[Callable[[int], bytes]]) -> GenlSocket:
     g._sock = ScriptedSocket(script)  # type: ignore[assignment]  # the kernel's side, scripted
     g._seq = 0
     g._buf = bytearray(1 << 16)
+    g._batch = None
     g.lock = threading.Lock()
     g._families = {}
     return g
