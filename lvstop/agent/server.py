@@ -43,7 +43,7 @@ from lvstop.agent.protocol import (
     line,
     parse_request,
 )
-from lvstop.commands._writes import add_write_options
+from lvstop.actions import add_write_options
 from lvstop.errors import LvstopError, one_line
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VridState
@@ -568,9 +568,13 @@ class Agent:
             if self._writer_factory is not None:
                 self._writer = self._writer_factory()
             else:
-                from lvstop.commands._writes import writer
+                from lvstop import actions, sudo
 
-                self._writer = writer(self.args)
+                # under sudo: the default audit log and state file, read_only binding
+                sudo.check_write_options(self.args.audit_log, self.args.state_file)
+                self._writer = actions.make_writer(
+                    audit_log=self.args.audit_log, state_file=self.args.state_file
+                )
         return self._writer
 
     def answer(self, request: Request) -> dict[str, Any]:
