@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from lvstop import __version__
+from lvstop.actions import add_write_options
 from lvstop.agent import probe
 from lvstop.agent.protocol import (
     HEARTBEAT,
@@ -43,7 +44,6 @@ from lvstop.agent.protocol import (
     line,
     parse_request,
 )
-from lvstop.actions import add_write_options
 from lvstop.errors import LvstopError, one_line
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VridState
