@@ -212,3 +212,16 @@ async def test_hostile_names_are_text() -> None:
         await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
         rows = text_of(app.screen, "#instances")  # type: ignore[arg-type]
         assert "[bold]VI_1" in rows
+
+
+async def test_a_redraw_or_event_during_shutdown_is_ignored() -> None:
+    """Textual removes the widgets before it stops the timers: a redraw tick or a director's
+    event in between once ended a loaded run with NoMatches('#overview')."""
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+    assert not app.is_running
+    app._dirty = True
+    app._redraw_if_dirty()
+    app._event("d1", {"source": "agent", "text": "late"})

@@ -177,7 +177,9 @@ class FleetApp(App[int]):
         self._dirty = True
 
     def _redraw_if_dirty(self) -> None:
-        if self._dirty:
+        # Textual clears is_running before it removes the widgets and only then stops the
+        # timers: a tick in between must not query them.
+        if self._dirty and self.is_running:
             self._dirty = False
             self.redraw()
 
@@ -211,6 +213,8 @@ class FleetApp(App[int]):
             self.screen.refresh_view()
 
     def log_line(self, director: str, source: str, text: str) -> None:
+        if not self.is_running:  # an event arriving while the app shuts down
+            return
         stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
         self.query_one("#log", RichLog).write(
             Text(escape_controls(f"{stamp} {director} {source}: {text}", keep_newlines=False))

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.widgets import Static
-
 from lvstop.model.host import HostStats
 from lvstop.tui.format import NO_HOSTNAME, coarse_duration, duration, host_label
-from lvstop.tui.widgets.text import Part, glued
+from lvstop.tui.widgets.text import NamedPart, PartsLine
 
 SEP = " │ "
 
 
-class HeaderBar(Static):
+class HeaderBar(PartsLine):
     DEFAULT_CSS = """
     HeaderBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     HeaderBar > .header--badge { color: $text-accent; text-style: bold; }
@@ -31,7 +29,6 @@ class HeaderBar(Static):
 
     def __init__(self, *, id: str | None = "header") -> None:
         super().__init__("lvstop", id=id)
-        self._last: str | None = None
 
     def show(
         self,
@@ -43,52 +40,38 @@ class HeaderBar(Static):
         ages: dict[str, float | None],
         stale: set[str],
     ) -> None:
-        parts: list[Part] = []
-        try:
-            badge = self.get_component_rich_style("header--badge", partial=True)
-            bad = self.get_component_rich_style("header--bad", partial=True)
-            ok = self.get_component_rich_style("header--ok", partial=True)
-            dim = self.get_component_rich_style("header--dim", partial=True)
-        except KeyError:
-            # a poll's result can arrive before the stylesheet reached this widget (a slow
-            # start, seen once in a loaded test run): the next refresh draws the header
-            return
+        parts: list[NamedPart] = []
         # Fields are separated by " │ " (``glued``: no styled run starts with a space).
-        parts.append(("lvstop", badge))
+        parts.append(("lvstop", "header--badge"))
         parts.append((" ", None))
         if host is None:
             parts.append(("…", None))
         elif host.hostname.strip() in NO_HOSTNAME:
-            parts.append((host_label(host.hostname), dim))
+            parts.append((host_label(host.hostname), "header--dim"))
         else:
             parts.append((host.hostname, None))
         # What must not be missed first: at 80 columns the tail is what gets cut.
         if read_only:
-            parts.append((SEP, dim))
-            parts.append(("READ-ONLY", badge))
+            parts.append((SEP, "header--dim"))
+            parts.append(("READ-ONLY", "header--badge"))
         if paused:
-            parts.append((SEP, dim))
-            parts.append(("PAUSED", bad))
+            parts.append((SEP, "header--dim"))
+            parts.append(("PAUSED", "header--bad"))
         for name, age in ages.items():
             if name in stale:
-                parts.append((SEP, dim))
-                parts.append((f"{name} STALE {duration(age)}", bad))
+                parts.append((SEP, "header--dim"))
+                parts.append((f"{name} STALE {duration(age)}", "header--bad"))
         if host is not None:
             ka = host.keepalived
-            parts.append((SEP, dim))
-            parts.append(("keepalived ", dim))
+            parts.append((SEP, "header--dim"))
+            parts.append(("keepalived ", "header--dim"))
             if ka.running:
-                parts.append(("up", ok))
+                parts.append(("up", "header--ok"))
                 # minutes, not seconds: the header must not repaint every second
                 pids = ",".join(str(p) for p in ka.pids[:3]) + ("…" if len(ka.pids) > 3 else "")
-                parts.append((f" {coarse_duration(ka.uptime(now))} pid {pids}", dim))
+                parts.append((f" {coarse_duration(ka.uptime(now))} pid {pids}", "header--dim"))
             else:
-                parts.append(("NOT RUNNING", bad))
-        parts.append((SEP, dim))
-        parts.append((f"every {interval:g}s", dim))
-        text = glued(parts)
-        plain = text.markup
-        # Only repaint when something shown changed (zero bytes to the terminal otherwise).
-        if plain != self._last:
-            self._last = plain
-            self.update(text)
+                parts.append(("NOT RUNNING", "header--bad"))
+        parts.append((SEP, "header--dim"))
+        parts.append((f"every {interval:g}s", "header--dim"))
+        self.show_parts(parts)

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.app import RenderResult
 from textual.widgets import Static
 
 from lvstop.tui.keys import LAB_FAULTS
@@ -28,6 +29,7 @@ class LabStrip(Static):
     def __init__(self, *, id: str | None = "lab-strip") -> None:
         super().__init__("", id=id)
         self._width = -1
+        self._lines: list[list[tuple[str, str]]] | None = None  # None: one line, keys only
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout(event.size.width)
@@ -39,8 +41,6 @@ class LabStrip(Static):
         if width == self._width or width <= 0:
             return
         self._width = width
-        key_style = self.get_component_rich_style("lab--key", partial=True)
-        title = self.get_component_rich_style("lab--title", partial=True)
         items = [(key, label) for key, (_n, _p, label) in LAB_FAULTS.items()]
         # greedy packing, an item (key + label) never split; spans never start with a space
         # (some SVG renderers drop leading spaces)
@@ -53,18 +53,25 @@ class LabStrip(Static):
                 used = len(TITLE)
             lines[-1].append((key, label))
             used += size
+        self._lines = lines if len(lines) <= MAX_LINES else None
+        self.refresh(layout=True)
+
+    def render(self) -> RenderResult:
+        # styles are looked up here: before the stylesheet reaches the widget they do not exist
+        key_style = self.get_component_rich_style("lab--key", partial=True)
+        title = self.get_component_rich_style("lab--title", partial=True)
         text = Text(TITLE, title, no_wrap=True, overflow="ellipsis")
-        if len(lines) > MAX_LINES:
+        if self._lines is None:
             text.append("fault keys ")
-            for key, _label in items:
+            for key in LAB_FAULTS:
                 text.append(key, key_style)
                 text.append(" ")
             text.append("(? says which is which)")
         else:
-            for n, line in enumerate(lines):
+            for n, line in enumerate(self._lines):
                 if n:
                     text.append("\n" + " " * len(TITLE))
                 for i, (key, label) in enumerate(line):
                     text.append(key, key_style)
                     text.append(f" {label}" + ("  " if i < len(line) - 1 else ""))
-        self.update(text)
+        return text

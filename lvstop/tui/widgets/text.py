@@ -12,6 +12,8 @@ from typing import Any
 
 from rich.style import Style
 from rich.text import Text
+from textual.app import RenderResult
+from textual.widgets import Static
 
 from lvstop.safetext import escape_controls
 
@@ -39,3 +41,31 @@ def glued(parts: Iterable[Part]) -> Text:
     for chunk, style in runs:
         text.append(chunk, style)
     return text
+
+
+#: a part's text and the component class that styles it (None: the widget's own style)
+NamedPart = tuple[str, str | None]
+
+
+class PartsLine(Static):
+    """A status line made of NamedParts. A component class's style exists only once the
+    stylesheet has reached the widget, so styles are looked up in ``render``, never when the
+    data arrives: a poll result can come first on a slow start (a KeyError traceback once)."""
+
+    def __init__(self, initial: str, *, id: str | None) -> None:
+        super().__init__(initial, id=id)
+        self._parts: tuple[NamedPart, ...] | None = None
+
+    def show_parts(self, parts: Iterable[NamedPart]) -> None:
+        shown = tuple(parts)
+        if shown != self._parts:  # nothing shown changed: zero bytes to the terminal
+            self._parts = shown
+            self.refresh(layout=True)
+
+    def render(self) -> RenderResult:
+        if self._parts is None:
+            return super().render()
+        return glued(
+            (chunk, None if name is None else self.get_component_rich_style(name, partial=True))
+            for chunk, name in self._parts
+        )

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.widgets import Static
-
 from lvstop.model.ipvs import Timeouts
-from lvstop.tui.widgets.text import Part, glued
+from lvstop.tui.widgets.text import NamedPart, PartsLine
 
 
-class TimeoutsBar(Static):
+class TimeoutsBar(PartsLine):
     DEFAULT_CSS = """
     TimeoutsBar { height: 1; padding: 0 1; color: $text-muted; }
     TimeoutsBar > .timeouts--value { color: $foreground; }
@@ -27,10 +25,8 @@ class TimeoutsBar(Static):
         if timeouts is None or timeouts == self._last:
             return
         self._last = timeouts
-        value = self.get_component_rich_style("timeouts--value", partial=True)
-        long = self.get_component_rich_style("timeouts--long", partial=True)
         # Separated by " · " (``glued``: no styled run starts with a space).
-        parts: list[Part] = [("timeouts ", None)]
+        parts: list[NamedPart] = [("timeouts ", None)]
         for name, seconds in (
             ("tcp", timeouts.tcp),
             ("tcpfin", timeouts.tcpfin),
@@ -38,8 +34,12 @@ class TimeoutsBar(Static):
         ):
             parts.append((f"{name} ", None))
             # 900 s tcp keeps a test client on one real server: flag it (see the T screen).
-            parts.append((f"{seconds}s", long if name == "tcp" and seconds >= 300 else value))
+            parts.append(
+                (
+                    f"{seconds}s",
+                    "timeouts--long" if name == "tcp" and seconds >= 300 else "timeouts--value",
+                )
+            )
             parts.append((" · ", None))
         parts.append(("T: why 900s?", None))
-        text = glued(parts)
-        self.update(text)
+        self.show_parts(parts)
