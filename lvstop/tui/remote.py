@@ -233,7 +233,7 @@ def keepalived_view(result: dict[str, Any]) -> KeepalivedView:
     states: dict[str, str] = {}
     details: dict[str, str] = {}
     warnings: dict[str, str] = {}
-    verdicts = result.get("verdicts") or {}
+    verdicts = result.get("verdicts", {})
     if not isinstance(verdicts, dict):
         raise ValueError("keepalived: verdicts must be an object")
     for key, value in verdicts.items():
