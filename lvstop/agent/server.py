@@ -342,7 +342,7 @@ class Keepalived:
             self._runtime = None  # restarted: its old dumps speak for nobody
         stale = self._dump is not None and self._dump_addresses != addresses
         check = now - self._verdicts_wanted < VERDICTS_WATCHED
-        urge, self._urge_dump = urge or self._urge_dump, False
+        urge = urge or self._urge_dump  # a dashboard's ask waits for its round
         due = urge or stale or self._dump is None or now - self._asked >= KEEPALIVED_EVERY
         if (
             self.signals
@@ -352,6 +352,7 @@ class Keepalived:
             and self._busy.acquire(blocking=False)
         ):
             self._asked = now
+            self._urge_dump = False
             chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
             threading.Thread(
                 target=self._ask,
