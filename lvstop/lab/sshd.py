@@ -19,8 +19,9 @@ from lvstop.lab.topology import Topology
 
 SSH_DIR = runtime.RUN_ROOT / "ssh"
 SSHD = "/usr/sbin/sshd"
-#: the lab users' authorized keys and homes (readable by them: sshd reads keys as the user)
-USERS_DIR = runtime.RUN_ROOT / "ssh-users"
+#: the lab users' authorized keys and homes: outside RUN_ROOT (which they may not be allowed
+#: to enter), readable by them (sshd reads a user's keys as that user)
+USERS_DIR = Path("/run/lvstop-lab-users")
 #: the account files the lab's users are added to: copies bind-mounted over /etc inside the
 #: VM only (its root is the host's through hostfs: the host's files are never written)
 ACCOUNT_FILES = ("passwd", "group", "shadow")
@@ -174,7 +175,8 @@ def _mounted(path: str) -> bool:
 def add_user(name: str, uid: int, sudo_rule: str | None = None) -> Path:
     """A local user ``name`` (uid = gid ``uid``) that logs in with the lab's client key, its
     home under USERS_DIR; ``sudo_rule``: a line for /etc/sudoers.d (a lab copy bind-mounted
-    there). Inside the VM only: /etc/passwd, group and shadow are the VM's copies. Returns
+    there). Inside the VM only: /etc/passwd, group and shadow are the VM's copies. An sshd
+    started before sees none of it (its own copy of the mounts): start it again. Returns
     the home."""
     USERS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
     USERS_DIR.chmod(0o755)
@@ -221,3 +223,15 @@ def remove_users() -> None:
     for path in ("/etc/sudoers.d", *(f"/etc/{base}" for base in ACCOUNT_FILES)):
         while _mounted(path):
             runtime.sh(["umount", path], what=f"umount {path}")
+    shutil.rmtree(USERS_DIR, ignore_errors=True)
+    shutil.rmtree(runtime.RUN_ROOT / "accounts", ignore_errors=True)
+    shutil.rmtree(runtime.RUN_ROOT / "sudoers.d", ignore_errors=True)
+
+
+def sshd_log(node: str, lines: int = 20) -> str:
+    """The end of ``node``'s sshd log (why it refused a login)."""
+    try:
+        text = (runtime.node_dir(node) / "sshd.log").read_text(errors="replace")
+    except OSError as exc:
+        return f"(no sshd log: {exc.strerror})"
+    return "\n".join(text.splitlines()[-lines:])

@@ -355,8 +355,12 @@ def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(
     assert re.search(r"python3 -I -S \S+/\.cache/lvstop/agent-[0-9a-f]{32}\.pyz", more["ps"])
     # a refused write makes no file and changes none
     assert (state.read_bytes() if state.exists() else None) == before
+    # the file this run's sources make is cached by its hash (a run whose sources changed
+    # meanwhile left its own beside it)
+    from lvstop.agent.bundle import bundle
+
     cache = list((ssh_up.node_home("d1") / ".cache" / "lvstop").iterdir())
-    assert len(cache) == 1 and cache[0].name.startswith("agent-")
+    assert f"agent-{bundle().digest[:32]}.pyz" in [p.name for p in cache], cache
 
 
 def test_record_two_directors_for_the_fleet_screen_tests(lab: Any, ssh_up: Any) -> None:
@@ -575,9 +579,22 @@ def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: 
     fleet.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=30, what="VRID 52: d2")
     fleet.wait_for(rf"{RS1}:8888 .* up\b", timeout=30, what="rs1 up per d1's keepalived")
     fleet.wait_for(r"keepalived: config × kernel|keepalived's view", what="the verdicts' source")
+    # one connection through d1's service (VIP 1: d1 is its master): an entry in d1's table
+    # for 120 s (TIME_WAIT)
+    lab.run(
+        "client",
+        [
+            sys.executable,
+            "-c",
+            f"import urllib.request as u; u.urlopen('http://{VIP1}:8888/', timeout=10).read()",
+        ],
+    )
     fleet.keys("c")
-    fleet.wait_for(r"─Connections", timeout=30, what="d1's connection table")
-    fleet.wait_for(r"\d+ entr", timeout=30, what="the table read over the agent")
+    fleet.wait_for(
+        r"[1-9]\d* entries +states: .*\n.*10\.0\.5\.9[12]:8888",
+        timeout=30,
+        what="d1's connection table over its agent, with the client's connection",
+    )
     fleet.keys("Escape")
     fleet.wait_for(r"─Services", what="back in the full dashboard")
     fleet.keys("q")
@@ -601,6 +618,10 @@ def test_sudo_n_runs_the_agent_as_root_and_a_refusal_is_said(lab: Any, ssh_up: A
         rules = [f"/usr/bin/python3 -I -S {agent}", f"/bin/python3 -I -S {agent}"]
         ssh_up.add_user(LAB_SUDOER, uid, f"{LAB_SUDOER} ALL=(root) NOPASSWD: {', '.join(rules)}")
         ssh_up.add_user(LAB_NO_SUDO, uid + 1)
+        # sshd sees the VM's new /etc only when started after it (`ip netns exec` gives each
+        # its own copy of the mounts, and the VM's mounts are private: nothing propagates)
+        ssh_up.kill_sshd("d1")
+        ssh_up.start_sshd(lab.topology, "d1")
         from lvstop.fleet.client import AgentClient, ConnectOptions, parse_target
 
         options = ConnectOptions(
@@ -619,7 +640,9 @@ def test_sudo_n_runs_the_agent_as_root_and_a_refusal_is_said(lab: Any, ssh_up: A
             try:
                 deadline = time.monotonic() + lab.scaled(STARTUP + 15)
                 while not (ok.view().live and refused.view().status == "down"):
-                    assert time.monotonic() < deadline, (ok.view(), refused.view())
+                    assert time.monotonic() < deadline, (
+                        f"{ok.view()}\n{refused.view()}\nd1's sshd log:\n" + ssh_up.sshd_log("d1")
+                    )
                     await asyncio.sleep(0.2)
                 ping = await ok.request("ping")  # the one with sudo goes on
                 assert ok.state is not None
@@ -633,6 +656,8 @@ def test_sudo_n_runs_the_agent_as_root_and_a_refusal_is_said(lab: Any, ssh_up: A
         live, down, hello, state = asyncio.run(run())
     finally:
         ssh_up.remove_users()
+        ssh_up.kill_sshd("d1")  # the next one sees the VM's own /etc again
+        ssh_up.start_sshd(lab.topology, "d1")
     print(f"\nsudo refused: {down.reason}")
     assert down.reason.startswith("sudo refused: "), down.reason
     # sudo's own words: "a password is required" (no rule lets it run without one)
