@@ -105,14 +105,14 @@ def start_sshd(topo: Topology, node: str) -> int:
         f"ListenAddress {address}\n"
         f"HostKey {SSH_DIR / 'host_ed25519'}\n"
         f"PidFile {pidfile(node)}\n"
-        f"AuthorizedKeysFile {SSH_DIR / 'authorized_keys'}\n"
+        # root's key, and the lab's own users' (add_user) in a folder they can read (sshd
+        # takes a keyword's first line only: one line for both)
+        f"AuthorizedKeysFile {SSH_DIR / 'authorized_keys'} {USERS_DIR}/%u.keys\n"
         "StrictModes no\n"  # the keys live on the VM's tmpfs, not under a home
         "PermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
         "UsePAM no\n"
-        # the lab's own users' keys (add_user) in a folder they can read
-        f"AuthorizedKeysFile {SSH_DIR / 'authorized_keys'} {USERS_DIR}/%u.keys\n"
         # root's HOME, audit log and drained weights in its node folder; a lab user's HOME
         # is its passwd entry's (under sudo the agent's files are the defaults: read only)
         "Match User root\n"

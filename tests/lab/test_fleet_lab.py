@@ -599,6 +599,7 @@ def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: 
     fleet.wait_for(r"─Services", what="back in the full dashboard")
     fleet.keys("q")
     fleet.wait_for(rf"Real servers on {re.escape(D1)}", timeout=30, what="back in the fleet")
+    fleet.keys("Escape")
     fleet.wait_for(LIVE_D2, what="the fleet still live")
 
 
