@@ -39,8 +39,8 @@ class AgentLink:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def live(self) -> AgentClient:
+        self._loop = asyncio.get_running_loop()
         if self._task is None:
-            self._loop = asyncio.get_running_loop()
             self._task = asyncio.create_task(self.client.run())
         deadline = time.monotonic() + CONNECT_WAIT
         while self.client.status != "live" or self.client.state is None:

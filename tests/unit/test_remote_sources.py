@@ -1,17 +1,61 @@
-"""The dashboard's sources over an agent (``lvstop.tui.remote``): the ``keepalived`` and
-``conns`` results as the dashboard shows them, malformed ones refused in one line, and a
-request made from one of the App's threads answered on the loop the connection lives on."""
+"""The dashboard's sources over an agent (``lvstop top --via``), fed d1's state as the fleet
+client held it in the lab (``tests/data/fleet/d1.json``); the ``keepalived`` and ``conns``
+results as the dashboard shows them, malformed ones refused in one line; a request made from
+one of the App's threads answered on the loop the connection lives on."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lvstop.errors import LvstopError
+from lvstop.fleet.client import AgentClient, ConnectOptions, parse_target
+from lvstop.fleet.model import LIVE
 from lvstop.model.ipvs import ConnEntry
-from lvstop.tui.remote import AgentLink, conn_entry, keepalived_view
+from lvstop.tui.remote import AgentLink, agent_sources, conn_entry, keepalived_view
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "fleet"
+
+
+def connected_client() -> AgentClient:
+    data = json.loads((DATA / "d1.json").read_text())
+    client = AgentClient(parse_target("root@10.0.5.90"), ConnectOptions())
+    client.status, client.hello, client.state = LIVE, data["hello"], data["state"]
+    # the link's task would connect: mark it started, the state above is what it holds
+    return client
+
+
+def test_ipvs_host_and_actions_from_the_agent_state() -> None:
+    client = connected_client()
+    sources = agent_sources(client)
+    link: Any = sources.ipvs.link  # type: ignore[attr-defined]
+    link._task = asyncio.Future  # started (never awaited here)
+    snap = asyncio.run(sources.ipvs.snapshot())
+    assert [s.key for s in snap.services] == ["tcp:10.0.5.96:8888", "tcp:10.0.5.97:8888"]
+    assert len(snap.services[0].real_servers) == 2 and snap.timeouts is not None
+    host = sources.host.read()
+    assert host.hostname == client.hello["host"] and host.keepalived.running
+    assert sources.actions.refusal() is None
+    assert sources.actions.return_weights() == {}
+    client.status, client.reason = "down", "Connection refused"
+    assert sources.actions.refusal() == "root@10.0.5.90 is not connected (Connection refused)"
+
+
+def test_an_agent_without_ipvs_is_a_one_line_error() -> None:
+    client = connected_client()
+    assert client.state is not None
+    client.state["ipvs"]["error"] = "no IPVS in this kernel: modprobe ip_vs"
+    link = AgentLink(client)
+    link._task = asyncio.Future  # type: ignore[assignment]
+    from lvstop.tui.remote import AgentIpvs
+
+    with pytest.raises(LvstopError, match=r"root@10\.0\.5\.90: no IPVS in this kernel"):
+        asyncio.run(AgentIpvs(link).snapshot())
 
 
 def test_verdicts_read_as_the_state_column_says_them() -> None:
@@ -130,3 +174,32 @@ def test_a_request_from_a_thread_before_the_connection_is_one_line() -> None:
     link = AgentLink(FakeClient())  # type: ignore[arg-type]
     with pytest.raises(OSError, match="not connected yet"):
         link.ask_from_thread("conns")
+
+
+def test_the_vrrp_panel_from_the_agents_tracker() -> None:
+    """The ``vrrp`` request's snapshot (as the lab's tracker wrote one) is the panel's; an
+    agent that captures nothing says so in one line, never asked."""
+    from lvstop.tui.replay import load_vrrp_frames
+
+    recorded = load_vrrp_frames(
+        Path(__file__).resolve().parents[1] / "data" / "ui" / "steady.vrrp.jsonl"
+    )[-1]
+    client = connected_client()
+    asked: list[str] = []
+
+    async def request(op: str, within: float = 60.0, **args: Any) -> dict[str, Any]:
+        asked.append(op)
+        return {"type": "result", "ok": True, "snapshot": recorded.to_dict()}
+
+    client.request = request  # type: ignore[method-assign]
+    sources = agent_sources(client)
+    assert sources.vrrp is not None and sources.conns is not None
+    link: Any = sources.ipvs.link  # type: ignore[attr-defined]
+    link._task = asyncio.Future
+    snap = asyncio.run(sources.vrrp.snapshot())
+    assert snap == recorded and asked == ["vrrp"]
+    client.hello = {**client.hello, "capabilities": ["ipvs", "conns"]}
+    with pytest.raises(LvstopError, match=r"root@10\.0\.5\.90: its agent captures no VRRP"):
+        asyncio.run(sources.vrrp.snapshot())
+    assert asked == ["vrrp"]
+    assert agent_sources(client, vrrp=False).vrrp is None
