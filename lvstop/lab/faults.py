@@ -321,6 +321,7 @@ def rogue_start(topo: Topology, p: dict[str, Any]) -> str:
     name = ROGUE_NODE.name
     if not runtime.netns_exists(name):
         runtime.add_node(topo, ROGUE_NODE)
+        _deafen_to_vrrp(name)
     runtime.record_fault("rogue", "rogue-stop", {})
     if (pid := runtime.keepalived_main_pid(name)) is not None:
         return f"rogue keepalived already running on {ROGUE_NODE.address} (pid {pid})"
@@ -330,6 +331,23 @@ def rogue_start(topo: Topology, p: dict[str, Any]) -> str:
         f"rogue keepalived on {ROGUE_NODE.address}: VRID 51 priority {priority} with VIP "
         f"10.0.5.98 (pid {pid})"
     )
+
+
+def _deafen_to_vrrp(netns: str) -> None:
+    """Drop VRRP arriving at the rogue, so it advertises every second. A rogue that hears d1
+    stays MASTER in its own log but (seen in the lab) keeps quiet for up to 17 s at a time: each
+    advert it receives and rejects for its VIP set seems to restart its advert timer, and d1's
+    arrive every second too. That silence is keepalived's, not lvstop's: what is shown is a
+    foreign router that is heard."""
+    runtime.sh(["tc", "-n", netns, "qdisc", "add", "dev", "eth0", "ingress"], what="rogue ingress")
+    runtime.sh(
+        [
+            "tc", "-n", netns, "filter", "add", "dev", "eth0", "parent", "ffff:",
+            "protocol", "ip", "u32", "match", "ip", "protocol", "112", "0xff",
+            "action", "drop",
+        ],
+        what="rogue drops VRRP",
+    )  # fmt: skip
 
 
 def rogue_stop(topo: Topology, p: dict[str, Any]) -> str:

@@ -7,10 +7,11 @@ dashboard scenes (tests/data/ui/host.jsonl).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from lvstop.model.jsonform import JsonModel
+from lvstop.model.jsonform import JsonForm, JsonModel, from_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +23,8 @@ class InterfaceRate(JsonModel):
     tx_bps: float
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> InterfaceRate:
-        return cls(str(data["name"]), float(data["rx_bps"]), float(data["tx_bps"]))
+    def from_dict(cls, data: Mapping[str, Any]) -> InterfaceRate:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class KeepalivedPids(JsonModel):
     pids: tuple[int, ...]
     started: float | None  # epoch seconds of the oldest process
 
+    JSON: ClassVar[JsonForm] = JsonForm(missing={"pids": ()})
+
     @property
     def running(self) -> bool:
         return bool(self.pids)
@@ -41,12 +44,8 @@ class KeepalivedPids(JsonModel):
         return None if self.started is None else max(0.0, now - self.started)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> KeepalivedPids:
-        started = data.get("started")
-        return cls(
-            tuple(int(p) for p in data.get("pids") or ()),
-            None if started is None else float(started),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> KeepalivedPids:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +62,17 @@ class HostStats(JsonModel):
     interfaces: tuple[InterfaceRate, ...] = ()
     keepalived: KeepalivedPids = field(default_factory=lambda: KeepalivedPids((), None))
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        missing={
+            "hostname": "",
+            "cpu_percent": 0.0,
+            "load": (0.0, 0.0, 0.0),
+            "mem_percent": 0.0,
+            "mem_used": 0,
+            "mem_total": 0,
+        }
+    )
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HostStats:
-        load = tuple(float(x) for x in data.get("load") or (0.0, 0.0, 0.0))
-        return cls(
-            time=float(data["time"]),
-            hostname=str(data.get("hostname", "")),
-            cpu_percent=float(data.get("cpu_percent", 0.0)),
-            load=(load[0], load[1], load[2]),
-            mem_percent=float(data.get("mem_percent", 0.0)),
-            mem_used=int(data.get("mem_used", 0)),
-            mem_total=int(data.get("mem_total", 0)),
-            interfaces=tuple(InterfaceRate.from_dict(i) for i in data.get("interfaces") or ()),
-            keepalived=KeepalivedPids.from_dict(data.get("keepalived") or {}),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> HostStats:
+        return from_json(cls, data)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lvstop.model.jsonform import JsonForm, JsonModel
+from lvstop.model.jsonform import JsonForm, JsonModel, from_json
 
 SCHEMA = "lvstop.dump/1"
 
@@ -71,6 +71,28 @@ def _norm_address(text: str) -> str:
     return str(ipaddress.ip_address(text))
 
 
+def _opt_address(text: str | None) -> str | None:
+    return None if text is None else _norm_address(text)
+
+
+def _persistence_mask(data: Mapping[str, Any]) -> int:
+    """A document without one: one client (32 bits, 128 for IPv6)."""
+    return int(data.get("persistence_mask", 128 if data.get("family") == "inet6" else 32))
+
+
+def _service_real_servers(data: Mapping[str, Any]) -> tuple[RealServer, ...]:
+    """A service's real servers, each knowing its service's key."""
+    port, fwmark = data.get("port"), data.get("fwmark")
+    key = service_key(
+        str(data["protocol"]),
+        str(data.get("family", "inet")),
+        _opt_address(data.get("address")),
+        None if port is None else int(port),
+        None if fwmark is None else int(fwmark),
+    )
+    return tuple(RealServer.from_dict(rs, key) for rs in data.get("real_servers", ()))
+
+
 @dataclass(frozen=True, slots=True)
 class Stats(JsonModel):
     """One object's counters (64-bit, since the counters were zeroed) and the kernel's rates.
@@ -93,7 +115,7 @@ class Stats(JsonModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Stats:
-        return cls(**{name: int(data.get(name, 0)) for name in STATS_FIELDS})
+        return from_json(cls, data)
 
 
 ZERO_STATS = Stats()
@@ -126,6 +148,7 @@ class RealServer(JsonModel):
         # the tunnel fields only where the kernel reports a tunnel type
         when={name: _has_tunnel for name in ("tunnel_type", "tunnel_port", "tunnel_flags")},
         exclude={"service_key": "the key of its service: the JSON nests it in that service"},
+        read={"address": lambda d: _norm_address(d["address"])},
     )
 
     @property
@@ -138,23 +161,7 @@ class RealServer(JsonModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], service_key: str = "") -> RealServer:
-        return cls(
-            address=_norm_address(data["address"]),
-            port=int(data["port"]),
-            family=str(data.get("family", "inet")),
-            forward=str(data.get("forward", "masq")),
-            weight=int(data.get("weight", 1)),
-            upper_threshold=int(data.get("upper_threshold", 0)),
-            lower_threshold=int(data.get("lower_threshold", 0)),
-            active_conns=int(data.get("active_conns", 0)),
-            inactive_conns=int(data.get("inactive_conns", 0)),
-            persistent_conns=int(data.get("persistent_conns", 0)),
-            stats=Stats.from_dict(data.get("stats") or {}),
-            service_key=service_key,
-            tunnel_type=data.get("tunnel_type"),
-            tunnel_port=int(data.get("tunnel_port", 0)),
-            tunnel_flags=tuple(data.get("tunnel_flags", ())),
-        )
+        return from_json(cls, data, service_key=service_key)
 
 
 def service_key(
@@ -190,6 +197,12 @@ class Service(JsonModel):
     JSON: ClassVar[JsonForm] = JsonForm(
         head={"key": lambda s: s.key},
         when={"persistence_engine": lambda s: s.persistence_engine is not None},
+        missing={"family": "inet"},
+        read={
+            "address": lambda d: _opt_address(d.get("address")),
+            "persistence_mask": _persistence_mask,
+            "real_servers": _service_real_servers,
+        },
     )
 
     @property
@@ -216,35 +229,7 @@ class Service(JsonModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Service:
-        protocol = str(data["protocol"])
-        family = str(data.get("family", "inet"))
-        address = data.get("address")
-        address = None if address is None else _norm_address(address)
-        port = data.get("port")
-        fwmark = data.get("fwmark")
-        key = service_key(
-            protocol,
-            family,
-            address,
-            None if port is None else int(port),
-            None if fwmark is None else int(fwmark),
-        )
-        return cls(
-            protocol=protocol,
-            family=family,
-            address=address,
-            port=None if port is None else int(port),
-            fwmark=None if fwmark is None else int(fwmark),
-            scheduler=str(data.get("scheduler", "wlc")),
-            flags=tuple(data.get("flags", ())),
-            persistence_timeout=int(data.get("persistence_timeout", 0)),
-            persistence_mask=int(data.get("persistence_mask", 128 if family == "inet6" else 32)),
-            persistence_engine=data.get("persistence_engine"),
-            stats=Stats.from_dict(data.get("stats") or {}),
-            real_servers=tuple(
-                RealServer.from_dict(rs, key) for rs in data.get("real_servers", ())
-            ),
-        )
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +242,7 @@ class Timeouts(JsonModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Timeouts:
-        return cls(tcp=int(data["tcp"]), tcpfin=int(data["tcpfin"]), udp=int(data["udp"]))
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,15 +259,7 @@ class SyncDaemon(JsonModel):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SyncDaemon:
-        return cls(
-            state=str(data["state"]),
-            interface=str(data["interface"]),
-            syncid=int(data["syncid"]),
-            sync_maxlen=int(data.get("sync_maxlen", 0)),
-            mcast_group=data.get("mcast_group"),
-            mcast_port=int(data.get("mcast_port", 0)),
-            mcast_ttl=int(data.get("mcast_ttl", 0)),
-        )
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,14 +322,7 @@ class IpvsSnapshot(JsonModel):
         schema = data.get("schema")
         if schema != SCHEMA:
             raise ValueError(f"not an {SCHEMA} document (schema: {schema!r})")
-        timeouts = data.get("timeouts")
-        return cls(
-            services=tuple(Service.from_dict(s) for s in data.get("services", ())),
-            timeouts=None if timeouts is None else Timeouts.from_dict(timeouts),
-            daemons=tuple(SyncDaemon.from_dict(d) for d in data.get("daemons", ())),
-            taken_at=float(data.get("taken_at", 0.0)),
-            wall_time=float(data.get("time", 0.0)),
-        )
+        return from_json(cls, data)
 
 
 #: why a connection's addresses and ports are not keys of their own

@@ -9,10 +9,11 @@ reads it back so fakes can replay recordings made in the lab.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from lvstop.model.jsonform import JsonForm, JsonModel, to_json
+from lvstop.model.jsonform import JsonForm, JsonModel, from_json, to_json
 
 Family = Literal["inet", "inet6"]
 
@@ -40,12 +41,22 @@ CONFLICT_FIELDS: tuple[str, ...] = ("addresses", "interval_ms", "version", "auth
 AUTH_MASK = "***"
 
 
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def _auth_data(data: Mapping[str, Any]) -> bytes:
+    """An advert's password from its ``auth`` key: shown (``--show-auth``) it is restored, as
+    text (simple) or hex; a masked one cannot be recovered (empty)."""
+    auth = data.get("auth")
+    if not isinstance(auth, str) or auth == AUTH_MASK:
+        return b""
+    if data.get("auth_type") == "simple":
+        return auth.encode("utf-8")
+    try:
+        return bytes.fromhex(auth)
+    except ValueError:
+        return b""
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+#: older documents may lack these (the family was IPv4 only at first)
+_INET = {"family": "inet"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +92,8 @@ class Advert(JsonModel):
         exclude={
             "auth_data": "the password bytes: written as auth by to_dict, masked unless show_auth"
         },
+        read={"auth_data": _auth_data},
+        missing={**_INET, "src": ""},
     )
 
     def at(self, time: float) -> Advert:
@@ -122,40 +135,8 @@ class Advert(JsonModel):
         return {**to_json(self, self.JSON), "auth": auth}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Advert:
-        """Rebuild an advert from ``to_dict`` output.
-
-        A masked password cannot be recovered: ``auth_data`` is then empty. A password shown
-        with ``--show-auth`` is restored.
-        """
-        auth = data.get("auth")
-        auth_data = b""
-        if isinstance(auth, str) and auth != AUTH_MASK:
-            if data.get("auth_type") == "simple":
-                auth_data = auth.encode("utf-8")
-            else:
-                try:
-                    auth_data = bytes.fromhex(auth)
-                except ValueError:
-                    auth_data = b""
-        return cls(
-            time=float(data["time"]),
-            interface=data.get("interface"),
-            family=data.get("family", "inet"),
-            src=str(data.get("src", "")),
-            src_mac=data.get("src_mac"),
-            dst=data.get("dst"),
-            ttl=_opt_int(data.get("ttl")),
-            version=_opt_int(data.get("version")),
-            vrid=_opt_int(data.get("vrid")),
-            priority=_opt_int(data.get("priority")),
-            interval_ms=_opt_int(data.get("interval_ms")),
-            auth_type=data.get("auth_type"),
-            auth_data=auth_data,
-            addresses=tuple(data.get("addresses") or ()),
-            valid=bool(data.get("valid", True)),
-            error=data.get("error"),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> Advert:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,24 +156,11 @@ class VrrpEvent(JsonModel):
     error: str | None = None
     detail: str = ""
 
-    JSON: ClassVar[JsonForm] = JsonForm(head={"type": lambda e: "event"})
+    JSON: ClassVar[JsonForm] = JsonForm(head={"type": lambda e: "event"}, missing=_INET)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VrrpEvent:
-        return cls(
-            time=float(data["time"]),
-            kind=str(data["kind"]),
-            family=data.get("family", "inet"),
-            vrid=_opt_int(data.get("vrid")),
-            interface=data.get("interface"),
-            master=data.get("master"),
-            previous=data.get("previous"),
-            gap_ms=_opt_float(data.get("gap_ms")),
-            sources=tuple(data.get("sources") or ()),
-            fields=tuple(data.get("fields") or ()),
-            error=data.get("error"),
-            detail=str(data.get("detail", "")),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> VrrpEvent:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,21 +179,11 @@ class RouterState(JsonModel):
     adverts: int
     rate: float  # adverts per second over the router's recent adverts
 
+    JSON: ClassVar[JsonForm] = JsonForm(missing={"addresses": (), "adverts": 0, "rate": 0.0})
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RouterState:
-        return cls(
-            src=str(data["src"]),
-            src_mac=data.get("src_mac"),
-            priority=int(data["priority"]),
-            interval_ms=int(data["interval_ms"]),
-            version=int(data["version"]),
-            auth_type=data.get("auth_type"),
-            addresses=tuple(data.get("addresses") or ()),
-            first_seen=float(data["first_seen"]),
-            last_seen=float(data["last_seen"]),
-            adverts=int(data.get("adverts", 0)),
-            rate=float(data.get("rate", 0.0)),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> RouterState:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +214,19 @@ class VridState(JsonModel):
     #: Adverts from senders beyond the routers the tracker keeps: counted, not tracked.
     untracked_adverts: int = 0
 
+    JSON: ClassVar[JsonForm] = JsonForm(
+        missing={
+            **_INET,
+            "routers": (),
+            "split_brain": False,
+            "split_brain_seconds": 0.0,
+            "conflict_fields": (),
+            "silent": False,
+            "bogus": 0,
+            "failovers": 0,
+        }
+    )
+
     @property
     def key(self) -> str:
         """Stable row key for tables: ``inet:51`` or ``inet:51@eth0``."""
@@ -273,28 +244,8 @@ class VridState(JsonModel):
         return None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VridState:
-        return cls(
-            family=data.get("family", "inet"),
-            vrid=int(data["vrid"]),
-            interface=data.get("interface"),
-            routers=tuple(RouterState.from_dict(r) for r in data.get("routers") or ()),
-            master=data.get("master"),
-            master_since=_opt_float(data.get("master_since")),
-            split_brain=bool(data.get("split_brain", False)),
-            split_brain_since=_opt_float(data.get("split_brain_since")),
-            split_brain_seconds=float(data.get("split_brain_seconds", 0.0)),
-            conflict_fields=tuple(data.get("conflict_fields") or ()),
-            silent=bool(data.get("silent", False)),
-            bogus=int(data.get("bogus", 0)),
-            last_advert=_opt_float(data.get("last_advert")),
-            failovers=int(data.get("failovers", 0)),
-            last_gap_ms=_opt_float(data.get("last_gap_ms")),
-            local_vips=tuple(data.get("local_vips") or ()),
-            host_mismatch=data.get("host_mismatch"),
-            too_many_senders=bool(data.get("too_many_senders", False)),
-            untracked_adverts=int(data.get("untracked_adverts", 0)),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> VridState:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,13 +258,8 @@ class CaptureStats(JsonModel):
     decoded: int = 0
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CaptureStats:
-        return cls(
-            kernel_packets=int(data.get("kernel_packets", 0)),
-            kernel_drops=int(data.get("kernel_drops", 0)),
-            received=int(data.get("received", 0)),
-            decoded=int(data.get("decoded", 0)),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> CaptureStats:
+        return from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +279,7 @@ class VrrpSnapshot(JsonModel):
     #: more VRIDs advertised than the tracker keeps, lately
     too_many_vrids: bool = False
 
-    JSON: ClassVar[JsonForm] = JsonForm(head={"type": lambda s: "snapshot"})
+    JSON: ClassVar[JsonForm] = JsonForm(head={"type": lambda s: "snapshot"}, missing={"vrids": ()})
 
     @property
     def too_many_senders(self) -> bool:
@@ -347,16 +293,5 @@ class VrrpSnapshot(JsonModel):
         return None
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VrrpSnapshot:
-        return cls(
-            time=float(data["time"]),
-            vrids=tuple(VridState.from_dict(v) for v in data.get("vrids") or ()),
-            events=tuple(VrrpEvent.from_dict(e) for e in data.get("events") or ()),
-            bogus_total=int(data.get("bogus_total", 0)),
-            adverts_total=int(data.get("adverts_total", 0)),
-            local_addresses=tuple(data.get("local_addresses") or ()),
-            capture=CaptureStats.from_dict(data.get("capture") or {}),
-            source=str(data.get("source", "")),
-            untracked_adverts=int(data.get("untracked_adverts", 0)),
-            too_many_vrids=bool(data.get("too_many_vrids", False)),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> VrrpSnapshot:
+        return from_json(cls, data)

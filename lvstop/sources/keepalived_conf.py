@@ -22,15 +22,18 @@ message is one line: ``FILE:LINE: what``.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import glob
 import ipaddress
+import math
 import os
 import re
 import shutil
 import socket
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from lvstop.errors import LvstopError
 from lvstop.model.keepalived import (
@@ -263,13 +266,13 @@ _UINT_MAX = 2**32 - 1
 #: timer.h TIMER_HZ: keepalived keeps times in microseconds
 TIMER_HZ = 1_000_000
 INSTANCE_UNSIGNED: dict[str, tuple[int, int, str]] = {
-    "garp_master_delay": (0, _UINT_MAX // TIMER_HZ, "garp_master_delay '{value}' invalid"),
-    "garp_master_refresh": (0, _UINT_MAX, "invalid garp_master_refresh '{value}'"),
-    "garp_master_repeat": (0, _UINT_MAX, "garp_master_repeat '{value}' invalid"),
-    "garp_master_refresh_repeat": (0, _UINT_MAX, "garp_master_refresh_repeat '{value}' invalid"),
-    "garp_lower_prio_delay": (0, _UINT_MAX // TIMER_HZ, "garp_lower_prio_delay '{value}' invalid"),
-    "garp_lower_prio_repeat": (0, 2**31 - 1, "invalid garp_lower_prio_repeat '{value}'"),
-    "down_timer_adverts": (1, 100, "invalid down_timer_adverts [1:100] '{value}'"),
+    "garp_master_delay": (0, _UINT_MAX // TIMER_HZ, "garp_master_delay '{word}' invalid"),
+    "garp_master_refresh": (0, _UINT_MAX, "invalid garp_master_refresh '{word}'"),
+    "garp_master_repeat": (0, _UINT_MAX, "garp_master_repeat '{word}' invalid"),
+    "garp_master_refresh_repeat": (0, _UINT_MAX, "garp_master_refresh_repeat '{word}' invalid"),
+    "garp_lower_prio_delay": (0, _UINT_MAX // TIMER_HZ, "garp_lower_prio_delay '{word}' invalid"),
+    "garp_lower_prio_repeat": (0, 2**31 - 1, "invalid garp_lower_prio_repeat '{word}'"),
+    "down_timer_adverts": (1, 100, "invalid down_timer_adverts [1:100] '{word}'"),
 }
 
 NOTIFY_KEYWORDS = (
@@ -958,6 +961,136 @@ def _runnable(command: str | None) -> bool:
     return os.path.isfile(program) and os.access(program, os.X_OK)
 
 
+# -- keyword tables ---------------------------------------------------------------------------
+# Each block keepalived reads (global_defs, vrrp_instance, virtual_server, real_server, the
+# checkers) is a table: keyword -> Keyword(field, converter, keepalived's range / default and
+# its warning). ``_Model.keyword`` applies one entry; a quirk a table cannot say is a small
+# named converter of its own (``_Model.kw_*``). The tables follow the ``_Model`` class.
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: a converter's answer when the field keeps its earlier value (keepalived ignored the line)
+KEEP = _Keep.KEEP
+
+
+@dataclass(slots=True)
+class _Block:
+    """What one block's keywords set so far: the converters write here."""
+
+    subject: str
+    values: dict[str, object] = field(default_factory=dict)
+    extra: list[Statement] = field(default_factory=list)
+    #: field -> (word, line) of the last value keepalived rejected (its default is then noted)
+    rejected: dict[str, tuple[str, Statement]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _InstanceBlock(_Block):
+    name: str = ""
+    notify: list[tuple[str, str]] = field(default_factory=list)
+    #: the address family of the first VIP
+    family: str | None = None
+
+
+@dataclass(slots=True)
+class _VsBlock(_Block):
+    real_servers: list[Statement] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _RsBlock(_Block):
+    #: "real_server ADDRESS of LABEL" (where an unknown keyword is reported)
+    where_name: str = ""
+    port: int | None = None
+    vs_kind: str = "NAT"
+    vs_retry: int | None = None
+    checks: list[Check] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _CheckBlock(_Block):
+    keyword: str = ""
+    rs_port: int | None = None
+    inherited_retry: int | None = None
+    urls: list[UrlCheck] = field(default_factory=list)
+    hosts: list[Check] = field(default_factory=list)
+    params: list[tuple[str, str]] = field(default_factory=list)
+    retry_written: bool = False
+
+
+B = TypeVar("B", bound=_Block)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword(Generic[B]):
+    """How keepalived 2.2.7 reads one keyword of a block: the field it sets and the converter
+    reading the line (the value, or ``KEEP`` when nothing changes)."""
+
+    field: str
+    read: Callable[[_Model, Statement, Keyword[Any], B], object]
+    #: keepalived's range for the value
+    lo: float = 0
+    hi: float = 0
+    #: the value a flag keyword sets; the value keepalived uses when it rejects the written one
+    #: (``KEEP``: the earlier value stays)
+    default: object = KEEP
+    #: keepalived's message when it rejects the value; {subject} {keyword} {word} (the first
+    #: value) and {words} (all of them) are filled in
+    warning: str = ""
+    #: the warning every use draws (a deprecated keyword)
+    note: str = ""
+    #: the names keepalived accepts (``kw_choice``)
+    choices: frozenset[str] = frozenset()
+    #: also kept as written in ``extra`` (keywords lvstop checks but does not model)
+    extra: bool = False
+
+    def message(self, model: _Model, sub: Statement, subject: str) -> str:
+        return self.warning.format(
+            subject=subject,
+            keyword=sub.keyword,
+            word=sub.words[1] if len(sub.words) > 1 else "",
+            words=model.words_of(sub),
+            lo=self.lo,
+            hi=self.hi,
+        )
+
+
+@dataclass(slots=True)
+class _Root:
+    """The top-level blocks read so far."""
+
+    global_defs: GlobalDefs = field(default_factory=GlobalDefs)
+    instances: list[VrrpInstance] = field(default_factory=list)
+    instance_names: set[str] = field(default_factory=set)
+    groups: list[VrrpSyncGroup] = field(default_factory=list)
+    scripts: list[VrrpScript] = field(default_factory=list)
+    servers: list[VirtualServer] = field(default_factory=list)
+    vs_groups: list[VirtualServerGroup] = field(default_factory=list)
+    extra: list[Statement] = field(default_factory=list)
+    statics: dict[str, tuple[IpRoute, ...]] = field(
+        default_factory=lambda: {"static_routes": (), "static_rules": ()}
+    )
+    static_ips: list[VirtualIp] = field(default_factory=list)
+    #: a top-level ``net_namespace`` / ``instance`` (global_defs' own win)
+    netns: str | None = None
+    instance: str | None = None
+
+
+@dataclass(slots=True)
+class _Running:
+    """An instance's settings as vrrp_complete_instance changes them, step by step."""
+
+    version: int
+    state: str | None
+    priority: int
+    auth_type: str | None
+    nopreempt: bool
+    preempt_delay: float | None
+
+
 class _Model:
     def __init__(
         self,
@@ -1162,80 +1295,94 @@ class _Model:
             return ()
         return st.block
 
+    # -- keyword tables: the one function applying an entry, and the converters ----------------
+
+    def keyword(self, entry: Keyword[B], sub: Statement, blk: B) -> None:
+        """Apply one table entry to one line of a block."""
+        if entry.note:
+            self.warn(sub, entry.note)
+        value = entry.read(self, sub, entry, blk)
+        if value is not KEEP and entry.field:
+            blk.values[entry.field] = value
+        if entry.extra:
+            blk.extra.append(sub)
+
+    def kw_word(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """The first value as written (None, with a warning, when there is none)."""
+        return self.arg(sub)
+
+    def kw_rest(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """Every value as one string (a script with its arguments)."""
+        return " ".join(sub.words[1:]) or None
+
+    def kw_command(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """A command with its arguments (a quoted empty one stays empty: not "unset")."""
+        return " ".join(sub.words[1:]) if len(sub.words) > 1 else None
+
+    def kw_flag(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.bool_flag(sub)
+
+    def kw_const(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """A keyword that sets its field to one value (``nopreempt``, ``preempt``)."""
+        return kw.default
+
+    def kw_float(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.float_arg(sub)
+
+    def kw_int(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """An integer in lo..hi (``int_arg`` warns; hi ``math.inf``: no upper bound); outside it
+        ``kw.default``."""
+        hi = None if kw.hi == math.inf else int(kw.hi)
+        value = self.int_arg(sub, int(kw.lo), hi)
+        return kw.default if value is None else value
+
+    def kw_uint(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """keepalived's read_unsigned_strvec in lo..hi; outside it keepalived's warning and its
+        default (a default that is a value is a difference: keepalived runs another value)."""
+        value = self._strict_int(sub, int(kw.lo), int(kw.hi))
+        if value is not None:
+            return value
+        reason = kw.message(self, sub, blk.subject)
+        if kw.default is KEEP or kw.default is None:
+            self.warn(sub, reason)
+        else:
+            self.differ(sub, blk.subject, kw.field, self.words_of(sub), str(kw.default), reason)
+        return kw.default
+
+    def kw_decimal(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """keepalived's read_decimal_unsigned_strvec in lo..hi, else its warning."""
+        value = self._decimal(sub, kw.lo, kw.hi)
+        if value is None:
+            self.warn(sub, kw.message(self, sub, blk.subject))
+            return kw.default
+        return value
+
+    def kw_choice(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """One of keepalived's names (strcmp: case matters), else its warning; the rejected
+        word is remembered for the default's note."""
+        word = self.arg(sub)
+        if word is None:
+            return KEEP
+        if word in kw.choices:
+            return word
+        self.warn(sub, kw.message(self, sub, blk.subject))
+        blk.rejected[kw.field] = (word, sub)
+        return KEEP
+
     # -- top level ----------------------------------------------------------------------------
 
-    def config(  # noqa: C901, PLR0915 — one step per top-level keyword keepalived reads, in its order
+    def config(
         self, tree: list[Statement], files: list[str], config_id: str | None
     ) -> KeepalivedConfig:
-        global_defs = GlobalDefs()
-        instances: list[VrrpInstance] = []
-        groups: list[VrrpSyncGroup] = []
-        scripts: list[VrrpScript] = []
-        servers: list[VirtualServer] = []
-        vs_groups: list[VirtualServerGroup] = []
-        extra: list[Statement] = []
-        statics: dict[str, tuple[IpRoute, ...]] = {"static_routes": (), "static_rules": ()}
-        instance_names: set[str] = set()
-        static_ips: list[VirtualIp] = []
-        root_netns: str | None = None
-        root_instance: str | None = None
-        for st in tree:
-            kw = st.keyword
-            if kw == "global_defs":
-                global_defs = self.global_defs(st)
-            elif kw == "vrrp_instance":
-                if len(st.words) == 2 and st.words[1] in instance_names:
-                    # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
-                    self.differ(
-                        st,
-                        f"vrrp_instance {st.words[1]}",
-                        "",
-                        "defined again",
-                        None,
-                        "vrrp instance already defined: keepalived keeps the first and "
-                        "skips this block",
-                    )
-                    continue
-                inst = self.vrrp_instance(st)
-                if inst is not None:
-                    instances.append(inst)
-                    instance_names.add(inst.name)
-            elif kw == "vrrp_sync_group":
-                grp = self.sync_group(st)
-                if grp is not None:
-                    groups.append(grp)
-            elif kw == "vrrp_script":
-                scr = self.vrrp_script(st)
-                if scr is not None:
-                    scripts.append(scr)
-            elif kw == "virtual_server":
-                vs = self.virtual_server(st)
-                if vs is not None:
-                    servers.append(vs)
-            elif kw == "virtual_server_group":
-                vsg = self.vs_group(st)
-                if vsg is not None:
-                    vs_groups.append(vsg)
-            elif kw in ("static_routes", "static_rules") and st.block is not None:
-                statics[kw] += self.ip_routes(st, kw == "static_rules")
-            elif kw == "static_ipaddress" and st.block is not None:
-                static_ips += [v for v in (self.vip(x) for x in self.value_block(st)) if v]
-            else:
-                if kw == "net_namespace" and len(st.words) > 1:
-                    root_netns = st.words[1]
-                elif kw == "instance" and len(st.words) > 1:
-                    root_instance = st.words[1]
-                if kw not in ROOT_KEYWORDS:
-                    if kw in KNOWN_KEYWORDS:
-                        self.warn(st, f"keyword '{kw}' is not valid at the top level")
-                    else:
-                        self.warn(st, f"unknown keyword '{kw}'")
-                extra.append(st)
-        if root_netns is not None or root_instance is not None:
+        root = self.top_level(tree)
+        global_defs = root.global_defs
+        instances, groups, statics = root.instances, root.groups, root.statics
+        scripts, servers, static_ips = root.scripts, root.servers, root.static_ips
+        if root.netns is not None or root.instance is not None:
             global_defs = dataclasses.replace(
                 global_defs,
-                net_namespace=global_defs.net_namespace or root_netns,
-                instance=global_defs.instance or root_instance,
+                net_namespace=global_defs.net_namespace or root.netns,
+                instance=global_defs.instance or root.instance,
             )
         if global_defs.vrrp_version is not None:
             instances = [
@@ -1244,7 +1391,7 @@ class _Model:
                 else dataclasses.replace(inst, version=global_defs.vrrp_version)
                 for inst in instances
             ]
-        self.cross_checks(instances, groups, scripts, servers, vs_groups)
+        self.cross_checks(instances, groups, scripts, servers, root.vs_groups)
         host_known = self.interfaces is not None and global_defs.net_namespace is None
         vrrp_exits = False
         if host_known and not any(x.keyword == "dynamic_interfaces" for x in global_defs.extra):
@@ -1270,14 +1417,71 @@ class _Model:
             vrrp_sync_groups=tuple(groups),
             vrrp_scripts=tuple(scripts),
             virtual_servers=tuple(servers),
-            virtual_server_groups=tuple(vs_groups),
+            virtual_server_groups=tuple(root.vs_groups),
             warnings=tuple(self.warnings),
-            extra=tuple(extra),
+            extra=tuple(root.extra),
             static_ipaddress=tuple(static_ips),
             static_routes=statics["static_routes"],
             static_rules=statics["static_rules"],
             differences=tuple(self.differences),
         )
+
+    def top_level(self, tree: list[Statement]) -> _Root:
+        """The top-level blocks in file order, one step per keyword keepalived reads."""
+        root = _Root()
+        for st in tree:
+            kw = st.keyword
+            if kw == "global_defs":
+                root.global_defs = self.global_defs(st)
+            elif kw == "vrrp_instance":
+                self._root_instance(st, root)
+            elif kw == "vrrp_sync_group":
+                root.groups += filter(None, [self.sync_group(st)])
+            elif kw == "vrrp_script":
+                root.scripts += filter(None, [self.vrrp_script(st)])
+            elif kw == "virtual_server":
+                root.servers += filter(None, [self.virtual_server(st)])
+            elif kw == "virtual_server_group":
+                root.vs_groups += filter(None, [self.vs_group(st)])
+            elif kw in ("static_routes", "static_rules") and st.block is not None:
+                root.statics[kw] += self.ip_routes(st, kw == "static_rules")
+            elif kw == "static_ipaddress" and st.block is not None:
+                root.static_ips += [v for v in (self.vip(x) for x in self.value_block(st)) if v]
+            else:
+                self._root_other(st, root)
+        return root
+
+    def _root_instance(self, st: Statement, root: _Root) -> None:
+        if len(st.words) == 2 and st.words[1] in root.instance_names:
+            # vrrp_parser.c vrrp_handler: "vrrp instance %s already defined", block skipped
+            self.differ(
+                st,
+                f"vrrp_instance {st.words[1]}",
+                "",
+                "defined again",
+                None,
+                "vrrp instance already defined: keepalived keeps the first and skips this block",
+            )
+            return
+        inst = self.vrrp_instance(st)
+        if inst is not None:
+            root.instances.append(inst)
+            root.instance_names.add(inst.name)
+
+    def _root_other(self, st: Statement, root: _Root) -> None:
+        """A top-level keyword lvstop keeps as written (``net_namespace`` and ``instance`` are
+        global_defs' when it sets none)."""
+        kw = st.keyword
+        if kw == "net_namespace" and len(st.words) > 1:
+            root.netns = st.words[1]
+        elif kw == "instance" and len(st.words) > 1:
+            root.instance = st.words[1]
+        if kw not in ROOT_KEYWORDS:
+            if kw in KNOWN_KEYWORDS:
+                self.warn(st, f"keyword '{kw}' is not valid at the top level")
+            else:
+                self.warn(st, f"unknown keyword '{kw}'")
+        root.extra.append(st)
 
     def script_security(
         self,
@@ -1547,48 +1751,33 @@ class _Model:
     # -- global_defs --------------------------------------------------------------------------
 
     def global_defs(self, st: Statement) -> GlobalDefs:
-        values: dict[str, object] = {}
-        extra: list[Statement] = []
+        blk = _Block("global_defs")
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "router_id":
-                values["router_id"] = self.arg(sub)
-            elif kw == "vrrp_strict":
-                values["vrrp_strict"] = self.bool_flag(sub)
-            elif kw == "vrrp_version":
-                values["vrrp_version"] = self.int_arg(sub, 2, 3)
-            elif kw == "lvs_sync_daemon":
-                if len(sub.words) >= 3:
-                    syncid = None
-                    if "id" in sub.words:
-                        idx = sub.words.index("id")
-                        if idx + 1 < len(sub.words) and sub.words[idx + 1].isdigit():
-                            syncid = int(sub.words[idx + 1])
-                    values["lvs_sync_daemon"] = LvsSyncDaemon(sub.words[1], sub.words[2], syncid)
-                elif len(sub.words) == 2:
-                    values["lvs_sync_daemon"] = LvsSyncDaemon(sub.words[1])
-                else:
-                    self.warn(sub, "lvs_sync_daemon needs an interface and a vrrp_instance")
-            elif kw == "lvs_timeouts":
-                values["lvs_timeouts"] = self.lvs_timeouts(sub)
-            elif kw == "instance":
-                values["instance"] = self.arg(sub)
-            elif kw == "net_namespace":
-                values["net_namespace"] = self.arg(sub)
-            elif kw == "data_use_instance":
-                values["data_use_instance"] = self.bool_flag(sub)
-            elif kw == "enable_script_security":
-                values["enable_script_security"] = self.bool_flag(sub)
-            elif kw in ("vrrp_garp_interval", "vrrp_gna_interval"):
-                # global_parser.c: 1 us .. UINT_MAX us, else "... is invalid" and ignored
-                if self._decimal(sub, 0.000001, 4294.967295) is None:
-                    self.warn(sub, f"{kw} '{self.words_of(sub)}' is invalid: keepalived ignores it")
-                extra.append(sub)
-            else:
-                if kw not in VALUE_BLOCKS or sub.block is None:
-                    self.unknown(sub, "global_defs", None)
-                extra.append(sub)
-        return GlobalDefs(where=st.where, extra=tuple(extra), **values)  # type: ignore[arg-type]
+            entry = GLOBAL_DEFS_TABLE.get(sub.keyword)
+            if entry is not None:
+                self.keyword(entry, sub, blk)
+                continue
+            if sub.keyword not in VALUE_BLOCKS or sub.block is None:
+                self.unknown(sub, "global_defs", None)
+            blk.extra.append(sub)
+        return GlobalDefs(where=st.where, extra=tuple(blk.extra), **blk.values)  # type: ignore[arg-type]
+
+    def kw_lvs_sync_daemon(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """``lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [id N] ...``."""
+        if len(sub.words) >= 3:
+            syncid = None
+            if "id" in sub.words:
+                idx = sub.words.index("id")
+                if idx + 1 < len(sub.words) and sub.words[idx + 1].isdigit():
+                    syncid = int(sub.words[idx + 1])
+            return LvsSyncDaemon(sub.words[1], sub.words[2], syncid)
+        if len(sub.words) == 2:
+            return LvsSyncDaemon(sub.words[1])
+        self.warn(sub, "lvs_sync_daemon needs an interface and a vrrp_instance")
+        return KEEP
+
+    def kw_lvs_timeouts(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.lvs_timeouts(sub)
 
     def lvs_timeouts(self, st: Statement) -> LvsTimeouts:
         found: dict[str, int] = {}
@@ -1676,142 +1865,126 @@ class _Model:
             out.append(Tracked(sub.words[0], weight))
         return tuple(out)
 
-    def vrrp_instance(self, st: Statement) -> VrrpInstance | None:  # noqa: PLR0915, C901 — being rewritten (issue 12)
+    def vrrp_instance(self, st: Statement) -> VrrpInstance | None:
         # vrrp_parser.c vrrp_handler: exactly one word after the keyword
         if len(st.words) != 2:
             self.warn(st, "vrrp_instance must have a name (one word); keepalived skips the block")
             return None
         name = st.words[1]
-        subject = f"vrrp_instance {name}"
-        values: dict[str, object] = {}
-        notify: list[tuple[str, str]] = []
-        extra: list[Statement] = []
-        family: str | None = None
+        blk = _InstanceBlock(f"vrrp_instance {name}", name=name)
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "state":
-                self._vrrp_state(sub, subject, values)
-            elif kw == "interface":
-                values["interface"] = self.arg(sub)
-                self.written_at[(name, "interface")] = sub.where
-            elif kw == "virtual_router_id":
-                vrid = self.int_arg(sub, 1, 255)
-                if vrid is not None:
-                    values["virtual_router_id"] = vrid
-            elif kw == "priority":
-                self.priority_written[name] = True
-                prio = self._strict_int(sub, 1, 255)
-                if prio is None:
-                    self.differ(
-                        sub,
-                        subject,
-                        "priority",
-                        self.words_of(sub),
-                        "100",
-                        f"priority '{self.words_of(sub)}' must be 1..255: keepalived uses "
-                        "its default 100",
-                    )
-                    prio = 100
-                values["priority"] = prio
-            elif kw == "advert_int":
-                adv = self._decimal(sub, 0.01, 255.0)
-                if adv is None:
-                    self.warn(
-                        sub,
-                        f"advert_int '{self.words_of(sub)}' not valid (0.01..255 s); "
-                        "keepalived ignores it",
-                    )
-                else:
-                    values["advert_int"] = adv
-            elif kw == "version":
-                ver = self.int_arg(sub, 2, 3)
-                if ver is not None:
-                    values["version"] = ver
-                    self.explicit_version.add(name)
-            elif kw == "authentication":
-                self._authentication(sub, subject, values)
-            elif kw in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-                vips = [v for v in (self.vip(x) for x in self.value_block(sub)) if v is not None]
-                values[kw] = tuple(values.get(kw, ())) + tuple(vips)  # type: ignore[arg-type]
-                if vips and family is None:
-                    family = "inet6" if ":" in vips[0].ip else "inet"
-            elif kw in ("unicast_src_ip", "mcast_src_ip"):
-                # the same setting (the advert source address) under two names: the last wins
-                addr = self.sockaddr(sub, self.arg(sub))
-                if addr is not None:
-                    values[kw] = addr
-                    values["unicast_src_ip" if kw == "mcast_src_ip" else "mcast_src_ip"] = None
-            elif kw == "unicast_peer":
-                peers = list(values.get("unicast_peer", ()))  # type: ignore[call-overload]
-                for peer in self.value_block(sub):
-                    addr = self.sockaddr(peer, peer.words[0])
-                    if addr is not None and addr not in peers:
-                        peers.append(addr)
-                values["unicast_peer"] = tuple(peers)
-            elif kw == "nopreempt":
-                values["nopreempt"] = True
-            elif kw == "preempt":
-                values["nopreempt"] = False
-            elif kw == "preempt_delay":
-                delay = self._decimal(sub, 0.0, 1_000_000.0)
-                if delay is None:
-                    self.warn(sub, "preempt_delay not valid: keepalived uses 0")
-                values["preempt_delay"] = delay or None
-            elif kw in ("virtual_routes", "virtual_rules") and sub.block is not None:
-                routes = self.ip_routes(sub, kw == "virtual_rules")
-                values[kw] = tuple(values.get(kw, ())) + routes  # type: ignore[arg-type]
-            elif kw == "track_script":
-                values["track_script"] = self.tracked(sub)
-            elif kw == "track_interface":
-                values["track_interface"] = self.tracked(sub)
-                for line in self.value_block(sub):
-                    self.written_at.setdefault((name, f"track {line.words[0]}"), line.where)
-            elif kw in NOTIFY_KEYWORDS:
-                script = self.arg(sub)
-                if script is None:
-                    continue
-                if any(k == kw for k, _ in notify):
-                    # vrrp_parser.c: "notify_master script already specified - ignoring"
-                    self.warn(
-                        sub,
-                        f"{kw} already specified for {subject}: keepalived keeps the "
-                        "first and ignores this one",
-                    )
-                    continue
-                notify.append((kw, " ".join(sub.words[1:])))
-            elif kw in INSTANCE_UNSIGNED:
-                self._instance_unsigned(sub, name)
-                extra.append(sub)
-            elif kw == "use_vmac":
-                values["use_vmac"] = True
-            elif kw == "lvs_sync_daemon_interface":
-                self.warn(
-                    sub,
-                    "lvs_sync_daemon_interface in a vrrp_instance is deprecated; "
-                    "use lvs_sync_daemon in global_defs",
-                )
-                values["lvs_sync_daemon_interface"] = self.arg(sub)
+            entry = VRRP_INSTANCE_TABLE.get(sub.keyword)
+            if entry is None:
+                self._instance_other(sub, blk)
             else:
-                if not (kw in VALUE_BLOCKS and sub.block is not None):
-                    self.unknown(sub, subject, VRRP_INSTANCE_KEYWORDS)
-                extra.append(sub)
-        for peer in values.get("unicast_peer", ()):  # type: ignore[attr-defined]
+                self.keyword(entry, sub, blk)
+        family = blk.family
+        for peer in blk.values.get("unicast_peer", ()):  # type: ignore[attr-defined]
             if family is None:
                 family = "inet6" if ":" in peer else "inet"
         self.families[name] = family or "inet"
         return VrrpInstance(
             name=name,
-            notify=tuple(notify),
+            notify=tuple(blk.notify),
             where=st.where,
-            extra=tuple(extra),
-            **values,  # type: ignore[arg-type]
+            extra=tuple(blk.extra),
+            **blk.values,  # type: ignore[arg-type]
         )
 
-    def _instance_unsigned(self, sub: Statement, name: str) -> None:
+    def _instance_other(self, sub: Statement, blk: _InstanceBlock) -> None:
+        """A keyword the instance does not model: kept as written (warned when unknown)."""
+        if not (sub.keyword in VALUE_BLOCKS and sub.block is not None):
+            self.unknown(sub, blk.subject, VRRP_INSTANCE_KEYWORDS)
+        blk.extra.append(sub)
+
+    def kw_state(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        self._vrrp_state(sub, blk.subject, blk.values)
+        return KEEP
+
+    def kw_interface(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        interface = self.arg(sub)
+        self.written_at[(blk.name, "interface")] = sub.where
+        return interface
+
+    def kw_priority(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        # written at all (even invalid) matters to the sync groups' address-owner rule
+        self.priority_written[blk.name] = True
+        return self.kw_uint(sub, kw, blk)
+
+    def kw_version(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        version = self.kw_int(sub, kw, blk)
+        if version is not KEEP:
+            self.explicit_version.add(blk.name)
+        return version
+
+    def kw_authentication(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        self._authentication(sub, blk.subject, blk.values)
+        return KEEP
+
+    def kw_vips(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        """Each block adds to the earlier ones; the first VIP sets the instance's family."""
+        vips = [v for v in (self.vip(x) for x in self.value_block(sub)) if v is not None]
+        if vips and blk.family is None:
+            blk.family = "inet6" if ":" in vips[0].ip else "inet"
+        return tuple(blk.values.get(kw.field, ())) + tuple(vips)  # type: ignore[arg-type]
+
+    def kw_src_ip(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        """The same setting (the advert source address) under two names: the last wins."""
+        addr = self.sockaddr(sub, self.arg(sub))
+        if addr is None:
+            return KEEP
+        blk.values["unicast_src_ip" if kw.field == "mcast_src_ip" else "mcast_src_ip"] = None
+        return addr
+
+    def kw_peers(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        peers = list(blk.values.get("unicast_peer", ()))  # type: ignore[call-overload]
+        for peer in self.value_block(sub):
+            addr = self.sockaddr(peer, peer.words[0])
+            if addr is not None and addr not in peers:
+                peers.append(addr)
+        return tuple(peers)
+
+    def kw_preempt_delay(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        delay = self._decimal(sub, kw.lo, kw.hi)
+        if delay is None:
+            self.warn(sub, kw.warning)
+        return delay or None
+
+    def kw_routes(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        if sub.block is None:
+            self._instance_other(sub, blk)
+            return KEEP
+        routes = self.ip_routes(sub, kw.field == "virtual_rules")
+        return tuple(blk.values.get(kw.field, ())) + routes  # type: ignore[arg-type]
+
+    def kw_tracked(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        return self.tracked(sub)
+
+    def kw_track_interface(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        tracked = self.tracked(sub)
+        for line in self.value_block(sub):
+            self.written_at.setdefault((blk.name, f"track {line.words[0]}"), line.where)
+        return tracked
+
+    def kw_notify(self, sub: Statement, kw: Keyword[Any], blk: _InstanceBlock) -> object:
+        if self.arg(sub) is None:
+            return KEEP
+        if any(k == sub.keyword for k, _ in blk.notify):
+            # vrrp_parser.c: "notify_master script already specified - ignoring"
+            self.warn(
+                sub,
+                f"{sub.keyword} already specified for {blk.subject}: keepalived keeps the "
+                "first and ignores this one",
+            )
+            return KEEP
+        blk.notify.append((sub.keyword, " ".join(sub.words[1:])))
+        return KEEP
+
+    def kw_instance_unsigned(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
         """lib/parser.c read_unsigned_func as the running keepalived applies it: strtoul's value
         (leading digits; junk after them or a '-' draws its warning but is read), then the
         keyword's range; outside it the handler ignores the line."""
-        lo, hi, ignored = INSTANCE_UNSIGNED[sub.keyword]
+        lo, hi = int(kw.lo), int(kw.hi)
         text = sub.words[1] if len(sub.words) > 1 else ""
         found = re.match(r"[ \t]*(-?)(\d*)", text)
         assert found is not None  # every part of the pattern is optional
@@ -1820,17 +1993,18 @@ class _Model:
         if sign:
             value = (-value) % 2**64  # strtoul of "-N"
         clean = not sign and digits != "" and found.end() == len(text)
-        subject = f"vrrp_instance {name}"
+        subject = blk.subject
         if not lo <= value <= hi:
-            reason = ignored.format(value=text)
+            reason = kw.message(self, sub, subject)
             self.warn(sub, f"{subject}: {reason} (outside {lo}..{hi}): keepalived ignores it")
-            return
+            return KEEP
         if not clean:
             self.warn(
                 sub, f"{subject}: {sub.keyword} '{text}' is not a number: keepalived reads {value}"
             )
         if value == 0 and sub.keyword.endswith("repeat") and "lower_prio" not in sub.keyword:
             self.warn(sub, f"{subject}: {sub.keyword} must be greater than 0: keepalived uses 1")
+        return KEEP
 
     def _vrrp_state(self, sub: Statement, subject: str, values: dict[str, object]) -> None:
         word = self.arg(sub)
@@ -1987,90 +2161,124 @@ class _Model:
         self._vrid_conflicts(out)
         return out, kept_groups
 
-    def _complete_instance(  # noqa: PLR0915, C901 — being rewritten (issue 12)
+    def _complete_instance(
         self, inst: VrrpInstance, global_defs: GlobalDefs
     ) -> tuple[VrrpInstance, bool]:
         """vrrp.c vrrp_complete_instance: the instance keepalived runs, and False when it
-        refuses it (its VRRP process exits)."""
+        refuses it (its VRRP process exits). Its steps in keepalived's order."""
         subject = f"vrrp_instance {inst.name}"
-        where = inst.where
         strict = global_defs.vrrp_strict
-        changes: dict[str, object] = {}
         family = self.families.get(inst.name, "inet")
-        version = inst.version
+        run = _Running(
+            self._complete_version(inst, family, strict),
+            inst.state,
+            inst.priority,
+            inst.auth_type,
+            inst.nopreempt,
+            inst.preempt_delay,
+        )
+        # (vrrp.c's "Unicast peers are not supported in strict mode" never fires in 2.2.7: it
+        # tests VRRP_FLAG_UNICAST before the function sets it; the corpus oracle shows
+        # keepalived running vrrp_strict with unicast peers)
+        if not inst.virtual_ipaddress:
+            if run.version == 3 or strict:
+                self.error_at(
+                    inst.where,
+                    f"{subject}: no virtual_ipaddress; at least one is required "
+                    "(VRRPv3 / vrrp_strict): keepalived's VRRP process exits",
+                )
+                return inst, False
+            self.warn_at(inst.where, f"{subject}: no virtual_ipaddress; at least one is sensible")
+        self._complete_state(inst, strict, run)
+        self._complete_auth(inst, strict, family, run)
+        self._complete_preempt(inst, strict, run)
+        changes = {
+            key: value
+            for key, value in (
+                ("version", run.version),
+                ("advert_int", self._advert_rule(inst, run.version)),
+                ("state", run.state),
+                ("priority", run.priority),
+                ("auth_type", run.auth_type),
+                ("nopreempt", run.nopreempt),
+                ("preempt_delay", run.preempt_delay),
+            )
+            if getattr(inst, key) != value
+        }
+        if not changes:
+            return inst, True
+        return dataclasses.replace(inst, **changes), True  # type: ignore[arg-type]
+
+    def _complete_version(self, inst: VrrpInstance, family: str, strict: bool) -> int:
+        """IPv6 needs VRRPv3: set when no version was written, a difference under vrrp_strict."""
         if family == "inet6" and inst.name not in self.explicit_version:
-            version = 3
-        elif family == "inet6" and version == 2 and strict:
+            return 3
+        if family == "inet6" and inst.version == 2 and strict:
             self.differ_at(
-                where,
-                subject,
+                inst.where,
+                f"vrrp_instance {inst.name}",
                 "version",
                 "2",
                 "3",
                 "cannot use IPv6 with VRRP version 2: keepalived sets version 3",
             )
-            version = 3
-        if version != inst.version:
-            changes["version"] = version
-        # (vrrp.c's "Unicast peers are not supported in strict mode" never fires in 2.2.7: it
-        # tests VRRP_FLAG_UNICAST before the function sets it; the corpus oracle shows
-        # keepalived running vrrp_strict with unicast peers)
-        if not inst.virtual_ipaddress:
-            if version == 3 or strict:
-                self.error_at(
-                    where,
-                    f"{subject}: no virtual_ipaddress; at least one is required "
-                    "(VRRPv3 / vrrp_strict): keepalived's VRRP process exits",
-                )
-                return inst, False
-            else:
-                self.warn_at(where, f"{subject}: no virtual_ipaddress; at least one is sensible")
-        state = inst.state
-        priority = inst.priority
+            return 3
+        return inst.version
+
+    def _complete_state(self, inst: VrrpInstance, strict: bool, run: _Running) -> None:
+        """The priority when none was written, the state from it when none was; vrrp_strict
+        wants MASTER exactly for the address owner."""
         if not self.priority_written.get(inst.name):
             # vrrp.c: no priority -> derived from the initial state
-            priority = 255 if state == "MASTER" else 100
-        if state is None:
-            state = "MASTER" if priority == 255 else "BACKUP"
-        elif strict and (state == "MASTER") != (priority == 255):
-            new = "MASTER" if priority == 255 else "BACKUP"
+            run.priority = 255 if run.state == "MASTER" else 100
+        if run.state is None:
+            run.state = "MASTER" if run.priority == 255 else "BACKUP"
+        elif strict and (run.state == "MASTER") != (run.priority == 255):
+            new = "MASTER" if run.priority == 255 else "BACKUP"
             self.differ_at(
-                where,
-                subject,
+                inst.where,
+                f"vrrp_instance {inst.name}",
                 "state",
-                state,
+                run.state,
                 new,
                 "with vrrp_strict, state MASTER must match being address owner (priority 255)",
             )
-            state = new
-        auth_type = inst.auth_type
-        if auth_type is not None:
-            reason = None
-            if strict:
-                reason = "vrrp_strict does not support authentication: keepalived ignores it"
-            elif version == 3:
-                reason = "VRRP version 3 does not support authentication: keepalived ignores it"
-            elif not inst.auth_pass:
-                reason = "authentication without auth_pass: keepalived ignores it"
-            elif family == "inet6" and auth_type == "AH":
-                reason = "AH authentication cannot be used with IPv6: keepalived ignores it"
-            elif auth_type == "AH" and state == "MASTER" and priority != 255:
-                self.differ_at(
-                    where,
-                    subject,
-                    "state",
-                    state,
-                    "BACKUP",
-                    "initial state MASTER is incompatible with AH authentication "
-                    "(unless priority 255): keepalived clears it",
-                )
-                state = "BACKUP"
-            if reason is not None:
-                self.differ_at(where, subject, "auth_type", auth_type, None, reason)
-                auth_type = None
-        nopreempt = inst.nopreempt
-        preempt_delay = inst.preempt_delay
-        if priority == 255 and nopreempt:
+            run.state = new
+
+    def _complete_auth(self, inst: VrrpInstance, strict: bool, family: str, run: _Running) -> None:
+        """The authentication keepalived drops, and AH's initial-state rule."""
+        auth_type = run.auth_type
+        if auth_type is None:
+            return
+        subject = f"vrrp_instance {inst.name}"
+        reason = None
+        if strict:
+            reason = "vrrp_strict does not support authentication: keepalived ignores it"
+        elif run.version == 3:
+            reason = "VRRP version 3 does not support authentication: keepalived ignores it"
+        elif not inst.auth_pass:
+            reason = "authentication without auth_pass: keepalived ignores it"
+        elif family == "inet6" and auth_type == "AH":
+            reason = "AH authentication cannot be used with IPv6: keepalived ignores it"
+        elif auth_type == "AH" and run.state == "MASTER" and run.priority != 255:
+            self.differ_at(
+                inst.where,
+                subject,
+                "state",
+                run.state,
+                "BACKUP",
+                "initial state MASTER is incompatible with AH authentication "
+                "(unless priority 255): keepalived clears it",
+            )
+            run.state = "BACKUP"
+        if reason is not None:
+            self.differ_at(inst.where, subject, "auth_type", auth_type, None, reason)
+            run.auth_type = None
+
+    def _complete_preempt(self, inst: VrrpInstance, strict: bool, run: _Running) -> None:
+        """nopreempt and preempt_delay where keepalived clears them."""
+        where, subject = inst.where, f"vrrp_instance {inst.name}"
+        if run.priority == 255 and run.nopreempt:
             self.differ_at(
                 where,
                 subject,
@@ -2079,9 +2287,9 @@ class _Model:
                 "preempt",
                 "nopreempt is incompatible with priority 255: keepalived resets it",
             )
-            nopreempt = False
-        if state == "MASTER":
-            if nopreempt:
+            run.nopreempt = False
+        if run.state == "MASTER":
+            if run.nopreempt:
                 self.differ_at(
                     where,
                     subject,
@@ -2090,42 +2298,28 @@ class _Model:
                     "preempt",
                     "nopreempt does not work with initial state MASTER: keepalived clears it",
                 )
-                nopreempt = False
-            if preempt_delay:
+                run.nopreempt = False
+            if run.preempt_delay:
                 self.differ_at(
                     where,
                     subject,
                     "preempt_delay",
-                    f"{preempt_delay:g}",
+                    f"{run.preempt_delay:g}",
                     "0",
                     "preempt_delay does not work with initial state MASTER: keepalived clears it",
                 )
-                preempt_delay = None
-        if preempt_delay and (strict or nopreempt):
+                run.preempt_delay = None
+        if run.preempt_delay and (strict or run.nopreempt):
             why = "vrrp_strict" if strict else "nopreempt"
             self.differ_at(
                 where,
                 subject,
                 "preempt_delay",
-                f"{preempt_delay:g}",
+                f"{run.preempt_delay:g}",
                 "0",
                 f"preempt_delay is incompatible with {why}: keepalived resets it",
             )
-            preempt_delay = None
-        advert_int = self._advert_rule(inst, version)
-        for key, value in (
-            ("advert_int", advert_int),
-            ("state", state),
-            ("priority", priority),
-            ("auth_type", auth_type),
-            ("nopreempt", nopreempt),
-            ("preempt_delay", preempt_delay),
-        ):
-            if getattr(inst, key) != value:
-                changes[key] = value
-        if not changes:
-            return inst, True
-        return dataclasses.replace(inst, **changes), True  # type: ignore[arg-type]
+            run.preempt_delay = None
 
     def _advert_rule(self, inst: VrrpInstance, version: int) -> float:
         """vrrp.c: VRRPv2 adverts are whole seconds, VRRPv3 ones 10 ms units below 40.96 s;
@@ -2216,20 +2410,14 @@ class _Model:
         name = self.arg(st)
         if name is None:
             return None
-        values: dict[str, object] = {}
+        blk = _Block(f"vrrp_script {name}")
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "script":
-                values["script"] = " ".join(sub.words[1:]) if len(sub.words) > 1 else None
-            elif kw in ("interval", "timeout"):
-                values[kw] = self.float_arg(sub)
-            elif kw == "weight":
-                values["weight"] = self.int_arg(sub, -253, 253)
-            elif kw in ("rise", "fall"):
-                values[kw] = self.int_arg(sub, 1)
+            entry = VRRP_SCRIPT_TABLE.get(sub.keyword)
+            if entry is None:
+                self.unknown(sub, blk.subject, None)
             else:
-                self.unknown(sub, f"vrrp_script {name}", None)
-        return VrrpScript(name=name, where=st.where, **values)  # type: ignore[arg-type]
+                self.keyword(entry, sub, blk)
+        return VrrpScript(name=name, where=st.where, **blk.values)  # type: ignore[arg-type]
 
     # -- LVS ----------------------------------------------------------------------------------
 
@@ -2267,9 +2455,10 @@ class _Model:
             entries.append(GroupEntry(address=first, address_last=last, port=port))
         return VirtualServerGroup(name, tuple(entries), st.where)
 
-    def virtual_server(self, st: Statement) -> VirtualServer | None:  # noqa: PLR0915, C901 — being rewritten (issue 12)
+    def _vs_address(self, st: Statement) -> dict[str, object] | None:
+        """The virtual server's own words: ``ADDRESS [PORT]``, ``fwmark N`` or ``group NAME``
+        (None, with keepalived's warning, when it skips the virtual server)."""
         words = st.words
-        values: dict[str, object] = {}
         if len(words) >= 3 and words[1] == "fwmark":
             mark = self._strict_int(st, 0, 0xFFFFFFFF, index=2)
             if mark is None:
@@ -2279,10 +2468,10 @@ class _Model:
                     "keepalived skips the virtual server",
                 )
                 return None
-            values["fwmark"] = mark
-        elif len(words) >= 3 and words[1] == "group":
-            values["group"] = words[2]
-        elif len(words) >= 2 and words[1] not in ("fwmark", "group"):
+            return {"fwmark": mark}
+        if len(words) >= 3 and words[1] == "group":
+            return {"group": words[2]}
+        if len(words) >= 2 and words[1] not in ("fwmark", "group"):
             # check_data.c alloc_vs: no port (or 0) is port 0, the address may carry a /prefix
             addr = self.sockaddr(st, words[1], quiet=True)
             port_text = words[2] if len(words) >= 3 else None
@@ -2300,145 +2489,62 @@ class _Model:
                     "keepalived skips the virtual server",
                 )
                 return None
-            values["address"] = addr
-            values["port"] = port
-        else:
-            self.warn(st, "virtual_server needs 'ADDRESS [PORT]', 'fwmark N' or 'group NAME'")
+            return {"address": addr, "port": port}
+        self.warn(st, "virtual_server needs 'ADDRESS [PORT]', 'fwmark N' or 'group NAME'")
+        return None
+
+    def virtual_server(self, st: Statement) -> VirtualServer | None:
+        values = self._vs_address(st)
+        if values is None:
             return None
-        probe = VirtualServer(**values)  # type: ignore[arg-type]
-        label = probe.label
-        subject = f"virtual_server {label}"
-        real_servers: list[RealServer] = []
-        pending_rs: list[Statement] = []
-        extra: list[Statement] = []
-        protocol_set = False
-        lb_algo_set = False
-        lb_kind_set = False
-        bad_algo: str | None = None
-        bad_kind: str | None = None
-        bad_algo_st = bad_kind_st = st
-        retry: int | None = None
+        label = VirtualServer(**values).label  # type: ignore[arg-type]
+        blk = _VsBlock(f"virtual_server {label}", values)
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "real_server":
-                pending_rs.append(sub)
-            elif kw in ("lb_algo", "lvs_sched"):
-                algo = self.arg(sub)
-                if algo is None:
-                    continue
-                if algo not in LVS_SCHEDULERS:
-                    self.warn(
-                        sub, f"{subject}: invalid lvs_scheduler '{algo}' - keepalived ignores it"
-                    )
-                    bad_algo, bad_algo_st = algo, sub
-                else:
-                    values["lb_algo"] = algo
-                    lb_algo_set = True
-            elif kw in ("lb_kind", "lvs_method"):
-                kind = self.arg(sub)
-                if kind is None:
-                    continue
-                if kind not in ("NAT", "DR", "TUN"):
-                    # check_parser.c svr_forwarding_handler: strcmp, upper case only
-                    self.warn(
-                        sub,
-                        f"{subject}: unknown routing method '{kind}' (NAT, DR or TUN, "
-                        "upper case) - keepalived ignores it",
-                    )
-                    bad_kind, bad_kind_st = kind, sub
-                else:
-                    values["lb_kind"] = kind
-                    lb_kind_set = True
-            elif kw == "protocol":
-                proto = (self.arg(sub) or "").upper()
-                if proto not in ("TCP", "UDP", "SCTP"):
-                    self.warn(
-                        sub, f"unknown protocol '{self.words_of(sub)}': keepalived ignores it"
-                    )
-                else:
-                    values["protocol"] = proto
-                    protocol_set = True
-            elif kw == "persistence_timeout":
-                # keepalived: the keyword alone means 360 s; else 1..31 days
-                if len(sub.words) == 1:
-                    values["persistence_timeout"] = PERSISTENT_TIMEOUT
-                else:
-                    pto = self._strict_int(sub, 1, LVS_MAX_TIMEOUT)
-                    if pto is None:
-                        self.warn(
-                            sub,
-                            f"persistence_timeout '{self.words_of(sub)}' invalid "
-                            f"(1..{LVS_MAX_TIMEOUT}): keepalived ignores it",
-                        )
-                    else:
-                        values["persistence_timeout"] = pto
-            elif kw == "persistence_granularity":
-                values["persistence_granularity"] = self.arg(sub)
-                if not values.get("persistence_timeout"):
-                    values["persistence_timeout"] = PERSISTENT_TIMEOUT
-            elif kw == "delay_loop":
-                delay = self._decimal(sub, 1e-6, 1e12)
-                if delay is None:
-                    self.warn(
-                        sub,
-                        f"virtual server delay loop '{self.words_of(sub)}' invalid: "
-                        "keepalived ignores it",
-                    )
-                else:
-                    values["delay_loop"] = delay
-            elif kw == "retry":
-                retry = self._strict_int(sub, 1, 0xFFFFFFFF)
-                if retry is None:
-                    self.warn(sub, f"retry value invalid - {self.words_of(sub)}")
-            elif kw == "sorry_server":
-                if len(sub.words) >= 2:
-                    addr = self.sockaddr(sub, sub.words[1])
-                    sorry_port = self.port(sub, sub.words[2]) if len(sub.words) > 2 else None
-                    if addr is not None:
-                        values["sorry_server"] = SorryServer(addr, sorry_port)
-                else:
-                    self.warn(sub, "sorry_server needs an address")
-            elif kw == "sorry_server_inhibit":
-                values["_sorry_inhibit"] = True
-            elif kw == "quorum":
-                q = self._strict_int(sub, 1, 0xFFFFFFFF)
-                if q is None:
-                    self.warn(sub, f"quorum '{self.words_of(sub)}' invalid: keepalived ignores it")
-                else:
-                    values["quorum"] = q
-            elif kw == "hysteresis":
-                h = self._strict_int(sub, 0, 0xFFFFFFFF)
-                if h is None:
-                    self.warn(
-                        sub, f"hysteresis '{self.words_of(sub)}' invalid: keepalived ignores it"
-                    )
-                else:
-                    values["hysteresis"] = h
-            elif kw in ("quorum_up", "quorum_down"):
-                values[kw] = " ".join(sub.words[1:]) or None
-            elif kw in ("alpha", "omega", "ops"):
-                values[kw] = self.bool_flag(sub)
-            elif kw == "inhibit_on_failure":
-                values["inhibit_on_failure"] = self.bool_flag(sub)
-            elif kw == "virtualhost":
-                values["virtualhost"] = self.arg(sub)
-            elif kw == "ip_family":
-                values["ip_family"] = self.arg(sub)
+            entry = VIRTUAL_SERVER_TABLE.get(sub.keyword)
+            if entry is not None:
+                self.keyword(entry, sub, blk)
             else:
-                self.unknown(sub, subject, VS_KEYWORDS)
-                extra.append(sub)
-        sorry_inhibit = bool(values.pop("_sorry_inhibit", False))
-        sorry = values.get("sorry_server")
-        if isinstance(sorry, SorryServer) and sorry_inhibit:
-            values["sorry_server"] = SorryServer(sorry.address, sorry.port, True)
-        by_address = values.get("fwmark") is None and values.get("group") is None
+                self.unknown(sub, blk.subject, VS_KEYWORDS)
+                blk.extra.append(sub)
+        # the retry keyword's (None: unset, or cleared by an invalid one)
+        retry = values.pop("_retry", None)
+        if values.pop("_sorry_inhibit", False):
+            sorry = values.get("sorry_server")
+            if isinstance(sorry, SorryServer):
+                values["sorry_server"] = SorryServer(sorry.address, sorry.port, True)
+        real_servers = self._vs_real_servers(blk, label, retry if isinstance(retry, int) else None)
+        if not real_servers:
+            self.differ(
+                st,
+                blk.subject,
+                "",
+                label,
+                None,
+                "virtual server has no real servers: keepalived ignores it",
+            )
+            return None
+        self._vs_defaults(st, blk, real_servers)
+        real_servers = self._real_server_ports(st, blk.subject, values, real_servers)
+        vs = VirtualServer(
+            real_servers=tuple(real_servers),
+            where=st.where,
+            extra=tuple(blk.extra),
+            **values,  # type: ignore[arg-type]
+        )
+        return self._quorum(st, blk.subject, vs)
+
+    def _vs_real_servers(self, blk: _VsBlock, label: str, retry: int | None) -> list[RealServer]:
+        """The real servers keepalived keeps: of the virtual server's family (tunnelled ones
+        may differ), each address and port once."""
+        values, subject = blk.values, blk.subject
         family = values.get("ip_family") if values.get("ip_family") in ("inet", "inet6") else None
         if values.get("address") is not None:
             family = "inet6" if ":" in str(values["address"]) else "inet"
         vs_inhibit = bool(values.get("inhibit_on_failure", False))
         vs_kind = str(values.get("lb_kind", "NAT"))
         seen: set[tuple[str, int]] = set()
-        for rs_st in pending_rs:
+        real_servers: list[RealServer] = []
+        for rs_st in blk.real_servers:
             rs = self.real_server(rs_st, label, vs_inhibit, vs_kind, retry)
             if rs is None:
                 continue
@@ -2470,19 +2576,16 @@ class _Model:
                 continue
             seen.add(key)
             real_servers.append(rs)
-        if not real_servers:
-            self.differ(
-                st,
-                subject,
-                "",
-                label,
-                None,
-                "virtual server has no real servers: keepalived ignores it",
-            )
-            return None
-        # validate_check_config's rules, in its order, for the virtual servers it keeps
+        return real_servers
+
+    def _vs_defaults(self, st: Statement, blk: _VsBlock, real_servers: list[RealServer]) -> None:
+        """validate_check_config's rules, in its order, for the virtual servers it keeps: the
+        defaults keepalived fills in where the block set nothing it accepts."""
+        values, subject = blk.values, blk.subject
+        protocol_set = "protocol" in values
+        by_address = values.get("fwmark") is None and values.get("group") is None
         if protocol_set and values.get("fwmark") is not None:
-            self.warn(st, f"virtual_server {label}: protocol is ignored for fwmark services")
+            self.warn(st, f"{subject}: protocol is ignored for fwmark services")
         if by_address and not protocol_set:
             # check_data.c validate_check_config: protocol 0 would be UDP in the kernel
             self.differ(
@@ -2505,7 +2608,8 @@ class _Model:
                 f"persistence_timeout {PERSISTENT_TIMEOUT}",
             )
             values["persistence_timeout"] = PERSISTENT_TIMEOUT
-        if not lb_algo_set:
+        if "lb_algo" not in values:
+            bad_algo, bad_algo_st = blk.rejected.get("lb_algo", (None, st))
             self.differ(
                 bad_algo_st,
                 subject,
@@ -2514,7 +2618,8 @@ class _Model:
                 "wlc",
                 "no scheduler set: keepalived uses its default 'wlc'",
             )
-        if not lb_kind_set and any(rs.lb_kind is None for rs in real_servers):
+        if "lb_kind" not in values and any(rs.lb_kind is None for rs in real_servers):
+            bad_kind, bad_kind_st = blk.rejected.get("lb_kind", (None, st))
             self.differ(
                 bad_kind_st,
                 subject,
@@ -2523,14 +2628,38 @@ class _Model:
                 "NAT",
                 "no forwarding method set: keepalived uses NAT",
             )
-        real_servers = self._real_server_ports(st, subject, values, real_servers)
-        vs = VirtualServer(
-            real_servers=tuple(real_servers),
-            where=st.where,
-            extra=tuple(extra),
-            **values,  # type: ignore[arg-type]
-        )
-        return self._quorum(st, subject, vs)
+
+    def kw_real_server(self, sub: Statement, kw: Keyword[Any], blk: _VsBlock) -> object:
+        """Read after the block: they take the virtual server's settings written after them."""
+        blk.real_servers.append(sub)
+        return KEEP
+
+    def kw_protocol(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        proto = (self.arg(sub) or "").upper()
+        if proto in kw.choices:
+            return proto
+        self.warn(sub, kw.message(self, sub, blk.subject))
+        return KEEP
+
+    def kw_persistence_timeout(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        # keepalived: the keyword alone means 360 s; else 1..31 days
+        if len(sub.words) == 1:
+            return PERSISTENT_TIMEOUT
+        return self.kw_uint(sub, kw, blk)
+
+    def kw_persistence_granularity(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        # a granularity makes the service persistent (the default timeout when it was not)
+        if not blk.values.get("persistence_timeout"):
+            blk.values["persistence_timeout"] = PERSISTENT_TIMEOUT
+        return self.arg(sub)
+
+    def kw_sorry_server(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        if len(sub.words) < 2:
+            self.warn(sub, "sorry_server needs an address")
+            return KEEP
+        addr = self.sockaddr(sub, sub.words[1])
+        sorry_port = self.port(sub, sub.words[2]) if len(sub.words) > 2 else None
+        return KEEP if addr is None else SorryServer(addr, sorry_port)
 
     def _real_server_ports(
         self,
@@ -2658,59 +2787,24 @@ class _Model:
                 "keepalived skips it",
             )
             return None
-        values: dict[str, object] = {"inhibit_on_failure": vs_inhibit}
-        checks: list[Check] = []
-        extra: list[Statement] = []
-        where_name = f"real_server {st.words[1]} of {vs_label}"
-        rs_retry: int | None = None
+        blk = _RsBlock(
+            f"virtual_server {vs_label} real_server {st.words[1]}",
+            {"inhibit_on_failure": vs_inhibit},
+            where_name=f"real_server {st.words[1]} of {vs_label}",
+            port=port,
+            vs_kind=vs_kind,
+            vs_retry=vs_retry,
+        )
         for sub in self.block(st):
-            kw = sub.keyword
-            if kw == "weight":
-                weight = self._strict_int(sub, 0, IPVS_WEIGHT_MAX)
-                if weight is None:
-                    self.warn(
-                        sub,
-                        f"real server weight {self.words_of(sub)} is outside range "
-                        f"0-{IPVS_WEIGHT_MAX}: keepalived ignores it",
-                    )
-                else:
-                    values["weight"] = weight
-            elif kw == "inhibit_on_failure":
-                values["inhibit_on_failure"] = self.bool_flag(sub)
-            elif kw in ("notify_up", "notify_down"):
-                values[kw] = " ".join(sub.words[1:]) or None
-            elif kw == "lvs_method":
-                kind = self.arg(sub)
-                if kind in ("NAT", "DR", "TUN"):
-                    values["lb_kind"] = kind
-                elif kind is not None:
-                    self.differ(
-                        sub,
-                        f"virtual_server {vs_label} real_server {st.words[1]}",
-                        "lb_kind",
-                        kind,
-                        vs_kind,
-                        f"unknown routing method '{kind}' (NAT, DR or TUN, upper case): "
-                        "keepalived ignores it",
-                    )
-            elif kw == "retry":
-                rs_retry = self._strict_int(sub, 1, 0xFFFFFFFF)
-                if rs_retry is None:
-                    self.warn(sub, f"retry value invalid - {self.words_of(sub)}")
-            elif kw in CHECKER_TYPES:
-                inherited = rs_retry if rs_retry is not None else vs_retry
-                checks.append(
-                    self.check(
-                        sub,
-                        port,
-                        inherited,
-                        f"virtual_server {vs_label} real_server {st.words[1]} {kw}",
-                    )
-                )
+            entry = REAL_SERVER_TABLE.get(sub.keyword)
+            if entry is not None:
+                self.keyword(entry, sub, blk)
             else:
-                self.unknown(sub, where_name, RS_KEYWORDS)
-                extra.append(sub)
-        if rs_retry is not None:
+                self.unknown(sub, blk.where_name, RS_KEYWORDS)
+                blk.extra.append(sub)
+        checks = blk.checks
+        rs_retry = blk.values.pop("_retry", None)
+        if isinstance(rs_retry, int):
             # a retry written after the checker still applies (validate_check_config runs last)
             checks = [
                 c if c.retry_written else dataclasses.replace(c, retry=rs_retry) for c in checks
@@ -2720,111 +2814,136 @@ class _Model:
             port=port,
             checks=tuple(checks),
             where=st.where,
-            extra=tuple(extra),
-            **values,  # type: ignore[arg-type]
+            extra=tuple(blk.extra),
+            **blk.values,  # type: ignore[arg-type]
         )
 
-    def check(  # noqa: C901, PLR0915 — one branch per keyword of keepalived's checker blocks
+    def kw_rs_method(self, sub: Statement, kw: Keyword[Any], blk: _RsBlock) -> object:
+        kind = self.arg(sub)
+        if kind is None:
+            return KEEP
+        if kind in kw.choices:
+            return kind
+        self.differ(sub, blk.subject, kw.field, kind, blk.vs_kind, kw.message(self, sub, ""))
+        return KEEP
+
+    def kw_checker(self, sub: Statement, kw: Keyword[Any], blk: _RsBlock) -> object:
+        """A checker takes the retry written before it (its real server's, else its virtual
+        server's); one written after it is applied when the real server ends."""
+        rs_retry = blk.values.get("_retry")
+        inherited = rs_retry if isinstance(rs_retry, int) else blk.vs_retry
+        subject = f"{blk.subject} {sub.keyword}"
+        blk.checks.append(self.check(sub, blk.port, inherited, subject))
+        return KEEP
+
+    def check(
         self,
         st: Statement,
         rs_port: int | None,
         inherited_retry: int | None = None,
         subject: str = "",
     ) -> Check:
-        values: dict[str, object] = {}
-        urls: list[UrlCheck] = []
-        hosts: list[Check] = []
-        params: list[tuple[str, str]] = []
         kind = st.keyword if st.keyword != "host" else "SMTP_CHECK"
         allowed = CHECKER_KEYWORDS.get(kind, frozenset())
         if st.keyword == "host":
             allowed = CHECKER_CONNECTION_KEYWORDS | CHECKER_COMMON_KEYWORDS
-        retry_written = False
+        blk = _CheckBlock(
+            subject, keyword=st.keyword, rs_port=rs_port, inherited_retry=inherited_retry
+        )
         for sub in self.block(st) if st.block is not None else ():
-            kw = sub.keyword
-            if kw not in allowed:
-                self.unknown(sub, st.keyword, allowed)
-                if kw in ("nb_get_retry", "retry") and len(sub.words) > 1:
-                    default = (
-                        inherited_retry
-                        if inherited_retry is not None
-                        else (DEFAULT_RETRY.get(kind, 1))
-                    )
-                    self.differ(
-                        sub,
-                        subject or st.keyword,
-                        "retry",
-                        self.words_of(sub),
-                        str(default),
-                        f"'{kw}' is not a {st.keyword} keyword in "
-                        "keepalived 2.2.7: the retry count stays the default",
-                        warn=False,
-                    )
+            if sub.keyword not in allowed:
+                self._check_not_allowed(sub, blk, kind, allowed)
                 continue
-            if kw == "connect_ip":
-                text = self.arg(sub)
-                if text is not None:
-                    values["connect_ip"] = self.address(sub, text)
-            elif kw == "connect_port":
-                text = self.arg(sub)
-                if text is not None:
-                    values["connect_port"] = self.port(sub, text)
-            elif kw == "connect_timeout":
-                values["connect_timeout"] = self.float_arg(sub)
-            elif kw in ("retry", "nb_get_retry"):
-                if kw == "nb_get_retry":
-                    self.warn(sub, "nb_get_retry is deprecated - please use 'retry'")
-                retry = self._strict_int(sub, 0, 0xFFFFFFFF)
-                if retry is None:
-                    self.warn(
-                        sub, f"invalid {kw} value '{self.words_of(sub)}': keepalived ignores it"
-                    )
-                else:
-                    values["retry"] = retry
-                    retry_written = True
-            elif kw == "delay_before_retry":
-                values["delay_before_retry"] = self.float_arg(sub)
-            elif kw == "url":
-                url: dict[str, str] = {}
-                for part in self.block(sub):
-                    if part.keyword in ("path", "digest"):
-                        url[part.keyword] = self.arg(part) or ""
-                    elif part.keyword == "status_code":
-                        url["status_code"] = " ".join(part.words[1:])
-                    else:
-                        self.unknown(part, "url", URL_KEYWORDS)
-                urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
-            elif kw == "host" and st.keyword == "SMTP_CHECK":
-                host = self.check(
-                    Statement(("host",), sub.where, sub.block), rs_port, inherited_retry, subject
-                )
-                hosts.append(host)
-                # check_smtp.c: a host block's retry / delay_before_retry are the SMTP_CHECK's
-                # own (the current checker's), written in file order
-                if host.retry_written:
-                    values["retry"] = host.retry
-                    retry_written = True
-                if host.delay_before_retry is not None:
-                    values["delay_before_retry"] = host.delay_before_retry
+            entry = CHECKER_TABLE.get(sub.keyword)
+            if entry is None:
+                blk.params.append((sub.keyword, " ".join(sub.words[1:])))
             else:
-                params.append((kw, " ".join(sub.words[1:])))
-        if not retry_written:
+                self.keyword(entry, sub, blk)
+        values = blk.values
+        if not blk.retry_written:
             values["retry"] = (
                 inherited_retry if inherited_retry is not None else DEFAULT_RETRY.get(kind, 1)
             )
         if kind in NO_RETRY:
             values["retry"] = None
+        hosts = blk.hosts
         if hosts:
-            hosts = self._smtp_hosts(st, values, params, hosts, retry_written)
+            hosts = self._smtp_hosts(st, values, blk.params, hosts, blk.retry_written)
         return Check(
             type=st.keyword,
-            urls=tuple(urls),
+            urls=tuple(blk.urls),
             hosts=tuple(hosts),
-            params=tuple(params),
+            params=tuple(blk.params),
             where=st.where,
-            retry_written=retry_written,
+            retry_written=blk.retry_written,
             **values,  # type: ignore[arg-type]
         )
+
+    def _check_not_allowed(
+        self, sub: Statement, blk: _CheckBlock, kind: str, allowed: frozenset[str]
+    ) -> None:
+        """A keyword this checker does not have: keepalived ignores it (a retry written there
+        leaves the default retry count in place)."""
+        self.unknown(sub, blk.keyword, allowed)
+        if sub.keyword in ("nb_get_retry", "retry") and len(sub.words) > 1:
+            inherited = blk.inherited_retry
+            default = inherited if inherited is not None else DEFAULT_RETRY.get(kind, 1)
+            self.differ(
+                sub,
+                blk.subject or blk.keyword,
+                "retry",
+                self.words_of(sub),
+                str(default),
+                f"'{sub.keyword}' is not a {blk.keyword} keyword in "
+                "keepalived 2.2.7: the retry count stays the default",
+                warn=False,
+            )
+
+    def kw_connect_ip(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        text = self.arg(sub)
+        return KEEP if text is None else self.address(sub, text)
+
+    def kw_connect_port(self, sub: Statement, kw: Keyword[Any], blk: _Block) -> object:
+        text = self.arg(sub)
+        return KEEP if text is None else self.port(sub, text)
+
+    def kw_check_retry(self, sub: Statement, kw: Keyword[Any], blk: _CheckBlock) -> object:
+        retry = self.kw_uint(sub, kw, blk)
+        if retry is not KEEP:
+            blk.retry_written = True
+        return retry
+
+    def kw_url(self, sub: Statement, kw: Keyword[Any], blk: _CheckBlock) -> object:
+        url: dict[str, str] = {}
+        for part in self.block(sub):
+            if part.keyword in ("path", "digest"):
+                url[part.keyword] = self.arg(part) or ""
+            elif part.keyword == "status_code":
+                url["status_code"] = " ".join(part.words[1:])
+            else:
+                self.unknown(part, "url", URL_KEYWORDS)
+        blk.urls.append(UrlCheck(url.get("path"), url.get("digest"), url.get("status_code")))
+        return KEEP
+
+    def kw_smtp_host(self, sub: Statement, kw: Keyword[Any], blk: _CheckBlock) -> object:
+        if blk.keyword != "SMTP_CHECK":
+            blk.params.append((sub.keyword, " ".join(sub.words[1:])))
+            return KEEP
+        host = self.check(
+            Statement(("host",), sub.where, sub.block),
+            blk.rs_port,
+            blk.inherited_retry,
+            blk.subject,
+        )
+        blk.hosts.append(host)
+        # check_smtp.c: a host block's retry / delay_before_retry are the SMTP_CHECK's own (the
+        # current checker's), written in file order
+        if host.retry_written:
+            blk.values["retry"] = host.retry
+            blk.retry_written = True
+        if host.delay_before_retry is not None:
+            blk.values["delay_before_retry"] = host.delay_before_retry
+        return KEEP
 
     def _smtp_hosts(
         self,
@@ -2861,6 +2980,231 @@ class _Model:
             values[key] = getattr(first, key)
         params.extend((k, v) for k, v in first.params if k in binds)
         return hosts
+
+
+# ---------------------------------------------------------------------------------------------
+# keepalived 2.2.7's keywords per block: keyword -> (field, converter, range / default, warning)
+
+GLOBAL_DEFS_TABLE: dict[str, Keyword[_Block]] = {
+    "router_id": Keyword("router_id", _Model.kw_word),
+    "vrrp_strict": Keyword("vrrp_strict", _Model.kw_flag),
+    # an invalid version clears an earlier one
+    "vrrp_version": Keyword("vrrp_version", _Model.kw_int, 2, 3, default=None),
+    "lvs_sync_daemon": Keyword("lvs_sync_daemon", _Model.kw_lvs_sync_daemon),
+    "lvs_timeouts": Keyword("lvs_timeouts", _Model.kw_lvs_timeouts),
+    "instance": Keyword("instance", _Model.kw_word),
+    "net_namespace": Keyword("net_namespace", _Model.kw_word),
+    "data_use_instance": Keyword("data_use_instance", _Model.kw_flag),
+    "enable_script_security": Keyword("enable_script_security", _Model.kw_flag),
+    # global_parser.c: 1 us .. UINT_MAX us, else "... is invalid" and ignored
+    **{
+        name: Keyword(
+            "",
+            _Model.kw_decimal,
+            0.000001,
+            4294.967295,
+            warning="{keyword} '{words}' is invalid: keepalived ignores it",
+            extra=True,
+        )
+        for name in ("vrrp_garp_interval", "vrrp_gna_interval")
+    },
+}
+
+VRRP_INSTANCE_TABLE: dict[str, Keyword[_InstanceBlock]] = {
+    "state": Keyword("state", _Model.kw_state),
+    "interface": Keyword("interface", _Model.kw_interface),
+    "virtual_router_id": Keyword("virtual_router_id", _Model.kw_int, 1, 255),
+    "priority": Keyword(
+        "priority",
+        _Model.kw_priority,
+        1,
+        255,
+        default=100,
+        warning="priority '{words}' must be 1..255: keepalived uses its default 100",
+    ),
+    "advert_int": Keyword(
+        "advert_int",
+        _Model.kw_decimal,
+        0.01,
+        255.0,
+        warning="advert_int '{words}' not valid (0.01..255 s); keepalived ignores it",
+    ),
+    "version": Keyword("version", _Model.kw_version, 2, 3),
+    "authentication": Keyword("", _Model.kw_authentication),
+    "virtual_ipaddress": Keyword("virtual_ipaddress", _Model.kw_vips),
+    "virtual_ipaddress_excluded": Keyword("virtual_ipaddress_excluded", _Model.kw_vips),
+    "unicast_src_ip": Keyword("unicast_src_ip", _Model.kw_src_ip),
+    "mcast_src_ip": Keyword("mcast_src_ip", _Model.kw_src_ip),
+    "unicast_peer": Keyword("unicast_peer", _Model.kw_peers),
+    "nopreempt": Keyword("nopreempt", _Model.kw_const, default=True),
+    "preempt": Keyword("nopreempt", _Model.kw_const, default=False),
+    "preempt_delay": Keyword(
+        "preempt_delay",
+        _Model.kw_preempt_delay,
+        0.0,
+        1_000_000.0,
+        warning="preempt_delay not valid: keepalived uses 0",
+    ),
+    "virtual_routes": Keyword("virtual_routes", _Model.kw_routes),
+    "virtual_rules": Keyword("virtual_rules", _Model.kw_routes),
+    "track_script": Keyword("track_script", _Model.kw_tracked),
+    "track_interface": Keyword("track_interface", _Model.kw_track_interface),
+    **{name: Keyword("", _Model.kw_notify) for name in NOTIFY_KEYWORDS},
+    **{
+        name: Keyword("", _Model.kw_instance_unsigned, lo, hi, warning=warning, extra=True)
+        for name, (lo, hi, warning) in INSTANCE_UNSIGNED.items()
+    },
+    "use_vmac": Keyword("use_vmac", _Model.kw_const, default=True),
+    "lvs_sync_daemon_interface": Keyword(
+        "lvs_sync_daemon_interface",
+        _Model.kw_word,
+        note="lvs_sync_daemon_interface in a vrrp_instance is deprecated; "
+        "use lvs_sync_daemon in global_defs",
+    ),
+}
+
+VRRP_SCRIPT_TABLE: dict[str, Keyword[_Block]] = {
+    "script": Keyword("script", _Model.kw_command),
+    "interval": Keyword("interval", _Model.kw_float),
+    "timeout": Keyword("timeout", _Model.kw_float),
+    "weight": Keyword("weight", _Model.kw_int, -253, 253, default=None),
+    "rise": Keyword("rise", _Model.kw_int, 1, math.inf, default=None),
+    "fall": Keyword("fall", _Model.kw_int, 1, math.inf, default=None),
+}
+
+_SCHEDULER: Keyword[_VsBlock] = Keyword(
+    "lb_algo",
+    _Model.kw_choice,
+    choices=LVS_SCHEDULERS,
+    warning="{subject}: invalid lvs_scheduler '{word}' - keepalived ignores it",
+)
+# check_parser.c svr_forwarding_handler: strcmp, upper case only
+_FORWARDING: Keyword[_VsBlock] = Keyword(
+    "lb_kind",
+    _Model.kw_choice,
+    choices=frozenset(("NAT", "DR", "TUN")),
+    warning="{subject}: unknown routing method '{word}' (NAT, DR or TUN, upper case) - "
+    "keepalived ignores it",
+)
+
+VIRTUAL_SERVER_TABLE: dict[str, Keyword[_VsBlock]] = {
+    "real_server": Keyword("", _Model.kw_real_server),
+    "lb_algo": _SCHEDULER,
+    "lvs_sched": _SCHEDULER,
+    "lb_kind": _FORWARDING,
+    "lvs_method": _FORWARDING,
+    "protocol": Keyword(
+        "protocol",
+        _Model.kw_protocol,
+        choices=frozenset(("TCP", "UDP", "SCTP")),
+        warning="unknown protocol '{words}': keepalived ignores it",
+    ),
+    "persistence_timeout": Keyword(
+        "persistence_timeout",
+        _Model.kw_persistence_timeout,
+        1,
+        LVS_MAX_TIMEOUT,
+        warning="persistence_timeout '{words}' invalid (1..{hi}): keepalived ignores it",
+    ),
+    "persistence_granularity": Keyword(
+        "persistence_granularity", _Model.kw_persistence_granularity
+    ),
+    "delay_loop": Keyword(
+        "delay_loop",
+        _Model.kw_decimal,
+        1e-6,
+        1e12,
+        warning="virtual server delay loop '{words}' invalid: keepalived ignores it",
+    ),
+    # passed to the real servers' checkers; an invalid retry clears an earlier one
+    "retry": Keyword(
+        "_retry",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        default=None,
+        warning="retry value invalid - {words}",
+    ),
+    "sorry_server": Keyword("sorry_server", _Model.kw_sorry_server),
+    "sorry_server_inhibit": Keyword("_sorry_inhibit", _Model.kw_const, default=True),
+    "quorum": Keyword(
+        "quorum",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        warning="quorum '{words}' invalid: keepalived ignores it",
+    ),
+    "hysteresis": Keyword(
+        "hysteresis",
+        _Model.kw_uint,
+        0,
+        _UINT_MAX,
+        warning="hysteresis '{words}' invalid: keepalived ignores it",
+    ),
+    "quorum_up": Keyword("quorum_up", _Model.kw_rest),
+    "quorum_down": Keyword("quorum_down", _Model.kw_rest),
+    "alpha": Keyword("alpha", _Model.kw_flag),
+    "omega": Keyword("omega", _Model.kw_flag),
+    "ops": Keyword("ops", _Model.kw_flag),
+    "inhibit_on_failure": Keyword("inhibit_on_failure", _Model.kw_flag),
+    "virtualhost": Keyword("virtualhost", _Model.kw_word),
+    "ip_family": Keyword("ip_family", _Model.kw_word),
+}
+
+REAL_SERVER_TABLE: dict[str, Keyword[_RsBlock]] = {
+    "weight": Keyword(
+        "weight",
+        _Model.kw_uint,
+        0,
+        IPVS_WEIGHT_MAX,
+        warning="real server weight {words} is outside range 0-{hi}: keepalived ignores it",
+    ),
+    "inhibit_on_failure": Keyword("inhibit_on_failure", _Model.kw_flag),
+    "notify_up": Keyword("notify_up", _Model.kw_rest),
+    "notify_down": Keyword("notify_down", _Model.kw_rest),
+    "lvs_method": Keyword(
+        "lb_kind",
+        _Model.kw_rs_method,
+        choices=frozenset(("NAT", "DR", "TUN")),
+        warning="unknown routing method '{word}' (NAT, DR or TUN, upper case): "
+        "keepalived ignores it",
+    ),
+    # the checkers' retry (also those written before it); an invalid retry clears it
+    "retry": Keyword(
+        "_retry",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        default=None,
+        warning="retry value invalid - {words}",
+    ),
+    **{name: Keyword("", _Model.kw_checker) for name in CHECKER_TYPES},
+}
+
+#: the keywords a checker models; its other allowed keywords are kept as ``params``
+CHECKER_TABLE: dict[str, Keyword[_CheckBlock]] = {
+    "connect_ip": Keyword("connect_ip", _Model.kw_connect_ip),
+    "connect_port": Keyword("connect_port", _Model.kw_connect_port),
+    "connect_timeout": Keyword("connect_timeout", _Model.kw_float),
+    "retry": Keyword(
+        "retry",
+        _Model.kw_check_retry,
+        0,
+        _UINT_MAX,
+        warning="invalid {keyword} value '{words}': keepalived ignores it",
+    ),
+    "nb_get_retry": Keyword(
+        "retry",
+        _Model.kw_check_retry,
+        0,
+        _UINT_MAX,
+        warning="invalid {keyword} value '{words}': keepalived ignores it",
+        note="nb_get_retry is deprecated - please use 'retry'",
+    ),
+    "delay_before_retry": Keyword("delay_before_retry", _Model.kw_float),
+    "url": Keyword("", _Model.kw_url),
+    "host": Keyword("", _Model.kw_smtp_host),
+}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,11 +9,12 @@ lvstop (``expect_write``); any other change is "by someone else" (keepalived, an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lvstop.model.ipvs import IpvsSnapshot
-from lvstop.model.jsonform import JsonModel
+from lvstop.model.jsonform import JsonModel, from_json
 from lvstop.model.vrrp import VrrpEvent
 
 #: event log severities → table marks
@@ -33,14 +34,8 @@ class LogEvent(JsonModel):
         return f"{self.time:.6f}|{self.kind}|{self.text}"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LogEvent:
-        return cls(
-            float(data["time"]),
-            str(data["kind"]),
-            str(data["text"]),
-            str(data.get("severity", "info")),
-            str(data.get("source", "ipvs")),
-        )
+    def from_dict(cls, data: Mapping[str, Any]) -> LogEvent:
+        return from_json(cls, data)
 
 
 _VRRP_SEVERITY = {

@@ -1,11 +1,13 @@
 import subprocess
 import sys
 
+import pytest
+
 from lvstop import __version__
 from lvstop.cli import main
 
 
-def test_version(capsys):
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     try:
         main(["--version"])
     except SystemExit as exc:
@@ -13,7 +15,7 @@ def test_version(capsys):
     assert __version__ in capsys.readouterr().out
 
 
-def test_help_lists_subcommands_without_root():
+def test_help_lists_subcommands_without_root() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "lvstop", "--help"], capture_output=True, text=True, check=True
     ).stdout

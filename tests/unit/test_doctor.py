@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import keepalived_samples as ks
 
-from lvstop.doctor import document, run_all
+from lvstop.doctor import CheckResult, document, run_all
 from lvstop.doctor.facts import Address, Facts, HeardAdvert
 from lvstop.model.ipvs import IpvsSnapshot, Timeouts
-from lvstop.model.keepalived import KeepalivedProcess
+from lvstop.model.keepalived import KeepalivedConfig, KeepalivedProcess
 from lvstop.sources.keepalived_conf import parse_file
 
 LAB_D1 = """
@@ -60,18 +61,18 @@ RS_ADDRS = (
 )
 
 
-def cfg(tmp_path, text, name="k.conf"):
+def cfg(tmp_path: Path, text: str, name: str = "k.conf") -> KeepalivedConfig:
     path = tmp_path / name
     path.write_text(text)
     return parse_file(str(path), config_id="d1")
 
 
-def by_id(results):
+def by_id(results: Iterable[CheckResult]) -> dict[str, CheckResult]:
     return {r.id: r for r in results}
 
 
-def director(tmp_path, text=LAB_D1, **kw):
-    defaults = dict(
+def director(tmp_path: Path, text: str = LAB_D1, **kw: Any) -> Facts:
+    defaults: dict[str, Any] = dict(
         role="director",
         config=cfg(tmp_path, text),
         sysctls={
@@ -90,7 +91,7 @@ def director(tmp_path, text=LAB_D1, **kw):
     return Facts(**defaults)
 
 
-def test_healthy_director(tmp_path):
+def test_healthy_director(tmp_path: Path) -> None:
     results = by_id(run_all(director(tmp_path)))
     assert not [r for r in results.values() if r.status == "fail"]
     assert results["ip.forward"].status == "skip"
@@ -102,13 +103,13 @@ def test_healthy_director(tmp_path):
     assert set(doc["checks"][0]) == {"id", "status", "summary", "fix"}
 
 
-def test_nat_needs_forwarding(tmp_path):
+def test_nat_needs_forwarding(tmp_path: Path) -> None:
     results = by_id(run_all(director(tmp_path, LAB_D1.replace("lb_kind DR", "lb_kind NAT"))))
     assert results["ip.forward"].status == "fail"
     assert "ip_forward=1" in results["ip.forward"].fix
 
 
-def test_strict_nopreempt_sorry_local(tmp_path):
+def test_strict_nopreempt_sorry_local(tmp_path: Path) -> None:
     text = (
         LAB_D1.replace("router_id d1", "router_id d1\n    vrrp_strict")
         .replace("advert_int 1", "advert_int 1\n    nopreempt")
@@ -129,7 +130,7 @@ def test_strict_nopreempt_sorry_local(tmp_path):
     assert by_id(run_all(director(tmp_path, unicast)))["vrrp.strict"].status == "warn"
 
 
-def test_foreign_vrid_and_config_and_running(tmp_path):
+def test_foreign_vrid_and_config_and_running(tmp_path: Path) -> None:
     rogue = HeardAdvert("eth0", "10.0.5.99", "inet", 51, 50, ("10.0.5.98",))
     facts = director(tmp_path, adverts=(rogue,), processes=(), keepalived_test=(1, "bad"))
     results = by_id(run_all(facts))
@@ -139,7 +140,7 @@ def test_foreign_vrid_and_config_and_running(tmp_path):
     assert results["keepalived.config"].status == "fail"
 
 
-def test_peer_configs(tmp_path):
+def test_peer_configs(tmp_path: Path) -> None:
     mine = cfg(tmp_path, LAB_D1, "d1.conf")
     good = (
         LAB_D1.replace("router_id d1", "router_id d2")
@@ -168,7 +169,7 @@ def test_peer_configs(tmp_path):
     assert results["peer.state_priority"].status == "fail"
 
 
-def rs_facts(**kw):
+def rs_facts(**kw: Any) -> Facts:
     defaults: dict[str, Any] = dict(
         role="real-server", sysctls=RS_SYSCTLS, addresses=RS_ADDRS, vips=("10.0.5.96",)
     )
@@ -176,7 +177,7 @@ def rs_facts(**kw):
     return Facts(**defaults)
 
 
-def test_real_server_checks():
+def test_real_server_checks() -> None:
     assert {r.status for r in run_all(rs_facts())} == {"ok"}
     broken = dict(RS_SYSCTLS, **{"net/ipv4/conf/all/arp_ignore": "0"})
     results = by_id(run_all(rs_facts(sysctls=broken)))
@@ -195,7 +196,7 @@ def test_real_server_checks():
     assert by_id(run_all(rs_facts(vips=())))["rs.vip"].status == "skip"
 
 
-def test_corpus_sample_doctor_findings(tmp_path):
+def test_corpus_sample_doctor_findings(tmp_path: Path) -> None:
     sample = parse_file(str(ks.sample("keepalived.conf.sample")), config_id="x")
     facts = director(tmp_path, config=sample)
     results = by_id(run_all(facts))
@@ -205,7 +206,7 @@ def test_corpus_sample_doctor_findings(tmp_path):
 NOTES = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "notes"
 
 
-def test_notes_dual_master_pair_passes_the_peer_checks(tmp_path):
+def test_notes_dual_master_pair_passes_the_peer_checks(tmp_path: Path) -> None:
     ds1 = parse_file(str(NOTES / "ds1-dual.conf"), config_id="x")
     ds2 = parse_file(str(NOTES / "ds2-dual.conf"), config_id="x")
     results = by_id(run_all(director(tmp_path, config=ds1, peer_config=ds2)))
@@ -223,7 +224,7 @@ def test_notes_dual_master_pair_passes_the_peer_checks(tmp_path):
     assert swapped["peer.router_id"].status == "warn"
 
 
-def test_config_keepalived_would_not_run_fails_and_differences_warn(tmp_path):
+def test_config_keepalived_would_not_run_fails_and_differences_warn(tmp_path: Path) -> None:
     no_vrid = LAB_D1.replace("    virtual_router_id 51\n", "", 1)
     result = by_id(run_all(director(tmp_path, no_vrid)))["keepalived.config"]
     assert result.status == "fail"

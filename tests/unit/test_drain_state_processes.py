@@ -33,7 +33,7 @@ print("done")
 """
 
 
-def test_two_processes_remembering_at_once_lose_nothing(tmp_path):
+def test_two_processes_remembering_at_once_lose_nothing(tmp_path: Path) -> None:
     n = 300  # read-modify-writes per process, 450 of them each (remember, and forget half)
     path = tmp_path / "state" / "drained.json"
     go = tmp_path / "go"
@@ -56,7 +56,7 @@ def test_two_processes_remembering_at_once_lose_nothing(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_lock_file_planted_as_a_symlink_is_refused(tmp_path):
+def test_lock_file_planted_as_a_symlink_is_refused(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("keep me\n")
     state_dir = tmp_path / "state"
@@ -72,7 +72,7 @@ def test_lock_file_planted_as_a_symlink_is_refused(tmp_path):
     assert not (state_dir / "drained.json").exists()
 
 
-def test_lock_file_of_another_user_or_a_fifo_is_refused(tmp_path):
+def test_lock_file_of_another_user_or_a_fifo_is_refused(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     lock = state_dir / "drained.json.lock"
@@ -89,7 +89,7 @@ def test_lock_file_of_another_user_or_a_fifo_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("weight", ['"abc"', "-1", "65536", "1.5", "true", "null"])
-def test_corrupt_weight_is_one_line_naming_the_file(tmp_path, weight):
+def test_corrupt_weight_is_one_line_naming_the_file(tmp_path: Path, weight: str) -> None:
     path = tmp_path / "drained.json"
     path.write_text(
         '{"version": 1, "drained": {"tcp:10.0.5.96:8888->10.0.5.91:8888\\u001b[2J":'
@@ -122,7 +122,7 @@ def test_corrupt_weight_is_one_line_naming_the_file(tmp_path, weight):
     assert proc.stderr == f"lvstop: {message}\n"
 
 
-def test_a_refused_drain_creates_no_state_file(tmp_path):
+def test_a_refused_drain_creates_no_state_file(tmp_path: Path) -> None:
     # this host's kernel has no IPVS (or the real server is not there): refused, no files
     state = tmp_path / "nowhere" / "drained.json"
     proc = subprocess.run(
@@ -145,7 +145,7 @@ def test_a_refused_drain_creates_no_state_file(tmp_path):
     assert not state.parent.exists()
 
 
-def test_saved_file_is_complete_json_after_each_write(tmp_path):
+def test_saved_file_is_complete_json_after_each_write(tmp_path: Path) -> None:
     path = tmp_path / "drained.json"
     state = DrainState(path)
     for j in range(5):

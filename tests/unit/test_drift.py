@@ -53,7 +53,7 @@ def service(drift: Drift, key: str) -> VirtualServerDrift:
     return found
 
 
-def test_healthy():
+def test_healthy() -> None:
     drift = compute_drift(*load("healthy"))
     assert drift.problems() == []
     assert {rs.verdict for vs in drift.virtual_servers for rs in vs.real_servers} == {"ok"}
@@ -64,7 +64,7 @@ def test_healthy():
     assert drift.foreign_services == ()
 
 
-def test_rs1_stopped_is_removed_with_its_checker():
+def test_rs1_stopped_is_removed_with_its_checker() -> None:
     drift = compute_drift(*load("rs1-stopped"))
     rs1 = real_server(drift, key(VIP1, RS1))
     assert rs1 is not None and rs1.verdict == "removed"
@@ -73,20 +73,20 @@ def test_rs1_stopped_is_removed_with_its_checker():
     assert len(drift.problems()) == 2
 
 
-def test_rs1_stopped_without_keepalived_state_is_only_absent():
+def test_rs1_stopped_without_keepalived_state_is_only_absent() -> None:
     drift = compute_drift(*load("rs1-stopped", with_runtime=False))
     rs1 = real_server(drift, key(VIP1, RS1))
     assert rs1.verdict == "absent" and "no keepalived state" in rs1.detail
 
 
-def test_inhibited():
+def test_inhibited() -> None:
     drift = compute_drift(*load("rs1-inhibited"))
     rs1 = real_server(drift, key(VIP1, RS1))
     assert rs1.verdict == "inhibited" and rs1.kernel_weight == 0
     assert rs1.failing_checks == ("TCP_CHECK :8888",)
 
 
-def test_manual_weight_change():
+def test_manual_weight_change() -> None:
     drift = compute_drift(*load("rs2-weight-5"))
     rs2 = real_server(drift, key(VIP1, RS2))
     assert rs2.verdict == "changed"
@@ -94,7 +94,7 @@ def test_manual_weight_change():
     assert "reload" in rs2.detail
 
 
-def test_failover_state_against_the_wire():
+def test_failover_state_against_the_wire() -> None:
     config, ipvs, runtime = load("failover-d2")
     wire = {("inet", 51): "10.0.5.93", ("inet", 52): "10.0.5.93"}
     drift = compute_drift(config, ipvs, runtime, wire, {"10.0.5.93"})
@@ -118,14 +118,14 @@ def _without_rs(ipvs: IpvsSnapshot, vip: str, rs: str) -> IpvsSnapshot:
     return IpvsSnapshot(services=tuple(services), timeouts=ipvs.timeouts)
 
 
-def test_removed_by_hand_while_keepalived_says_up():
+def test_removed_by_hand_while_keepalived_says_up() -> None:
     config, ipvs, runtime = load("healthy")
     drift = compute_drift(config, _without_rs(ipvs, VIP1, RS2), runtime)
     rs2 = real_server(drift, key(VIP1, RS2))
     assert rs2.verdict == "absent" and "removed by hand" in rs2.detail
 
 
-def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
+def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path: Path) -> None:
     config, ipvs, runtime = load("healthy")
     only_vip2 = IpvsSnapshot(services=tuple(s for s in ipvs.services if s.address == VIP2))
     drift = compute_drift(config, only_vip2, runtime)
@@ -170,7 +170,7 @@ def test_missing_service_unknown_rs_sorry_and_quorum(tmp_path):
     assert service(drift, f"tcp:{VIP1}:8888").verdict == "quorum-lost"
 
 
-def test_json_dump_names_the_same_instances():
+def test_json_dump_names_the_same_instances() -> None:
     d = LAB / "healthy"
     if not (d / "keepalived.json").exists():
         pytest.skip("no JSON dump recorded")
@@ -178,7 +178,7 @@ def test_json_dump_names_the_same_instances():
     assert {i.name: i.virtual_router_id for i in js} == {"VI_1": 51, "VI_2": 52}
 
 
-def test_drain_warning():
+def test_drain_warning() -> None:
     drift = compute_drift(*load("healthy"))
     text = drift.drain_warning(key(VIP1, RS1))
     assert text is not None and "sets its weight back to 1" in text
@@ -186,7 +186,7 @@ def test_drain_warning():
     assert drift.drain_warning("tcp:10.9.9.9:80->10.0.0.1:80") is None
 
 
-def test_real_server_ports_keepalived_rewrote_are_not_drift(tmp_path):
+def test_real_server_ports_keepalived_rewrote_are_not_drift(tmp_path: Path) -> None:
     # DR real servers written with another port (or none): keepalived 2.2.7 installs them on
     # the virtual server's port (check_data.c validate_check_config), which is what the
     # recorded kernel table holds; the effective config must agree with it, not cry "by hand"

@@ -7,7 +7,7 @@ import errno
 from lvstop.errors import LvstopError, one_line
 
 
-def test_lvstop_errors_and_kernel_errors_are_their_sentence():
+def test_lvstop_errors_and_kernel_errors_are_their_sentence() -> None:
     assert one_line(LvstopError("no IPVS here")) == "no IPVS here"
     assert (
         one_line(PermissionError(errno.EACCES, "Permission denied", "/run/x.pid"))
@@ -16,7 +16,7 @@ def test_lvstop_errors_and_kernel_errors_are_their_sentence():
     assert one_line(OSError("cannot ask keepalived")) == "cannot ask keepalived"
 
 
-def test_anything_else_is_an_lvstop_bug_without_its_type_name():
+def test_anything_else_is_an_lvstop_bug_without_its_type_name() -> None:
     for exc in (KeyError("ppid"), ValueError(), RuntimeError("a\nb")):
         text = one_line(exc)
         assert type(exc).__name__ not in text and "\n" not in text

@@ -63,7 +63,7 @@ def run_main(*args: str) -> tuple[int, str, str]:
 
 
 @given(st.text())
-def test_escape_controls_leaves_no_control_and_keeps_the_rest(text):
+def test_escape_controls_leaves_no_control_and_keeps_the_rest(text: str) -> None:
     out = escape_controls(text)
     assert not has_controls(out)
     assert out.count("\n") == text.count("\n")
@@ -72,7 +72,7 @@ def test_escape_controls_leaves_no_control_and_keeps_the_rest(text):
     assert "\n" not in escape_controls(text, keep_newlines=False)
 
 
-def test_every_control_is_shown_visibly():
+def test_every_control_is_shown_visibly() -> None:
     for c in CONTROLS:
         assert escape_controls(f"a{c}b") == f"a\\x{ord(c):02x}b"
     stream = io.StringIO()
@@ -83,7 +83,7 @@ def test_every_control_is_shown_visibly():
 # ---- item 5: configs ---------------------------------------------------------------------------
 
 
-def test_nested_seq_is_bounded(tmp_path):
+def test_nested_seq_is_bounded(tmp_path: Path) -> None:
     path = tmp_path / "seq.conf"
     path.write_text("~SEQ(a,60000) ~SEQ(b,60000) ~SEQ(c,60000) x $a $b $c\n")
     with pytest.raises(
@@ -94,7 +94,7 @@ def test_nested_seq_is_bounded(tmp_path):
         parse_file(str(path))
 
 
-def test_doubling_definitions_are_bounded_with_a_true_message(tmp_path):
+def test_doubling_definitions_are_bounded_with_a_true_message(tmp_path: Path) -> None:
     # 466 bytes: each definition doubles the one before; the last line would be 200 MiB
     lines = ["$A0=" + "x" * 200] + [f"$A{i}=$A{i - 1} $A{i - 1}" for i in range(1, 20)]
     path = tmp_path / "vars.conf"
@@ -108,14 +108,14 @@ def test_doubling_definitions_are_bounded_with_a_true_message(tmp_path):
         parse_file(str(path))
 
 
-def test_total_definition_work_is_bounded(tmp_path):
+def test_total_definition_work_is_bounded(tmp_path: Path) -> None:
     path = tmp_path / "many.conf"
     path.write_text("\n".join(["$A=x", *["$A " * 300] * 2000]) + "\n")
     with pytest.raises(KeepalivedConfigError, match="expand to more than 256 MiB in all"):
         parse_file(str(path))
 
 
-def test_include_fan_out_is_bounded(tmp_path):
+def test_include_fan_out_is_bounded(tmp_path: Path) -> None:
     for i in range(20):
         text = "\n".join([f"include f{i + 1}.conf"] * 10) if i < 19 else "global_defs {\n}"
         (tmp_path / f"f{i}.conf").write_text(text + "\n")
@@ -123,7 +123,7 @@ def test_include_fan_out_is_bounded(tmp_path):
         parse_file(str(tmp_path / "f0.conf"))
 
 
-def test_a_real_sized_sequence_still_parses(tmp_path):
+def test_a_real_sized_sequence_still_parses(tmp_path: Path) -> None:
     path = tmp_path / "ok.conf"
     path.write_text(
         "virtual_server 10.0.0.1 80 {\n~SEQ(i, 1, 250) real_server 10.0.1.$i 80 { weight 1 }\n}\n"
@@ -131,7 +131,7 @@ def test_a_real_sized_sequence_still_parses(tmp_path):
     assert len(parse_file(str(path)).virtual_servers[0].real_servers) == 250
 
 
-def test_fifo_include_and_fifo_config_are_refused_not_waited_for(tmp_path):
+def test_fifo_include_and_fifo_config_are_refused_not_waited_for(tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     conf = tmp_path / "k.conf"
@@ -165,7 +165,7 @@ QUOTED = st.text(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(name=QUOTED)
-def test_keepalived_text_output_never_carries_a_control(tmp_path, name):
+def test_keepalived_text_output_never_carries_a_control(tmp_path: Path, name: str) -> None:
     conf = tmp_path / "k.conf"
     conf.write_bytes(
         f'vrrp_instance "{name}" {{\n  interface "{name}"\n  virtual_router_id 5\n'
@@ -187,7 +187,7 @@ def test_keepalived_text_output_never_carries_a_control(tmp_path, name):
     assert not has_controls(out), out
 
 
-def test_cr_and_csi_in_an_instance_name_are_escaped(tmp_path):
+def test_cr_and_csi_in_an_instance_name_are_escaped(tmp_path: Path) -> None:
     conf = tmp_path / "k.conf"
     conf.write_bytes(
         b'vrrp_instance "VI_\r\xc2\x9b31mx" {\n  interface eth0\n'
@@ -246,7 +246,7 @@ def hostile_pcapng(
     path.write_bytes(shb + idb + epb)
 
 
-def test_interface_name_and_password_escaped(tmp_path):
+def test_interface_name_and_password_escaped(tmp_path: Path) -> None:
     path = tmp_path / "evil.pcapng"
     hostile_pcapng(path, b"eth\x1b]0;owned\x07\xc2\x9b", b"pw\x1b[2J\r")
     proc = lvstop("vrrp", "--show-auth", "--pcap", str(path))
@@ -266,7 +266,9 @@ def test_interface_name_and_password_escaped(tmp_path):
     password=st.binary(min_size=1, max_size=8),
     as_json=st.booleans(),
 )
-def test_vrrp_output_never_carries_a_control(tmp_path, ifname, password, as_json):
+def test_vrrp_output_never_carries_a_control(
+    tmp_path: Path, ifname: bytes, password: bytes, as_json: bool
+) -> None:
     path = tmp_path / "fuzz.pcapng"
     hostile_pcapng(path, ifname, password)
     rc, out, err = run_main(
@@ -276,7 +278,7 @@ def test_vrrp_output_never_carries_a_control(tmp_path, ifname, password, as_json
     assert not has_controls(out) and not has_controls(err), (out, err)
 
 
-def test_time_stamp_beyond_time_t_is_a_warning(tmp_path):
+def test_time_stamp_beyond_time_t_is_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "future.pcapng"
     hostile_pcapng(path, b"eth0", b"1111", ts=(1 << 64) - 1, resolution=0x80)
     proc = lvstop("vrrp", "--pcap", str(path))
@@ -284,14 +286,16 @@ def test_time_stamp_beyond_time_t_is_a_warning(tmp_path):
     assert "time stamp beyond year 9999; skipped" in proc.stderr
 
 
-def test_dev_zero_and_fifo_are_refused_before_reading(tmp_path):
+def test_dev_zero_and_fifo_are_refused_before_reading(tmp_path: Path) -> None:
     one_line_error(lvstop("vrrp", "--pcap", "/dev/zero"), "not a regular file")
     fifo = tmp_path / "cap.fifo"
     os.mkfifo(fifo)
     one_line_error(lvstop("vrrp", "--pcap", str(fifo)), "not a regular file")
 
 
-def test_a_big_file_is_judged_by_its_magic_first(tmp_path, monkeypatch):
+def test_a_big_file_is_judged_by_its_magic_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "big.bin"
     with path.open("wb") as f:
         f.truncate(3 << 30)  # sparse: 3 GiB of zeros, never read
@@ -313,7 +317,7 @@ def _nobody() -> tuple[int, int]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="plants a symlink owned by another user")
-def test_symlink_planted_by_nobody_is_never_followed(tmp_path):
+def test_symlink_planted_by_nobody_is_never_followed(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o1777)  # like /tmp: sticky, world-writable
@@ -368,7 +372,7 @@ def test_symlink_planted_by_nobody_is_never_followed(tmp_path):
     assert b"1111" in pcap.read_bytes()  # why it is 0600: the password is in it
 
 
-def test_symlink_planted_as_nobody_via_setpriv(tmp_path):
+def test_symlink_planted_as_nobody_via_setpriv(tmp_path: Path) -> None:
     if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists():
         pytest.skip("needs root and setpriv")
     import shutil

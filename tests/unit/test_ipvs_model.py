@@ -21,7 +21,7 @@ from lvstop.model.ipvs import (
 )
 
 
-def test_keys():
+def test_keys() -> None:
     v4 = Service("tcp", "inet", "10.0.5.96", 8888)
     assert v4.key == "tcp:10.0.5.96:8888"
     v6 = Service("tcp", "inet6", "2001:db8::1", 80)
@@ -34,7 +34,7 @@ def test_keys():
     assert rs6.key == "tcp:[2001:db8::1]:80->[2001:db8::5]:80"
 
 
-def test_lookup_by_key():
+def test_lookup_by_key() -> None:
     svc = Service(
         "udp",
         "inet",
@@ -49,7 +49,7 @@ def test_lookup_by_key():
     assert snap.real_server("nonsense") is None
 
 
-def test_schema_shape_is_exact():
+def test_schema_shape_is_exact() -> None:
     svc = Service(
         "tcp",
         "inet",
@@ -97,7 +97,7 @@ def test_schema_shape_is_exact():
     assert r["forward"] == "route"
 
 
-def test_from_dict_rejects_other_schema():
+def test_from_dict_rejects_other_schema() -> None:
     with pytest.raises(ValueError):
         IpvsSnapshot.from_dict({"schema": "something/2"})
 
@@ -110,7 +110,7 @@ port = st.integers(0, 65535)
 
 
 @st.composite
-def services(draw):
+def services(draw: st.DrawFn) -> Service:
     fam = draw(st.sampled_from(["inet", "inet6"]))
     proto = draw(st.sampled_from(["tcp", "udp", "sctp", "fwmark"]))
     addr_st = v4 if fam == "inet" else v6
@@ -173,7 +173,13 @@ def services(draw):
     st.floats(0, 1e9),
     st.floats(0, 2e9),
 )
-def test_json_round_trip(svcs, timeouts, daemons, mono, wall):
+def test_json_round_trip(
+    svcs: list[Service],
+    timeouts: Timeouts | None,
+    daemons: list[SyncDaemon],
+    mono: float,
+    wall: float,
+) -> None:
     snap = IpvsSnapshot(tuple(svcs), timeouts, tuple(daemons), mono, wall)
     back = IpvsSnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
     assert back == snap

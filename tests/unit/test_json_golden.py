@@ -65,7 +65,7 @@ def model_classes() -> Iterator[type]:
                 yield cls
 
 
-def test_every_field_is_written_or_excluded_with_a_reason():
+def test_every_field_is_written_or_excluded_with_a_reason() -> None:
     seen: list[str] = []
     for cls in model_classes():
         if cls.__name__ in NOT_OBJECTS:
@@ -217,7 +217,7 @@ def vrrp_documents() -> Any:
     "name",
     ["keepalived.json", "keepalived-runtime.json", "dump.json", "dump-conns.json", "vrrp.jsonl"],
 )
-def test_golden_documents(name, monkeypatch, tmp_path):
+def test_golden_documents(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     got = {
         "keepalived.json": keepalived_document,
         "keepalived-runtime.json": keepalived_runtime_document,
@@ -251,7 +251,7 @@ def objects(value: Any) -> Iterator[Any]:
             yield from objects(item)
 
 
-def test_every_field_of_the_recorded_objects_has_its_key():
+def test_every_field_of_the_recorded_objects_has_its_key() -> None:
     """On real objects (the lab scene above, a lab table, a VRRP capture's snapshot): each
     field not excluded is a key of its object's JSON (or its spread keys are)."""
     from lvstop.model.ipvs import IpvsSnapshot

@@ -42,7 +42,7 @@ class Outer(JsonModel):
     )
 
 
-def test_every_field_in_order_save_what_the_form_says():
+def test_every_field_in_order_save_what_the_form_says() -> None:
     doc = Outer("a", "s3cret", inners=(Inner("i", 2),), tags=("x",), extra={"k": 1}).to_dict()
     assert list(doc) == [
         "type",
@@ -72,7 +72,7 @@ def test_every_field_in_order_save_what_the_form_says():
     assert Outer("a", engine="sip").to_dict()["engine"] == "sip"
 
 
-def test_a_value_without_a_json_form_is_refused_not_guessed():
+def test_a_value_without_a_json_form_is_refused_not_guessed() -> None:
     @dataclass(frozen=True, slots=True)
     class Raw(JsonModel):
         data: bytes

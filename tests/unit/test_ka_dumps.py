@@ -19,12 +19,12 @@ def run(policy: DumpPolicy, frames: Frames) -> list[float]:
     return asked
 
 
-def test_steady_table_never_asks():
+def test_steady_table_never_asks() -> None:
     frames = [(float(t), dict(STEADY)) for t in range(0, 3600, 2)]
     assert run(DumpPolicy(60.0), frames) == []
 
 
-def test_a_vanished_real_server_asks_once_after_one_more_refresh():
+def test_a_vanished_real_server_asks_once_after_one_more_refresh() -> None:
     frames = [
         (0.0, STEADY),
         (2.0, STEADY),
@@ -35,7 +35,7 @@ def test_a_vanished_real_server_asks_once_after_one_more_refresh():
     assert run(DumpPolicy(60.0), frames) == [6.0]
 
 
-def test_changes_together_make_one_round():
+def test_changes_together_make_one_round() -> None:
     frames: Frames = [
         (0.0, STEADY),
         (2.0, {A: None, B: 1}),
@@ -46,7 +46,7 @@ def test_changes_together_make_one_round():
     assert run(DumpPolicy(60.0), frames) == [6.0]
 
 
-def test_at_most_one_round_per_gap_and_the_pending_change_goes_then():
+def test_at_most_one_round_per_gap_and_the_pending_change_goes_then() -> None:
     later: Frames = [(float(t), {A: 0, B: 1}) for t in range(14, 200, 2)]
     frames: Frames = [
         (0.0, STEADY),
@@ -61,7 +61,7 @@ def test_at_most_one_round_per_gap_and_the_pending_change_goes_then():
     assert not policy.pending
 
 
-def test_a_change_undone_before_the_round_asks_nothing():
+def test_a_change_undone_before_the_round_asks_nothing() -> None:
     policy = DumpPolicy(60.0)
     assert run(policy, [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: 1})]) == [4.0]
     frames = [
@@ -72,7 +72,7 @@ def test_a_change_undone_before_the_round_asks_nothing():
     assert run(policy, frames) == []  # back to what keepalived was last asked about
 
 
-def test_gap_zero_never_asks_on_its_own_and_current_tracks_each_real_server():
+def test_gap_zero_never_asks_on_its_own_and_current_tracks_each_real_server() -> None:
     policy = DumpPolicy(0.0)
     assert run(policy, [(0.0, STEADY), (2.0, {A: None, B: 1}), (4.0, {A: None, B: 1})]) == []
     assert policy.pending and policy.due_in(4.0) is None  # out of date, left to the user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keepalived_samples as ks
 import pytest
@@ -16,7 +17,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_json_schema(capsys):
+def test_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys,
         "--config",
@@ -66,7 +67,9 @@ def test_json_schema(capsys):
     assert doc["rules"] == "2.2.7" and doc["differences"] == [] and doc["errors"] == []
 
 
-def test_differences_errors_and_version(capsys, tmp_path, monkeypatch):
+def test_differences_errors_and_version(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lvstop.model.keepalived import KeepalivedVersion
     from lvstop.sources import keepalived_version
 
@@ -109,7 +112,7 @@ def test_differences_errors_and_version(capsys, tmp_path, monkeypatch):
     assert [e["level"] for e in doc["errors"]] == ["error"]
 
 
-def test_text_and_warnings(capsys):
+def test_text_and_warnings(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys,
         "--config",
@@ -122,7 +125,7 @@ def test_text_and_warnings(capsys):
     assert "unknown keyword 'VI_2'" in out
 
 
-def test_bad_config_is_one_line(capsys, tmp_path):
+def test_bad_config_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     bad = tmp_path / "k.conf"
     bad.write_text("include k.conf\n")
     code, out, err = run(capsys, "--config", str(bad), "--no-kernel")
@@ -134,7 +137,9 @@ def test_bad_config_is_one_line(capsys, tmp_path):
     assert code == 0 and "'{' of 'global_defs' is never closed" in out
 
 
-def test_this_hosts_config_is_judged_on_this_hosts_interfaces(capsys, tmp_path, monkeypatch):
+def test_this_hosts_config_is_judged_on_this_hosts_interfaces(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lvstop.model.keepalived import HostInterface
     from lvstop.sources import keepalived_conf, keepalived_state
 
@@ -160,7 +165,7 @@ def test_this_hosts_config_is_judged_on_this_hosts_interfaces(capsys, tmp_path, 
     assert "FAULT" not in out
 
 
-def test_host_interfaces_reads_this_netns():
+def test_host_interfaces_reads_this_netns() -> None:
     from lvstop.sources.keepalived_conf import host_interfaces
 
     lo = host_interfaces()["lo"]

@@ -28,7 +28,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_corpus_is_complete():
+def test_corpus_is_complete() -> None:
     assert len(SAMPLES) == 25
 
 
@@ -73,7 +73,7 @@ def test_every_sample_parses(sample: Path) -> None:
     assert not cfg.errors
 
 
-def test_sample_model_details():
+def test_sample_model_details() -> None:
     cfg = parse_file(str(ks.sample("keepalived.conf.vrrp")), config_id="x")
     assert cfg.router_id == "LVS_DEVEL"
     vi1 = cfg.instance("VI_1")
@@ -97,7 +97,7 @@ def test_sample_model_details():
     assert vi2 is not None and vi2.state == "BACKUP" and vi2.auth_type is None
 
 
-def test_checkers_and_quorum():
+def test_checkers_and_quorum() -> None:
     cfg = parse_file(str(ks.sample("keepalived.conf.SMTP_CHECK")), config_id="x")
     (vs,) = cfg.virtual_servers
     rs = vs.real_servers[2]
@@ -120,7 +120,7 @@ def test_checkers_and_quorum():
     assert urls[1].digest == "9b3a0c85a887a256d6939da88aabd8cd"
 
 
-def test_groups_fwmark_sorry_inhibit():
+def test_groups_fwmark_sorry_inhibit() -> None:
     cfg = parse_file(str(ks.sample("keepalived.conf.virtual_server_group")))
     (vs,) = cfg.virtual_servers
     assert vs.group == "VSG_1" and vs.address is None
@@ -142,7 +142,7 @@ def test_groups_fwmark_sorry_inhibit():
     assert cfg.virtual_servers[0].real_servers[0].inhibit_on_failure
 
 
-def test_conditional_config_id():
+def test_conditional_config_id() -> None:
     path = str(ks.sample("keepalived.conf.conditional_conf"))
     high = parse_file(path, config_id="high")
     low = parse_file(path, config_id="low")
@@ -160,7 +160,7 @@ def test_conditional_config_id():
     ]
 
 
-def test_not_conditional(tmp_path):
+def test_not_conditional(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "k.conf",
@@ -171,7 +171,9 @@ def test_not_conditional(tmp_path):
     assert parse_file(str(path), config_id="d2").vrrp_instances[0].priority == 50
 
 
-def test_default_config_id_is_short_host_name(monkeypatch, tmp_path):
+def test_default_config_id_is_short_host_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import socket
 
     monkeypatch.setattr(socket, "gethostname", lambda: "d1.example.net")
@@ -179,7 +181,7 @@ def test_default_config_id_is_short_host_name(monkeypatch, tmp_path):
     assert parse_file(str(path)).router_id == "ONE"
 
 
-def test_comments_quotes_and_braces():
+def test_comments_quotes_and_braces() -> None:
     assert decomment('  script "a # b" # c') == ('script "a # b"', False, False)
     assert decomment("x \\# y ! z") == ("x # y", False, False)
     assert decomment('a "open')[2] is True
@@ -192,7 +194,7 @@ def test_comments_quotes_and_braces():
     assert split_words('notify "/bin/x  a b" c') == (["notify", "/bin/x  a b", "c"], False)
 
 
-def test_one_line_blocks(tmp_path):
+def test_one_line_blocks(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "k.conf",
@@ -210,7 +212,7 @@ def test_one_line_blocks(tmp_path):
     assert [e.message for e in cfg.errors if "vrrp_instance V:" in e.message]
 
 
-def test_definitions_and_sequences(tmp_path):
+def test_definitions_and_sequences(tmp_path: Path) -> None:
     text = (
         "$PORT=8888\n"
         "$RS_BODY=weight 2 \\\n"
@@ -245,7 +247,7 @@ def test_definitions_and_sequences(tmp_path):
     assert not [w for w in cfg.warnings if "SEQ" in w.message or "definition" in w.message]
 
 
-def test_include_relative_glob_and_braces(tmp_path):
+def test_include_relative_glob_and_braces(tmp_path: Path) -> None:
     write(tmp_path, "etc/keepalived.conf", "include conf.d/*.conf\ninclude {a,b}.inc\n")
     write(tmp_path, "etc/conf.d/20-vs.conf", "virtual_server 10.0.0.1 80 {\n include rs.d/*\n}\n")
     write(tmp_path, "etc/conf.d/rs.d/one", "real_server 10.0.1.1 80 {\n weight 5\n}\n")
@@ -274,7 +276,7 @@ def test_include_relative_glob_and_braces(tmp_path):
     assert "no config files matched" in cfg.warnings[0].message
 
 
-def test_unknown_keywords_kept_and_reported(tmp_path):
+def test_unknown_keywords_kept_and_reported(tmp_path: Path) -> None:
     text = (
         "global_defs {\n  router_id X\n  frobnicate 3\n}\n"
         "bogus_block {\n  a b\n}\n"
@@ -304,7 +306,7 @@ def one_line_error(path: Path) -> KeepalivedConfigError:
     return info.value
 
 
-def test_unclosed_brace(tmp_path):
+def test_unclosed_brace(tmp_path: Path) -> None:
     # keepalived runs it ("There are 1 missing '}'s or extra '{'s"): so does lvstop, and warns
     cfg = parse_file(
         str(
@@ -321,7 +323,7 @@ def test_unclosed_brace(tmp_path):
     assert [v.address for v in cfg.vrrp_instances[0].virtual_ipaddress] == ["1.2.3.4/32"]
 
 
-def test_extra_brace(tmp_path):
+def test_extra_brace(tmp_path: Path) -> None:
     # keepalived: "Extra '}' found", then it reads on
     text = "global_defs {\n}\n}\nglobal_defs {\n router_id X\n}\n"
     cfg = parse_file(str(write(tmp_path, "k.conf", text)))
@@ -331,7 +333,7 @@ def test_extra_brace(tmp_path):
     assert cfg.router_id == "X"
 
 
-def test_missing_include_is_a_warning(tmp_path):
+def test_missing_include_is_a_warning(tmp_path: Path) -> None:
     # keepalived 2.2.7: "(Line 2) Config files missing '/nonexistent/file.conf'." and reads on
     cfg = parse_file(
         str(
@@ -348,14 +350,14 @@ def test_missing_include_is_a_warning(tmp_path):
     ]
 
 
-def test_include_loop(tmp_path):
+def test_include_loop(tmp_path: Path) -> None:
     write(tmp_path, "b.conf", "\n\ninclude a.conf\n")
     err = one_line_error(write(tmp_path, "a.conf", "include b.conf\n"))
     assert err.file.endswith("b.conf") and err.line == 3
     assert "include loop" in err.message
 
 
-def test_binary_junk(tmp_path):
+def test_binary_junk(tmp_path: Path) -> None:
     path = tmp_path / "junk.conf"
     path.write_bytes(b"global_defs {\n}\n" + bytes(range(256)) * 4)
     err = one_line_error(path)
@@ -364,7 +366,7 @@ def test_binary_junk(tmp_path):
     assert "binary" in one_line_error(path).message
 
 
-def test_long_line_is_read_in_pieces_as_keepalived_does(tmp_path):
+def test_long_line_is_read_in_pieces_as_keepalived_does(tmp_path: Path) -> None:
     # keepalived 2.2.7 -t on these two lines says: Unknown keyword 'y…yZ' (1,023 bytes), 'ZZ',
     # 'y…yWW', 'W': fgets(MAXBUF = 1024) pieces, each a line of its own
     text = "global_defs {\n" + "y" * 1022 + "ZZZ\n" + "y" * 1021 + "WWW\n  router_id X\n}\n"
@@ -375,14 +377,14 @@ def test_long_line_is_read_in_pieces_as_keepalived_does(tmp_path):
     assert [m for m in unknown if "'ZZ'" in m or "'W'" in m] and len(cfg.warnings) == 6
 
 
-def test_ten_megabytes_on_one_line(tmp_path):
+def test_ten_megabytes_on_one_line(tmp_path: Path) -> None:
     path = tmp_path / "big.conf"
     path.write_bytes(b"! header\n" + b"x" * (10 * 1024 * 1024))
     cfg = parse_file(str(path))
     assert cfg.warnings[0].line == 2 and "in pieces of 1023 bytes" in cfg.warnings[0].message
 
 
-def test_ten_megabytes_of_config(tmp_path):
+def test_ten_megabytes_of_config(tmp_path: Path) -> None:
     rs = "".join(
         f"  real_server 10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256} 80 {{\n"
         "    weight 1\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n"
@@ -407,7 +409,7 @@ def test_ten_megabytes_of_config(tmp_path):
         assert (check.type, check.connect_timeout, check.retry) == ("TCP_CHECK", 3.0, 1)
 
 
-def test_too_large_is_refused(tmp_path):
+def test_too_large_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "huge.conf"
     line = b"! " + b"y" * 1000 + b"\n"
     path.write_bytes(line * (33 * 1024))
@@ -415,24 +417,24 @@ def test_too_large_is_refused(tmp_path):
     assert "larger than" in err.message and err.line > 1
 
 
-def test_missing_file_and_directory(tmp_path):
+def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(KeepalivedConfigError, match="no such file"):
         parse_file(str(tmp_path / "nope.conf"))
     with pytest.raises(KeepalivedConfigError, match="is a directory"):
         parse_file(str(tmp_path))
 
 
-def test_unterminated_quote(tmp_path):
+def test_unterminated_quote(tmp_path: Path) -> None:
     err = one_line_error(write(tmp_path, "k.conf", 'vrrp_script s {\n script "/bin/true\n}\n'))
     assert err.line == 2 and "quote" in err.message
 
 
-def test_recursive_definition(tmp_path):
+def test_recursive_definition(tmp_path: Path) -> None:
     err = one_line_error(write(tmp_path, "k.conf", "$A=x $A\nglobal_defs {\n router_id $A\n}\n"))
     assert err.line == 3 and "recursive" in err.message
 
 
-def test_features_config():
+def test_features_config() -> None:
     path = str(DATA / "features" / "main.conf")
     high = parse_file(path, config_id="high")
     low = parse_file(path, config_id="low")
@@ -470,7 +472,7 @@ def test_features_config():
     assert (check.type, check.connect_timeout, check.retry) == ("TCP_CHECK", 2.0, 2)
 
 
-def test_notes_config_with_double_slash_remarks():
+def test_notes_config_with_double_slash_remarks() -> None:
     cfg = parse_file(str(DATA / "notes" / "ds-master.conf"), config_id="x")
     assert cfg.router_id == "LVS_DEVEL_master"
     (vi1,) = cfg.vrrp_instances

@@ -33,7 +33,8 @@ HOST = ko.recording_host(vlan=True)
 
 
 def path_of(name: str) -> Path:
-    return ks.FEATURES if name == "features.main.conf" else ks.sample(name)
+    path: Path = ks.FEATURES if name == "features.main.conf" else ks.sample(name)
+    return path
 
 
 def oracle(name: str, kind: str) -> str | None:

@@ -35,7 +35,7 @@ def statements_strategy(depth: int) -> st.SearchStrategy[list[Statement]]:
     return st.lists(st.one_of(leaf, block), max_size=4)
 
 
-def strip_where(items: Sequence[Statement]) -> list[tuple]:
+def strip_where(items: Sequence[Statement]) -> list[tuple[Any, ...]]:
     out = []
     for s in items:
         out.append((s.words, None if s.block is None else strip_where(s.block)))
@@ -90,7 +90,7 @@ instance = st.fixed_dictionaries(
 )
 
 
-def config_text(instances: list[dict], servers: list[dict]) -> str:
+def config_text(instances: list[dict[str, Any]], servers: list[dict[str, Any]]) -> str:
     # enable_script_security: the MISC_CHECK program is run without keepalived's warning
     out = ["global_defs {", "  router_id GEN", "  enable_script_security", "}"]
     for n, inst in enumerate(instances):
@@ -132,7 +132,9 @@ def config_text(instances: list[dict], servers: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
-def runs_as_written(instances: list[dict], servers: list[dict]) -> tuple[list[dict], list[dict]]:
+def runs_as_written(
+    instances: list[dict[str, Any]], servers: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Only configs keepalived runs exactly as written: distinct VRIDs, nopreempt only with
     BACKUP, real servers outside NAT on the virtual server's port (keepalived's own rules)."""
     seen: set[int] = set()

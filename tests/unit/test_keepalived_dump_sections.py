@@ -13,7 +13,7 @@ DUMPS = sorted(
 )
 
 
-def test_every_recorded_dump_cuts_into_its_sections():
+def test_every_recorded_dump_cuts_into_its_sections() -> None:
     assert len(DUMPS) > 50
     for path in DUMPS:
         text = path.read_text(errors="replace")  # as read_runtime reads it
@@ -29,7 +29,7 @@ def test_every_recorded_dump_cuts_into_its_sections():
         assert len(parse_check_data(text)) == names.count("Virtual server"), path.name
 
 
-def test_real_servers_belong_to_the_virtual_server_before_them():
+def test_real_servers_belong_to_the_virtual_server_before_them() -> None:
     text = (DATA / "samples-oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
     sections = dump_sections(text)
     rs_sections = [n for n, _l in sections].count("Real server")
@@ -37,7 +37,7 @@ def test_real_servers_belong_to_the_virtual_server_before_them():
     assert len(vs.real_servers) == rs_sections > 1
 
 
-def test_quorum_is_read_as_printed():
+def test_quorum_is_read_as_printed() -> None:
     text = (DATA / "samples-oracle" / "keepalived.conf.quorum.keepalived_check.data").read_text()
     assert "quorum = 7, hysteresis = 2" in text
     (vs,) = parse_check_data(

@@ -54,7 +54,7 @@ def vs(head: str = "10.0.0.1 80", body: str = "", rs_port: str = "80", rs_body: 
 # -- checkers -------------------------------------------------------------------------------
 
 
-def test_nb_get_retry_in_tcp_check_is_unknown_and_retry_stays_default(tmp_path):
+def test_nb_get_retry_in_tcp_check_is_unknown_and_retry_stays_default(tmp_path: Path) -> None:
     # check_tcp.c installs only install_checker_common_keywords(true): no nb_get_retry
     cfg = parse(tmp_path, vs(rs_body="        TCP_CHECK {\n            nb_get_retry 3\n        }"))
     check = cfg.virtual_servers[0].real_servers[0].checks[0]
@@ -63,7 +63,7 @@ def test_nb_get_retry_in_tcp_check_is_unknown_and_retry_stays_default(tmp_path):
     assert any("unknown keyword 'nb_get_retry' in TCP_CHECK" in w.message for w in cfg.warnings)
 
 
-def test_nb_get_retry_in_http_get_is_deprecated_but_applied(tmp_path):
+def test_nb_get_retry_in_http_get_is_deprecated_but_applied(tmp_path: Path) -> None:
     body = "        HTTP_GET {\n            url { path / }\n            nb_get_retry 4\n        }"
     cfg = parse(tmp_path, vs(body="    lb_kind NAT", rs_body=body))
     check = cfg.virtual_servers[0].real_servers[0].checks[0]
@@ -72,7 +72,7 @@ def test_nb_get_retry_in_http_get_is_deprecated_but_applied(tmp_path):
     assert not cfg.differences
 
 
-def test_retry_inherited_from_real_server_and_defaults_per_checker(tmp_path):
+def test_retry_inherited_from_real_server_and_defaults_per_checker(tmp_path: Path) -> None:
     body = "        retry 5\n        TCP_CHECK {\n        }\n"
     body += "        MISC_CHECK {\n misc_path /bin/true\n }"
     cfg = parse(tmp_path, vs(rs_body=body))
@@ -85,20 +85,20 @@ def test_retry_inherited_from_real_server_and_defaults_per_checker(tmp_path):
 # -- virtual servers ------------------------------------------------------------------------
 
 
-def test_lb_kind_lower_case_falls_back_to_nat(tmp_path):
+def test_lb_kind_lower_case_falls_back_to_nat(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs(body="    lb_kind dr"))
     assert cfg.virtual_servers[0].lb_kind == "NAT"
     assert diffs(cfg, "lb_kind") == [("dr", "NAT")]
     assert any("unknown routing method 'dr'" in w.message for w in cfg.warnings)
 
 
-def test_unknown_lb_algo_uses_wlc(tmp_path):
+def test_unknown_lb_algo_uses_wlc(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs(body="    lb_algo roundrobin").replace("    lb_algo rr\n", ""))
     assert cfg.virtual_servers[0].lb_algo == "wlc"
     assert diffs(cfg, "lb_algo") == [("roundrobin", "wlc")]
 
 
-def test_virtual_server_without_port_is_port_zero_and_persistent(tmp_path):
+def test_virtual_server_without_port_is_port_zero_and_persistent(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs(head="10.0.0.1", rs_port=""))
     (one,) = cfg.virtual_servers
     assert (one.address, one.port, one.label) == ("10.0.0.1", 0, "10.0.0.1:0")
@@ -107,13 +107,13 @@ def test_virtual_server_without_port_is_port_zero_and_persistent(tmp_path):
     assert diffs(cfg, "persistence_timeout") == [(None, "360")]
 
 
-def test_no_protocol_defaults_to_udp(tmp_path):
+def test_no_protocol_defaults_to_udp(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs().replace("    protocol TCP\n", ""))
     assert cfg.virtual_servers[0].protocol == "UDP"
     assert diffs(cfg, "protocol") == [(None, "UDP")]
 
 
-def test_real_server_port_rewritten_under_dr_and_fwmark(tmp_path):
+def test_real_server_port_rewritten_under_dr_and_fwmark(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs(body="    lb_kind DR", rs_port="8080"))
     assert cfg.virtual_servers[0].real_servers[0].port == 80
     assert diffs(cfg, "port") == [("8080", "80")]
@@ -127,7 +127,7 @@ def test_real_server_port_rewritten_under_dr_and_fwmark(tmp_path):
     assert not diffs(cfg, "port")
 
 
-def test_virtual_servers_dropped_at_load(tmp_path):
+def test_virtual_servers_dropped_at_load(tmp_path: Path) -> None:
     empty = "virtual_server 10.0.0.2 80 {\n    protocol TCP\n    lb_algo rr\n    lb_kind DR\n}\n"
     mixed = vs(body="    lb_kind DR").replace("10.0.0.11", "2001:db8::11")
     cfg = parse(tmp_path, empty + mixed)
@@ -140,7 +140,7 @@ def test_virtual_servers_dropped_at_load(tmp_path):
     ]
 
 
-def test_addresses_with_a_prefix_are_accepted(tmp_path):
+def test_addresses_with_a_prefix_are_accepted(tmp_path: Path) -> None:
     body = (
         "    unicast_src_ip 192.168.0.91/24\n"
         "    unicast_peer {\n        192.168.0.92/24\n        192.168.0.93\n    }"
@@ -155,14 +155,14 @@ def test_addresses_with_a_prefix_are_accepted(tmp_path):
     assert [rs.address for rs in cfg.virtual_servers[0].real_servers] == ["10.0.0.11"]
 
 
-def test_mcast_src_ip_is_reported(tmp_path):
+def test_mcast_src_ip_is_reported(tmp_path: Path) -> None:
     cfg = parse(tmp_path, VRRP.format(body="    mcast_src_ip 10.0.0.2"))
     inst = cfg.vrrp_instances[0]
     assert (inst.mcast_src_ip, inst.unicast_src_ip) == ("10.0.0.2", None)
     assert inst.to_dict()["mcast_src_ip"] == "10.0.0.2"
 
 
-def test_quorum_above_weight_sum_is_reduced(tmp_path):
+def test_quorum_above_weight_sum_is_reduced(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs(body="    quorum 5\n    hysteresis 9"))
     one = cfg.virtual_servers[0]
     assert (one.quorum, one.hysteresis) == (1, 0)
@@ -173,7 +173,7 @@ def test_quorum_above_weight_sum_is_reduced(tmp_path):
 # -- VRRP -----------------------------------------------------------------------------------
 
 
-def test_repeated_instance_and_notify_keep_the_first(tmp_path):
+def test_repeated_instance_and_notify_keep_the_first(tmp_path: Path) -> None:
     first = VRRP.format(body="    notify_master /bin/a\n    notify_master /bin/b\n    priority 90")
     second = VRRP.format(body="    priority 20").replace("51", "52")
     cfg = parse(tmp_path, first + second)
@@ -183,7 +183,7 @@ def test_repeated_instance_and_notify_keep_the_first(tmp_path):
     assert [(d.subject, d.effective) for d in cfg.differences] == [("vrrp_instance VI_1", None)]
 
 
-def test_state_and_priority_rules(tmp_path):
+def test_state_and_priority_rules(tmp_path: Path) -> None:
     cfg = parse(tmp_path, VRRP.format(body="    state master\n    priority 300"))
     inst = cfg.vrrp_instances[0]
     assert (inst.state, inst.priority) == ("BACKUP", 100)
@@ -196,13 +196,13 @@ def test_state_and_priority_rules(tmp_path):
     assert cfg.vrrp_instances[0].state == "MASTER"
 
 
-def test_nopreempt_cleared_with_initial_master(tmp_path):
+def test_nopreempt_cleared_with_initial_master(tmp_path: Path) -> None:
     cfg = parse(tmp_path, VRRP.format(body="    state MASTER\n    priority 150\n    nopreempt"))
     assert not cfg.vrrp_instances[0].nopreempt
     assert diffs(cfg, "nopreempt") == [("nopreempt", "preempt")]
 
 
-def test_vrrp_strict_demotes_master_and_ignores_auth(tmp_path):
+def test_vrrp_strict_demotes_master_and_ignores_auth(tmp_path: Path) -> None:
     body = "    state MASTER\n    priority 150\n"
     body += "    authentication {\n auth_type PASS\n auth_pass x\n }"
     cfg = parse(tmp_path, "global_defs {\n    vrrp_strict\n}\n" + VRRP.format(body=body))
@@ -211,7 +211,7 @@ def test_vrrp_strict_demotes_master_and_ignores_auth(tmp_path):
     assert diffs(cfg, "auth_type") == [("PASS", None)]
 
 
-def test_ah_with_initial_master_is_demoted(tmp_path):
+def test_ah_with_initial_master_is_demoted(tmp_path: Path) -> None:
     body = (
         "    state MASTER\n    priority 150\n    authentication {\n auth_type AH\n auth_pass x\n }"
     )
@@ -220,14 +220,14 @@ def test_ah_with_initial_master_is_demoted(tmp_path):
     assert cfg.vrrp_instances[0].auth_type == "AH"
 
 
-def test_auth_pass_truncated_to_8(tmp_path):
+def test_auth_pass_truncated_to_8(tmp_path: Path) -> None:
     body = "    authentication {\n        auth_type PASS\n        auth_pass 0123456789\n    }"
     cfg = parse(tmp_path, VRRP.format(body=body))
     assert cfg.vrrp_instances[0].auth_pass == "01234567"
     assert diffs(cfg, "auth_pass") == [("0123456789", "01234567")]
 
 
-def test_sync_groups_empty_removed_and_masters_demoted(tmp_path):
+def test_sync_groups_empty_removed_and_masters_demoted(tmp_path: Path) -> None:
     text = (
         "vrrp_sync_group G_EMPTY {\n    group {\n        NOPE\n    }\n}\n"
         "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
@@ -240,7 +240,7 @@ def test_sync_groups_empty_removed_and_masters_demoted(tmp_path):
     assert ("MASTER", "BACKUP") in diffs(cfg, "state")
 
 
-def test_deprecated_and_invalid_numbers_warn(tmp_path):
+def test_deprecated_and_invalid_numbers_warn(tmp_path: Path) -> None:
     body = "    lvs_sync_daemon_interface eth1\n    advert_int 0"
     cfg = parse(tmp_path, VRRP.format(body=body))
     messages = [w.message for w in cfg.warnings]
@@ -253,7 +253,7 @@ def test_deprecated_and_invalid_numbers_warn(tmp_path):
 # -- errors: keepalived would not run ---------------------------------------------------------
 
 
-def test_errors_where_keepalived_exits_and_the_rest_is_still_read(tmp_path):
+def test_errors_where_keepalived_exits_and_the_rest_is_still_read(tmp_path: Path) -> None:
     no_vrid = VRRP.format(body="").replace("    virtual_router_id 51\n", "")
     cfg = parse(tmp_path, no_vrid + vs())
     assert [e.message for e in cfg.errors] == [
@@ -268,7 +268,7 @@ def test_errors_where_keepalived_exits_and_the_rest_is_still_read(tmp_path):
     assert doc["rules"] == "2.2.7"
 
 
-def test_every_difference_points_at_a_line(tmp_path):
+def test_every_difference_points_at_a_line(tmp_path: Path) -> None:
     text = vs(body="    lb_kind dr\n    lb_algo nope", rs_port="81") + VRRP.format(
         body="    state master\n    priority 0"
     )
@@ -281,7 +281,7 @@ def test_every_difference_points_at_a_line(tmp_path):
             assert d.written in lines[d.line - 1]
 
 
-def test_sorry_server_port_follows_the_virtual_server_outside_nat(tmp_path):
+def test_sorry_server_port_follows_the_virtual_server_outside_nat(tmp_path: Path) -> None:
     cfg = parse(tmp_path, vs(body="    lb_kind DR\n    sorry_server 10.0.0.99 8080"))
     sorry = cfg.virtual_servers[0].sorry_server
     assert sorry is not None and sorry.port == 80
@@ -290,7 +290,7 @@ def test_sorry_server_port_follows_the_virtual_server_outside_nat(tmp_path):
     assert cfg.virtual_servers[0].sorry_server.port == 8080  # type: ignore[union-attr]
 
 
-def test_quorum_zero_wraps_hysteresis_like_keepalived(tmp_path):
+def test_quorum_zero_wraps_hysteresis_like_keepalived(tmp_path: Path) -> None:
     # found by the lab's generated configs: real servers of weight 0 make keepalived lower the
     # quorum to 0, and then hysteresis (0 >= 0) to quorum - 1 in unsigned arithmetic
     cfg = parse(tmp_path, vs(rs_body="        weight 0"))
@@ -299,7 +299,7 @@ def test_quorum_zero_wraps_hysteresis_like_keepalived(tmp_path):
     assert diffs(cfg, "hysteresis") == [("0", "4294967295")]
 
 
-def test_advert_int_rounded_to_whole_seconds_for_vrrp2(tmp_path):
+def test_advert_int_rounded_to_whole_seconds_for_vrrp2(tmp_path: Path) -> None:
     # found by the lab's generated configs: "(VI_1) VRRPv2 advertisement interval 0.500000s
     # must be an integer. rounding"
     cfg = parse(tmp_path, VRRP.format(body="    advert_int 0.5"))
@@ -312,7 +312,7 @@ def test_advert_int_rounded_to_whole_seconds_for_vrrp2(tmp_path):
     assert cfg.vrrp_instances[0].advert_int == 40.95
 
 
-def test_invalid_garp_intervals_and_extra_block_parameters_warn(tmp_path):
+def test_invalid_garp_intervals_and_extra_block_parameters_warn(tmp_path: Path) -> None:
     text = "global_defs {\n    vrrp_garp_interval 0\n    vrrp_gna_interval 0.5\n}\n"
     text += VRRP.format(body="").replace("virtual_ipaddress {", "virtual_ipaddress dev {")
     cfg = parse(tmp_path, text)
@@ -339,7 +339,9 @@ CORPUS = sorted(
         max_size=6,
     ),
 )
-def test_no_traceback_on_mangled_real_world_configs(tmp_path, source, edits):
+def test_no_traceback_on_mangled_real_world_configs(
+    tmp_path: Path, source: Path, edits: list[tuple[str, int]]
+) -> None:
     """Corpus configs with lines dropped, repeated, re-cased, numbers pushed out of range and
     braces added: a model (with warnings / errors) or one KeepalivedConfigError line, never a
     traceback; every difference points at a line of the file."""
@@ -375,7 +377,7 @@ def test_no_traceback_on_mangled_real_world_configs(tmp_path, source, edits):
 # -- routes, rules, static addresses (vrrp_iproute.c alloc_route, vrrp_iprule.c alloc_rule) ------
 
 
-def test_routes_without_dev_are_not_tracked_and_old_words_warn(tmp_path):
+def test_routes_without_dev_are_not_tracked_and_old_words_warn(tmp_path: Path) -> None:
     cfg = parse(
         tmp_path,
         "static_routes {\n    10.9.0.0/16 via 10.0.0.254 dev eth0\n"
@@ -404,7 +406,7 @@ def test_routes_without_dev_are_not_tracked_and_old_words_warn(tmp_path):
     assert (12, "invalid IP address '10.4.0./16': keepalived drops the route") in messages
 
 
-def test_rules_without_preference_are_numbered_across_the_config(tmp_path):
+def test_rules_without_preference_are_numbered_across_the_config(tmp_path: Path) -> None:
     cfg = parse(
         tmp_path,
         "static_rules {\n    from 10.1.0.0/16 table 1\n    to 10.2.0./16 table 1\n"
@@ -426,7 +428,7 @@ def test_rules_without_preference_are_numbered_across_the_config(tmp_path):
     assert doc["vrrp_instances"][0]["virtual_rules"][0]["preference"] == 16383
 
 
-def test_static_ipaddress_is_read(tmp_path):
+def test_static_ipaddress_is_read(tmp_path: Path) -> None:
     cfg = parse(tmp_path, "static_ipaddress {\n    192.168.1.1/24 dev eth0\n    bogus\n}\n")
     assert [v.address for v in cfg.static_ipaddress] == ["192.168.1.1/24"]
     assert cfg.to_dict()["static_ipaddress"] == ["192.168.1.1/24"]
@@ -435,7 +437,7 @@ def test_static_ipaddress_is_read(tmp_path):
 # -- SMTP_CHECK host blocks (check_smtp.c smtp_check_end_handler) ------------------------------
 
 
-def test_smtp_hosts_are_checkers_sharing_the_checks_retry(tmp_path):
+def test_smtp_hosts_are_checkers_sharing_the_checks_retry(tmp_path: Path) -> None:
     hosts = (
         "        SMTP_CHECK {\n            retry 2\n"
         "            host {\n                connect_ip 10.0.0.21\n                retry 5\n"
@@ -460,7 +462,7 @@ def test_smtp_hosts_are_checkers_sharing_the_checks_retry(tmp_path):
 # -- scripts keepalived cannot find (notify.c check_script_secure) -------------------------------
 
 
-def test_missing_track_script_is_disabled_and_untracked(tmp_path):
+def test_missing_track_script_is_disabled_and_untracked(tmp_path: Path) -> None:
     text = (
         "vrrp_script chk_gone {\n    script /nonexistent/check.sh\n}\n"
         "vrrp_script chk_ok {\n    script /bin/true\n}\n"
@@ -474,7 +476,7 @@ def test_missing_track_script_is_disabled_and_untracked(tmp_path):
     assert any("'/nonexistent/check.sh' cannot be accessed" in m for m in messages)
 
 
-def test_file_open_checks_and_path_searches(tmp_path):
+def test_file_open_checks_and_path_searches(tmp_path: Path) -> None:
     text = (
         'vrrp_script chk_port {\n    script "</dev/tcp/127.0.0.1/80"\n}\n'
         "vrrp_script chk_name {\n    script true\n}\n"
@@ -490,7 +492,7 @@ def test_file_open_checks_and_path_searches(tmp_path):
 # -- the host keepalived starts on -------------------------------------------------------------
 
 
-def test_instance_without_an_address_on_its_interface_starts_in_fault(tmp_path):
+def test_instance_without_an_address_on_its_interface_starts_in_fault(tmp_path: Path) -> None:
     from lvstop.model.keepalived import HostInterface
 
     host = {
@@ -516,7 +518,7 @@ def test_instance_without_an_address_on_its_interface_starts_in_fault(tmp_path):
     assert parse_file(str(path), config_id="x").vrrp_instances[0].fault is None
 
 
-def test_interfaces_the_host_does_not_have(tmp_path):
+def test_interfaces_the_host_does_not_have(tmp_path: Path) -> None:
     from lvstop.model.keepalived import HostInterface
 
     host = {"eth0": HostInterface("eth0", True, frozenset({"inet", "inet6"}))}
@@ -574,7 +576,9 @@ _WORDS = st.one_of(
     lines=st.lists(st.lists(_WORDS, max_size=6).map(" ".join), max_size=40),
     junk=st.binary(max_size=200),
 )
-def test_no_exception_but_lvstop_errors_on_random_keywords_and_bytes(tmp_path, lines, junk):
+def test_no_exception_but_lvstop_errors_on_random_keywords_and_bytes(
+    tmp_path: Path, lines: list[str], junk: bytes
+) -> None:
     """Random keyword soup and random bytes: a model (to_dict works), or an LvstopError whose
     message is one line; never any other exception."""
     path = tmp_path / "keepalived.conf"
@@ -588,7 +592,7 @@ def test_no_exception_but_lvstop_errors_on_random_keywords_and_bytes(tmp_path, l
         cfg.to_dict()
 
 
-def test_instance_garp_numbers_as_the_running_keepalived_reads_them(tmp_path):
+def test_instance_garp_numbers_as_the_running_keepalived_reads_them(tmp_path: Path) -> None:
     body = (
         "    garp_master_delay 5\n    garp_master_repeat 0\n    garp_lower_prio_delay 42949673\n"
         "    garp_lower_prio_repeat -1\n    down_timer_adverts 200\n    garp_master_refresh 7x"

@@ -18,7 +18,7 @@ from lvstop.sources.keepalived_state import (
 ORACLE = Path(__file__).resolve().parent.parent / "data" / "keepalived" / "samples-oracle"
 
 
-def test_vrrp_data_dump():
+def test_vrrp_data_dump() -> None:
     insts = parse_vrrp_data(
         (ORACLE / "keepalived.conf.vrrp.localcheck.keepalived.data").read_text()
     )
@@ -30,7 +30,7 @@ def test_vrrp_data_dump():
     assert vi1.last_transition and vi1.last_transition > 1.7e9
 
 
-def test_vrrp_json_dump_agrees_with_data_dump():
+def test_vrrp_json_dump_agrees_with_data_dump() -> None:
     data = parse_vrrp_data((ORACLE / "keepalived.conf.vrrp.keepalived.data").read_text())
     js = parse_vrrp_json((ORACLE / "keepalived.conf.vrrp.keepalived.json").read_text())
     assert [(i.name, i.virtual_router_id, set(i.vips)) for i in data] == [
@@ -38,7 +38,7 @@ def test_vrrp_json_dump_agrees_with_data_dump():
     ]
 
 
-def test_check_data_dump():
+def test_check_data_dump() -> None:
     (vs,) = parse_check_data((ORACLE / "keepalived.conf.quorum.keepalived_check.data").read_text())
     assert (vs.address, vs.port, vs.lb_algo, vs.quorum, vs.hysteresis) == (
         "10.0.1.1",
@@ -57,13 +57,13 @@ def test_check_data_dump():
     assert vs.fwmark == 1 and [rs.port for rs in vs.real_servers] == [0, 0]
 
 
-def test_dump_file_names():
+def test_dump_file_names() -> None:
     assert GlobalDefs().dump_file("keepalived.data", "/run/x") == "/run/x/keepalived.data"
     defs = GlobalDefs(instance="i1", net_namespace="blue", data_use_instance=True)
     assert defs.dump_file("keepalived_check.data") == "/tmp/keepalived_check.blue_i1.data"
 
 
-def test_pid_files_from_command_line():
+def test_pid_files_from_command_line() -> None:
     files = _pid_files(["keepalived", "-p", "/r/k.pid", "--vrrp_pid=/r/v.pid", "-c", "/r/c.pid"])
     assert files["parent"] == "/r/k.pid" and files["vrrp"] == "/r/v.pid"
     assert files["checker"] == "/r/c.pid" and files["bfd"] == "/run/bfd.pid"
@@ -80,7 +80,7 @@ def proc(pid: int, ppid: int, cmdline: list[str], untrusted: str | None = None) 
     }
 
 
-def test_find_processes_groups_parent_and_children():
+def test_find_processes_groups_parent_and_children() -> None:
     cmd = ["/usr/sbin/keepalived", "-f", "/etc/k/ka.conf", "-D"]
     procs = [
         proc(10, 1, cmd),
@@ -95,7 +95,7 @@ def test_find_processes_groups_parent_and_children():
     assert all(p.config_path == "/etc/k/ka.conf" for p in found)
 
 
-def test_check_data_quorum_zero_is_zero():
+def test_check_data_quorum_zero_is_zero() -> None:
     # corpus 94: real servers of weight 0; keepalived lowers the quorum to 0 and, in unsigned
     # arithmetic, the hysteresis to quorum - 1 (its own dump says so)
     corpus = ORACLE.parent / "corpus-oracle"

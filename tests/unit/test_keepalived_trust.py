@@ -73,7 +73,9 @@ def root_impostor() -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
 
 
 @root_only
-def test_keepalived_run_by_nobody_is_ignored(nobody_impostor):
+def test_keepalived_run_by_nobody_is_ignored(
+    nobody_impostor: tuple[subprocess.Popen[bytes], Path],
+) -> None:
     proc, marker = nobody_impostor
     info = _wait_scanned(proc.pid)
     assert info["uids"][0] != 0
@@ -85,7 +87,9 @@ def test_keepalived_run_by_nobody_is_ignored(nobody_impostor):
 
 
 @root_only
-def test_a_process_executable_is_never_run(root_impostor):
+def test_a_process_executable_is_never_run(
+    root_impostor: tuple[subprocess.Popen[bytes], Path],
+) -> None:
     """Even a root process (trusted) is not asked its signals by running what its exe link
     names: the installed keepalived answers only for itself, else SIGUSR1 from the table."""
     proc, marker = root_impostor
@@ -96,7 +100,7 @@ def test_a_process_executable_is_never_run(root_impostor):
     assert not marker.exists()
 
 
-def test_trusted_file_wants_root_owned_files_in_root_owned_folders(tmp_path):
+def test_trusted_file_wants_root_owned_files_in_root_owned_folders(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("files made here are not root's")
     # /tmp is writable by all (sticky or not, lvstop does not trust what lies below it)
@@ -121,12 +125,12 @@ def test_trusted_file_wants_root_owned_files_in_root_owned_folders(tmp_path):
     assert ks.trusted_file(str(tmp_path / "absent")) is None
 
 
-def test_untrusted_reason_reads_uids_first():
+def test_untrusted_reason_reads_uids_first() -> None:
     assert ks.untrusted_reason(os.getpid(), (1000, 1000, 1000)) == "runs as uid 1000, not root"
     assert ks.untrusted_reason(os.getpid(), (0, 1000, 0)) is not None
 
 
-def test_signal_numbers_come_from_the_installed_keepalived_only():
+def test_signal_numbers_come_from_the_installed_keepalived_only() -> None:
     installed = ks.installed_keepalived()
     if installed is None:
         pytest.skip("no keepalived installed")

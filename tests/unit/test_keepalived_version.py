@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 from lvstop.sources.keepalived_version import judge, parse_version, read_version, trusted_binary
 
 
-def test_parse_and_judge():
+def test_parse_and_judge() -> None:
     assert parse_version("Keepalived v2.2.7 (01/16,2022)\n\nCopyright(C) 2001-2022") == "2.2.7"
     assert parse_version("no version here") is None
     assert judge("2.2.7") is None and judge("2.2.8") is None
@@ -20,7 +21,7 @@ def test_parse_and_judge():
     assert "no version" in (judge(None) or "")
 
 
-def test_only_root_owned_regular_files_not_writable_by_others(tmp_path):
+def test_only_root_owned_regular_files_not_writable_by_others(tmp_path: Path) -> None:
     fake = tmp_path / "keepalived"
     fake.write_text("#!/bin/sh\necho 'Keepalived v1.4.2 (x)' >&2\n")
     fake.chmod(0o755)
@@ -39,7 +40,7 @@ def test_only_root_owned_regular_files_not_writable_by_others(tmp_path):
 
 
 @pytest.mark.skipif(trusted_binary() is None, reason="no keepalived installed on this host")
-def test_the_installed_keepalived():
+def test_the_installed_keepalived() -> None:
     got = read_version()
     assert got.binary == trusted_binary()
     assert got.version is not None and got.version.startswith("2.")

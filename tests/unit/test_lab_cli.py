@@ -24,20 +24,20 @@ def lvstop(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_run_without_a_command_is_a_one_line_error():
+def test_run_without_a_command_is_a_one_line_error() -> None:
     proc = lvstop("lab", "run")
     assert proc.returncode == 2
     assert proc.stderr == "lvstop: give a command: lvstop lab run [--node NODE] -- COMMAND...\n"
 
 
-def test_fault_outside_the_vm_says_where_it_works():
+def test_fault_outside_the_vm_says_where_it_works() -> None:
     proc = lvstop("lab", "fault", "keepalived-stop", "node=d1")
     assert proc.returncode == 2
     assert proc.stderr.startswith("lvstop: this only works inside the lab VM")
     assert proc.stderr.count("\n") == 1
 
 
-def test_fault_list_and_bad_param_syntax():
+def test_fault_list_and_bad_param_syntax() -> None:
     listing = lvstop("lab", "fault")
     assert listing.returncode == 0
     for name in ("keepalived-kill", "vrrp-cut", "netem", "rogue-start", "load-start"):
@@ -46,20 +46,20 @@ def test_fault_list_and_bad_param_syntax():
     assert bad.returncode == 2 and "write KEY=VALUE" in bad.stderr
 
 
-def test_console_modes_need_a_terminal():
+def test_console_modes_need_a_terminal() -> None:
     proc = lvstop("lab", "shell")
     assert proc.returncode == 2
     assert "needs a terminal" in proc.stderr
 
 
-def test_unknown_node_is_rejected_by_the_parser(capsys):
+def test_unknown_node_is_rejected_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["lab", "run", "--node", "d9", "--", "true"])
     assert exc.value.code == 2
     assert "invalid choice: 'd9'" in capsys.readouterr().err
 
 
-def test_dashboard_is_detected_or_falls_back(monkeypatch):
+def test_dashboard_is_detected_or_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     # `lvstop top --lab` exists in this tree; the fallback is used when it does not.
     assert lab_cmd.dashboard_available()
     calls = []

@@ -38,7 +38,7 @@ def value(block: str, key: str) -> str:
     return m.group(1)
 
 
-def test_default_topology_addresses():
+def test_default_topology_addresses() -> None:
     addr = {n.name: n.address for n in TOPO.nodes}
     assert addr == {
         "d1": "10.0.5.90",
@@ -80,7 +80,9 @@ def first_vip(block: str) -> str:
         ),
     ],
 )
-def test_dual_master_vrrp_instances(director, expected):
+def test_dual_master_vrrp_instances(
+    director: str, expected: dict[str, tuple[str, str, str, str]]
+) -> None:
     text = keepalived_config(TOPO, director)
     instances = blocks(text, "vrrp_instance")
     got = {
@@ -96,7 +98,7 @@ def test_dual_master_vrrp_instances(director, expected):
 
 
 @pytest.mark.parametrize("director", ["d1", "d2"])
-def test_virtual_services_dr_rr_tcp_check(director):
+def test_virtual_services_dr_rr_tcp_check(director: str) -> None:
     services = blocks(keepalived_config(TOPO, director), "virtual_server")
     assert set(services) == {"10.0.5.96 8888", "10.0.5.97 8888"}
     for body in services.values():
@@ -107,7 +109,7 @@ def test_virtual_services_dr_rr_tcp_check(director):
         assert body.count("connect_port 8888") == 2
 
 
-def test_rogue_claims_vrid_51_with_another_vip():
+def test_rogue_claims_vrid_51_with_another_vip() -> None:
     text = rogue_config(TOPO)
     (block,) = blocks(text, "vrrp_instance").values()
     assert value(block, "virtual_router_id") == "51"
@@ -116,7 +118,7 @@ def test_rogue_claims_vrid_51_with_another_vip():
     assert "virtual_server" not in text
 
 
-def test_config_only_for_directors():
+def test_config_only_for_directors() -> None:
     with pytest.raises(ValueError, match="not a director"):
         keepalived_config(TOPO, "rs1")
     assert {n.role for n in TOPO.directors} == {DIRECTOR}
@@ -127,7 +129,7 @@ def test_config_only_for_directors():
     reason="keepalived not installed",
 )
 @pytest.mark.parametrize("which", ["d1", "d2", "rogue"])
-def test_keepalived_accepts_generated_configs(tmp_path, which):
+def test_keepalived_accepts_generated_configs(tmp_path: Path, which: str) -> None:
     text = rogue_config(TOPO) if which == "rogue" else keepalived_config(TOPO, which)
     conf = tmp_path / "keepalived.conf"
     conf.write_text(text)
@@ -143,7 +145,7 @@ def test_keepalived_accepts_generated_configs(tmp_path, which):
 # --- VM plumbing ------------------------------------------------------------------------------
 
 
-def test_init_script_mounts_loads_modules_and_powers_off(tmp_path):
+def test_init_script_mounts_loads_modules_and_powers_off(tmp_path: Path) -> None:
     text = vm.init_script(tmp_path, {"LVSTOP_IN_LAB": "1", "TERM": "xterm"})
     assert text.startswith("#!/bin/sh\n")
     for line in (
@@ -170,7 +172,7 @@ def test_init_script_mounts_loads_modules_and_powers_off(tmp_path):
     assert "export LVSTOP_IN_LAB=1" in text
 
 
-def test_uml_argv_never_attaches_the_host_network(tmp_path):
+def test_uml_argv_never_attaches_the_host_network(tmp_path: Path) -> None:
     argv = vm.uml_argv("/usr/bin/linux.uml", tmp_path, 60, interactive=False)
     assert argv[0] == "timeout" and "60s" in argv
     assert not any(re.match(r"eth\d+=", a) for a in argv)
@@ -179,12 +181,12 @@ def test_uml_argv_never_attaches_the_host_network(tmp_path):
     assert "--foreground" in vm.uml_argv("/x", tmp_path, 60, interactive=True)
 
 
-def test_payload_round_trip():
+def test_payload_round_trip() -> None:
     p = vm.Payload("command", ("ipvsadm", "-Ln"), "d2", (("A", "b"),), wait_healthy=False)
     assert vm.Payload.from_json(p.to_json()) == p
 
 
-def test_missing_programs_name_the_debian_package(monkeypatch):
+def test_missing_programs_name_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         vm, "REQUIRED_PROGRAMS", (("linux.uml-not-here", "user-mode-linux"), ("ipvsadm", "ipvsadm"))
     )
@@ -194,7 +196,7 @@ def test_missing_programs_name_the_debian_package(monkeypatch):
     assert "apt-get install -y user-mode-linux" in msg and "\n" not in msg
 
 
-def test_host_paths_under_the_vms_tmpfs_are_mounted_again(tmp_path):
+def test_host_paths_under_the_vms_tmpfs_are_mounted_again(tmp_path: Path) -> None:
     # tmp_path is under /tmp: a clone there is re-exposed at its own path, outermost only
     clone = tmp_path / "clone"
     (clone / ".lab" / "run-1").mkdir(parents=True)
@@ -214,17 +216,17 @@ def test_host_paths_under_the_vms_tmpfs_are_mounted_again(tmp_path):
         ("/run/lvstop-lab/d1", "its own /run/lvstop-lab"),
     ],
 )
-def test_host_paths_the_vm_keeps_to_itself_are_refused_in_one_line(path, why):
+def test_host_paths_the_vm_keeps_to_itself_are_refused_in_one_line(path: str, why: str) -> None:
     with pytest.raises(LvstopError, match=re.escape(why)) as err:
         vm.host_mounts([Path(path)])
     assert "\n" not in str(err.value)
 
 
-def test_vm_private_folders_are_the_ones_the_lab_uses():
+def test_vm_private_folders_are_the_ones_the_lab_uses() -> None:
     assert str(runtime.RUN_ROOT) in vm.VM_PRIVATE and str(runtime.NETNS_DIR) in vm.VM_PRIVATE
 
 
-def test_init_script_mounts_a_clone_under_tmp_again(tmp_path):
+def test_init_script_mounts_a_clone_under_tmp_again(tmp_path: Path) -> None:
     run_dir = tmp_path / ".lab" / "run-1"
     text = vm.init_script(run_dir, {})
     q = os.path.realpath(tmp_path)
@@ -234,7 +236,9 @@ def test_init_script_mounts_a_clone_under_tmp_again(tmp_path):
     assert text.index("mount -t tmpfs tmp /tmp") < text.index(line) < text.index("modules")
 
 
-def test_lab_dir_under_tmp_is_accepted_and_tmp_itself_refused(monkeypatch, tmp_path):
+def test_lab_dir_under_tmp_is_accepted_and_tmp_itself_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("LVSTOP_LAB_DIR", str(tmp_path / "lab"))
     assert vm.lab_dir() == (tmp_path / "lab").resolve()
     monkeypatch.setenv("LVSTOP_LAB_DIR", "/tmp")
@@ -242,7 +246,9 @@ def test_lab_dir_under_tmp_is_accepted_and_tmp_itself_refused(monkeypatch, tmp_p
         vm.lab_dir()
 
 
-def test_load_factor_follows_the_hosts_load_file(monkeypatch, tmp_path):
+def test_load_factor_follows_the_hosts_load_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("LVSTOP_LAB_RUN_DIR", str(tmp_path))
     assert runtime.load_factor() == 1.0  # no file yet: an idle host
     (tmp_path / vm.HOST_LOAD_FILE).write_text("1.50 2\n")
@@ -255,7 +261,7 @@ def test_load_factor_follows_the_hosts_load_file(monkeypatch, tmp_path):
     assert runtime.load_factor() == 1.0
 
 
-def test_the_host_load_is_reported_while_the_vm_runs(tmp_path):
+def test_the_host_load_is_reported_while_the_vm_runs(tmp_path: Path) -> None:
     proc = subprocess.Popen(["sleep", "60"])
     try:
         thread = vm.report_host_load(tmp_path, proc)
@@ -272,7 +278,7 @@ def test_the_host_load_is_reported_while_the_vm_runs(tmp_path):
     assert not thread.is_alive()  # it stops with the VM
 
 
-def test_vm_result_failure_lines(tmp_path):
+def test_vm_result_failure_lines(tmp_path: Path) -> None:
     (tmp_path / "progress").write_text("modules\nnetwork\n")
     assert "timed out (last step: network)" in (vm.result(tmp_path, 124).failure() or "")
     assert "died without an exit status" in (vm.result(tmp_path, 0).failure() or "")
@@ -286,7 +292,7 @@ def test_vm_result_failure_lines(tmp_path):
 # --- faults registry (parameter handling needs no VM) ----------------------------------------
 
 
-def test_every_fault_has_a_description_and_an_undo_pair():
+def test_every_fault_has_a_description_and_an_undo_pair() -> None:
     names = set(faults.FAULTS)
     assert {
         "keepalived-stop",
@@ -308,7 +314,7 @@ def test_every_fault_has_a_description_and_an_undo_pair():
     assert len(faults.describe()) == len(names)
 
 
-def test_fault_params_are_converted_and_checked():
+def test_fault_params_are_converted_and_checked() -> None:
     netem = faults.FAULTS["netem"]
     assert faults.parse_params(netem, {"loss": "5", "node": "rs1"}) == {
         "node": "rs1",
@@ -322,7 +328,7 @@ def test_fault_params_are_converted_and_checked():
         faults.parse_params(netem, {"delay": "soon"})
 
 
-def test_faults_refuse_to_run_outside_the_lab(monkeypatch):
+def test_faults_refuse_to_run_outside_the_lab(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LVSTOP_IN_LAB", raising=False)
     with pytest.raises(LvstopError, match="only works inside the lab VM"):
         faults.apply("keepalived-stop", node="d1")

@@ -7,6 +7,7 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scapy.compat import raw
@@ -31,7 +32,8 @@ from lvstop.sources.vrrp_decode import LINKTYPE_ETHERNET, LINKTYPE_RAW, decode_i
 DATA = Path(__file__).resolve().parents[1] / "data" / "vrrp"
 
 
-def frames(n=5):
+def frames(n: int = 5) -> list[Any]:
+    """scapy packets (its classes are not annotated)."""
     out = []
     for i in range(n):
         p = (
@@ -50,7 +52,7 @@ def frames(n=5):
     return out
 
 
-def test_reads_scapy_pcap_with_times(tmp_path):
+def test_reads_scapy_pcap_with_times(tmp_path: Path) -> None:
     path = tmp_path / "a.pcap"
     pkts = frames()
     with PcapWriter(str(path)) as w:
@@ -67,7 +69,7 @@ def test_reads_scapy_pcap_with_times(tmp_path):
     assert adverts[0].time == pytest.approx(1700000000.123456)
 
 
-def test_reads_pcapng_with_interface_name_and_resolution(tmp_path):
+def test_reads_pcapng_with_interface_name_and_resolution(tmp_path: Path) -> None:
     path = tmp_path / "a.pcapng"
     pkts = frames(3)
     for p in pkts:
@@ -90,7 +92,7 @@ def _ng_block(btype: int, body: bytes) -> bytes:
     return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
 
 
-def test_pcapng_handmade_nanosecond_resolution_and_name():
+def test_pcapng_handmade_nanosecond_resolution_and_name() -> None:
     pkt = raw(IP(src="10.0.5.90", dst="224.0.0.18", ttl=255) / VRRPv3(vrid=9, addrlist=["1.2.3.4"]))
     shb = _ng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
     opts = struct.pack("<HH", 2, 4) + b"eth9" + struct.pack("<HHB3x", 9, 1, 9) + b"\0" * 4
@@ -109,7 +111,7 @@ def test_pcapng_handmade_nanosecond_resolution_and_name():
     assert a.time == pytest.approx(1700000000.123456789, abs=1e-6)
 
 
-def test_big_endian_and_nanosecond_pcap(tmp_path):
+def test_big_endian_and_nanosecond_pcap(tmp_path: Path) -> None:
     pkt = raw(IP(src="10.0.5.90", dst="224.0.0.18", ttl=255) / VRRP(vrid=7, addrlist=["1.2.3.4"]))
     head = struct.pack(">IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 65535, LINKTYPE_RAW)
     rec = struct.pack(">IIII", 1700000001, 500_000_000, len(pkt), len(pkt)) + pkt
@@ -119,7 +121,7 @@ def test_big_endian_and_nanosecond_pcap(tmp_path):
     assert a.vrid == 7 and a.time == 1700000001.5
 
 
-def test_truncated_file_keeps_what_was_read_and_warns(tmp_path):
+def test_truncated_file_keeps_what_was_read_and_warns(tmp_path: Path) -> None:
     path = tmp_path / "t.pcap"
     with PcapWriter(str(path)) as w:
         for p in frames(3):
@@ -139,21 +141,21 @@ def test_truncated_file_keeps_what_was_read_and_warns(tmp_path):
         (struct.pack("<I", 0xA1B2C3D4) + b"\0" * 4, "truncated pcap header"),
     ],
 )
-def test_not_a_capture_is_one_line_error(tmp_path, content, message):
+def test_not_a_capture_is_one_line_error(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "x.pcap"
     path.write_bytes(content)
     with pytest.raises(PcapError, match=message):
         PcapReader(path)
 
 
-def test_missing_file_and_directory(tmp_path):
+def test_missing_file_and_directory(tmp_path: Path) -> None:
     with pytest.raises(PcapError, match="no such file"):
         PcapReader(tmp_path / "nope.pcap")
     with pytest.raises(PcapError, match="is a directory"):
         PcapReader(tmp_path)
 
 
-def adverts_sample():
+def adverts_sample() -> list[Advert]:
     return [
         Advert(
             time=1700000000.25,
@@ -214,7 +216,7 @@ def adverts_sample():
     ]
 
 
-def test_incident_snapshot_round_trip(tmp_path):
+def test_incident_snapshot_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "incident.pcap"
     src = adverts_sample()
     assert write_adverts(path, src) == 3  # the bogus one cannot be rebuilt
@@ -245,7 +247,7 @@ def test_incident_snapshot_round_trip(tmp_path):
         )
 
 
-def test_written_pcap_is_read_by_scapy_and_tcpdump(tmp_path):
+def test_written_pcap_is_read_by_scapy_and_tcpdump(tmp_path: Path) -> None:
     path = tmp_path / "incident.pcap"
     write_adverts(path, adverts_sample())
     pkts = rdpcap(str(path))
@@ -260,7 +262,7 @@ def test_written_pcap_is_read_by_scapy_and_tcpdump(tmp_path):
     assert "bad" not in out  # IP header checksums are right
 
 
-def test_encoded_checksums_pass_our_decoder_and_scapy():
+def test_encoded_checksums_pass_our_decoder_and_scapy() -> None:
     for a in adverts_sample()[:3]:
         packet = encode_advert(a)
         again = decode_ip(packet, a.time)
@@ -273,7 +275,7 @@ def test_encoded_checksums_pass_our_decoder_and_scapy():
             assert IP(raw(parsed))[layer.__class__].chksum == stored
 
 
-def test_writer_accepts_a_file_object(tmp_path):
+def test_writer_accepts_a_file_object(tmp_path: Path) -> None:
     path = tmp_path / "o.pcap"
     pkt = encode_advert(adverts_sample()[0])
     with path.open("wb") as f, OurWriter(f, LINKTYPE_RAW) as w:
@@ -283,7 +285,7 @@ def test_writer_accepts_a_file_object(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.pcap")))
-def test_lab_captures_match_tcpdump_packet_count(name):
+def test_lab_captures_match_tcpdump_packet_count(name: str) -> None:
     """Every packet tcpdump lists in a capture recorded in the lab is an advert for us."""
     if shutil.which("tcpdump") is None:
         pytest.skip("tcpdump not installed")

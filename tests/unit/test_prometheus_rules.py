@@ -27,20 +27,20 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @needs_promtool
-def test_rules_check():
+def test_rules_check() -> None:
     proc = promtool("check", "rules", "lvstop-alerts.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS: 11 rules found" in proc.stdout
 
 
 @needs_promtool
-def test_rules_unit_tests_pass():
+def test_rules_unit_tests_pass() -> None:
     proc = promtool("test", "rules", "lvstop-alerts.test.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
 
 
-def test_rules_use_only_served_metrics():
+def test_rules_use_only_served_metrics() -> None:
     text = (CONTRIB / "lvstop-alerts.yml").read_text()
     used = set(re.findall(r"\b((?:lvstop|node_ipvs)_[a-z_]+)", text))
     assert used

@@ -41,7 +41,7 @@ counters = st.integers(min_value=0, max_value=2**64 - 1)
 
 
 @given(counters, st.integers(min_value=0, max_value=10**9), st.floats(0.01, 100))
-def test_delta_rate_is_delta_over_time(base, delta, seconds):
+def test_delta_rate_is_delta_over_time(base: int, delta: int, seconds: float) -> None:
     r = delta_rates(Stats(conns=base), Stats(conns=base + delta), seconds)
     assert r is not None
     assert r.cps == pytest.approx(delta / seconds)
@@ -49,16 +49,16 @@ def test_delta_rate_is_delta_over_time(base, delta, seconds):
 
 
 @given(counters, st.integers(min_value=1, max_value=10**9))
-def test_counter_going_down_is_a_reset(cur, drop):
+def test_counter_going_down_is_a_reset(cur: int, drop: int) -> None:
     assert delta_rates(Stats(inbytes=cur + drop), Stats(inbytes=cur), 1.0) is None
 
 
-def test_no_rate_for_non_positive_interval():
+def test_no_rate_for_non_positive_interval() -> None:
     assert delta_rates(Stats(), Stats(conns=5), 0.0) is None
     assert delta_rates(Stats(), Stats(conns=5), -1.0) is None
 
 
-def test_tracker_new_removed_reset_and_history():
+def test_tracker_new_removed_reset_and_history() -> None:
     tr = RateTracker(history=3)
     assert tr.update(snap(10.0, 0, {"10.0.5.91": 0})) == {}
     rs1 = f"{SVC_KEY}->10.0.5.91:8888"
@@ -82,27 +82,27 @@ def test_tracker_new_removed_reset_and_history():
     assert len(tr.history(rs2)) == 3  # ring buffer size
 
 
-def test_same_snapshot_twice_keeps_last_rates():
+def test_same_snapshot_twice_keeps_last_rates() -> None:
     tr = RateTracker()
     tr.update(snap(1.0, 0, {}))
     first = tr.update(snap(2.0, 4, {}))
     assert tr.update(snap(2.0, 8, {})) == first
 
 
-def test_total_sums_services():
+def test_total_sums_services() -> None:
     tr = RateTracker()
     tr.update(snap(0.0, 0, {}, services=3))
     r = tr.update(snap(1.0, 7, {}, services=3))
     assert r[TOTAL_KEY].cps == 21.0
 
 
-def test_unknown_history_field():
+def test_unknown_history_field() -> None:
     with pytest.raises(ValueError):
         RateTracker().history("x", "bogus")
 
 
 @given(st.lists(st.floats(allow_nan=False), max_size=50), st.integers(1, 10))
-def test_ring_buffer_keeps_last_n(values, size):
+def test_ring_buffer_keeps_last_n(values: list[float], size: int) -> None:
     rb = RingBuffer(size)
     for v in values:
         rb.append(v)
@@ -111,7 +111,7 @@ def test_ring_buffer_keeps_last_n(values, size):
 
 
 @given(st.lists(st.integers(0, 10**6), min_size=2, max_size=20))
-def test_monotonic_counters_give_nonnegative_rates(increments):
+def test_monotonic_counters_give_nonnegative_rates(increments: list[int]) -> None:
     tr = RateTracker()
     total = 0
     base = Service("udp", "inet", "10.0.5.97", 53)

@@ -24,7 +24,7 @@ def top_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def test_full_file(tmp_path):
+def test_full_file(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         'read_only = true\ninterval = 2\niface = "eth1"\n'
@@ -42,7 +42,9 @@ def test_full_file(tmp_path):
     assert settings.load(write(tmp_path, 'iface = ["eth0", "eth1"]\n')).iface == ("eth0", "eth1")
 
 
-def test_missing_default_file_is_defaults_but_a_named_one_must_exist(tmp_path, monkeypatch):
+def test_missing_default_file_is_defaults_but_a_named_one_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(settings.ENV_VAR, raising=False)
     monkeypatch.setattr(settings, "DEFAULT_PATH", tmp_path / "absent.toml")
     assert settings.load() == settings.Settings()
@@ -51,7 +53,7 @@ def test_missing_default_file_is_defaults_but_a_named_one_must_exist(tmp_path, m
         settings.load()
 
 
-def test_env_var_names_the_file(tmp_path, monkeypatch):
+def test_env_var_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, "read_only = true\n")
     monkeypatch.setenv(settings.ENV_VAR, str(path))
     assert settings.load().read_only is True
@@ -74,21 +76,23 @@ def test_env_var_names_the_file(tmp_path, monkeypatch):
         ("read_only = true\n[top]\ninterval = 1\n", r"lvstop\.toml:2: unknown table 'top'"),
     ],
 )
-def test_bad_files_give_one_line_naming_file_and_line(tmp_path, text, error):
+def test_bad_files_give_one_line_naming_file_and_line(
+    tmp_path: Path, text: str, error: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(LvstopError, match=error) as info:
         settings.load(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
-def test_not_utf8(tmp_path):
+def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "lvstop.toml"
     path.write_bytes(b'interval = 1\ntheme = "\xff"\n')
     with pytest.raises(LvstopError, match=r"lvstop\.toml:2: not UTF-8"):
         settings.load(path)
 
 
-def test_flags_override_the_file(tmp_path, monkeypatch):
+def test_flags_override_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(
         tmp_path,
         'read_only = true\ninterval = 2\niface = "eth1"\n'
@@ -128,7 +132,9 @@ def test_flags_override_the_file(tmp_path, monkeypatch):
     assert top.resolve(top_args("--config", str(other))).interval == 3.0
 
 
-def test_no_file_no_flags_gives_the_old_defaults(tmp_path, monkeypatch):
+def test_no_file_no_flags_gives_the_old_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(settings.ENV_VAR, raising=False)
     monkeypatch.setattr(settings, "DEFAULT_PATH", tmp_path / "absent.toml")
     merged = top.resolve(top_args())
@@ -142,7 +148,9 @@ def test_no_file_no_flags_gives_the_old_defaults(tmp_path, monkeypatch):
     assert top.resolve(top_args("--read-only")).read_only is True
 
 
-def test_cli_prints_one_line_for_a_bad_config(tmp_path, monkeypatch, capsys):
+def test_cli_prints_one_line_for_a_bad_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from lvstop import cli
 
     monkeypatch.setenv(settings.ENV_VAR, str(write(tmp_path, "interval = [\n")))
@@ -152,7 +160,9 @@ def test_cli_prints_one_line_for_a_bad_config(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1
 
 
-def test_keepalived_signals_off_with_read_only_unless_allowed(tmp_path, monkeypatch):
+def test_keepalived_signals_off_with_read_only_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--read-only / read_only = true: no signal to keepalived unless --keepalived-state."""
     monkeypatch.setattr("lvstop.sources.keepalived_state.can_signal", lambda: True)
     conf = write(tmp_path, "read_only = true\nkeepalived_dump_gap = 300\n")

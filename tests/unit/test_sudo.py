@@ -8,6 +8,7 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sudo runs lvstop as r
 
 
 @pytest.fixture
-def under_sudo(monkeypatch, tmp_path):
+def under_sudo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """lvstop as `sudo` starts it for uid 1000; /etc/lvstop/lvstop.toml is a file of the
     test's (read_only = false until a test writes otherwise)."""
     conf = tmp_path / "etc" / "lvstop.toml"
@@ -45,7 +46,13 @@ def one_line_refusal(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str
     [["drain", KEY], ["restore", KEY], ["weight", KEY, "3"], ["timeouts", "60", "0", "0"]],
 )
 @pytest.mark.parametrize("option", ["--audit-log", "--state-file"])
-def test_write_commands_refuse_file_overrides(under_sudo, capsys, tmp_path, command, option):
+def test_write_commands_refuse_file_overrides(
+    under_sudo: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: list[str],
+    option: str,
+) -> None:
     target = tmp_path / "elsewhere" / "file"
     err = one_line_refusal(capsys, [*command, option, str(target)])
     assert err.startswith(f"lvstop: {option} is not allowed under sudo: ")
@@ -53,7 +60,13 @@ def test_write_commands_refuse_file_overrides(under_sudo, capsys, tmp_path, comm
 
 
 @pytest.mark.parametrize("name", sudo.ENV_OVERRIDES)
-def test_variables_that_redirect_files_are_refused(under_sudo, capsys, monkeypatch, tmp_path, name):
+def test_variables_that_redirect_files_are_refused(
+    under_sudo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    name: str,
+) -> None:
     monkeypatch.setenv(name, str(tmp_path / "x"))
     for argv in (["drain", KEY], ["top", "--read-only"]):
         err = one_line_refusal(capsys, argv)
@@ -61,7 +74,9 @@ def test_variables_that_redirect_files_are_refused(under_sudo, capsys, monkeypat
     assert not (tmp_path / "x").exists()
 
 
-def test_read_only_in_the_config_refuses_writes_under_sudo(under_sudo, capsys):
+def test_read_only_in_the_config_refuses_writes_under_sudo(
+    under_sudo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     under_sudo.write_text("read_only = true\n")
     for argv in (["drain", KEY], ["weight", KEY, "3"], ["timeouts", "60", "0", "0"]):
         err = one_line_refusal(capsys, argv)
@@ -73,7 +88,9 @@ def test_read_only_in_the_config_refuses_writes_under_sudo(under_sudo, capsys):
     assert err.startswith("lvstop: --no-read-only is not allowed under sudo: ")
 
 
-def test_dashboard_reads_only_the_default_config(under_sudo, capsys, tmp_path):
+def test_dashboard_reads_only_the_default_config(
+    under_sudo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     other = tmp_path / "other.toml"
     other.write_text("read_only = false\n")
     err = one_line_refusal(capsys, ["top", "--config", str(other)])
@@ -98,7 +115,7 @@ def test_dashboard_reads_only_the_default_config(under_sudo, capsys, tmp_path):
     assert top.resolve(args).read_only is True
 
 
-def test_root_itself_is_not_restricted(monkeypatch, tmp_path):
+def test_root_itself_is_not_restricted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SUDO_UID", raising=False)
     assert not sudo.restricted()
     monkeypatch.setenv("SUDO_UID", "0")  # root ran sudo
@@ -128,7 +145,7 @@ def test_root_itself_is_not_restricted(monkeypatch, tmp_path):
     assert "under sudo" not in proc.stderr and proc.stderr.startswith("lvstop: ")
 
 
-def test_a_new_process_with_sudos_variables_is_restricted(tmp_path):
+def test_a_new_process_with_sudos_variables_is_restricted(tmp_path: Path) -> None:
     # the variables sudo sets for the command it runs (uid 1000 ran `sudo lvstop ...`)
     proc = subprocess.run(
         [

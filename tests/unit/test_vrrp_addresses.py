@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ SCRIPT = textwrap.dedent("""
     shutil.which("unshare") is None or os.geteuid() != 0,
     reason="needs root and unshare for a private network namespace",
 )
-def test_address_events_in_private_netns():
+def test_address_events_in_private_netns() -> None:
     proc = subprocess.run(
         ["unshare", "-n", sys.executable, "-c", SCRIPT],
         capture_output=True,
@@ -68,16 +69,16 @@ def test_address_events_in_private_netns():
     assert result["error"] is None
 
 
-class _Msg(dict):
-    def __init__(self, event, family, index, prefixlen, **attrs):
+class _Msg(dict[str, Any]):
+    def __init__(self, event: str, family: int, index: int, prefixlen: int, **attrs: Any) -> None:
         super().__init__(event=event, family=family, index=index, prefixlen=prefixlen)
         self.attrs = attrs
 
-    def get_attr(self, name):
+    def get_attr(self, name: str) -> Any:
         return self.attrs.get(name)
 
 
-def test_apply_prefers_ifa_local_and_counts_per_interface():
+def test_apply_prefers_ifa_local_and_counts_per_interface() -> None:
     from lvstop.sources.addresses import LocalAddresses
 
     w = LocalAddresses()

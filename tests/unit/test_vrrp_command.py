@@ -80,7 +80,7 @@ def same_events(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
     )
 
 
-def comparable(records, start, end):
+def comparable(records: list[dict[str, Any]], start: float, end: float) -> list[tuple[Any, ...]]:
     return [
         (
             r["kind"],
@@ -101,7 +101,7 @@ def comparable(records, start, end):
 
 
 @pytest.mark.parametrize("run", LAB_RUNS)
-def test_lab_pcap_replays_to_the_live_events(run):
+def test_lab_pcap_replays_to_the_live_events(run: str) -> None:
     """tcpdump's capture of a lab run, read with --pcap, gives the events `lvstop vrrp` printed
     live in the same run (recorded by tests/lab/test_vrrp_lab.py)."""
     live = jsonl((DATA / f"{run}.jsonl").read_text())
@@ -118,7 +118,7 @@ def test_lab_pcap_replays_to_the_live_events(run):
     assert live_events, "the recording has events besides the first masters"
 
 
-def test_kill9_recording_says_failover_with_master_down_gap():
+def test_kill9_recording_says_failover_with_master_down_gap() -> None:
     out = jsonl(
         lvstop(
             "vrrp", "--json", "--pcap", str(DATA / "lab_kill9_failover_gap_then_preempt.pcap")
@@ -139,7 +139,7 @@ def test_kill9_recording_says_failover_with_master_down_gap():
     assert 3900 < failover["gap_ms"] < 4300  # 3 × 1 s + (256 - 10)/256 s
 
 
-def test_keepalived_vrrpv3_recording_ipv6_and_centiseconds():
+def test_keepalived_vrrpv3_recording_ipv6_and_centiseconds() -> None:
     """Two real keepalived 2.2.7 in VRRPv3 (tests/lab/test_vrrp_lab.py::
     test_vrrpv3_ipv6_and_centiseconds): VRID 61 over IPv6 from link-local sources, VRID 62
     over IPv4 at 50 centiseconds; the master stopped, the backup (priority 50) took over
@@ -193,7 +193,7 @@ def test_keepalived_vrrpv3_recording_ipv6_and_centiseconds():
     assert gaps[62] == pytest.approx((256 - 50) * 500 / 256, abs=25)
 
 
-def test_json_schema_is_exact_and_auth_masked():
+def test_json_schema_is_exact_and_auth_masked() -> None:
     out = jsonl(
         lvstop(
             "vrrp", "--json", "--pcap", str(DATA / "lab_stop_keepalived_resign_then_failover.pcap")
@@ -211,7 +211,7 @@ def test_json_schema_is_exact_and_auth_masked():
     assert "1111" not in text  # the lab's auth_pass
 
 
-def test_show_auth_reveals_the_password():
+def test_show_auth_reveals_the_password() -> None:
     out = lvstop(
         "vrrp", "--show-auth", "--pcap", str(DATA / "lab_stop_keepalived_resign_then_failover.pcap")
     ).stdout
@@ -222,7 +222,7 @@ def test_show_auth_reveals_the_password():
     assert 'auth simple "***"' in out and "1111" not in out
 
 
-def test_text_lines_events_and_summary():
+def test_text_lines_events_and_summary() -> None:
     out = lvstop(
         "vrrp", "--pcap", str(DATA / "lab_vrrp_cut_split_brain_and_cleared.pcap")
     ).stdout.splitlines()
@@ -237,7 +237,7 @@ def test_text_lines_events_and_summary():
     assert "split brain: " in summary[2] and "bogus: 0" in summary[2]
 
 
-def test_duration_limits_a_pcap_to_its_first_seconds():
+def test_duration_limits_a_pcap_to_its_first_seconds() -> None:
     full = jsonl(
         lvstop(
             "vrrp", "--json", "--pcap", str(DATA / "lab_kill9_failover_gap_then_preempt.pcap")
@@ -269,14 +269,14 @@ def test_duration_limits_a_pcap_to_its_first_seconds():
         (["--iface", "nosuch0", "--duration", "0.1"], "lvstop: no such interface: nosuch0"),
     ],
 )
-def test_one_line_errors(args, message):
+def test_one_line_errors(args: list[str], message: str) -> None:
     proc = lvstop("vrrp", *args, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
     assert "Traceback" not in proc.stderr
 
 
-def test_damaged_pcap_warns_and_still_summarises(tmp_path):
+def test_damaged_pcap_warns_and_still_summarises(tmp_path: Path) -> None:
     data = (DATA / "lab_rogue_router_conflict.pcap").read_bytes()
     path = tmp_path / "cut.pcap"
     path.write_bytes(data[:-7])
@@ -287,7 +287,7 @@ def test_damaged_pcap_warns_and_still_summarises(tmp_path):
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop the capability")
-def test_without_cap_net_raw_one_line():
+def test_without_cap_net_raw_one_line() -> None:
     proc = subprocess.run(
         [
             "setpriv",
@@ -329,7 +329,7 @@ NO_SCAPY = textwrap.dedent("""
         ["vrrp", "--iface", "lo", "--duration", "0.2"],
     ],
 )
-def test_scapy_is_never_imported(args):
+def test_scapy_is_never_imported(args: list[str]) -> None:
     if "--iface" in args and os.geteuid() != 0:
         pytest.skip("live capture needs root")
     proc = subprocess.run(
@@ -389,7 +389,7 @@ SENDER = textwrap.dedent("""
     shutil.which("unshare") is None or os.geteuid() != 0,
     reason="needs root and unshare for a private network namespace",
 )
-def test_live_capture_on_loopback_in_private_netns(tmp_path):
+def test_live_capture_on_loopback_in_private_netns(tmp_path: Path) -> None:
     sender = tmp_path / "sender.py"
     sender.write_text(SENDER)
     # No fixed sleeps (a loaded CI machine stretches them): the sender starts once the
@@ -507,7 +507,7 @@ FLUSH = textwrap.dedent("""
     shutil.which("unshare") is None or os.geteuid() != 0,
     reason="needs root and unshare for a private network namespace",
 )
-def test_flush_hands_over_the_ring_block_still_open():
+def test_flush_hands_over_the_ring_block_still_open() -> None:
     """The last packets before a capture stops sit in the ring's open block until its retire
     timeout (here 5 s); flush() waits for the kernel to hand them over, so none is lost."""
     proc = subprocess.run(

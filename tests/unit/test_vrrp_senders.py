@@ -5,6 +5,9 @@ the timing is bench/bench_vrrp_tracker.py), and random multi-sender streams (hyp
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +18,22 @@ from lvstop.model.vrrp import Advert, VrrpEvent, VrrpSnapshot
 from lvstop.track.vrrp import MAX_PENDING, SENDERS_HOLD, VRID_STALE, VrrpTracker
 
 VIP = ("10.0.5.96",)
+#: adverts with the time each is fed
+Stream = list[tuple[Advert, float]]
 
 
 def adv(
-    t, src, prio=100, *, vrid=51, interval=1000, version=2, addrs=VIP, iface="eth0", valid=True
-):
+    t: float,
+    src: str,
+    prio: int = 100,
+    *,
+    vrid: int = 51,
+    interval: int = 1000,
+    version: int = 2,
+    addrs: tuple[str, ...] = VIP,
+    iface: str | None = "eth0",
+    valid: bool = True,
+) -> Advert:
     return Advert(
         time=t,
         interface=iface,
@@ -45,17 +59,19 @@ def kinds(events: list[VrrpEvent]) -> Counter[str]:
     return Counter(e.kind for e in events)
 
 
-def test_one_advert_each_from_thousands_of_senders_is_bounded_work(monkeypatch):
+def test_one_advert_each_from_thousands_of_senders_is_bounded_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # the attack: one advert each from N sources (was O(N³): 1,000 took 100 s).
     # Work is counted as routers visited by the split-brain scan and the conflict check.
     visits = Counter[str]()
     active, recent = track._active, track._recent
 
-    def counted_active(v, now):
+    def counted_active(v: Any, now: float) -> Any:
         visits["active"] += len(v.routers)
         return active(v, now)
 
-    def counted_recent(v, now):
+    def counted_recent(v: Any, now: float) -> Any:
         visits["recent"] += len(v.routers)
         return recent(v, now)
 
@@ -87,7 +103,7 @@ def test_one_advert_each_from_thousands_of_senders_is_bounded_work(monkeypatch):
     assert len(tracker._heap) <= 3, tracker._heap
 
 
-def test_too_many_senders_clears_after_the_hold_and_says_it_again_next_time():
+def test_too_many_senders_clears_after_the_hold_and_says_it_again_next_time() -> None:
     tracker = VrrpTracker(max_routers=2)
     events = tracker.feed(adv(0.0, "10.0.5.90"))
     events += tracker.feed(adv(0.1, "10.0.5.91", 50))
@@ -111,7 +127,7 @@ def test_too_many_senders_clears_after_the_hold_and_says_it_again_next_time():
     assert kinds(events)["too_many_senders"] == 2
 
 
-def test_a_silent_master_is_never_forgotten():
+def test_a_silent_master_is_never_forgotten() -> None:
     tracker = VrrpTracker(max_routers=2)
     tracker.feed(adv(0.0, "10.0.5.90"))
     tracker.feed(adv(0.5, "10.0.5.91", 200))  # preempts
@@ -128,7 +144,7 @@ def test_a_silent_master_is_never_forgotten():
     assert [(e.kind, e.previous) for e in events] == [("preempt", "10.0.5.92")]
 
 
-def test_too_many_vrids_is_one_event_without_a_vrid_and_a_snapshot_flag():
+def test_too_many_vrids_is_one_event_without_a_vrid_and_a_snapshot_flag() -> None:
     tracker = VrrpTracker(max_vrids=3)
     events: list[VrrpEvent] = []
     for vrid in range(1, 7):
@@ -146,7 +162,7 @@ def test_too_many_vrids_is_one_event_without_a_vrid_and_a_snapshot_flag():
     assert not tracker.snapshot(VRID_STALE + 1.0 + SENDERS_HOLD + 1).too_many_vrids
 
 
-def test_timer_entries_per_vrid_are_bounded_under_a_repeating_flood():
+def test_timer_entries_per_vrid_are_bounded_under_a_repeating_flood() -> None:
     # 16 senders repeating fast enough to stay in split brain: before, every advert pushed a
     # split-brain check for its master-down interval (up to 766 s with v2 intervals of 255 s)
     tracker = VrrpTracker()
@@ -207,7 +223,7 @@ def streams(draw: st.DrawFn, span: float = 1e9) -> list[tuple[Advert, float]]:
 
 
 def replay(
-    stream: list[tuple[Advert | None, float]],
+    stream: Sequence[tuple[Advert | None, float]],
     tracker: VrrpTracker,
     *,
     fresh: bool,
@@ -264,7 +280,7 @@ def check_invariants(tracker: VrrpTracker, events: list[VrrpEvent], snap: VrrpSn
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(stream=streams(), local=st.booleans(), max_routers=st.integers(1, 4))
-def test_random_streams_keep_the_invariants(stream, local, max_routers):
+def test_random_streams_keep_the_invariants(stream: Stream, local: bool, max_routers: int) -> None:
     if not stream:
         return
     tracker = VrrpTracker(max_routers=max_routers)
@@ -276,7 +292,9 @@ def test_random_streams_keep_the_invariants(stream, local, max_routers):
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(stream=streams(), local=st.booleans())
-def test_the_same_advert_object_again_is_the_same_as_a_fresh_one(stream, local):
+def test_the_same_advert_object_again_is_the_same_as_a_fresh_one(
+    stream: Stream, local: bool
+) -> None:
     # one update path: the pcap reader's repeated objects and the capture's fresh ones agree
     if not stream:
         return
@@ -288,7 +306,9 @@ def test_the_same_advert_object_again_is_the_same_as_a_fresh_one(stream, local):
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(stream=streams(span=5.9), local=st.booleans(), max_routers=st.integers(1, 3))
-def test_senders_beyond_the_bound_are_as_if_never_heard(stream, local, max_routers):
+def test_senders_beyond_the_bound_are_as_if_never_heard(
+    stream: Stream, local: bool, max_routers: int
+) -> None:
     # within 5.9 s no router is stale (2 master-down intervals of 1 s adverts ≥ 6 s), so the
     # routers kept are the first max_routers per VRID; an advert of another sender is no more
     # than a tick at its time (and a count)
@@ -318,7 +338,7 @@ def test_senders_beyond_the_bound_are_as_if_never_heard(stream, local, max_route
 # --- `lvstop vrrp` -----------------------------------------------------------------------
 
 
-def test_lvstop_vrrp_says_too_many_senders(tmp_path):
+def test_lvstop_vrrp_says_too_many_senders(tmp_path: Path) -> None:
     # a capture of 2,000 spoofed senders (raw IP records, as encode_advert rebuilds them)
     # plus the master: the text summary and the JSON lines say it; it finishes at once
     import json

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
 
-from lvstop.model.vrrp import Advert, VrrpEvent, VrrpSnapshot
+from lvstop.model.vrrp import Advert, Family, VrrpEvent, VrrpSnapshot
 from lvstop.track.vrrp import VrrpTracker, master_down_ms, skew_ms
 
 D1, D2, D3 = "10.0.5.90", "10.0.5.93", "10.0.5.99"
@@ -12,20 +15,20 @@ VIP = ("10.0.5.96",)
 
 
 def adv(
-    t,
-    src,
-    prio,
+    t: float,
+    src: str,
+    prio: int,
     *,
-    vrid=51,
-    addrs=VIP,
-    interval=1000,
-    version=2,
-    auth="simple",
-    iface=None,
-    family="inet",
-    valid=True,
-    error=None,
-):
+    vrid: int = 51,
+    addrs: tuple[str, ...] = VIP,
+    interval: int = 1000,
+    version: int = 2,
+    auth: str = "simple",
+    iface: str | None = None,
+    family: Family = "inet",
+    valid: bool = True,
+    error: str | None = None,
+) -> Advert:
     return Advert(
         time=t,
         interface=iface,
@@ -43,7 +46,9 @@ def adv(
     )
 
 
-def run(adverts, tracker=None, until=None):
+def run(
+    adverts: Iterable[Advert], tracker: VrrpTracker | None = None, until: float | None = None
+) -> tuple[VrrpTracker, list[VrrpEvent]]:
     tracker = tracker or VrrpTracker(per_interface=False)
     events: list[VrrpEvent] = []
     for a in adverts:
@@ -53,7 +58,10 @@ def run(adverts, tracker=None, until=None):
     return tracker, events
 
 
-def brief(events):
+Brief = tuple[float, str, int | None, str | None, str | None, float | None]
+
+
+def brief(events: Iterable[VrrpEvent]) -> list[Brief]:
     return [
         (
             round(e.time, 6),
@@ -67,11 +75,13 @@ def brief(events):
     ]
 
 
-def steady(src, prio, start, count, interval=1.0, **kw):
+def steady(
+    src: str, prio: int, start: float, count: int, interval: float = 1.0, **kw: Any
+) -> list[Advert]:
     return [adv(start + i * interval, src, prio, **kw) for i in range(count)]
 
 
-def test_rfc_timers():
+def test_rfc_timers() -> None:
     # RFC 3768: skew (256 - prio)/256 s whatever the interval; RFC 5798: scaled by interval
     assert skew_ms(2, 1000, 10) == pytest.approx(960.9375)
     assert skew_ms(2, 3000, 10) == pytest.approx(960.9375)
@@ -80,12 +90,12 @@ def test_rfc_timers():
     assert master_down_ms(3, 2000, 255) == pytest.approx(6007.8125)
 
 
-def test_first_master_once():
+def test_first_master_once() -> None:
     _, events = run(steady(D1, 100, 0, 5) + steady(D2, 10, 100, 0))
     assert brief(events) == [(0, "master", 51, D1, None, None)]
 
 
-def test_kill_failover_gap_is_master_down_interval():
+def test_kill_failover_gap_is_master_down_interval() -> None:
     seq = steady(D1, 100, 0, 5) + steady(D2, 10, 4 + 3.960938, 3)
     _, events = run(seq)
     assert brief(events) == [
@@ -95,7 +105,7 @@ def test_kill_failover_gap_is_master_down_interval():
     assert events[1].sources == (D1, D2)
 
 
-def test_resign_then_failover_after_skew():
+def test_resign_then_failover_after_skew() -> None:
     seq = [*steady(D1, 100, 0, 3), adv(2.5, D1, 0), *steady(D2, 10, 2.5 + 0.960938, 2)]
     _, events = run(seq)
     assert brief(events) == [
@@ -105,12 +115,12 @@ def test_resign_then_failover_after_skew():
     ]
 
 
-def test_priority_zero_from_a_backup_is_not_a_resign():
+def test_priority_zero_from_a_backup_is_not_a_resign() -> None:
     _, events = run([*steady(D1, 100, 0, 3), adv(1.5, D2, 0), *steady(D1, 100, 3, 2)])
     assert [e.kind for e in events] == ["master"]
 
 
-def test_preempt_within_one_and_a_half_intervals():
+def test_preempt_within_one_and_a_half_intervals() -> None:
     seq = steady(D2, 10, 0, 4) + steady(D1, 100, 3.4, 3)
     tracker, events = run(seq)
     assert brief(events) == [
@@ -119,23 +129,24 @@ def test_preempt_within_one_and_a_half_intervals():
     ]
     # the preempted master's last advert in flight must not count as split brain
     assert not [e for e in events if e.kind == "split_brain"]
-    assert tracker.snapshot().vrid(51).master == D1
+    state = tracker.snapshot().vrid(51)
+    assert state is not None and state.master == D1
 
 
-def test_higher_priority_after_a_late_master_is_a_failover():
+def test_higher_priority_after_a_late_master_is_a_failover() -> None:
     seq = steady(D2, 10, 0, 3) + steady(D1, 100, 2 + 1.6, 2)
     _, events = run(seq)
     assert brief(events)[1] == (3.6, "failover", 51, D1, D2, 1600.0)
 
 
-def test_lower_priority_advertiser_does_not_take_master():
+def test_lower_priority_advertiser_does_not_take_master() -> None:
     seq = sorted([*steady(D1, 100, 0, 3), adv(1.2, D2, 10)], key=lambda a: a.time)
     tracker, events = run(seq)
     assert [e.kind for e in events] == ["master"]
     assert tracker.master_of(seq[-1]) == D1
 
 
-def test_silent_alone_uses_own_priority_and_waits_for_grace():
+def test_silent_alone_uses_own_priority_and_waits_for_grace() -> None:
     tracker, _events = run(steady(D1, 100, 0, 3))
     mdi = master_down_ms(2, 1000, 100) / 1000  # 3.609375
     # not yet: a backup's first advert may come a few ms after the master-down time
@@ -147,7 +158,7 @@ def test_silent_alone_uses_own_priority_and_waits_for_grace():
     assert snap.vrids[0].silent and snap.vrids[0].master is None
 
 
-def test_silent_uses_the_slowest_known_backup():
+def test_silent_uses_the_slowest_known_backup() -> None:
     # D2 (prio 10) was seen once as a backup, then D1 stops: D2 would take over at 3.96 s
     seq = [adv(0, D1, 100), adv(0.5, D2, 10), *steady(D1, 100, 1, 2)]
     tracker, _ = run(seq)
@@ -156,7 +167,7 @@ def test_silent_uses_the_slowest_known_backup():
     assert silent.time == pytest.approx(2 + 3.9609375)
 
 
-def test_silent_from_pcap_time_via_feed_of_later_packet():
+def test_silent_from_pcap_time_via_feed_of_later_packet() -> None:
     # A later packet of another VRID advances time: silence is found without a live clock.
     seq = [*steady(D1, 100, 0, 2), adv(20, D2, 101, vrid=52, addrs=("10.0.5.97",))]
     _, events = run(seq)
@@ -167,7 +178,7 @@ def test_silent_from_pcap_time_via_feed_of_later_packet():
     ]
 
 
-def test_master_returning_after_silence():
+def test_master_returning_after_silence() -> None:
     seq = steady(D1, 100, 0, 2) + steady(D1, 100, 10, 2)
     _, events = run(seq)
     assert brief(events) == [
@@ -177,19 +188,19 @@ def test_master_returning_after_silence():
     ]
 
 
-def test_failover_after_silence_measures_from_last_advert():
+def test_failover_after_silence_measures_from_last_advert() -> None:
     seq = steady(D1, 100, 0, 2) + steady(D2, 10, 12, 2)
     _, events = run(seq)
     assert brief(events)[-1] == (12, "failover", 51, D2, D1, 11000.0)
 
 
-def test_resign_with_nobody_taking_over_goes_silent():
+def test_resign_with_nobody_taking_over_goes_silent() -> None:
     _tracker, events = run([*steady(D1, 100, 0, 2), adv(1.5, D1, 0)], until=20)
     assert [e.kind for e in events] == ["master", "resign", "silent"]
     assert events[-1].time == pytest.approx(1.5 + master_down_ms(2, 1000, 255) / 1000)
 
 
-def split_sequence():
+def split_sequence() -> list[Advert]:
     # D1 master; from t=10 D2 stops hearing D1 and becomes master too (both advertise);
     # at t=20 D2 hears D1 again and stops.
     seq = steady(D1, 100, 0, 30)
@@ -197,7 +208,7 @@ def split_sequence():
     return sorted(seq, key=lambda a: a.time)
 
 
-def test_split_brain_and_cleared():
+def test_split_brain_and_cleared() -> None:
     tracker, events = run(split_sequence(), until=30)
     # D1's advert at 15 is its second since D2 started (13.96), and D2 has two by then (13.96,
     # 14.96): two routers each advertising twice within one master-down interval.
@@ -212,7 +223,7 @@ def test_split_brain_and_cleared():
     assert state.split_brain_seconds == pytest.approx(18.96 + 3.9609375 - 15.0)
 
 
-def test_split_brain_cleared_at_priority_zero():
+def test_split_brain_cleared_at_priority_zero() -> None:
     seq = [*split_sequence()[:-1], adv(18.5, D2, 0)]
     seq = sorted(seq, key=lambda a: a.time)
     _, events = run(seq)
@@ -220,7 +231,7 @@ def test_split_brain_cleared_at_priority_zero():
     assert [round(e.time, 6) for e in cleared] == [18.5]
 
 
-def test_split_brain_ongoing_in_snapshot():
+def test_split_brain_ongoing_in_snapshot() -> None:
     tracker, _ = run([a for a in split_sequence() if a.time < 17])
     state = tracker.snapshot(17).vrids[0]
     assert state.split_brain and state.split_brain_since == 15.0
@@ -236,7 +247,7 @@ def test_split_brain_ongoing_in_snapshot():
         ({"auth": "none"}, "auth_type"),
     ],
 )
-def test_conflict_names_the_field(change, field):
+def test_conflict_names_the_field(change: dict[str, Any], field: str) -> None:
     seq = [*steady(D1, 100, 0, 4), adv(1.5, D3, 50, **change), adv(2.5, D3, 50, **change)]
     seq = sorted(seq, key=lambda a: a.time)
     tracker, events = run(seq)
@@ -249,7 +260,7 @@ def test_conflict_names_the_field(change, field):
     assert tracker.snapshot(3).vrids[0].conflict_fields == expected
 
 
-def test_same_vip_set_in_another_order_is_no_conflict():
+def test_same_vip_set_in_another_order_is_no_conflict() -> None:
     seq = [
         adv(0, D1, 100, addrs=("10.0.5.96", "10.0.5.97")),
         adv(0.5, D2, 10, addrs=("10.0.5.97", "10.0.5.96")),
@@ -258,13 +269,13 @@ def test_same_vip_set_in_another_order_is_no_conflict():
     assert [e.kind for e in events] == ["master"]
 
 
-def test_conflict_forgotten_when_the_rogue_is_gone():
+def test_conflict_forgotten_when_the_rogue_is_gone() -> None:
     seq = [*steady(D1, 100, 0, 20), adv(1.5, D3, 50, addrs=("10.0.5.98",))]
     tracker, _ = run(sorted(seq, key=lambda a: a.time))
     assert tracker.snapshot(19).vrids[0].conflict_fields == ()
 
 
-def test_bogus_event_and_counts():
+def test_bogus_event_and_counts() -> None:
     bad = adv(1, D3, 100, valid=False, error="checksum")
     tracker, events = run(
         [*steady(D1, 100, 0, 3), bad],
@@ -278,7 +289,7 @@ def test_bogus_event_and_counts():
     assert [r.src for r in snap.vrids[0].routers] == [D1]
 
 
-def test_bogus_without_trustworthy_vrid():
+def test_bogus_without_trustworthy_vrid() -> None:
     bad = Advert(
         time=1,
         interface=None,
@@ -294,7 +305,7 @@ def test_bogus_without_trustworthy_vrid():
     assert events[0].vrid is None and tracker.snapshot(1).vrids == ()
 
 
-def test_per_interface_and_per_family_are_separate():
+def test_per_interface_and_per_family_are_separate() -> None:
     tracker = VrrpTracker(per_interface=True)
     seq = [
         adv(0, D1, 100, iface="eth0"),
@@ -310,7 +321,7 @@ def test_per_interface_and_per_family_are_separate():
     assert [v.key for v in tracker.snapshot().vrids] == ["inet:51@eth0", "inet:51@eth1", "inet6:51"]
 
 
-def test_v3_fast_timers():
+def test_v3_fast_timers() -> None:
     # VRRPv3, 10 cs interval: D2 (priority 99) takes over 3 × 100 + 157 × 100 / 256 ms after
     seq = [adv(i * 0.1, D1, 100, version=3, interval=100) for i in range(10)]
     seq += [adv(0.9 + 0.361328125, D2, 99, version=3, interval=100)]
@@ -318,7 +329,7 @@ def test_v3_fast_timers():
     assert events[-1].kind == "failover" and events[-1].gap_ms == pytest.approx(361.328, abs=1e-3)
 
 
-def test_host_mismatch_holding_a_vip_of_another_master():
+def test_host_mismatch_holding_a_vip_of_another_master() -> None:
     tracker = VrrpTracker(per_interface=False)
     run(steady(D2, 101, 0, 2, vrid=52, addrs=("10.0.5.97",)), tracker)
     assert tracker.set_local_addresses({D1, "10.0.5.96"}, 1.5) == []
@@ -335,7 +346,7 @@ def test_host_mismatch_holding_a_vip_of_another_master():
     assert state.local_vips == ("10.0.5.97",) and state.host_mismatch
 
 
-def test_host_mismatch_master_without_its_vip():
+def test_host_mismatch_master_without_its_vip() -> None:
     tracker = VrrpTracker(per_interface=False)
     tracker.set_local_addresses({D1}, 0)
     _, events = run(steady(D1, 100, 0, 4), tracker, until=3)
@@ -347,20 +358,20 @@ def test_host_mismatch_master_without_its_vip():
     assert tracker.snapshot(3.2).vrids[0].host_mismatch is None
 
 
-def test_snapshot_round_trips_through_dict():
+def test_snapshot_round_trips_through_dict() -> None:
     tracker, _ = run([*split_sequence()[:25], adv(5, D3, 1, valid=False, error="ttl")])
     snap = tracker.snapshot(16)
     again = VrrpSnapshot.from_dict(snap.to_dict())
     assert again == snap
 
 
-def test_recent_events_kept_for_the_dashboard():
+def test_recent_events_kept_for_the_dashboard() -> None:
     tracker = VrrpTracker(per_interface=False, history=2)
     run(split_sequence(), tracker, until=30)
     assert [e.kind for e in tracker.snapshot().events] == ["split_brain", "split_brain_cleared"]
 
 
-def test_advert_at_is_the_same_advert_at_another_time():
+def test_advert_at_is_the_same_advert_at_another_time() -> None:
     import dataclasses
 
     # every field a distinct value, so that a field out of place cannot go unnoticed
@@ -386,7 +397,7 @@ def test_advert_at_is_the_same_advert_at_another_time():
     assert b.time == 2.5 and b == dataclasses.replace(a, time=2.5)
 
 
-def test_no_host_mismatch_when_the_address_event_lags_a_failover():
+def test_no_host_mismatch_when_the_address_event_lags_a_failover() -> None:
     # tests/data/ui/failover.vrrp.jsonl (recorded on d1, d2's keepalived stopped): d1's first
     # advert as master of VRID 52 at 921.577, its second at 922.582; keepalived added the VIP
     # right after the first advert, but the recorder only told the tracker at 922.77 (it polled
