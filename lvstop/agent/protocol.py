@@ -65,7 +65,7 @@ OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "conns": ((), ("service", "rs", "limit")),
     # added in lvstop.agent/1 after its first release (an older agent answers "unknown op");
     # they are asked for by a dashboard over the agent (lvstop top --via), never by the fleet
-    "vrrp": ((), ()),
+    "vrrp": ((), ("events_after",)),
     "keepalived": ((), ("ask",)),
     "ping": ((), ()),
 }
@@ -191,6 +191,11 @@ def parse_request(text: str | bytes) -> Request:
     for name in ("tcp", "tcpfin", "udp"):
         if name in args:
             _check_int(op, name, args[name], 0, MAX_TIMEOUT, rid)
+    after = args.get("events_after")
+    if "events_after" in args and (
+        isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 <= after < 1e12
+    ):
+        raise RequestError(f"{op}: events_after must be a time in seconds since the epoch", rid)
     if "ask" in args and not isinstance(args["ask"], bool):
         raise RequestError(f"{op}: ask must be true or false", rid)
     if "limit" in args:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import queue
 import select
@@ -192,9 +193,11 @@ class Wire:
             events, self.events = self.events, []
         return {v.key: vrid_view(v) for v in snap.vrids}, events
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, events_after: float | None = None) -> dict[str, Any]:
         """The tracker's whole state as ``lvstop vrrp --json`` writes it (a dashboard over
-        the agent shows it in its VRRP panel; the fleet's ``vrid`` section is its summary)."""
+        the agent shows it in its VRRP panel; the fleet's ``vrid`` section is its summary);
+        of its recent events only those after ``events_after`` (the ones the asker has not
+        seen: a quiet wire sends its VRIDs, not its history, every poll)."""
         if self.error:
             raise LvstopError(self.error)
         if self._capture is None:
@@ -204,6 +207,10 @@ class Wire:
         with self._lock:
             self.events.extend(self.tracker.tick(now))
             snap = self.tracker.snapshot(now, capture=self._capture.stats(), source=source)
+        if events_after is not None:
+            snap = dataclasses.replace(
+                snap, events=tuple(e for e in snap.events if e.time > events_after)
+            )
         return dict(snap.to_dict())
 
     def close(self) -> None:
@@ -697,7 +704,8 @@ class Agent:
         if request.op == "vrrp":
             if self.wire is None:
                 raise LvstopError("this agent captures no VRRP (--no-vrrp)")
-            return {"snapshot": self.wire.snapshot()}
+            after = args.get("events_after")
+            return {"snapshot": self.wire.snapshot(None if after is None else float(after))}
         if request.op == "keepalived":
             result = self.keepalived.verdicts(bool(args.get("ask", False)), time.time())
             if result["asked"]:

@@ -172,6 +172,8 @@ class AgentVrrp:
 
     def __init__(self, link: AgentLink) -> None:
         self.link = link
+        #: the time of the newest event received (the next request asks only for later ones)
+        self._events_after: float | None = None
 
     async def start(self) -> None:
         return None  # the capture runs on the director, started with its agent
@@ -184,13 +186,17 @@ class AgentVrrp:
                 f"{client.name}: its agent captures no VRRP"
                 + (f" ({problems[0]})" if problems else " (--no-vrrp)")
             )
-        result = await client.request("vrrp")
+        after = self._events_after
+        result = await client.request("vrrp", **({} if after is None else {"events_after": after}))
         try:
-            return VrrpSnapshot.from_dict(result["snapshot"])
+            snap = VrrpSnapshot.from_dict(result["snapshot"])
         except (KeyError, TypeError, ValueError) as exc:
             raise LvstopError(
                 f"{client.name}: a VRRP snapshot lvstop cannot read ({exc})"
             ) from None
+        if snap.events:
+            self._events_after = max(e.time for e in snap.events)
+        return snap
 
     async def close(self) -> None:
         return None  # the link is closed by the IPVS source

@@ -186,9 +186,11 @@ def test_the_vrrp_panel_from_the_agents_tracker() -> None:
     )[-1]
     client = connected_client()
     asked: list[str] = []
+    sent: list[dict[str, Any]] = []
 
     async def request(op: str, within: float = 60.0, **args: Any) -> dict[str, Any]:
         asked.append(op)
+        sent.append(args)
         return {"type": "result", "ok": True, "snapshot": recorded.to_dict()}
 
     client.request = request  # type: ignore[method-assign]
@@ -198,8 +200,11 @@ def test_the_vrrp_panel_from_the_agents_tracker() -> None:
     link._task = asyncio.Future
     snap = asyncio.run(sources.vrrp.snapshot())
     assert snap == recorded and asked == ["vrrp"]
+    asyncio.run(sources.vrrp.snapshot())  # the next asks only for events after those seen
+    assert recorded.events and sent == [{}, {"events_after": recorded.events[-1].time}]
+    asked.clear()
     client.hello = {**client.hello, "capabilities": ["ipvs", "conns"]}
     with pytest.raises(LvstopError, match=r"root@10\.0\.5\.90: its agent captures no VRRP"):
         asyncio.run(sources.vrrp.snapshot())
-    assert asked == ["vrrp"]
+    assert asked == []
     assert agent_sources(client, vrrp=False).vrrp is None
