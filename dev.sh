@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(python3 python3-venv user-mode-linux keepalived ipvsadm kmod iproute2 tcpdump tmux procps libcap2-bin prometheus prometheus-node-exporter openssh-server)
+APT_PACKAGES=(python3 python3-venv user-mode-linux keepalived ipvsadm kmod iproute2 tcpdump tmux procps libcap2-bin prometheus prometheus-node-exporter openssh-server sudo)
 
 need_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

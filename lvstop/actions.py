@@ -40,7 +40,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
@@ -81,6 +81,9 @@ from lvstop.sources.ipvs import (
     IpvsUnavailableError,
     svc_ident,
 )
+
+if TYPE_CHECKING:
+    import argparse
 
 #: DEL and the C1 controls, which json.dumps leaves raw
 _C1 = re.compile("[\x7f-\x9f]")
@@ -617,6 +620,23 @@ def default_audit_log() -> str:
 
 def default_state_file() -> str:
     return os.environ.get("LVSTOP_STATE_FILE", DEFAULT_STATE_FILE)
+
+
+def add_write_options(parser: argparse.ArgumentParser) -> None:
+    """--audit-log and --state-file: every front end that writes offers them (the write
+    commands, ``lvstop agent``); None leaves the defaults below."""
+    parser.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        help="audit log file (default $LVSTOP_AUDIT_LOG or "
+        "/var/log/lvstop/audit.log); every write is also sent to syslog",
+    )
+    parser.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="where drained weights are remembered (default "
+        "$LVSTOP_STATE_FILE or /var/lib/lvstop/drained.json)",
+    )
 
 
 def make_writer(

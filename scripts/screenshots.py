@@ -4,7 +4,9 @@
 Feeds the App with the data recorded in the lab (``tests/data/ui``, made by
 ``tests/lab/test_dashboard_record.py``; pass ``--data DIR`` for a fresh recording such as
 ``.lab/ui-record``) with the clock frozen at the recording's end, for each state at 80×24
-and 160×48, into ``screenshots/``.
+and 160×48, into ``screenshots/``. State "fleet": the fleet screen (``lvstop --host``) fed
+the two directors recorded in the lab (``tests/data/fleet``, by
+``tests/lab/test_fleet_lab.py``), with d2's weight of rs1 changed as the lab test does by hand.
 
     .venv/bin/python -m scripts.screenshots [--data DIR] [--out DIR] [--states a,b]
 """
@@ -13,17 +15,79 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
+import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from lvstop.fleet.model import Director, director_view  # noqa: E402
 from lvstop.tui.app import LvstopApp  # noqa: E402
+from lvstop.tui.fleet.app import FleetApp  # noqa: E402
 from lvstop.tui.replay import Replay, load_state  # noqa: E402
+from lvstop.tui.widgets.line_table import LineTable  # noqa: E402
 
+#: the dashboard's states (tests/ui/test_snapshots.py compares each); "fleet" is the fleet screen
 STATES = ("empty", "steady", "drained", "failover", "split", "stale")
+FLEET_DATA = ROOT / "tests" / "data" / "fleet"
+#: the recording's wall clock (its directors' state is shown as of then)
+FLEET_NOW = 1_790_000_000.0
+
+
+class RecordedDirector:
+    """One director's agent state as the lab recorded it; never connects, never writes."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.on_change: Any = None
+        self.on_event: Any = None
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    def view(self) -> Director:
+        return director_view(
+            self.name, self.data["hello"], self.data["state"], updated_at=FLEET_NOW - 0.5
+        )
+
+    async def run(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
+        await asyncio.Event().wait()
+
+    async def request(self, op: str, within: float = 60.0, **args: Any) -> dict[str, Any]:
+        raise OSError("a recording takes no requests")
+
+    def reconnect_now(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+async def shoot_fleet(size: tuple[int, int], out: Path) -> Path:
+    d1, d2 = (json.loads((FLEET_DATA / f"{n}.json").read_text()) for n in ("d1", "d2"))
+    d2 = copy.deepcopy(d2)
+    d2["state"]["real_server"]["tcp:10.0.5.96:8888->10.0.5.91:8888"]["weight"] = 3
+    app = FleetApp(
+        [RecordedDirector(d1), RecordedDirector(d2)], interval=1.0, clock=lambda: FLEET_NOW
+    )
+    name = f"fleet-{size[0]}x{size[1]}.svg"
+    async with app.run_test(size=size) as pilot:
+        for _ in range(500):  # both rows drawn, the difference found
+            await pilot.pause(0.01)
+            if app.query_one("#diffs", LineTable).row_count and all(d.live for d in app.directors):
+                break
+        await pilot.pause()
+        app.save_screenshot(name, path=str(out))
+    return out / name
+
+
 SIZES = ((80, 24), (160, 48))
 
 
@@ -69,14 +133,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "tests" / "data" / "ui")
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
-    parser.add_argument("--states", default=",".join(STATES))
+    parser.add_argument("--states", default=",".join((*STATES, "fleet")))
     args = parser.parse_args()
     os.environ["TZ"] = "UTC"
     time.tzset()
     args.out.mkdir(parents=True, exist_ok=True)
     for state in args.states.split(","):
         for size in SIZES:
-            print(asyncio.run(shoot(state, size, args.data, args.out)))
+            if state == "fleet":
+                print(asyncio.run(shoot_fleet(size, args.out)))
+            else:
+                print(asyncio.run(shoot(state, size, args.data, args.out)))
     return 0
 
 

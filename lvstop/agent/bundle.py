@@ -25,7 +25,7 @@ from pathlib import Path
 
 import lvstop
 
-ROOTS = ("lvstop.agent.server", "lvstop.commands._writes")
+ROOTS = ("lvstop.agent.server",)
 
 #: (module, imported name) → why the agent never executes that import
 NOT_REACHED = {

@@ -18,7 +18,8 @@ Agent → client lines (each one JSON object with a ``type``):
     tick      seq, time
     event     time, source, kind, text (things the agent saw happen: VRRP events, keepalived
               state changes)
-    result    id, ok: true, and the write's action, target, before, after, message (or conns)
+    result    id, ok: true, and the write's action, target, before, after, message (or
+              conns; vrrp: snapshot; keepalived: running, verdicts, dumped_at, ...)
     error     id (null when the line carried none), error: one line
 
 Client → agent lines: ``{"id": ID, "op": OP, ...}``; each id is answered once, by a
@@ -62,6 +63,10 @@ OPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "weight": (("rs", "weight"), ()),
     "timeouts": ((), ("tcp", "tcpfin", "udp")),
     "conns": ((), ("service", "rs", "limit")),
+    # added in lvstop.agent/1 after its first release (an older agent answers "unknown op");
+    # they are asked for by a dashboard over the agent (lvstop top --via), never by the fleet
+    "vrrp": ((), ("events_after",)),
+    "keepalived": ((), ("ask",)),
     "ping": ((), ()),
 }
 WRITE_OPS = frozenset({"drain", "restore", "weight", "timeouts"})
@@ -186,6 +191,13 @@ def parse_request(text: str | bytes) -> Request:
     for name in ("tcp", "tcpfin", "udp"):
         if name in args:
             _check_int(op, name, args[name], 0, MAX_TIMEOUT, rid)
+    after = args.get("events_after")
+    if "events_after" in args and (
+        isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 <= after < 1e12
+    ):
+        raise RequestError(f"{op}: events_after must be a time in seconds since the epoch", rid)
+    if "ask" in args and not isinstance(args["ask"], bool):
+        raise RequestError(f"{op}: ask must be true or false", rid)
     if "limit" in args:
         _check_int(op, "limit", args["limit"], 1, MAX_CONNS, rid)
     return Request(rid, op, args)

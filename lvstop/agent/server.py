@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import queue
 import select
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from lvstop import __version__
+from lvstop.actions import add_write_options
 from lvstop.agent import probe
 from lvstop.agent.protocol import (
     HEARTBEAT,
@@ -43,7 +45,6 @@ from lvstop.agent.protocol import (
     line,
     parse_request,
 )
-from lvstop.commands._writes import add_write_options
 from lvstop.errors import LvstopError, one_line
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.vrrp import VridState
@@ -54,6 +55,8 @@ HOST_EVERY = 10.0
 KEEPALIVED_EVERY = 60.0
 #: seconds at least between two rounds, whatever triggers them
 KEEPALIVED_GAP = 2.0
+#: seconds a dashboard's request for keepalived's verdicts keeps its check data dumped
+VERDICTS_WATCHED = 30.0
 #: seconds between two scans of /proc for keepalived's processes (a VIP moving, a VRRP event
 #: or the known parent gone scan at once)
 SCAN_EVERY = 5.0
@@ -190,6 +193,26 @@ class Wire:
             events, self.events = self.events, []
         return {v.key: vrid_view(v) for v in snap.vrids}, events
 
+    def snapshot(self, events_after: float | None = None) -> dict[str, Any]:
+        """The tracker's whole state as ``lvstop vrrp --json`` writes it (a dashboard over
+        the agent shows it in its VRRP panel; the fleet's ``vrid`` section is its summary);
+        of its recent events only those after ``events_after`` (the ones the asker has not
+        seen: a quiet wire sends its VRIDs, not its history, every poll)."""
+        if self.error:
+            raise LvstopError(self.error)
+        if self._capture is None:
+            raise LvstopError("the VRRP capture is closed")
+        now = time.time()
+        source = "live: " + (", ".join(self.interfaces) if self.interfaces else "all")
+        with self._lock:
+            self.events.extend(self.tracker.tick(now))
+            snap = self.tracker.snapshot(now, capture=self._capture.stats(), source=source)
+        if events_after is not None:
+            snap = dataclasses.replace(
+                snap, events=tuple(e for e in snap.events if e.time > events_after)
+            )
+        return dict(snap.to_dict())
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
@@ -206,8 +229,21 @@ class Keepalived:
     """keepalived's processes, its config's VRRP instances and (when allowed) its own state
     of each instance from its data dump, asked for on a thread of its own."""
 
-    def __init__(self, signals: bool) -> None:
+    def __init__(self, signals: bool, no_signals: str | None = None) -> None:
+        from lvstop.track.ka_dumps import DumpPolicy
+
         self.signals = signals
+        #: why keepalived is never signalled here (None when it may be)
+        self.no_signals = None if signals else (no_signals or "not root")
+        #: the last dump with keepalived's check data (the verdicts' source), its parent pid
+        self._runtime: Any = None
+        self._runtime_pid: int | None = None
+        #: when a dashboard last asked for the verdicts (check data is dumped only then)
+        self._verdicts_wanted = 0.0
+        self._urge_dump = False
+        self._policy_lock = threading.Lock()
+        self.policy = DumpPolicy(KEEPALIVED_EVERY)
+        self._ipvs: IpvsSnapshot | None = None
         self._config: Any = None
         self._config_key: tuple[str, float] | None = None
         self._config_error: str | None = None
@@ -258,17 +294,35 @@ class Keepalived:
             self._config_key = key
         return self._config
 
-    def _ask(self, processes: Any, global_defs: Any, addresses: frozenset[str], pid: int) -> None:
+    def _ask(
+        self,
+        processes: Any,
+        config: Any,
+        addresses: frozenset[str],
+        pid: int,
+        ipvs: IpvsSnapshot | None,
+        check: bool,
+    ) -> None:
         from lvstop.sources import keepalived_state
 
         try:
             runtime = keepalived_state.read_runtime(
-                global_defs=global_defs, processes=processes, request_dumps=True, want_check=False
+                global_defs=config.global_defs if config else None,
+                processes=processes,
+                request_dumps=True,
+                want_check=check,
             )
             if runtime.instances is not None:
                 self._dump = {i.name: i for i in runtime.instances}
                 self._dump_addresses = addresses
                 self._dump_pid = pid
+            if check and runtime.virtual_servers is not None and config is not None:
+                from lvstop.track.drift import compute_drift
+                from lvstop.track.ka_dumps import fingerprint
+
+                with self._policy_lock:  # the dump speaks for the kernel table it was asked at
+                    self.policy.asked(fingerprint(compute_drift(config, ipvs)), runtime.taken_at)
+                self._runtime, self._runtime_pid = runtime, pid
             self.problems = tuple(runtime.problems)
         except Exception as exc:  # a problem to show, never the agent's end
             self.problems = (f"keepalived's dumps: {one_line(exc)}",)
@@ -276,17 +330,26 @@ class Keepalived:
             self._busy.release()
 
     def read(
-        self, addresses: frozenset[str], now: float, urge: bool
+        self,
+        addresses: frozenset[str],
+        now: float,
+        urge: bool,
+        ipvs: IpvsSnapshot | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         """(the instance section, the keepalived status, transition events)."""
         from lvstop.sources import keepalived_conf
 
+        self._ipvs = ipvs
         procs = self._processes(now, urge)
         parent = next((p for p in procs if p.role == "parent"), None)
         config = self._load_config(parent)
         if parent is None or parent.pid != self._dump_pid:
             self._dump = None
+        if parent is None or parent.pid != self._runtime_pid:
+            self._runtime = None  # restarted: its old dumps speak for nobody
         stale = self._dump is not None and self._dump_addresses != addresses
+        check = now - self._verdicts_wanted < VERDICTS_WATCHED
+        urge = urge or self._urge_dump  # a dashboard's ask waits for its round
         due = urge or stale or self._dump is None or now - self._asked >= KEEPALIVED_EVERY
         if (
             self.signals
@@ -296,12 +359,13 @@ class Keepalived:
             and self._busy.acquire(blocking=False)
         ):
             self._asked = now
+            self._urge_dump = False
             chosen = tuple(p for p in procs if p.pid == parent.pid or p.ppid == parent.pid)
             threading.Thread(
                 target=self._ask,
                 name="lvstop-agent-keepalived",
                 daemon=True,
-                args=(chosen, config.global_defs if config else None, addresses, parent.pid),
+                args=(chosen, config, addresses, parent.pid, ipvs, check),
             ).start()
         instances: dict[str, Any] = {}
         events: list[dict[str, Any]] = []
@@ -359,6 +423,52 @@ class Keepalived:
         }
         return instances, status, events
 
+    def verdicts(self, ask: bool, now: float) -> dict[str, Any]:
+        """keepalived's view of each real server, as the local dashboard's State column has
+        it (``lvstop.tui.real.KeepalivedDriftStates``): config × kernel, and keepalived's
+        own check data when a dump newer than the real server's last change is at hand.
+        Signals keepalived (through ``read``) only when asked or when ``DumpPolicy`` says
+        the kernel table changed, never in steady state."""
+        from lvstop.track.drift import compute_drift
+        from lvstop.track.ka_dumps import fingerprint
+
+        self._verdicts_wanted = now
+        parent = next((p for p in self._procs if p.role == "parent"), None)
+        config, ipvs = self._config, self._ipvs
+        out: dict[str, Any] = {
+            "running": parent is not None,
+            "no_signals": self.no_signals,
+            "dumped_at": None,
+            "pending": False,
+            "asked": None,
+            "problems": list(self.problems) + ([self._config_error] if self._config_error else []),
+            "verdicts": {},
+        }
+        if parent is None or config is None:
+            return out
+        derived = compute_drift(config, ipvs)
+        fp = fingerprint(derived)
+        with self._policy_lock:
+            if self.no_signals is None:
+                if ask:
+                    out["asked"] = "asked with the key"
+                elif self.policy.observe(fp, now):
+                    out["asked"] = "the kernel table changed"
+                if out["asked"]:
+                    self.policy.asked(fp, now)
+                    self._urge_dump = True
+            current = {key: self.policy.current(key, fp) for key in fp}
+            out["pending"] = self.policy.pending
+        runtime = self._runtime
+        told = compute_drift(config, ipvs, runtime) if runtime is not None else derived
+        out["dumped_at"] = None if runtime is None else runtime.taken_at
+        for vs in derived.virtual_servers:
+            for rs in vs.real_servers:
+                best = told.real_server(rs.key) if current.get(rs.key) else None
+                pick = best or rs
+                out["verdicts"][rs.key] = [pick.verdict, pick.detail, derived.drain_warning(rs.key)]
+        return out
+
 
 def keepalived_version() -> str | None:
     try:
@@ -411,7 +521,11 @@ class Agent:
         self._host_at = 0.0
         self.wire: Wire | None = None
         signals = args.keepalived_state
-        self.keepalived = Keepalived(os.geteuid() == 0 if signals is None else signals)
+        self.keepalived = Keepalived(
+            os.geteuid() == 0 if signals is None else signals,
+            "--no-keepalived-state" if signals is False else "not root",
+        )
+        self._ipvs: IpvsSnapshot | None = None
         self._drained_key: tuple[float, int] | None = None
         self._last_services: tuple[Any, ...] | None = None
 
@@ -430,7 +544,9 @@ class Agent:
                     self._reader.close()
                 self._reader = None
             state["ipvs"]["error"] = str(exc)
+            self._ipvs = None
             return
+        self._ipvs = snap
         if snap.services == self._last_services and self.state["service"]:
             # nothing moved: the sections of the last poll (to_dict of every real server
             # each second is most of a quiet agent's CPU at 100x10)
@@ -483,7 +599,7 @@ class Agent:
                 data.pop("type", None)
                 events.append({"source": "vrrp", **data, "text": ev.detail or ev.kind})
             urge = urge or bool(vrrp_events)
-        instances, status, ka_events = self.keepalived.read(addresses, now, urge)
+        instances, status, ka_events = self.keepalived.read(addresses, now, urge, self._ipvs)
         state["instance"] = instances
         state["keepalived"]["status"] = status
         events.extend(ka_events)
@@ -511,7 +627,7 @@ class Agent:
             "keepalived": keepalived_version(),
             "uid": os.geteuid(),
             "capabilities": sorted(
-                ["ipvs", "keepalived", "host", "conns"]
+                ["ipvs", "keepalived", "host", "conns", "verdicts"]
                 + ([] if self.wire is None else ["vrrp"])
                 + ([] if self.args.read_only else ["write"])
             ),
@@ -568,9 +684,13 @@ class Agent:
             if self._writer_factory is not None:
                 self._writer = self._writer_factory()
             else:
-                from lvstop.commands._writes import writer
+                from lvstop import actions, sudo
 
-                self._writer = writer(self.args)
+                # under sudo: the default audit log and state file, read_only binding
+                sudo.check_write_options(self.args.audit_log, self.args.state_file)
+                self._writer = actions.make_writer(
+                    audit_log=self.args.audit_log, state_file=self.args.state_file
+                )
         return self._writer
 
     def answer(self, request: Request) -> dict[str, Any]:
@@ -581,6 +701,16 @@ class Agent:
             return {"pong": True, "seq": self.seq}
         if request.op == "conns":
             return self._conns(args)
+        if request.op == "vrrp":
+            if self.wire is None:
+                raise LvstopError("this agent captures no VRRP (--no-vrrp)")
+            after = args.get("events_after")
+            return {"snapshot": self.wire.snapshot(None if after is None else float(after))}
+        if request.op == "keepalived":
+            result = self.keepalived.verdicts(bool(args.get("ask", False)), time.time())
+            if result["asked"]:
+                self.poke.set()  # the dump round starts at the next poll, not an interval on
+            return result
         if self.args.read_only:
             raise LvstopError("writes are off on this agent (--read-only)")
         writer = self.writer()

@@ -5,26 +5,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from lvstop.actions import add_write_options
+
+__all__ = [
+    "KEY_HELP",
+    "add_write_options",
+    "keepalived_warning",
+    "warn_if_keepalived_manages",
+    "writer",
+]
+
 KEY_HELP = (
     "the real server, as lvstop names it: SERVICE->ADDRESS:PORT, e.g. "
     "tcp:10.0.5.96:8888->10.0.5.91:8888 (fwm:4->10.0.5.91:0, "
     "tcp:[2001:db8::1]:80->[2001:db8::5]:80)"
 )
-
-
-def add_write_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--audit-log",
-        metavar="PATH",
-        help="audit log file (default $LVSTOP_AUDIT_LOG or "
-        "/var/log/lvstop/audit.log); every write is also sent to syslog",
-    )
-    parser.add_argument(
-        "--state-file",
-        metavar="PATH",
-        help="where drained weights are remembered (default "
-        "$LVSTOP_STATE_FILE or /var/lib/lvstop/drained.json)",
-    )
 
 
 def writer(args: argparse.Namespace) -> Any:

@@ -83,8 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fleet.add_argument(
         "--via",
         metavar="[USER@]HOST",
-        help="the full dashboard of one director over its agent (ssh), "
-        "without VRRP, keepalived verdicts or the connection table",
+        help="the full dashboard of one director over its agent (ssh): its IPVS, "
+        "VRRP (its own wire), keepalived's verdicts, connections and writes",
     )
     fleet.add_argument(
         "--sudo", action="store_true", help="run the agent on each director with `sudo -n`"
@@ -233,6 +233,7 @@ def via_argv(args: argparse.Namespace, host: str) -> list[str]:
     ]
     argv += ["--sudo"] if args.sudo else []
     argv += ["--read-only"] if args.read_only else []
+    argv += ["--no-vrrp"] if args.no_vrrp else []
     argv += ["--ssh-config", args.ssh_config] if args.ssh_config else []
     for name in args.iface or ():
         argv += ["--iface", name]
@@ -246,7 +247,7 @@ def run_via(args: argparse.Namespace) -> int:
 
     client = AgentClient(parse_target(args.via), connect_options(args))
     app = LvstopApp(
-        agent_sources(client),
+        agent_sources(client, vrrp=not args.no_vrrp),
         interval=args.interval,
         read_only=args.read_only,
         incident_dir=args.incident_dir,

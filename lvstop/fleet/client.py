@@ -276,9 +276,16 @@ class AgentClient:
             await self._end(proc)
             await asyncio.wait([err_task], timeout=2)
             self._proc = None
+        return self._reason(reason)
+
+    def _reason(self, reason: str) -> str:
+        """Why the session ended, in the words that matter: the last thing ssh, sudo or
+        python said on stderr when the agent itself said nothing."""
         said = [s for s in self._stderr if s and not s.startswith("Warning: Permanently")]
         if said and reason in ("the connection closed", "no hello from the agent"):
             reason = said[-1]
+            if reason.startswith("sudo: "):  # `sudo -n` said no (a password, no rule)
+                reason = "sudo refused: " + reason.removeprefix("sudo: ")
         return reason
 
     async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:

@@ -10,8 +10,11 @@ from typing import Any, Literal
 
 from lvstop.errors import one_line
 from lvstop.fleet.model import Director
+from lvstop.model.ipvs import Timeouts
 
 OPS = ("drain", "restore", "weight")
+#: what a timeouts write names instead of a real server
+TIMEOUTS_TARGET = "timeouts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +24,43 @@ class Step:
     after: str
     #: why this director is left out (None: the write is sent)
     skip: str | None = None
+    #: what changes: "weight", or "timeouts tcp/tcpfin/udp"
+    what: str = "weight"
 
     def text(self) -> str:
         if self.skip:
             return f"{self.director}: skipped ({self.skip})"
-        return f"{self.director}: weight {self.before} → {self.after}"
+        return f"{self.director}: {self.what} {self.before} → {self.after}"
+
+
+def timeouts_text(t: Timeouts) -> str:
+    return f"{t.tcp}/{t.tcpfin}/{t.udp}"
+
+
+def plan_timeouts(directors: Sequence[Director], timeouts: Timeouts) -> list[Step]:
+    """What setting ``timeouts`` (0: a value left unchanged, as ``ipvsadm --set``) would do on
+    each of ``directors``."""
+    what = "timeouts tcp/tcpfin/udp"
+    steps = []
+    for d in directors:
+        if not d.live:
+            steps.append(Step(d.name, "?", "?", f"not connected: {d.reason or d.status}", what))
+            continue
+        if not d.can_write:
+            steps.append(Step(d.name, "?", "?", "its agent refuses writes (read-only)", what))
+            continue
+        now = d.ipvs.timeouts if d.ipvs is not None else None
+        if now is None:
+            steps.append(Step(d.name, "?", "?", "its timeouts are unknown", what))
+            continue
+        after = Timeouts(
+            timeouts.tcp or now.tcp, timeouts.tcpfin or now.tcpfin, timeouts.udp or now.udp
+        )
+        if after == now:
+            steps.append(Step(d.name, timeouts_text(now), timeouts_text(after), "unchanged", what))
+            continue
+        steps.append(Step(d.name, timeouts_text(now), timeouts_text(after), None, what))
+    return steps
 
 
 def plan(
@@ -76,12 +111,19 @@ async def apply(
     steps: Sequence[Step],
     requesters: Mapping[str, Request],
     weight: int | None = None,
+    timeouts: Timeouts | None = None,
 ) -> list[Outcome]:
     """Send the write to every director a step does not skip, all at once; one outcome each
-    (in the steps' order), failures with their one-line reason."""
+    (in the steps' order), failures with their one-line reason. A timeouts write
+    (``rs_key`` ``TIMEOUTS_TARGET``) sends ``timeouts`` to each as they are (0: unchanged
+    there, so each director keeps the values the user did not set)."""
     args: dict[str, Any] = {"rs": rs_key}
     if op == "weight":
         args["weight"] = weight
+    elif op == "timeouts":
+        if timeouts is None:
+            raise ValueError("a timeouts write needs its timeouts")
+        args = {"tcp": timeouts.tcp, "tcpfin": timeouts.tcpfin, "udp": timeouts.udp}
 
     async def one(step: Step) -> Outcome:
         try:

@@ -19,6 +19,12 @@ from lvstop.lab.topology import Topology
 
 SSH_DIR = runtime.RUN_ROOT / "ssh"
 SSHD = "/usr/sbin/sshd"
+#: the lab users' authorized keys and homes: outside RUN_ROOT (which they may not be allowed
+#: to enter), readable by them (sshd reads a user's keys as that user)
+USERS_DIR = Path("/run/lvstop-lab-users")
+#: the account files the lab's users are added to: copies bind-mounted over /etc inside the
+#: VM only (its root is the host's through hostfs: the host's files are never written)
+ACCOUNT_FILES = ("passwd", "group", "shadow")
 
 
 class SshdMissing(runtime.LabError):
@@ -99,13 +105,18 @@ def start_sshd(topo: Topology, node: str) -> int:
         f"ListenAddress {address}\n"
         f"HostKey {SSH_DIR / 'host_ed25519'}\n"
         f"PidFile {pidfile(node)}\n"
-        f"AuthorizedKeysFile {SSH_DIR / 'authorized_keys'}\n"
+        # root's key, and the lab's own users' (add_user) in a folder they can read (sshd
+        # takes a keyword's first line only: one line for both)
+        f"AuthorizedKeysFile {SSH_DIR / 'authorized_keys'} {USERS_DIR}/%u.keys\n"
         "StrictModes no\n"  # the keys live on the VM's tmpfs, not under a home
         "PermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
         "UsePAM no\n"
-        f"SetEnv HOME={home} LVSTOP_AUDIT_LOG={audit_log(node)} "
+        # root's HOME, audit log and drained weights in its node folder; a lab user's HOME
+        # is its passwd entry's (under sudo the agent's files are the defaults: read only)
+        "Match User root\n"
+        f"  SetEnv HOME={home} LVSTOP_AUDIT_LOG={audit_log(node)} "
         f"LVSTOP_STATE_FILE={state_file(node)}\n"
     )
     pidfile(node).unlink(missing_ok=True)
@@ -154,3 +165,73 @@ def kill_sshd(node: str) -> list[int]:
     runtime.kill_pids(pids, signal.SIGKILL, what=f"kill sshd on {node}")
     pidfile(node).unlink(missing_ok=True)
     return pids
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        return any(line.split()[4] == path for line in handle)
+
+
+def add_user(name: str, uid: int, sudo_rule: str | None = None) -> Path:
+    """A local user ``name`` (uid = gid ``uid``) that logs in with the lab's client key, its
+    home under USERS_DIR; ``sudo_rule``: a line for /etc/sudoers.d (a lab copy bind-mounted
+    there). Inside the VM only: /etc/passwd, group and shadow are the VM's copies. An sshd
+    started before sees none of it (its own copy of the mounts): start it again. Returns
+    the home."""
+    USERS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    USERS_DIR.chmod(0o755)
+    _keys()
+    accounts = runtime.RUN_ROOT / "accounts"
+    accounts.mkdir(mode=0o755, exist_ok=True)
+    for base in ACCOUNT_FILES:
+        copy = accounts / base
+        if not _mounted(f"/etc/{base}"):
+            copy.write_text(Path(f"/etc/{base}").read_text())
+            copy.chmod(0o640 if base == "shadow" else 0o644)
+            runtime.sh(["mount", "--bind", str(copy), f"/etc/{base}"], what=f"lab /etc/{base}")
+    home = USERS_DIR / f"home-{name}"
+    entries = {
+        "passwd": f"{name}:x:{uid}:{uid}:lvstop lab:{home}:/bin/sh\n",
+        "group": f"{name}:x:{uid}:\n",
+        "shadow": f"{name}:*:19000:0:99999:7:::\n",  # no password, not locked
+    }
+    for base, entry in entries.items():
+        copy = accounts / base
+        if not any(line.startswith(f"{name}:") for line in copy.read_text().splitlines()):
+            with copy.open("a") as handle:
+                handle.write(entry)
+    home.mkdir(mode=0o700, exist_ok=True)
+    os.chown(home, uid, uid)
+    keys = USERS_DIR / f"{name}.keys"
+    keys.write_text((SSH_DIR / "client_ed25519.pub").read_text())
+    keys.chmod(0o644)
+    sudoers = runtime.RUN_ROOT / "sudoers.d"
+    sudoers.mkdir(mode=0o755, exist_ok=True)
+    if not _mounted("/etc/sudoers.d"):
+        runtime.sh(["mount", "--bind", str(sudoers), "/etc/sudoers.d"], what="lab sudoers.d")
+    rule = sudoers / f"lvstop-lab-{name}"
+    if sudo_rule:
+        rule.write_text(sudo_rule + "\n")
+        rule.chmod(0o440)
+    else:
+        rule.unlink(missing_ok=True)
+    return home
+
+
+def remove_users() -> None:
+    """The VM's own /etc again (the lab users gone with the copies)."""
+    for path in ("/etc/sudoers.d", *(f"/etc/{base}" for base in ACCOUNT_FILES)):
+        while _mounted(path):
+            runtime.sh(["umount", path], what=f"umount {path}")
+    shutil.rmtree(USERS_DIR, ignore_errors=True)
+    shutil.rmtree(runtime.RUN_ROOT / "accounts", ignore_errors=True)
+    shutil.rmtree(runtime.RUN_ROOT / "sudoers.d", ignore_errors=True)
+
+
+def sshd_log(node: str, lines: int = 20) -> str:
+    """The end of ``node``'s sshd log (why it refused a login)."""
+    try:
+        text = (runtime.node_dir(node) / "sshd.log").read_text(errors="replace")
+    except OSError as exc:
+        return f"(no sshd log: {exc.strerror})"
+    return "\n".join(text.splitlines()[-lines:])

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
+import os
 import re
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -29,7 +32,10 @@ D1, D2 = "root@10.0.5.90", "root@10.0.5.93"
 VIP1 = "10.0.5.96"
 RS1 = "10.0.5.91"
 RS1_KEY = f"tcp:{VIP1}:8888->{RS1}:8888"
-SOCKET = "lvstop-fleet"
+#: each Fleet has a tmux server of its own: a new session sent to the socket of the server the
+#: last test killed could join that dying server (its has-session already failed while it
+#: was still exiting) and vanish with it (the kill test's "session gone", once in four runs)
+_SOCKETS = itertools.count(1)
 #: seconds (idle host) for ssh, the agent push and the first frames
 STARTUP = 45.0
 INTERVAL = 1.0
@@ -68,6 +74,7 @@ class Fleet:
 
     def __init__(self, lab: Any, sshd: Any) -> None:
         self.lab = lab
+        self.socket = f"lvstop-fleet-{os.getpid()}-{next(_SOCKETS)}"
         # COLUMNS / LINES: shutil.get_terminal_size (Textual's) reads them before the pane's
         # size, and the VM's environment may carry an 80x24 of its own
         argv = [
@@ -95,7 +102,7 @@ class Fleet:
             [
                 "tmux",
                 "-L",
-                SOCKET,
+                self.socket,
                 "new-session",
                 "-d",
                 "-s",
@@ -110,13 +117,13 @@ class Fleet:
         # if lvstop ends, its last screen (a traceback) stays for the failure message
         lab.run(
             "client",
-            ["tmux", "-L", SOCKET, "set-option", "-t", "fleet", "remain-on-exit", "on"],
+            ["tmux", "-L", self.socket, "set-option", "-t", "fleet", "remain-on-exit", "on"],
             check=False,
         )
         # a detached session may start at tmux's default 80x24: the app redraws on the resize
         lab.run(
             "client",
-            ["tmux", "-L", SOCKET, "resize-window", "-t", "fleet", "-x", "180", "-y", "50"],
+            ["tmux", "-L", self.socket, "resize-window", "-t", "fleet", "-x", "180", "-y", "50"],
             check=False,
         )
         try:
@@ -128,13 +135,13 @@ class Fleet:
     def screen(self) -> str:
         return str(
             self.lab.run(
-                "client", ["tmux", "-L", SOCKET, "capture-pane", "-p", "-t", "fleet"]
+                "client", ["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "fleet"]
             ).stdout
         )
 
     def keys(self, *keys: str) -> None:
         for key in keys:
-            self.lab.run("client", ["tmux", "-L", SOCKET, "send-keys", "-t", "fleet", key])
+            self.lab.run("client", ["tmux", "-L", self.socket, "send-keys", "-t", "fleet", key])
             time.sleep(self.lab.scaled(0.15))  # paced: each key gets its turn
 
     def wait_for(self, pattern: str, timeout: float = 15.0, what: str = "") -> str:
@@ -154,7 +161,7 @@ class Fleet:
                 [
                     "tmux",
                     "-L",
-                    SOCKET,
+                    self.socket,
                     "display",
                     "-p",
                     "-t",
@@ -166,12 +173,12 @@ class Fleet:
             raise AssertionError(f"{exc}; the screen ({size}):\n{self.screen()}") from None
 
     def close(self) -> None:
-        self.lab.run("client", ["tmux", "-L", SOCKET, "kill-server"], check=False)
-        # gone before the next test's new-session (which would join a dying server)
+        self.lab.run("client", ["tmux", "-L", self.socket, "kill-server"], check=False)
+        # gone before the next test (its lvstop and ssh connections with it)
         self.lab.wait_until(
             lambda: (
                 self.lab.run(
-                    "client", ["tmux", "-L", SOCKET, "has-session"], check=False
+                    "client", ["tmux", "-L", self.socket, "has-session"], check=False
                 ).returncode
                 != 0
             ),
@@ -349,8 +356,12 @@ def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(
     assert re.search(r"python3 -I -S \S+/\.cache/lvstop/agent-[0-9a-f]{32}\.pyz", more["ps"])
     # a refused write makes no file and changes none
     assert (state.read_bytes() if state.exists() else None) == before
+    # the file this run's sources make is cached by its hash (a run whose sources changed
+    # meanwhile left its own beside it)
+    from lvstop.agent.bundle import bundle
+
     cache = list((ssh_up.node_home("d1") / ".cache" / "lvstop").iterdir())
-    assert len(cache) == 1 and cache[0].name.startswith("agent-")
+    assert f"agent-{bundle().digest[:32]}.pyz" in [p.name for p in cache], cache
 
 
 def test_record_two_directors_for_the_fleet_screen_tests(lab: Any, ssh_up: Any) -> None:
@@ -554,6 +565,9 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
 
 
 def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: Any) -> None:
+    """What the local dashboard on d1 shows (tests/lab/test_dashboard.py), from d1's agent
+    in the client namespace: its services, its VRRP panel (d1's own wire: VRID 51 mastered
+    by d1, "yes": d1 holds the VIP), keepalived's verdicts and the connection table."""
     fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
     fleet.keys("Enter")
     fleet.wait_for(rf"Real servers on {re.escape(D1)}", what="d1's screen")
@@ -562,5 +576,98 @@ def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: 
     fleet.wait_for(
         rf"{re.escape(VIP1)}:8888 +rr\b", timeout=30, what="d1's services in the full dashboard"
     )
+    fleet.wait_for(r"\b51 +10\.0\.5\.90 +yes +100\b", timeout=30, what="VRID 51: d1, there")
+    fleet.wait_for(r"\b52 +10\.0\.5\.93 +101\b", timeout=30, what="VRID 52: d2")
+    fleet.wait_for(rf"{RS1}:8888 .* up\b", timeout=30, what="rs1 up per d1's keepalived")
+    fleet.wait_for(r"keepalived: config × kernel|keepalived's view", what="the verdicts' source")
+    # one connection through d1's service (VIP 1: d1 is its master): an entry in d1's table
+    # for 120 s (TIME_WAIT)
+    lab.run(
+        "client",
+        [
+            sys.executable,
+            "-c",
+            f"import urllib.request as u; u.urlopen('http://{VIP1}:8888/', timeout=10).read()",
+        ],
+    )
+    fleet.keys("c")
+    fleet.wait_for(
+        r"[1-9]\d* entries +states: .*\n.*10\.0\.5\.9[12]:8888",
+        timeout=30,
+        what="d1's connection table over its agent, with the client's connection",
+    )
+    fleet.keys("Escape")
+    fleet.wait_for(r"─Services", what="back in the full dashboard")
     fleet.keys("q")
     fleet.wait_for(rf"Real servers on {re.escape(D1)}", timeout=30, what="back in the fleet")
+    fleet.keys("Escape")
+    fleet.wait_for(LIVE_D2, what="the fleet still live")
+
+
+LAB_SUDOER, LAB_NO_SUDO = "lvstop-op", "lvstop-nosudo"
+
+
+def test_sudo_n_runs_the_agent_as_root_and_a_refusal_is_said(lab: Any, ssh_up: Any) -> None:
+    """Two users of d1 log in with the lab key and run the agent with ``sudo -n``: one has a
+    NOPASSWD rule for the agent file in its own cache, the other none. The first is live as
+    root (its agent reads IPVS, as ipvsadm on d1 does), the second is down with sudo's own
+    reason, and the first keeps working."""
+    if shutil.which("sudo") is None:
+        pytest.skip("sudo is not installed (Debian package sudo; ./dev.sh installs it)")
+    uid = 4242
+    rules = []
+    try:
+        home = ssh_up.add_user(LAB_SUDOER, uid)
+        agent = f"{home}/.cache/lvstop/agent-*.pyz *"
+        rules = [f"/usr/bin/python3 -I -S {agent}", f"/bin/python3 -I -S {agent}"]
+        ssh_up.add_user(LAB_SUDOER, uid, f"{LAB_SUDOER} ALL=(root) NOPASSWD: {', '.join(rules)}")
+        ssh_up.add_user(LAB_NO_SUDO, uid + 1)
+        # sshd sees the VM's new /etc only when started after it (`ip netns exec` gives each
+        # its own copy of the mounts, and the VM's mounts are private: nothing propagates)
+        ssh_up.kill_sshd("d1")
+        ssh_up.start_sshd(lab.topology, "d1")
+        from lvstop.fleet.client import AgentClient, ConnectOptions, parse_target
+
+        options = ConnectOptions(
+            interval=INTERVAL,
+            agent="push",
+            sudo=True,
+            vrrp=False,
+            ssh=ssh_wrapper(ssh_up),
+            ssh_options=("-F", str(ssh_up.client_config())),
+        )
+        names = [f"{LAB_SUDOER}@10.0.5.90", f"{LAB_NO_SUDO}@10.0.5.90"]
+
+        async def run() -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+            ok, refused = (AgentClient(parse_target(n), options) for n in names)
+            tasks = [asyncio.create_task(c.run()) for c in (ok, refused)]
+            try:
+                deadline = time.monotonic() + lab.scaled(STARTUP + 15)
+                while not (ok.view().live and refused.view().status == "down"):
+                    assert time.monotonic() < deadline, (
+                        f"{ok.view()}\n{refused.view()}\nd1's sshd log:\n" + ssh_up.sshd_log("d1")
+                    )
+                    await asyncio.sleep(0.2)
+                ping = await ok.request("ping")  # the one with sudo goes on
+                assert ok.state is not None
+                return ok.view(), refused.view(), ok.hello, {"ping": ping, **ok.state}
+            finally:
+                for c in (ok, refused):
+                    await c.close()
+                for t in tasks:
+                    t.cancel()
+
+        live, down, hello, state = asyncio.run(run())
+    finally:
+        ssh_up.remove_users()
+        ssh_up.kill_sshd("d1")  # the next one sees the VM's own /etc again
+        ssh_up.start_sshd(lab.topology, "d1")
+    print(f"\nsudo refused: {down.reason}")
+    assert down.reason.startswith("sudo refused: "), down.reason
+    # sudo's own words: "a password is required" (no rule lets it run without one)
+    assert "password" in down.reason or "sudoers" in down.reason, down.reason
+    assert hello["uid"] == 0, hello  # sudo -n ran it as root
+    assert state["ping"]["pong"] is True
+    assert f"tcp:{VIP1}:8888" in state["service"], sorted(state["service"])
+    assert RS1_KEY in state["real_server"]
+    assert live.keepalived_running

@@ -62,6 +62,12 @@ class FakeDirector:
             raise FleetError(f"{self.name}: {self.refuse}")
         assert self.data is not None
         state = self.data["state"]
+        if op == "timeouts":
+            before = dict(state["ipvs"]["timeouts"])
+            state["ipvs"]["timeouts"] = {k: args[k] or before[k] for k in before}
+            return {"type": "result", "ok": True, "message": f"timeouts {before} -> {args}"}
+        if op == "conns":
+            return {"type": "result", "ok": True, "conns": CONNS, "truncated": False}
         rs = state["real_server"][args["rs"]]
         before = rs["weight"]
         rs["weight"] = 0 if op == "drain" else args.get("weight", before)
@@ -78,8 +84,29 @@ class FakeDirector:
         self.closed = True
 
 
-def app_with(*directors: FakeDirector) -> FleetApp:
-    return FleetApp(list(directors), interval=0.05, clock=lambda: 1_790_000_000.0)
+#: two entries as the agent's conns request gives them (from /proc/net/ip_vs_conn in the lab)
+CONNS = [
+    {
+        "protocol": "tcp",
+        "client": "10.0.5.100:40522",
+        "virtual": "10.0.5.96:8888",
+        "real": "10.0.5.91:8888",
+        "state": "ESTABLISHED",
+        "expires": 897,
+    },
+    {
+        "protocol": "tcp",
+        "client": "10.0.5.100:40524",
+        "virtual": "10.0.5.96:8888",
+        "real": "10.0.5.92:8888",
+        "state": "TIME_WAIT",
+        "expires": 110,
+    },
+]
+
+
+def app_with(*directors: FakeDirector, **kw: Any) -> FleetApp:
+    return FleetApp(list(directors), interval=0.05, clock=lambda: 1_790_000_000.0, **kw)
 
 
 def text_of(app: FleetApp, selector: str) -> str:
@@ -225,3 +252,124 @@ async def test_a_redraw_or_event_during_shutdown_is_ignored() -> None:
     app._dirty = True
     app._redraw_if_dirty()
     app._event("d1", {"source": "agent", "text": "late"})
+
+
+async def test_timeouts_on_every_director_through_one_confirm_and_cancel() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    assert d2.data is not None
+    d2.data["state"]["ipvs"]["timeouts"]["tcpfin"] = 60  # d2 differs before the write
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("T")
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "TimeoutsScreen")
+        await pilot.press("escape")  # cancel in the form: nothing asked, nothing sent
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "Screen")
+        await pilot.press("T")
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "TimeoutsScreen")
+        for _ in range(3):
+            await pilot.press("backspace")
+        await pilot.press("6", "0", "enter")  # tcp 60; tcpfin and udp as d1 has them
+        await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
+        assert isinstance(app.screen, FleetConfirmScreen)
+        assert [s.text() for s in app.screen.steps] == [
+            f"{d1.name}: timeouts tcp/tcpfin/udp 900/120/300 → 60/120/300",
+            f"{d2.name}: timeouts tcp/tcpfin/udp 900/60/300 → 60/120/300",
+        ]
+        assert "every director" in app.screen.title_text
+        await pilot.press("n")
+        await settle(pilot, app, lambda: not isinstance(app.screen, FleetConfirmScreen))
+        assert d1.requests == [] and d2.requests == []
+        await pilot.press("T")
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "TimeoutsScreen")
+        for _ in range(3):
+            await pilot.press("backspace")
+        await pilot.press("6", "0", "enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
+        await pilot.press("y")
+        await settle(pilot, app, lambda: d1.requests and d2.requests)
+        want = {"op": "timeouts", "tcp": 60, "tcpfin": 120, "udp": 300}
+        assert d1.requests == d2.requests == [want]
+
+
+async def test_timeouts_on_one_director_from_its_screen() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await pilot.press("t")
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "TimeoutsScreen")
+        await pilot.press("tab", "backspace", "backspace", "backspace", "3", "0", "enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, FleetConfirmScreen))
+        assert isinstance(app.screen, FleetConfirmScreen)
+        assert [s.text() for s in app.screen.steps] == [
+            f"{d1.name}: timeouts tcp/tcpfin/udp 900/120/300 → 900/30/300"
+        ]
+        await pilot.press("y")
+        await settle(pilot, app, lambda: bool(d1.requests))
+        assert d1.requests == [{"op": "timeouts", "tcp": 900, "tcpfin": 30, "udp": 300}]
+        assert d2.requests == []
+
+
+async def test_a_directors_connections_over_its_agent() -> None:
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    app = app_with(d1, d2)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await pilot.press("c")
+        await settle(pilot, app, lambda: app.screen.__class__.__name__ == "ConnectionsScreen")
+        table = app.screen.query_one("#conns", LineTable)
+        await settle(pilot, app, lambda: table.row_count == 2)
+        rows = text_of(app.screen, "#conns")  # type: ignore[arg-type]
+        assert "10.0.5.100:40522" in rows and "TIME_WAIT" in rows
+        assert {"op": "conns", "limit": 2000} in d1.requests and d2.requests == []
+        await pilot.press("escape")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+
+
+async def test_full_dashboard_does_not_block_the_fleet(tmp_path: Path) -> None:
+    """While `f`'s dashboard holds the terminal (here: a child that waits for a file), the
+    fleet goes on: a director's change reaches its tables; the child's end is said."""
+    import sys
+
+    done = tmp_path / "quit"
+    child = (
+        "import os, sys, time\n"
+        "for _ in range(2400):\n"
+        f"    if os.path.exists({str(done)!r}): sys.exit(3)\n"
+        "    time.sleep(0.05)\n"
+        "sys.exit(4)\n"
+    )
+    d1, d2 = FakeDirector("d1"), FakeDirector("d2")
+    argv: list[str] = []
+
+    def dashboard(name: str) -> list[str]:
+        argv.append(name)
+        return [sys.executable, "-c", child]
+
+    app = app_with(d1, d2, dashboard_argv=dashboard)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+        await pilot.press("enter")
+        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await pilot.press("f")
+        await settle(pilot, app, lambda: app.dashboard_pid is not None)
+        assert argv == [d1.name]
+        d2.status, d2.reason = DOWN, "ssh: Connection refused"
+        d2.on_change(d2)
+        await settle(pilot, app, lambda: any(d.reason for d in app.directors))
+        assert app.dashboard_pid is not None  # the child still runs meanwhile
+        await pilot.press("f")  # one at a time
+        assert argv == [d1.name]
+        done.write_text("")
+        await settle(pilot, app, lambda: app.dashboard_pid is None)
+        await settle(
+            pilot,
+            app,
+            lambda: any("ended with status 3" in str(n.message) for n in app._notifications),
+        )
+        assert isinstance(app.screen, DirectorScreen)

@@ -137,3 +137,82 @@ def test_bootstrap_refuses_a_shared_cache_and_a_damaged_file(tmp_path: Path) -> 
     shared = run_bootstrap(other, b.data, b)
     assert shared.returncode == 3
     assert "mode 0700" in json.loads(shared.stdout.splitlines()[-1])["error"]
+
+
+def python_310() -> str | None:
+    """A CPython 3.10 on this machine: the machine image ships one (pyenv's); Debian 12 has
+    only 3.11. None when there is none (then the static check above is all)."""
+    import glob
+    import shutil
+
+    found = shutil.which("python3.10")
+    candidates = sorted(glob.glob("/root/.pyenv/versions/3.10*/bin/python3.10"))
+    for path in ([found] if found else []) + candidates:
+        probe = subprocess.run(
+            [path, "-I", "-S", "-c", "import sys; print(sys.version_info[:2] == (3, 10))"],
+            capture_output=True,
+            timeout=60,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == b"True":
+            return path
+    return None
+
+
+def test_file_runs_under_python_310(tmp_path: Path) -> None:
+    """The oldest python3 a director may have (Ubuntu 22.04's): the agent file runs under it
+    with ``-I -S`` alone, says hello, sends its snapshot, answers requests (the new ones
+    too) and ends cleanly at EOF."""
+    py310 = python_310()
+    if py310 is None:
+        pytest.skip("no python 3.10 on this machine (the closure is checked statically)")
+    agent = tmp_path / "agent.pyz"
+    bundle.write_file(agent)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    requests = [
+        {"id": 1, "op": "ping"},
+        {"id": 2, "op": "vrrp"},
+        {"id": 3, "op": "keepalived"},
+        {"id": 4, "op": "keepalived", "ask": "yes"},
+        {"id": 5, "op": "drain", "rs": "tcp:10.0.5.96:8888->10.0.5.91:8888"},
+    ]
+    proc = subprocess.Popen(
+        [
+            py310,
+            "-I",
+            "-S",
+            str(agent),
+            "--no-vrrp",
+            "--interval",
+            "0.2",
+            "--keepalived-state" if os.geteuid() == 0 else "--no-keepalived-state",
+            "--state-file",
+            str(tmp_path / "drained.json"),
+            "--audit-log",
+            str(tmp_path / "audit.log"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={},
+        cwd=empty,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    lines = []
+    for raw in proc.stdout:
+        msg = json.loads(raw)
+        lines.append(msg)
+        if msg["type"] == "snapshot":  # requests after the first poll
+            proc.stdin.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+            proc.stdin.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""
+    hello = lines[0]
+    assert hello["type"] == "hello" and hello["python"].startswith("3.10.")
+    got = {m["id"]: m for m in lines if m["type"] in ("result", "error") and m["id"]}
+    assert got[1]["pong"] is True
+    assert got[2]["error"] == "this agent captures no VRRP (--no-vrrp)"
+    assert got[3]["type"] == "result" and isinstance(got[3]["verdicts"], dict)
+    assert got[4]["error"] == "keepalived: ask must be true or false"
+    assert got[5]["type"] == "error"  # no IPVS on this host: the kernel's reason, no write
+    assert not (tmp_path / "drained.json").exists()

@@ -73,6 +73,9 @@ def test_one_real_server_changed_sends_only_it() -> None:
         ('{"id": 1, "op": "weight", "rs": "x", "weight": true}', "weight: weight must be"),
         ('{"id": 1, "op": "timeouts", "tcp": -1}', "timeouts: tcp must be"),
         ('{"id": 1, "op": "drain", "rs": 5}', "drain: rs must be a string"),
+        ('{"id": 1, "op": "vrrp", "events_after": "x"}', "vrrp: events_after must be a time"),
+        ('{"id": 1, "op": "vrrp", "events_after": -1}', "vrrp: events_after must be a time"),
+        ('{"id": 1, "op": "keepalived", "ask": 1}', "keepalived: ask must be true or false"),
         ("x" * 5000, "malformed request: longer than"),
     ],
 )
@@ -265,3 +268,37 @@ def test_a_failing_poll_is_one_error_line_and_the_agent_goes_on(tmp_path: Path) 
         lines[1]["error"].startswith("poll: an unexpected problem in lvstop (please report it): ")
         and "a reader's bug" in lines[1]["error"]
     )
+
+
+def test_vrrp_snapshot_sends_only_the_events_not_seen() -> None:
+    """The ``vrrp`` request's snapshot: the tracker's VRIDs every time, of its recent events
+    only those after ``events_after`` (what the asker saw last)."""
+    import types
+
+    from lvstop.agent.server import Wire
+    from lvstop.model.vrrp import Advert, CaptureStats
+
+    wire = Wire(["eth0"])
+    wire._capture = types.SimpleNamespace(stats=CaptureStats)
+    for i in range(3):
+        wire.tracker.feed(
+            Advert(
+                time=1000.0 + i,
+                interface="eth0",
+                family="inet",
+                src="10.0.5.90",
+                ttl=255,
+                version=2,
+                vrid=51,
+                priority=100,
+                interval_ms=1000,
+                addresses=("10.0.5.96",),
+            )
+        )
+    whole = wire.snapshot()
+    kinds = [(e["kind"], e["time"]) for e in whole["events"]]
+    assert kinds[0] == ("master", 1000.0) and len(kinds) == 2  # then silent: the adverts stopped
+    later = wire.snapshot(1000.0)
+    assert [e["kind"] for e in later["events"]] == ["silent"]
+    assert [v["vrid"] for v in later["vrids"]] == [51]  # the VRIDs: every time
+    assert wire.snapshot(max(e["time"] for e in whole["events"]))["events"] == []

@@ -103,7 +103,7 @@ def test_sudo_refusal_and_old_python_are_reasons(tmp_path: Path) -> None:
         await until(lambda: c.view().status == DOWN, "down")
         return c.view().reason
 
-    assert asyncio.run(with_client(client, body)) == "sudo: a password is required"
+    assert asyncio.run(with_client(client, body)) == "sudo refused: a password is required"
     old = fake_ssh(
         tmp_path,
         'echo \'{"type": "error", "id": null, "error": "python3 here is '

@@ -8,7 +8,8 @@ task. They call ``on_change``; the App redraws at most every ``REDRAW`` seconds,
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
@@ -20,10 +21,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import Footer, Header, RichLog, Static
 from textual.worker import Worker, WorkerState
 
+from lvstop.agent.protocol import MAX_CONNS
 from lvstop.errors import one_line
 from lvstop.fleet import writes
 from lvstop.fleet.compare import differences, overview, vrid_matrix
 from lvstop.fleet.model import Director
+from lvstop.model.ipvs import ConnEntry, Timeouts
 from lvstop.safetext import escape_controls
 from lvstop.tui.fleet.rows import (
     DIFF_COLUMNS,
@@ -35,6 +38,9 @@ from lvstop.tui.fleet.rows import (
     vrid_rows,
 )
 from lvstop.tui.fleet.screens import DirectorScreen, FleetConfirmScreen
+from lvstop.tui.remote import conn_entry
+from lvstop.tui.screens.connections import ConnectionsScreen
+from lvstop.tui.screens.timeouts import TimeoutsScreen
 from lvstop.tui.screens.weight import WeightScreen
 from lvstop.tui.widgets.line_table import LineTable
 
@@ -62,6 +68,22 @@ class DirectorSource(Protocol):
     async def close(self) -> None: ...
 
 
+class FleetConns:
+    """One director's connection table for the connections screen, which reads it in a
+    thread: the request goes to the App's loop, where the director's connection lives."""
+
+    def __init__(self, app: App[int], client: DirectorSource) -> None:
+        self.app = app
+        self.client = client
+
+    def read(self) -> list[ConnEntry]:
+        async def ask() -> dict[str, Any]:
+            return await self.client.request("conns", limit=MAX_CONNS)
+
+        result: dict[str, Any] = self.app.call_from_thread(ask)
+        return [conn_entry(e) for e in result.get("conns") or ()]
+
+
 class FleetApp(App[int]):
     TITLE = "lvstop fleet"
     CSS = """
@@ -79,6 +101,20 @@ class FleetApp(App[int]):
             "Reconnect",
             id="fleet.reconnect",
             tooltip="Reconnect the selected director now (not after its backoff)",
+        ),
+        Binding(
+            "t",
+            "timeouts(False)",
+            "Timeouts",
+            id="fleet.timeouts",
+            tooltip="Set the IPVS timeouts on the selected director",
+        ),
+        Binding(
+            "T",
+            "timeouts(True)",
+            "Timeouts all",
+            id="fleet.timeouts_all",
+            tooltip="Set the IPVS timeouts on every director (one confirm dialog)",
         ),
     ]
 
@@ -98,6 +134,8 @@ class FleetApp(App[int]):
         self.directors: tuple[Director, ...] = tuple(c.view() for c in self.clients)
         self._dirty = True
         self._status: dict[str, str] = {}
+        #: the pid of the director's dashboard `f` runs, while it runs
+        self.dashboard_pid: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -194,21 +232,57 @@ class FleetApp(App[int]):
             self.push_screen(DirectorScreen(event.key))
 
     def full_dashboard(self, name: str) -> None:
-        """Hand the terminal to ``lvstop top --via NAME`` until it quits (the directors'
-        connections wait meanwhile; one that timed out reconnects)."""
+        """Hand the terminal to ``lvstop top --via NAME`` until it quits. The fleet goes on
+        meanwhile (its loop is not blocked: the dashboard is a child process waited for in
+        a worker, and nothing is drawn while it holds the terminal), so no director's
+        connection goes silent; back on the fleet screen, everything is current."""
         if self.dashboard_argv is None:
             self.notify("no full dashboard here", severity="warning")
             return
-        argv = self.dashboard_argv(name)
-        with self.suspend():
-            result = subprocess.run(argv, check=False)
-        if result.returncode:
+        if any(w.group == "full-dashboard" and not w.is_finished for w in self.workers):
+            return  # one at a time: the terminal is the dashboard's already
+        self._run_dashboard(name, self.dashboard_argv(name))
+
+    @work(group="full-dashboard", exit_on_error=False, description="a director's dashboard")
+    async def _run_dashboard(self, name: str, argv: list[str]) -> None:
+        # batch_update holds every repaint while the child owns the terminal; suspend hands
+        # the terminal over (not in a headless test run: there is none to hand)
+        handed = contextlib.nullcontext() if self.is_headless else self.suspend()
+        with self.batch_update(), handed:
+            try:
+                proc = await asyncio.create_subprocess_exec(*argv)
+            except OSError as exc:
+                returncode: int | str = f"cannot run {argv[0]}: {exc.strerror or exc}"
+            else:
+                self.dashboard_pid = proc.pid
+                try:
+                    returncode = await proc.wait()
+                finally:
+                    self.dashboard_pid = None
+                    if proc.returncode is None:  # the fleet is leaving: so does its child
+                        with contextlib.suppress(ProcessLookupError):
+                            proc.terminate()
+        if returncode:
+            said = returncode if isinstance(returncode, str) else f"status {returncode}"
             self.notify(
-                f"the dashboard of {name} ended with status {result.returncode}",
-                severity="warning",
-                markup=False,
+                f"the dashboard of {name} ended with {said}", severity="warning", markup=False
             )
-        self.refresh()
+        self._dirty = True
+
+    def action_timeouts(self, everywhere: bool) -> None:
+        key = self.query_one("#overview", LineTable).cursor_key
+        if key is None:
+            self.notify("no director selected", severity="warning")
+            return
+        self.start_timeouts(key, everywhere)
+
+    def show_connections(self, name: str) -> None:
+        """The connection table of director ``name`` (its agent's ``conns``)."""
+        client = next((c for c in self.clients if c.name == name), None)
+        if client is not None:
+            screen = ConnectionsScreen(FleetConns(self, client))
+            screen.sub_title = f"connections on {name}"
+            self.push_screen(screen)
 
     def action_reconnect(self) -> None:
         key = self.query_one("#overview", LineTable).cursor_key
@@ -233,10 +307,37 @@ class FleetApp(App[int]):
             return
         self._confirm(op, rs_key, targets, None)
 
+    def start_timeouts(self, director: str, everywhere: bool) -> None:
+        """The timeouts dialog (filled with ``director``'s), then one confirm dialog with
+        each target director's before → after."""
+        here = next((d for d in self.directors if d.name == director), None)
+        current = here.ipvs.timeouts if here is not None and here.ipvs is not None else None
+        if here is None or current is None:
+            why = here.reason or here.status if here is not None else "gone"
+            self.notify(f"the timeouts of {director} are unknown ({why})", severity="warning")
+            return
+        targets = [d for d in self.directors if everywhere or d.name == director]
+
+        def chosen(timeouts: Timeouts | None) -> None:
+            if timeouts is not None:
+                self._confirm("timeouts", writes.TIMEOUTS_TARGET, targets, None, timeouts)
+
+        self.push_screen(TimeoutsScreen(current), chosen)
+
     def _confirm(
-        self, op: str, rs_key: str, targets: Sequence[Director], weight: int | None
+        self,
+        op: str,
+        rs_key: str,
+        targets: Sequence[Director],
+        weight: int | None,
+        timeouts: Timeouts | None = None,
     ) -> None:
-        steps = writes.plan(op, rs_key, targets, weight)
+        if timeouts is not None:
+            steps = writes.plan_timeouts(targets, timeouts)
+            subject = f"timeouts {writes.timeouts_text(timeouts)}"
+        else:
+            steps = writes.plan(op, rs_key, targets, weight)
+            subject = rs_key
         if all(s.skip for s in steps):
             self.notify(
                 f"{op} {rs_key}: nothing to send — " + "; ".join(s.text() for s in steps),
@@ -245,11 +346,15 @@ class FleetApp(App[int]):
             )
             return
         where = "every director" if len(targets) > 1 else targets[0].name
-        title = f"{op.capitalize()} {rs_key} on {where}"
+        title = (
+            f"Set {subject} (tcp/tcpfin/udp) on {where}"
+            if timeouts is not None
+            else f"{op.capitalize()} {subject} on {where}"
+        )
 
         def answered(ok: bool | None) -> None:
             if ok:
-                self._apply(op, rs_key, steps, weight)
+                self._apply(op, rs_key, steps, weight, timeouts)
             else:
                 self.notify("cancelled: nothing changed")
 
@@ -257,10 +362,15 @@ class FleetApp(App[int]):
 
     @work(group="fleet-writes", exit_on_error=False, description="a fleet write")
     async def _apply(
-        self, op: str, rs_key: str, steps: Sequence[writes.Step], weight: int | None
+        self,
+        op: str,
+        rs_key: str,
+        steps: Sequence[writes.Step],
+        weight: int | None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         requesters = {c.name: c.request for c in self.clients}
-        outcomes = await writes.apply(op, rs_key, steps, requesters, weight)
+        outcomes = await writes.apply(op, rs_key, steps, requesters, weight, timeouts)
         for o in outcomes:
             self.log_line(o.director, op, ("ok: " if o.ok else "FAILED: ") + o.message)
         text, severity = writes.summary(op, rs_key, outcomes)

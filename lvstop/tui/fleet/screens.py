@@ -83,7 +83,8 @@ def facts(d: Director) -> str:
 
 
 class DirectorScreen(Screen[None]):
-    """One director. d / r / w on it; D / R / W on every director (one confirm dialog)."""
+    """One director. d / r / w / t on it; D / R / W / T on every director (one confirm
+    dialog); c its connection table; f its full dashboard."""
 
     DEFAULT_CSS = """
     DirectorScreen #facts { height: auto; padding: 0 1; color: $text-muted; }
@@ -142,6 +143,27 @@ class DirectorScreen(Screen[None]):
             tooltip="Set the selected real server's weight on every director",
         ),
         Binding(
+            "t",
+            "timeouts(False)",
+            "Timeouts",
+            id="fleet.director_timeouts",
+            tooltip="Set the IPVS timeouts on this director",
+        ),
+        Binding(
+            "T",
+            "timeouts(True)",
+            "Timeouts all",
+            id="fleet.director_timeouts_all",
+            tooltip="Set the IPVS timeouts on every director (one confirm dialog)",
+        ),
+        Binding(
+            "c",
+            "connections",
+            "Conns",
+            id="fleet.connections",
+            tooltip="This director's IPVS connection table (over its agent)",
+        ),
+        Binding(
             "f",
             "full_dashboard",
             "Full dashboard",
@@ -191,6 +213,12 @@ class DirectorScreen(Screen[None]):
 
     def action_full_dashboard(self) -> None:
         self.fleet.full_dashboard(self.director_name)
+
+    def action_timeouts(self, everywhere: bool) -> None:
+        self.fleet.start_timeouts(self.director_name, everywhere)
+
+    def action_connections(self) -> None:
+        self.fleet.show_connections(self.director_name)
 
     def action_write(self, op: str, everywhere: bool) -> None:
         key = self.query_one("#real-servers", LineTable).cursor_key
