@@ -201,6 +201,14 @@ _configs: list[pytest.Config] = []
 
 def pytest_configure(config: pytest.Config) -> None:
     _configs.append(config)
+    # pytest-xdist's workers would each boot lab VMs for the same lab tests: -n is for the
+    # host tests (the fast loop); the lab tests share their own VMs (--lab-vms)
+    workers = getattr(config.option, "numprocesses", None)
+    if workers and not in_vm() and "not lab" not in (config.option.markexpr or ""):
+        raise pytest.UsageError(
+            'lvstop lab: -n runs the host tests only; add -m "not lab" '
+            "(the lab tests share their own VMs: --lab-vms)"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -293,3 +293,15 @@ def test_a_bad_vm_count_is_one_line(project, monkeypatch, given):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: lvstop lab: the number of lab VMs must be*"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_xdist_without_not_lab_is_one_line(project, monkeypatch):
+    monkeypatch.setattr(
+        vm, "start", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("booted a VM"))
+    )
+    result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ['ERROR: lvstop lab: -n runs the host tests only; add -m "not lab"*']
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
