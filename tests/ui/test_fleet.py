@@ -125,6 +125,13 @@ async def settle(pilot: Any, app: FleetApp, cond: Any) -> None:
     raise AssertionError("condition not reached")
 
 
+async def open_first_director(pilot: Any, app: FleetApp) -> None:
+    """Once a director is live, Enter on the overview's first row: its screen."""
+    await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
+    await pilot.press("enter")
+    await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+
+
 async def test_overview_matrix_and_a_hung_director() -> None:
     d1, d2, hung = FakeDirector("d1"), FakeDirector("d2"), FakeDirector(None, "root@h", hang=True)
     app = app_with(d1, d2, hung)
@@ -157,9 +164,7 @@ async def test_drain_on_all_with_one_confirm_then_cancel_changes_nothing() -> No
     d1, d2 = FakeDirector("d1"), FakeDirector("d2")
     app = app_with(d1, d2)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await open_first_director(pilot, app)
         table = app.screen.query_one("#real-servers", LineTable)
         await settle(pilot, app, lambda: table.cursor_key == RS1)
         await pilot.press("D")
@@ -183,9 +188,7 @@ async def test_partial_failure_is_said_per_director() -> None:
     d1, d2 = FakeDirector("d1"), FakeDirector("d2", refuse="sudo: a password is required")
     app = app_with(d1, d2)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await open_first_director(pilot, app)
         await pilot.press("W")
         await settle(pilot, app, lambda: app.screen.__class__.__name__ == "WeightScreen")
         await pilot.press("backspace", "4", "enter")
@@ -234,9 +237,7 @@ async def test_hostile_names_are_text() -> None:
     d1.data = hostile
     app = app_with(d1)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await open_first_director(pilot, app)
         rows = text_of(app.screen, "#instances")  # type: ignore[arg-type]
         assert "[bold]VI_1" in rows
 
@@ -296,9 +297,7 @@ async def test_timeouts_on_one_director_from_its_screen() -> None:
     d1, d2 = FakeDirector("d1"), FakeDirector("d2")
     app = app_with(d1, d2)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await open_first_director(pilot, app)
         await pilot.press("t")
         await settle(pilot, app, lambda: app.screen.__class__.__name__ == "TimeoutsScreen")
         await pilot.press("tab", "backspace", "backspace", "backspace", "3", "0", "enter")
@@ -317,9 +316,7 @@ async def test_a_directors_connections_over_its_agent() -> None:
     d1, d2 = FakeDirector("d1"), FakeDirector("d2")
     app = app_with(d1, d2)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await open_first_director(pilot, app)
         await pilot.press("c")
         await settle(pilot, app, lambda: app.screen.__class__.__name__ == "ConnectionsScreen")
         table = app.screen.query_one("#conns", LineTable)
@@ -353,9 +350,7 @@ async def test_full_dashboard_does_not_block_the_fleet(tmp_path: Path) -> None:
 
     app = app_with(d1, d2, dashboard_argv=dashboard)
     async with app.run_test(size=(160, 48)) as pilot:
-        await settle(pilot, app, lambda: "live" in text_of(app, "#overview"))
-        await pilot.press("enter")
-        await settle(pilot, app, lambda: isinstance(app.screen, DirectorScreen))
+        await open_first_director(pilot, app)
         await pilot.press("f")
         await settle(pilot, app, lambda: app.dashboard_pid is not None)
         assert argv == [d1.name]
