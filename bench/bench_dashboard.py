@@ -348,7 +348,7 @@ class MovingReplies:
                     elif path[0] == 2 and path[1:] in ((7,), (8,)):
                         patch.append((off, code, 100 + path[1]))  # active / inactive conns
                 n += 1
-                self.fields.append((msg, n % 97 + 1, patch))
+                self.fields.append((msg, n, patch))
         self.layouts = len(layouts)
 
     def tick(self, tick: int) -> None:

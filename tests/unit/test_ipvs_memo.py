@@ -1,0 +1,104 @@
+"""The reader's memo never shows stale data: a reader polling again and again (its memo on:
+services' heads and counters, real servers by message bytes, idle services' objects) gives
+what a cold reader (``memo=False``, every message decoded) gives from the same bytes, while
+the recorded table's counters move: to new values, back to earlier ones, or to values
+another service has."""
+
+from __future__ import annotations
+
+import copy
+import json
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ipvs_record import Replayer
+
+from lvstop.sources import genl, ipvs
+from lvstop.sources.ipvs import IpvsReader
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ipvs"
+
+
+def exchanges() -> list[dict[str, Any]]:
+    doc = json.loads((DATA / "table-seed1.json").read_text())
+    return list(doc["exchanges"])
+
+
+def stats64_offsets(msg: bytes, nest: int) -> list[int]:
+    """Where the ten u64 counters of the STATS64 nest of a service (``nest`` 1) or real
+    server (2) message are."""
+    pos, end = genl.HDRLEN, len(msg)
+    while pos + 4 <= end:  # the message's attributes: find the service / real-server nest
+        length, kind = genl.NLATTR.unpack_from(msg, pos)
+        if kind & genl.NLA_TYPE_MASK == nest:
+            pos, end = pos + 4, pos + length
+            break
+        pos += genl.align4(length)
+    while pos + 4 <= end:  # its attributes: find STATS64 (12 for both kinds)
+        length, kind = genl.NLATTR.unpack_from(msg, pos)
+        if kind & genl.NLA_TYPE_MASK == 12:
+            out, inner, stop = [], pos + 4, pos + length
+            while inner + 4 <= stop:
+                n, attr = genl.NLATTR.unpack_from(msg, inner)
+                if attr != ipvs.STATS_ATTR_PAD:
+                    out.append(inner + 4)
+                inner += genl.align4(n)
+            return out
+        pos += genl.align4(length)
+    raise AssertionError("no STATS64 in the message")
+
+
+def with_counters(hex_msg: str, nest: int, values: tuple[int, ...]) -> str:
+    msg = bytearray.fromhex(hex_msg)
+    for offset, value in zip(stats64_offsets(bytes(msg), nest), values, strict=True):
+        struct.pack_into("=Q", msg, offset, value)
+    return msg.hex()
+
+
+counter_sets = st.lists(
+    st.tuples(*[st.integers(0, 2**64 - 1)] * 10).map(tuple), min_size=1, max_size=3
+)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(data=st.data(), pool=counter_sets)
+def test_a_polling_reader_gives_what_a_cold_reader_gives(data, pool):
+    recorded = exchanges()
+    service_dump = next(
+        ex for ex in recorded if ex["kind"] == "dump" and ex["cmd"] == ipvs.CMD_GET_SERVICE
+    )
+    dest_dumps = [ex for ex in recorded if ex["kind"] == "dump" and ex["cmd"] == ipvs.CMD_GET_DEST]
+    polls = data.draw(st.integers(2, 4))
+    answers: list[list[dict[str, Any]]] = []  # per poll: its service dump and dest dumps
+    services = list(service_dump["replies"])
+    dests = {id(ex): list(ex["replies"]) for ex in dest_dumps}
+    for _ in range(polls):
+        for i, msg in enumerate(services):  # each service: kept, or counters from the pool
+            if data.draw(st.booleans()):
+                services[i] = with_counters(msg, 1, data.draw(st.sampled_from(pool)))
+        for ex in dest_dumps:  # one real server of some services moves too
+            if ex["replies"] and data.draw(st.booleans()):
+                values = data.draw(st.sampled_from(pool))
+                dests[id(ex)][0] = with_counters(dests[id(ex)][0], 2, values)
+        answers.append(
+            [dict(service_dump, replies=list(services))]
+            + [dict(ex, replies=list(dests[id(ex)])) for ex in dest_dumps]
+        )
+    # one recording: every poll's answers in turn (a Replayer gives each answer once)
+    sequence = [ex for ex in recorded if ex["kind"] != "dump" or ex["cmd"] not in (4, 8)]
+    for poll in answers:
+        sequence += poll
+    warm = IpvsReader(Replayer(copy.deepcopy(sequence)))
+    cold_answers = Replayer(copy.deepcopy(sequence))
+    for _ in range(polls):
+        hot = warm.read()
+        cold = IpvsReader(cold_answers, memo=False).read()
+        assert hot.services == cold.services
+        assert dict(hot.by_key()) == dict(cold.by_key())
+        assert list(hot.by_key()) == [svc.key for svc in hot.services]
