@@ -7,9 +7,11 @@ another service has."""
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import struct
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +104,26 @@ def test_a_polling_reader_gives_what_a_cold_reader_gives(data, pool):
         assert hot.services == cold.services
         assert dict(hot.by_key()) == dict(cold.by_key())
         assert list(hot.by_key()) == [svc.key for svc in hot.services]
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: Any = self
+
+
+def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing():
+    """What a read made is promoted to the oldest generation (young collections never walk
+    it); nothing stays frozen, and cyclic garbage made before the read is still collected
+    by the next full collection."""
+    reader = IpvsReader(Replayer(exchanges()))
+    gc.collect()  # the young generation empty: no collection before the read
+    cycle = _Node()
+    gone = weakref.ref(cycle)
+    del cycle
+    snap = reader.read()
+    assert gc.get_freeze_count() == 0
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(snap.services[0]) in oldest and id(snap.services[0].stats) in oldest
+    assert gone() is not None  # not collected yet: waits for a full collection
+    gc.collect()
+    assert gone() is None
