@@ -704,7 +704,8 @@ class ServiceHeads:
     layout. Those bytes start with the service nest's length, so equal bytes also mean the
     same tail size, hence the same tail layouts tried in the same order. The stats are read
     from the message itself by the first matching layout of that size, as
-    ``_kernel_service`` reads them; their memo is kept per layout index.
+    ``_kernel_service`` reads them; equal bytes after ``TAIL_IDENT`` (headers included) are
+    matched by the same layout, so they give equal counters.
 
     What it keeps is plain bytes keys and the objects handed out (no tuple per service: a
     poll of 10,000 services would leave tens of thousands of objects for the cyclic garbage
@@ -714,60 +715,57 @@ class ServiceHeads:
         #: the bytes before a service's stats -> its head (the last poll's, and this one's)
         self._heads: dict[bytes, ServiceHead] = {}
         self._seen: dict[bytes, ServiceHead] = {}
-        #: per tail layout index: the bytes of a tail's stats -> the Stats read from them
-        most = max(len(layouts) for layouts in SVC_TAILS.values())
-        self._stats: list[dict[bytes, Stats]] = [{} for _ in range(most)]
-        self._stats_seen: list[dict[bytes, Stats]] = [{} for _ in range(most)]
-        #: the tail sizes to try, the last one decoded first (any order gives the same)
-        self._sizes = list(SVC_TAILS)
+        #: the bytes of a tail after ``TAIL_IDENT`` -> the Stats read from them (the layout
+        #: they are read with is theirs: the first of their size whose headers they hold)
+        self._stats: dict[bytes, Stats] = {}
+        self._stats_seen: dict[bytes, Stats] = {}
+        #: (tail size, its layouts) to try, the last size decoded first (any order gives
+        #: the same)
+        self._tails = list(SVC_TAILS.items())
 
     def decode(self, buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
         """(the head, with any counters, and the message's counters), or None (see
         ``make_service_head``). Malformed: NetlinkError."""
         start, end = off + genl.HDRLEN, off + length
-        for size in self._sizes:
+        for size, layouts in self._tails:
             if end - size <= start:
                 continue
-            for index, layout in enumerate(SVC_TAILS[size]):
+            for layout in layouts:
                 tail = layout.read(buf, end - size, size)
                 if tail is not None:
                     ident_end = end - size + TAIL_IDENT
                     ident = bytes(buf[start:ident_end])
                     head = self._heads.get(ident)
-                    if head is not None:
-                        self._seen[ident] = head
-                        return head, self._counters(index, bytes(buf[ident_end:end]), tail, 4)
-                    break  # the first layout of a size that matches is the one taken
+                    if head is None:
+                        break  # the first layout of a size that matches is the one taken
+                    self._seen[ident] = head
+                    raw = bytes(buf[ident_end:end])
+                    stats = self._stats_seen.get(raw)
+                    if stats is None:
+                        stats = self._stats.get(raw) or Stats(*tail[4:])
+                        self._stats_seen[raw] = stats
+                    return head, stats
         parts = _kernel_service(buf, start, end)
         if parts is None:
             plain = decode_service_plain(buf, off, length)
             return None if plain is None else (plain, plain.service.stats)
-        s, (size, index) = parts
-        tail_values = s.pop(-1)
+        s, (size, _index) = parts
         ident_end = end - size + TAIL_IDENT
-        stats = self._counters(index, bytes(buf[ident_end:end]), tail_values, 0)
+        raw, values = bytes(buf[ident_end:end]), s.pop(-1)
+        stats = self._stats_seen.get(raw) or self._stats.get(raw) or Stats(*values)
+        self._stats_seen[raw] = stats
         made = make_service_head(s, stats)
         if made is not None:
-            if self._sizes[0] != size:  # this kernel's layout: tried first from now on
-                self._sizes = [size, *(other for other in self._sizes if other != size)]
+            if self._tails[0][0] != size:  # this kernel's layout: tried first from now on
+                self._tails.sort(key=lambda tail: tail[0] != size)
             self._seen[bytes(buf[start:ident_end])] = made
             return made, stats
         return None
 
-    def _counters(self, index: int, raw: bytes, values: tuple[Any, ...], first: int) -> Stats:
-        """The Stats of a tail (``raw``: its bytes after ``TAIL_IDENT``, read by the layout
-        ``index`` of its size; its counters: ``values[first:]``): the last poll's object for
-        the same bytes (services with equal counters share one: it is immutable)."""
-        seen = self._stats_seen[index]
-        stats = seen.get(raw)
-        if stats is None:
-            stats = seen[raw] = self._stats[index].get(raw) or Stats(*values[first:])
-        return stats
-
     def poll_done(self) -> None:
         """Keep only the heads and counters this poll used (services gone are forgotten)."""
         self._heads, self._seen = self._seen, {}
-        self._stats, self._stats_seen = self._stats_seen, [{} for _ in self._stats]
+        self._stats, self._stats_seen = self._stats_seen, {}
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -1131,26 +1129,23 @@ class IpvsReader:
         keys = [head.key for head, _stats in dumped]
         due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
         wanted = None if focus is None else due
-        carried = self._carried
+        # the real servers each service last had, and their memos: updated in place (a
+        # poll reads a tenth of them); what a failed read leaves there is still true
+        carried, rs_memo = self._carried, self._rs_memo
         services: list[Service] = []
         read: set[str] = set()
-        rs_memo: dict[str, Memo] = {}
-        rs_now: dict[str, tuple[RealServer, ...]] = {}
         old_services, old_heads = self._services, self._heads
         heads: dict[str, ServiceHead] = {}
         service_keys: list[str] = []
         for head, stats in dumped:
             key = head.key
-            if wanted is not None and key not in wanted and key in carried:
-                dests = rs_now[key] = carried[key]
-                if key in self._rs_memo:
-                    rs_memo[key] = self._rs_memo[key]
-            else:
-                dests = self._read_dests(head, rs_memo, carried.get(key))
+            dests = carried.get(key)
+            if wanted is None or key in wanted or dests is None:
+                dests = self._read_dests(head, rs_memo, dests)
                 if not dests and not self._service_exists(head.ident):
                     continue  # deleted between the two dumps: not part of this snapshot
                 read.add(key)
-                rs_now[key] = dests
+                carried[key] = dests
             # an idle service (the same head, counters and real servers): the same object
             old = old_services.get(key)
             if (
@@ -1166,7 +1161,10 @@ class IpvsReader:
             heads[key] = head
             service_keys.append(key)
         self.sweep.was_read(read, taken_at)
-        self._carried = rs_now
+        if len(carried) > len(services):  # services gone (or deleted during the read)
+            for gone in carried.keys() - heads.keys():
+                del carried[gone]
+                rs_memo.pop(gone, None)
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
         snapshot = IpvsSnapshot(
@@ -1179,7 +1177,6 @@ class IpvsReader:
             service_keys,
         )
         if self.memo:
-            self._rs_memo = rs_memo
             self._services, self._heads = snapshot.by_key(), heads
         return snapshot
 
