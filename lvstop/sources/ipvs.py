@@ -1161,7 +1161,7 @@ class IpvsReader:
             heads[key] = head
             service_keys.append(key)
         self.sweep.was_read(read, taken_at)
-        if len(carried) > len(services):  # services gone (or deleted during the read)
+        if len(carried) > len(heads):  # services gone (or deleted during the read)
             for gone in carried.keys() - heads.keys():
                 del carried[gone]
                 rs_memo.pop(gone, None)

@@ -127,3 +127,42 @@ def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing():
     assert gone() is not None  # not collected yet: waits for a full collection
     gc.collect()
     assert gone() is None
+
+
+def test_a_service_that_vanishes_and_comes_back_has_its_real_servers_read_again():
+    """What a partial read carries is forgotten with its service: a service back after a poll
+    without it shows the real servers the kernel gives now, not those it had before."""
+    recorded = exchanges()
+    service_dump = next(
+        ex for ex in recorded if ex["kind"] == "dump" and ex["cmd"] == ipvs.CMD_GET_SERVICE
+    )
+    dests = next(
+        ex
+        for ex in recorded
+        if ex["kind"] == "dump" and ex["cmd"] == ipvs.CMD_GET_DEST and len(ex["replies"]) >= 2
+    )
+
+    def ident(hex_msg: str) -> str | None:
+        head = ipvs.decode_service(bytes.fromhex(hex_msg), 0, len(hex_msg) // 2)
+        return None if head is None else head.ident.hex()
+
+    victim = next(i for i, m in enumerate(service_dump["replies"]) if ident(m) == dests["attrs"])
+    without = dict(
+        service_dump, replies=[m for i, m in enumerate(service_dump["replies"]) if i != victim]
+    )
+    fewer = dict(dests, replies=dests["replies"][1:])  # when it is back: one real server less
+    sequence = [ex for ex in recorded if ex is not dests and ex is not service_dump]
+    sequence += [service_dump, without, service_dump, dests, fewer]
+    clock = [1000.0]
+    reader = IpvsReader(Replayer(copy.deepcopy(sequence)), clock=lambda: clock[0], sweep_every=1000)
+    first = reader.read()
+    key = first.services[victim].key
+    assert len(first.services[victim].real_servers) == len(dests["replies"])
+    clock[0] += 1
+    gone = reader.read(focus=set())
+    assert gone.service(key) is None
+    clock[0] += 1
+    back = reader.read(focus=set())  # not in focus, not due: read because it is new again
+    svc = back.service(key)
+    assert svc is not None and back.real_servers_fresh(key)
+    assert len(svc.real_servers) == len(dests["replies"]) - 1
