@@ -18,7 +18,10 @@
    IPVS; socket I/O is not in the figure: bench/bench_ipvs.py times the whole snapshot in
    UML). Between polls (not timed) every counter, rate and connection count in the recorded
    message bytes is rewritten with the next tick's values, so every message differs from the
-   previous poll's (the worst case: no memo hit, every rate and row changes). The replies
+   previous poll's and from every other message of its poll (the worst case: no memo hit,
+   no two services with the same counters, every rate and row changes). Also printed: the
+   mean CPU a refresh spends in Python's cyclic garbage collector (any thread; part of the
+   CPU figure). The replies
    are recorded once in a UML boot (bench/bench_ipvs.py's tables and recorder) and cached in
    .lab/bench-dashboard-replies/; ``--replies DIR`` takes them from a bench_ipvs run folder
    (sizes missing there are recorded).
@@ -42,6 +45,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import pty
@@ -347,8 +351,8 @@ class MovingReplies:
                         patch.append((off, code, path[2]))  # stats field 1..10
                     elif path[0] == 2 and path[1:] in ((7,), (8,)):
                         patch.append((off, code, 100 + path[1]))  # active / inactive conns
-                n += 1
-                self.fields.append((msg, n % 97 + 1, patch))
+                n += 1  # each message its own step: no two messages say the same
+                self.fields.append((msg, n, patch))
         self.layouts = len(layouts)
 
     def tick(self, tick: int) -> None:
@@ -642,6 +646,18 @@ async def refresh_cost(
     updates: list[float] = []
     read: list[int] = []
     previous: IpvsSnapshot | None = None
+    # CPU seconds in the cyclic garbage collector, any thread (part of the figures above)
+    in_gc = [0.0, 0.0]  # total, start of the running collection
+
+    def gc_time(phase: str, _info: dict[str, Any]) -> None:
+        now = time.process_time()
+        if phase == "start":
+            in_gc[1] = now
+        else:
+            in_gc[0] += now - in_gc[1]
+
+    gcs: list[float] = []
+    gc.callbacks.append(gc_time)
     async with app.run_test(size=(200, 60)) as pilot:
         app.paused = True  # its own pollers idle: this loop polls, through the same fetch
         await pilot.pause()
@@ -650,7 +666,7 @@ async def refresh_cost(
             p0 = time.perf_counter()
             moving.tick(tick)  # the kernel's next answer (not timed)
             patches.append(time.perf_counter() - p0)
-            w0, c0 = time.perf_counter(), time.process_time()
+            w0, c0, g0 = time.perf_counter(), time.process_time(), in_gc[0]
             snap: IpvsSnapshot | None = await fetch()  # read(focus) in a worker thread
             assert snap is not None
             polls_w.append(time.perf_counter() - w0)
@@ -663,6 +679,7 @@ async def refresh_cost(
             await pilot.pause()
             walls.append(time.perf_counter() - w0)
             cpus.append(time.process_time() - c0)
+            gcs.append(in_gc[0] - g0)
             fresh = snap.real_servers_read
             read.append(len(snap.services) if fresh is None else len(fresh))
             # the replay is honest: every real server is there and every counter of what
@@ -685,6 +702,7 @@ async def refresh_cost(
             ):
                 raise SystemExit("bench_dashboard: a replayed counter did not move")
             previous = snap
+    gc.callbacks.remove(gc_time)
     reader.close()
     skip = 2  # the first polls: no rates yet (2 s window); the first reads every service
     return {
@@ -697,6 +715,7 @@ async def refresh_cost(
         "poll_wall_ms": median(polls_w[skip:]) * 1e3,
         "poll_cpu_ms": median(polls_c[skip:]) * 1e3,
         "patch_ms": median(patches[skip:]) * 1e3,
+        "gc_mean_ms": sum(gcs[skip:]) / len(gcs[skip:]) * 1e3,
         "rounds": polls - skip,
         "services_read": median(read[skip:]),
         "layouts": moving.layouts,
@@ -835,7 +854,8 @@ def refresh_section(args: argparse.Namespace) -> None:
             f"{r['cpu_mean_ms']:6.1f} ms, first poll {r['cpu_first_ms']:.0f} ms; wall "
             f"{r['wall_ms']:6.1f} ms (max {r['max_ms']:.1f}); poll {r['poll_cpu_ms']:.1f} ms "
             f"cpu reading {r['services_read']:.0f} of {services} services' real servers; "
-            f"rates+diff+rows {r['update_ms']:.1f} ms; n={r['rounds']}"
+            f"rates+diff+rows {r['update_ms']:.1f} ms; cyclic GC {r['gc_mean_ms']:.1f} ms "
+            f"mean; n={r['rounds']}"
         )
         target = TARGETS.get(n)
         if target is not None:

@@ -15,8 +15,8 @@ Stable keys (used as table row keys by the dashboard and by the rate tracker):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
 
 from lvstop.model.jsonform import JsonForm, JsonModel, from_json
@@ -291,8 +291,15 @@ class IpvsSnapshot(JsonModel):
         },
     )
 
-    def __post_init__(self) -> None:
-        self._by_key.update((svc.key, svc) for svc in self.services)
+    #: the services' keys in order, when the maker knows them already (the IPVS reader
+    #: decoded them: computing 10,000 of them again costs a few ms a poll); else computed
+    keys: InitVar[Sequence[str] | None] = None
+
+    def __post_init__(self, keys: Sequence[str] | None) -> None:
+        if keys is None:
+            self._by_key.update((svc.key, svc) for svc in self.services)
+        else:
+            self._by_key.update(zip(keys, self.services, strict=True))
 
     def service(self, key: str) -> Service | None:
         return self._by_key.get(key)

@@ -30,9 +30,9 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Collection, Container, Sequence
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
@@ -649,6 +649,9 @@ def decode_service(buf: Buffer, off: int, length: int) -> ServiceHead | None:
 #: where a service message's tail was found: its size and the index of its layout among
 #: ``SVC_TAILS[size]`` (the first that matched)
 TailAt: TypeAlias = tuple[int, int]
+#: the bytes of a tail before its stats: the FLAGS, TIMEOUT and NETMASK attributes (no
+#: padding ever comes before them: Linux pads only before a u64)
+TAIL_IDENT = (4 + FLAGS.size) + (4 + U32.size) + (4 + U32.size)  # KERNEL_SVC_TAIL[:3]
 
 
 def _kernel_service(buf: Buffer, start: int, end: int) -> tuple[dict[int, Any], TailAt] | None:
@@ -690,58 +693,79 @@ class ServiceHeads:
     """``decode_service`` for a table polled again and again, where services keep what
     identifies them and only their counters move: a message as Linux writes it whose bytes
     before its stats are those of a service decoded before gives that service's head again,
-    with the message's own counters, without decoding the rest. Kept only behind a property
-    test proving it gives what ``decode_service_plain`` gives (tests/unit/test_ipvs_decode.py).
+    with the message's own counters, without decoding the rest; counters byte for byte those
+    of a message of the previous poll give that poll's Stats object again. Kept only behind
+    a property test proving it gives what ``decode_service_plain`` gives
+    (tests/unit/test_ipvs_decode.py).
 
-    Why a message's bytes before its tail decide all but the stats: ``_kernel_service`` reads
-    the head and strings from them alone, and the tail's first values (flags, timeout,
-    netmask) are part of the key; the key also holds which tail layout matched, the first of
-    its size, as ``_kernel_service`` takes it."""
+    Why a message's bytes before its stats decide all but the stats: ``_kernel_service`` reads
+    the head and strings from the bytes before the tail, and the tail's first values (flags,
+    timeout, netmask) from its first ``TAIL_IDENT`` bytes, at the same offsets in every tail
+    layout. Those bytes start with the service nest's length, so equal bytes also mean the
+    same tail size, hence the same tail layouts tried in the same order. The stats are read
+    from the message itself by the first matching layout of that size, as
+    ``_kernel_service`` reads them; equal bytes after ``TAIL_IDENT`` (headers included) are
+    matched by the same layout, so they give equal counters.
+
+    What it keeps is plain bytes keys and the objects handed out (no tuple per service: a
+    poll of 10,000 services would leave tens of thousands of objects for the cyclic garbage
+    collector to walk)."""
 
     def __init__(self) -> None:
-        self._heads: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
-        self._seen: dict[tuple[TailAt, bytes, tuple[int, ...]], ServiceHead] = {}
-        #: the tail sizes to try, the last one decoded first (any order gives the same)
-        self._sizes = list(SVC_TAILS)
+        #: the bytes before a service's stats -> its head (the last poll's, and this one's)
+        self._heads: dict[bytes, ServiceHead] = {}
+        self._seen: dict[bytes, ServiceHead] = {}
+        #: the bytes of a tail after ``TAIL_IDENT`` -> the Stats read from them (the layout
+        #: they are read with is theirs: the first of their size whose headers they hold)
+        self._stats: dict[bytes, Stats] = {}
+        self._stats_seen: dict[bytes, Stats] = {}
+        #: (tail size, its layouts) to try, the last size decoded first (any order gives
+        #: the same)
+        self._tails = list(SVC_TAILS.items())
 
     def decode(self, buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
         """(the head, with any counters, and the message's counters), or None (see
         ``make_service_head``). Malformed: NetlinkError."""
         start, end = off + genl.HDRLEN, off + length
-        for size in self._sizes:
-            for index, layout in enumerate(SVC_TAILS[size]):
-                tail = layout.read(buf, end - size, size) if end - size > start else None
+        for size, layouts in self._tails:
+            if end - size <= start:
+                continue
+            for layout in layouts:
+                tail = layout.read(buf, end - size, size)
                 if tail is not None:
-                    key = ((size, index), bytes(buf[start : end - size]), tail[0:4])
-                    head = self._heads.get(key)
-                    if head is not None:
-                        self._seen[key] = head
-                        return head, Stats(*tail[4:])
-                    break  # the first layout of a size that matches is the one taken
+                    ident_end = end - size + TAIL_IDENT
+                    ident = bytes(buf[start:ident_end])
+                    head = self._heads.get(ident)
+                    if head is None:
+                        break  # the first layout of a size that matches is the one taken
+                    self._seen[ident] = head
+                    raw = bytes(buf[ident_end:end])
+                    stats = self._stats_seen.get(raw)
+                    if stats is None:
+                        stats = self._stats.get(raw) or Stats(*tail[4:])
+                        self._stats_seen[raw] = stats
+                    return head, stats
         parts = _kernel_service(buf, start, end)
         if parts is None:
             plain = decode_service_plain(buf, off, length)
             return None if plain is None else (plain, plain.service.stats)
-        s, tail_at = parts
-        size = tail_at[0]
-        stats = Stats(*s.pop(-1))
+        s, (size, _index) = parts
+        ident_end = end - size + TAIL_IDENT
+        raw, values = bytes(buf[ident_end:end]), s.pop(-1)
+        stats = self._stats_seen.get(raw) or self._stats.get(raw) or Stats(*values)
+        self._stats_seen[raw] = stats
         made = make_service_head(s, stats)
         if made is not None:
-            if self._sizes[0] != size:  # this kernel's layout: tried first from now on
-                self._sizes = [size, *(other for other in self._sizes if other != size)]
-            flags = s[SVC_ATTR_FLAGS]
-            key = (
-                tail_at,
-                bytes(buf[start : end - size]),
-                (flags[0], flags[1], s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK]),
-            )
-            self._seen[key] = made
+            if self._tails[0][0] != size:  # this kernel's layout: tried first from now on
+                self._tails.sort(key=lambda tail: tail[0] != size)
+            self._seen[bytes(buf[start:ident_end])] = made
             return made, stats
         return None
 
     def poll_done(self) -> None:
-        """Keep only the heads this poll used (services gone are forgotten)."""
+        """Keep only the heads and counters this poll used (services gone are forgotten)."""
         self._heads, self._seen = self._seen, {}
+        self._stats, self._stats_seen = self._stats_seen, {}
 
 
 # -- values ------------------------------------------------------------------------------------
@@ -948,7 +972,6 @@ class IpvsNetlink:
 
 #: previous poll's objects by message body (see ``IpvsReader._read``)
 Memo: TypeAlias = dict[bytes, Any]
-_T = TypeVar("_T")
 
 
 def message_key(buf: Buffer, off: int, length: int) -> bytes:
@@ -1024,10 +1047,10 @@ class IpvsReader:
         self.with_daemons = with_daemons
         #: reuse unchanged objects of the previous poll (see ``_read``); False: parse all
         self.memo = memo
-        self._svc_memo: Memo = {}
         self._service_heads = ServiceHeads()
-        #: the last read's services by key, with the memo's value they were made from
-        self._services: dict[str, tuple[tuple[ServiceHead, Stats], Service]] = {}
+        #: the last read's services by key, and the heads they were made from
+        self._services: Mapping[str, Service] = {}
+        self._heads: dict[str, ServiceHead] = {}
         self._rs_memo: dict[str, Memo] = {}
         #: when a partial read (``read(focus)``) reads the real servers of the services
         #: not in focus
@@ -1073,37 +1096,32 @@ class IpvsReader:
                 return self._read(focus)
             finally:
                 if gc_was_enabled:
+                    promote_to_oldest_generation()
                     gc.enable()
 
     def _read(self, focus: Collection[str] | None) -> IpvsSnapshot:
         """One consistent snapshot.
 
         Memo: a reply message whose attributes are byte for byte those of the previous poll
-        (an idle real server: same counters, same rates) gives back the previous poll's frozen
-        object instead of being decoded again. Only objects seen in this poll are kept.
+        gives back the previous poll's frozen object instead of being decoded again: a real
+        server's message, whole; a service's, its head and its counters apart
+        (``ServiceHeads``), and a service whose head, counters and real servers are all the
+        previous poll's is the previous poll's object. Only objects seen in this poll are
+        kept.
         """
         t = self.transport
         taken_at = self._clock()
         wall = time.time()
+        heads_decode = self._service_heads.decode if self.memo else None
 
         def one_service(buf: bytearray, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
             if buf[off + genl.NLMSGHDR.size] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
-            if not self.memo:
-                head = decode_service(buf, off, length)
-                return None if head is None else (head, head.service.stats)
-            value: tuple[ServiceHead, Stats] | None = _memoized(
-                self._svc_memo,
-                svc_new,
-                message_key(buf, off, length),
-                self._service_heads.decode,
-                buf,
-                off,
-                length,
-            )
-            return value
+            if heads_decode is not None:
+                return heads_decode(buf, off, length)
+            head = decode_service(buf, off, length)
+            return None if head is None else (head, head.service.stats)
 
-        svc_new: Memo = {}
         dumped: list[tuple[ServiceHead, Stats]] = t.dump(
             CMD_GET_SERVICE, b"", one_service, "IPVS service dump"
         )
@@ -1111,52 +1129,56 @@ class IpvsReader:
         keys = [head.key for head, _stats in dumped]
         due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
         wanted = None if focus is None else due
-        carried = self._carried
+        # the real servers each service last had, and their memos: updated in place (a
+        # poll reads a tenth of them); what a failed read leaves there is still true
+        carried, rs_memo = self._carried, self._rs_memo
         services: list[Service] = []
         read: set[str] = set()
-        rs_memo: dict[str, Memo] = {}
-        rs_now: dict[str, tuple[RealServer, ...]] = {}
-        before = self._services
-        made: dict[str, Service] = {}
-        for pair in dumped:
-            head, stats = pair
+        old_services, old_heads = self._services, self._heads
+        heads: dict[str, ServiceHead] = {}
+        service_keys: list[str] = []
+        for head, stats in dumped:
             key = head.key
-            if wanted is not None and key not in wanted and key in carried:
-                dests = rs_now[key] = carried[key]
-                rs_memo[key] = self._rs_memo.get(key, {})
-            else:
-                dests = self._read_dests(head, rs_memo, carried.get(key))
+            dests = carried.get(key)
+            if wanted is None or key in wanted or dests is None:
+                dests = self._read_dests(head, rs_memo, dests)
                 if not dests and not self._service_exists(head.ident):
                     continue  # deleted between the two dumps: not part of this snapshot
                 read.add(key)
-                rs_now[key] = dests
-            # an idle service (the same message, the same real servers): the same object
-            old = before.get(key)
-            if old is not None and old[0] is pair and old[1].real_servers is dests:
-                svc = old[1]
+                carried[key] = dests
+            # an idle service (the same head, counters and real servers): the same object
+            old = old_services.get(key)
+            if (
+                old is not None
+                and old.stats is stats
+                and old.real_servers is dests
+                and old_heads.get(key) is head
+            ):
+                svc = old
             else:
                 svc = with_real_servers(head.service, dests, stats)
             services.append(svc)
-            made[key] = svc
+            heads[key] = head
+            service_keys.append(key)
         self.sweep.was_read(read, taken_at)
-        self._carried = rs_now
-        if self.memo:
-            self._svc_memo = svc_new
-            self._services = {
-                key: (pair, made[pair[0].key]) for pair in dumped if (key := pair[0].key) in made
-            }
+        if len(carried) > len(heads):  # services gone (or deleted during the read)
+            for gone in carried.keys() - heads.keys():
+                del carried[gone]
+                rs_memo.pop(gone, None)
         timeouts = self._read_timeouts() if self.with_timeouts else None
         daemons = self._read_daemons() if self.with_daemons else ()
-        if self.memo:
-            self._rs_memo = rs_memo
-        return IpvsSnapshot(
+        snapshot = IpvsSnapshot(
             tuple(services),
             timeouts,
             daemons,
             taken_at,
             wall,
             None if wanted is None else frozenset(read),
+            service_keys,
         )
+        if self.memo:
+            self._services, self._heads = snapshot.by_key(), heads
+        return snapshot
 
     def _read_dests(
         self,
@@ -1177,18 +1199,14 @@ class IpvsReader:
             old = self._rs_memo.get(head.key, {})
             new = rs_memo[head.key] = {}
 
+            key, af = head.key, head.af
+
             def parse(buf: bytearray, off: int, length: int) -> RealServer | None:
-                rs: RealServer | None = _memoized(
-                    old,
-                    new,
-                    message_key(buf, off, length),
-                    decode_dest,
-                    buf,
-                    off,
-                    length,
-                    head.key,
-                    head.af,
-                )
+                body = message_key(buf, off, length)
+                rs = old.get(body)
+                if rs is None:
+                    rs = decode_dest(buf, off, length, key, af)
+                new[body] = rs
                 return rs
 
         dests = tuple(
@@ -1262,14 +1280,22 @@ class IpvsReader:
         return tuple(self.transport.dump(CMD_GET_DAEMON, b"", parse, "IPVS sync daemons"))
 
 
-def _memoized(old: Memo, new: Memo, key: bytes, decode: Callable[..., _T], *args: Any) -> _T:
-    """The previous poll's object for ``key`` (kept in ``new``), else ``decode(*args)``."""
-    value: _T
-    if key in old:
-        value = new[key] = old[key]
-    else:
-        value = new[key] = decode(*args)
-    return value
+def promote_to_oldest_generation() -> None:
+    """Move every object the collector tracks to its oldest generation (``gc.freeze`` then
+    ``gc.unfreeze``: two list splices), so that the young generations' next collections do
+    not walk what a read just made.
+
+    Why: a poll's objects (services, real servers, counters: tens of thousands at 10,000
+    services) are acyclic, live until a later poll replaces them, and are freed by their
+    reference counts. Left young, the first collection after a read walks them all, and
+    the next older one again (at 10,000×5 in bench_dashboard: 45 of 180 ms a refresh).
+    In the oldest generation only full collections see them, as they would anyway. The
+    cost: cyclic garbage other threads made just before waits for the next full collection
+    instead of a young one. Not done while anything is frozen on purpose (never by lvstop).
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def with_real_servers(

@@ -9,6 +9,7 @@ lvstop (``expect_write``); any other change is "by someone else" (keepalived, an
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,10 @@ def vrrp_log_event(event: VrrpEvent) -> LogEvent:
     return LogEvent(event.time, event.kind, text, _VRRP_SEVERITY.get(event.kind, "info"), "vrrp")
 
 
+#: what the differ compares of a real server: which one it is, and its weight
+_membership = operator.attrgetter("address", "port", "weight")
+
+
 class IpvsDiffer:
     """Compares each IPVS snapshot with the previous one and says what changed."""
 
@@ -107,18 +112,26 @@ class IpvsDiffer:
             return []
         out: list[LogEvent] = []
         old_services, new_services = prev.by_key(), snapshot.by_key()
-        for key in new_services.keys() - old_services.keys():
-            out.append(
-                LogEvent(
-                    now, "service_added", f"service {new_services[key].label} appeared", "notice"
+        # the same services (the usual case): no sets of 10,000 keys to subtract
+        if new_services.keys() != old_services.keys():
+            for key in new_services.keys() - old_services.keys():
+                out.append(
+                    LogEvent(
+                        now,
+                        "service_added",
+                        f"service {new_services[key].label} appeared",
+                        "notice",
+                    )
                 )
-            )
-        for key in old_services.keys() - new_services.keys():
-            out.append(
-                LogEvent(
-                    now, "service_removed", f"service {old_services[key].label} vanished", "warning"
+            for key in old_services.keys() - new_services.keys():
+                out.append(
+                    LogEvent(
+                        now,
+                        "service_removed",
+                        f"service {old_services[key].label} vanished",
+                        "warning",
+                    )
                 )
-            )
         # Counters change every poll; membership and weights rarely: compare those only
         # (real servers a partial read did not read again are the very same tuple).
         changed = []
@@ -127,9 +140,9 @@ class IpvsDiffer:
             if before_svc is None:
                 continue
             before_rs, after_rs = before_svc.real_servers, after_svc.real_servers
-            if before_rs is not after_rs and [
-                (rs.address, rs.port, rs.weight) for rs in before_rs
-            ] != [(rs.address, rs.port, rs.weight) for rs in after_rs]:
+            if before_rs is not after_rs and list(map(_membership, before_rs)) != list(
+                map(_membership, after_rs)
+            ):
                 changed.append(key)
         for key in sorted(changed):
             old_rs = {rs.key: rs for rs in old_services[key].real_servers}

@@ -86,11 +86,12 @@ class ServiceRows:
 
     def __init__(self, snapshot: IpvsSnapshot, rates: WindowRates) -> None:
         self._services = snapshot.by_key()
+        self._keys = list(self._services)  # asked for more than once a poll
         self._rates = rates
         self._rows: dict[str, Row] = {}
 
     def keys(self) -> Sequence[str]:
-        return list(self._services)
+        return self._keys
 
     def row(self, key: str) -> Row:
         row = self._rows.get(key)

@@ -386,3 +386,41 @@ def test_service_heads_reuse_the_head_when_only_counters_move():
         assert second[0] is first[0]  # the same head object: nothing decoded again
         assert second[1] != first[1]
         heads_decode_alike(ipvs.ServiceHeads(), bytes(moved))
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    data=st.data(),
+    start=st.sampled_from([0, 4]),
+    pad=st.booleans(),
+    pool=st.lists(counters, min_size=1, max_size=3),
+)
+def test_service_heads_over_a_table_as_its_counters_move_share_nothing_stale(
+    data, start, pad, pool
+):
+    """A table polled again and again through one ServiceHeads: each poll, every service's
+    counters are one of a few sets (so services share counters, and a service gets back
+    the counters of an earlier poll) or another service's head appears. Every message gives
+    what the plain decoder gives (counters reused from the memo are the message's own)."""
+    heads = ipvs.ServiceHeads()
+    table = data.draw(st.lists(service_attrs(), min_size=1, max_size=5))
+    for _poll in range(data.draw(st.integers(2, 5))):
+        for i, attrs in enumerate(table):
+            how = data.draw(st.sampled_from(["pool", "pool", "pool", "same", "other service"]))
+            if how == "pool":
+                values = data.draw(st.sampled_from(pool))
+                table[i] = with_counters(attrs, values, values)
+            elif how == "other service":
+                table[i] = data.draw(service_attrs())
+        for attrs in table:
+            heads_decode_alike(heads, message(ipvs.CMD_NEW_SERVICE, [(1, attrs)], start, pad))
+        heads.poll_done()
+
+
+def test_service_heads_tail_ident_is_what_precedes_the_stats():
+    """TAIL_IDENT: the flags, timeout and netmask attributes, at the start of every tail
+    layout, before any PAD attribute (the bytes a head is recognised by)."""
+    for layouts in ipvs.SVC_TAILS.values():
+        for layout in layouts:
+            assert layout.struct.format.startswith("=4xII4xI4xI")
+    assert struct.calcsize("=4xII4xI4xI") == ipvs.TAIL_IDENT

@@ -229,7 +229,7 @@ def test_memo_reuses_unchanged_objects_and_only_those():
     struct.pack_into("=Q", msg, pos, old.stats.inbytes + 1000)
     dest_ex["replies"][0] = msg.hex()
     reader2 = IpvsReader(Replayer(exchanges))
-    reader2._rs_memo, reader2._svc_memo = reader._rs_memo, reader._svc_memo
+    reader2._rs_memo, reader2._service_heads = reader._rs_memo, reader._service_heads
     third = reader2.read()
     changed = [
         (a, b)
