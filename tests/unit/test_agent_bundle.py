@@ -216,3 +216,35 @@ def test_file_runs_under_python_310(tmp_path: Path) -> None:
     assert got[4]["error"] == "keepalived: ask must be true or false"
     assert got[5]["type"] == "error"  # no IPVS on this host: the kernel's reason, no write
     assert not (tmp_path / "drained.json").exists()
+
+
+def old_pythons() -> list[str]:
+    """CPython 3.x older than 3.10 on this machine (the image's pyenv has 3.6 to 3.9)."""
+    import glob
+
+    return sorted(glob.glob("/root/.pyenv/versions/3.[6-9].*/bin/python3.[6-9]"))
+
+
+@pytest.mark.parametrize("python", old_pythons() or [None])
+def test_too_old_a_python_is_said_in_one_line(python: str | None, tmp_path: Path) -> None:
+    """The bootstrap itself runs under whatever python3 a director has: an old one gets the
+    one-line reason the fleet shows, not a SyntaxError, and nothing is cached."""
+    if python is None:
+        pytest.skip("no python 3.6 to 3.9 on this machine")
+    b = bundle.bundle()
+    proc = subprocess.run(
+        [python, "-c", bundle.BOOTSTRAP, b.digest, str(len(b.data)), "push"],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        env={"HOME": str(tmp_path)},
+    )
+    version = ".".join(Path(python).name.removeprefix("python").split(".")[:2])
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr == b""
+    assert json.loads(proc.stdout) == {
+        "id": None,
+        "error": f"python3 here is {version}: the agent needs 3.10 or newer",
+        "type": "error",
+    }
+    assert not (tmp_path / ".cache").exists()
