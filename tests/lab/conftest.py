@@ -7,13 +7,17 @@ put back to its healthy default, undoing only what the previous test changed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from lab_plugin import in_vm
 
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
+
 
 @pytest.fixture(scope="session")
-def lab() -> object:
+def lab() -> LabHandle:
     if not in_vm():
         pytest.skip("lab tests run inside the UML lab VM (the host's pytest boots it)")
     from lvstop.lab import LabHandle

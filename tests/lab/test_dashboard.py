@@ -13,6 +13,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,7 @@ def weight(lab: LabHandle, vip: str, rs: str) -> int | None:
 
 
 @pytest.fixture
-def dash(lab):
+def dash(lab: LabHandle) -> Iterator[Dashboard]:
     d = Dashboard(lab)
     try:
         yield d
@@ -139,7 +140,7 @@ def dash(lab):
         d.close()
 
 
-def test_dashboard_shows_vips_real_servers_and_masters(dash):
+def test_dashboard_shows_vips_real_servers_and_masters(dash: Dashboard) -> None:
     dash.wait_for(rf"{VIP1}:8888", what="VIP 1's service")
     dash.wait_for(rf"{VIP2}:8888", what="VIP 2's service")
     dash.wait_for(rf"{RS1}:8888", what="rs1")
@@ -152,7 +153,7 @@ def test_dashboard_shows_vips_real_servers_and_masters(dash):
     dash.wait_for(rf"{RS2}:8888 .* up\b", timeout=20, what="rs2 up per keepalived")
 
 
-def test_drain_and_restore_rs1_with_confirm(dash, lab):
+def test_drain_and_restore_rs1_with_confirm(dash: Dashboard, lab: LabHandle) -> None:
     dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
     dash.filter("96")
     dash.keys("Enter", "Enter")  # keep the filter, then focus VIP 1's real servers
@@ -180,7 +181,7 @@ def test_drain_and_restore_rs1_with_confirm(dash, lab):
     assert weight(lab, VIP1, RS2) == 1
 
 
-def test_cancel_changes_nothing(dash, lab):
+def test_cancel_changes_nothing(dash: Dashboard, lab: LabHandle) -> None:
     dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
     dash.keys("Enter", "d")
     dash.wait_for(r"ipvsadm -e -t", what="the confirm dialog")
@@ -189,7 +190,9 @@ def test_cancel_changes_nothing(dash, lab):
     assert weight(lab, VIP1, RS1) == 1 and weight(lab, VIP2, RS1) == 1
 
 
-def test_keepalived_stop_on_d2_shows_vrid52_failover_within_5s(dash, lab):
+def test_keepalived_stop_on_d2_shows_vrid52_failover_within_5s(
+    dash: Dashboard, lab: LabHandle
+) -> None:
     dash.wait_for(VRID52_D2, timeout=15, what="VRID 52: d2 first")
     start = time.monotonic()
     lab.fault("keepalived-stop", node="d2")
@@ -204,7 +207,7 @@ def test_keepalived_stop_on_d2_shows_vrid52_failover_within_5s(dash, lab):
     assert took <= bound, f"failover shown after {took:.1f}s (bound {bound:.1f}s)"
 
 
-def test_lab_fault_keys(lab):
+def test_lab_fault_keys(lab: LabHandle) -> None:
     dash = Dashboard(lab, "--lab")
     try:
         dash.wait_for(VRID52_D2, timeout=15, what="VRID 52: d2 first")
@@ -225,7 +228,7 @@ def test_lab_fault_keys(lab):
         dash.close()
 
 
-def test_lab_keys_rs_stop_and_start(lab):
+def test_lab_keys_rs_stop_and_start(lab: LabHandle) -> None:
     """`!` stops rs1's HTTP service: keepalived's TCP_CHECK removes it from the kernel table,
     the dashboard logs it vanishing; `@` starts it and it comes back (ipvsadm the oracle)."""
     dash = Dashboard(lab, "--lab")
@@ -248,7 +251,7 @@ def test_lab_keys_rs_stop_and_start(lab):
         dash.close()
 
 
-def test_incident_snapshot_saves_the_wire_adverts_as_pcap(lab):
+def test_incident_snapshot_saves_the_wire_adverts_as_pcap(lab: LabHandle) -> None:
     """`S` on the live dashboard: the JSON and, next to it, the VRRP packets captured on d1's
     eth0 as a pcap our reader (and tcpdump) reads: both VRIDs, both directors' adverts."""
     from lvstop.sources.pcap import PcapReader, read_adverts
@@ -277,7 +280,7 @@ def test_incident_snapshot_saves_the_wire_adverts_as_pcap(lab):
         dash.close()
 
 
-def test_read_only_from_the_config_file(lab):
+def test_read_only_from_the_config_file(lab: LabHandle) -> None:
     conf = Path(tempfile.mkdtemp(dir=ROOT / ".lab", prefix="conf-")) / "lvstop.toml"
     conf.write_text("read_only = true\n", encoding="utf-8")
     dash = Dashboard(lab, "--config", str(conf))

@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lvstop.model.ipvs import IpvsSnapshot
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -60,7 +63,9 @@ class Recorder:
             self.tracker.tick(time.time())
             time.sleep(0.05)
 
-    def frames(self, count: int, every: float = 1.0) -> tuple[list[dict], list[dict]]:
+    def frames(
+        self, count: int, every: float = 1.0
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         ipvs, vrrp = [], []
         for _ in range(count):
             self.pump(every)
@@ -80,19 +85,19 @@ class Recorder:
 RECORD = ROOT / ".lab" / "ui-record"
 
 
-def save(name: str, docs: list[dict]) -> None:
+def save(name: str, docs: list[dict[str, Any]]) -> None:
     RECORD.mkdir(parents=True, exist_ok=True)
     (RECORD / f"{name}.jsonl").write_text(
         "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs), encoding="utf-8"
     )
 
 
-def kinds(vrrp_docs: list[dict], vrid: int) -> list[str]:
+def kinds(vrrp_docs: list[dict[str, Any]], vrid: int) -> list[str]:
     return [e["kind"] for e in vrrp_docs[-1]["events"] if e["vrid"] == vrid]
 
 
 @pytest.mark.long
-def test_record_dashboard_states(lab):
+def test_record_dashboard_states(lab: LabHandle) -> None:
     rec = Recorder(lab)
     try:
         lab.fault("load-start", rate=20.0, duration=120.0)

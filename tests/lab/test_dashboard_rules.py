@@ -4,10 +4,14 @@ tables loaded into a scratch namespace of the lab kernel."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lvstop.tui.incident import rules_dump
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -32,7 +36,7 @@ def without_thresholds(text: str) -> list[str]:
     return sorted(re.sub(r" -[xy] \d+", "", line) for line in text.splitlines())
 
 
-def test_rules_dump_matches_ipvsadm_save_and_restores(lab):
+def test_rules_dump_matches_ipvsadm_save_and_restores(lab: LabHandle) -> None:
     from lvstop.sources.ipvs import IpvsReader
 
     with lab.scratch_netns() as name:

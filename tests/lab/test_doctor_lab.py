@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lvstop.lab import runtime
 from lvstop.lab.topology import default_topology, keepalived_config
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -37,7 +40,7 @@ def d1_config() -> str:
     return str(Path(runtime.node_dir("d1")) / "keepalived.conf")
 
 
-def test_healthy_director_passes(lab):
+def test_healthy_director_passes(lab: LabHandle) -> None:
     d2 = config_file("d2.conf", keepalived_config(default_topology(), "d2"))
     code, checks = doctor(lab, "d1", "--peer-config", d2)
     failed = {k: v for k, v in checks.items() if v["status"] == "fail"}
@@ -58,7 +61,7 @@ def test_healthy_director_passes(lab):
     assert checks["ipvs.timeouts"]["status"] == "warn"  # the 900/120/300 defaults
 
 
-def test_healthy_real_server_passes(lab):
+def test_healthy_real_server_passes(lab: LabHandle) -> None:
     code, checks = doctor(lab, "rs1", "--config", d1_config())
     assert code == 0, checks
     assert {k: v["status"] for k, v in checks.items()} == {
@@ -76,7 +79,7 @@ def _sysctl(lab: Any, node: str, path: str, value: str) -> None:
     lab.run(node, ["sh", "-c", f"echo {value} > /proc/sys/{path}"])
 
 
-def test_arp_sysctls_on_rs1(lab):
+def test_arp_sysctls_on_rs1(lab: LabHandle) -> None:
     try:
         _sysctl(lab, "rs1", "net/ipv4/conf/all/arp_ignore", "0")
         _sysctl(lab, "rs1", "net/ipv4/conf/lo/arp_announce", "0")
@@ -92,7 +95,7 @@ def test_arp_sysctls_on_rs1(lab):
         _sysctl(lab, "rs1", "net/ipv4/conf/lo/arp_announce", "2")
 
 
-def test_vip_off_lo(lab):
+def test_vip_off_lo(lab: LabHandle) -> None:
     lab.run("rs1", ["ip", "addr", "del", "10.0.5.96/32", "dev", "lo"])
     try:
         code, checks = doctor(lab, "rs1", "--config", d1_config())
@@ -110,7 +113,7 @@ def test_vip_off_lo(lab):
         lab.run("rs1", ["ip", "addr", "add", "10.0.5.96/32", "dev", "lo"], check=False)
 
 
-def test_mismatched_peer_config(lab):
+def test_mismatched_peer_config(lab: LabHandle) -> None:
     good = keepalived_config(default_topology(), "d2")
     bad = good.replace("virtual_router_id 51", "virtual_router_id 61").replace(
         "priority 10\n", "priority 100\n"
@@ -154,10 +157,11 @@ def rogue_still_heard(lab: Any) -> str:
         check=False,
         timeout=10,
     )
-    return (proc.stdout + proc.stderr).strip()[-1500:]
+    out: str = (proc.stdout + proc.stderr).strip()[-1500:]
+    return out
 
 
-def test_foreign_vrid(lab):
+def test_foreign_vrid(lab: LabHandle) -> None:
     # The rogue advertises once it has become master (its master-down interval, over 3 s);
     # it is deaf to the lab's adverts, so it keeps advertising (lab.faults._deafen_to_vrrp).
     lab.fault("rogue-start")
@@ -171,7 +175,7 @@ def test_foreign_vrid(lab):
     assert "VRID unused on this LAN" in check["fix"]
 
 
-def test_director_config_pitfalls(lab):
+def test_director_config_pitfalls(lab: LabHandle) -> None:
     text = keepalived_config(default_topology(), "d1")
     bad = (
         text.replace("    router_id d1\n", "    router_id d1\n    vrrp_strict\n")
@@ -197,7 +201,7 @@ def test_director_config_pitfalls(lab):
     assert checks["ip.forward"]["fix"].startswith("sysctl -w net.ipv4.ip_forward=1")
 
 
-def test_expire_nodest_conn_follows_the_sysctl(lab):
+def test_expire_nodest_conn_follows_the_sysctl(lab: LabHandle) -> None:
     try:
         _sysctl(lab, "d1", "net/ipv4/vs/expire_nodest_conn", "1")
         _, checks = doctor(lab, "d1", "--listen", "0")

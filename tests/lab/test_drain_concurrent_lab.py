@@ -8,10 +8,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.lab.test_ipvs_writes import ns_run, weight_of
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -26,7 +31,7 @@ PAIRS = 10  # each pair: 4 lvstop processes (~2 s each to start in UML); the loc
 
 
 @pytest.mark.long
-def test_concurrent_drains_and_restores_keep_every_weight(lab, tmp_path):
+def test_concurrent_drains_and_restores_keep_every_weight(lab: LabHandle, tmp_path: Path) -> None:
     opts = [
         "--audit-log",
         str(tmp_path / "audit.log"),

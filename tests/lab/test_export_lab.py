@@ -224,7 +224,7 @@ def assert_same(lab: LabHandle, p: Pair) -> None:
         raise AssertionError("\n".join(last[:40])) from None
 
 
-def test_d1_table_under_load_matches_node_exporter(lab):
+def test_d1_table_under_load_matches_node_exporter(lab: LabHandle) -> None:
     load = subprocess.Popen(
         [
             "ip",
@@ -268,7 +268,9 @@ def test_d1_table_under_load_matches_node_exporter(lab):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_generated_table_with_fwmark_and_ipv6_matches_node_exporter(lab, seed):
+def test_generated_table_with_fwmark_and_ipv6_matches_node_exporter(
+    lab: LabHandle, seed: int
+) -> None:
     subprocess.run(
         ["modprobe", "-d", "/tmp/mr", "ip_vs_pe_sip"], check=False, capture_output=True
     )  # the tables use --pe sip
@@ -371,7 +373,7 @@ def _consistent(text: str) -> tuple[int, list[str]]:
     return int(n_rs), problems
 
 
-def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
+def test_scrapes_during_table_changes_each_show_one_snapshot(lab: LabHandle) -> None:
     """Scrapes while ``ipvsadm -R`` keeps replacing the table (polls every 0.2 s): each
     scrape's series agree with its own counts, and the scrapes saw several tables."""
     import threading
@@ -441,7 +443,7 @@ def test_scrapes_during_table_changes_each_show_one_snapshot(lab):
 
 
 @pytest.mark.long
-def test_keeps_serving_while_keepalived_source_fails(lab):
+def test_keeps_serving_while_keepalived_source_fails(lab: LabHandle) -> None:
     """d1's keepalived.conf gone (keepalived keeps running on what it read): the keepalived
     source is down (``lvstop_source_up 0``, its series absent), scrapes still answer 200 with
     the IPVS series; the file back, the source comes back."""

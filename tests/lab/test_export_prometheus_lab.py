@@ -170,7 +170,7 @@ def cluster(lab: Any) -> Iterator[Cluster]:
 
 
 @pytest.mark.long
-def test_prometheus_has_both_directors_series_for_both_vips(cluster):
+def test_prometheus_has_both_directors_series_for_both_vips(cluster: Cluster) -> None:
     for vip in VIP_OF_VRID.values():
 
         def both(vip: str = vip) -> bool:
@@ -253,7 +253,7 @@ def test_prometheus_has_both_directors_series_for_both_vips(cluster):
 
 
 @pytest.mark.long
-def test_failover_shows_in_prometheus(cluster):
+def test_failover_shows_in_prometheus(cluster: Cluster) -> None:
     lab = cluster.lab
     lab.wait_until(
         lambda: (
@@ -325,7 +325,7 @@ def test_failover_shows_in_prometheus(cluster):
 
 
 @pytest.mark.long
-def test_vrrp_cut_fires_split_brain_alert_and_restore_resolves_it(cluster):
+def test_vrrp_cut_fires_split_brain_alert_and_restore_resolves_it(cluster: Cluster) -> None:
     lab = cluster.lab
     lab.wait_until(
         lambda: not cluster.alerts("LvsVrrpSplitBrain"),

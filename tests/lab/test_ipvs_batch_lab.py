@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 
 from tests.lab.test_ipvs_oracle import ipvsadm_outputs, load_pe_sip, ns_run
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -52,7 +55,7 @@ def count_receives(reader: Any) -> list[int]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_batched_and_plain_reads_give_the_same_snapshot(lab, seed):
+def test_batched_and_plain_reads_give_the_same_snapshot(lab: LabHandle, seed: int) -> None:
     load_pe_sip()
     with lab.scratch_netns() as ns:
         ns_run(ns, ["ipvsadm", "-R"], stdin=ipvs_oracle.generate_rules(seed))
@@ -86,7 +89,7 @@ def wide_table(services: int, per_service: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_two_system_calls_per_service_and_dumps_of_many_datagrams(lab):
+def test_two_system_calls_per_service_and_dumps_of_many_datagrams(lab: LabHandle) -> None:
     """2,500 small services (their dump: some 25 datagrams, more than one batch) and 6 with
     120 real servers (~48 KB each, more than one 32 KB datagram)."""
     with lab.scratch_netns() as ns:
@@ -140,7 +143,7 @@ def churn_script(i: int) -> str:
 
 
 @pytest.mark.parametrize("batch", [True, False], ids=["batched", "plain"])
-def test_reads_under_churn_are_whole_states_of_the_table(lab, batch):
+def test_reads_under_churn_are_whole_states_of_the_table(lab: LabHandle, batch: bool) -> None:
     """Services deleted and re-added with ``ipvsadm -R`` while reading: the stable services
     exactly as before, a churned one absent or with a prefix of its real servers (a service
     gone before its real-server dump is dropped, never an error), batched as plain."""

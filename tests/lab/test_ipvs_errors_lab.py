@@ -9,10 +9,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import lvstop
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -66,7 +70,7 @@ def run_in(
 
 
 @pytest.fixture
-def ns(lab):
+def ns(lab: LabHandle) -> Iterator[str]:
     with lab.scratch_netns() as name:
         subprocess.run(
             ["ip", "netns", "exec", name, "ipvsadm", "-A", "-t", "10.0.5.96:80"], check=True
@@ -76,7 +80,9 @@ def ns(lab):
 
 @pytest.mark.parametrize("how", [NOBODY, ["capsh", "--drop=cap_net_admin", "--"]])
 @pytest.mark.parametrize("argv", [["dump"], ["dump", "--json"], ["dump", "--timeouts"]])
-def test_unprivileged_read_is_one_line(ns, how, argv, world_readable):
+def test_unprivileged_read_is_one_line(
+    ns: str, how: list[str], argv: list[str], world_readable: Path
+) -> None:
     if how[0] == "capsh":
         proc = subprocess.run(
             [
@@ -102,7 +108,7 @@ def test_unprivileged_read_is_one_line(ns, how, argv, world_readable):
     assert proc.stdout == ""
 
 
-def test_user_namespace_root_is_not_enough(ns):
+def test_user_namespace_root_is_not_enough(ns: str) -> None:
     proc = subprocess.run(
         [
             "unshare",
@@ -124,7 +130,7 @@ def test_user_namespace_root_is_not_enough(ns):
     assert proc.returncode == 2 and proc.stderr == PERM, proc.stderr
 
 
-def test_unprivileged_write_is_one_line(ns, tmp_path):
+def test_unprivileged_write_is_one_line(ns: str, tmp_path: Path) -> None:
     tmp_path.chmod(0o777)
     proc = subprocess.run(
         [
@@ -148,7 +154,7 @@ def test_unprivileged_write_is_one_line(ns, tmp_path):
 
 
 @pytest.mark.parametrize("view", ["--conns", "--conn-counts"])
-def test_connection_views_need_no_privilege(ns, view, world_readable):
+def test_connection_views_need_no_privilege(ns: str, view: str, world_readable: Path) -> None:
     """/proc/net/ip_vs_conn is world-readable: the connection views work as nobody."""
     proc = run_in(ns, NOBODY, ["dump", view], world_readable)
     assert proc.returncode == 0, proc.stderr

@@ -5,10 +5,16 @@ INT_MAX (2**31 is ERANGE: test_ipvs_writes.py); lvstop keeps to 65535."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import pytest
 
 from lvstop.model.ipvs import MAX_TIMEOUT, MAX_WEIGHT
 from tests.lab.test_ipvs_writes import RS1, ns_run, table, weight_of, writer_in  # noqa: F401
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -20,7 +26,11 @@ def timeouts(ns: str) -> tuple[int, int, int]:
     return int(tcp), int(fin), int(udp)
 
 
-def test_the_kernel_takes_the_dialog_limits_and_refuses_past_its_own(lab, table, monkeypatch):  # noqa: F811
+def test_the_kernel_takes_the_dialog_limits_and_refuses_past_its_own(
+    lab: LabHandle,
+    table: tuple[str, Path],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import lvstop.actions as actions
     from lvstop.actions import ActionError
 

@@ -12,16 +12,32 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from lvstop.lab.handle import LabHandle
 
+if TYPE_CHECKING:
+    from lvstop.model.ipvs import Stats
+    from lvstop.sources.ipvs import IpvsReader
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
 
 pytestmark = pytest.mark.lab
+
+
+def service_stats(reader: IpvsReader, key: str) -> Stats:
+    """Service ``key``'s counters as the reader reads them now; LookupError while the
+    service is not there (``wait_until`` counts an exception as not yet)."""
+    svc = reader.read().service(key)
+    if svc is None:
+        raise LookupError(f"no service {key}")
+    return svc.stats
+
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD_DIR = ROOT / ".lab" / "ipvs-record"
@@ -60,7 +76,7 @@ class Load:
 
 
 @pytest.fixture
-def load(lab):
+def load(lab: LabHandle) -> Iterator[Load]:
     running = Load(lab)
     try:
         yield running
@@ -68,7 +84,7 @@ def load(lab):
         running.stop()
 
 
-def d1_reader(lab):
+def d1_reader(lab: LabHandle) -> IpvsReader:
     from lvstop.sources.ipvs import IpvsReader
 
     with lab.netns("d1"):
@@ -77,11 +93,13 @@ def d1_reader(lab):
     return reader
 
 
-def test_counters_and_connections_agree_with_ipvsadm_within_one_poll(lab, load):
+def test_counters_and_connections_agree_with_ipvsadm_within_one_poll(
+    lab: LabHandle, load: Load
+) -> None:
     reader = d1_reader(lab)
     key = f"tcp:{VIP1}:8888"
     lab.wait_until(
-        lambda: reader.read().service(key).stats.conns >= 20,
+        lambda: service_stats(reader, key).conns >= 20,
         timeout=30,
         what="client connections through d1",
     )
@@ -127,7 +145,7 @@ def test_counters_and_connections_agree_with_ipvsadm_within_one_poll(lab, load):
     reader.close()
 
 
-def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
+def test_connection_table_agrees_with_ipvsadm_lnc(lab: LabHandle, load: Load) -> None:
     from lvstop.sources.conns import aggregate_text, decode_counts, read_conns
 
     reader = d1_reader(lab)
@@ -146,7 +164,7 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     key = f"tcp:{VIP1}:8888"
 
     def counters() -> tuple[int, ...]:
-        stats = reader.read().service(key).stats
+        stats = service_stats(reader, key)
         return (stats.conns, stats.inpkts, stats.outpkts, stats.inbytes, stats.outbytes)
 
     def settled() -> bool:
@@ -207,12 +225,12 @@ def test_connection_table_agrees_with_ipvsadm_lnc(lab, load):
     recorder.close()
 
 
-def test_record_dump_json_under_steady_load(lab, load):
+def test_record_dump_json_under_steady_load(lab: LabHandle, load: Load) -> None:
     from lvstop.model.ipvs import IpvsSnapshot
 
     reader = d1_reader(lab)
     lab.wait_until(
-        lambda: reader.read().service(f"tcp:{VIP1}:8888").stats.conns >= 20,
+        lambda: service_stats(reader, f"tcp:{VIP1}:8888").conns >= 20,
         timeout=30,
         what="client connections through d1",
     )
@@ -234,7 +252,7 @@ def test_record_dump_json_under_steady_load(lab, load):
     (RECORD_DIR / "lab-steady-load.jsonl").write_text("\n".join(lines) + "\n")
 
 
-def test_ipv6_and_ipv4_connection_entries_agree_with_ipvsadm_lnc(lab):
+def test_ipv6_and_ipv4_connection_entries_agree_with_ipvsadm_lnc(lab: LabHandle) -> None:
     """Local clients (IPVS's LOCAL_OUT hook) make UDP entries of both families in a scratch
     netns; lvstop's table equals ipvsadm -Lnc. The text is recorded for the host tests."""
     import socket

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
     from lvstop.model.ipvs import IpvsSnapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,7 +71,7 @@ def record(
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_generated_table_equals_ipvsadm(lab, seed):
+def test_generated_table_equals_ipvsadm(lab: LabHandle, seed: int) -> None:
     from ipvs_record import Recorder, walked
 
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
@@ -110,7 +111,7 @@ def test_generated_table_equals_ipvsadm(lab, seed):
         record(f"table-seed{seed}", rules, transport, outputs, snap)
 
 
-def test_every_scheduler_protocol_family_and_forwarding_is_covered():
+def test_every_scheduler_protocol_family_and_forwarding_is_covered() -> None:
     """The generator really covers what the oracle test claims (checked on its output)."""
     text = "".join(ipvs_oracle.generate_rules(s) for s in (1, 2, 3, 4, 5))
     for sched in ipvs_oracle.SCHEDULERS:
@@ -144,7 +145,7 @@ def test_every_scheduler_protocol_family_and_forwarding_is_covered():
         assert needle in text, needle
 
 
-def test_snapshot_stays_consistent_while_services_churn(lab):
+def test_snapshot_stays_consistent_while_services_churn(lab: LabHandle) -> None:
     """Services deleted and re-added during the dumps are dropped or complete, never errors."""
     from lvstop.sources.ipvs import IpvsReader
 
@@ -208,7 +209,7 @@ def test_snapshot_stays_consistent_while_services_churn(lab):
                 assert rs.service_key == svc.key
 
 
-def test_local_and_bypass_forwarding_as_ipvsadm_lists_them(lab):
+def test_local_and_bypass_forwarding_as_ipvsadm_lists_them(lab: LabHandle) -> None:
     """ipvsadm cannot set Local or Bypass forwarding; the kernel takes them over netlink.
     ipvsadm -Ln then prints "Local" and "(null)" (no word for bypass)."""
     from lvstop.actions import dest_attrs
@@ -239,7 +240,7 @@ def test_local_and_bypass_forwarding_as_ipvsadm_lists_them(lab):
     }
 
 
-def test_lvstop_dump_cli_matches_ipvsadm(lab):
+def test_lvstop_dump_cli_matches_ipvsadm(lab: LabHandle) -> None:
     """The one-shot command end to end: --json, --stats --exact, --timeouts, the table."""
     from lvstop.model.ipvs import IpvsSnapshot
 

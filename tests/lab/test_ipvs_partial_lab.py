@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,13 +17,16 @@ import ipvs_oracle
 
 from tests.lab.test_ipvs_oracle import ns_run
 
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
+
 pytestmark = pytest.mark.lab
 
 SERVICES, PER = 60, 3
 SWEEP = 4.0  # seconds (the dashboard's is 10 s; shorter here to keep the test short)
 
 
-def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab):
+def test_partial_reads_agree_with_ipvsadm_and_see_changes_within_the_sweep(lab: LabHandle) -> None:
     from lvstop.sources.ipvs import IpvsReader
 
     with lab.scratch_netns() as ns:

@@ -6,8 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -57,7 +58,10 @@ def ns_run(
 
 
 def listed(ns: str, view: str = "persistent") -> dict[str, ipvs_oracle.ListedService]:
-    return ipvs_oracle.parse_list(ns_run(ns, ["ipvsadm", *ipvs_oracle.IPVSADM_VIEWS[view]]).stdout)
+    services: dict[str, ipvs_oracle.ListedService] = ipvs_oracle.parse_list(
+        ns_run(ns, ["ipvsadm", *ipvs_oracle.IPVSADM_VIEWS[view]]).stdout
+    )
+    return services
 
 
 def weight_of(ns: str, rs_key: str) -> int:
@@ -66,7 +70,7 @@ def weight_of(ns: str, rs_key: str) -> int:
 
 
 @pytest.fixture
-def table(lab, tmp_path_factory):
+def table(lab: LabHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     state_dir = Path(tmp_path_factory.mktemp("ipvs-writes"))
     with lab.scratch_netns() as ns:
         ns_run(ns, ["ipvsadm", "-R"], stdin=RULES)
@@ -86,11 +90,11 @@ def writer_in(lab: LabHandle, ns: str, state_dir: Path) -> IpvsWriter:
     )
 
 
-def audit_lines(state_dir: Path) -> list[dict]:
+def audit_lines(state_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (state_dir / "audit.log").read_text().splitlines()]
 
 
-def test_set_weight_is_seen_by_ipvsadm_and_audited(lab, table):
+def test_set_weight_is_seen_by_ipvsadm_and_audited(lab: LabHandle, table: tuple[str, Path]) -> None:
     ns, state_dir = table
     w = writer_in(lab, ns, state_dir)
     change = w.set_weight(RS1, 42)
@@ -106,7 +110,7 @@ def test_set_weight_is_seen_by_ipvsadm_and_audited(lab, table):
     assert entry["result"] == "ok" and entry["user"]
 
 
-def test_weight_on_tunnel_keeps_gue_settings(lab, table):
+def test_weight_on_tunnel_keeps_gue_settings(lab: LabHandle, table: tuple[str, Path]) -> None:
     ns, state_dir = table
     writer_in(lab, ns, state_dir).set_weight(RS6, 8)
     save = ipvs_oracle.parse_save(ns_run(ns, ["ipvsadm", "-Sn"]).stdout)
@@ -115,7 +119,9 @@ def test_weight_on_tunnel_keeps_gue_settings(lab, table):
     assert rs["tunnel_flags"] == ("csum",)
 
 
-def test_drain_new_process_restore_gives_the_old_weight(lab, table):
+def test_drain_new_process_restore_gives_the_old_weight(
+    lab: LabHandle, table: tuple[str, Path]
+) -> None:
     ns, state_dir = table
     lvstop = [sys.executable, "-m", "lvstop"]
     opts = [
@@ -144,7 +150,7 @@ def test_drain_new_process_restore_gives_the_old_weight(lab, table):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_timeouts_zero_leaves_unchanged(lab, table):
+def test_timeouts_zero_leaves_unchanged(lab: LabHandle, table: tuple[str, Path]) -> None:
     ns, state_dir = table
     w = writer_in(lab, ns, state_dir)
     before = ipvs_oracle.parse_timeouts(ns_run(ns, ["ipvsadm", "-Ln", "--timeout"]).stdout)
@@ -156,7 +162,7 @@ def test_timeouts_zero_leaves_unchanged(lab, table):
     assert after == (1000, 33, 77)
 
 
-def test_vanished_real_server_fails_cleanly(lab, table):
+def test_vanished_real_server_fails_cleanly(lab: LabHandle, table: tuple[str, Path]) -> None:
     from lvstop.actions import ActionError
 
     ns, state_dir = table
@@ -171,7 +177,9 @@ def test_vanished_real_server_fails_cleanly(lab, table):
     assert "->" not in ns_run(ns, ["ipvsadm", "-Sn"]).stdout.split("10.0.5.96")[-1]
 
 
-def test_write_the_kernel_rejects_changes_nothing_and_says_why(lab, table, monkeypatch):
+def test_write_the_kernel_rejects_changes_nothing_and_says_why(
+    lab: LabHandle, table: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import lvstop.actions as actions
     from lvstop.actions import ActionError
 
@@ -184,7 +192,7 @@ def test_write_the_kernel_rejects_changes_nothing_and_says_why(lab, table, monke
     assert audit_lines(state_dir)[-1]["result"].startswith("rejected: ERANGE")
 
 
-def test_cli_errors_are_one_line(lab, table):
+def test_cli_errors_are_one_line(lab: LabHandle, table: tuple[str, Path]) -> None:
     ns, state_dir = table
     opts = [
         "--audit-log",

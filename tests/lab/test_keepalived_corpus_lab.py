@@ -37,7 +37,7 @@ HOST = ko.recording_host(vlan=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _modules(lab):
+def _modules(lab: LabHandle) -> None:
     for module in ("dummy", "ip_vs_lc", "ip_vs_sh", "8021q", "macvlan"):
         subprocess.run(["modprobe", "-d", "/tmp/mr", module], check=False, capture_output=True)
 

@@ -14,12 +14,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lvstop.lab import runtime
 from tests.lab.test_dashboard import RS1, RS2, VIP1, Dashboard
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -79,7 +82,9 @@ def impostor(lab: Any) -> Iterator[tuple[int, Path]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_an_impostor_run_by_nobody_is_ignored_and_never_run(lab, impostor):
+def test_an_impostor_run_by_nobody_is_ignored_and_never_run(
+    lab: LabHandle, impostor: tuple[int, Path]
+) -> None:
     pid, marker = impostor
     real = runtime.keepalived_main_pid("d1")
     out = lab.run("d1", [*PY, "keepalived"]).stdout
@@ -101,7 +106,7 @@ def test_an_impostor_run_by_nobody_is_ignored_and_never_run(lab, impostor):
 
 
 @pytest.mark.long
-def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab):
+def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab: LabHandle) -> None:
     """3 minutes of steady traffic with the dashboard open: no "on signal" line in d1's
     keepalived log; rs1's service stopped: keepalived's verdict after one round."""
     lab.fault("load-start", rate=20, duration=600)
@@ -138,7 +143,9 @@ def test_dashboard_is_a_quiet_guest_then_one_round_when_a_check_fails(lab):
         lab.fault("load-stop")
 
 
-def test_header_shows_d1s_keepalived_and_kill_start_drain_shows_no_exception(lab):
+def test_header_shows_d1s_keepalived_and_kill_start_drain_shows_no_exception(
+    lab: LabHandle,
+) -> None:
     dash = Dashboard(lab, "--lab")
     try:
         d1 = runtime.keepalived_main_pid("d1")

@@ -16,12 +16,15 @@ import os
 import shutil
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lvstop.lab import runtime
 from lvstop.lab.topology import keepalived_config
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -67,7 +70,7 @@ def rs_verdict(pieces: dict[str, Any], vip: str, rs: str) -> Any:
     return pieces["drift"].real_server(f"tcp:{vip}:8888->{rs}:8888")
 
 
-def test_processes_of_this_netns(lab):
+def test_processes_of_this_netns(lab: LabHandle) -> None:
     from lvstop.sources.keepalived_state import find_processes, own_netns_processes
 
     everything = find_processes()
@@ -79,7 +82,7 @@ def test_processes_of_this_netns(lab):
     assert sorted(p.role for p in here) == ["checker", "parent", "vrrp"], (everything, mine)
 
 
-def test_healthy_lab_has_no_drift(lab):
+def test_healthy_lab_has_no_drift(lab: LabHandle) -> None:
     pieces = lab.wait_until(
         view_when(lab, lambda p: not p["drift"].problems()),
         timeout=15,
@@ -101,7 +104,7 @@ def test_healthy_lab_has_no_drift(lab):
     assert set(verdicts.values()) == {"ok"} and len(verdicts) == 4
 
 
-def test_stopped_real_server_is_removed_with_its_checker(lab):
+def test_stopped_real_server_is_removed_with_its_checker(lab: LabHandle) -> None:
     lab.fault("rs-stop", node="rs1")
     pieces = lab.wait_until(
         view_when(
@@ -150,7 +153,7 @@ def _reload_d1(lab: Any, text: str) -> None:
     os.kill(pid, signal.SIGHUP)
 
 
-def test_inhibit_on_failure_shows_inhibited(lab):
+def test_inhibit_on_failure_shows_inhibited(lab: LabHandle) -> None:
     original = keepalived_config(default_topology(), "d1")
     try:
         _reload_d1(lab, _d1_config_with("inhibit_on_failure"))
@@ -180,7 +183,7 @@ def test_inhibit_on_failure_shows_inhibited(lab):
         lab.fault("rs-start", node="rs1")
 
 
-def test_manual_weight_change_is_flagged(lab):
+def test_manual_weight_change_is_flagged(lab: LabHandle) -> None:
     lab.wait_until(lambda: not view(lab)["drift"].problems(), timeout=15, what="healthy d1")
     lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS2}:8888", "-g", "-w", "5"])
     try:
@@ -224,7 +227,7 @@ def _wire_masters(lab: Any, node: str, seconds: float = 2.5) -> dict[tuple[str, 
     return {key: src for key, (_prio, src) in masters.items()}
 
 
-def test_keepalived_state_matches_the_wire_after_failover(lab):
+def test_keepalived_state_matches_the_wire_after_failover(lab: LabHandle) -> None:
     from lvstop.track.drift import compute_drift
 
     lab.fault("keepalived-stop", node="d1")
@@ -266,7 +269,7 @@ def test_keepalived_state_matches_the_wire_after_failover(lab):
     assert proc.returncode == 2 and "keepalived is not running here" in proc.stderr
 
 
-def test_stale_and_missing_dumps_are_reported(lab):
+def test_stale_and_missing_dumps_are_reported(lab: LabHandle) -> None:
     from lvstop.sources.keepalived_state import find_processes, read_runtime
 
     procs = find_processes()

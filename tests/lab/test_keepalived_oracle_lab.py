@@ -16,6 +16,7 @@ import keepalived_samples as ks
 import pytest
 
 from lvstop.lab.handle import LabHandle
+from lvstop.model.keepalived import KeepalivedProcess
 from lvstop.sources.keepalived_conf import parse_file
 from lvstop.sources.keepalived_state import find_processes, read_runtime
 
@@ -41,7 +42,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _modules(lab):
+def _modules(lab: LabHandle) -> None:
     # the lab loads veth/bridge/IPVS; the samples' interfaces need dummy and 8021q too
     for module in ("dummy", "8021q"):
         subprocess.run(["modprobe", "-d", "/tmp/mr", module], check=False, capture_output=True)
@@ -74,7 +75,7 @@ def test_keepalived_parses_what_lvstop_parses(lab: LabHandle, sample: Path) -> N
         try:
             want = int(bool(config.vrrp_instances)) + int(bool(config.virtual_servers))
 
-            def ready():
+            def ready() -> tuple[KeepalivedProcess, ...] | None:
                 procs = [p for p in find_processes() if p.pid == proc.pid or p.ppid == proc.pid]
                 return tuple(procs) if len(procs) >= 1 + want else None
 

@@ -7,6 +7,7 @@ import re
 import socket
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def ipvsadm(lab: LabHandle, node: str) -> dict[str, set[str]]:
     return table
 
 
-def fetch_tally(lab: LabHandle, vip: str, count: int = 6) -> dict:
+def fetch_tally(lab: LabHandle, vip: str, count: int = 6) -> dict[str, Any]:
     out = lab.run(
         "client",
         [
@@ -54,28 +55,29 @@ def fetch_tally(lab: LabHandle, vip: str, count: int = 6) -> dict:
         ],
         timeout=60,
     ).stdout
-    return json.loads(out)
+    tally: dict[str, Any] = json.loads(out)
+    return tally
 
 
-def test_vips_held_by_their_masters(lab):
+def test_vips_held_by_their_masters(lab: LabHandle) -> None:
     assert vips_on(lab, "d1") == {VIP1}
     assert vips_on(lab, "d2") == {VIP2}
 
 
-def test_each_virtual_service_has_rs1_and_rs2(lab):
+def test_each_virtual_service_has_rs1_and_rs2(lab: LabHandle) -> None:
     for director in ("d1", "d2"):
         table = ipvsadm(lab, director)
         assert table == {f"{VIP1}:8888": set(RS), f"{VIP2}:8888": set(RS)}, director
 
 
 @pytest.mark.parametrize("vip", [VIP1, VIP2])
-def test_client_load_through_each_vip_reaches_both_real_servers(lab, vip):
+def test_client_load_through_each_vip_reaches_both_real_servers(lab: LabHandle, vip: str) -> None:
     tally = fetch_tally(lab, vip)
     assert tally["errors"][vip] == 0
     assert tally["by_vip"][vip] == {"rs1": 3, "rs2": 3}  # rr alternates
 
 
-def test_real_server_answers_with_its_name(lab):
+def test_real_server_answers_with_its_name(lab: LabHandle) -> None:
     out = lab.run(
         "client",
         [
@@ -89,7 +91,7 @@ def test_real_server_answers_with_its_name(lab):
     assert out == "rs2\n"
 
 
-def test_keepalived_stop_fails_over_and_start_preempts(lab):
+def test_keepalived_stop_fails_over_and_start_preempts(lab: LabHandle) -> None:
     result = lab.fault("keepalived-stop", node="d1")
     assert "stopped" in result
     lab.wait_until(
@@ -105,7 +107,7 @@ def test_keepalived_stop_fails_over_and_start_preempts(lab):
     )
 
 
-def test_keepalived_kill_leaves_vip_behind_and_backup_takes_over(lab):
+def test_keepalived_kill_leaves_vip_behind_and_backup_takes_over(lab: LabHandle) -> None:
     result = lab.fault("keepalived-kill", node="d2")
     assert "killed" in result
     # No priority-0 advert: d1 takes 10.0.5.97 after the master-down interval, while the
@@ -124,7 +126,7 @@ def test_keepalived_kill_leaves_vip_behind_and_backup_takes_over(lab):
     )
 
 
-def test_rs_stop_removes_it_and_rs_start_adds_it_back(lab):
+def test_rs_stop_removes_it_and_rs_start_adds_it_back(lab: LabHandle) -> None:
     lab.fault("rs-stop", node="rs1")
     lab.wait_until(
         lambda: all(ipvsadm(lab, d)[f"{VIP1}:8888"] == {"10.0.5.92:8888"} for d in ("d1", "d2")),
@@ -145,7 +147,7 @@ def _ipvs_conns(lab: LabHandle, node: str) -> int:
     return sum(int(m.group(1)) for m in re.finditer(r"^TCP\s+\S+\s+(\d+)", out, re.M))
 
 
-def test_load_start_moves_counters_and_load_stop_stops(lab):
+def test_load_start_moves_counters_and_load_stop_stops(lab: LabHandle) -> None:
     before = _ipvs_conns(lab, "d1") + _ipvs_conns(lab, "d2")
     lab.fault("load-start", rate=20, duration=60)
     stats_file = f"{lab.node_dir('client')}/load.json"
@@ -153,7 +155,8 @@ def test_load_start_moves_counters_and_load_stop_stops(lab):
     def ok_count() -> int:
         try:
             with open(stats_file) as f:
-                return json.load(f)["ok"]
+                ok: int = json.load(f)["ok"]
+                return ok
         except (OSError, ValueError):
             return 0
 
@@ -174,7 +177,7 @@ def test_load_start_moves_counters_and_load_stop_stops(lab):
     assert ok_count() == settled
 
 
-def test_vrrp_cut_makes_split_brain_and_restore_heals(lab):
+def test_vrrp_cut_makes_split_brain_and_restore_heals(lab: LabHandle) -> None:
     lab.fault("vrrp-cut", src="d1", dst="d2")
     lab.wait_until(
         lambda: VIP1 in vips_on(lab, "d2"),
@@ -204,7 +207,7 @@ def _connect_ms(
     return best
 
 
-def test_netem_delays_a_link_and_clear_removes_it(lab):
+def test_netem_delays_a_link_and_clear_removes_it(lab: LabHandle) -> None:
     base = _connect_ms(lab, "client", "10.0.5.91")
     assert base < 150
     lab.fault("netem", node="rs1", delay=200)
@@ -215,7 +218,7 @@ def test_netem_delays_a_link_and_clear_removes_it(lab):
     assert _connect_ms(lab, "client", "10.0.5.91") < 150
 
 
-def test_netem_loss_drops_packets(lab):
+def test_netem_loss_drops_packets(lab: LabHandle) -> None:
     lab.fault("netem", node="rs2", loss=100)
     assert _connect_ms(lab, "client", "10.0.5.92", timeout=1.0) == float("inf")
 
@@ -248,14 +251,14 @@ def _vrrp_sources(lab: LabHandle, node: str, seconds: float) -> dict[tuple[str, 
     return seen
 
 
-def test_rogue_router_claims_vrid_51_with_another_vip(lab):
+def test_rogue_router_claims_vrid_51_with_another_vip(lab: LabHandle) -> None:
     # Through the CLI from inside d1's netns, as from `lvstop lab shell` or the dashboard.
     result = lab.run(
         "d1", [sys.executable, "-m", "lvstop", "lab", "fault", "rogue-start"], timeout=60
     ).stdout
     assert "10.0.5.99" in result
     seen = lab.wait_until(
-        lambda: (s := _vrrp_sources(lab, "client", 2.5)).get(("10.0.5.99", 51)) and s,
+        lambda: s if (s := _vrrp_sources(lab, "client", 2.5)).get(("10.0.5.99", 51)) else None,
         timeout=15,
         what="adverts for VRID 51 from 10.0.5.99",
     )
@@ -271,7 +274,7 @@ def test_rogue_router_claims_vrid_51_with_another_vip(lab):
     )
 
 
-def test_vrrp_adverts_carry_the_configured_priorities(lab):
+def test_vrrp_adverts_carry_the_configured_priorities(lab: LabHandle) -> None:
     seen = _vrrp_sources(lab, "rs1", 2.5)
     assert seen.get(("10.0.5.90", 51)) == {VIP1}
     assert seen.get(("10.0.5.93", 52)) == {VIP2}
@@ -281,7 +284,9 @@ def test_vrrp_adverts_carry_the_configured_priorities(lab):
     ("signame", "filename"),
     [("DATA", "keepalived.data"), ("JSON", "keepalived.json"), ("STATS", "keepalived.stats")],
 )
-def test_keepalived_dumps_land_in_the_node_folder(lab, signame, filename):
+def test_keepalived_dumps_land_in_the_node_folder(
+    lab: LabHandle, signame: str, filename: str
+) -> None:
     import os
 
     node_dir = lab.node_dir("d2")
@@ -309,7 +314,7 @@ def test_keepalived_dumps_land_in_the_node_folder(lab, signame, filename):
 
 
 @pytest.mark.long
-def test_reset_repairs_what_a_test_changed_by_hand(lab):
+def test_reset_repairs_what_a_test_changed_by_hand(lab: LabHandle) -> None:
     lab.run("rs1", ["ip", "addr", "del", f"{VIP1}/32", "dev", "lo"])
     with open(f"{lab.node_dir('d2')}/keepalived.pid") as f:
         lab.run("d2", ["kill", f.read().strip()])
@@ -319,7 +324,7 @@ def test_reset_repairs_what_a_test_changed_by_hand(lab):
     assert lab.problems() == []
 
 
-def test_unknown_fault_and_bad_params_are_one_line_errors(lab):
+def test_unknown_fault_and_bad_params_are_one_line_errors(lab: LabHandle) -> None:
     from lvstop.errors import LvstopError
 
     with pytest.raises(LvstopError, match="no lab fault 'nope'"):

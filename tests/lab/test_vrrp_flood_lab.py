@@ -11,13 +11,18 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lvstop.lab import runtime
 from tests.lab.test_vrrp_lab import D1, VIP1, replay, wait_master, watch  # noqa: F401
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
+    from tests.lab.test_vrrp_lab import Watch
 
 pytestmark = pytest.mark.lab
 
@@ -51,7 +56,10 @@ def flood(lab: Any) -> None:
     assert out.strip() == str(N_SPOOFED)
 
 
-def test_lvstop_vrrp_keeps_up_with_5000_spoofed_senders(lab, watch):  # noqa: F811 (fixture)
+def test_lvstop_vrrp_keeps_up_with_5000_spoofed_senders(
+    lab: LabHandle,
+    watch: Callable[..., Watch],  # noqa: F811 (fixture)
+) -> None:
     w = watch("client")
     wait_master(w, lab, 51, D1)
     t0 = time.time()
@@ -122,7 +130,7 @@ asyncio.run(main())
 """
 
 
-def test_dashboard_source_tracks_the_flood_off_the_loop(lab, tmp_path):
+def test_dashboard_source_tracks_the_flood_off_the_loop(lab: LabHandle, tmp_path: Path) -> None:
     out = tmp_path / "source.out"
     with out.open("wb") as f:
         proc = subprocess.Popen(

@@ -23,11 +23,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from lvstop.lab import runtime
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -113,11 +116,12 @@ class Watch:
                     return e
             return None
 
-        return lab.wait_until(
+        event: dict[str, Any] = lab.wait_until(
             found,
             timeout=timeout,
             what=f"{kind} event for VRID {vrid} {match or ''} (events so far: {self.brief()})",
         )
+        return event
 
     def wait_adverts(self, lab: Any, vrid: int, count: int, after: float) -> None:
         """Until ``count`` adverts of ``vrid`` sent after ``after`` are recorded (instead of
@@ -296,7 +300,9 @@ def assert_round_trip(w: Watch, live: list[dict[str, Any]]) -> None:
     assert live_events
 
 
-def test_masters_agree_with_keepalived_and_vip_holders(lab, watch):
+def test_masters_agree_with_keepalived_and_vip_holders(
+    lab: LabHandle, watch: Callable[..., Watch]
+) -> None:
     """Healthy lab: lvstop's master of each VRID is the node keepalived says is MASTER and
     the node that holds the VIP; the backups (which do not advertise) are not seen."""
     w = watch(pcap=False)
@@ -326,7 +332,7 @@ def test_masters_agree_with_keepalived_and_vip_holders(lab, watch):
     assert not [e for e in w.events() if e["kind"] != "master"]
 
 
-def test_stop_keepalived_resign_then_failover(lab, watch):
+def test_stop_keepalived_resign_then_failover(lab: LabHandle, watch: Callable[..., Watch]) -> None:
     w = watch()
     wait_master(w, lab, 51, D1)
     t0 = time.time()
@@ -351,7 +357,7 @@ def test_stop_keepalived_resign_then_failover(lab, watch):
     assert_round_trip(w, live)
 
 
-def test_kill9_failover_gap_then_preempt(lab, watch):
+def test_kill9_failover_gap_then_preempt(lab: LabHandle, watch: Callable[..., Watch]) -> None:
     w = watch()
     wait_master(w, lab, 51, D1)
     t0 = time.time()
@@ -383,7 +389,7 @@ def test_kill9_failover_gap_then_preempt(lab, watch):
     assert_round_trip(w, live)
 
 
-def test_vrrp_cut_split_brain_and_cleared(lab, watch):
+def test_vrrp_cut_split_brain_and_cleared(lab: LabHandle, watch: Callable[..., Watch]) -> None:
     w = watch()
     wait_master(w, lab, 51, D1)
     t0 = time.time()
@@ -411,7 +417,7 @@ def test_vrrp_cut_split_brain_and_cleared(lab, watch):
     assert_round_trip(w, live)
 
 
-def test_rogue_router_conflict(lab, watch):
+def test_rogue_router_conflict(lab: LabHandle, watch: Callable[..., Watch]) -> None:
     w = watch()
     wait_master(w, lab, 51, D1)
     t0 = time.time()
@@ -428,7 +434,7 @@ def test_rogue_router_conflict(lab, watch):
     assert_round_trip(w, live)
 
 
-def test_host_view_on_d1(lab, watch):
+def test_host_view_on_d1(lab: LabHandle, watch: Callable[..., Watch]) -> None:
     """Run on d1: the VIPs d1 holds (netlink), and a disagreement when it holds VRID 52's VIP
     while d2 is master of it."""
     w = watch("d1", pcap=False)
@@ -457,7 +463,7 @@ def test_host_view_on_d1(lab, watch):
 
 
 @pytest.mark.long
-def test_incident_sequence_recording(lab, watch):
+def test_incident_sequence_recording(lab: LabHandle, watch: Callable[..., Watch]) -> None:
     """Every fault in one capture, in order: the recording the dashboard's replay fakes use
     (tests/data/vrrp/lab_incident.*), and a check that each event follows its fault."""
     w = watch()
@@ -494,7 +500,9 @@ def test_incident_sequence_recording(lab, watch):
     assert_round_trip(w, live)
 
 
-def test_host_view_on_d1_no_false_mismatch_then_a_real_one(lab, watch):
+def test_host_view_on_d1_no_false_mismatch_then_a_real_one(
+    lab: LabHandle, watch: Callable[..., Watch]
+) -> None:
     """On d1 (address watcher on), what keepalived 2.2.7 does here, and what lvstop says:
     - a normal failover of VRID 52 to d1 (d2's keepalived stopped): keepalived adds the VIP
       about a millisecond after its first advert as master (measured: RTM_NEWADDR 0.7 ms
@@ -651,7 +659,9 @@ def _start_v3_keepalived(d: Path, ns: str, conf: str) -> subprocess.Popen[bytes]
     )
 
 
-def test_vrrpv3_ipv6_and_centiseconds(lab, watch, tmp_path):
+def test_vrrpv3_ipv6_and_centiseconds(
+    lab: LabHandle, watch: Callable[..., Watch], tmp_path: Path
+) -> None:
     """Two keepalived of their own (VRRPv3: VRID 61 with IPv6 VIP fd00:5::96, advert_int 1;
     VRID 62 IPv4 with advert_int 0.5, i.e. 50 centiseconds on the wire) in scratch netns on a
     bridge of this test's own, watched by `lvstop vrrp --iface eth0` from a third netns:

@@ -5,12 +5,14 @@ the lab kernel in tests/lab/test_ipvs_limits_lab.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from lvstop.model.ipvs import MAX_TIMEOUT, MAX_WEIGHT
+from lvstop.tui.replay import Replay
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.screens.timeouts import TimeoutsScreen
 from lvstop.tui.screens.weight import WeightScreen
@@ -27,7 +29,7 @@ async def type_weight(pilot: Pilot[Any], text: str) -> None:
     await pilot.pause()
 
 
-async def test_weight_above_65535_is_refused_in_the_dialog(replay):
+async def test_weight_above_65535_is_refused_in_the_dialog(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -54,7 +56,9 @@ async def test_weight_above_65535_is_refused_in_the_dialog(replay):
         assert rep.actions.calls == []
 
 
-async def test_timeouts_above_the_kernel_limit_are_refused_in_the_dialog(replay):
+async def test_timeouts_above_the_kernel_limit_are_refused_in_the_dialog(
+    replay: Callable[[str], Replay],
+) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:

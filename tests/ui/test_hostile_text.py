@@ -18,7 +18,7 @@ from lvstop.safetext import escape_controls, has_controls
 from lvstop.sources.keepalived_conf import KeepalivedConfigError, parse_text
 from lvstop.track.events import LogEvent
 from lvstop.track.vrrp import VrrpTracker
-from lvstop.tui.replay import load_state
+from lvstop.tui.replay import Replay, load_state
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.widgets.line_table import LineTable
 from tests.ui.conftest import DATA, make_app, settle
@@ -79,13 +79,15 @@ def _config_error(text: str) -> KeepalivedConfigError:
     return KeepalivedConfigError(first.file, first.line, first.message)
 
 
-def test_unclosed_block_error_quotes_the_markup_name():
+def test_unclosed_block_error_quotes_the_markup_name() -> None:
     # an unclosed block is keepalived's warning; the missing VRID its VRRP process's exit
     error = _config_error("vrrp_instance VI_[/]1 {\n  state MASTER\n")
     assert "VI_[/]1" in str(error)
 
 
-async def test_config_error_with_markup_in_a_worker_is_a_notification(replay):
+async def test_config_error_with_markup_in_a_worker_is_a_notification(
+    replay: Callable[[str], Replay],
+) -> None:
     rep = replay("steady")
     app = make_app(rep)
     error = _config_error("vrrp_instance VI_[/]1 {\n  state MASTER\n  [b]unclosed[/b]\n")
@@ -174,7 +176,7 @@ async def _show_everywhere(strings: list[str]) -> None:
 )
 @given(strings=st.lists(HOSTILE, min_size=1, max_size=4, unique=True))
 @example(strings=["VI_[/]1", "\x1b]0;owned\x07", "\x9b31mred", "a\rb"])
-def test_any_string_renders_as_itself(strings):
+def test_any_string_renders_as_itself(strings: list[str]) -> None:
     """Notifications, the event log, the VRRP panel (interface names) and the confirm
     dialog show generated hostile strings literally, controls as \\xNN."""
     asyncio.run(_show_everywhere(strings))

@@ -3,7 +3,10 @@ under the real servers, its undo warning in the drain / weight confirm dialogs."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lvstop.tui.app import LvstopApp
+from lvstop.tui.replay import Replay
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.screens.help import HelpScreen
 from lvstop.tui.sources import KeepalivedView
@@ -24,7 +27,7 @@ def with_states(app: LvstopApp, view: KeepalivedView) -> CountingStates:
     return states
 
 
-async def test_k_asks_keepalived_and_the_view_age_shows(replay):
+async def test_k_asks_keepalived_and_the_view_age_shows(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     states = with_states(
@@ -45,7 +48,7 @@ async def test_k_asks_keepalived_and_the_view_age_shows(replay):
         assert notices.any("asking keepalived")
 
 
-async def test_k_refused_when_signals_are_off(replay):
+async def test_k_refused_when_signals_are_off(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, read_only=True)
     reason = "read-only (--keepalived-state allows it)"
@@ -66,7 +69,9 @@ async def test_k_refused_when_signals_are_off(replay):
         assert states.asked == 0
 
 
-async def test_drain_and_weight_dialogs_say_keepalived_will_undo_it(replay):
+async def test_drain_and_weight_dialogs_say_keepalived_will_undo_it(
+    replay: Callable[[str], Replay],
+) -> None:
     rep = replay("steady")
     app = make_app(rep)
     with_states(app, KeepalivedView(states={RS1: "up"}, warnings={RS1: WARNING}, running=True))
@@ -89,7 +94,7 @@ async def test_drain_and_weight_dialogs_say_keepalived_will_undo_it(replay):
         await pilot.press("n")
 
 
-async def test_k_is_in_help(replay):
+async def test_k_is_in_help(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from lvstop.tui.replay import FakeActions
+from lvstop.tui.replay import FakeActions, Replay
 from lvstop.tui.screens.confirm import ConfirmScreen
 from lvstop.tui.screens.connections import ConnectionsScreen
 from lvstop.tui.screens.drain import DrainScreen
@@ -84,7 +85,7 @@ async def select_rs1(pilot: Pilot[Any]) -> None:
     await pilot.pause()
 
 
-async def test_main_screen_shows_both_vips_rs_and_masters(replay):
+async def test_main_screen_shows_both_vips_rs_and_masters(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -103,7 +104,7 @@ async def test_main_screen_shows_both_vips_rs_and_masters(replay):
         assert row is not None and (row.values[5] or 0) > 0
 
 
-async def test_drain_confirm_applies_and_logs(replay):
+async def test_drain_confirm_applies_and_logs(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -123,6 +124,7 @@ async def test_drain_confirm_applies_and_logs(replay):
             "drained" in e.text and "lvstop" in e.text for e in app.query_one(EventLog).events
         )
         # the next poll shows the drained weight with the weight it returns to
+        assert rep.ipvs is not None
         rep.ipvs.after_end = "hold"
         await pilot.press("escape")
         await until(pilot, lambda: drained_shown(app), "the next poll to show rs1 drained")
@@ -130,7 +132,9 @@ async def test_drain_confirm_applies_and_logs(replay):
         assert row is not None and row.cells[1] == "0 ⇢1"
 
 
-async def test_drain_cancel_with_n_and_escape_changes_nothing(replay):
+async def test_drain_cancel_with_n_and_escape_changes_nothing(
+    replay: Callable[[str], Replay],
+) -> None:
     rep = replay("steady")
     app = make_app(rep)
     notices = Notices()
@@ -148,7 +152,7 @@ async def test_drain_cancel_with_n_and_escape_changes_nothing(replay):
         assert "cancelled: nothing changed" in notices.messages
 
 
-async def test_kernel_refusal_is_shown_and_logged(replay):
+async def test_kernel_refusal_is_shown_and_logged(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     rep.actions = FakeActions(
         fail="IPVS: set weight of 10.0.5.91:8888: ENOENT (no such destination)"
@@ -169,7 +173,7 @@ async def test_kernel_refusal_is_shown_and_logged(replay):
         )
 
 
-async def test_no_cap_net_admin_refuses_before_any_dialog(replay):
+async def test_no_cap_net_admin_refuses_before_any_dialog(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     rep.actions = FakeActions(refuse="writes need root or CAP_NET_ADMIN")
     app = make_app(rep)
@@ -185,7 +189,7 @@ async def test_no_cap_net_admin_refuses_before_any_dialog(replay):
         assert "writes need root or CAP_NET_ADMIN" in notices.messages
 
 
-async def test_read_only_removes_writes(replay):
+async def test_read_only_removes_writes(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
@@ -205,11 +209,12 @@ async def test_read_only_removes_writes(replay):
         assert not [row for row in app.screen.bindings if row[1] == "Drain"]
 
 
-async def test_restore_gives_back_the_remembered_weight(replay):
+async def test_restore_gives_back_the_remembered_weight(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
+        assert rep.ipvs is not None
         rep.ipvs.after_end = "hold"
         await select_rs1(pilot)
         await pilot.press("d", "y")
@@ -225,7 +230,7 @@ async def test_restore_gives_back_the_remembered_weight(replay):
         assert rep.actions.calls == [("drain", RS1), ("restore", RS1)]
 
 
-async def test_weight_steps_then_confirm(replay):
+async def test_weight_steps_then_confirm(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -245,7 +250,7 @@ async def test_weight_steps_then_confirm(replay):
         assert rep.actions.calls == [("weight", (RS1, 3))]
 
 
-async def test_weight_escape_cancels(replay):
+async def test_weight_escape_cancels(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -257,7 +262,7 @@ async def test_weight_escape_cancels(replay):
         assert rep.actions.calls == []
 
 
-async def test_timeouts_edit_confirm_and_explanation(replay):
+async def test_timeouts_edit_confirm_and_explanation(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -286,7 +291,7 @@ async def test_timeouts_edit_confirm_and_explanation(replay):
         assert isinstance(app.screen, TimeoutsHelpScreen)
 
 
-async def test_filter_and_sort(replay):
+async def test_filter_and_sort(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -306,7 +311,7 @@ async def test_filter_and_sort(replay):
         assert services.sort_column == "active" and services.sort_reverse
 
 
-async def test_pause_stops_polling(replay):
+async def test_pause_stops_polling(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, after_end="hold")
     states = CountingStates(KeepalivedView(watched=False))
@@ -334,7 +339,7 @@ async def test_pause_stops_polling(replay):
         )
 
 
-async def test_incident_snapshot_file(replay, tmp_path):
+async def test_incident_snapshot_file(replay: Callable[[str], Replay], tmp_path: Path) -> None:
     rep = replay("failover")
     app = make_app(rep, incident_dir=tmp_path)
     notices = Notices()
@@ -343,7 +348,7 @@ async def test_incident_snapshot_file(replay, tmp_path):
         await pilot.press("S")
         await wait_workers(pilot)
         await pilot.pause()
-        files = list(tmp_path.glob("lvstop-incident-*.json"))
+        files = list(tmp_path.glob("lvstop-incident-*.json"))  # noqa: ASYNC240 (the app settled; a tmp dir)
         assert len(files) == 1
         assert notices.any(str(files[0]))
         doc = json.loads(files[0].read_text())
@@ -355,7 +360,7 @@ async def test_incident_snapshot_file(replay, tmp_path):
         assert any("VRID 52" in e["text"] for e in doc["events"])
 
 
-async def test_connections_view_filters_and_counts(replay):
+async def test_connections_view_filters_and_counts(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -382,7 +387,7 @@ async def test_connections_view_filters_and_counts(replay):
         assert app.screen is app.screen_stack[0]
 
 
-async def test_help_lists_live_bindings(replay):
+async def test_help_lists_live_bindings(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -397,7 +402,7 @@ async def test_help_lists_live_bindings(replay):
         assert app.screen is app.screen_stack[0]
 
 
-async def test_command_palette_runs_drain(replay):
+async def test_command_palette_runs_drain(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=SIZE) as pilot:
@@ -412,7 +417,9 @@ async def test_command_palette_runs_drain(replay):
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm dialog")
 
 
-async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
+async def test_failover_and_split_brain_reach_the_panel_and_log(
+    replay: Callable[[str], Replay],
+) -> None:
     for state, vrid, kind, badge in (
         ("failover", 52, "failover", None),
         ("split", 51, "split_brain", "SPLIT-BRAIN"),
@@ -433,7 +440,7 @@ async def test_failover_and_split_brain_reach_the_panel_and_log(replay):
                 assert row.cells[1] == "10.0.5.90" and row.cells[2] == "yes"
 
 
-async def test_source_failure_is_visible_and_stale(replay):
+async def test_source_failure_is_visible_and_stale(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, after_end="fail")
     notices = Notices()
@@ -449,7 +456,7 @@ async def test_source_failure_is_visible_and_stale(replay):
         assert sum("replay ended" in m for m in notices.messages) == 1
 
 
-async def test_empty_namespace_says_so(replay):
+async def test_empty_namespace_says_so(replay: Callable[[str], Replay]) -> None:
     rep = replay("empty")
     app = make_app(rep)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -460,7 +467,7 @@ async def test_empty_namespace_says_so(replay):
         assert "no IPVS services in this namespace — is keepalived running?" in line
 
 
-async def test_quit_keys(replay):
+async def test_quit_keys(replay: Callable[[str], Replay]) -> None:
     for key in ("q", "ctrl+c"):
         rep = replay("steady")
         app = make_app(rep)
@@ -471,7 +478,7 @@ async def test_quit_keys(replay):
         assert app.return_code == 0, key
 
 
-async def test_quit_waits_for_a_write_in_flight(replay):
+async def test_quit_waits_for_a_write_in_flight(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     rep.actions = FakeActions(delay=2.0)
     app = make_app(rep)
@@ -493,7 +500,9 @@ async def test_quit_waits_for_a_write_in_flight(replay):
     assert app.return_code == 0
 
 
-async def test_resize_to_80x24_and_back_keeps_rows_and_cursor(replay):
+async def test_resize_to_80x24_and_back_keeps_rows_and_cursor(
+    replay: Callable[[str], Replay],
+) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -509,7 +518,9 @@ async def test_resize_to_80x24_and_back_keeps_rows_and_cursor(replay):
         assert app.screen.has_class("-wide") and rs.cursor_key == RS1
 
 
-async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(replay, tmp_path):
+async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(
+    replay: Callable[[str], Replay], tmp_path: Path
+) -> None:
     """`S` writes the VRRP source's recent packets next to the JSON; tcpdump-readable pcap,
     read back with our reader: the same adverts (a lab capture of a failover)."""
     from lvstop.sources.pcap import PcapReader, read_adverts
@@ -526,8 +537,8 @@ async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(replay, tmp_p
         await pilot.press("S")
         await wait_workers(pilot)
         await pilot.pause()
-        (json_file,) = tmp_path.glob("lvstop-incident-*.json")
-        (pcap_file,) = tmp_path.glob("lvstop-incident-*.pcap")
+        (json_file,) = tmp_path.glob("lvstop-incident-*.json")  # noqa: ASYNC240 (the app settled; a tmp dir)
+        (pcap_file,) = tmp_path.glob("lvstop-incident-*.pcap")  # noqa: ASYNC240 (the app settled; a tmp dir)
         assert pcap_file.stem == json_file.stem
         assert notices.any(str(pcap_file))
         doc = json.loads(json_file.read_text())
@@ -543,19 +554,23 @@ async def test_incident_snapshot_saves_recent_vrrp_adverts_as_pcap(replay, tmp_p
         assert any(len({a.src for a in saved if a.vrid == v}) == 2 for v in (51, 52))
 
 
-async def test_incident_snapshot_without_adverts_has_no_pcap(replay, tmp_path):
+async def test_incident_snapshot_without_adverts_has_no_pcap(
+    replay: Callable[[str], Replay], tmp_path: Path
+) -> None:
     rep = replay("steady")
     app = make_app(rep, incident_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot, rep)
         await pilot.press("S")
         await wait_workers(pilot)
-        assert len(list(tmp_path.glob("*.json"))) == 1
-        assert not list(tmp_path.glob("*.pcap"))
-        assert "vrrp_pcap" not in json.loads(next(tmp_path.glob("*.json")).read_text())
+        assert len(list(tmp_path.glob("*.json"))) == 1  # noqa: ASYNC240 (the app settled; a tmp dir)
+        assert not list(tmp_path.glob("*.pcap"))  # noqa: ASYNC240 (the app settled; a tmp dir)
+        assert "vrrp_pcap" not in json.loads(next(tmp_path.glob("*.json")).read_text())  # noqa: ASYNC240 (the app settled; a tmp dir)
 
 
-async def test_event_log_follows_the_newest_unless_the_user_moved(replay):
+async def test_event_log_follows_the_newest_unless_the_user_moved(
+    replay: Callable[[str], Replay],
+) -> None:
     from lvstop.track.events import LogEvent
 
     rep = replay("steady")

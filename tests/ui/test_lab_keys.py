@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from textual.pilot import Pilot
@@ -12,6 +13,7 @@ from textual.pilot import Pilot
 from lvstop.lab.faults import FAULTS, parse_params
 from lvstop.lab.runtime import LabError
 from lvstop.tui.keys import LAB_FAULTS
+from lvstop.tui.replay import Replay
 from lvstop.tui.screens.help import HelpScreen
 from lvstop.tui.widgets.event_log import EventLog
 from lvstop.tui.widgets.lab_strip import LabStrip
@@ -55,7 +57,7 @@ class FakeApply:
         return f"{name} done: " + " ".join(f"{k}={v}" for k, v in params.items())
 
 
-def test_every_fault_has_a_key_with_valid_parameters():
+def test_every_fault_has_a_key_with_valid_parameters() -> None:
     assert {name for name, _p, _l in LAB_FAULTS.values()} == set(FAULTS)
     for key, (name, params, _label) in LAB_FAULTS.items():
         assert len(key) == 1
@@ -66,7 +68,7 @@ def test_every_fault_has_a_key_with_valid_parameters():
     assert kills == {"d1", "d2"}
 
 
-async def test_lab_keys_apply_in_a_thread_and_log(replay):
+async def test_lab_keys_apply_in_a_thread_and_log(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, lab=True)
     gate = threading.Event()
@@ -111,7 +113,7 @@ async def test_lab_keys_apply_in_a_thread_and_log(replay):
         assert fake.calls[6][1] == {"node": "d1", "loss": 20.0, "delay": 100.0}
 
 
-async def test_lab_key_refusal_is_shown_and_logged(replay):
+async def test_lab_key_refusal_is_shown_and_logged(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, lab=True)
     app.lab_apply = FakeApply(error="'rs9' is not one of rs1, rs2")
@@ -127,7 +129,7 @@ async def test_lab_key_refusal_is_shown_and_logged(replay):
         assert any(e.kind == "lab_fault" and e.severity == "error" for e in log.events)
 
 
-async def test_lab_keys_in_help_and_strip_only_with_lab(replay):
+async def test_lab_keys_in_help_and_strip_only_with_lab(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep, lab=True)
     app.lab_apply = FakeApply()

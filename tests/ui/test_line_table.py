@@ -28,7 +28,7 @@ class TableApp(App[None]):
         yield LineTable(COLUMNS, id="t")
 
 
-async def test_only_changed_visible_rows_are_repainted():
+async def test_only_changed_visible_rows_are_repainted() -> None:
     app = TableApp()
     async with app.run_test(size=(60, 12)) as pilot:
         table = app.query_one(LineTable)
@@ -43,7 +43,7 @@ async def test_only_changed_visible_rows_are_repainted():
         assert table.set_rows(moved) == 0
 
 
-async def test_numbers_sort_by_value_and_cursor_follows_its_row():
+async def test_numbers_sort_by_value_and_cursor_follows_its_row() -> None:
     app = TableApp()
     async with app.run_test(size=(60, 12)) as pilot:
         table = app.query_one(LineTable)
@@ -63,7 +63,7 @@ async def test_numbers_sort_by_value_and_cursor_follows_its_row():
         assert table.ordered_keys == ["b"]
 
 
-async def test_narrow_drops_low_priority_columns_instead_of_cutting():
+async def test_narrow_drops_low_priority_columns_instead_of_cutting() -> None:
     app = TableApp()
     async with app.run_test(size=(30, 8)) as pilot:
         table = app.query_one(LineTable)
@@ -74,7 +74,7 @@ async def test_narrow_drops_low_priority_columns_instead_of_cutting():
         assert len(header) == table.size.width
 
 
-async def test_empty_text():
+async def test_empty_text() -> None:
     app = TableApp()
     async with app.run_test(size=(60, 8)) as pilot:
         table = app.query_one(LineTable)

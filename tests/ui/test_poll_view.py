@@ -24,7 +24,7 @@ def frames() -> list[IpvsSnapshot]:
     return load_ipvs_frames(DATA / "steady.ipvs.jsonl")
 
 
-def test_service_rows_made_on_demand_are_the_rows_made_up_front():
+def test_service_rows_made_on_demand_are_the_rows_made_up_front() -> None:
     rates = WindowRates()
     for frame in frames():
         rates.update(frame)
@@ -44,7 +44,7 @@ counts = st.integers(0, 10**6)
 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
-def test_service_sort_values_are_the_rows_values(data):
+def test_service_sort_values_are_the_rows_values(data: st.DataObject) -> None:
     """Generated tables (weights 0 or not, connections, persistence) over a few polls."""
     rates = WindowRates()
     n = data.draw(st.integers(1, 6))
@@ -84,7 +84,7 @@ def test_service_sort_values_are_the_rows_values(data):
             assert lazy.sort_value(row.key, column) == row.values[column]
 
 
-def test_real_servers_not_read_this_poll_have_no_rate():
+def test_real_servers_not_read_this_poll_have_no_rate() -> None:
     """A real server's rate needs both ends of its window read; then it is the rate with
     every poll read. Services' rates and histories never depend on it."""
     steady = frames()

@@ -78,7 +78,7 @@ def app_with(source: FocusSource, incident_dir: Path | None = None) -> LvstopApp
     )
 
 
-async def test_the_ipvs_poll_asks_for_the_services_on_the_screen_and_the_selected_one():
+async def test_the_ipvs_poll_asks_for_the_services_on_the_screen_and_the_selected_one() -> None:
     source = FocusSource()
     app = app_with(source)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -117,7 +117,7 @@ async def test_the_ipvs_poll_asks_for_the_services_on_the_screen_and_the_selecte
         assert app.pollers.keys() == {"ipvs", "host", "keepalived"}
 
 
-async def test_a_failing_poller_is_reported_once_and_started_again():
+async def test_a_failing_poller_is_reported_once_and_started_again() -> None:
     source = FocusSource(fail_first=3)
     app = app_with(source)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -128,7 +128,7 @@ async def test_a_failing_poller_is_reported_once_and_started_again():
         assert len(errors) == 1  # said once, not at every retry
 
 
-async def test_the_incident_snapshot_reads_every_real_server(tmp_path):
+async def test_the_incident_snapshot_reads_every_real_server(tmp_path: Path) -> None:
     """The poll reads only the real servers on the screen; `S` reads them all."""
     source = FocusSource()
     app = app_with(source, tmp_path)
@@ -148,11 +148,11 @@ async def test_the_incident_snapshot_reads_every_real_server(tmp_path):
             pilot, lambda: list(tmp_path.glob("lvstop-incident-*.json")), "the incident file"
         )
         assert None in source.focus  # a full read, on demand
-        doc = json.loads(next(tmp_path.glob("lvstop-incident-*.json")).read_text())
+        doc = json.loads(next(tmp_path.glob("lvstop-incident-*.json")).read_text())  # noqa: ASYNC240 (the app settled; a tmp dir)
         assert sum(len(s["real_servers"]) for s in doc["ipvs"]["services"]) == 300 * 3
 
 
-def test_the_dashboard_runs_with_a_short_gil_switch_interval_and_gives_it_back():
+def test_the_dashboard_runs_with_a_short_gil_switch_interval_and_gives_it_back() -> None:
     import sys
 
     from lvstop.tui.pollers import SWITCH_INTERVAL, responsive_loop

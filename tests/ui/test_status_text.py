@@ -3,11 +3,14 @@ gluing fields together), separators present, the empty host name said in words."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.style import Style
 from rich.text import Text
 from textual.content import Content
 
 from lvstop.tui.format import host_label
+from lvstop.tui.replay import Replay
 from lvstop.tui.widgets.header import HeaderBar
 from lvstop.tui.widgets.text import glued
 from lvstop.tui.widgets.timeouts import TimeoutsBar
@@ -27,19 +30,19 @@ def runs_start_with_space(text: object) -> list[str]:
     return [plain[a:b] for a, b in zip(starts, ends, strict=True) if plain[a] == " "]
 
 
-def test_glued_moves_leading_spaces_to_the_run_before():
+def test_glued_moves_leading_spaces_to_the_run_before() -> None:
     bold = Style(bold=True)
     text = glued([("tcp ", None), ("900s", bold), ("  tcpfin ", None), ("120s", bold)])
     assert text.plain == "tcp 900s  tcpfin 120s"
     assert runs_start_with_space(text) == []
 
 
-def test_host_label():
+def test_host_label() -> None:
     assert host_label("(none)") == "(no hostname)" and host_label("") == "(no hostname)"
     assert host_label("d1") == "d1"
 
 
-async def test_header_and_timeouts_lines(replay):
+async def test_header_and_timeouts_lines(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     app = make_app(rep)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -19,7 +19,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "ui"
 VIP1 = "tcp:10.0.5.96:8888"
 
 
-def test_window_rates_smooth_the_kernels_two_second_counter_updates():
+def test_window_rates_smooth_the_kernels_two_second_counter_updates() -> None:
     frames = load_ipvs_frames(DATA / "steady.ipvs.jsonl")
     per_poll, window = RateTracker(), WindowRates()
     raw, smooth = [], []
@@ -46,14 +46,14 @@ def _svc(scheduler: str, weights: list[int]) -> Service:
     return Service("tcp", "inet", "10.9.0.1", 80, scheduler=scheduler, real_servers=rss)
 
 
-def test_weight_shares_rr_ignores_weights_wrr_does_not():
+def test_weight_shares_rr_ignores_weights_wrr_does_not() -> None:
     rr = weight_shares(_svc("rr", [1, 3, 0]))
     assert list(rr.values()) == [50.0, 50.0, 0.0]
     wrr = weight_shares(_svc("wrr", [1, 3, 0]))
     assert list(wrr.values()) == [25.0, 75.0, 0.0]
 
 
-def test_imbalance_and_drain_marks():
+def test_imbalance_and_drain_marks() -> None:
     svc = _svc("wrr", [1, 1])
     key = svc.key
     frames = []
@@ -81,7 +81,7 @@ def test_imbalance_and_drain_marks():
     assert second.cells[1] == "0 ⇢1" and second.row_mark == "dim"  # drained, returns to 1
 
 
-def test_differ_attributes_writes():
+def test_differ_attributes_writes() -> None:
     frames = load_ipvs_frames(DATA / "steady.ipvs.jsonl")
     differ = IpvsDiffer()
     differ.update(frames[0], 0.0)
@@ -110,7 +110,7 @@ def test_differ_attributes_writes():
     assert [e.kind for e in differ.update(gone, 3.0)] == ["service_removed"]
 
 
-def test_failover_event_text_has_the_gap():
+def test_failover_event_text_has_the_gap() -> None:
     event = VrrpEvent(
         time=1.0,
         kind="failover",
@@ -126,7 +126,7 @@ def test_failover_event_text_has_the_gap():
     )
 
 
-def test_confirm_texts_and_commands():
+def test_confirm_texts_and_commands() -> None:
     svc = _svc("rr", [1, 1])
     plan = plan_weight(svc, svc.real_servers[0], 0, "drain")
     assert plan.title == "Drain 10.9.1.1:80 in TCP 10.9.0.1:80"
@@ -162,7 +162,7 @@ def _frames_with_recreation(gap: list[int]) -> list[IpvsSnapshot]:
     return frames
 
 
-def test_window_rates_recover_right_after_ipvs_recreates_a_service():
+def test_window_rates_recover_right_after_ipvs_recreates_a_service() -> None:
     """Issue 11 §3: after a keepalived restart the window is never poisoned by the old
     counters: no rate ('-') until a whole window after the recreation, never a false 0, and
     the true rate from the first poll whose window lies after it."""

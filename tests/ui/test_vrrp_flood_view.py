@@ -4,11 +4,13 @@ the real tracker leaves it after a flood (counted by a real VrrpTracker run)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from lvstop.model.vrrp import Advert, VrrpSnapshot
 from lvstop.track.vrrp import MAX_ROUTERS_PER_VRID, VrrpTracker
 from lvstop.tui import view
+from lvstop.tui.replay import Replay
 from lvstop.tui.widgets.vrrp import VrrpPanel
 from tests.ui.conftest import make_app, row_of, settle
 
@@ -39,7 +41,7 @@ def flooded(n: int = 1_000) -> tuple[bool, int]:
     return state.too_many_senders, state.untracked_adverts
 
 
-def test_badge_and_subtitle_text():
+def test_badge_and_subtitle_text() -> None:
     many, untracked = flooded()
     assert many and untracked == 1_000 - MAX_ROUTERS_PER_VRID
     snap = VrrpSnapshot(time=0.0, vrids=(), untracked_adverts=untracked)
@@ -48,7 +50,7 @@ def test_badge_and_subtitle_text():
     assert view.vrrp_subtitle(replace(snap, untracked_adverts=0)) == ""
 
 
-async def test_flooded_vrid_shows_senders_badge_and_count(replay):
+async def test_flooded_vrid_shows_senders_badge_and_count(replay: Callable[[str], Replay]) -> None:
     rep = replay("steady")
     many, untracked = flooded()
     frames = []

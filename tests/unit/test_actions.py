@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -26,16 +28,16 @@ from lvstop.sources.ipvs import DEST_ATTRS, attr_values
 class NoKernel:
     """A transport that must never be reached (validation fails first)."""
 
-    def request(self, *a, **k):
+    def request(self, *a: object, **k: object) -> list[bytes]:
         raise AssertionError("the kernel was asked")
 
     dump = request
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
-def writer(tmp_path):
+def writer(tmp_path: Path) -> IpvsWriter:
     from lvstop.sources.ipvs import IpvsReader
 
     return IpvsWriter(
@@ -45,7 +47,7 @@ def writer(tmp_path):
     )
 
 
-def test_drain_state_round_trip_and_atomic_file(tmp_path):
+def test_drain_state_round_trip_and_atomic_file(tmp_path: Path) -> None:
     st = DrainState(tmp_path / "sub" / "drained.json")
     assert st.remembered("k") is None and st.all() == {}
     st.remember("tcp:10.0.5.96:8888->10.0.5.91:8888", 7)
@@ -60,7 +62,7 @@ def test_drain_state_round_trip_and_atomic_file(tmp_path):
     ]
 
 
-def test_drain_state_bad_file_is_one_line(tmp_path):
+def test_drain_state_bad_file_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "drained.json"
     path.write_text("{not json")
     with pytest.raises(ActionError, match="cannot read the drain state"):
@@ -70,7 +72,7 @@ def test_drain_state_bad_file_is_one_line(tmp_path):
         DrainState(path).load()
 
 
-def test_audit_log_records_sudo_user(tmp_path, monkeypatch):
+def test_audit_log_records_sudo_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SUDO_USER", "alice")
     assert current_user() == "alice"
     log = AuditLog(tmp_path / "log" / "audit.log", use_syslog=False)
@@ -82,7 +84,9 @@ def test_audit_log_records_sudo_user(tmp_path, monkeypatch):
 
 
 @given(st.text())
-def test_audit_log_holds_no_terminal_control(tmp_path_factory, text):
+def test_audit_log_holds_no_terminal_control(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
     """Whatever a name holds (a sudo user, an object), the log line is JSON that reads back
     as the same text and carries no control character a terminal would act on."""
     path = tmp_path_factory.mktemp("audit") / "audit.log"
@@ -93,7 +97,7 @@ def test_audit_log_holds_no_terminal_control(tmp_path_factory, text):
     assert json.loads(line)["object"] == text and json.loads(raw)["before"] == text
 
 
-def test_unwritable_audit_log_refuses_before_writing(tmp_path):
+def test_unwritable_audit_log_refuses_before_writing(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     w = writer(tmp_path)
@@ -103,7 +107,7 @@ def test_unwritable_audit_log_refuses_before_writing(tmp_path):
 
 
 @pytest.mark.parametrize("weight", [-1, 65536, 1.5, True, "3"])
-def test_weight_validation(tmp_path, weight):
+def test_weight_validation(tmp_path: Path, weight: Any) -> None:
     with pytest.raises(ActionError, match="weight must be an integer"):
         writer(tmp_path).set_weight("tcp:10.0.5.96:8888->10.0.5.91:8888", weight)
 
@@ -118,18 +122,18 @@ def test_weight_validation(tmp_path, weight):
         "fwm:0->1.2.3.4:0",
     ],
 )
-def test_bad_keys(tmp_path, key):
+def test_bad_keys(tmp_path: Path, key: str) -> None:
     with pytest.raises(ActionError):
         writer(tmp_path).set_weight(key, 1)
 
 
 @pytest.mark.parametrize("values", [(-1, 0, 0), (0, 0, 0), (0, 2**31, 0), (0, 0, "x")])
-def test_timeout_validation(tmp_path, values):
+def test_timeout_validation(tmp_path: Path, values: tuple[Any, Any, Any]) -> None:
     with pytest.raises(ActionError):
         writer(tmp_path).set_timeouts(*values)
 
 
-def test_set_dest_echoes_every_attribute_including_the_tunnel():
+def test_set_dest_echoes_every_attribute_including_the_tunnel() -> None:
     rs = RealServer(
         "2001:db8::7",
         80,

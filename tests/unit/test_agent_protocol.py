@@ -123,7 +123,7 @@ class AgentProcess:
             raw = self.proc.stdout.readline()
             if not raw:
                 break
-            msg = json.loads(raw)
+            msg: dict[str, Any] = json.loads(raw)
             self.lines.append(msg)
             if pred(msg):
                 return msg

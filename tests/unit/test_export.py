@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def recorded_table() -> IpvsSnapshot:
     return IpvsSnapshot.from_dict(doc["snapshot"])
 
 
-def test_totals_parsed_from_hex():
+def test_totals_parsed_from_hex() -> None:
     t = parse_totals(IP_VS_STATS)
     assert (t.conns, t.inpkts, t.outpkts, t.inbytes, t.outbytes) == (58, 500, 0, 107_187, 0)
     assert (t.cps, t.inpps, t.inbps) == (5, 42, 3200)
@@ -77,7 +78,7 @@ def test_totals_parsed_from_hex():
             parse_totals(bad)
 
 
-def test_read_totals_one_line_errors(tmp_path):
+def test_read_totals_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(LvstopError, match="no such file"):
         read_totals(str(tmp_path / "missing"))
     junk = tmp_path / "junk"
@@ -86,7 +87,7 @@ def test_read_totals_one_line_errors(tmp_path):
         read_totals(str(junk))
 
 
-def test_listen_and_backend_labels_are_validated():
+def test_listen_and_backend_labels_are_validated() -> None:
     assert parse_listen("127.0.0.1:9469") == ("127.0.0.1", 9469)
     assert parse_listen("[::1]:9469") == ("::1", 9469)
     assert parse_listen("[2001:DB8::0:1]:80") == ("2001:db8::1", 80)
@@ -108,13 +109,13 @@ def test_listen_and_backend_labels_are_validated():
         parse_backend_labels("local_address,bogus")
 
 
-def test_go_ip_prints_ipv4_mapped_as_ipv4():
+def test_go_ip_prints_ipv4_mapped_as_ipv4() -> None:
     assert go_ip("::ffff:10.0.0.1") == "10.0.0.1"
     assert go_ip("2001:db8::1") == "2001:db8::1"
     assert go_ip("10.0.5.96") == "10.0.5.96"
 
 
-def test_recorded_table_renders_node_exporter_labels():
+def test_recorded_table_renders_node_exporter_labels() -> None:
     table = recorded_table()
     rendered = samples(
         render(ExportSnapshot(time=1.0, sources=UP, ipvs=table, totals=parse_totals(IP_VS_STATS)))
@@ -162,7 +163,7 @@ def test_recorded_table_renders_node_exporter_labels():
     assert rendered[("lvstop_source_up", (("source", "ipvs"),))] == 1
 
 
-def test_dropping_port_labels_sums_like_node_exporter():
+def test_dropping_port_labels_sums_like_node_exporter() -> None:
     table = recorded_table()
     labels = parse_backend_labels("local_address,remote_address,proto,local_mark")
     full = samples(render(ExportSnapshot(time=1.0, sources=UP, ipvs=table)))
@@ -182,7 +183,7 @@ def test_dropping_port_labels_sums_like_node_exporter():
         assert ours == expect
 
 
-def test_a_failed_source_has_up_0_and_no_series():
+def test_a_failed_source_has_up_0_and_no_series() -> None:
     table = recorded_table()
     snap = ExportSnapshot(
         time=5.0,
@@ -218,7 +219,7 @@ def vrrp_snapshot(name: str) -> tuple[VrrpSnapshot, tuple[tuple[str, int], ...]]
     return tracker.snapshot(last), tuple(sorted(bogus.items()))
 
 
-def test_recorded_failover_shows_in_the_vrrp_series():
+def test_recorded_failover_shows_in_the_vrrp_series() -> None:
     vrrp, bogus = vrrp_snapshot("lab_kill9_failover_gap_then_preempt.pcap")
     rendered = samples(
         render(ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp, bogus_by_check=bogus))
@@ -234,7 +235,7 @@ def test_recorded_failover_shows_in_the_vrrp_series():
     assert rendered[("lvstop_vrrp_adverts_total", ())] == vrrp.adverts_total
 
 
-def test_recorded_split_brain_shows_in_the_vrrp_series():
+def test_recorded_split_brain_shows_in_the_vrrp_series() -> None:
     vrrp, _ = vrrp_snapshot("lab_vrrp_cut_split_brain_and_cleared.pcap")
     rendered = samples(render(ExportSnapshot(time=vrrp.time, sources=UP, vrrp=vrrp)))
     seconds = [
@@ -244,7 +245,7 @@ def test_recorded_split_brain_shows_in_the_vrrp_series():
     assert all(v == 0 for (name, _k), v in rendered.items() if name == "lvstop_vrrp_split_brain")
 
 
-def test_a_scrape_never_mixes_two_snapshots():
+def test_a_scrape_never_mixes_two_snapshots() -> None:
     """Scrapes in threads while the poller swaps snapshots whose every weight differs: each
     body must hold one snapshot's weights and time stamp throughout."""
     table = recorded_table()
@@ -294,7 +295,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_server_serves_get_only_and_gzip():
+def test_server_serves_get_only_and_gzip() -> None:
     published = Published()
     published.publish(ExportSnapshot(time=3.0, sources=UP, ipvs=recorded_table()))
     port = free_port()
@@ -328,7 +329,7 @@ def test_server_serves_get_only_and_gzip():
         server.server_close()
 
 
-def test_serve_refuses_a_taken_port_in_one_line():
+def test_serve_refuses_a_taken_port_in_one_line() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -356,20 +357,20 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         (("--listen", "127.0.0.1:9469", "--interval", "0"), "--interval must be"),
     ],
 )
-def test_cli_errors_are_one_line(args, message):
+def test_cli_errors_are_one_line(args: tuple[str, ...], message: str) -> None:
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_list_metrics_is_the_contract():
+def test_list_metrics_is_the_contract() -> None:
     proc = run_cli("--list-metrics")
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["name"] for r in rows] == list(METRICS)
 
 
-def test_readme_documents_every_metric():
+def test_readme_documents_every_metric() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Prometheus metrics", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"`((?:node_ipvs|lvstop)_[a-z_]+)`", section))
@@ -377,7 +378,7 @@ def test_readme_documents_every_metric():
 
 
 @pytest.mark.skipif(os.path.exists("/proc/net/ip_vs"), reason="this kernel has IPVS")
-def test_the_command_keeps_serving_while_ipvs_fails():
+def test_the_command_keeps_serving_while_ipvs_fails() -> None:
     """On a kernel without IPVS (this host) the ipvs source fails for real: /metrics still
     answers 200, with lvstop_source_up{source="ipvs"} 0."""
     port = free_port()
@@ -417,7 +418,7 @@ def test_the_command_keeps_serving_while_ipvs_fails():
     assert "ipvs: " in err and "Traceback" not in err
 
 
-def test_rendering_ignores_a_stats_free_snapshot():
+def test_rendering_ignores_a_stats_free_snapshot() -> None:
     # a snapshot taken before any IPVS table exists renders without node_ipvs backends
     rendered = samples(
         render(ExportSnapshot(time=1.0, sources=UP, ipvs=IpvsSnapshot(), totals=Stats()))
@@ -431,7 +432,7 @@ def test_rendering_ignores_a_stats_free_snapshot():
 HOSTILE = ('a"b', "back\\slash", "new\nline", "ünïcode", "", '{x="1"}', "\\n")
 
 
-def keepalived_views():
+def keepalived_views() -> Iterator[tuple[IpvsSnapshot, KeepalivedView]]:
     """Views from the lab's recorded keepalived scenarios (config × dumps × kernel)."""
     sys.path.insert(0, str(ROOT / "tests" / "unit"))
     from test_drift import LAB, load
@@ -449,7 +450,7 @@ def keepalived_views():
         )
 
 
-def render_cases():
+def render_cases() -> Iterator[tuple[ExportSnapshot, tuple[str, ...]]]:
     table = recorded_table()
     two = IpvsSnapshot.from_dict(
         json.loads((DATA / "ipvs" / "table-seed2.json").read_text())["snapshot"]
@@ -501,7 +502,7 @@ def render_cases():
     )
 
 
-def test_render_is_generate_latest_byte_for_byte():
+def test_render_is_generate_latest_byte_for_byte() -> None:
     from lvstop.export.metrics import render_reference
 
     cases = keepalived = 0
@@ -515,7 +516,7 @@ def test_render_is_generate_latest_byte_for_byte():
     assert cases >= 30 and keepalived >= 2 and len(escaped) == 3
 
 
-def test_hostile_label_values_are_escaped():
+def test_hostile_label_values_are_escaped() -> None:
     vrrp, _ = vrrp_snapshot("lab_kill9_failover_gap_then_preempt.pcap")
     odd = replace(vrrp, vrids=tuple(replace(v, interface='x"}\nevil{a="') for v in vrrp.vrids))
     text = render(ExportSnapshot(time=1.0, sources=UP, vrrp=odd)).decode()

@@ -33,7 +33,7 @@ def receiver(sock: socket.socket) -> tuple[BatchReceiver, bytearray]:
     return BatchReceiver(sock.fileno(), buf, recvmmsg._RECVMMSG), buf
 
 
-def test_every_queued_datagram_comes_in_one_call(pair):
+def test_every_queued_datagram_comes_in_one_call(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     sent = [b"one", b"x" * 5000, b"", b"\xff" * BATCH_SLOT]
     for data in sent:
@@ -45,7 +45,7 @@ def test_every_queued_datagram_comes_in_one_call(pair):
     rx.close()
 
 
-def test_more_datagrams_than_slots_come_in_turn(pair):
+def test_more_datagrams_than_slots_come_in_turn(pair: tuple[socket.socket, socket.socket]) -> None:
     a, b = pair
     sent = [str(i).encode() for i in range(BATCH_SLOTS + 3)]
     for data in sent:
@@ -57,7 +57,9 @@ def test_more_datagrams_than_slots_come_in_turn(pair):
     rx.close()
 
 
-def test_a_datagram_larger_than_a_slot_is_an_error_not_a_silent_cut(pair):
+def test_a_datagram_larger_than_a_slot_is_an_error_not_a_silent_cut(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
     a, b = pair
     a.send(b"y" * (BATCH_SLOT + 1))
     rx, _buf = receiver(b)
@@ -67,12 +69,14 @@ def test_a_datagram_larger_than_a_slot_is_an_error_not_a_silent_cut(pair):
     rx.close()
 
 
-def test_the_buffer_must_hold_every_slot():
+def test_the_buffer_must_hold_every_slot() -> None:
     with pytest.raises(ValueError, match="smaller"):
         BatchReceiver(0, bytearray(BATCH_SLOT), recvmmsg._RECVMMSG)  # type: ignore[arg-type]
 
 
-def test_without_ctypes_the_socket_receives_one_datagram_per_call(monkeypatch):
+def test_without_ctypes_the_socket_receives_one_datagram_per_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # python3-minimal (a director running the agent) has no ctypes: the import fails
     import lvstop.sources
 
@@ -83,7 +87,7 @@ def test_without_ctypes_the_socket_receives_one_datagram_per_call(monkeypatch):
         assert g.resolve("nlctrl")[0] == genl.GENL_ID_CTRL
 
 
-def test_an_error_of_the_call_is_one_line_through_the_socket():
+def test_an_error_of_the_call_is_one_line_through_the_socket() -> None:
     g = GenlSocket()
     assert g.batched
     g._sock.setblocking(False)  # an empty queue: EAGAIN instead of waiting
@@ -122,7 +126,7 @@ def counting(g: GenlSocket) -> list[int]:
     return calls
 
 
-def test_batched_and_plain_sockets_read_the_same_from_the_kernel():
+def test_batched_and_plain_sockets_read_the_same_from_the_kernel() -> None:
     with GenlSocket() as batched, GenlSocket(batch=False) as plain:
         assert batched.batched and not plain.batched
         assert batched.resolve("nlctrl") == plain.resolve("nlctrl")

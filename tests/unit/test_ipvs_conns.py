@@ -30,7 +30,7 @@ TCP 0A000564 AA12 0A000560 22B8 0A00055B 22B8 SYN_RECV         58
 """
 
 
-def test_parse_line():
+def test_parse_line() -> None:
     e = parse_conn_line("TCP 0A000564 AA18 0A000560 22B8 0A00055B 22B8 SYN_RECV         58")
     assert e.protocol == "tcp"
     assert e.client_endpoint == "10.0.5.100:43544"
@@ -39,7 +39,7 @@ def test_parse_line():
     assert e.state == "SYN_RECV" and e.expires == 58 and e.pe_name is None
 
 
-def test_parse_ipv6_line_and_pe_data():
+def test_parse_ipv6_line_and_pe_data() -> None:
     e = parse_conn_line(
         "UDP 2001:0db8:0000:0000:0000:0000:0000:0100 D3A5 2001:0db8:0000:0000:0000:0000:"
         "0000:0001 13C4 0A00055C 13C4 UDP             119 sip 1234@host"
@@ -50,13 +50,13 @@ def test_parse_ipv6_line_and_pe_data():
     assert (e.pe_name, e.pe_data) == ("sip", "1234@host")
 
 
-def test_bad_lines_are_warnings():
+def test_bad_lines_are_warnings() -> None:
     entries, warnings = parse_conn_table(TABLE + "TCP garbage\nTCP ZZZZZZZZ 0 0 0 0 0 X 1\n")
     assert len(entries) == 4
     assert len(warnings) == 2 and "line 6" in warnings[0]
 
 
-def test_aggregate_matches_entries():
+def test_aggregate_matches_entries() -> None:
     entries, _ = parse_conn_table(TABLE)
     counts = decode_counts(aggregate_text(TABLE))
     assert [(c.state, c.count) for c in counts] == [("NONE", 1), ("SYN_RECV", 3)]
@@ -64,7 +64,7 @@ def test_aggregate_matches_entries():
     assert counts[0].virtual_endpoint == "10.0.5.96:8888"
 
 
-def test_counts_by_snapshot_keys_including_fwmark():
+def test_counts_by_snapshot_keys_including_fwmark() -> None:
     svc = Service(
         "tcp",
         "inet",
@@ -87,7 +87,7 @@ def test_counts_by_snapshot_keys_including_fwmark():
     assert keyed[("fwm:4", "fwm:4->10.0.5.92:0", "ESTABLISHED")] == 1
 
 
-def test_read_from_file_with_progress(tmp_path):
+def test_read_from_file_with_progress(tmp_path: Path) -> None:
     big = TABLE + "".join(
         f"TCP 0A000564 {p:04X} 0A000560 22B8 0A00055B 22B8 ESTABLISHED     899\n"
         for p in range(20000)
@@ -102,12 +102,12 @@ def test_read_from_file_with_progress(tmp_path):
     assert len(entries) == 20004 and not warnings
 
 
-def test_missing_file_is_one_line_error(tmp_path):
+def test_missing_file_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(LvstopError, match="does not exist"):
         read_conns(str(tmp_path / "nope"))
 
 
-def _line(draw_proto, v6_client, v6_dest, port, state):
+def _line(draw_proto: str, v6_client: bool, v6_dest: bool, port: int, state: str) -> str:
     if v6_client:
         c = "2001:0db8:0000:0000:0000:0000:0000:0100"
         v = "2001:0db8:0000:0000:0000:0000:0000:0001"
@@ -145,14 +145,16 @@ from lvstop.sources.conns import _AGG  # noqa: E402
         max_size=60,
     )
 )
-def test_fast_aggregate_equals_the_plain_regex(rows):
+def test_fast_aggregate_equals_the_plain_regex(
+    rows: list[tuple[str, bool, bool, int, str]],
+) -> None:
     text = TABLE.splitlines()[0] + "\n" + "".join(_line(*r) + "\n" for r in rows)
     from collections import Counter
 
     assert aggregate_text(text) == Counter(t for t in _AGG.findall(text) if t[0] != "Pro")
 
 
-def test_recorded_ipv4_and_ipv6_table_agrees_with_ipvsadm_lnc():
+def test_recorded_ipv4_and_ipv6_table_agrees_with_ipvsadm_lnc() -> None:
     """Recorded in the lab: IPv6 (full %pI6 form) and IPv4 entries, a persistence template."""
     import json
     import sys

@@ -12,6 +12,7 @@ import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -70,7 +71,7 @@ def header_enum(prefix: str) -> dict[str, int]:
         ("IPVS_CMD_", "CMD_"),
     ],
 )
-def test_attribute_numbers_are_the_kernel_headers(prefix, ours):
+def test_attribute_numbers_are_the_kernel_headers(prefix: str, ours: str) -> None:
     kernel = header_enum(prefix)
     mine = {
         name[len(ours) :]: value
@@ -84,7 +85,7 @@ def test_attribute_numbers_are_the_kernel_headers(prefix, ours):
         assert kernel.get(name) == value, f"{ours}{name}"
 
 
-def test_the_tables_cover_every_attribute_type():
+def test_the_tables_cover_every_attribute_type() -> None:
     assert set(ipvs.DEST_ATTRS) == set(range(1, 16))
     assert set(ipvs.SERVICE_ATTRS) == set(range(1, 13))
     assert set(ipvs.DAEMON_ATTRS) == set(range(1, 9))
@@ -94,9 +95,11 @@ def test_the_tables_cover_every_attribute_type():
 # -- messages as Linux writes them (an encoder independent of the decoder) ---------------------
 
 U64 = object()  # a u64 payload: nla_put_u64_64bit may put a PAD attribute before it
+# [(type, payload bytes | U64-tagged (U64, bytes) | nested Attrs)]: the payload is recursive
+Attrs = list[tuple[int, Any]]
 
 
-def encode(attrs: list, pos: int, pad: bool) -> bytes:
+def encode(attrs: Attrs, pos: int, pad: bool) -> bytes:
     """Attributes ``[(type, payload bytes | U64-tagged (U64, bytes) | nested list)]`` written
     from absolute offset ``pos`` as the kernel does (``pad``: a PAD attribute before a u64
     attribute whose header would start 8-aligned)."""
@@ -115,7 +118,7 @@ def encode(attrs: list, pos: int, pad: bool) -> bytes:
     return out
 
 
-def message(cmd: int, attrs: list, start: int, pad: bool) -> bytes:
+def message(cmd: int, attrs: Attrs, start: int, pad: bool) -> bytes:
     body = encode(attrs, start + genl.HDRLEN, pad)
     return (
         genl.NLMSGHDR.pack(genl.HDRLEN + len(body), 0x20, 2, 1, 0)
@@ -124,7 +127,7 @@ def message(cmd: int, attrs: list, start: int, pad: bool) -> bytes:
     )
 
 
-def stats_attrs(values: list[int], wide: bool) -> list:
+def stats_attrs(values: list[int], wide: bool) -> Attrs:
     if wide:
         return [(i, (U64, struct.pack("=Q", v))) for i, v in enumerate(values, 1)]
     return [
@@ -140,7 +143,7 @@ counters = st.lists(u64, min_size=10, max_size=10)
 
 
 @st.composite
-def dest_attrs(draw: st.DrawFn) -> list:
+def dest_attrs(draw: st.DrawFn) -> Attrs:
     af = draw(st.sampled_from([2, 10]))
     raw = (
         draw(st.binary(min_size=16, max_size=16))
@@ -172,7 +175,7 @@ def dest_attrs(draw: st.DrawFn) -> list:
 
 
 @st.composite
-def service_attrs(draw: st.DrawFn) -> list:
+def service_attrs(draw: st.DrawFn) -> Attrs:
     af = draw(st.sampled_from([2, 10]))
     if draw(st.booleans()):
         ident = [
@@ -201,7 +204,7 @@ def service_attrs(draw: st.DrawFn) -> list:
     ]
 
 
-def altered(draw: st.DrawFn, attrs: list) -> list:
+def altered(draw: Callable[[st.SearchStrategy[Any]], Any], attrs: Attrs) -> Attrs:
     """The same attributes, maybe reordered, maybe one dropped (no longer Linux's layout)."""
     attrs = list(attrs)
     how = draw(st.sampled_from(["as-is", "shuffle", "drop"]))
@@ -226,13 +229,14 @@ def decodes_alike(
 
 
 def fast_path_reads(msg: bytes) -> bool:
-    return read_whole(ipvs.CMD_GET_DEST, msg)
+    whole: bool = read_whole(ipvs.CMD_GET_DEST, msg)
+    return whole
 
 
 # -- the fast path on recorded messages -----------------------------------------------------
 
 
-def test_recorded_messages_take_the_fast_path_and_agree_with_the_plain_decoders():
+def test_recorded_messages_take_the_fast_path_and_agree_with_the_plain_decoders() -> None:
     dests, services = recorded(ipvs.CMD_GET_DEST), recorded(ipvs.CMD_GET_SERVICE)
     assert dests and services
     for m in dests:
@@ -254,7 +258,9 @@ def test_recorded_messages_take_the_fast_path_and_agree_with_the_plain_decoders(
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
-def test_real_server_messages_as_linux_writes_them(data, start, pad):
+def test_real_server_messages_as_linux_writes_them(
+    data: st.DataObject, start: int, pad: bool
+) -> None:
     attrs = data.draw(dest_attrs())
     msg = message(ipvs.CMD_NEW_DEST, [(ipvs.CMD_ATTR_DEST, attrs)], start, pad)
     assert fast_path_reads(msg)  # the fast path is what is compared here
@@ -264,7 +270,7 @@ def test_real_server_messages_as_linux_writes_them(data, start, pad):
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
-def test_real_server_messages_written_otherwise(data, start, pad):
+def test_real_server_messages_written_otherwise(data: st.DataObject, start: int, pad: bool) -> None:
     attrs = altered(data.draw, data.draw(dest_attrs()))
     msg = message(ipvs.CMD_NEW_DEST, [(ipvs.CMD_ATTR_DEST, attrs)], start, pad)
     decodes_alike(ipvs.decode_dest, ipvs.decode_dest_plain, msg, "k", 10)
@@ -272,7 +278,7 @@ def test_real_server_messages_written_otherwise(data, start, pad):
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
-def test_service_messages_as_linux_writes_them(data, start, pad):
+def test_service_messages_as_linux_writes_them(data: st.DataObject, start: int, pad: bool) -> None:
     attrs = data.draw(service_attrs())
     msg = message(ipvs.CMD_NEW_SERVICE, [(ipvs.CMD_ATTR_SERVICE, attrs)], start, pad)
     assert read_whole(ipvs.CMD_GET_SERVICE, msg)
@@ -282,7 +288,7 @@ def test_service_messages_as_linux_writes_them(data, start, pad):
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
-def test_service_messages_written_otherwise(data, start, pad):
+def test_service_messages_written_otherwise(data: st.DataObject, start: int, pad: bool) -> None:
     attrs = altered(data.draw, data.draw(service_attrs()))
     msg = message(ipvs.CMD_NEW_SERVICE, [(ipvs.CMD_ATTR_SERVICE, attrs)], start, pad)
     decodes_alike(ipvs.decode_service, ipvs.decode_service_plain, msg)
@@ -290,7 +296,7 @@ def test_service_messages_written_otherwise(data, start, pad):
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data())
-def test_corrupted_recorded_messages_decode_alike(data):
+def test_corrupted_recorded_messages_decode_alike(data: st.DataObject) -> None:
     """Flipped bytes or a cut: both decoders give the same value, or both a NetlinkError."""
     kind = data.draw(st.sampled_from([ipvs.CMD_GET_DEST, ipvs.CMD_GET_SERVICE]))
     msg = bytearray(data.draw(st.sampled_from(recorded(kind))))
@@ -326,7 +332,7 @@ def heads_decode_alike(heads: ipvs.ServiceHeads, msg: bytes) -> None:
     assert (head.ident, head.af, head.key) == (want.ident, want.af, want.key)
 
 
-def with_counters(attrs: list, values: list[int], wide_values: list[int]) -> list:
+def with_counters(attrs: Attrs, values: list[int], wide_values: list[int]) -> Attrs:
     """The same service attributes with other counters."""
     out = []
     for attr, payload in attrs:
@@ -340,7 +346,9 @@ def with_counters(attrs: list, values: list[int], wide_values: list[int]) -> lis
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), start=st.sampled_from([0, 4]), pad=st.booleans())
-def test_service_heads_give_what_the_plain_decoder_gives_as_counters_move(data, start, pad):
+def test_service_heads_give_what_the_plain_decoder_gives_as_counters_move(
+    data: st.DataObject, start: int, pad: bool
+) -> None:
     heads = ipvs.ServiceHeads()
     attrs = data.draw(service_attrs())
     for _poll in range(data.draw(st.integers(2, 4))):
@@ -359,7 +367,7 @@ def test_service_heads_give_what_the_plain_decoder_gives_as_counters_move(data, 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data())
-def test_service_heads_on_corrupted_recorded_messages(data):
+def test_service_heads_on_corrupted_recorded_messages(data: st.DataObject) -> None:
     """A recorded message decoded, then the same message with flipped bytes or cut."""
     heads = ipvs.ServiceHeads()
     original = data.draw(st.sampled_from(recorded(ipvs.CMD_GET_SERVICE)))
@@ -373,7 +381,7 @@ def test_service_heads_on_corrupted_recorded_messages(data):
     heads_decode_alike(heads, bytes(msg))
 
 
-def test_service_heads_reuse_the_head_when_only_counters_move():
+def test_service_heads_reuse_the_head_when_only_counters_move() -> None:
     """The reason for ServiceHeads: the second poll of a service reuses its head."""
     heads = ipvs.ServiceHeads()
     for msg in recorded(ipvs.CMD_GET_SERVICE):
@@ -396,8 +404,8 @@ def test_service_heads_reuse_the_head_when_only_counters_move():
     pool=st.lists(counters, min_size=1, max_size=3),
 )
 def test_service_heads_over_a_table_as_its_counters_move_share_nothing_stale(
-    data, start, pad, pool
-):
+    data: st.DataObject, start: int, pad: bool, pool: list[list[int]]
+) -> None:
     """A table polled again and again through one ServiceHeads: each poll, every service's
     counters are one of a few sets (so services share counters, and a service gets back
     the counters of an earlier poll) or another service's head appears. Every message gives
@@ -417,7 +425,7 @@ def test_service_heads_over_a_table_as_its_counters_move_share_nothing_stale(
         heads.poll_done()
 
 
-def test_service_heads_tail_ident_is_what_precedes_the_stats():
+def test_service_heads_tail_ident_is_what_precedes_the_stats() -> None:
     """TAIL_IDENT: the flags, timeout and netmask attributes, at the start of every tail
     layout, before any PAD attribute (the bytes a head is recognised by)."""
     for layouts in ipvs.SVC_TAILS.values():

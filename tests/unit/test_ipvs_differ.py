@@ -65,7 +65,9 @@ tables = st.dictionaries(
 
 @settings(max_examples=300, deadline=None)
 @given(before=tables, after=tables, shared=st.booleans())
-def test_the_differ_says_what_a_plain_comparison_says(before, after, shared):
+def test_the_differ_says_what_a_plain_comparison_says(
+    before: dict[int, dict[int, int]], after: dict[int, dict[int, int]], shared: bool
+) -> None:
     old = IpvsSnapshot(tuple(service(p, rs) for p, rs in sorted(before.items())))
     if shared:  # a partial read: the real servers not read again are the very same tuple
         by_port = {svc.port: svc for svc in old.services}

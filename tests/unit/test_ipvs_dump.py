@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,13 +22,13 @@ from lvstop.sources.ipvs import IpvsReader
 DATA = Path(__file__).resolve().parents[1] / "data" / "ipvs"
 
 
-def replayed(name: str) -> tuple[IpvsSnapshot, dict]:
+def replayed(name: str) -> tuple[IpvsSnapshot, dict[str, Any]]:
     doc = json.loads((DATA / name).read_text())
     return IpvsReader(Replayer(doc["exchanges"])).read(), doc
 
 
 @pytest.mark.parametrize("name", ["table-seed1.json", "table-seed2.json"])
-def test_order_and_service_lines_match_ipvsadm_ln(name):
+def test_order_and_service_lines_match_ipvsadm_ln(name: str) -> None:
     snap, doc = replayed(name)
     listing = doc["ipvsadm"]["list"]
     want_lines = [
@@ -51,7 +52,7 @@ def test_order_and_service_lines_match_ipvsadm_ln(name):
 
 
 @pytest.mark.parametrize("mode", ["list", "stats", "rate"])
-def test_tables_render_every_object(mode):
+def test_tables_render_every_object(mode: str) -> None:
     snap, _ = replayed("lab-d1-after-load.json")
     out = io.StringIO()
     dump.render_table(dump.sorted_services(snap), mode, True, None, None, out)
@@ -64,7 +65,7 @@ def test_tables_render_every_object(mode):
         assert str(vip1.stats.inbytes) in text
 
 
-def test_timeouts_view_and_human_numbers():
+def test_timeouts_view_and_human_numbers() -> None:
     snap, doc = replayed("table-seed1.json")
     out = io.StringIO()
     dump.render_timeouts(snap, out)

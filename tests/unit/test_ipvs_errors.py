@@ -19,13 +19,13 @@ from lvstop.sources.ipvs import (
 
 
 @pytest.mark.parametrize("err", [errno.EPERM, errno.EACCES])
-def test_permission_errors(err):
+def test_permission_errors(err: int) -> None:
     exc = ipvs_error(NetlinkError("x", err), "IPVS service dump")
     assert isinstance(exc, IpvsPermissionError)
     assert str(exc) == ERR_PERMISSION == "needs root or CAP_NET_ADMIN"
 
 
-def test_other_errors_name_the_errno():
+def test_other_errors_name_the_errno() -> None:
     exc = ipvs_error(
         NetlinkError("IPVS service dump: EINVAL (Invalid argument)", errno.EINVAL),
         "IPVS service dump",
@@ -44,7 +44,7 @@ def test_other_errors_name_the_errno():
         ["timeouts", "1", "0", "0", "--audit-log", "/dev/null"],
     ],
 )
-def test_no_ipvs_kernel_gives_one_line(argv):
+def test_no_ipvs_kernel_gives_one_line(argv: list[str]) -> None:
     """The host kernel has no IPVS (LAB.md): the real path, not a mock."""
     proc = subprocess.run(
         [sys.executable, "-m", "lvstop", *argv],

@@ -37,7 +37,7 @@ def error(seq: int, code: int) -> bytes:
 class ScriptedSocket:
     """recv_into() hands out the next scripted datagram; {seq} is the last request's seq."""
 
-    def __init__(self, script):
+    def __init__(self, script: list[Callable[[int], bytes]]) -> None:
         self.script = list(script)
         self.sent: list[bytes] = []
 
@@ -51,7 +51,7 @@ class ScriptedSocket:
         buf[: len(data)] = data
         return len(data)
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
@@ -66,15 +66,16 @@ def scripted(script: list[Callable[[int], bytes]]) -> GenlSocket:
     return g
 
 
-def item(seq, value, flags=genl.NLM_F_MULTI):
+def item(seq: int, value: int, flags: int = genl.NLM_F_MULTI) -> bytes:
     return msg(FAMILY, flags, seq, genl.nla_u32(1, value))
 
 
-def parse(buf, off, length):
-    return struct.unpack_from("=I", buf, off + genl.HDRLEN + 4)[0]
+def parse(buf: bytearray | bytes, off: int, length: int) -> int:
+    value: int = struct.unpack_from("=I", buf, off + genl.HDRLEN + 4)[0]
+    return value
 
 
-def test_interrupted_dump_is_run_again():
+def test_interrupted_dump_is_run_again() -> None:
     g = scripted(
         [
             lambda s: item(s, 1) + item(s, 2, genl.NLM_F_MULTI | genl.NLM_F_DUMP_INTR),
@@ -88,18 +89,18 @@ def test_interrupted_dump_is_run_again():
     assert len(sock.sent) == 2
 
 
-def test_dump_interrupted_every_time_gives_up_with_one_line():
+def test_dump_interrupted_every_time_gives_up_with_one_line() -> None:
     g = scripted([lambda s: item(s, 1, genl.NLM_F_DUMP_INTR) + done(s)] * 10)
     with pytest.raises(DumpInterrupted, match="kept changing"):
         g.dump(FAMILY, 5, 1, b"", parse, what="IPVS service dump")
 
 
-def test_stale_replies_of_an_earlier_request_are_skipped():
+def test_stale_replies_of_an_earlier_request_are_skipped() -> None:
     g = scripted([lambda s: item(s - 1, 99) + done(s - 1) + item(s, 7) + done(s)])
     assert g.dump(FAMILY, 5, 1, b"", parse) == [7]
 
 
-def test_kernel_error_names_the_errno():
+def test_kernel_error_names_the_errno() -> None:
     g = scripted([lambda s: error(s, errno.EPERM)])
     with pytest.raises(NetlinkError) as info:
         g.dump(FAMILY, 5, 1, b"", parse, what="IPVS service dump")
@@ -107,18 +108,18 @@ def test_kernel_error_names_the_errno():
     assert str(info.value) == "IPVS service dump: EPERM (Operation not permitted)"
 
 
-def test_request_returns_replies_until_the_ack():
+def test_request_returns_replies_until_the_ack() -> None:
     g = scripted([lambda s: msg(FAMILY, 0, s, genl.nla_u32(1, 5)) + error(s, 0)])
     replies = g.request(FAMILY, 13, 1, b"")
     assert len(replies) == 1 and parse(replies[0], 0, len(replies[0])) == 5
 
 
-def test_truncated_datagram_is_an_error_not_a_crash():
+def test_truncated_datagram_is_an_error_not_a_crash() -> None:
     g = scripted([lambda s: item(s, 1)[:-3]])
     with pytest.raises(NetlinkError, match="truncated"):
         g.dump(FAMILY, 5, 1, b"", parse)
 
 
-def test_iter_attrs_rejects_bad_lengths():
+def test_iter_attrs_rejects_bad_lengths() -> None:
     with pytest.raises(NetlinkError):
         list(genl.iter_attrs(struct.pack("=HH", 2, 1), 0, 4))

@@ -70,7 +70,9 @@ counter_sets = st.lists(
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data(), pool=counter_sets)
-def test_a_polling_reader_gives_what_a_cold_reader_gives(data, pool):
+def test_a_polling_reader_gives_what_a_cold_reader_gives(
+    data: st.DataObject, pool: list[tuple[int, ...]]
+) -> None:
     recorded = exchanges()
     service_dump = next(
         ex for ex in recorded if ex["kind"] == "dump" and ex["cmd"] == ipvs.CMD_GET_SERVICE
@@ -111,7 +113,7 @@ class _Node:
         self.other: Any = self
 
 
-def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing():
+def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing() -> None:
     """What a read made is promoted to the oldest generation (young collections never walk
     it); nothing stays frozen, and cyclic garbage made before the read is still collected
     by the next full collection."""
@@ -129,7 +131,7 @@ def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing():
     assert gone() is None
 
 
-def test_a_service_that_vanishes_and_comes_back_has_its_real_servers_read_again():
+def test_a_service_that_vanishes_and_comes_back_has_its_real_servers_read_again() -> None:
     """What a partial read carries is forgotten with its service: a service back after a poll
     without it shows the real servers the kernel gives now, not those it had before."""
     recorded = exchanges()

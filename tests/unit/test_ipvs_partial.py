@@ -11,6 +11,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -31,12 +32,13 @@ class Clock:
         return self.now
 
 
-def exchanges() -> list[dict]:
+def exchanges() -> list[dict[str, Any]]:
     doc = json.loads((DATA / "table-seed1.json").read_text())
-    return doc["exchanges"]
+    recorded: list[dict[str, Any]] = doc["exchanges"]
+    return recorded
 
 
-def test_a_partial_read_reads_the_focus_and_carries_the_rest():
+def test_a_partial_read_reads_the_focus_and_carries_the_rest() -> None:
     clock = Clock()
     reader = IpvsReader(Replayer(exchanges()), clock=clock, sweep_every=10.0)
     full = reader.read()
@@ -61,7 +63,7 @@ def test_a_partial_read_reads_the_focus_and_carries_the_rest():
             assert svc.real_servers is before.real_servers
 
 
-def removed_later(exs: list[dict], victim: int) -> tuple[list[dict], str]:
+def removed_later(exs: list[dict[str, Any]], victim: int) -> tuple[list[dict[str, Any]], str]:
     """The recording with a second answer to service ``victim``'s real-server dump: its first
     real server gone. Returns the exchanges and that dump's request (hex)."""
     exs = copy.deepcopy(exs)
@@ -76,7 +78,7 @@ def removed_later(exs: list[dict], victim: int) -> tuple[list[dict], str]:
     return exs, ex["attrs"]
 
 
-def test_a_change_outside_the_focus_is_seen_within_the_sweep_period():
+def test_a_change_outside_the_focus_is_seen_within_the_sweep_period() -> None:
     exs, _attrs = removed_later(exchanges(), 0)
     clock = Clock()
     reader = IpvsReader(Replayer(exs), clock=clock, sweep_every=10.0)
@@ -95,7 +97,7 @@ def test_a_change_outside_the_focus_is_seen_within_the_sweep_period():
     assert seen_at is not None and seen_at <= 10
 
 
-def test_the_focus_is_read_every_poll():
+def test_the_focus_is_read_every_poll() -> None:
     exs = exchanges()
     clock = Clock()
     reader = IpvsReader(Replayer(exs), clock=clock, sweep_every=10.0)
@@ -116,8 +118,8 @@ def test_the_focus_is_read_every_poll():
     polls=st.integers(2, 80),
 )
 def test_the_sweep_reads_every_service_in_time_and_spreads_the_reads(
-    services, focus_size, every, interval, polls
-):
+    services: int, focus_size: int, every: float, interval: float, polls: int
+) -> None:
     sweep = RealServerSweep(every)
     keys = [f"tcp:10.0.{i // 250}.{i % 250}:80" for i in range(services)]
     last: dict[str, float] = {}
@@ -139,7 +141,7 @@ def test_the_sweep_reads_every_service_in_time_and_spreads_the_reads(
         now += interval
 
 
-def test_an_idle_table_gives_the_same_objects_again_and_what_a_cold_read_gives():
+def test_an_idle_table_gives_the_same_objects_again_and_what_a_cold_read_gives() -> None:
     """The kernel folds its counters every 2 s: at 1 s polls every other answer is byte for
     byte the previous one. Then the services (and their real-server tuples) are the very
     objects of the previous read, and equal to a fresh cold read's."""

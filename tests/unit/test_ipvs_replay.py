@@ -9,6 +9,7 @@ import struct
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +17,11 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ipvs_oracle
-from ipvs_record import Replayer
+
+if TYPE_CHECKING:  # the same module, which mypy knows under its package name
+    from tests.ipvs_record import Replayer
+else:
+    from ipvs_record import Replayer
 
 from lvstop.model.ipvs import IpvsSnapshot, RealServer
 from lvstop.sources import genl
@@ -34,17 +39,18 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "ipvs"
 RECORDINGS = ["table-seed1.json", "table-seed2.json", "lab-d1-after-load.json"]
 
 
-def load(name: str) -> dict:
-    return json.loads((DATA / name).read_text())
+def load(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((DATA / name).read_text())
+    return doc
 
 
-def replay(doc: dict) -> tuple[IpvsSnapshot, IpvsReader]:
+def replay(doc: dict[str, Any]) -> tuple[IpvsSnapshot, IpvsReader]:
     reader = IpvsReader(Replayer(doc["exchanges"]))
     return reader.read(), reader
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
-def test_replayed_snapshot_equals_ipvsadm(name):
+def test_replayed_snapshot_equals_ipvsadm(name: str) -> None:
     doc = load(name)
     snap, _reader = replay(doc)
     diffs = ipvs_oracle.compare(snap, doc["ipvsadm"])
@@ -53,14 +59,14 @@ def test_replayed_snapshot_equals_ipvsadm(name):
 
 
 @pytest.mark.parametrize("name", RECORDINGS)
-def test_replayed_snapshot_equals_recorded_json(name):
+def test_replayed_snapshot_equals_recorded_json(name: str) -> None:
     doc = load(name)
     snap, _ = replay(doc)
     recorded = IpvsSnapshot.from_dict(doc["snapshot"])
     assert replace(snap, taken_at=0, wall_time=0) == replace(recorded, taken_at=0, wall_time=0)
 
 
-def test_counters_recorded_after_load_are_not_all_zero():
+def test_counters_recorded_after_load_are_not_all_zero() -> None:
     """The after-load recording exercises the counters (else the stats check proves little)."""
     snap, _ = replay(load("lab-d1-after-load.json"))
     svc = snap.service("tcp:10.0.5.96:8888")
@@ -68,7 +74,7 @@ def test_counters_recorded_after_load_are_not_all_zero():
     assert sum(rs.inactive_conns for rs in svc.real_servers) > 0
 
 
-def test_oracle_comparison_can_fail():
+def test_oracle_comparison_can_fail() -> None:
     """Change one value of a correct snapshot: the comparison must notice."""
     doc = load("table-seed1.json")
     snap, _ = replay(doc)
@@ -89,7 +95,7 @@ def test_oracle_comparison_can_fail():
     assert any("scheduler" in d for d in ipvs_oracle.compare(bad2, doc["ipvsadm"]))
 
 
-def test_conn_table_recorded_after_load_agrees_with_ipvsadm_lnc():
+def test_conn_table_recorded_after_load_agrees_with_ipvsadm_lnc() -> None:
     doc = load("lab-d1-after-load.json")
     entries, warnings = parse_conn_table(doc["ip_vs_conn"])
     assert not warnings and entries
@@ -102,7 +108,7 @@ def test_conn_table_recorded_after_load_agrees_with_ipvsadm_lnc():
     assert sum(c.count for c in counts) == len(entries)
 
 
-def dest_messages(doc: dict) -> list[bytes]:
+def dest_messages(doc: dict[str, Any]) -> list[bytes]:
     return [
         bytes.fromhex(m)
         for ex in doc["exchanges"]
@@ -111,7 +117,7 @@ def dest_messages(doc: dict) -> list[bytes]:
     ]
 
 
-def test_decoder_and_plain_decoder_agree_on_recorded_messages():
+def test_decoder_and_plain_decoder_agree_on_recorded_messages() -> None:
     """Every recorded message decodes the same through ``decode_dest`` as through the plain
     decoder, again and again."""
     msgs = dest_messages(load("table-seed2.json"))
@@ -144,7 +150,7 @@ def dest(message: bytes | bytearray) -> RealServer:
     return found
 
 
-def test_unexpected_layout_falls_back_to_the_generic_walk():
+def test_unexpected_layout_falls_back_to_the_generic_walk() -> None:
     """A kernel without STATS64 (older) is parsed through the 32-bit STATS instead."""
     msgs = dest_messages(load("lab-d1-after-load.json"))
     full = [dest(m) for m in msgs]
@@ -159,7 +165,7 @@ def test_unexpected_layout_falls_back_to_the_generic_walk():
     assert [dest(m).family for m in no_af] == ["inet"] * len(msgs)
 
 
-def test_service_parser_on_recorded_services():
+def test_service_parser_on_recorded_services() -> None:
     doc = load("table-seed1.json")
     svc_msgs = [
         bytes.fromhex(m)
@@ -174,7 +180,7 @@ def test_service_parser_on_recorded_services():
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(data=st.data())
-def test_corrupted_messages_never_crash(data):
+def test_corrupted_messages_never_crash(data: st.DataObject) -> None:
     """Flipped bytes or truncation: a parsed value or a NetlinkError, never anything else."""
     doc = load("table-seed1.json")
     kind = data.draw(st.sampled_from([CMD_GET_DEST, 4]))
@@ -198,7 +204,7 @@ def test_corrupted_messages_never_crash(data):
             decode_service(msg, 0, len(msg))
 
 
-def test_steady_load_recording_replays_through_the_model():
+def test_steady_load_recording_replays_through_the_model() -> None:
     lines = (DATA / "lab-steady-load.jsonl").read_text().splitlines()
     snaps = [IpvsSnapshot.from_dict(json.loads(line)) for line in lines]
     assert len(snaps) >= 5
@@ -207,7 +213,7 @@ def test_steady_load_recording_replays_through_the_model():
         assert snap.to_dict() == json.loads(line)
 
 
-def test_memo_reuses_unchanged_objects_and_only_those():
+def test_memo_reuses_unchanged_objects_and_only_those() -> None:
     doc = load("lab-d1-after-load.json")
     reader = IpvsReader(Replayer(doc["exchanges"]))
     first = reader.read()
@@ -244,7 +250,7 @@ def test_memo_reuses_unchanged_objects_and_only_those():
     assert replace(cold, taken_at=0, wall_time=0) == replace(third, taken_at=0, wall_time=0)
 
 
-def test_service_deleted_between_the_dumps_is_dropped_not_an_error():
+def test_service_deleted_between_the_dumps_is_dropped_not_an_error() -> None:
     import errno
 
     doc = load("lab-d1-after-load.json")
@@ -272,7 +278,7 @@ def test_service_deleted_between_the_dumps_is_dropped_not_an_error():
     assert len(kept_empty) == 1
 
 
-async def test_async_snapshot_runs_off_the_event_loop():
+async def test_async_snapshot_runs_off_the_event_loop() -> None:
     import asyncio
     import threading
 
@@ -281,7 +287,7 @@ async def test_async_snapshot_runs_off_the_event_loop():
     ticked = threading.Event()
 
     class Slow(Replayer):
-        def dump(self, *a, **k):
+        def dump(self, *a: Any, **k: Any) -> list[Any]:
             threads.add(threading.get_ident())
             import time
 
@@ -295,7 +301,7 @@ async def test_async_snapshot_runs_off_the_event_loop():
     reader = IpvsReader(Slow(doc["exchanges"]))
     ticks = 0
 
-    async def ticker():
+    async def ticker() -> None:
         nonlocal ticks
         while True:
             ticks += 1

@@ -10,6 +10,8 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -55,7 +57,7 @@ def test_on_host():
 
 
 @pytest.fixture
-def project(pytester, monkeypatch):
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.delenv("LVSTOP_IN_LAB", raising=False)
     monkeypatch.delenv("LVSTOP_LAB_REQUIRED", raising=False)
     # run folders of failing stand-in VMs are kept: not in the checkout's .lab/
@@ -66,21 +68,27 @@ def project(pytester, monkeypatch):
     return pytester
 
 
-def test_lab_tests_skip_with_the_package_name_without_uml(project, monkeypatch):
+def test_lab_tests_skip_with_the_package_name_without_uml(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(vm, "REQUIRED_PROGRAMS", (("no-such-linux.uml", "user-mode-linux"),))
     result = project.runpytest("-rs", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["*apt-get install -y user-mode-linux*"])
 
 
-def test_required_lab_fails_instead_of_skipping(project, monkeypatch):
+def test_required_lab_fails_instead_of_skipping(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(vm, "REQUIRED_PROGRAMS", (("no-such-linux.uml", "user-mode-linux"),))
     monkeypatch.setenv("LVSTOP_LAB_REQUIRED", "1")
     result = project.runpytest("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     result.assert_outcomes(passed=1, errors=3)
 
 
-def test_a_vm_that_dies_fails_every_lab_test(project, monkeypatch):
+def test_a_vm_that_dies_fails_every_lab_test(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
     monkeypatch.setattr(
         vm,
@@ -92,8 +100,10 @@ def test_a_vm_that_dies_fails_every_lab_test(project, monkeypatch):
     result.stdout.fnmatch_lines(["*died without an exit status*"])
 
 
-def test_a_vm_that_cannot_start_fails_every_lab_test(project, monkeypatch):
-    def cannot(run_dir, timeout, **kw):
+def test_a_vm_that_cannot_start_fails_every_lab_test(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cannot(run_dir: Path, timeout: float, **kw: Any) -> NoReturn:
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
@@ -103,8 +113,10 @@ def test_a_vm_that_cannot_start_fails_every_lab_test(project, monkeypatch):
     result.stdout.fnmatch_lines(["*could not start the lab VM*Cannot allocate memory*"])
 
 
-def test_a_lab_the_vm_cannot_see_is_refused_before_anything_runs(project, monkeypatch):
-    def boom(*a, **kw):
+def test_a_lab_the_vm_cannot_see_is_refused_before_anything_runs(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*a: Any, **kw: Any) -> NoReturn:
         raise AssertionError("booted a VM")
 
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
@@ -128,10 +140,10 @@ def _exports(init: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def host_as_vm(project, monkeypatch):
+def host_as_vm(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """The 'VM' runs the inner pytest on the host: same hooks, same report stream."""
 
-    def fake_start(run_dir, timeout, **kw):
+    def fake_start(run_dir: Path, timeout: float, **kw: Any) -> subprocess.Popen[bytes]:
         payload = vm.Payload.from_json((run_dir / "payload.json").read_text())
         env = dict(os.environ)
         env.update(_exports((run_dir / "init.sh").read_text()))
@@ -151,13 +163,15 @@ def host_as_vm(project, monkeypatch):
     return project
 
 
-def test_inner_results_come_back_as_real_outcomes(host_as_vm):
+def test_inner_results_come_back_as_real_outcomes(host_as_vm: pytest.Pytester) -> None:
     result = host_as_vm.runpytest("-rs", "-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     result.assert_outcomes(passed=2, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*AssertionError: inner failure text*", "*inner skip reason*"])
 
 
-def test_a_hung_lab_test_fails_on_its_own(host_as_vm, monkeypatch):
+def test_a_hung_lab_test_fails_on_its_own(
+    host_as_vm: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LVSTOP_LAB_TEST_TIMEOUT", "1")
     host_as_vm.makepyfile(
         test_hang="""
@@ -179,8 +193,10 @@ def test_next_one_still_runs():
     result.stdout.fnmatch_lines(["*still running after 1s*"])
 
 
-def test_unselected_lab_tests_boot_nothing(project, monkeypatch):
-    def boom(*a, **kw):
+def test_unselected_lab_tests_boot_nothing(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*a: Any, **kw: Any) -> NoReturn:
         raise AssertionError("booted a VM")
 
     monkeypatch.setattr(vm, "start", boom)
@@ -215,7 +231,9 @@ def test_NAME_second():
 """
 
 
-def test_two_vms_share_the_files_and_run_each_test_once(host_as_vm, tmp_path, monkeypatch):
+def test_two_vms_share_the_files_and_run_each_test_once(
+    host_as_vm: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MEET_DIR", str(tmp_path))
     host_as_vm.makepyfile(
         test_aa=MEET.replace("NAME", "aa").replace("OTHER", "bb"),
@@ -230,11 +248,13 @@ def test_two_vms_share_the_files_and_run_each_test_once(host_as_vm, tmp_path, mo
     assert (tmp_path / "aa").read_text() != (tmp_path / "bb").read_text()
 
 
-def test_one_vm_takes_every_file_when_the_other_cannot_start(host_as_vm, monkeypatch):
+def test_one_vm_takes_every_file_when_the_other_cannot_start(
+    host_as_vm: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started = vm.start
-    calls = []
+    calls: list[Path] = []
 
-    def first_fails(run_dir, timeout, **kw):
+    def first_fails(run_dir: Path, timeout: float, **kw: Any) -> subprocess.Popen[bytes]:
         calls.append(run_dir)
         if len(calls) == 1:
             raise OSError(12, "Cannot allocate memory")
@@ -255,7 +275,9 @@ def test_more():
     result.assert_outcomes(passed=3, failed=1, skipped=1)
 
 
-def test_a_long_test_puts_its_file_first(project, monkeypatch):
+def test_a_long_test_puts_its_file_first(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lab_plugin import claim_order
 
     project.makepyfile(
@@ -282,7 +304,9 @@ def test_slow():
 
 
 @pytest.mark.parametrize("given", ["0", "two", "-1"])
-def test_a_bad_vm_count_is_one_line(project, monkeypatch, given):
+def test_a_bad_vm_count_is_one_line(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
     monkeypatch.setattr(vm, "check_host", lambda: "/bin/true")
     monkeypatch.setattr(
         vm, "start", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("booted a VM"))
@@ -295,7 +319,9 @@ def test_a_bad_vm_count_is_one_line(project, monkeypatch, given):
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
-def test_xdist_without_not_lab_is_one_line(project, monkeypatch):
+def test_xdist_without_not_lab_is_one_line(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(
         vm, "start", lambda *a, **kw: (_ for _ in ()).throw(AssertionError("booted a VM"))
     )
