@@ -72,7 +72,7 @@ case "$verb" in
         ;;
     test)
         # the gate (pyproject.toml): ruff with the complexity cap; mypy strict on lvstop/,
-        # bench/ and scripts/, checked on tests/; the import contracts (layers, no Textual)
+        # tests/, bench/ and scripts/; the import contracts (layers, no Textual)
         .venv/bin/ruff check lvstop tests bench scripts
         .venv/bin/ruff format --check --quiet lvstop tests bench scripts || { echo "dev.sh: run .venv/bin/ruff format lvstop tests bench scripts" >&2; exit 1; }
         .venv/bin/mypy
