@@ -32,7 +32,7 @@ VIP1, VIP2 = "10.0.5.96", "10.0.5.97"
 class Recorder:
     """d1's IPVS reader and VRRP capture; sockets are created inside d1's netns."""
 
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: LabHandle) -> None:
         from lvstop.sources.host import HostReader
         from lvstop.sources.ipvs import IpvsReader
         from lvstop.sources.vrrp_capture import VrrpCapture

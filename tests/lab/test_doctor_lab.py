@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.lab
 PY = ".venv/bin/python"
 
 
-def doctor(lab: Any, node: str, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
+def doctor(lab: LabHandle, node: str, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
     proc = lab.run(node, [PY, "-m", "lvstop", "doctor", "--json", *args], check=False, timeout=60)
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.stdout.startswith("{"), proc.stderr[-2000:]
@@ -75,7 +75,7 @@ def test_healthy_real_server_passes(lab: LabHandle) -> None:
     assert code == 0 and "10.0.5.96" in checks["rs.vip_on_lo"]["summary"]
 
 
-def _sysctl(lab: Any, node: str, path: str, value: str) -> None:
+def _sysctl(lab: LabHandle, node: str, path: str, value: str) -> None:
     lab.run(node, ["sh", "-c", f"echo {value} > /proc/sys/{path}"])
 
 
@@ -136,7 +136,7 @@ def test_mismatched_peer_config(lab: LabHandle) -> None:
     assert "TCP 10.0.5.96:8888 differs" in checks["peer.virtual_servers"]["summary"]
 
 
-def wait_for_adverts_from(lab: Any, node: str, src: str, timeout: float = 20) -> None:
+def wait_for_adverts_from(lab: LabHandle, node: str, src: str, timeout: float = 20) -> None:
     """Block until ``node``'s eth0 has carried a VRRP advert from ``src`` (tcpdump the
     oracle); the deadline is for an idle host and grows with the host's load."""
     try:
@@ -149,7 +149,7 @@ def wait_for_adverts_from(lab: Any, node: str, src: str, timeout: float = 20) ->
         pytest.fail(f"no VRRP advert from {src} on {node}'s eth0 within {lab.scaled(timeout):.0f}s")
 
 
-def rogue_still_heard(lab: Any) -> str:
+def rogue_still_heard(lab: LabHandle) -> str:
     """tcpdump's view of the rogue's and VRID 51's adverts on d1, just after a failure."""
     proc = lab.run(
         "d1",

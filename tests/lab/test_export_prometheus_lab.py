@@ -29,9 +29,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -60,7 +63,7 @@ scrape_configs:
 
 
 class Cluster:
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: LabHandle) -> None:
         self.lab = lab
 
     def api(self, path: str, **params: str) -> Any:
@@ -90,7 +93,7 @@ class Cluster:
         ]
 
 
-def _exporter(lab: Any, node: str, address: str, log: Path) -> subprocess.Popen[bytes]:
+def _exporter(lab: LabHandle, node: str, address: str, log: Path) -> subprocess.Popen[bytes]:
     from lvstop.lab import runtime
 
     argv = [
@@ -124,7 +127,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(lab: Any) -> Iterator[Cluster]:
+def cluster(lab: LabHandle) -> Iterator[Cluster]:
     from lvstop.lab import runtime
 
     binary = shutil.which("prometheus")

@@ -19,11 +19,14 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from lvstop.lab import LabHandle
 
 pytestmark = pytest.mark.lab
 
@@ -42,7 +45,7 @@ INTERVAL = 1.0
 
 
 @pytest.fixture(scope="module")
-def sshd(lab: Any) -> Any:
+def sshd(lab: LabHandle) -> Any:
     from lvstop.lab import sshd as lab_sshd
 
     try:
@@ -56,14 +59,14 @@ def sshd(lab: Any) -> Any:
 
 
 @pytest.fixture
-def ssh_up(lab: Any, sshd: Any) -> Any:
+def ssh_up(lab: LabHandle, sshd: Any) -> Any:
     """Both sshd running before each test (a test may have killed one)."""
     for node in ("d1", "d2"):
         sshd.start_sshd(lab.topology, node)
     return sshd
 
 
-def weight(lab: Any, node: str, vip: str = VIP1, rs: str = RS1) -> int | None:
+def weight(lab: LabHandle, node: str, vip: str = VIP1, rs: str = RS1) -> int | None:
     out = lab.run(node, ["ipvsadm", "-Ln", "-t", f"{vip}:8888"]).stdout
     m = re.search(rf"->\s+{re.escape(rs)}:8888\s+\w+\s+(\d+)", out)
     return int(m.group(1)) if m else None
@@ -72,7 +75,7 @@ def weight(lab: Any, node: str, vip: str = VIP1, rs: str = RS1) -> int | None:
 class Fleet:
     """``lvstop --host D1 --host D2`` in tmux in the client namespace."""
 
-    def __init__(self, lab: Any, sshd: Any) -> None:
+    def __init__(self, lab: LabHandle, sshd: Any) -> None:
         self.lab = lab
         self.socket = f"lvstop-fleet-{os.getpid()}-{next(_SOCKETS)}"
         # COLUMNS / LINES: shutil.get_terminal_size (Textual's) reads them before the pane's
@@ -188,7 +191,7 @@ class Fleet:
 
 
 @pytest.fixture
-def fleet(lab: Any, ssh_up: Any) -> Any:
+def fleet(lab: LabHandle, ssh_up: Any) -> Iterator[Fleet]:
     f = Fleet(lab, ssh_up)
     try:
         yield f
@@ -201,7 +204,7 @@ LIVE_D2 = rf"{re.escape(D2)} +live\b"
 
 
 def test_both_directors_their_vrid_matrix_and_a_hand_made_difference(
-    fleet: Fleet, lab: Any
+    fleet: Fleet, lab: LabHandle
 ) -> None:
     fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
     fleet.wait_for(LIVE_D2, timeout=STARTUP, what="d2 live")
@@ -234,7 +237,7 @@ def test_both_directors_their_vrid_matrix_and_a_hand_made_difference(
     fleet.wait_for(r"none: the IPVS tables agree", what="the difference gone")
 
 
-def test_drain_and_restore_on_both_directors(fleet: Fleet, lab: Any, ssh_up: Any) -> None:
+def test_drain_and_restore_on_both_directors(fleet: Fleet, lab: LabHandle, ssh_up: Any) -> None:
     fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
     fleet.wait_for(LIVE_D2, timeout=STARTUP, what="d2 live")
     fleet.keys("Enter")  # the first director: d1's screen, its first real server: rs1 of VIP1
@@ -247,9 +250,11 @@ def test_drain_and_restore_on_both_directors(fleet: Fleet, lab: Any, ssh_up: Any
     assert weight(lab, "d1") == 1 and weight(lab, "d2") == 1  # nothing before the answer
     fleet.keys("y")
     for node in ("d1", "d2"):
-        lab.wait_until(
-            lambda n=node: weight(lab, n) == 0, timeout=15, what=f"ipvsadm on {node}: rs1 drained"
-        )
+
+        def drained(n: str = node) -> bool:
+            return weight(lab, n) == 0
+
+        lab.wait_until(drained, timeout=15, what=f"ipvsadm on {node}: rs1 drained")
     fleet.wait_for(rf"drain {re.escape(RS1_KEY)}: done on", what="the result")
     for node in ("d1", "d2"):  # each director's own audit log has it
         audit = Path(ssh_up.audit_log(node)).read_text()
@@ -262,13 +267,15 @@ def test_drain_and_restore_on_both_directors(fleet: Fleet, lab: Any, ssh_up: Any
     fleet.wait_for(rf"{re.escape(D2)}: weight 0 → 1", what="the restore dialog")
     fleet.keys("y")
     for node in ("d1", "d2"):
-        lab.wait_until(
-            lambda n=node: weight(lab, n) == 1, timeout=15, what=f"ipvsadm on {node}: rs1 restored"
-        )
+
+        def restored(n: str = node) -> bool:
+            return weight(lab, n) == 1
+
+        lab.wait_until(restored, timeout=15, what=f"ipvsadm on {node}: rs1 restored")
 
 
 def test_one_sshd_killed_shows_that_director_down_the_other_live(
-    fleet: Fleet, lab: Any, ssh_up: Any
+    fleet: Fleet, lab: LabHandle, ssh_up: Any
 ) -> None:
     fleet.wait_for(LIVE_D1, timeout=STARTUP, what="d1 live")
     fleet.wait_for(LIVE_D2, timeout=STARTUP, what="d2 live")
@@ -302,7 +309,7 @@ def ssh_wrapper(sshd: Any) -> str:
 
 @contextlib.asynccontextmanager
 async def connected(
-    lab: Any, sshd: Any, targets: list[str], ready: Any = None
+    lab: LabHandle, sshd: Any, targets: list[str], ready: Any = None
 ) -> AsyncIterator[list[Any]]:
     """AgentClients over real ssh from the client namespace, once all are live (and
     ``ready(view)``)."""
@@ -330,7 +337,7 @@ async def connected(
 
 
 def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(
-    lab: Any, ssh_up: Any
+    lab: LabHandle, ssh_up: Any
 ) -> None:
     # lvstop is not importable by the director's python3 as the agent runs it
     proc = lab.run("d1", ["python3", "-I", "-S", "-c", "import lvstop"], check=False)
@@ -364,7 +371,7 @@ def test_pushed_agent_runs_isolated_and_refuses_a_vanished_real_server(
     assert f"agent-{bundle().digest[:32]}.pyz" in [p.name for p in cache], cache
 
 
-def test_record_two_directors_for_the_fleet_screen_tests(lab: Any, ssh_up: Any) -> None:
+def test_record_two_directors_for_the_fleet_screen_tests(lab: LabHandle, ssh_up: Any) -> None:
     """Each director's hello and state as the fleet client holds them, saved under
     .lab/fleet-record/ (tests/data/fleet/ is a copy of one run)."""
 
@@ -382,7 +389,7 @@ def test_record_two_directors_for_the_fleet_screen_tests(lab: Any, ssh_up: Any) 
     print(f"\nrecorded {shlex.join(str(p) for p in sorted(out.iterdir()))}")
 
 
-def test_quiet_director_sends_near_nothing_per_refresh(lab: Any, ssh_up: Any) -> None:
+def test_quiet_director_sends_near_nothing_per_refresh(lab: LabHandle, ssh_up: Any) -> None:
     """After the snapshot and keepalived's first dump, with nothing changing on d1 (no load),
     the bytes the agent sends over ssh across 20 refreshes (the host figures every 10 s, ticks),
     the answers to this test's own pings left out."""
@@ -448,7 +455,7 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
+def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: LabHandle) -> None:
     """100 services × 10 real servers in a netns of their own, nothing changing: the agent's
     CPU over the same span as the local dashboard's, polling every second (same boot)."""
     import subprocess
@@ -564,7 +571,7 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: Any) -> None:
     assert agent_cpu <= dash_cpu
 
 
-def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: Any) -> None:
+def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: LabHandle) -> None:
     """What the local dashboard on d1 shows (tests/lab/test_dashboard.py), from d1's agent
     in the client namespace: its services, its VRRP panel (d1's own wire: VRID 51 mastered
     by d1, "yes": d1 holds the VIP), keepalived's verdicts and the connection table."""
@@ -607,7 +614,7 @@ def test_f_opens_one_directors_full_dashboard_over_its_agent(fleet: Fleet, lab: 
 LAB_SUDOER, LAB_NO_SUDO = "lvstop-op", "lvstop-nosudo"
 
 
-def test_sudo_n_runs_the_agent_as_root_and_a_refusal_is_said(lab: Any, ssh_up: Any) -> None:
+def test_sudo_n_runs_the_agent_as_root_and_a_refusal_is_said(lab: LabHandle, ssh_up: Any) -> None:
     """Two users of d1 log in with the lab key and run the agent with ``sudo -n``: one has a
     NOPASSWD rule for the agent file in its own cache, the other none. The first is live as
     root (its agent reads IPVS, as ipvsadm on d1 does), the second is down with sudo's own

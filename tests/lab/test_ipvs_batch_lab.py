@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.lab
 
 
-def readers(lab: Any, ns: str) -> tuple[Any, Any]:
+def readers(lab: LabHandle, ns: str) -> tuple[Any, Any]:
     """(batched, plain) cold readers with their sockets in ``ns``."""
     from lvstop.sources.genl import GenlSocket
     from lvstop.sources.ipvs import IpvsNetlink, IpvsReader
@@ -115,7 +115,7 @@ def test_two_system_calls_per_service_and_dumps_of_many_datagrams(lab: LabHandle
     assert max(batch_calls) == 16  # the service dump filled whole batches
 
 
-def reference(lab: Any, ns: str, rules: str) -> dict[str, Any]:
+def reference(lab: LabHandle, ns: str, rules: str) -> dict[str, Any]:
     """The services of ``rules`` as a plain read gives them, by key."""
     from lvstop.sources.ipvs import IpvsReader
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -47,7 +47,7 @@ def log_size(node: str = "d1") -> int:
 
 
 @pytest.fixture
-def impostor(lab: Any) -> Iterator[tuple[int, Path]]:
+def impostor(lab: LabHandle) -> Iterator[tuple[int, Path]]:
     """In d1's netns, as nobody: a copy of sleep named keepalived, then deleted, with a script
     left at 'keepalived (deleted)' that would leave a marker if root ran it."""
     folder = Path(tempfile.mkdtemp(prefix="ka-impostor-", dir="/run"))

@@ -34,7 +34,7 @@ D1, D2 = "10.0.5.90", "10.0.5.93"
 RECORD = Path(__file__).resolve().parents[2] / ".lab" / "keepalived-record"
 
 
-def view(lab: Any, node: str = "d1") -> dict[str, Any]:
+def view(lab: LabHandle, node: str = "d1") -> dict[str, Any]:
     from lvstop.commands.keepalived import gather
 
     args = argparse.Namespace(config=None, config_id=None, keepalived_state=True, no_kernel=False)
@@ -42,7 +42,7 @@ def view(lab: Any, node: str = "d1") -> dict[str, Any]:
         return gather(args)
 
 
-def view_when(lab: Any, pred: Any, node: str = "d1") -> Any:
+def view_when(lab: LabHandle, pred: Any, node: str = "d1") -> Any:
     """A view of ``node`` when ``pred(view)`` holds, else None (for ``lab.wait_until``)."""
 
     def attempt() -> Any:
@@ -146,7 +146,7 @@ def default_topology() -> Any:
     return topo()
 
 
-def _reload_d1(lab: Any, text: str) -> None:
+def _reload_d1(lab: LabHandle, text: str) -> None:
     runtime.write_keepalived_config("d1", text)
     pid = runtime.keepalived_main_pid("d1")
     assert pid is not None
@@ -203,7 +203,7 @@ def test_manual_weight_change_is_flagged(lab: LabHandle) -> None:
         lab.run("d1", ["ipvsadm", "-e", "-t", f"{VIP1}:8888", "-r", f"{RS2}:8888", "-g", "-w", "1"])
 
 
-def _wire_masters(lab: Any, node: str, seconds: float = 2.5) -> dict[tuple[str, int], str]:
+def _wire_masters(lab: LabHandle, node: str, seconds: float = 2.5) -> dict[tuple[str, int], str]:
     from lvstop.sources.vrrp_capture import VrrpCapture
 
     masters: dict[tuple[str, int], tuple[int, str]] = {}

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -50,7 +50,7 @@ def spoofed(src: str) -> bool:
     return src.startswith("10.0.") and int(src.split(".")[2]) >= 64
 
 
-def flood(lab: Any) -> None:
+def flood(lab: LabHandle) -> None:
     """Send the spoofed adverts from rs1 (a real server: not a VRRP router of the lab)."""
     out = lab.run("rs1", [sys.executable, "-c", SENDER, str(ROOT), str(N_SPOOFED), VIP1]).stdout
     assert out.strip() == str(N_SPOOFED)

@@ -102,7 +102,7 @@ class Watch:
 
     def wait_event(
         self,
-        lab: Any,
+        lab: LabHandle,
         kind: str,
         vrid: int,
         timeout: float = 15.0,
@@ -123,7 +123,7 @@ class Watch:
         )
         return event
 
-    def wait_adverts(self, lab: Any, vrid: int, count: int, after: float) -> None:
+    def wait_adverts(self, lab: LabHandle, vrid: int, count: int, after: float) -> None:
         """Until ``count`` adverts of ``vrid`` sent after ``after`` are recorded (instead of
         sleeping some intervals: a busy host delays the recording, not the wire times)."""
         lab.wait_until(
@@ -188,7 +188,7 @@ def watch(
             w.tcpdump.kill()
 
 
-def keepalived_state(lab: Any, node: str) -> dict[int, str]:
+def keepalived_state(lab: LabHandle, node: str) -> dict[int, str]:
     """VRID -> state name from keepalived's own JSON dump (signal asked of keepalived)."""
     signum = int(
         subprocess.run(
@@ -201,7 +201,9 @@ def keepalived_state(lab: Any, node: str) -> dict[int, str]:
     path.unlink(missing_ok=True)
     os.kill(pid, signum)
     text = lab.wait_until(
-        lambda: path.exists() and path.read_text().rstrip().endswith("]") and path.read_text(),
+        lambda: (
+            path.read_text() if path.exists() and path.read_text().rstrip().endswith("]") else None
+        ),
         timeout=10,
         what=f"{path}",
     )
@@ -212,11 +214,11 @@ def keepalived_state(lab: Any, node: str) -> dict[int, str]:
     }
 
 
-def wait_vip(lab: Any, node: str, vip: str) -> None:
+def wait_vip(lab: LabHandle, node: str, vip: str) -> None:
     lab.wait_until(lambda: vip in lab.addresses(node), timeout=15, what=f"{vip} on {node}")
 
 
-def wait_master(w: Watch, lab: Any, vrid: int, src: str) -> dict[str, Any]:
+def wait_master(w: Watch, lab: LabHandle, vrid: int, src: str) -> dict[str, Any]:
     """The observer has seen `src` as master of `vrid` (the start of each test)."""
 
     def seen() -> bool:

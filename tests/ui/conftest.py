@@ -12,7 +12,6 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.message import Message
@@ -100,7 +99,7 @@ def row_of(table: LineTable, key: str) -> Row:
 
 
 async def until(
-    pilot: Pilot[Any], predicate: Callable[[], object], what: str, seconds: float = 30.0
+    pilot: Pilot[int], predicate: Callable[[], object], what: str, seconds: float = 30.0
 ) -> None:
     """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``seconds``
     seconds (a generous deadline for a loaded machine: it returns as soon as it holds)."""
@@ -126,7 +125,7 @@ def caught_up(app: LvstopApp, rep: Replay) -> bool:
     )
 
 
-async def settle(pilot: Pilot[Any], rep: Replay) -> None:
+async def settle(pilot: Pilot[int], rep: Replay) -> None:
     """Wait until every recorded frame went through the App (and the screen caught up)."""
     app = pilot.app
     assert isinstance(app, LvstopApp)

@@ -6,7 +6,6 @@ the lab kernel in tests/lab/test_ipvs_limits_lab.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -20,7 +19,7 @@ from tests.ui.conftest import make_app, settle, until
 from tests.ui.test_keys import SIZE, select_rs1
 
 
-async def type_weight(pilot: Pilot[Any], text: str) -> None:
+async def type_weight(pilot: Pilot[int], text: str) -> None:
     field = pilot.app.screen.query_one("#weight", Input)
     field.value = ""
     field.focus()

@@ -43,7 +43,7 @@ def texts(table: LineTable) -> list[str]:
     return [" ".join(row_of(table, k).cells) for k in table.ordered_keys]
 
 
-async def wait_workers(pilot: Pilot[Any]) -> None:
+async def wait_workers(pilot: Pilot[int]) -> None:
     """Wait for the writes / snapshot / table reads started by a key (not the pollers), then
     for the App to handle what they posted."""
     app = pilot.app
@@ -74,7 +74,7 @@ def palette_offers(app: App[Any], text: str) -> bool:
     return bool(lists) and any(text in str(option.prompt) for option in lists.first()._options)
 
 
-async def select_rs1(pilot: Pilot[Any]) -> None:
+async def select_rs1(pilot: Pilot[int]) -> None:
     app = pilot.app
     assert app.query_one(ServicesTable).move_cursor_to(VIP1_SVC)
     await pilot.press("enter")

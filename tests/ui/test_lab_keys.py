@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from textual.pilot import Pilot
 
@@ -21,7 +20,7 @@ from tests.ui.conftest import Notices, make_app, settle, until
 from tests.ui.test_keys import SIZE
 
 
-async def wait_workers(pilot: Pilot[Any]) -> None:
+async def wait_workers(pilot: Pilot[int]) -> None:
     """Wait for the fault workers, then for the App to handle what they posted."""
     app = pilot.app
     await until(

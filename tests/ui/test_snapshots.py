@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.pilot import Pilot
@@ -30,7 +29,7 @@ _spec.loader.exec_module(shots)
 def test_main_screen(snap_compare: Callable[..., bool], state: str, size: tuple[int, int]) -> None:
     app, rep = shots.build(state, ROOT / "tests" / "data" / "ui")
 
-    async def run_before(pilot: Pilot[Any]) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
         await shots.prepare(app, rep, state)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
