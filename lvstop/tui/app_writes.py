@@ -66,7 +66,8 @@ class WriteKeys(App[int]):
                     description=plan.command,
                 )
             else:
-                self.notify("cancelled: nothing changed", timeout=2)
+                # Textual's default 5 s: long enough to read over a slow SSH link
+                self.notify("cancelled: nothing changed")
 
         self.push_screen(
             ConfirmScreen(plan.title, plan.before, plan.after, plan.command, plan.warning), done

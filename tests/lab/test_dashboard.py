@@ -88,6 +88,11 @@ class Dashboard:
             "d1", ["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "dash"]
         ).stdout
 
+    def press(self, key: str) -> None:
+        """One key, unpaced: what it shows may be a notice that goes away, so the screen is
+        read right after it."""
+        self.lab.run("d1", ["tmux", "-L", self.socket, "send-keys", "-t", "dash", key])
+
     def keys(self, *keys: str) -> None:
         # Paced: a key that moves the focus takes effect after the keys already queued
         # behind it, so each gets its turn (longer when the host is busy).
@@ -185,7 +190,7 @@ def test_cancel_changes_nothing(dash: Dashboard, lab: LabHandle) -> None:
     dash.wait_for(rf"{RS1}:8888", what="rs1 listed")
     dash.keys("Enter", "d")
     dash.wait_for(r"ipvsadm -e -t", what="the confirm dialog")
-    dash.keys("n")
+    dash.press("n")
     dash.wait_for(r"cancelled: nothing changed", what="the cancel notice")
     assert weight(lab, VIP1, RS1) == 1 and weight(lab, VIP2, RS1) == 1
 
