@@ -3072,6 +3072,20 @@ VRRP_SCRIPT_TABLE: dict[str, Keyword[_Block]] = {
     "fall": Keyword("fall", _Model.kw_int, 1, math.inf, default=None),
 }
 
+
+def _retry_for_checkers() -> Keyword[B]:
+    """A retry written in a virtual or real server, for its checkers: an invalid one clears
+    an earlier one."""
+    return Keyword(
+        "_retry",
+        _Model.kw_uint,
+        1,
+        _UINT_MAX,
+        default=None,
+        warning="retry value invalid - {words}",
+    )
+
+
 _SCHEDULER: Keyword[_VsBlock] = Keyword(
     "lb_algo",
     _Model.kw_choice,
@@ -3116,15 +3130,8 @@ VIRTUAL_SERVER_TABLE: dict[str, Keyword[_VsBlock]] = {
         1e12,
         warning="virtual server delay loop '{words}' invalid: keepalived ignores it",
     ),
-    # passed to the real servers' checkers; an invalid retry clears an earlier one
-    "retry": Keyword(
-        "_retry",
-        _Model.kw_uint,
-        1,
-        _UINT_MAX,
-        default=None,
-        warning="retry value invalid - {words}",
-    ),
+    # passed to the real servers' checkers
+    "retry": _retry_for_checkers(),
     "sorry_server": Keyword("sorry_server", _Model.kw_sorry_server),
     "sorry_server_inhibit": Keyword("_sorry_inhibit", _Model.kw_const, default=True),
     "quorum": Keyword(
@@ -3169,15 +3176,8 @@ REAL_SERVER_TABLE: dict[str, Keyword[_RsBlock]] = {
         warning="unknown routing method '{word}' (NAT, DR or TUN, upper case): "
         "keepalived ignores it",
     ),
-    # the checkers' retry (also those written before it); an invalid retry clears it
-    "retry": Keyword(
-        "_retry",
-        _Model.kw_uint,
-        1,
-        _UINT_MAX,
-        default=None,
-        warning="retry value invalid - {words}",
-    ),
+    # the checkers' retry (also those written before it)
+    "retry": _retry_for_checkers(),
     **{name: Keyword("", _Model.kw_checker) for name in CHECKER_TYPES},
 }
 
