@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lvstop.lab.handle import LabHandle
+from tests.lab.tmux_client import tmux
 
 pytestmark = pytest.mark.lab
 
@@ -84,24 +85,22 @@ class Dashboard:
             raise
 
     def screen(self) -> str:
-        return self.lab.run(
-            "d1", ["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "dash"]
-        ).stdout
+        return tmux(self.lab, self.socket, "capture-pane", "-p", "-t", "dash").stdout
 
     def press(self, key: str) -> None:
         """One key, unpaced: what it shows may be a notice that goes away, so the screen is
         read right after it."""
-        self.lab.run("d1", ["tmux", "-L", self.socket, "send-keys", "-t", "dash", key])
+        tmux(self.lab, self.socket, "send-keys", "-t", "dash", key)
 
     def keys(self, *keys: str) -> None:
         # Paced: a key that moves the focus takes effect after the keys already queued
         # behind it, so each gets its turn (longer when the host is busy).
         for key in keys:
-            self.lab.run("d1", ["tmux", "-L", self.socket, "send-keys", "-t", "dash", key])
+            tmux(self.lab, self.socket, "send-keys", "-t", "dash", key)
             time.sleep(self.lab.scaled(0.15))
 
     def type(self, text: str) -> None:
-        self.lab.run("d1", ["tmux", "-L", self.socket, "send-keys", "-t", "dash", "-l", text])
+        tmux(self.lab, self.socket, "send-keys", "-t", "dash", "-l", text)
         time.sleep(self.lab.scaled(0.15))
 
     def filter(self, text: str) -> None:

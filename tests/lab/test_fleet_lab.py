@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.lab.tmux_client import tmux
+
 if TYPE_CHECKING:
     from lvstop.lab import LabHandle
 
@@ -136,15 +138,11 @@ class Fleet:
             raise
 
     def screen(self) -> str:
-        return str(
-            self.lab.run(
-                "client", ["tmux", "-L", self.socket, "capture-pane", "-p", "-t", "fleet"]
-            ).stdout
-        )
+        return tmux(self.lab, self.socket, "capture-pane", "-p", "-t", "fleet").stdout
 
     def keys(self, *keys: str) -> None:
         for key in keys:
-            self.lab.run("client", ["tmux", "-L", self.socket, "send-keys", "-t", "fleet", key])
+            tmux(self.lab, self.socket, "send-keys", "-t", "fleet", key)
             time.sleep(self.lab.scaled(0.15))  # paced: each key gets its turn
 
     def wait_for(self, pattern: str, timeout: float = 15.0, what: str = "") -> str:
@@ -179,12 +177,7 @@ class Fleet:
         self.lab.run("client", ["tmux", "-L", self.socket, "kill-server"], check=False)
         # gone before the next test (its lvstop and ssh connections with it)
         self.lab.wait_until(
-            lambda: (
-                self.lab.run(
-                    "client", ["tmux", "-L", self.socket, "has-session"], check=False
-                ).returncode
-                != 0
-            ),
+            lambda: tmux(self.lab, self.socket, "has-session", check=False).returncode != 0,
             timeout=10,
             what="the fleet's tmux server gone",
         )
@@ -544,17 +537,13 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: LabHandle) -> None:
         try:
 
             def drawn() -> bool:
-                screen = lab.run(
-                    ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t", "cpu"]
-                ).stdout
+                screen = tmux(lab, "lvstop-cpu", "capture-pane", "-p", "-t", "cpu").stdout
                 return re.search(r"TCP 10\.9\.\d+\.\d+:80 +wlc +10/10", screen) is not None
 
             try:
                 lab.wait_until(drawn, timeout=60, what="the dashboard showing the 100×10 table")
             except AssertionError as exc:
-                screen = lab.run(
-                    ns, ["tmux", "-L", "lvstop-cpu", "capture-pane", "-p", "-t", "cpu"], check=False
-                )
+                screen = tmux(lab, "lvstop-cpu", "capture-pane", "-p", "-t", "cpu", check=False)
                 raise AssertionError(
                     f"{exc}; the screen:\n{screen.stdout}{screen.stderr}"
                 ) from None
