@@ -137,7 +137,7 @@ def big_table(services: int, per_service: int) -> str:
 # -- parsers --------------------------------------------------------------------------------------
 
 
-def _norm_endpoint(text: str) -> str:
+def norm_endpoint(text: str) -> str:
     """``[2001:db8:0::1]:80`` -> ``[2001:db8::1]:80``; ``1.2.3.4:80``; bare address -> :0."""
     if text.startswith("["):
         addr, _, port = text[1:].partition("]:")
@@ -153,7 +153,7 @@ def label_key(label: str) -> str:
     parts = label.split()
     if parts[0] == "FWM":
         return ("fwm6:" if "IPv6" in parts[2:] else "fwm:") + parts[1]
-    return f"{parts[0].lower()}:{_norm_endpoint(parts[1])}"
+    return f"{parts[0].lower()}:{norm_endpoint(parts[1])}"
 
 
 @dataclass
@@ -177,7 +177,7 @@ def _svc_key_from_args(tokens: list[str]) -> tuple[str, list[str]]:
             return f"fwm6:{value}", rest[1:]
         return f"fwm:{value}", rest
     proto = {"-t": "tcp", "-u": "udp", "--sctp-service": "sctp"}[kind]
-    return f"{proto}:{_norm_endpoint(value)}", rest
+    return f"{proto}:{norm_endpoint(value)}", rest
 
 
 def parse_save(text: str) -> dict[str, SavedService]:
@@ -212,7 +212,7 @@ def parse_save(text: str) -> dict[str, SavedService]:
                     raise ValueError(f"unknown -S token {tok!r} in {line!r}")
         elif cmd == "-a":
             assert rest[0] == "-r", line
-            rs_ep = _norm_endpoint(rest[1])
+            rs_ep = norm_endpoint(rest[1])
             rs: dict[str, Any] = {"tunnel_type": None, "tunnel_port": 0, "tunnel_flags": ()}
             it = iter(rest[2:])
             for tok in it:
@@ -263,7 +263,7 @@ def parse_list(text: str) -> dict[str, ListedService]:
             and not line.startswith("  -> RemoteAddress")
         ):
             parts = line[5:].split()
-            current.real_servers[_norm_endpoint(parts[0])] = parts[1:]
+            current.real_servers[norm_endpoint(parts[0])] = parts[1:]
     return out
 
 
@@ -295,9 +295,9 @@ def parse_lnc(text: str) -> list[tuple[str, str, str, str, str]]:
             (
                 parts[0].lower(),
                 parts[2],
-                _norm_endpoint(parts[3]),
-                _norm_endpoint(parts[4]),
-                _norm_endpoint(parts[5]),
+                norm_endpoint(parts[3]),
+                norm_endpoint(parts[4]),
+                norm_endpoint(parts[5]),
             )
         )
     return out

@@ -42,7 +42,7 @@ def test_order_and_service_lines_match_ipvsadm_ln(name: str) -> None:
     assert sorted(got) == sorted(norm)
     assert [g for g in got if "[" not in g] == [w for w in norm if "[" not in w]
     want_rs = [
-        ipvs_oracle._norm_endpoint(line.split()[1])
+        ipvs_oracle.norm_endpoint(line.split()[1])
         for line in listing.splitlines()
         if line.startswith("  -> ") and not line.startswith("  -> RemoteAddress")
     ]
