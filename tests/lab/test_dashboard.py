@@ -96,7 +96,7 @@ class Dashboard:
         # Paced: a key that moves the focus takes effect after the keys already queued
         # behind it, so each gets its turn (longer when the host is busy).
         for key in keys:
-            tmux(self.lab, self.socket, "send-keys", "-t", "dash", key)
+            self.press(key)
             time.sleep(self.lab.scaled(0.15))
 
     def type(self, text: str) -> None:
@@ -126,7 +126,7 @@ class Dashboard:
             raise AssertionError(f"{exc}; the screen:\n{self.screen()}") from None
 
     def close(self) -> None:
-        self.lab.run("d1", ["tmux", "-L", self.socket, "kill-server"], check=False)
+        tmux(self.lab, self.socket, "kill-server", check=False)
 
 
 def weight(lab: LabHandle, vip: str, rs: str) -> int | None:

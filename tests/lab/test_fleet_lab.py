@@ -120,17 +120,9 @@ class Fleet:
             ],
         )
         # if lvstop ends, its last screen (a traceback) stays for the failure message
-        lab.run(
-            "client",
-            ["tmux", "-L", self.socket, "set-option", "-t", "fleet", "remain-on-exit", "on"],
-            check=False,
-        )
+        tmux(lab, self.socket, "set-option", "-t", "fleet", "remain-on-exit", "on", check=False)
         # a detached session may start at tmux's default 80x24: the app redraws on the resize
-        lab.run(
-            "client",
-            ["tmux", "-L", self.socket, "resize-window", "-t", "fleet", "-x", "180", "-y", "50"],
-            check=False,
-        )
+        tmux(lab, self.socket, "resize-window", "-t", "fleet", "-x", "180", "-y", "50", check=False)
         try:
             self.wait_for(r"─ Directors", timeout=STARTUP, what="the fleet's first frame")
         except BaseException:
@@ -157,24 +149,20 @@ class Fleet:
                 self.lab.wait_until(seen, timeout=timeout, what=what or f"screen shows {pattern}")
             )
         except AssertionError as exc:
-            size = self.lab.run(
-                "client",
-                [
-                    "tmux",
-                    "-L",
-                    self.socket,
-                    "display",
-                    "-p",
-                    "-t",
-                    "fleet",
-                    "#{window_width}x#{window_height}",
-                ],
+            size = tmux(
+                self.lab,
+                self.socket,
+                "display",
+                "-p",
+                "-t",
+                "fleet",
+                "#{window_width}x#{window_height}",
                 check=False,
             ).stdout.strip()
             raise AssertionError(f"{exc}; the screen ({size}):\n{self.screen()}") from None
 
     def close(self) -> None:
-        self.lab.run("client", ["tmux", "-L", self.socket, "kill-server"], check=False)
+        tmux(self.lab, self.socket, "kill-server", check=False)
         # gone before the next test (its lvstop and ssh connections with it)
         self.lab.wait_until(
             lambda: tmux(self.lab, self.socket, "has-session", check=False).returncode != 0,
@@ -551,7 +539,7 @@ def test_agent_cpu_at_100x10_is_at_most_the_dashboards(lab: LabHandle) -> None:
             time.sleep(span)
             dash_cpu = tree_cpu(pane) - start
         finally:
-            lab.run(ns, ["tmux", "-L", "lvstop-cpu", "kill-server"], check=False)
+            tmux(lab, "lvstop-cpu", "kill-server", check=False)
     print(
         f"\nCPU over {span:g} s at 100x10, 1 s polls, nothing changing: agent "
         f"{agent_cpu:.2f} s ({100 * agent_cpu / span:.1f} %), dashboard {dash_cpu:.2f} s "
