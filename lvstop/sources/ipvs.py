@@ -981,6 +981,14 @@ def message_key(buf: Buffer, off: int, length: int) -> bytes:
 
 #: seconds between two reads of the real servers of a service not in focus (not shown)
 SWEEP_EVERY = 10.0
+#: real servers a poll reads in turn (services not in focus), at most: a larger table takes
+#: longer than ``SWEEP_EVERY`` for a whole turn, so that a poll costs what the screen shows,
+#: not what the table holds (20,000 real servers at 1 s polls are still read every 10 s)
+SWEEP_BUDGET = 2_000
+
+
+def _one(_key: str) -> int:
+    return 1
 
 
 class RealServerSweep:
@@ -989,28 +997,51 @@ class RealServerSweep:
     seconds. Turns keep their phase (a read because of the focus does not move it), and the
     services first seen together (the first poll: all of them) get turns spread over the
     next ``every`` seconds, so a poll reads about ``services × interval / every`` services
-    besides the focus, never all at once."""
+    besides the focus, never all at once.
 
-    def __init__(self, every: float = SWEEP_EVERY) -> None:
+    A poll's turn reads at most ``budget`` real servers (``size``: a service's count, as
+    last read; at least one service a poll): the services longest due first, the others
+    stay due for the next poll. On a table over ``budget × every / interval`` real servers
+    a whole turn takes longer than ``every`` instead of every poll reading more."""
+
+    def __init__(self, every: float = SWEEP_EVERY, budget: int = SWEEP_BUDGET) -> None:
         self.every = every
+        self.budget = budget
         #: service key -> when its real servers are next due (monotonic seconds)
         self._due: dict[str, float] = {}
         self._first_seen: list[str] = []
-        self._turn: list[str] = []
+        self._overdue: list[str] = []
 
-    def choose(self, keys: Sequence[str], focus: Container[str], now: float) -> set[str]:
+    def choose(
+        self,
+        keys: Sequence[str],
+        focus: Container[str],
+        now: float,
+        size: Callable[[str], int] = _one,
+    ) -> set[str]:
         """The keys (of ``keys``, a service dump's) whose real servers to read now."""
         due = self._due
         if len(due) > len(keys) + 1024:  # forget services long gone
             due = self._due = {key: due[key] for key in keys if key in due}
         self._first_seen = [key for key in keys if key not in due]
-        self._turn = [key for key in keys if key in due and due[key] <= now]
-        return {key for key in keys if key in focus or due.get(key, now) <= now}
+        overdue = self._overdue = [key for key in keys if key in due and due[key] <= now]
+        overdue.sort(key=due.__getitem__)
+        turn: list[str] = []
+        left = self.budget
+        for key in overdue:  # one in focus is read anyway, at no cost to the budget
+            if left <= 0:
+                break
+            if key not in focus:
+                turn.append(key)
+                left -= max(1, size(key))
+        chosen = {key for key in keys if key in focus}
+        chosen.update(self._first_seen, turn)
+        return chosen
 
     def was_read(self, keys: Collection[str], now: float) -> None:
         """The real servers of ``keys`` were read at ``now`` (of the last ``choose``)."""
         due = self._due
-        for key in self._turn:
+        for key in self._overdue:  # read in turn, or anyway (its turn moves on)
             if key in keys:
                 after = due[key] + self.every
                 due[key] = after if after > now else now + self.every
@@ -1018,7 +1049,7 @@ class RealServerSweep:
         for position, key in enumerate(first, 1):
             if key in keys:
                 due[key] = now + self.every * position / len(first)
-        self._first_seen = self._turn = []
+        self._first_seen = self._overdue = []
 
 
 class IpvsReader:
@@ -1127,11 +1158,14 @@ class IpvsReader:
         )
         self._service_heads.poll_done()
         keys = [head.key for head, _stats in dumped]
-        due = self.sweep.choose(keys, () if focus is None else focus, taken_at)
-        wanted = None if focus is None else due
-        # the real servers each service last had, and their memos: updated in place (a
-        # poll reads a tenth of them); what a failed read leaves there is still true
         carried, rs_memo = self._carried, self._rs_memo
+        due = self.sweep.choose(
+            keys, () if focus is None else focus, taken_at, lambda key: len(carried.get(key, ()))
+        )
+        wanted = None if focus is None else due
+        # the real servers each service last had (``carried``) and their memos (``rs_memo``):
+        # updated in place (a poll reads a tenth of them); what a failed read leaves there is
+        # still true
         services: list[Service] = []
         read: set[str] = set()
         old_services, old_heads = self._services, self._heads

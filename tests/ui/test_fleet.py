@@ -117,6 +117,11 @@ def text_of(app: FleetApp, selector: str) -> str:
     )
 
 
+def toast_texts(app: FleetApp) -> list[str]:
+    """The notifications on the screen, as the user reads them."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
+
+
 async def settle(pilot: Any, app: FleetApp, cond: Any) -> None:
     for _ in range(200):
         await pilot.pause(0.02)
@@ -187,7 +192,7 @@ async def test_drain_on_all_with_one_confirm_then_cancel_changes_nothing() -> No
 async def test_partial_failure_is_said_per_director() -> None:
     d1, d2 = FakeDirector("d1"), FakeDirector("d2", refuse="sudo: a password is required")
     app = app_with(d1, d2)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await open_first_director(pilot, app)
         await pilot.press("W")
         await settle(pilot, app, lambda: app.screen.__class__.__name__ == "WeightScreen")
@@ -199,11 +204,9 @@ async def test_partial_failure_is_said_per_director() -> None:
         await settle(
             pilot,
             app,
-            lambda: (
-                bool(app._notifications) and "PARTIAL" in str(list(app._notifications)[-1].message)
-            ),
+            lambda: any("PARTIAL" in text for text in toast_texts(app)),
         )
-        message = str(list(app._notifications)[-1].message)
+        message = next(text for text in toast_texts(app) if "PARTIAL" in text)
         assert f"done on {d1.name}" in message
         assert f"{d2.name} FAILED: {d2.name}: sudo: a password is required" in message
         assert d1.requests == [{"op": "weight", "rs": RS1, "weight": 4}]
@@ -349,7 +352,7 @@ async def test_full_dashboard_does_not_block_the_fleet(tmp_path: Path) -> None:
         return [sys.executable, "-c", child]
 
     app = app_with(d1, d2, dashboard_argv=dashboard)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:
         await open_first_director(pilot, app)
         await pilot.press("f")
         await settle(pilot, app, lambda: app.dashboard_pid is not None)
@@ -365,6 +368,6 @@ async def test_full_dashboard_does_not_block_the_fleet(tmp_path: Path) -> None:
         await settle(
             pilot,
             app,
-            lambda: any("ended with status 3" in str(n.message) for n in app._notifications),
+            lambda: any("ended with status 3" in text for text in toast_texts(app)),
         )
         assert isinstance(app.screen, DirectorScreen)

@@ -11,7 +11,6 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from textual.app import App
-from textual.widgets._toast import Toast
 
 from lvstop.model.vrrp import Advert
 from lvstop.safetext import escape_controls, has_controls
@@ -64,7 +63,7 @@ async def _wait_for(condition: Callable[[], object], what: str) -> None:
 
 
 def _toast_texts(app: App[Any]) -> list[str]:
-    return [str(toast.render()) for toast in app.screen.query(Toast)]
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
 
 
 def _table_text(table: LineTable) -> str:

@@ -159,3 +159,44 @@ def test_an_idle_table_gives_the_same_objects_again_and_what_a_cold_read_gives()
         assert a is b is c
     cold = IpvsReader(Replayer(exchanges()), memo=False).read()
     assert cold.services == third.services
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 40), min_size=20, max_size=400),
+    polls_per_turn=st.integers(2, 12),
+    focus_size=st.integers(0, 10),
+    every=st.sampled_from([2.0, 5.0]),
+    interval=st.sampled_from([0.5, 1.0]),
+)
+def test_a_poll_reads_at_most_its_budget_in_turn_and_nobody_waits_past_a_whole_turn(
+    sizes: list[int], polls_per_turn: int, focus_size: int, every: float, interval: float
+) -> None:
+    """A table larger than the budget covers in ``every``: each poll reads about ``budget``
+    real servers in turn (the last service taken may pass it), the services longest due
+    first, so a whole turn takes ``total / budget`` polls and nobody is left behind."""
+    keys = [f"tcp:10.0.{i // 250}.{i % 250}:80" for i in range(len(sizes))]
+    size = dict(zip(keys, sizes, strict=True))
+    total = sum(max(1, n) for n in sizes)
+    budget = max(1, total // polls_per_turn)
+    sweep = RealServerSweep(every, budget)
+    last: dict[str, float] = {}
+    now = 0.0
+    for poll in range(4 * polls_per_turn + 10):
+        start = poll % len(keys)
+        focus = set(keys[start : start + focus_size])
+        chosen = sweep.choose(keys, focus, now, size.__getitem__)
+        assert focus <= chosen
+        if poll == 0:
+            assert chosen == set(keys)  # first seen: all read, whatever the budget
+        else:
+            in_turn = sum(max(1, size[key]) for key in chosen - focus)
+            assert in_turn < budget + max(1, *sizes)
+        sweep.was_read(chosen, now)
+        for key in chosen:
+            last[key] = now
+        # due after ``every``, then read within a whole turn of polls (plus the one that
+        # notices)
+        limit = every + interval * (math.ceil(total / budget) + 1)
+        assert all(now - last[key] <= limit for key in keys)
+        now += interval
