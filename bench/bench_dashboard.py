@@ -228,12 +228,13 @@ def record_inside(out: Path) -> None:
     ):
         b.sh(["ipvsadm", "-C"])
         b.sh(["ipvsadm", "-R"], stdin=big_table(services, per))
-        reader = IpvsReader(Recorder(IpvsNetlink()))
+        recorder = Recorder(IpvsNetlink())
+        reader = IpvsReader(recorder)
         snap = reader.read()
         n = sum(len(svc.real_servers) for svc in snap.services)
         if n != services * per:
             raise RuntimeError(f"{services}x{per}: read {n} real servers")
-        reply_file(out, services, per).write_text(json.dumps(reader.transport.exchanges))
+        reply_file(out, services, per).write_text(json.dumps(recorder.exchanges))
         reader.close()
         print(f"inside: recorded {services}x{per}", flush=True)
     b.sh(["ipvsadm", "-C"])
@@ -378,6 +379,30 @@ class MovingReplies:
             pack(code, msg, off, value)
 
 
+class MovedAsDumped:
+    """The reader's transport for ``TickingReader``: the replayed dumps, each message moved
+    to the current tick as it is dumped (the kernel's work: not moving the 50,000 messages
+    no poll reads)."""
+
+    def __init__(self, moving: MovingReplies) -> None:
+        self.moving = moving
+        self.tick = 0
+        self.patches = {id(msg): (step, patch) for msg, step, patch in moving.fields}
+
+    def dump(self, cmd: int, attrs: bytes, parse: Any, what: str) -> list[Any]:
+        for msg in self.moving.transport.dumps.get((cmd, attrs), ()):
+            moved = self.patches.get(id(msg))
+            if moved is not None:
+                MovingReplies.move(msg, moved[0], moved[1], self.tick)
+        return self.moving.transport.dump(cmd, attrs, parse, what)  # type: ignore[no-any-return]
+
+    def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
+        return self.moving.transport.request(cmd, attrs, what)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        return None
+
+
 class TickingReader:
     """The dashboard's IPVS source for the keypress child: lvstop's ``IpvsReader`` on the
     replayed replies of one size, every counter moving before each poll (the kernel's next
@@ -389,25 +414,11 @@ class TickingReader:
         path = reply_file(REPLY_CACHE, services, per)
         if not path.exists():
             raise SystemExit(f"bench_dashboard: {path} missing: run the refresh section first")
-        self.moving = MovingReplies(json.loads(path.read_text()))
-        self.reader = IpvsReader(self)
-        self.tick = 0
-        self.patches = {id(msg): (step, patch) for msg, step, patch in self.moving.fields}
-
-    # the reader's transport: the replayed dumps, each message moved to this tick as it is
-    # dumped (the kernel's work: not moving the 50,000 messages no poll reads)
-    def dump(self, cmd: int, attrs: bytes, parse: Any, what: str) -> list[Any]:
-        for msg in self.moving.transport.dumps.get((cmd, attrs), ()):
-            moved = self.patches.get(id(msg))
-            if moved is not None:
-                MovingReplies.move(msg, moved[0], moved[1], self.tick)
-        return self.moving.transport.dump(cmd, attrs, parse, what)  # type: ignore[no-any-return]
-
-    def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
-        return self.moving.transport.request(cmd, attrs, what)  # type: ignore[no-any-return]
+        self.moved = MovedAsDumped(MovingReplies(json.loads(path.read_text())))
+        self.reader = IpvsReader(self.moved)
 
     async def snapshot(self, focus: Any = None) -> IpvsSnapshot:
-        self.tick += 1
+        self.moved.tick += 1
         return await (self.reader.snapshot() if focus is None else self.reader.snapshot(focus))
 
     async def close(self) -> None:

@@ -599,7 +599,8 @@ def inside(out_dir: Path, quick: bool) -> None:
         assert sum(len(s.real_servers) for s in snap.services) == services * per
         cold = IpvsReader(memo=False)
         plain = IpvsReader(IpvsNetlink(GenlSocket(batch=False)), memo=False)
-        assert cold.transport.sock.batched and not plain.transport.sock.batched
+        assert isinstance(cold.transport, IpvsNetlink) and cold.transport.sock.batched
+        assert isinstance(plain.transport, IpvsNetlink) and not plain.transport.sock.batched
         floor = Floor()
         # the floors must give what lvstop gives (else they are no floor for it), and the
         # batched receive what the plain one gives
@@ -638,11 +639,10 @@ def inside(out_dir: Path, quick: bool) -> None:
         sockets.close()
         floor.close()
         # the kernel's replies, for the host replay
-        rec_reader = IpvsReader(Recorder(IpvsNetlink()))
+        recorder = Recorder(IpvsNetlink())
+        rec_reader = IpvsReader(recorder)
         rec_reader.read()
-        (out_dir / f"replies-{services}x{per}.json").write_text(
-            json.dumps(rec_reader.transport.exchanges)
-        )
+        (out_dir / f"replies-{services}x{per}.json").write_text(json.dumps(recorder.exchanges))
         rec_reader.close()
         results["sizes"].append(row)
         (out_dir / "results.json").write_text(json.dumps(results))

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
@@ -252,13 +252,16 @@ MESSAGE_ATTRS: AttrTable = {
 }
 
 Buffer: TypeAlias = "bytes | bytearray | memoryview"
+#: a decoded attribute: an integer, a string, raw bytes (an unknown type or a wrong size), a
+#: struct's values (FLAGS) or a nest's attributes
+AttrValue: TypeAlias = "int | str | bytes | tuple[int, ...] | dict[int, AttrValue]"
 
 
-def attr_values(buf: Buffer, start: int, end: int, table: AttrTable) -> dict[int, Any]:
+def attr_values(buf: Buffer, start: int, end: int, table: AttrTable) -> dict[int, AttrValue]:
     """The attributes in ``buf[start:end]`` by type, read as ``table`` says: a nested table
     gives a dict, STRING a str, a Struct its value (a tuple for FLAGS); an attribute of an
     unknown type or of the wrong size gives its raw bytes. Malformed: NetlinkError."""
-    out: dict[int, Any] = {}
+    out: dict[int, AttrValue] = {}
     pos = start
     while pos + 4 <= end:
         nla_len, nla_type = genl.NLATTR.unpack_from(buf, pos)
@@ -268,15 +271,14 @@ def attr_values(buf: Buffer, start: int, end: int, table: AttrTable) -> dict[int
         payload = pos + 4
         size = nla_len - 4
         kind = table.get(nla_type)
-        value: Any
+        value: AttrValue
         if isinstance(kind, dict):
             value = attr_values(buf, payload, payload + size, kind)
         elif kind == STRING and size > 0:
             value = decode_str(bytes(buf[payload : payload + size]))
         elif isinstance(kind, struct.Struct) and kind.size == size:
-            value = kind.unpack_from(buf, payload)
-            if len(value) == 1:
-                value = value[0]
+            unpacked = kind.unpack_from(buf, payload)
+            value = unpacked[0] if len(unpacked) == 1 else unpacked
         else:
             value = bytes(buf[payload : payload + size])
         out[nla_type] = value
@@ -284,24 +286,24 @@ def attr_values(buf: Buffer, start: int, end: int, table: AttrTable) -> dict[int
     return out
 
 
-def message_attrs(msg: Buffer, off: int = 0, length: int | None = None) -> dict[int, Any]:
+def message_attrs(msg: Buffer, off: int = 0, length: int | None = None) -> dict[int, AttrValue]:
     """The attributes of one generic netlink message (after its netlink and genl headers)."""
     end = len(msg) if length is None else off + length
     return attr_values(msg, off + genl.HDRLEN, end, MESSAGE_ATTRS)
 
 
-def _int(attrs: dict[int, Any], attr: int, default: int = 0) -> int:
+def _int(attrs: dict[int, AttrValue], attr: int, default: int = 0) -> int:
     """An integer attribute, or ``default`` when absent or of the wrong size (raw bytes)."""
     value = attrs.get(attr)
     return value if isinstance(value, int) else default
 
 
-def _raw(attrs: dict[int, Any], attr: int, size: int) -> bytes | None:
+def _raw(attrs: dict[int, AttrValue], attr: int, size: int) -> bytes | None:
     value = attrs.get(attr)
     return value if isinstance(value, bytes) and len(value) == size else None
 
 
-def stats_from(nest: Any) -> Stats | None:
+def stats_from(nest: AttrValue | None) -> Stats | None:
     """The counters of a decoded stats nest (absent ones 0); None when it has none."""
     if not isinstance(nest, dict):
         return None
@@ -403,7 +405,7 @@ class ServiceHead:
     key: str
 
 
-def make_service_head(s: dict[int, Any], stats: Stats) -> ServiceHead | None:
+def make_service_head(s: dict[int, AttrValue], stats: Stats) -> ServiceHead | None:
     """A ServiceHead from the decoded attributes of a service nest (stats apart); None: not
     a service we can name (no address family, neither a fwmark nor protocol, address and
     port)."""
@@ -642,8 +644,8 @@ def decode_service(buf: Buffer, off: int, length: int) -> ServiceHead | None:
     parts = _kernel_service(buf, off + genl.HDRLEN, off + length)
     if parts is None:
         return decode_service_plain(buf, off, length)
-    s, _tail = parts
-    return make_service_head(s, Stats(*s.pop(-1)))
+    s, counters, _tail = parts
+    return make_service_head(s, Stats(*counters))
 
 
 #: where a service message's tail was found: its size and the index of its layout among
@@ -654,16 +656,18 @@ TailAt: TypeAlias = tuple[int, int]
 TAIL_IDENT = (4 + FLAGS.size) + (4 + U32.size) + (4 + U32.size)  # KERNEL_SVC_TAIL[:3]
 
 
-def _kernel_service(buf: Buffer, start: int, end: int) -> tuple[dict[int, Any], TailAt] | None:
-    """The service attributes of a message as Linux writes it (its 64-bit stats at key -1)
-    and where its tail was found, or None if it is written otherwise."""
+def _kernel_service(
+    buf: Buffer, start: int, end: int
+) -> tuple[dict[int, AttrValue], tuple[int, ...], TailAt] | None:
+    """The service attributes of a message as Linux writes it (its stats apart), its 64-bit
+    counters, and where its tail was found, or None if it is written otherwise."""
     if end - start < 4:
         return None
     nest_len, nest_type = genl.NLATTR.unpack_from(buf, start)
     if nest_type != CMD_ATTR_SERVICE or start + nest_len != end:
         return None
     pos = start + 4
-    s: dict[int, Any] = {}
+    s: dict[int, AttrValue] = {}
     for layout, attrs in SVC_HEADS:
         head = layout.read(buf, pos, end - pos, whole=False)
         if head is not None:
@@ -684,8 +688,7 @@ def _kernel_service(buf: Buffer, start: int, end: int) -> tuple[dict[int, Any], 
         if tail is not None:
             s[SVC_ATTR_FLAGS] = tail[0:2]
             s[SVC_ATTR_TIMEOUT], s[SVC_ATTR_NETMASK] = tail[2], tail[3]
-            s[-1] = tail[4:]
-            return s, (end - pos, index)
+            return s, tail[4:], (end - pos, index)
     return None
 
 
@@ -749,9 +752,9 @@ class ServiceHeads:
         if parts is None:
             plain = decode_service_plain(buf, off, length)
             return None if plain is None else (plain, plain.service.stats)
-        s, (size, _index) = parts
+        s, values, (size, _index) = parts
         ident_end = end - size + TAIL_IDENT
-        raw, values = bytes(buf[ident_end:end]), s.pop(-1)
+        raw = bytes(buf[ident_end:end])
         stats = self._stats_seen.get(raw) or self._stats.get(raw) or Stats(*values)
         self._stats_seen[raw] = stats
         made = make_service_head(s, stats)
@@ -908,9 +911,11 @@ def timeouts_from_reply(data: bytes) -> Timeouts:
 
 def daemon_from_message(data: bytes) -> SyncDaemon | None:
     attrs = message_attrs(data).get(CMD_ATTR_DAEMON)
-    if not isinstance(attrs, dict) or not isinstance(attrs.get(DAEMON_ATTR_STATE), int):
+    if not isinstance(attrs, dict):
         return None
-    state = attrs[DAEMON_ATTR_STATE]
+    state = attrs.get(DAEMON_ATTR_STATE)
+    if not isinstance(state, int):
+        return None
     group: str | None = None
     if (raw6 := _raw(attrs, DAEMON_ATTR_MCAST_GROUP6, 16)) is not None:
         group = format_address(AF_INET6, raw6)
@@ -933,6 +938,26 @@ def daemon_from_message(data: bytes) -> SyncDaemon | None:
 # (tests/ipvs_record.py).
 
 
+T = TypeVar("T")
+
+
+class IpvsTransport(Protocol):
+    """What an ``IpvsReader`` reads through: ``IpvsNetlink`` on a socket (tests and benches
+    hand in recorded replies)."""
+
+    def dump(
+        self, cmd: int, attrs: bytes, parse: Callable[[bytearray, int, int], T | None], what: str
+    ) -> list[T]:
+        """Every message of a dump through ``parse(buf, offset, length)``, Nones left out."""
+        ...
+
+    def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
+        """The reply messages of one request."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class IpvsNetlink:
     """The IPVS generic netlink family on one socket: ``dump`` and ``request``."""
 
@@ -953,8 +978,8 @@ class IpvsNetlink:
         self.sock.close()
 
     def dump(
-        self, cmd: int, attrs: bytes, parse: Callable[[bytearray, int, int], Any], what: str
-    ) -> list[Any]:
+        self, cmd: int, attrs: bytes, parse: Callable[[bytearray, int, int], T | None], what: str
+    ) -> list[T]:
         try:
             return self.sock.dump(self.family, cmd, IPVS_GENL_VERSION, attrs, parse, what=what)
         except NetlinkError as exc:
@@ -971,7 +996,7 @@ class IpvsNetlink:
 # The reader
 
 #: previous poll's objects by message body (see ``IpvsReader._read``)
-Memo: TypeAlias = dict[bytes, Any]
+Memo: TypeAlias = dict[bytes, "RealServer | None"]
 
 
 def message_key(buf: Buffer, off: int, length: int) -> bytes:
@@ -1063,7 +1088,7 @@ class IpvsReader:
 
     def __init__(
         self,
-        transport: Any = None,
+        transport: IpvsTransport | None = None,
         *,
         with_timeouts: bool = True,
         with_daemons: bool = True,
@@ -1091,7 +1116,7 @@ class IpvsReader:
         self._carried: dict[str, tuple[RealServer, ...]] = {}
 
     @property
-    def transport(self) -> Any:
+    def transport(self) -> IpvsTransport:
         if self._transport is None:
             self._transport = IpvsNetlink()
         return self._transport
@@ -1295,7 +1320,7 @@ class IpvsReader:
     def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
         """One IPVS request (a write) on this reader's socket, never during a snapshot."""
         with self._lock:
-            return self.transport.request(cmd, attrs, what)  # type: ignore[no-any-return]
+            return self.transport.request(cmd, attrs, what)
 
     def read_timeouts(self) -> Timeouts:
         with self._lock:

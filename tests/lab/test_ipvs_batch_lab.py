@@ -35,7 +35,8 @@ def readers(lab: LabHandle, ns: str) -> tuple[Any, Any]:
     with lab.netns(ns):
         batched = IpvsReader(IpvsNetlink(GenlSocket()), memo=False)
         plain = IpvsReader(IpvsNetlink(GenlSocket(batch=False)), memo=False)
-    assert batched.transport.sock.batched and not plain.transport.sock.batched
+    assert isinstance(batched.transport, IpvsNetlink) and batched.transport.sock.batched
+    assert isinstance(plain.transport, IpvsNetlink) and not plain.transport.sock.batched
     return batched, plain
 
 
@@ -176,7 +177,7 @@ def test_reads_under_churn_are_whole_states_of_the_table(lab: LabHandle, batch: 
 
         with lab.netns(ns):
             reader = IpvsReader(IpvsNetlink(GenlSocket(batch=batch)), memo=False)
-        assert reader.transport.sock.batched is batch
+        assert isinstance(reader.transport, IpvsNetlink) and reader.transport.sock.batched is batch
         thread = threading.Thread(target=churn)
         thread.start()
         snaps: list[Any] = []

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given
@@ -24,14 +25,19 @@ from lvstop.model.ipvs import RealServer
 from lvstop.sources import genl
 from lvstop.sources.ipvs import DEST_ATTRS, attr_values
 
+T = TypeVar("T")
+
 
 class NoKernel:
     """A transport that must never be reached (validation fails first)."""
 
-    def request(self, *a: object, **k: object) -> list[bytes]:
-        raise AssertionError("the kernel was asked")
+    def request(self, cmd: int, attrs: bytes, what: str) -> list[bytes]:
+        raise AssertionError(f"the kernel was asked: {what}")
 
-    dump = request
+    def dump(
+        self, cmd: int, attrs: bytes, parse: Callable[[bytearray, int, int], T | None], what: str
+    ) -> list[T]:
+        raise AssertionError(f"the kernel was asked: {what}")
 
     def close(self) -> None:
         pass
@@ -150,7 +156,7 @@ def test_set_dest_echoes_every_attribute_including_the_tunnel() -> None:
     ((t, off, length),) = genl.iter_attrs(msg, 0, len(msg))
     assert t == 2
     attrs = attr_values(msg, off, off + length, DEST_ATTRS)
-    assert attrs[1][:16] == bytes.fromhex("20010db8000000000000000000000007")
+    assert attrs[1] == bytes.fromhex("20010db8000000000000000000000007")
     assert attrs[2] == 80 << 8  # be16 read as little-endian u16
     assert attrs[11] == 10 and attrs[3] == 2 and attrs[4] == 9
     assert (attrs[5], attrs[6]) == (100, 10)
