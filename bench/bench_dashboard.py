@@ -47,6 +47,7 @@ import contextlib
 import fcntl
 import gc
 import json
+import math
 import os
 import pty
 import re
@@ -846,8 +847,24 @@ def main() -> int:
     return 0
 
 
+def frozen_object_cost() -> float:
+    """Microseconds to build one ``Stats`` (a frozen dataclass of 10 ints) on this host now,
+    best of 5 x 100,000: this shared machine's CPU speed moves between sessions by up to 1.7x
+    for the same code, so the refresh figures are printed beside it."""
+    values = tuple(range(10))
+    best = math.inf
+    for _ in range(5):
+        c0 = time.process_time()
+        for _ in range(100_000):
+            Stats(*values)
+        best = min(best, time.process_time() - c0)
+    return best * 10
+
+
 def refresh_section(args: argparse.Namespace) -> None:
-    # a whole turn of the real servers not on the screen (bench's clock: 1 poll a second)
+    # the polls after a whole turn of the real servers not on the screen at the 10 s period
+    # (bench's clock: 1 poll a second; over 20,000 real servers a turn takes longer, each
+    # poll reading the same budget)
     polls = 6 if args.quick else 2 + int(SWEEP_EVERY) + 2
     print(
         "== refresh: the dashboard's poll (IpvsReader on the UML kernel's replayed replies, "
@@ -885,6 +902,10 @@ def refresh_section(args: argparse.Namespace) -> None:
                 f"{'PASS' if worst <= cpu_target else 'MISS'}"
             )
     print(f"   replies: {', '.join(str(p.relative_to(ROOT)) for p in found.values())}")
+    print(
+        f"   host speed in this run: a frozen Stats built in {frozen_object_cost():.2f} us "
+        "(compare runs of other sessions by it)"
+    )
     print(
         "   (poll = IpvsReader parsing the replies, socket I/O excluded; CPU counts every "
         f"thread of this process; load average {os.getloadavg()[0]:.2f} on "
