@@ -18,7 +18,6 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.command import CommandPalette
 from textual.containers import Horizontal, Vertical
-from textual.reactive import var
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
@@ -55,11 +54,6 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
     PALETTE_BINDINGS = keys.PALETTE_BINDINGS
     BINDINGS = keys.APP_BINDINGS
-
-    ipvs: var[IpvsSnapshot | None] = var(None, always_update=True, init=False)
-    vrrp: var[VrrpSnapshot | None] = var(None, always_update=True, init=False)
-    host: var[HostStats | None] = var(None, always_update=True, init=False)
-    paused: var[bool] = var(False, init=False)
 
     def __init__(
         self,
@@ -231,21 +225,6 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
         self._show_real_servers()
         self.timeouts_bar.show(snapshot.timeouts)
 
-    def _show_real_servers(self) -> None:
-        svc = (
-            self.ipvs.service(self.selected_service)
-            if (self.ipvs and self.selected_service)
-            else None
-        )
-        self.rs_table.set_rows(
-            view.real_server_rows(
-                svc,
-                self.rates,
-                self.sources.actions.return_weights(),
-                self.sources.keepalived.view().states,
-            )
-        )
-
     def watch_vrrp(self, snapshot: VrrpSnapshot | None) -> None:
         if snapshot is not None:
             self.vrrp_panel.show(snapshot, self.sources.clock())
@@ -258,10 +237,6 @@ class LvstopApp(WriteKeys, ViewKeys, KeepalivedKeys):
 
     def watch_paused(self) -> None:
         self.refresh_status()
-
-    def log_events(self, events: list[LogEvent]) -> None:
-        if events:
-            self.event_log.add(events)
 
     def refresh_status(self) -> None:
         """Once a second: staleness and the header (repainted only when its text changes)."""

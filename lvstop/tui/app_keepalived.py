@@ -10,32 +10,17 @@ Verdicts that change in a round of dumps go to the event log.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
-
-from textual.app import App
 
 from lvstop.track.events import LogEvent
+from lvstop.tui.app_state import DashboardState
 from lvstop.tui.format import coarse_duration
 from lvstop.tui.messages import KeepalivedPolled
 from lvstop.tui.pollers import Poller
-from lvstop.tui.sources import KeepalivedView, Sources
-from lvstop.tui.widgets.real_servers import RealServersTable
+from lvstop.tui.sources import KeepalivedView
 
 
-class KeepalivedKeys(App[int]):
-    sources: Sources
-    ipvs: Any  # the reactive IpvsSnapshot | None of LvstopApp
-    interval: float
-    rs_table: RealServersTable
-    _errors: dict[str, str]
-    pollers: dict[str, Poller[Any]]
+class KeepalivedKeys(DashboardState):
     _ka_ask = False
-
-    def log_events(self, events: list[LogEvent]) -> None:
-        raise NotImplementedError
-
-    def _show_real_servers(self) -> None:
-        raise NotImplementedError
 
     def keepalived_poller(self) -> Poller[tuple[KeepalivedView, KeepalivedView]]:
         """Reads keepalived's processes and config every few seconds (cheap without

@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from textual import work
-from textual.app import App
 from textual.notifications import SeverityLevel
 
 from lvstop.errors import LvstopError, one_line
 from lvstop.safetext import escape_controls
-from lvstop.tui.sources import Sources
-from lvstop.tui.widgets.event_log import EventLog
+from lvstop.tui.app_state import DashboardState
 
 
-class ViewKeys(App[int]):
-    sources: Sources
-    ipvs: Any
-    vrrp: Any
-    host: Any
-    paused: Any
-    incident_dir: Path
-    event_log: EventLog
+class ViewKeys(DashboardState):
     #: ``faults.apply``-like callable for the lab keys (tests hand in a fake); None: the lab's
     lab_apply: Callable[..., object] | None = None
 

@@ -10,24 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from textual.app import App
-
 from lvstop.model.ipvs import RealServer, Service, Timeouts
-from lvstop.track.events import IpvsDiffer, LogEvent
-from lvstop.tui.sources import Sources
-from lvstop.tui.widgets.real_servers import RealServersTable
+from lvstop.track.events import LogEvent
+from lvstop.tui.app_state import DashboardState
 from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight
 
 
-class WriteKeys(App[int]):
-    sources: Sources
-    ipvs: Any  # the reactive IpvsSnapshot | None of LvstopApp
-    differ: IpvsDiffer
-    rs_table: RealServersTable
-
-    def log_events(self, events: list[LogEvent]) -> None:
-        raise NotImplementedError
-
+class WriteKeys(DashboardState):
     def _selected_rs(self) -> tuple[Service, RealServer] | None:
         table = self.rs_table
         if self.ipvs is None or table.cursor_key is None:
