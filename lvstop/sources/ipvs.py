@@ -696,8 +696,8 @@ class ServiceHeads:
     """``decode_service`` for a table polled again and again, where services keep what
     identifies them and only their counters move: a message as Linux writes it whose bytes
     before its stats are those of a service decoded before gives that service's head again,
-    with the message's own counters, without decoding the rest; counters byte for byte those
-    of a message of the previous poll give that poll's Stats object again. Kept only behind
+    with the message's own counters, without decoding the rest; counters byte for byte that
+    service's of the previous poll give that poll's Stats object again. Kept only behind
     a property test proving it gives what ``decode_service_plain`` gives
     (tests/unit/test_ipvs_decode.py).
 
@@ -710,18 +710,15 @@ class ServiceHeads:
     ``_kernel_service`` reads them; equal bytes after ``TAIL_IDENT`` (headers included) are
     matched by the same layout, so they give equal counters.
 
-    What it keeps is plain bytes keys and the objects handed out (no tuple per service: a
-    poll of 10,000 services would leave tens of thousands of objects for the cyclic garbage
-    collector to walk)."""
+    What it keeps per service: the bytes before its stats (the key), its head, the bytes of its
+    stats and the Stats read from them; a service whose stats bytes are its last poll's gets
+    that Stats object again (so an idle service is recognised by identity further on)."""
 
     def __init__(self) -> None:
-        #: the bytes before a service's stats -> its head (the last poll's, and this one's)
-        self._heads: dict[bytes, ServiceHead] = {}
-        self._seen: dict[bytes, ServiceHead] = {}
-        #: the bytes of a tail after ``TAIL_IDENT`` -> the Stats read from them (the layout
-        #: they are read with is theirs: the first of their size whose headers they hold)
-        self._stats: dict[bytes, Stats] = {}
-        self._stats_seen: dict[bytes, Stats] = {}
+        #: the bytes before a service's stats -> (its head, the bytes after them, the Stats
+        #: read from those): the last poll's, and this one's
+        self._last: dict[bytes, tuple[ServiceHead, bytes, Stats]] = {}
+        self._seen: dict[bytes, tuple[ServiceHead, bytes, Stats]] = {}
         #: (tail size, its layouts) to try, the last size decoded first (any order gives
         #: the same)
         self._tails = list(SVC_TAILS.items())
@@ -738,37 +735,33 @@ class ServiceHeads:
                 if tail is not None:
                     ident_end = end - size + TAIL_IDENT
                     ident = bytes(buf[start:ident_end])
-                    head = self._heads.get(ident)
-                    if head is None:
+                    known = self._last.get(ident)
+                    if known is None:
                         break  # the first layout of a size that matches is the one taken
-                    self._seen[ident] = head
+                    head, last_raw, stats = known
                     raw = bytes(buf[ident_end:end])
-                    stats = self._stats_seen.get(raw)
-                    if stats is None:
-                        stats = self._stats.get(raw) or Stats(*tail[4:])
-                        self._stats_seen[raw] = stats
+                    if raw != last_raw:
+                        stats = Stats(*tail[4:])
+                    self._seen[ident] = (head, raw, stats)
                     return head, stats
         parts = _kernel_service(buf, start, end)
         if parts is None:
             plain = decode_service_plain(buf, off, length)
             return None if plain is None else (plain, plain.service.stats)
         s, values, (size, _index) = parts
-        ident_end = end - size + TAIL_IDENT
-        raw = bytes(buf[ident_end:end])
-        stats = self._stats_seen.get(raw) or self._stats.get(raw) or Stats(*values)
-        self._stats_seen[raw] = stats
+        stats = Stats(*values)
         made = make_service_head(s, stats)
-        if made is not None:
-            if self._tails[0][0] != size:  # this kernel's layout: tried first from now on
-                self._tails.sort(key=lambda tail: tail[0] != size)
-            self._seen[bytes(buf[start:ident_end])] = made
-            return made, stats
-        return None
+        if made is None:
+            return None
+        if self._tails[0][0] != size:  # this kernel's layout: tried first from now on
+            self._tails.sort(key=lambda tail: tail[0] != size)
+        ident_end = end - size + TAIL_IDENT
+        self._seen[bytes(buf[start:ident_end])] = (made, bytes(buf[ident_end:end]), stats)
+        return made, stats
 
     def poll_done(self) -> None:
-        """Keep only the heads and counters this poll used (services gone are forgotten)."""
-        self._heads, self._seen = self._seen, {}
-        self._stats, self._stats_seen = self._stats_seen, {}
+        """Keep only the services this poll decoded (services gone are forgotten)."""
+        self._last, self._seen = self._seen, {}
 
 
 # -- values ------------------------------------------------------------------------------------
