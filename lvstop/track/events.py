@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from lvstop.model.ipvs import IpvsSnapshot
 from lvstop.model.jsonform import JsonModel, from_json
@@ -85,6 +85,9 @@ def vrrp_log_event(event: VrrpEvent) -> LogEvent:
     return LogEvent(event.time, event.kind, text, _VRRP_SEVERITY.get(event.kind, "info"), "vrrp")
 
 
+#: what a write lvstop made set: a real server's weight, or the timeouts (tcp, tcpfin, udp)
+Written: TypeAlias = "int | tuple[int, int, int]"
+
 #: what the differ compares of a real server: which one it is, and its weight
 _membership = operator.attrgetter("address", "port", "weight")
 
@@ -95,12 +98,12 @@ class IpvsDiffer:
     def __init__(self) -> None:
         self._prev: IpvsSnapshot | None = None
         #: writes lvstop made and has not seen yet: (rs key, weight) / ("timeouts", tuple)
-        self._expected: set[tuple[str, Any]] = set()
+        self._expected: set[tuple[str, Written]] = set()
 
-    def expect_write(self, key: str, value: Any) -> None:
+    def expect_write(self, key: str, value: Written) -> None:
         self._expected.add((key, value))
 
-    def _who(self, key: str, value: Any) -> str:
+    def _who(self, key: str, value: Written) -> str:
         if (key, value) in self._expected:
             self._expected.discard((key, value))
             return "by lvstop"

@@ -7,11 +7,11 @@ group "write" (``action_quit`` waits for it); failures reach ``on_worker_state_c
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
 
 from lvstop.model.ipvs import RealServer, Service, Timeouts
-from lvstop.track.events import LogEvent
+from lvstop.track.events import LogEvent, Written
 from lvstop.tui.app_state import DashboardState
 from lvstop.tui.writes import PlannedWrite, plan_timeouts, plan_weight
 
@@ -42,7 +42,9 @@ class WriteKeys(DashboardState):
         warning = self.sources.keepalived.view().warnings.get(rs.key, "")
         return replace(plan, warning=warning) if warning else plan
 
-    def _confirm_then(self, plan: PlannedWrite, coro_factory: Any) -> None:
+    def _confirm_then(
+        self, plan: PlannedWrite, coro_factory: Callable[[], Awaitable[None]]
+    ) -> None:
         from lvstop.tui.screens.confirm import ConfirmScreen
 
         def done(apply: bool | None) -> None:
@@ -62,7 +64,9 @@ class WriteKeys(DashboardState):
             ConfirmScreen(plan.title, plan.before, plan.after, plan.command, plan.warning), done
         )
 
-    async def _apply(self, plan: PlannedWrite, key: str, value: Any, call: Any) -> None:
+    async def _apply(
+        self, plan: PlannedWrite, key: str, value: Written, call: Awaitable[str]
+    ) -> None:
         self.differ.expect_write(key, value)
         result = await call
         self.notify(result, title="done")
