@@ -1182,8 +1182,8 @@ class IpvsReader:
         )
         wanted = None if focus is None else due
         # the real servers each service last had (``carried``) and their memos (``rs_memo``):
-        # updated in place (a poll reads a tenth of them); what a failed read leaves there is
-        # still true
+        # updated in place (a poll reads those in focus and the sweep's turn); what a failed
+        # read leaves there is still true
         services: list[Service] = []
         read: set[str] = set()
         old_services, old_heads = self._services, self._heads
