@@ -79,6 +79,7 @@ DATA = ROOT / "tests" / "data" / "ui"
 def synthetic(services: int, per_service: int, tick: int) -> IpvsSnapshot:
     """services × per_service real servers; every counter moves with ``tick``."""
     out = []
+    stats: dict[str, Stats] = {}
     for s in range(services):
         vip = f"10.{s // 65536 % 256}.{s // 256 % 256}.{s % 256}"
         key = f"tcp:{vip}:80"
@@ -104,18 +105,16 @@ def synthetic(services: int, per_service: int, tick: int) -> IpvsSnapshot:
                 )
             )
         total = sum(rs.stats.conns for rs in rss)
-        out.append(
-            Service(
-                "tcp",
-                "inet",
-                vip,
-                80,
-                scheduler="wlc",
-                stats=Stats(conns=total, inpkts=total * 10, inbytes=total * 1500),
-                real_servers=tuple(rss),
-            )
-        )
-    return IpvsSnapshot(tuple(out), Timeouts(), (), taken_at=float(tick), wall_time=1.7e9 + tick)
+        out.append(Service("tcp", "inet", vip, 80, scheduler="wlc", real_servers=tuple(rss)))
+        stats[out[-1].key] = Stats(conns=total, inpkts=total * 10, inbytes=total * 1500)
+    return IpvsSnapshot(
+        tuple(out),
+        Timeouts(),
+        (),
+        taken_at=float(tick),
+        wall_time=1.7e9 + tick,
+        service_stats=stats,
+    )
 
 
 class SyntheticSource:
@@ -143,15 +142,17 @@ class SteadyLabSource:
         span = max(1e-3, last.taken_at - first.taken_at)
         self.per_second: dict[str, Stats] = {}
         for s0, s1 in zip(first.services, last.services, strict=True):
-            pairs: list[tuple[Service | RealServer, Service | RealServer]] = [
-                (s0, s1),
-                *zip(s0.real_servers, s1.real_servers, strict=True),
+            pairs: list[tuple[str, Stats, Stats]] = [
+                (s1.key, first.stats_of(s0.key), last.stats_of(s1.key)),
+                *(
+                    (b.key, a.stats, b.stats)
+                    for a, b in zip(s0.real_servers, s1.real_servers, strict=True)
+                ),
             ]
-            for o0, o1 in pairs:
-                key = o1.key
+            for key, c0, c1 in pairs:
                 self.per_second[key] = Stats(
                     **{
-                        f: int((getattr(o1.stats, f) - getattr(o0.stats, f)) / span)
+                        f: int((getattr(c1, f) - getattr(c0, f)) / span)
                         for f in ("conns", "inpkts", "outpkts", "inbytes", "outbytes")
                     }
                 )
@@ -179,7 +180,6 @@ class SteadyLabSource:
         services = tuple(
             replace(
                 svc,
-                stats=self._stats(svc.key, svc.stats, seconds),
                 real_servers=tuple(
                     replace(rs, stats=self._stats(rs.key, rs.stats, seconds))
                     for rs in svc.real_servers
@@ -187,7 +187,13 @@ class SteadyLabSource:
             )
             for svc in frame.services
         )
-        return replace(frame, services=services, taken_at=now, wall_time=time.time())
+        stats = {
+            key: self._stats(key, counters, seconds)
+            for key, counters in frame.service_stats.items()
+        }
+        return replace(
+            frame, services=services, service_stats=stats, taken_at=now, wall_time=time.time()
+        )
 
     async def close(self) -> None:
         return None

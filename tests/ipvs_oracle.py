@@ -330,12 +330,12 @@ def compare(snapshot: Any, outputs: dict[str, str], *, counters: bool = True) ->
     if counters:
         listing(
             "stats",
-            lambda s: [getattr(s.stats, c) for c in STAT_COLS],
+            lambda s: [getattr(snapshot.stats_of(s.key), c) for c in STAT_COLS],
             lambda r: [getattr(r.stats, c) for c in STAT_COLS],
         )
         listing(
             "rate",
-            lambda s: [getattr(s.stats, c) for c in RATE_COLS],
+            lambda s: [getattr(snapshot.stats_of(s.key), c) for c in RATE_COLS],
             lambda r: [getattr(r.stats, c) for c in RATE_COLS],
         )
         listing(

@@ -46,7 +46,7 @@ from lvstop.agent.protocol import (
     parse_request,
 )
 from lvstop.errors import LvstopError, one_line
-from lvstop.model.ipvs import IpvsSnapshot
+from lvstop.model.ipvs import IpvsSnapshot, service_json
 from lvstop.model.vrrp import VridState
 
 #: seconds between the host figures (they move all the time; the fleet needs them coarse)
@@ -486,13 +486,13 @@ def keepalived_version() -> str | None:
 def ipvs_sections(snap: IpvsSnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
     services: dict[str, Any] = {}
     real_servers: dict[str, Any] = {}
-    for svc in snap.services:
-        data = svc.to_dict()
+    for key, svc in snap.by_key().items():
+        data = service_json(svc, snap.stats_of(key))
         data.pop("real_servers", None)
-        services[svc.key] = data
+        services[key] = data
         for rs in svc.real_servers:
             rs_data = rs.to_dict()
-            rs_data["service"] = svc.key
+            rs_data["service"] = key
             real_servers[rs.key] = rs_data
     return services, real_servers
 

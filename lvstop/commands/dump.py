@@ -13,14 +13,14 @@ import ipaddress
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TextIO
 
 from lvstop.errors import LvstopError
 from lvstop.safetext import write_control
 
 if TYPE_CHECKING:
-    from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service
+    from lvstop.model.ipvs import ConnEntry, IpvsSnapshot, RealServer, Service, Stats
     from lvstop.track.rates import Rates
 
 NAME = "dump"
@@ -150,11 +150,9 @@ def service_line(svc: Service) -> str:
     return " ".join(parts)
 
 
-def _rates_of(
-    key: str, obj: Service | RealServer, rates: dict[str, Rates] | None
-) -> tuple[float, ...]:
+def _rates_of(key: str, s: Stats, rates: dict[str, Rates] | None) -> tuple[float, ...]:
+    """lvstop's rates of ``key`` if it measured them, else the kernel's in its counters."""
     if rates is None:
-        s = obj.stats
         return (s.cps, s.inpps, s.outpps, s.inbps, s.outbps)
     r = rates.get(key)
     return (0.0,) * 5 if r is None else (r.cps, r.inpps, r.outpps, r.inbps, r.outbps)
@@ -162,12 +160,15 @@ def _rates_of(
 
 def render_table(
     services: Iterable[Service],
+    service_stats: Mapping[str, Stats],
     mode: str,
     exact: bool,
     rates: dict[str, Rates] | None,
     interval: float | None,
     out: TextIO,
 ) -> None:
+    from lvstop.model.ipvs import ZERO_STATS
+
     w = out.write
     source = (
         f"lvstop's rates over {interval:g} s"
@@ -193,13 +194,14 @@ def render_table(
         return "".join(f" {human(v, exact):>8}" for v in values)
 
     for svc in services:
+        key = svc.key
+        s = service_stats.get(key, ZERO_STATS)
         if mode == "stats":
-            s = svc.stats
             w(f"{svc.label:<33}{nums((s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes))}\n")
         elif mode == "rate":
-            w(f"{svc.label:<33}{nums(_rates_of(svc.key, svc, rates))}\n")
+            w(f"{svc.label:<33}{nums(_rates_of(key, s, rates))}\n")
         else:
-            r = _rates_of(svc.key, svc, rates)
+            r = _rates_of(key, s, rates)
             w(f"{service_line(svc):<69}{nums((r[0], r[1], r[3]))}\n")
         for rs in svc.real_servers:
             ep = f"  -> {rs.endpoint}"
@@ -207,9 +209,9 @@ def render_table(
                 s = rs.stats
                 w(f"{ep:<33}{nums((s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes))}\n")
             elif mode == "rate":
-                w(f"{ep:<33}{nums(_rates_of(rs.key, rs, rates))}\n")
+                w(f"{ep:<33}{nums(_rates_of(rs.key, rs.stats, rates))}\n")
             else:
-                r = _rates_of(rs.key, rs, rates)
+                r = _rates_of(rs.key, rs.stats, rates)
                 fwd = _FORWARD_LABEL.get(rs.forward, rs.forward)
                 w(
                     f"{ep:<33}{fwd:<7} {rs.weight:<6} {rs.active_conns:<10} "
@@ -354,5 +356,5 @@ def run(args: argparse.Namespace) -> int:
             )
     else:
         mode = "stats" if args.stats else "rate" if args.rate else "list"
-        render_table(services, mode, args.exact, rates, args.interval, out)
+        render_table(services, snapshot.service_stats, mode, args.exact, rates, args.interval, out)
     return 0

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lvstop.model.ipvs import IpvsSnapshot, Service, SyncDaemon, Timeouts
+from lvstop.model.ipvs import IpvsSnapshot, Service, SyncDaemon, Timeouts, stats_by_key
 
 #: a director's connection: connecting → live; down (with the reason) → retried with backoff
 CONNECTING, LIVE, DOWN = "connecting", "live", "down"
@@ -117,15 +117,16 @@ def ipvs_from_state(state: Mapping[str, Mapping[str, Any]], wall: float) -> Ipvs
         data["real_servers"] = sorted(
             by_service.get(key, ()), key=lambda r: (str(r["address"]), int(r["port"]))
         )
-        services.append(Service.from_dict(data))
+        services.append((Service.from_dict(data), data.get("stats")))
     ipvs = state.get("ipvs", {})
     timeouts = ipvs.get("timeouts")
     return IpvsSnapshot(
-        services=tuple(services),
+        services=tuple(svc for svc, _stats in services),
         timeouts=None if not timeouts else Timeouts.from_dict(timeouts),
         daemons=tuple(SyncDaemon.from_dict(d) for d in ipvs.get("daemons") or ()),
         taken_at=wall,
         wall_time=wall,
+        service_stats=stats_by_key(services),
     )
 
 

@@ -15,7 +15,7 @@ Stable keys (used as table row keys by the dashboard and by the rate tracker):
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any, ClassVar
 
@@ -175,7 +175,13 @@ def service_key(
 
 @dataclass(frozen=True, slots=True)
 class Service(JsonModel):
-    """A virtual service: (protocol, address, port) or a firewall mark, with its real servers."""
+    """A virtual service: (protocol, address, port) or a firewall mark, with its real servers.
+
+    Its counters are not here but in its snapshot (``IpvsSnapshot.stats_of``): they move every
+    poll, while what a service is and its real servers mostly stay, so a poll keeps the
+    previous poll's Service object and reads only the counters anew (at 10,000 services,
+    building every Service again was an eighth of a poll). A real server keeps its own: a poll
+    builds again only those it reads."""
 
     protocol: str
     family: str
@@ -191,7 +197,6 @@ class Service(JsonModel):
     persistence_mask: int = 32
     #: persistence engine name ("sip") or None
     persistence_engine: str | None = None
-    stats: Stats = ZERO_STATS
     real_servers: tuple[RealServer, ...] = ()
 
     JSON: ClassVar[JsonForm] = JsonForm(
@@ -277,14 +282,18 @@ class IpvsSnapshot(JsonModel):
     #: the ones an earlier poll read (the dashboard reads those it does not show less often).
     #: None: every service's (a full snapshot). Not part of equality or the JSON.
     real_servers_read: frozenset[str] | None = field(default=None, compare=False, repr=False)
+    #: each service's counters, by its key (its JSON object holds them as ``stats``)
+    service_stats: Mapping[str, Stats] = field(default_factory=dict, hash=False)
     #: lookup caches, built once (not part of equality or the JSON)
     _by_key: dict[str, Service] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     JSON: ClassVar[JsonForm] = JsonForm(
         head={"schema": lambda s: SCHEMA},
         rename={"wall_time": "time"},
-        late=("services",),
+        tail={"services": lambda s: s.services_json()},
         exclude={
+            "services": "written after the other keys, each service with its stats",
+            "service_stats": "written into each service's object, as its stats",
             "_by_key": "a lookup cache built from services",
             "real_servers_read": "which services this poll read the real servers of: how "
             "the dashboard polled, not what the kernel holds",
@@ -303,6 +312,14 @@ class IpvsSnapshot(JsonModel):
 
     def service(self, key: str) -> Service | None:
         return self._by_key.get(key)
+
+    def stats_of(self, key: str) -> Stats:
+        """The counters of service ``key`` (zero when the snapshot has no such service)."""
+        return self.service_stats.get(key, ZERO_STATS)
+
+    def services_json(self) -> list[dict[str, Any]]:
+        """Each service's JSON object, its stats before its real servers."""
+        return [service_json(svc, self.stats_of(key)) for key, svc in self._by_key.items()]
 
     def by_key(self) -> Mapping[str, Service]:
         """The services by key, in dump order (built once per snapshot: a service's key is
@@ -329,7 +346,28 @@ class IpvsSnapshot(JsonModel):
         schema = data.get("schema")
         if schema != SCHEMA:
             raise ValueError(f"not an {SCHEMA} document (schema: {schema!r})")
-        return from_json(cls, data)
+        services = [(Service.from_dict(s), s.get("stats")) for s in data.get("services") or ()]
+        return from_json(
+            cls,
+            data,
+            services=tuple(svc for svc, _stats in services),
+            service_stats=stats_by_key(services),
+        )
+
+
+def service_json(svc: Service, stats: Stats) -> dict[str, Any]:
+    """A service's JSON object with its counters: ``stats`` before ``real_servers``, where
+    the documents have always had it."""
+    data = svc.to_dict()
+    real_servers = data.pop("real_servers")
+    data["stats"] = stats.to_dict()
+    data["real_servers"] = real_servers
+    return data
+
+
+def stats_by_key(services: Iterable[tuple[Service, Mapping[str, Any] | None]]) -> dict[str, Stats]:
+    """Services' counters by key, from each one's JSON ``stats`` (absent: zero)."""
+    return {svc.key: ZERO_STATS if not st else Stats.from_dict(st) for svc, st in services}
 
 
 #: why a connection's addresses and ports are not keys of their own

@@ -405,7 +405,7 @@ class ServiceHead:
     key: str
 
 
-def make_service_head(s: dict[int, AttrValue], stats: Stats) -> ServiceHead | None:
+def make_service_head(s: dict[int, AttrValue]) -> ServiceHead | None:
     """A ServiceHead from the decoded attributes of a service nest (stats apart); None: not
     a service we can name (no address family, neither a fwmark nor protocol, address and
     port)."""
@@ -444,21 +444,23 @@ def make_service_head(s: dict[int, AttrValue], stats: Stats) -> ServiceHead | No
         # IPv6: a prefix length already; IPv4: a netmask, whose bits count in any byte order
         netmask if af == AF_INET6 else netmask.bit_count(),
         pe_name if isinstance(pe_name, str) else None,
-        stats,
     )
     return ServiceHead(
         service, ident, af, service_key(protocol, family, address, port_value, fwmark)
     )
 
 
-def decode_service_plain(buf: Buffer, off: int, length: int) -> ServiceHead | None:
-    """One service message (a GET_SERVICE reply) -> ServiceHead, or None (see
-    ``make_service_head``). Malformed: NetlinkError."""
+def decode_service_plain(buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
+    """One service message (a GET_SERVICE reply) -> (its ServiceHead, its counters), or None
+    (see ``make_service_head``). Malformed: NetlinkError."""
     s = message_attrs(buf, off, length).get(CMD_ATTR_SERVICE)
     if not isinstance(s, dict):
         return None
+    head = make_service_head(s)
+    if head is None:
+        return None
     stats = stats_from(s.get(SVC_ATTR_STATS64)) or stats_from(s.get(SVC_ATTR_STATS)) or ZERO_STATS
-    return make_service_head(s, stats)
+    return head, stats
 
 
 # -- messages as Linux writes them, read whole --------------------------------------------------
@@ -639,13 +641,14 @@ SVC_HEADS = tuple(
 SVC_TAILS = kernel_layouts(KERNEL_SVC_TAIL, skip=(SVC_ATTR_STATS,))
 
 
-def decode_service(buf: Buffer, off: int, length: int) -> ServiceHead | None:
+def decode_service(buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
     """``decode_service_plain``, reading a message as Linux writes it in three parts."""
     parts = _kernel_service(buf, off + genl.HDRLEN, off + length)
     if parts is None:
         return decode_service_plain(buf, off, length)
     s, counters, _tail = parts
-    return make_service_head(s, Stats(*counters))
+    head = make_service_head(s)
+    return None if head is None else (head, Stats(*counters))
 
 
 #: where a service message's tail was found: its size and the index of its layout among
@@ -746,13 +749,12 @@ class ServiceHeads:
                     return head, stats
         parts = _kernel_service(buf, start, end)
         if parts is None:
-            plain = decode_service_plain(buf, off, length)
-            return None if plain is None else (plain, plain.service.stats)
+            return decode_service_plain(buf, off, length)
         s, values, (size, _index) = parts
-        stats = Stats(*values)
-        made = make_service_head(s, stats)
+        made = make_service_head(s)
         if made is None:
             return None
+        stats = Stats(*values)
         if self._tails[0][0] != size:  # this kernel's layout: tried first from now on
             self._tails.sort(key=lambda tail: tail[0] != size)
         ident_end = end - size + TAIL_IDENT
@@ -1168,8 +1170,7 @@ class IpvsReader:
                 return None
             if heads_decode is not None:
                 return heads_decode(buf, off, length)
-            head = decode_service(buf, off, length)
-            return None if head is None else (head, head.service.stats)
+            return decode_service(buf, off, length)
 
         dumped: list[tuple[ServiceHead, Stats]] = t.dump(
             CMD_GET_SERVICE, b"", one_service, "IPVS service dump"
@@ -1185,6 +1186,7 @@ class IpvsReader:
         # updated in place (a poll reads those in focus and the sweep's turn); what a failed
         # read leaves there is still true
         services: list[Service] = []
+        stats_by_key: dict[str, Stats] = {}
         read: set[str] = set()
         old_services, old_heads = self._services, self._heads
         heads: dict[str, ServiceHead] = {}
@@ -1198,18 +1200,12 @@ class IpvsReader:
                     continue  # deleted between the two dumps: not part of this snapshot
                 read.add(key)
                 carried[key] = dests
-            # an idle service (the same head, counters and real servers): the same object
-            old = old_services.get(key)
-            if (
-                old is not None
-                and old.stats is stats
-                and old.real_servers is dests
-                and old_heads.get(key) is head
-            ):
-                svc = old
-            else:
-                svc = with_real_servers(head.service, dests, stats)
+            # the same head and real servers: the same object (its counters are the snapshot's)
+            svc = old_services.get(key)
+            if svc is None or svc.real_servers is not dests or old_heads.get(key) is not head:
+                svc = with_real_servers(head.service, dests)
             services.append(svc)
+            stats_by_key[key] = stats
             heads[key] = head
             service_keys.append(key)
         self.sweep.was_read(read, taken_at)
@@ -1226,6 +1222,7 @@ class IpvsReader:
             taken_at,
             wall,
             None if wanted is None else frozenset(read),
+            stats_by_key,
             service_keys,
         )
         if self.memo:
@@ -1297,8 +1294,9 @@ class IpvsReader:
             head = None
             for msg in replies:
                 if msg[genl.NLMSGHDR.size] == CMD_NEW_SERVICE:
-                    head = decode_service(msg, 0, len(msg))
-                    if head is not None:
+                    decoded = decode_service(msg, 0, len(msg))
+                    if decoded is not None:
+                        head = decoded[0]
                         break
             if head is None:
                 return None
@@ -1350,11 +1348,8 @@ def promote_to_oldest_generation() -> None:
         gc.unfreeze()
 
 
-def with_real_servers(
-    svc: Service, real_servers: tuple[RealServer, ...], stats: Stats | None = None
-) -> Service:
-    """``svc`` with these real servers (and these counters if given; positional: a
-    snapshot builds thousands)."""
+def with_real_servers(svc: Service, real_servers: tuple[RealServer, ...]) -> Service:
+    """``svc`` with these real servers (positional: a snapshot builds thousands)."""
     return Service(
         svc.protocol,
         svc.family,
@@ -1366,7 +1361,6 @@ def with_real_servers(
         svc.persistence_timeout,
         svc.persistence_mask,
         svc.persistence_engine,
-        svc.stats if stats is None else stats,
         real_servers,
     )
 

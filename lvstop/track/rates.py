@@ -72,9 +72,8 @@ def delta_rates(prev: Stats, cur: Stats, seconds: float) -> Rates | None:
 
 def counters_by_key(snapshot: IpvsSnapshot) -> dict[str, Stats]:
     """Every service and real server of a snapshot by its stable key."""
-    out: dict[str, Stats] = {}
+    out = dict(snapshot.service_stats)
     for svc in snapshot.services:
-        out[svc.key] = svc.stats
         for rs in svc.real_servers:
             out[rs.key] = rs.stats
     return out

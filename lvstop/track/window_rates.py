@@ -33,7 +33,7 @@ class _Poll:
     poll the window reaches back to (None: none old enough yet) and the rates computed."""
 
     taken_at: float
-    services: dict[str, Stats]
+    services: Mapping[str, Stats]
     #: None once no window ends at it or starts from it (its real servers are not needed)
     snapshot: IpvsSnapshot | None
     base: _Poll | None
@@ -54,7 +54,7 @@ class WindowRates:
         now = snapshot.taken_at
         if self._polls and now <= self._polls[-1].taken_at:
             return  # the same snapshot again (or older): nothing new
-        services = {key: svc.stats for key, svc in snapshot.by_key().items()}
+        services = snapshot.service_stats
         base = None
         for poll in reversed(self._polls):
             if now - poll.taken_at >= self.window - 1e-6:

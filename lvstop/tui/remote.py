@@ -95,6 +95,7 @@ class AgentIpvs:
             snap.daemons,
             taken_at=time.monotonic(),
             wall_time=time.time(),
+            service_stats=snap.service_stats,
         )
 
     async def close(self) -> None:

@@ -115,6 +115,7 @@ class FakeActions:
             daemons=snapshot.daemons,
             taken_at=snapshot.taken_at,
             wall_time=snapshot.wall_time,
+            service_stats=snapshot.service_stats,
         )
 
 

@@ -33,10 +33,10 @@ pytestmark = pytest.mark.lab
 def service_stats(reader: IpvsReader, key: str) -> Stats:
     """Service ``key``'s counters as the reader reads them now; LookupError while the
     service is not there (``wait_until`` counts an exception as not yet)."""
-    svc = reader.read().service(key)
-    if svc is None:
+    snap = reader.read()
+    if snap.service(key) is None:
         raise LookupError(f"no service {key}")
-    return svc.stats
+    return snap.stats_of(key)
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +115,8 @@ def test_counters_and_connections_agree_with_ipvsadm_within_one_poll(
             svc2 = after.service(svc.key)
             assert svc2 is not None
             for i, name in enumerate(ipvs_oracle.STAT_COLS):
-                lo, hi = getattr(svc.stats, name), getattr(svc2.stats, name)
+                lo = getattr(before.stats_of(svc.key), name)
+                hi = getattr(after.stats_of(svc.key), name)
                 assert lo <= int(stats[svc.key].head[i]) <= hi, (svc.key, name)
             for rs in svc.real_servers:
                 rs2 = svc2.real_server(rs.endpoint)
@@ -245,7 +246,7 @@ def test_record_dump_json_under_steady_load(lab: LabHandle, load: Load) -> None:
     key = f"tcp:{VIP1}:8888"
     services = [s.service(key) for s in snaps]
     assert None not in services
-    conns = [svc.stats.conns for svc in services if svc is not None]
+    conns = [s.stats_of(key).conns for s in snaps]
     assert conns == sorted(conns) and conns[-1] > conns[0]  # steady load: counters grow
     assert all(len(svc.real_servers) == 2 for svc in services if svc is not None)
     RECORD_DIR.mkdir(parents=True, exist_ok=True)

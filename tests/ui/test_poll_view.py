@@ -51,6 +51,7 @@ def test_service_sort_values_are_the_rows_values(data: st.DataObject) -> None:
     snapshot = IpvsSnapshot()
     for tick in range(data.draw(st.integers(1, 4))):
         services = []
+        stats = {}
         for i in range(n):
             key = f"tcp:10.1.0.{i}:80"
             rss = tuple(
@@ -72,11 +73,11 @@ def test_service_sort_values_are_the_rows_values(data: st.DataObject) -> None:
                     80,
                     scheduler=data.draw(st.sampled_from(["rr", "wlc"])),
                     persistence_timeout=data.draw(st.sampled_from([0, 300])),
-                    stats=Stats(conns=tick * data.draw(st.integers(0, 100))),
                     real_servers=rss,
                 )
             )
-        snapshot = IpvsSnapshot(tuple(services), taken_at=float(tick))
+            stats[key] = Stats(conns=tick * data.draw(st.integers(0, 100)))
+        snapshot = IpvsSnapshot(tuple(services), taken_at=float(tick), service_stats=stats)
         rates.update(snapshot)
     lazy = view.ServiceRows(snapshot, rates)
     for row in view.service_rows(snapshot, rates):

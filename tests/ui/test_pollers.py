@@ -23,6 +23,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "ui"
 
 def table(services: int, tick: int) -> IpvsSnapshot:
     out = []
+    stats = {}
     for s in range(services):
         key = f"tcp:10.3.{s // 250}.{s % 250}:80"
         rss = tuple(
@@ -41,11 +42,11 @@ def table(services: int, tick: int) -> IpvsSnapshot:
                 "inet",
                 f"10.3.{s // 250}.{s % 250}",
                 80,
-                stats=Stats(conns=tick * 6),
                 real_servers=rss,
             )
         )
-    return IpvsSnapshot(tuple(out), taken_at=float(tick))
+        stats[key] = Stats(conns=tick * 6)
+    return IpvsSnapshot(tuple(out), taken_at=float(tick), service_stats=stats)
 
 
 class FocusSource:

@@ -64,9 +64,10 @@ def test_imbalance_and_drain_marks() -> None:
         )
         frames.append(
             IpvsSnapshot(
-                (replace(svc, real_servers=rss, stats=Stats(conns=c1 + c2)),),
+                (replace(svc, real_servers=rss),),
                 Timeouts(),
                 taken_at=float(t),
+                service_stats={key: Stats(conns=c1 + c2)},
             )
         )
     rates = WindowRates()
@@ -157,8 +158,8 @@ def _frames_with_recreation(gap: list[int]) -> list[IpvsSnapshot]:
         folded = (t - born) // 2 * 2
         conns = 20 * folded
         stats = Stats(conns=conns, inpkts=5 * conns, inbytes=300 * conns)
-        svc = Service("tcp", "inet", "10.9.0.1", 80, scheduler="rr", stats=stats)
-        frames.append(IpvsSnapshot((svc,), taken_at=float(t)))
+        svc = Service("tcp", "inet", "10.9.0.1", 80, scheduler="rr")
+        frames.append(IpvsSnapshot((svc,), taken_at=float(t), service_stats={svc.key: stats}))
     return frames
 
 

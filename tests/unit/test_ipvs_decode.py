@@ -328,8 +328,8 @@ def heads_decode_alike(heads: ipvs.ServiceHeads, msg: bytes) -> None:
         return
     assert got is not None
     head, stats = got
-    assert ipvs.with_real_servers(head.service, (), stats) == want.service
-    assert (head.ident, head.af, head.key) == (want.ident, want.af, want.key)
+    assert (head.service, stats) == (want[0].service, want[1])
+    assert (head.ident, head.af, head.key) == (want[0].ident, want[0].af, want[0].key)
 
 
 def with_counters(attrs: Attrs, values: list[int], wide_values: list[int]) -> Attrs:

@@ -55,14 +55,14 @@ def test_order_and_service_lines_match_ipvsadm_ln(name: str) -> None:
 def test_tables_render_every_object(mode: str) -> None:
     snap, _ = replayed("lab-d1-after-load.json")
     out = io.StringIO()
-    dump.render_table(dump.sorted_services(snap), mode, True, None, None, out)
+    dump.render_table(dump.sorted_services(snap), snap.service_stats, mode, True, None, None, out)
     text = out.getvalue()
     for svc, rs in snap.real_servers():
         assert rs.endpoint in text and svc.label in text
     if mode == "stats":
         vip1 = snap.service("tcp:10.0.5.96:8888")
         assert vip1 is not None
-        assert str(vip1.stats.inbytes) in text
+        assert str(snap.stats_of(vip1.key).inbytes) in text
 
 
 def test_timeouts_view_and_human_numbers() -> None:

@@ -125,7 +125,8 @@ def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing() -
     snap = reader.read()
     assert gc.get_freeze_count() == 0
     oldest = {id(o) for o in gc.get_objects(generation=2)}
-    assert id(snap.services[0]) in oldest and id(snap.services[0].stats) in oldest
+    key = snap.services[0].key
+    assert id(snap.services[0]) in oldest and id(snap.stats_of(key)) in oldest
     assert gone() is not None  # not collected yet: waits for a full collection
     gc.collect()
     assert gone() is None
@@ -145,8 +146,8 @@ def test_a_service_that_vanishes_and_comes_back_has_its_real_servers_read_again(
     )
 
     def ident(hex_msg: str) -> str | None:
-        head = ipvs.decode_service(bytes.fromhex(hex_msg), 0, len(hex_msg) // 2)
-        return None if head is None else head.ident.hex()
+        decoded = ipvs.decode_service(bytes.fromhex(hex_msg), 0, len(hex_msg) // 2)
+        return None if decoded is None else decoded[0].ident.hex()
 
     victim = next(i for i, m in enumerate(service_dump["replies"]) if ident(m) == dests["attrs"])
     without = dict(

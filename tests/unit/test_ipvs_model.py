@@ -110,7 +110,7 @@ port = st.integers(0, 65535)
 
 
 @st.composite
-def services(draw: st.DrawFn) -> Service:
+def services(draw: st.DrawFn) -> tuple[Service, Stats]:
     fam = draw(st.sampled_from(["inet", "inet6"]))
     proto = draw(st.sampled_from(["tcp", "udp", "sctp", "fwmark"]))
     addr_st = v4 if fam == "inet" else v6
@@ -140,7 +140,7 @@ def services(draw: st.DrawFn) -> Service:
             unique_by=lambda r: (r.address, r.port),
         )
     )
-    return Service(
+    svc = Service(
         proto,
         fam,
         addr,
@@ -150,13 +150,13 @@ def services(draw: st.DrawFn) -> Service:
         flags=tuple(draw(st.sets(st.sampled_from(["persistent", "one-packet"])))),
         persistence_timeout=draw(st.integers(0, 10**6)),
         persistence_mask=draw(st.integers(0, 32 if fam == "inet" else 128)),
-        stats=draw(stats_st),
         real_servers=tuple(rss),
     )
+    return svc, draw(stats_st)
 
 
 @given(
-    st.lists(services(), max_size=4, unique_by=lambda s: s.key),
+    st.lists(services(), max_size=4, unique_by=lambda s: s[0].key),
     st.one_of(
         st.none(),
         st.builds(Timeouts, st.integers(0, 2**31), st.integers(0, 2**31), st.integers(0, 2**31)),
@@ -174,13 +174,20 @@ def services(draw: st.DrawFn) -> Service:
     st.floats(0, 2e9),
 )
 def test_json_round_trip(
-    svcs: list[Service],
+    svcs: list[tuple[Service, Stats]],
     timeouts: Timeouts | None,
     daemons: list[SyncDaemon],
     mono: float,
     wall: float,
 ) -> None:
-    snap = IpvsSnapshot(tuple(svcs), timeouts, tuple(daemons), mono, wall)
+    snap = IpvsSnapshot(
+        tuple(svc for svc, _stats in svcs),
+        timeouts,
+        tuple(daemons),
+        mono,
+        wall,
+        service_stats={svc.key: stats for svc, stats in svcs},
+    )
     back = IpvsSnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
     assert back == snap
     assert back.to_dict() == snap.to_dict()

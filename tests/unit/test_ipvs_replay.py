@@ -70,7 +70,8 @@ def test_counters_recorded_after_load_are_not_all_zero() -> None:
     """The after-load recording exercises the counters (else the stats check proves little)."""
     snap, _ = replay(load("lab-d1-after-load.json"))
     svc = snap.service("tcp:10.0.5.96:8888")
-    assert svc is not None and svc.stats.conns > 0 and svc.stats.inbytes > 0
+    stats = snap.stats_of("tcp:10.0.5.96:8888")
+    assert svc is not None and stats.conns > 0 and stats.inbytes > 0
     assert sum(rs.inactive_conns for rs in svc.real_servers) > 0
 
 

@@ -18,7 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lvstop.model.host import HostStats, InterfaceRate, KeepalivedPids
-from lvstop.model.ipvs import IpvsSnapshot, RealServer, Service, Stats, SyncDaemon, Timeouts
+from lvstop.model.ipvs import (
+    SCHEMA,
+    IpvsSnapshot,
+    RealServer,
+    Service,
+    Stats,
+    SyncDaemon,
+    Timeouts,
+)
 from lvstop.model.vrrp import (
     Advert,
     CaptureStats,
@@ -183,7 +191,8 @@ def test_older_documents_take_the_named_missing_values() -> None:
         }
     )
     assert (router.addresses, router.adverts, router.rate, router.src_mac) == ((), 0, 0.0, None)
-    svc = Service.from_dict(
-        {"protocol": "tcp", "address": "2001:db8::0:1", "port": 80, "family": "inet6"}
-    )
-    assert (svc.address, svc.persistence_mask, svc.stats) == ("2001:db8::1", 128, Stats())
+    data = {"protocol": "tcp", "address": "2001:db8::0:1", "port": 80, "family": "inet6"}
+    svc = Service.from_dict(data)
+    assert (svc.address, svc.persistence_mask) == ("2001:db8::1", 128)
+    snap = IpvsSnapshot.from_dict({"schema": SCHEMA, "services": [data]})  # no stats: zero
+    assert snap.stats_of(svc.key) == Stats()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +14,7 @@ SVC_KEY = "tcp:10.0.5.96:8888"
 
 def snap(t: float, svc_conns: int, rs_conns: dict[str, int], services: int = 1) -> IpvsSnapshot:
     svcs = []
+    stats = {}
     for i in range(services):
         key = SVC_KEY if i == 0 else f"tcp:10.0.5.96:{9000 + i}"
         rss = tuple(
@@ -30,11 +29,11 @@ def snap(t: float, svc_conns: int, rs_conns: dict[str, int], services: int = 1) 
                 "inet",
                 "10.0.5.96",
                 8888 if i == 0 else 9000 + i,
-                stats=Stats(conns=svc_conns, inpkts=svc_conns * 3),
                 real_servers=rss,
             )
         )
-    return IpvsSnapshot(tuple(svcs), taken_at=t)
+        stats[svcs[-1].key] = Stats(conns=svc_conns, inpkts=svc_conns * 3)
+    return IpvsSnapshot(tuple(svcs), taken_at=t, service_stats=stats)
 
 
 counters = st.integers(min_value=0, max_value=2**64 - 1)
@@ -114,11 +113,11 @@ def test_ring_buffer_keeps_last_n(values: list[float], size: int) -> None:
 def test_monotonic_counters_give_nonnegative_rates(increments: list[int]) -> None:
     tr = RateTracker()
     total = 0
-    base = Service("udp", "inet", "10.0.5.97", 53)
+    s = Service("udp", "inet", "10.0.5.97", 53)
     for i, inc in enumerate(increments):
         total += inc
-        s = replace(base, stats=Stats(conns=total, outbytes=total * 2))
-        r = tr.update(IpvsSnapshot((s,), taken_at=float(i)))
+        counters = {s.key: Stats(conns=total, outbytes=total * 2)}
+        r = tr.update(IpvsSnapshot((s,), taken_at=float(i), service_stats=counters))
         if i:
             assert r[s.key].cps == inc
             assert r[s.key].outbps == 2 * inc
