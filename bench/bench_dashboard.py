@@ -629,6 +629,25 @@ def keypress_latency(samples: int, mode: str = "load1000", warmup: float = 4.0) 
 # ---- in-process refresh cost --------------------------------------------------------------
 
 
+def check_replay(what: str, previous: IpvsSnapshot | None, snap: IpvsSnapshot, total: int) -> None:
+    """The replay is honest: every real server is there, and every counter of what was read
+    moved (a service's Service object is reused only for what did not change: its head and
+    real servers, never its counters)."""
+    n = sum(len(svc.real_servers) for svc in snap.services)
+    if n != total:
+        raise SystemExit(f"bench_dashboard: {what}: {n} real servers, expected {total}")
+    if previous is None:
+        return
+    first = snap.services[0]
+    if snap.real_servers_fresh(first.key) and any(
+        a.stats == b.stats
+        for a, b in zip(previous.services[0].real_servers, first.real_servers, strict=True)
+    ):
+        raise SystemExit("bench_dashboard: a replayed counter did not move")
+    if any(previous.stats_of(key) == stats for key, stats in snap.service_stats.items()):
+        raise SystemExit("bench_dashboard: a replayed service counter did not move")
+
+
 async def refresh_cost(
     moving: MovingReplies, what: str, services: int, per_service: int, polls: int
 ) -> dict[str, float]:
@@ -700,25 +719,7 @@ async def refresh_cost(
             gcs.append(in_gc[0] - g0)
             fresh = snap.real_servers_read
             read.append(len(snap.services) if fresh is None else len(fresh))
-            # the replay is honest: every real server is there and every counter of what
-            # was read moved
-            n = sum(len(svc.real_servers) for svc in snap.services)
-            if n != services * per_service:
-                raise SystemExit(
-                    f"bench_dashboard: {what}: {n} real servers, expected {services * per_service}"
-                )
-            first = snap.services[0]
-            if (
-                previous is not None
-                and snap.real_servers_fresh(first.key)
-                and any(
-                    a.stats == b.stats
-                    for a, b in zip(
-                        previous.services[0].real_servers, first.real_servers, strict=True
-                    )
-                )
-            ):
-                raise SystemExit("bench_dashboard: a replayed counter did not move")
+            check_replay(what, previous, snap, services * per_service)
             previous = snap
     gc.callbacks.remove(gc_time)
     reader.close()
@@ -869,7 +870,7 @@ def frozen_object_cost() -> float:
 
 def refresh_section(args: argparse.Namespace) -> None:
     # the polls after a whole turn of the real servers not on the screen at the 10 s period
-    # (bench's clock: 1 poll a second; over 20,000 real servers a turn takes longer, each
+    # (bench's clock: 1 poll a second; over 10,000 real servers a turn takes longer, each
     # poll reading the same budget)
     polls = 6 if args.quick else 2 + int(SWEEP_EVERY) + 2
     print(
