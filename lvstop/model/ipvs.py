@@ -180,8 +180,8 @@ class Service(JsonModel):
     Its counters are not here but in its snapshot (``IpvsSnapshot.stats_of``): they move every
     poll, while what a service is and its real servers mostly stay, so a poll keeps the
     previous poll's Service object and reads only the counters anew (at 10,000 services,
-    building every Service again was an eighth of a poll). A real server keeps its own: a poll
-    builds again only those it reads."""
+    building every Service again was a seventh of a poll). A real server keeps its own: a
+    poll builds again only those it reads."""
 
     protocol: str
     family: str

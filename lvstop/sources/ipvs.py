@@ -1134,7 +1134,7 @@ class IpvsReader:
         return await asyncio.to_thread(self.read, focus)
 
     def read(self, focus: Collection[str] | None = None) -> IpvsSnapshot:
-        """A snapshot: every service with its stats; the real servers of every service
+        """A snapshot: every service and its counters; the real servers of every service
         (``focus`` None), or (a partial read) of the services in ``focus`` and of those
         ``self.sweep`` says are due, the others keeping the real servers an earlier read
         gave (``IpvsSnapshot.real_servers_read`` says which were read)."""
@@ -1157,9 +1157,9 @@ class IpvsReader:
         Memo: a reply message whose attributes are byte for byte those of the previous poll
         gives back the previous poll's frozen object instead of being decoded again: a real
         server's message, whole; a service's, its head and its counters apart
-        (``ServiceHeads``), and a service whose head, counters and real servers are all the
-        previous poll's is the previous poll's object. Only objects seen in this poll are
-        kept.
+        (``ServiceHeads``), and a service whose head and real servers are the previous
+        poll's is the previous poll's object (its counters are the snapshot's
+        ``service_stats``, new each poll). Only objects seen in this poll are kept.
         """
         t = self.transport
         taken_at = self._clock()

@@ -106,6 +106,26 @@ def test_a_polling_reader_gives_what_a_cold_reader_gives(
         assert hot.services == cold.services
         assert dict(hot.by_key()) == dict(cold.by_key())
         assert list(hot.by_key()) == [svc.key for svc in hot.services]
+        assert dict(hot.service_stats) == dict(cold.service_stats)
+        assert list(hot.service_stats) == list(hot.by_key())
+
+
+def test_a_service_whose_counters_alone_moved_is_the_same_object_with_new_counters() -> None:
+    """Only the counters of every service move: each Service object is the last poll's (its
+    head and real servers unchanged), each service's counters the new ones."""
+    recorded = exchanges()
+    dump = next(ex for ex in recorded if ex["kind"] == "dump" and ex["cmd"] == ipvs.CMD_GET_SERVICE)
+    moved = dict(
+        dump,
+        replies=[with_counters(m, 1, tuple(range(7, 17))) for m in dump["replies"]],
+    )
+    reader = IpvsReader(Replayer(recorded + [moved if ex is dump else ex for ex in recorded]))
+    first, second = reader.read(), reader.read()
+    assert len(second.services) == len(first.services) > 1
+    for before, after in zip(first.services, second.services, strict=True):
+        assert after is before
+        assert second.stats_of(after.key) != first.stats_of(before.key)
+        assert second.stats_of(after.key).conns == 7
 
 
 class _Node:
