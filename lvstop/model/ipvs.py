@@ -319,7 +319,7 @@ class IpvsSnapshot(JsonModel):
 
     def services_json(self) -> list[dict[str, Any]]:
         """Each service's JSON object, its stats before its real servers."""
-        return [service_json(svc, self.stats_of(key)) for key, svc in self._by_key.items()]
+        return [service_json(svc, self.stats_of(svc.key)) for svc in self.services]
 
     def by_key(self) -> Mapping[str, Service]:
         """The services by key, in dump order (built once per snapshot: a service's key is
