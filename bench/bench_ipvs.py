@@ -70,9 +70,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from lvstop.model.ipvs import IpvsSnapshot, Service, Stats  # noqa: E402
 from lvstop.sources import genl  # noqa: E402
 from lvstop.sources import ipvs as I  # noqa: E402
 from lvstop.sources.genl import NetlinkError  # noqa: E402
+
+#: what a floor reads: the services, and their counters by key (as a snapshot holds them)
+FloorModel = tuple[tuple[Service, ...], dict[str, Stats]]
 
 SIZES = [(100, 10), (1000, 10), (5000, 4)]
 QUICK_SIZES = [(100, 10), (1000, 10)]
@@ -411,16 +415,17 @@ class Floor:
             out.append((args, self.dump(8, ident, lambda b, o, n: dest(b, o))))
         return out
 
-    def read_model(self) -> tuple[Any, ...]:
-        from lvstop.model.ipvs import Service
-
+    def read_model(self) -> FloorModel:
+        """The services and their counters by key, as a snapshot holds them."""
         dest = self.f["dest"]
-        services = []
+        services, stats = [], {}
         for args, ident in self.dump(4, b"", self.f["service"]):
+            *head, counters = args
             key = f"tcp:{args[2]}:{args[3]}"
             dests = self.dump(8, ident, lambda b, o, n, key=key: dest(b, o, n, key))
-            services.append(Service(*args, tuple(dests)))  # type: ignore[call-arg]
-        return tuple(services)
+            services.append(Service(*head, tuple(dests)))  # type: ignore[call-arg]
+            stats[key] = counters
+        return tuple(services), stats
 
 
 def floor_ident(svc_msg: bytes) -> bytes:
@@ -604,7 +609,10 @@ def inside(out_dir: Path, quick: bool) -> None:
         floor = Floor()
         # the floors must give what lvstop gives (else they are no floor for it), and the
         # batched receive what the plain one gives
-        assert floor.read_model() == cold.read().services, "floor(model) differs from lvstop"
+        cold_snap = cold.read()
+        assert floor.read_model() == (cold_snap.services, dict(cold_snap.service_stats)), (
+            "floor(model) differs from lvstop"
+        )
         assert plain.read().services == snap.services, "batched and plain reads differ"
         sockets = IpvsNetlink()
         idents = [I.service_ident_for(svc) for svc in snap.services]
@@ -778,7 +786,6 @@ class MemoryTransport:
 def replay_parse(exchanges: list[dict[str, Any]], rounds: int = 21) -> dict[str, Any]:
     """Parsing alone on the host: the same message bytes through lvstop's reader and the
     floors (interleaved rounds, cyclic GC paused in all as ``IpvsReader.read()`` does)."""
-    from lvstop.model.ipvs import Service
     from lvstop.sources.ipvs import IpvsReader
 
     transport = MemoryTransport(exchanges)
@@ -792,18 +799,19 @@ def replay_parse(exchanges: list[dict[str, Any]], rounds: int = 21) -> dict[str,
     n_rs = sum(len(g[1]) for g in groups)
     reader = IpvsReader(transport, memo=False)
 
-    def lvstop() -> tuple[Service, ...]:
-        return reader.read().services
+    def lvstop() -> IpvsSnapshot:
+        return reader.read()
 
-    def floor(service: Any, dest: Any) -> Callable[[], tuple[Service, ...]]:
-        def run() -> tuple[Service, ...]:
-            out = []
+    def floor(service: Any, dest: Any) -> Callable[[], FloorModel]:
+        def run() -> FloorModel:
+            out, stats = [], {}
             for smsg, dmsgs in groups:
-                args, _ident = service(smsg, 0, len(smsg))
-                key = f"tcp:{args[2]}:{args[3]}"
+                (*head, counters), _ident = service(smsg, 0, len(smsg))
+                key = f"tcp:{head[2]}:{head[3]}"
                 rss = tuple([dest(m, 0, len(m), key) for m in dmsgs])
-                out.append(Service(*args, rss))  # type: ignore[call-arg]
-            return tuple(out)
+                out.append(Service(*head, rss))  # type: ignore[call-arg]
+                stats[key] = counters
+            return tuple(out), stats
 
         return run
 
@@ -816,7 +824,10 @@ def replay_parse(exchanges: list[dict[str, Any]], rounds: int = 21) -> dict[str,
             service_u(smsg, 0, len(smsg))
             [dest_tuple(m, 0) for m in dmsgs]
 
-    assert floor_model() == lvstop() == floor_unchecked(), "a floor differs from lvstop"
+    snap = lvstop()
+    assert floor_model() == (snap.services, dict(snap.service_stats)) == floor_unchecked(), (
+        "a floor differs from lvstop"
+    )
     gc.disable()
     try:
         run = run_rounds(
