@@ -24,7 +24,7 @@ import select
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from lvstop import __version__
@@ -46,7 +46,7 @@ from lvstop.agent.protocol import (
     parse_request,
 )
 from lvstop.errors import LvstopError, one_line
-from lvstop.model.ipvs import IpvsSnapshot, service_json
+from lvstop.model.ipvs import IpvsSnapshot, Service, Stats, service_json
 from lvstop.model.vrrp import VridState
 
 #: seconds between the host figures (they move all the time; the fleet needs them coarse)
@@ -527,7 +527,8 @@ class Agent:
         )
         self._ipvs: IpvsSnapshot | None = None
         self._drained_key: tuple[float, int] | None = None
-        self._last_services: tuple[Any, ...] | None = None
+        #: the services and their counters the last sections were made of
+        self._last_services: tuple[tuple[Service, ...], Mapping[str, Stats]] | None = None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -547,7 +548,7 @@ class Agent:
             self._ipvs = None
             return
         self._ipvs = snap
-        if snap.services == self._last_services and self.state["service"]:
+        if (snap.services, snap.service_stats) == self._last_services and self.state["service"]:
             # nothing moved: the sections of the last poll (to_dict of every real server
             # each second is most of a quiet agent's CPU at 100x10)
             state["service"], state["real_server"] = (
@@ -556,7 +557,7 @@ class Agent:
             )
         else:
             state["service"], state["real_server"] = ipvs_sections(snap)
-            self._last_services = snap.services
+            self._last_services = (snap.services, snap.service_stats)
         state["ipvs"]["timeouts"] = None if snap.timeouts is None else snap.timeouts.to_dict()
         state["ipvs"]["daemons"] = [d.to_dict() for d in snap.daemons]
 

@@ -302,3 +302,37 @@ def test_vrrp_snapshot_sends_only_the_events_not_seen() -> None:
     assert [e["kind"] for e in later["events"]] == ["silent"]
     assert [v["vrid"] for v in later["vrids"]] == [51]  # the VRIDs: every time
     assert wire.snapshot(max(e["time"] for e in whole["events"]))["events"] == []
+
+
+def test_a_poll_where_only_the_services_counters_moved_sends_them(tmp_path: Path) -> None:
+    """The agent reuses its last sections only when nothing moved: services whose counters
+    alone moved (the same Service objects) still send their new stats."""
+    import argparse
+    import io
+
+    from lvstop.agent import server
+    from lvstop.sources.ipvs import CMD_GET_SERVICE, IpvsReader
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ipvs_record import Replayer
+    from test_ipvs_memo import exchanges, with_counters
+
+    parser = argparse.ArgumentParser()
+    server.add_arguments(parser)
+    args = parser.parse_args(["--no-vrrp", "--state-file", str(tmp_path / "drained.json")])
+    agent = server.Agent(args, io.BytesIO(), io.BytesIO())
+    recorded = exchanges()
+    dump = next(ex for ex in recorded if ex["kind"] == "dump" and ex["cmd"] == CMD_GET_SERVICE)
+    moved = dict(dump, replies=[with_counters(m, 1, tuple(range(7, 17))) for m in dump["replies"]])
+    agent._reader = IpvsReader(
+        Replayer(recorded + [moved if ex is dump else ex for ex in recorded])
+    )
+    sections = []
+    for _ in range(2):
+        state = empty_state()
+        agent._read_ipvs(state)
+        agent.state = state
+        sections.append(state["service"])
+    assert sections[0].keys() == sections[1].keys() and len(sections[1]) > 1
+    for key, svc in sections[1].items():
+        assert svc["stats"]["conns"] == 7 != sections[0][key]["stats"]["conns"]
