@@ -882,7 +882,9 @@ def refresh_section(args: argparse.Namespace) -> None:
     for services, per in SIZES:
         path = found[(services, per)]
         moving = MovingReplies(json.loads(path.read_text()))
+        before = frozen_object_cost()
         r = asyncio.run(refresh_cost(moving, str(path), services, per, polls))
+        speed = f"host: a Stats in {before:.2f} / {frozen_object_cost():.2f} us before / after"
         n = services * per
         print(
             f"   {services}x{per:<3} ({n:>6} RS): cpu median {r['cpu_ms']:6.1f} ms, mean "
@@ -890,7 +892,7 @@ def refresh_section(args: argparse.Namespace) -> None:
             f"{r['wall_ms']:6.1f} ms (max {r['max_ms']:.1f}); poll {r['poll_cpu_ms']:.1f} ms "
             f"cpu reading {r['services_read']:.0f} of {services} services' real servers; "
             f"rates+diff+rows {r['update_ms']:.1f} ms; cyclic GC {r['gc_mean_ms']:.1f} ms "
-            f"mean; n={r['rounds']}"
+            f"mean; n={r['rounds']}; {speed}"
         )
         target = TARGETS.get(n)
         if target is not None:
@@ -906,7 +908,7 @@ def refresh_section(args: argparse.Namespace) -> None:
                 f"   refresh cycle CPU at {n:,} RS ({services}x{per}): median "
                 f"{r['cpu_ms']:.1f} ms, mean {r['cpu_mean_ms']:.1f} ms, target "
                 f"(issue 12) <= {cpu_target:g} ms: "
-                f"{'PASS' if worst <= cpu_target else 'MISS'}"
+                f"{'PASS' if worst <= cpu_target else 'MISS'} ({speed})"
             )
     print(f"   replies: {', '.join(str(p.relative_to(ROOT)) for p in found.values())}")
     print(
