@@ -715,7 +715,7 @@ class ServiceHeads:
 
     What it keeps per service: the bytes before its stats (the key), its head, the bytes of its
     stats and the Stats read from them; a service whose stats bytes are its last poll's gets
-    that Stats object again (so an idle service is recognised by identity further on)."""
+    that Stats object again (an idle service costs no new object)."""
 
     def __init__(self) -> None:
         #: the bytes before a service's stats -> (its head, the bytes after them, the Stats
