@@ -37,9 +37,11 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 from lvstop.errors import LvstopError
 from lvstop.model.ipvs import (
     ZERO_STATS,
+    Counters,
     IpvsSnapshot,
     RealServer,
     Service,
+    ServiceCounters,
     Stats,
     SyncDaemon,
     Timeouts,
@@ -718,17 +720,18 @@ class ServiceHeads:
     that Stats object again (an idle service costs no new object)."""
 
     def __init__(self) -> None:
-        #: the bytes before a service's stats -> (its head, the bytes after them, the Stats
-        #: read from those): the last poll's, and this one's
-        self._last: dict[bytes, tuple[ServiceHead, bytes, Stats]] = {}
-        self._seen: dict[bytes, tuple[ServiceHead, bytes, Stats]] = {}
+        #: the bytes before a service's stats -> (its head, the bytes after them, the
+        #: counters read from those): the last poll's, and this one's
+        self._last: dict[bytes, tuple[ServiceHead, bytes, Counters]] = {}
+        self._seen: dict[bytes, tuple[ServiceHead, bytes, Counters]] = {}
         #: (tail size, its layouts) to try, the last size decoded first (any order gives
         #: the same)
         self._tails = list(SVC_TAILS.items())
 
-    def decode(self, buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
-        """(the head, with any counters, and the message's counters), or None (see
-        ``make_service_head``). Malformed: NetlinkError."""
+    def decode(self, buf: Buffer, off: int, length: int) -> tuple[ServiceHead, Counters] | None:
+        """(the head, and the message's counters: a Stats, or its values for
+        ``ServiceCounters`` to build one when read), or None (see ``make_service_head``).
+        Malformed: NetlinkError."""
         start, end = off + genl.HDRLEN, off + length
         for size, layouts in self._tails:
             if end - size <= start:
@@ -741,12 +744,12 @@ class ServiceHeads:
                     known = self._last.get(ident)
                     if known is None:
                         break  # the first layout of a size that matches is the one taken
-                    head, last_raw, stats = known
+                    head, last_raw, counters = known
                     raw = bytes(buf[ident_end:end])
                     if raw != last_raw:
-                        stats = Stats(*tail[4:])
-                    self._seen[ident] = (head, raw, stats)
-                    return head, stats
+                        counters = tail[4:]
+                    self._seen[ident] = (head, raw, counters)
+                    return head, counters
         parts = _kernel_service(buf, start, end)
         if parts is None:
             return decode_service_plain(buf, off, length)
@@ -754,12 +757,11 @@ class ServiceHeads:
         made = make_service_head(s)
         if made is None:
             return None
-        stats = Stats(*values)
         if self._tails[0][0] != size:  # this kernel's layout: tried first from now on
             self._tails.sort(key=lambda tail: tail[0] != size)
         ident_end = end - size + TAIL_IDENT
-        self._seen[bytes(buf[start:ident_end])] = (made, bytes(buf[ident_end:end]), stats)
-        return made, stats
+        self._seen[bytes(buf[start:ident_end])] = (made, bytes(buf[ident_end:end]), values)
+        return made, values
 
     def poll_done(self) -> None:
         """Keep only the services this poll decoded (services gone are forgotten)."""
@@ -1166,14 +1168,16 @@ class IpvsReader:
         wall = time.time()
         heads_decode = self._service_heads.decode if self.memo else None
 
-        def one_service(buf: bytearray, off: int, length: int) -> tuple[ServiceHead, Stats] | None:
+        def one_service(
+            buf: bytearray, off: int, length: int
+        ) -> tuple[ServiceHead, Counters] | None:
             if buf[off + genl.NLMSGHDR.size] != CMD_NEW_SERVICE:  # genlmsghdr.cmd
                 return None
             if heads_decode is not None:
                 return heads_decode(buf, off, length)
             return decode_service(buf, off, length)
 
-        dumped: list[tuple[ServiceHead, Stats]] = t.dump(
+        dumped: list[tuple[ServiceHead, Counters]] = t.dump(
             CMD_GET_SERVICE, b"", one_service, "IPVS service dump"
         )
         self._service_heads.poll_done()
@@ -1187,7 +1191,7 @@ class IpvsReader:
         # updated in place (a poll reads those in focus and the sweep's turn); what a failed
         # read leaves there is still true
         services: list[Service] = []
-        stats_by_key: dict[str, Stats] = {}
+        stats_by_key: dict[str, Counters] = {}
         read: set[str] = set()
         old_services, old_heads = self._services, self._heads
         heads: dict[str, ServiceHead] = {}
@@ -1223,7 +1227,7 @@ class IpvsReader:
             taken_at,
             wall,
             None if wanted is None else frozenset(read),
-            stats_by_key,
+            ServiceCounters(stats_by_key),
             service_keys,
         )
         if self.memo:

@@ -145,8 +145,7 @@ def test_a_read_puts_what_it_made_in_the_oldest_generation_and_leaks_nothing() -
     snap = reader.read()
     assert gc.get_freeze_count() == 0
     oldest = {id(o) for o in gc.get_objects(generation=2)}
-    key = snap.services[0].key
-    assert id(snap.services[0]) in oldest and id(snap.stats_of(key)) in oldest
+    assert id(snap.services[0]) in oldest and id(snap.service_stats) in oldest
     assert gone() is not None  # not collected yet: waits for a full collection
     gc.collect()
     assert gone() is None

@@ -15,6 +15,7 @@ from lvstop.model.ipvs import (
     IpvsSnapshot,
     RealServer,
     Service,
+    ServiceCounters,
     Stats,
     SyncDaemon,
     Timeouts,
@@ -191,3 +192,26 @@ def test_json_round_trip(
     back = IpvsSnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
     assert back == snap
     assert back.to_dict() == snap.to_dict()
+
+
+@given(
+    st.dictionaries(
+        st.text("abc:0123", min_size=1, max_size=6),
+        st.one_of(stats_st, st.tuples(*([u64] * 10))),
+        max_size=6,
+    ),
+    st.data(),
+)
+def test_service_counters_read_as_the_stats_they_hold(
+    values: dict[str, Stats | tuple[int, ...]], data: st.DataObject
+) -> None:
+    """Built when read, in any order, or given built: the same mapping as every Stats built
+    up front (a tuple is the ten values in Stats' field order)."""
+    eager = {k: v if isinstance(v, Stats) else Stats(*v) for k, v in values.items()}
+    lazy = ServiceCounters(dict(values))
+    reads = st.lists(st.sampled_from(sorted(values)), max_size=4) if values else st.just([])
+    for key in data.draw(reads):
+        assert lazy[key] == eager[key] and lazy.get(key) is lazy[key]  # built once
+    assert list(lazy) == list(eager) and len(lazy) == len(eager)
+    assert all(key in lazy for key in eager) and "missing key" not in lazy
+    assert lazy == eager and dict(lazy) == eager
