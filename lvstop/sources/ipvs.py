@@ -716,8 +716,9 @@ class ServiceHeads:
     matched by the same layout, so they give equal counters.
 
     What it keeps per service: the bytes before its stats (the key), its head, the bytes of its
-    stats and the Stats read from them; a service whose stats bytes are its last poll's gets
-    that Stats object again (an idle service costs no new object)."""
+    stats and the counters read from them (their values: the snapshot's ``ServiceCounters``
+    builds a Stats only when one is read); a service whose stats bytes are its last poll's
+    gets those counters again."""
 
     def __init__(self) -> None:
         #: the bytes before a service's stats -> (its head, the bytes after them, the
