@@ -488,12 +488,11 @@ def ipvs_sections(snap: IpvsSnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
     real_servers: dict[str, Any] = {}
     for key, svc in snap.by_key().items():
         data = service_json(svc, snap.stats_of(key))
-        data.pop("real_servers", None)
-        services[key] = data
-        for rs in svc.real_servers:
-            rs_data = rs.to_dict()
+        # the service's JSON holds its real servers' objects already: each sent on its own
+        for rs, rs_data in zip(svc.real_servers, data.pop("real_servers"), strict=True):
             rs_data["service"] = key
             real_servers[rs.key] = rs_data
+        services[key] = data
     return services, real_servers
 
 

@@ -702,7 +702,7 @@ class ServiceHeads:
     identifies them and only their counters move: a message as Linux writes it whose bytes
     before its stats are those of a service decoded before gives that service's head again,
     with the message's own counters, without decoding the rest; counters byte for byte that
-    service's of the previous poll give that poll's Stats object again. Kept only behind
+    service's of the previous poll are that poll's counters again. Kept only behind
     a property test proving it gives what ``decode_service_plain`` gives
     (tests/unit/test_ipvs_decode.py).
 
@@ -1192,7 +1192,7 @@ class IpvsReader:
         # updated in place (a poll reads those in focus and the sweep's turn); what a failed
         # read leaves there is still true
         services: list[Service] = []
-        stats_by_key: dict[str, Counters] = {}
+        counters: dict[str, Counters] = {}
         read: set[str] = set()
         old_services, old_heads = self._services, self._heads
         heads: dict[str, ServiceHead] = {}
@@ -1211,7 +1211,7 @@ class IpvsReader:
             if svc is None or svc.real_servers is not dests or old_heads.get(key) is not head:
                 svc = with_real_servers(head.service, dests)
             services.append(svc)
-            stats_by_key[key] = stats
+            counters[key] = stats
             heads[key] = head
             service_keys.append(key)
         self.sweep.was_read(read, taken_at)
@@ -1228,7 +1228,7 @@ class IpvsReader:
             taken_at,
             wall,
             None if wanted is None else frozenset(read),
-            ServiceCounters(stats_by_key),
+            ServiceCounters(counters),
             service_keys,
         )
         if self.memo:

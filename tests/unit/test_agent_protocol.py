@@ -336,3 +336,21 @@ def test_a_poll_where_only_the_services_counters_moved_sends_them(tmp_path: Path
     assert sections[0].keys() == sections[1].keys() and len(sections[1]) > 1
     for key, svc in sections[1].items():
         assert svc["stats"]["conns"] == 7 != sections[0][key]["stats"]["conns"]
+
+
+def test_the_sections_hold_each_service_with_its_stats_and_each_real_server_on_its_own() -> None:
+    from lvstop.agent import server
+    from lvstop.sources.ipvs import IpvsReader
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ipvs_record import Replayer
+    from test_ipvs_memo import exchanges
+
+    snap = IpvsReader(Replayer(exchanges())).read()
+    services, real_servers = server.ipvs_sections(snap)
+    assert list(services) == list(snap.by_key()) and len(real_servers) > len(services) > 1
+    for key, svc in snap.by_key().items():
+        assert services[key]["stats"] == snap.stats_of(key).to_dict()
+        assert "real_servers" not in services[key]
+        for rs in svc.real_servers:
+            assert real_servers[rs.key] == {**rs.to_dict(), "service": key}
